@@ -1,0 +1,196 @@
+"""The configuration schema (`syndicate.toml`), validated with pydantic.
+
+Every model forbids unknown keys so that a typo is an error that names the key, not a
+silently ignored setting. Loading the file lives in `flows.settings`; this module is pure.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Organisation(_Strict):
+    name: str = Field(min_length=1)
+    site_url: HttpUrl
+    postal_address: str = Field(min_length=5, description="required by anti-spam law in the footer")
+
+
+class Selectors(_Strict):
+    """CSS selectors for an HTML listing page with no feed."""
+
+    item: str
+    title: str
+    link: str = "a"
+    date: str | None = None
+    summary: str | None = None
+    image: str | None = None
+
+
+class Source(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[\w .:-]+$")
+    kind: Literal["feed", "html"]
+    url: HttpUrl
+    section: str
+    selectors: Selectors | None = None
+    auto_approve: bool = False
+
+    @model_validator(mode="after")
+    def _html_needs_selectors(self) -> Source:
+        if self.kind == "html" and self.selectors is None:
+            raise ValueError(
+                f"source {self.name!r} is kind = \"html\" and needs a [sources.selectors] table "
+                "with at least `item` and `title` CSS selectors"
+            )
+        return self
+
+
+class Section(_Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    title: str
+    url: HttpUrl | None = None  # the section's page on the site ("more on our site")
+    max_items: int = Field(default=6, ge=1, le=50)
+
+
+class Utm(_Strict):
+    enabled: bool = True
+    source: str = "newsletter"
+    medium: str = "email"
+
+
+class Branding(_Strict):
+    logo_url: HttpUrl | None = None
+    logo_alt: str = ""
+    primary_colour: str = "#0b3d6e"
+    accent_colour: str = "#e4572e"
+    text_colour: str = "#1f2933"
+    background_colour: str = "#f4f5f7"
+    font_family: str = "Helvetica, Arial, sans-serif"
+    footer_text: str = ""
+
+    @field_validator("primary_colour", "accent_colour", "text_colour", "background_colour")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValueError(f"{value!r} is not a colour: write it as #rrggbb, e.g. #0b3d6e")
+        return value
+
+
+class EditionSettings(_Strict):
+    title: str = "In Our View"
+    from_email: str
+    from_name: str
+    reply_to: str
+    timezone: str = "Europe/London"
+    send_day: str = "thursday"
+    send_time: time = time(10, 0)
+    build_day: str = "thursday"
+    build_time: time = time(14, 0)
+    subject: str = "{title}: {date}"
+    preheader: str = "This week from {organisation}: {headlines}"
+    intro: str = ""
+    public_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
+    size_budget_bytes: int = Field(default=100_000, ge=20_000)
+    utm: Utm = Utm()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone: use e.g. \"Europe/London\"") from None
+        return value
+
+    @field_validator("send_day", "build_day")
+    @classmethod
+    def _day(cls, value: str) -> str:
+        if value.lower() not in _DAYS:
+            raise ValueError(f"{value!r} is not a day of the week: use one of {', '.join(_DAYS)}")
+        return value.lower()
+
+    @field_validator("from_email", "reply_to")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+
+class EmailChannel(_Strict):
+    provider: Literal["outbox", "sendgrid"] = "outbox"
+    outbox_dir: str = "outbox"
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+    sandbox_mode: bool = False
+    categories: tuple[str, ...] = ("in-our-view",)
+    timeout_s: float = Field(default=30.0, gt=0)
+    concurrency: int = Field(default=8, ge=1, le=64)
+
+
+class SocialNetwork(_Strict):
+    enabled: bool = True
+    sections: tuple[str, ...] = ("news", "publications")
+    link_placement: Literal["every", "first", "last"] = "every"
+    numbering: bool = False
+    daily_cap: int = Field(default=20, ge=0)
+    min_spacing_minutes: int = Field(default=5, ge=0)
+    reply_fallback: Literal["standalone", "stop"] = "stop"
+    max_characters: int | None = None  # Mastodon instances may allow more than 500
+    instance_url: HttpUrl | None = None
+
+
+class Social(_Strict):
+    post_template: str = "{title}\n\n{summary}\n\n{url} {hashtags}"
+    hashtags: tuple[str, ...] = ("#localgov",)
+    roundup_opening: str = "This week in {title}: {count} stories from {organisation} 🧵"
+    roundup_closing: str = "Get {title} in your inbox every week: {subscribe_url}"
+    outbox_dir: str = "outbox"
+    x: SocialNetwork = SocialNetwork()
+    mastodon: SocialNetwork = SocialNetwork(enabled=False)
+    bluesky: SocialNetwork = SocialNetwork(enabled=False)
+
+
+class Config(_Strict):
+    organisation: Organisation
+    edition: EditionSettings
+    branding: Branding = Branding()
+    sections: tuple[Section, ...]
+    sources: tuple[Source, ...] = ()
+    email: EmailChannel = EmailChannel()
+    social: Social = Social()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        keys = [section.key for section in self.sections]
+        if len(set(keys)) != len(keys):
+            raise ValueError("two [[sections]] share a key: each section key must be unique")
+        names = [source.name for source in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError("two [[sources]] share a name: each source name must be unique")
+        for index, source in enumerate(self.sources):
+            if source.section not in keys:
+                raise ValueError(
+                    f"sources[{index}].section = {source.section!r} is not a configured section; "
+                    f"use one of {', '.join(keys)} or add a [[sections]] table for it"
+                )
+        return self
+
+    def section(self, key: str) -> Section:
+        for section in self.sections:
+            if section.key == key:
+                return section
+        raise KeyError(key)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.edition.timezone)

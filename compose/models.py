@@ -1,0 +1,130 @@
+"""The domain: plain, immutable values that every part of syndicate passes around.
+
+Nothing here does I/O or reads the clock. Times are timezone-aware datetimes in UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class SourceKind(StrEnum):
+    FEED = "feed"
+    HTML = "html"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One article, blog post or publication as gathered from a source.
+
+    `url` is the canonical URL (see `compose.items.canonical_url`); it is the item's identity
+    when present, else `guid`, else `content_hash`.
+    """
+
+    url: str
+    title: str
+    section: str
+    source: str
+    summary_html: str = ""
+    summary_text: str = ""
+    published: datetime | None = None
+    updated: datetime | None = None
+    image_url: str | None = None
+    guid: str | None = None
+    author: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCursor:
+    """What a source remembers between fetches (conditional GET)."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchReport:
+    """The outcome of fetching one source once. Errors are data, never raised."""
+
+    source: str
+    items: tuple[Item, ...] = ()
+    cursor: SourceCursor | None = None
+    status: int | None = None
+    not_modified: bool = False
+    bytes: int = 0
+    elapsed_ms: float = 0.0
+    error: str | None = None
+    hint: str | None = None
+    moved_to: str | None = None  # a permanent redirect: the new URL to store
+    retry_after_s: float | None = None
+    feeds_advertised: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class EditionSection:
+    key: str
+    title: str
+    items: tuple[Item, ...]
+    more_url: str | None = None
+    omitted: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """An edition of the newsletter before it is rendered."""
+
+    slug: str
+    title: str
+    issue_date: date
+    subject: str
+    preheader: str
+    intro_markdown: str
+    sections: tuple[EditionSection, ...]
+    featured: Item | None = None
+    web_url: str | None = None
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        return tuple(item for section in self.sections for item in section.items)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    """The edition as subscribers get it. `html` and `text` may hold per-recipient tokens
+    (`compose.email.RECIPIENT_TOKENS`) that each channel substitutes."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    warnings: tuple[str, ...] = ()
+    trimmed: tuple[str, ...] = ()
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One post of a thread, text exactly as it will be published."""
+
+    text: str
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """Posts published as a reply chain on one network."""
+
+    network: str
+    key: str
+    posts: tuple[Post, ...] = field(default_factory=tuple)
