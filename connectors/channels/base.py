@@ -1,0 +1,68 @@
+"""The two outbound protocols every channel implements, and what they return.
+
+An email channel sends one batch (one message body, many recipients); a post channel
+publishes one post, optionally as a reply. Both return a receipt with the provider's id or
+raise a `connectors.errors.DeliveryError` subclass. What a channel can do is data on its class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    subscriber_id: int
+    email: str
+    name: str = ""
+    unsubscribe_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundEmail:
+    """One edition as sent: the HTML and text hold per-recipient tokens
+    (`{{first_name}}`, `{{unsubscribe_url}}`) that the channel substitutes."""
+
+    edition_id: int
+    edition_slug: str
+    subject: str
+    html: str
+    text: str
+    from_email: str
+    from_name: str
+    reply_to: str
+    categories: tuple[str, ...] = ()
+    list_unsubscribe_mailto: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReceipt:
+    accepted: tuple[int, ...]  # subscriber ids the provider accepted
+    provider_id: str | None = None
+    rejected: dict[int, str] = field(default_factory=dict)  # subscriber id -> reason
+
+
+@dataclass(frozen=True, slots=True)
+class PostReceipt:
+    provider_id: str
+    url: str | None = None
+
+
+class EmailChannel(Protocol):
+    name: ClassVar[str]
+    max_batch_size: ClassVar[int]
+
+    def send_batch(self, message: OutboundEmail, recipients: Sequence[Recipient]) -> BatchReceipt: ...
+
+    def close(self) -> None: ...
+
+
+class PostChannel(Protocol):
+    name: ClassVar[str]  # network name: "x", "mastodon", "bluesky"
+    max_weighted_length: ClassVar[int]
+
+    def publish(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt: ...
+
+    def close(self) -> None: ...
