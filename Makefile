@@ -1,0 +1,55 @@
+# syndicate: the habits, one command each. `make demo` and `make test` are all a new user needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: install demo test lint bench test-deps browser node-deps postgres mjml-validate clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/syndicate demo
+
+# Debian's chromium for the browser tests (Playwright's own browser download does not work offline).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# The official MJML (node) validates the email templates strictly; mjml-python does not validate.
+node-deps:
+	@test -d tools/mjml-validate/node_modules || (cd tools/mjml-validate && npm ci --no-audit --no-fund --loglevel=error)
+
+# The machine's PostgreSQL: start it if it is installed and not running.
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || { \
+	  command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start; \
+	  for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+
+test-deps: install browser node-deps postgres
+
+mjml-validate: install node-deps
+	$(PY) -m compose.email --dump-mjml build/mjml
+	node tools/mjml-validate/validate.mjs build/mjml
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: test-deps lint mjml-validate
+	$(PY) -m pytest -q
+
+bench: install node-deps
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) var outbox .prefect build .pytest_cache .ruff_cache

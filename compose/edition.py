@@ -1,0 +1,193 @@
+"""Choosing the items of an edition of the newsletter and building it (pure, no clock).
+
+`build_edition` takes the items eligible for the next edition (the caller's query already
+keeps only items published since the last sent edition and not carried by a sent edition),
+groups them into the configured sections, newest first, applies the staff's overrides (a
+pinned featured item, removed items, a manual order within a section), caps each section at
+its `max_items` (the rest become a "more on our site" link) and fills in the subject and the
+preheader from the configured templates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+from collections.abc import Collection, Mapping, Sequence
+from datetime import date, datetime
+from urllib.parse import urlsplit
+
+from compose.config import Config, Section
+from compose.models import Edition, EditionSection, Item, RenderedEmail
+
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+class Headlines:
+    """How many titles the `{headlines}` field of the subject and preheader holds."""
+
+    most = 3
+    fewest = 2
+    max_chars = 110  # past this, drop to `fewest` titles
+    separator = " · "
+
+
+TEMPLATE_FIELDS = ("title", "date", "organisation", "count", "headlines")
+_BRACE_PAIR = re.compile(r"\{(?=\{)")
+
+
+def untokened(text: str) -> str:
+    """Plain text from a feed in which no "{{" can form a per-recipient token such as
+    {{unsubscribe_url}} (a zero-width space splits every pair of braces)."""
+    return _BRACE_PAIR.sub("{\u200b", text)
+
+
+def format_date(day: date) -> str:
+    """A date as the organisation writes it, e.g. "26 November 2026" (no locale involved)."""
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def slug_for(now: datetime, config: Config) -> str:
+    """The edition's slug: its issue date in the organisation's zone, e.g. "2026-11-26"."""
+    return _local_date(now, config).isoformat()
+
+
+def _local_date(now: datetime, config: Config) -> date:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC), e.g. datetime.now(UTC)")
+    return now.astimezone(config.zone).date()
+
+
+def _is_web_link(url: str) -> bool:
+    return urlsplit(url).scheme in ("http", "https")
+
+
+def _newest_first_key(item: Item) -> tuple[int, float, str]:
+    stamp = item.published or item.updated
+    # items without a date go last; ties broken by URL so the order never depends on input order
+    return (0 if stamp else 1, -stamp.timestamp() if stamp else 0.0, item.url)
+
+
+def _ordered(items: list[Item], manual: Sequence[str] | None) -> list[Item]:
+    items = sorted(items, key=_newest_first_key)
+    if not manual:
+        return items
+    rank = {url: index for index, url in enumerate(dict.fromkeys(manual))}
+    pinned = sorted((item for item in items if item.url in rank), key=lambda item: rank[item.url])
+    return pinned + [item for item in items if item.url not in rank]
+
+
+def _section(config: Config, section: Section, items: list[Item], manual: Sequence[str] | None) -> EditionSection:
+    ordered = _ordered(items, manual)
+    kept, left = ordered[: section.max_items], ordered[section.max_items :]
+    more_url = str(section.url or config.organisation.site_url) if left else None
+    return EditionSection(
+        key=section.key, title=section.title, items=tuple(kept), more_url=more_url, omitted=len(left)
+    )
+
+
+def _headlines(titles: Sequence[str]) -> str:
+    chosen = Headlines.separator.join(titles[: Headlines.most])
+    if len(chosen) > Headlines.max_chars:
+        chosen = Headlines.separator.join(titles[: Headlines.fewest])
+    return chosen
+
+
+def _fill(template: str, key: str, fields: Mapping[str, object]) -> str:
+    for _, name, _, _ in string.Formatter().parse(template):
+        if name is not None and name not in fields:
+            raise ValueError(
+                f"edition.{key} uses {{{name}}}, which is not a field: use any of "
+                + ", ".join("{" + field + "}" for field in TEMPLATE_FIELDS)
+            )
+    return template.format_map(fields).strip()
+
+
+def build_edition(
+    candidates: Sequence[Item],
+    *,
+    config: Config,
+    now: datetime,
+    slug: str,
+    intro_markdown: str | None = None,
+    featured_url: str | None = None,
+    removed_urls: Collection[str] = (),
+    order: Mapping[str, Sequence[str]] | None = None,
+    web_url: str | None = None,
+) -> Edition | None:
+    """The next edition from the eligible items, or None when nothing is left to send.
+
+    - Items of sections that are not configured, and items whose link is not http(s), are
+      left out; a URL that appears twice is kept once (the first).
+    - `removed_urls`: items staff took out. `featured_url`: the item staff pinned at the top
+      (shown once, above the sections); it must be one of the candidates.
+    - `order`: per section key, URLs in the order staff want them first; the rest follow,
+      newest first.
+    - `web_url`: the edition's public page ("view in browser"); by default
+      ``{edition.public_url}/editions/{slug}``.
+    """
+    removed = set(removed_urls)
+    known = {section.key for section in config.sections}
+    unique: dict[str, Item] = {}
+    for item in candidates:
+        if item.url in removed or item.section not in known or not _is_web_link(item.url):
+            continue
+        unique.setdefault(item.url, item)
+    featured: Item | None = None
+    if featured_url is not None:
+        if featured_url in removed:
+            raise ValueError(f"the featured item {featured_url} is also removed: keep it or unpin it")
+        featured = unique.pop(featured_url, None)
+        if featured is None:
+            raise ValueError(f"the featured item {featured_url} is not among this edition's items")
+    order = order or {}
+    sections = []
+    for section in config.sections:
+        members = [item for item in unique.values() if item.section == section.key]
+        if members:
+            sections.append(_section(config, section, members, order.get(section.key)))
+    if featured is None and not sections:
+        return None
+    issue_date = _local_date(now, config)
+    shown = ([featured] if featured else []) + [item for section in sections for item in section.items]
+    fields = {
+        "title": config.edition.title,
+        "date": format_date(issue_date),
+        "organisation": config.organisation.name,
+        "count": len(shown),
+        "headlines": untokened(_headlines([item.title for item in shown])),
+    }
+    public = str(config.edition.public_url).rstrip("/")
+    return Edition(
+        slug=slug,
+        title=config.edition.title,
+        issue_date=issue_date,
+        subject=_fill(config.edition.subject, "subject", fields),
+        preheader=_fill(config.edition.preheader, "preheader", fields),
+        intro_markdown=config.edition.intro if intro_markdown is None else intro_markdown,
+        sections=tuple(sections),
+        featured=featured,
+        web_url=web_url or f"{public}/editions/{slug}",
+    )
+
+
+def edition_content_hash(edition: Edition, rendered: RenderedEmail) -> str:
+    """sha256 over everything a subscriber sees of the edition (subject, preheader, both
+    parts, the items carried). An approval is bound to this value: change anything, and it
+    must be approved again."""
+    payload = {
+        "slug": edition.slug,
+        "subject": rendered.subject,
+        "preheader": rendered.preheader,
+        "html": rendered.html,
+        "text": rendered.text,
+        "web_url": edition.web_url,
+        "items": [item.url for item in ((edition.featured,) if edition.featured else ()) + edition.items],
+        "trimmed": list(rendered.trimmed),
+    }
+    encoded = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()

@@ -1,0 +1,397 @@
+"""Rendering an edition as the In Our View email: MJML -> HTML (mjml-python) and a text part.
+
+The MJML template (`templates/edition.mjml`) is rendered by Jinja2 with autoescaping, then
+by mjml-python. Branding comes from `config.branding`; colours are checked for contrast and
+made readable when they are not. The text/plain part is built from the same Edition data,
+never scraped from the HTML. Per-recipient tokens (`RECIPIENT_TOKENS`) stay literal in both
+parts for the delivery channel to substitute; braces in untrusted text are neutralised so a
+feed can never inject one. Past `edition.size_budget_bytes` (Gmail clips at about 102 KB),
+items are trimmed from the end of the longest section and the email is rendered again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import textwrap
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import mjml
+import nh3
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+
+from compose.config import Branding, Config
+from compose.edition import format_date
+from compose.edition import untokened as _untokened_text
+from compose.markdown import markdown_to_html, markdown_to_text
+from compose.models import Edition, EditionSection, Item, RenderedEmail
+
+RECIPIENT_TOKENS = ("{{first_name}}", "{{unsubscribe_url}}")
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+
+
+class EmailLimits:
+    """Limits of the rendered email."""
+
+    summary_max_chars = 300
+    text_width = 72
+    min_contrast = 4.5  # WCAG AA for body text
+    min_items_per_section = 1  # size trimming never empties a section
+    logo_width_px = 150
+
+
+# ---------------------------------------------------------------- colours
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    colour = colour.lstrip("#")
+    return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16)
+
+
+def _hex(rgb: tuple[float, float, float]) -> str:
+    return "#" + "".join(f"{max(0, min(255, round(channel))):02x}" for channel in rgb)
+
+
+def _luminance(colour: str) -> float:
+    def linear(channel: int) -> float:
+        value = channel / 255
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (linear(channel) for channel in _rgb(colour))
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def contrast_ratio(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours (1.0 to 21.0)."""
+    lighter, darker = sorted((_luminance(foreground), _luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _mix(colour: str, other: str, share: float) -> str:
+    a, b = _rgb(colour), _rgb(other)
+    return _hex(tuple(x + (y - x) * share for x, y in zip(a, b, strict=True)))
+
+
+def readable(foreground: str, background: str, minimum: float = EmailLimits.min_contrast) -> str:
+    """`foreground`, moved towards black or white just enough to reach `minimum` contrast."""
+    if contrast_ratio(foreground, background) >= minimum:
+        return foreground.lower()
+    target = "#000000" if _luminance(background) > 0.18 else "#ffffff"
+    for step in range(1, 21):
+        candidate = _mix(foreground, target, step / 20)
+        if contrast_ratio(candidate, background) >= minimum:
+            return candidate
+    return target
+
+
+@dataclasses.dataclass(frozen=True)
+class Palette:
+    """Every colour the email uses, derived from the branding and checked for contrast."""
+
+    primary: str
+    on_primary: str
+    on_primary_muted: str
+    accent: str
+    accent_text: str
+    text: str
+    heading: str
+    link: str
+    muted: str
+    background: str
+    surface: str
+    footer_text: str
+    rule: str
+    font: str
+
+    @classmethod
+    def from_branding(cls, branding: Branding) -> Palette:
+        surface = "#ffffff"
+        primary, text, background = branding.primary_colour, branding.text_colour, branding.background_colour
+        on_primary = readable("#ffffff", primary)
+        return cls(
+            primary=primary.lower(),
+            on_primary=on_primary,
+            on_primary_muted=readable(_mix(on_primary, primary, 0.2), primary),
+            accent=branding.accent_colour.lower(),
+            accent_text=readable(branding.accent_colour, surface),
+            text=readable(text, surface),
+            heading=readable(primary, surface),
+            link=readable(primary, surface),
+            muted=readable(_mix(text, surface, 0.3), surface),
+            background=background.lower(),
+            surface=surface,
+            footer_text=readable(_mix(text, background, 0.25), background),
+            rule=_mix(background, text, 0.1),
+            font=branding.font_family,
+        )
+
+    def warnings(self, branding: Branding) -> list[str]:
+        """Branding colours that had to be adjusted to stay readable."""
+        notes = []
+        if self.text != branding.text_colour.lower():
+            notes.append(f"branding.text_colour {branding.text_colour} is too light on white; used {self.text}")
+        if self.link != branding.primary_colour.lower():
+            notes.append(f"branding.primary_colour {branding.primary_colour} is too light for links; used {self.link}")
+        return notes
+
+
+# ---------------------------------------------------------------- links and text
+
+
+def add_utm(url: str, *, campaign: str, config: Config) -> str:
+    """`url` with utm_source/medium/campaign when `edition.utm.enabled`; other query
+    parameters are kept, earlier utm_* values replaced; non-http(s) links untouched."""
+    utm = config.edition.utm
+    parts = urlsplit(url)
+    if not utm.enabled or parts.scheme not in ("http", "https"):
+        return url
+    query = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if not key.startswith("utm_")]
+    query += [("utm_source", utm.source), ("utm_medium", utm.medium), ("utm_campaign", campaign)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _finalize_html(value: object) -> object:
+    """Jinja finalize for the MJML: escape untrusted strings and their braces (`&#123;`)."""
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    return Markup(str(escape(value)).replace("{", "&#123;"))
+
+
+def _summary(item: Item) -> str:
+    text = item.summary_text or html.unescape(nh3.clean(item.summary_html, tags=set()))
+    text = " ".join(text.split())
+    if len(text) <= EmailLimits.summary_max_chars:
+        return text
+    cut = text[: EmailLimits.summary_max_chars].rsplit(" ", 1)[0].rstrip(" ,;:.-")
+    return cut + "\u2026"
+
+
+def _meta(item: Item, config: Config) -> str:
+    parts = []
+    if item.published or item.updated:
+        stamp = item.published or item.updated
+        parts.append(format_date(stamp.astimezone(config.zone).date()))  # type: ignore[union-attr]
+    if item.author:
+        parts.append(item.author)
+    return " \u00b7 ".join(parts)
+
+
+def _site_label(config: Config) -> str:
+    return (urlsplit(str(config.organisation.site_url)).hostname or "").removeprefix("www.")
+
+
+def _more_label(section: EditionSection, config: Config) -> str:
+    noun = "story" if section.omitted == 1 else "stories"
+    return f"{section.omitted} more {section.title.lower()} {noun} on {_site_label(config)}"
+
+
+# ---------------------------------------------------------------- context
+
+
+def _item_view(item: Item, edition: Edition, config: Config) -> dict[str, object]:
+    return {
+        "title": item.title,
+        "url": add_utm(item.url, campaign=edition.slug, config=config),
+        "meta": _meta(item, config),
+        "summary": _summary(item),
+        "image": item.image_url if item.image_url and urlsplit(item.image_url).scheme == "https" else None,
+    }
+
+
+def _context(edition: Edition, config: Config, palette: Palette) -> dict[str, object]:
+    branding = config.branding
+    utm = {"campaign": edition.slug, "config": config}
+    link_style = f"color:{palette.link};text-decoration:underline;"
+    logo = None
+    if branding.logo_url:
+        logo = {"src": str(branding.logo_url), "alt": branding.logo_alt or config.organisation.name,
+                "width": EmailLimits.logo_width_px}
+    return {
+        "c": palette,
+        "subject": edition.subject,
+        "preheader": edition.preheader,
+        "title": edition.title,
+        "date_text": format_date(edition.issue_date),
+        "organisation": config.organisation.name,
+        "postal_address": config.organisation.postal_address,
+        "site_url": add_utm(str(config.organisation.site_url), **utm),
+        "site_label": _site_label(config),
+        "web_url": edition.web_url or str(config.organisation.site_url),
+        "logo": logo,
+        "intro_html": Markup(
+            markdown_to_html(
+                edition.intro_markdown,
+                rewrite_link=lambda url: add_utm(url, **utm),
+                link_style=link_style,
+                paragraph_style="margin:0 0 12px;",
+            ).replace("{", "&#123;")
+        ),
+        "featured": _item_view(edition.featured, edition, config) if edition.featured else None,
+        "sections": [
+            {
+                "title": section.title,
+                "entries": [_item_view(item, edition, config) for item in section.items],
+                "more": {"url": add_utm(section.more_url, **utm), "label": _more_label(section, config)}
+                if section.more_url and section.omitted
+                else None,
+            }
+            for section in edition.sections
+        ],
+        "footer_text": branding.footer_text,
+        "why_text": f"You are receiving this email because you subscribed to {edition.title} "
+        f"from {config.organisation.name}.",
+        "token": {name.strip("{}"): Markup(name) for name in RECIPIENT_TOKENS},
+    }
+
+
+@lru_cache(maxsize=4)
+def _environment(directory: Path) -> Environment:
+    return Environment(
+        loader=FileSystemLoader(directory),
+        autoescape=select_autoescape(["mjml", "html"], default=True),
+        undefined=StrictUndefined,
+        finalize=_finalize_html,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_mjml(edition: Edition, *, config: Config, template: str = "edition.mjml") -> str:
+    """The edition as MJML source (before mjml2html): what the node validator checks."""
+    palette = Palette.from_branding(config.branding)
+    return _environment(TEMPLATES_DIR).get_template(template).render(_context(edition, config, palette))
+
+
+# ---------------------------------------------------------------- text part
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=EmailLimits.text_width, break_long_words=False, break_on_hyphens=False)
+
+
+def _underline(title: str, rule: str) -> str:
+    return f"{title}\n{rule * len(title)}"
+
+
+def _text_item(item: Item, edition: Edition, config: Config) -> list[str]:
+    view = _item_view(item, edition, config)
+    lines = [_wrap(_untokened_text(item.title))]
+    if view["meta"]:
+        lines.append(_untokened_text(str(view["meta"])))
+    if view["summary"]:
+        lines.append(_wrap(_untokened_text(str(view["summary"]))))
+    lines.append(f"Read more: {view['url']}")
+    return ["\n".join(lines)]
+
+
+def render_text(edition: Edition, *, config: Config) -> str:
+    """The text/plain part: every link written out, sections underlined, footer with the
+    postal address and the unsubscribe token."""
+    utm = {"campaign": edition.slug, "config": config}
+    first_name, unsubscribe = RECIPIENT_TOKENS
+    web_url = edition.web_url or str(config.organisation.site_url)
+    blocks = [
+        _underline(edition.title.upper(), "="),
+        f"{format_date(edition.issue_date)} \u00b7 {config.organisation.name}",
+        f"View this email in your browser: {web_url}",
+        f"Hello {first_name},",
+    ]
+    intro = markdown_to_text(edition.intro_markdown, rewrite_link=lambda url: add_utm(url, **utm))
+    if intro:
+        blocks += [_wrap(_untokened_text(paragraph)) for paragraph in intro.split("\n\n")]
+    if edition.featured:
+        blocks.append(_underline("Featured", "-"))
+        blocks += _text_item(edition.featured, edition, config)
+    for section in edition.sections:
+        blocks.append(_underline(section.title, "-"))
+        for item in section.items:
+            blocks += _text_item(item, edition, config)
+        if section.more_url and section.omitted:
+            blocks.append(f"{_more_label(section, config)}: {add_utm(section.more_url, **utm)}")
+    site = add_utm(str(config.organisation.site_url), **utm)
+    blocks.append("-" * 40)
+    if config.branding.footer_text:
+        blocks.append(_wrap(config.branding.footer_text))
+    blocks += [
+        _wrap(f"You are receiving this email because you subscribed to {edition.title} from "
+              f"{config.organisation.name}."),
+        f"Unsubscribe: {unsubscribe}\nView in browser: {web_url}\n{config.organisation.name}: {site}",
+        _wrap(f"{config.organisation.name}, {config.organisation.postal_address}"),
+    ]
+    return "\n\n".join(blocks) + "\n"
+
+
+# ---------------------------------------------------------------- the email
+
+
+def _trim_one(edition: Edition, config: Config) -> tuple[Edition, Item] | None:
+    """The edition less the last item of its longest section (the later one on a tie)."""
+    candidates = [
+        (len(section.items), index)
+        for index, section in enumerate(edition.sections)
+        if len(section.items) > EmailLimits.min_items_per_section
+    ]
+    if not candidates:
+        return None
+    _, index = max(candidates)
+    section = edition.sections[index]
+    dropped = section.items[-1]
+    smaller = dataclasses.replace(
+        section,
+        items=section.items[:-1],
+        omitted=section.omitted + 1,
+        more_url=section.more_url or str(config.section(section.key).url or config.organisation.site_url),
+    )
+    sections = edition.sections[:index] + (smaller,) + edition.sections[index + 1 :]
+    return dataclasses.replace(edition, sections=sections), dropped
+
+
+def _content_warnings(edition: Edition, config: Config) -> list[str]:
+    notes = []
+    shown = ((edition.featured,) if edition.featured else ()) + edition.items
+    for item in shown:
+        if not _summary(item):
+            notes.append(f"no summary: {item.title!r} ({item.url})")
+        if item.image_url and not item.title.strip():
+            notes.append(f"image without alt text (the item has no title): {item.url}")
+        if item.image_url and urlsplit(item.image_url).scheme != "https":
+            notes.append(f"image left out because it is not https: {item.image_url}")
+    if config.branding.logo_url and not config.branding.logo_alt:
+        notes.append(f"branding.logo_alt is empty: the logo's alt text falls back to {config.organisation.name!r}")
+    return notes
+
+
+def render_email(edition: Edition, *, config: Config) -> RenderedEmail:
+    """The edition as subscribers get it: subject, preheader, HTML and text, with warnings
+    for staff (missing summaries or alt text, adjusted colours, items trimmed for size)."""
+    budget = config.edition.size_budget_bytes
+    html_out = mjml.mjml2html(render_mjml(edition, config=config))
+    trimmed: list[Item] = []
+    while len(html_out.encode("utf-8")) > budget:
+        step = _trim_one(edition, config)
+        if step is None:
+            break
+        edition, dropped = step
+        trimmed.append(dropped)
+        html_out = mjml.mjml2html(render_mjml(edition, config=config))
+    warnings = Palette.from_branding(config.branding).warnings(config.branding) + _content_warnings(edition, config)
+    size = len(html_out.encode("utf-8"))
+    if trimmed:
+        warnings.append(
+            f"the email was over its size budget ({budget:,} bytes; Gmail clips at about 102 KB): "
+            f"{len(trimmed)} item(s) moved to the 'more on our site' links: "
+            + "; ".join(item.title for item in trimmed)
+        )
+    if size > budget:
+        warnings.append(f"the email is still {size:,} bytes, over its budget of {budget:,} bytes: Gmail may clip it")
+    return RenderedEmail(
+        subject=edition.subject,
+        preheader=edition.preheader,
+        html=html_out,
+        text=render_text(edition, config=config),
+        warnings=tuple(warnings),
+        trimmed=tuple(item.url for item in trimmed),
+    )

@@ -1,0 +1,316 @@
+"""Item normalisation: identity, sanitised summaries and publication dates.
+
+Pure functions (no I/O, no clock) that turn what a source says about an article into the
+values stored on an `Item`:
+
+- `canonical_url`: the article's identity (lowercase scheme and host, no default port, no
+  fragment, no tracking parameters); `item_key` falls back to the guid, then a content hash.
+- `sanitise_html` / `summary_text`: untrusted feed HTML made safe for an email and a page,
+  and a plain-text summary cut at a word boundary.
+- `richer`: when the same article comes from two sources, the more complete record wins.
+- `parse_date`: the date formats HTML listing pages use, returned as aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html as _html
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, tzinfo
+from email.utils import parsedate_to_datetime
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+import nh3
+
+from compose.models import Item
+
+#: Query parameters that only track a click; removed from every canonical URL.
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "twclid",
+        "_hsenc", "_hsmi", "hsctatracking", "ref_src", "ref_url", "mkt_tok", "oly_anon_id",
+        "oly_enc_id", "vero_id", "vero_conv", "_ga", "_gl", "wt.mc_id", "ncid", "cmpid",
+    }
+)
+#: Prefixes of tracking parameters (`utm_source`, `mc_cid`, ...).
+TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "piwik_", "matomo_")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_URL_SCHEMES = frozenset(_DEFAULT_PORTS)
+
+
+class SummaryPolicy:
+    """What survives sanitising: tags, attributes and link schemes allowed in a summary.
+
+    Images are deliberately not allowed inline: an item carries its picture in
+    `Item.image_url`, and inline images in summaries break the email layout and carry
+    tracking pixels.
+    """
+
+    tags = frozenset(
+        {"p", "a", "br", "ul", "ol", "li", "strong", "em", "b", "i", "blockquote", "h2", "h3", "h4",
+         "code", "pre", "sub", "sup"}
+    )
+    attributes = {"a": {"href", "title"}}
+    url_schemes = _URL_SCHEMES
+    link_rel = "noopener noreferrer"
+    removed_with_content = frozenset({"script", "style", "iframe", "object", "embed", "template",
+                                      "noscript", "svg", "math", "form", "textarea", "select"})
+    summary_limit = 300
+    ellipsis = "…"
+
+
+# ---------------------------------------------------------------------------- identity
+
+
+def canonical_url(url: str, base: str | None = None) -> str:
+    """The canonical form of an article URL, used as its identity.
+
+    Resolves `url` against `base`, lowercases scheme and host, drops the default port, the
+    fragment and tracking parameters; keeps the path's case and the other parameters in order.
+    Raises ValueError for anything but an absolute http(s) URL.
+    """
+    raw = (url or "").strip()
+    if base:
+        raw = urljoin(base.strip(), raw)
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme not in _URL_SCHEMES:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:  # a port that is not a number
+        raise ValueError(f"bad port in URL {url!r}") from exc
+    if not host:
+        raise ValueError(f"URL has no host: {url!r}")
+    host = host.rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = parts.path or "/"
+    query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _is_tracking(pair: str) -> bool:
+    name = unquote(pair.split("=", 1)[0]).lower()
+    return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)
+
+
+def http_url(url: str | None, base: str | None = None) -> str | None:
+    """`url` resolved against `base` if it is an http(s) URL, else None (for images, links)."""
+    if not url:
+        return None
+    try:
+        resolved = urljoin(base, url.strip()) if base else url.strip()
+        parts = urlsplit(resolved)
+        if parts.scheme.lower() not in _URL_SCHEMES or not parts.hostname:
+            return None
+    except ValueError:
+        return None
+    return resolved
+
+
+def content_hash(title: str, summary_text: str, url: str) -> str:
+    """A stable hash of what an item says, for items with neither a URL nor a guid."""
+    text = "\x1f".join(" ".join((part or "").split()).casefold() for part in (title, summary_text, url))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def item_key(item: Item) -> str:
+    """An item's identity: its canonical URL, else `guid:<guid>`, else `hash:<content hash>`."""
+    if item.url:
+        return item.url
+    if item.guid:
+        return f"guid:{item.guid}"
+    return "hash:" + content_hash(item.title, item.summary_text, item.url)
+
+
+def _completeness(item: Item) -> tuple:
+    return (
+        bool(item.summary_text), item.image_url is not None, item.published is not None,
+        len(item.summary_text), item.author is not None, item.updated is not None, len(item.title),
+    )
+
+
+def richer(a: Item, b: Item) -> Item:
+    """The more complete of two records of the same article, its gaps filled from the other.
+
+    Completeness: has a summary, has an image, has a date, longer summary, has an author.
+    On a tie `a` (the record seen first) wins.
+    """
+    winner, other = (b, a) if _completeness(b) > _completeness(a) else (a, b)
+    gaps = {
+        name: getattr(other, name)
+        for name in ("image_url", "published", "updated", "author", "guid")
+        if getattr(winner, name) is None and getattr(other, name) is not None
+    }
+    return replace(winner, **gaps) if gaps else winner
+
+
+def merge_items(items: list[Item] | tuple[Item, ...]) -> list[Item]:
+    """Items de-duplicated by `item_key`, in first-seen order; the richer record wins."""
+    merged: dict[str, Item] = {}
+    for item in items:
+        key = item_key(item)
+        merged[key] = richer(merged[key], item) if key in merged else item
+    return list(merged.values())
+
+
+# ---------------------------------------------------------------------------- HTML
+
+_BLOCK_TAG = re.compile(r"<(/?)(p|br|div|li|ul|ol|h[1-6]|tr|td|th|blockquote|pre|section|article)\b",
+                        re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+
+
+def sanitise_html(html: str, base_url: str | None = None, policy: type[SummaryPolicy] = SummaryPolicy) -> str:
+    """Untrusted HTML reduced to a safe subset (see `SummaryPolicy`).
+
+    Script, style and embedded content are removed with their content, event handlers and
+    all other attributes dropped, relative links resolved against `base_url` (or removed
+    when there is none) and every remaining link is http(s) with rel="noopener noreferrer".
+    """
+    if not html:
+        return ""
+    relative: object = "deny"
+    if base_url and http_url(base_url):
+        relative = ("rewrite_with_base", base_url)
+    try:
+        cleaned = _clean(html, policy, relative)
+    except (ValueError, TypeError):  # a base URL the sanitiser rejects
+        cleaned = _clean(html, policy, "deny")
+    return cleaned.strip()
+
+
+def _clean(html: str, policy: type[SummaryPolicy], relative: object) -> str:
+    return nh3.clean(
+        html,
+        tags=set(policy.tags),
+        clean_content_tags=set(policy.removed_with_content),
+        attributes={tag: set(names) for tag, names in policy.attributes.items()},
+        url_schemes=set(policy.url_schemes),
+        link_rel=policy.link_rel,
+        strip_comments=True,
+        url_relative=relative,
+    )
+
+
+def plain_text(html: str) -> str:
+    """The text of an HTML fragment, whitespace collapsed (blocks separated by a space)."""
+    if not html:
+        return ""
+    if "<" in html:
+        spaced = _BLOCK_TAG.sub(r" <\1\2", html)
+        html = _TAG.sub(" ", nh3.clean(spaced, tags=set(), clean_content_tags=set(SummaryPolicy.removed_with_content)))
+    return _SPACE.sub(" ", _html.unescape(html)).strip()
+
+
+def summary_text(html: str, limit: int = SummaryPolicy.summary_limit) -> str:
+    """A plain-text summary of at most `limit` characters, cut at a word boundary with an ellipsis."""
+    return cut_text(plain_text(html), limit)
+
+
+def cut_text(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters at a word boundary, ending in an ellipsis."""
+    if len(text) <= limit:
+        return text
+    room = limit - len(SummaryPolicy.ellipsis)
+    head = text[: room + 1]
+    cut = head.rfind(" ")
+    head = head[:cut] if cut > room // 2 else text[:room]  # no usable space (CJK, a long URL): hard cut
+    return head.rstrip(" ,;:.-–—") + SummaryPolicy.ellipsis
+
+
+# ---------------------------------------------------------------------------- dates
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (("jan", "january", "januar", "janvier"), ("feb", "february", "februar", "fév", "février"),
+         ("mar", "march", "märz", "mars"), ("apr", "april", "avril"), ("may", "mai"),
+         ("jun", "june", "juni", "juin"), ("jul", "july", "juli", "juillet"),
+         ("aug", "august", "août"), ("sep", "sept", "september", "septembre"),
+         ("oct", "october", "oktober", "okt", "octobre"), ("nov", "november", "novembre"),
+         ("dec", "december", "dezember", "dez", "décembre")),
+        start=1,
+    )
+    for name in names
+}
+_MONTH = r"(?P<month>[a-zäéû]{3,9})\.?"
+_TIME = r"(?:[ ,T]+(?:at\s+)?(?P<hour>\d{1,2})[:.](?P<minute>\d{2})(?::(?P<second>\d{2}))?\s*(?P<ampm>[ap]\.?m\.?)?)?"
+_DATE_PATTERNS = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"(?P<day>\d{1,2})(?:st|nd|rd|th)?\.?\s+" + _MONTH + r",?\s+(?P<year>\d{4})" + _TIME,  # 6 December 2018
+        _MONTH + r"\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<year>\d{4})" + _TIME,  # Dec 6, 2018
+        r"(?P<year>\d{4})[/.-](?P<nmonth>\d{1,2})[/.-](?P<day>\d{1,2})" + _TIME,  # 2018/12/06
+        r"(?P<day>\d{1,2})[/.-](?P<nmonth>\d{1,2})[/.-](?P<year>\d{4})" + _TIME,  # 06/12/2018 (UK, day first)
+    )
+)
+
+
+def parse_date(text: str | None, default_tz: tzinfo = UTC) -> datetime | None:
+    """A publication date as an aware UTC datetime, or None when `text` holds none.
+
+    Understands ISO 8601, RFC 822, "6 December 2018", "Dec 6, 2018", "06/12/2018" (day first,
+    as in the UK) and "2018-12-06", with an optional time. A time without a zone is taken to
+    be in `default_tz`.
+    """
+    text = " ".join((text or "").split())
+    if not text or len(text) > 200:
+        return None
+    found = _iso(text) or _rfc822(text) or _loose(text, default_tz)
+    if found is None:
+        return None
+    if found.tzinfo is None:
+        found = found.replace(tzinfo=default_tz)
+    return found.astimezone(UTC)
+
+
+def _iso(text: str) -> datetime | None:
+    candidate = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    if not re.match(r"\d{4}-\d{2}-\d{2}", candidate):
+        return None
+    try:
+        return datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+
+
+def _rfc822(text: str) -> datetime | None:
+    if not re.search(r"\d{1,2}:\d{2}", text):
+        return None
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _loose(text: str, default_tz: tzinfo) -> datetime | None:
+    for pattern in _DATE_PATTERNS:
+        for match in pattern.finditer(text):
+            found = _from_match(match.groupdict(), default_tz)
+            if found is not None:
+                return found
+    return None
+
+
+def _from_match(g: dict[str, str | None], default_tz: tzinfo) -> datetime | None:
+    if g.get("month"):
+        month = _MONTHS.get(g["month"].lower().rstrip("."))
+    else:
+        month = int(g["nmonth"] or 0)
+    hour, minute, second = int(g.get("hour") or 0), int(g.get("minute") or 0), int(g.get("second") or 0)
+    ampm = (g.get("ampm") or "").lower().replace(".", "")
+    if ampm == "pm" and hour < 12:
+        hour += 12
+    elif ampm == "am" and hour == 12:
+        hour = 0
+    if not month:
+        return None
+    try:
+        return datetime(int(g["year"]), month, int(g["day"]), hour, minute, second, tzinfo=default_tz)
+    except (TypeError, ValueError):
+        return None

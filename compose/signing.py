@@ -1,0 +1,102 @@
+"""Signed, expiring tokens for the links a subscriber clicks: unsubscribe and confirm.
+
+Tokens are itsdangerous URL-safe timed signatures. The clock is a parameter (`now`), so this
+module stays pure: the signer's timestamp is taken from `now`, never from the system clock.
+Unsubscribe tokens live for years (RFC 8058 one-click must keep working from an old email in
+an inbox); confirmation tokens for double opt-in expire after 7 days.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+
+
+class TokenError(ValueError):
+    """A token that cannot be trusted; the message says why."""
+
+
+class ForgedToken(TokenError):
+    pass
+
+
+class ExpiredToken(TokenError):
+    pass
+
+
+class TokenPolicy:
+    """How long each kind of link keeps working."""
+
+    unsubscribe_max_age = timedelta(days=730)
+    confirm_max_age = timedelta(days=7)
+
+
+_UNSUBSCRIBE_SALT = "syndicate.unsubscribe"
+_CONFIRM_SALT = "syndicate.confirm"
+
+
+def _serializer(secret_key: str, salt: str, now: datetime) -> URLSafeTimedSerializer:
+    if not secret_key:
+        raise ValueError("no secret key: set SYNDICATE_SECRET_KEY to a long random string")
+    stamp = int(now.timestamp())
+
+    class _SignerAt(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return stamp
+
+    return URLSafeTimedSerializer(secret_key, salt=salt, signer=_SignerAt)
+
+
+def _load(secret_key: str, salt: str, token: str, *, now: datetime, max_age: timedelta, what: str) -> Any:
+    try:
+        return _serializer(secret_key, salt, now).loads(token, max_age=int(max_age.total_seconds()))
+    except SignatureExpired:
+        raise ExpiredToken(f"this {what} link has expired: ask for a new one") from None
+    except BadSignature:
+        raise ForgedToken(f"this {what} link is not valid (it was altered or not issued by us)") from None
+
+
+def unsubscribe_token(secret_key: str, *, subscriber_id: int, edition_id: int | None, now: datetime) -> str:
+    """The token in a subscriber's unsubscribe link for one edition (or none, e.g. a welcome email)."""
+    return _serializer(secret_key, _UNSUBSCRIBE_SALT, now).dumps({"s": subscriber_id, "e": edition_id})
+
+
+def unsubscribe_tokens(secret_key: str, *, edition_id: int, subscriber_ids: list[int], now: datetime) -> list[str]:
+    """Unsubscribe tokens for many subscribers of one edition (one signer for the whole batch)."""
+    serializer = _serializer(secret_key, _UNSUBSCRIBE_SALT, now)
+    return [serializer.dumps({"s": sid, "e": edition_id}) for sid in subscriber_ids]
+
+
+def verify_unsubscribe(secret_key: str, token: str, *, now: datetime) -> tuple[int, int | None]:
+    """(subscriber id, edition id) of a genuine unsubscribe token; raises `TokenError` otherwise."""
+    data = _load(secret_key, _UNSUBSCRIBE_SALT, token, now=now, max_age=TokenPolicy.unsubscribe_max_age,
+                 what="unsubscribe")
+    if not isinstance(data, dict) or not isinstance(data.get("s"), int):
+        raise ForgedToken("this unsubscribe link is not valid (unexpected content)")
+    edition = data.get("e")
+    return data["s"], edition if isinstance(edition, int) else None
+
+
+def confirm_token(secret_key: str, *, subscriber_id: int, email: str, now: datetime) -> str:
+    """The token in a double opt-in confirmation link; bound to the address it was sent to."""
+    return _serializer(secret_key, _CONFIRM_SALT, now).dumps({"s": subscriber_id, "m": email.lower()})
+
+
+def verify_confirm(secret_key: str, token: str, *, now: datetime) -> tuple[int, str]:
+    """(subscriber id, email) of a genuine confirmation token no older than 7 days."""
+    data = _load(secret_key, _CONFIRM_SALT, token, now=now, max_age=TokenPolicy.confirm_max_age,
+                 what="confirmation")
+    if not isinstance(data, dict) or not isinstance(data.get("s"), int) or not isinstance(data.get("m"), str):
+        raise ForgedToken("this confirmation link is not valid (unexpected content)")
+    return data["s"], data["m"]
+
+
+def unsubscribe_url(public_url: str, token: str) -> str:
+    """The https link for the email footer and List-Unsubscribe (GET shows a page, POST unsubscribes)."""
+    return f"{str(public_url).rstrip('/')}/unsubscribe/{token}"
+
+
+def confirm_url(public_url: str, token: str) -> str:
+    return f"{str(public_url).rstrip('/')}/confirm/{token}"

@@ -1,0 +1,201 @@
+"""X (Twitter): publish posts and threads through tweepy's v2 `Client.create_tweet`.
+
+A thread is a reply chain: the caller publishes post 0, stores its id, then publishes post
+k with `reply_to=<id of post k-1>`. X has no idempotency key, so `thread_key` is only used
+in logs; after an `AmbiguousError` the post may exist and must not be resent blindly.
+
+tweepy hard-codes https://api.twitter.com and sets no timeout. A transport adapter mounted
+on the client's session sends each (already OAuth1-signed) request to `X_API_BASE_URL` and
+applies our timeout. tweepy's `wait_on_rate_limit` is off: it retries a 429 with no reset
+header immediately and forever; here a 429 becomes a `TransientError` with a wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+import requests
+import tweepy
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from compose.posts import X_RULES, NetworkRules
+from connectors.channels.base import PostReceipt
+from connectors.errors import (
+    AmbiguousError,
+    AuthError,
+    DeliveryError,
+    DuplicateContentError,
+    PermanentError,
+    ReplyNotAllowedError,
+    TransientError,
+)
+
+log = logging.getLogger(__name__)
+
+TWEEPY_HOST = "https://api.twitter.com"
+_ENV_KEYS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
+_AUTH_WORDS = ("oauth", "permission", "not permitted", "developer app", "project", "suspended",
+               "credentials", "forbidden from accessing", "client-not-enrolled")
+
+
+class _EndpointAdapter(HTTPAdapter):
+    """Sends requests signed for `TWEEPY_HOST` to `base_url`, with a default timeout."""
+
+    def __init__(self, base_url: str | None, timeout_s: float) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.timeout_s = timeout_s
+
+    def send(self, request: requests.PreparedRequest, **kwargs):  # type: ignore[override]
+        if self.base_url:
+            split = urlsplit(request.url)
+            request.url = self.base_url + split.path + (f"?{split.query}" if split.query else "")
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout_s
+        return super().send(request, **kwargs)
+
+
+def _is_connect_failure(exc: BaseException) -> bool:
+    """True when the request never reached the server (refused, DNS, connect timeout)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen or current is None:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError | ConnectTimeoutError | ConnectionRefusedError):
+            return True
+        if isinstance(current, BaseException):
+            stack += [*current.args, current.__cause__, current.__context__, getattr(current, "reason", None)]
+    return False
+
+
+def requests_failure(exc: requests.RequestException, *, network: str) -> DeliveryError:
+    """Our error for a `requests` transport failure: before sending it is transient; after the
+    request left (read timeout, reset, dropped connection) the post may exist: ambiguous."""
+    if _is_connect_failure(exc):
+        return TransientError(f"{network}: could not connect", status=None,
+                              hint="the service was unreachable; nothing was posted, retry later")
+    return AmbiguousError(
+        f"{network}: the request was sent but no answer came back ({type(exc).__name__})",
+        hint="check the account's timeline: the post may exist; resend or mark it sent",
+    )
+
+
+def retry_after_from_headers(headers: Mapping[str, str], *, now: float, default_s: float) -> float:
+    """Seconds to wait after an X 429: until `x-rate-limit-reset` (or the 24-hour reset when
+    the daily quota is spent); `default_s` when the header is missing or unusable."""
+    resets = []
+    for prefix in ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour"):
+        reset = headers.get(f"{prefix}-reset")
+        remaining = headers.get(f"{prefix}-remaining")
+        if reset is None or (prefix != "x-rate-limit" and remaining != "0"):
+            continue
+        try:
+            resets.append(float(reset) - now)
+        except ValueError:
+            continue
+    if not resets:
+        return default_s
+    return max(1.0, max(resets))
+
+
+class XChannel:
+    """Publishes posts on X as the account whose OAuth 1.0a user tokens are configured."""
+
+    name: ClassVar[str] = "x"
+    rules: ClassVar[NetworkRules] = X_RULES
+    max_weighted_length: ClassVar[int] = X_RULES.max_length
+    default_rate_limit_wait_s: ClassVar[float] = 900.0  # one 15-minute window: never a hot loop
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        api_secret: str,
+        access_token: str,
+        access_token_secret: str,
+        base_url: str = TWEEPY_HOST,
+        timeout_s: float = 15.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self._clock = clock
+        self._client = tweepy.Client(
+            consumer_key=api_key, consumer_secret=api_secret,
+            access_token=access_token, access_token_secret=access_token_secret,
+            wait_on_rate_limit=False,
+        )
+        redirect = None if self.base_url == TWEEPY_HOST else self.base_url
+        self._client.session.mount(f"{TWEEPY_HOST}/", _EndpointAdapter(redirect, timeout_s))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ, *, timeout_s: float = 15.0,
+                 clock: Callable[[], float] = time.time) -> XChannel | None:
+        """The channel from X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET and
+        X_API_BASE_URL; None when any credential is missing (the outbox takes over)."""
+        values = [env.get(key, "").strip() for key in _ENV_KEYS]
+        if not all(values):
+            return None
+        api_key, api_secret, access_token, access_token_secret = values
+        return cls(api_key=api_key, api_secret=api_secret, access_token=access_token,
+                   access_token_secret=access_token_secret,
+                   base_url=env.get("X_API_BASE_URL") or TWEEPY_HOST, timeout_s=timeout_s, clock=clock)
+
+    def __repr__(self) -> str:
+        return f"XChannel(base_url={self.base_url!r}, timeout_s={self.timeout_s}, credentials=<redacted>)"
+
+    __str__ = __repr__
+
+    def publish(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt:
+        """Publish one post, as a reply to the post `reply_to` when given."""
+        try:
+            response = self._client.create_tweet(text=text, in_reply_to_tweet_id=reply_to, user_auth=True)
+        except tweepy.HTTPException as exc:
+            raise self._http_error(exc) from exc
+        except requests.RequestException as exc:
+            raise requests_failure(exc, network="x") from exc
+        post_id = str(response.data["id"])
+        log.info("x: published post %s (thread %s, reply to %s)", post_id, thread_key or "-", reply_to or "-")
+        return PostReceipt(provider_id=post_id, url=f"https://x.com/i/web/status/{post_id}")
+
+    def close(self) -> None:
+        self._client.session.close()
+
+    def _http_error(self, exc: tweepy.HTTPException) -> DeliveryError:
+        status = exc.response.status_code
+        message = "; ".join(exc.api_messages) or str(exc)
+        lowered = message.lower()
+        context = {"status": status, "provider_message": message}
+        if status == 429:
+            wait = retry_after_from_headers(exc.response.headers, now=self._clock(),
+                                            default_s=self.default_rate_limit_wait_s)
+            return TransientError("x: rate limited", retry_after_s=wait,
+                                  hint=f"X's posting quota is spent; wait {wait:.0f} s", **context)
+        if status == 401:
+            return AuthError("x: credentials refused", hint="check X_API_KEY/SECRET and the access "
+                             "token pair; regenerate them in the developer portal", **context)
+        if status == 403 and "duplicate" in lowered:
+            return DuplicateContentError("x: duplicate post", hint="X already has a post with exactly "
+                                         "this text; edit the text or mark it sent", **context)
+        if status == 403 and "repl" in lowered and ("not allowed" in lowered or "not permitted" in lowered):
+            return ReplyNotAllowedError("x: reply refused", hint="X refused a reply from this app; "
+                                        "post the rest as standalone posts or stop", **context)
+        if status == 403 and any(word in lowered for word in _AUTH_WORDS):
+            return AuthError("x: not permitted", hint="give the app Read and Write permission and "
+                             "regenerate the access token", **context)
+        if status >= 500:
+            return TransientError("x: server error", hint="X failed before accepting the post; retry later",
+                                  **context)
+        return PermanentError(f"x: post refused ({status})", hint="fix the post; retrying it unchanged "
+                              "will fail again", **context)

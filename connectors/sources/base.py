@@ -1,0 +1,128 @@
+"""What every source shares: the `Source` protocol, the parse outcome, and entry -> Item.
+
+A source kind (feed, html page) turns the bytes of one HTTP response into normalised
+`Item`s. Parsing is a pure function of (source config, body, URL, headers) so that it can run
+in a worker process; fetching is shared (`connectors.sources.http`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar, Protocol
+
+from compose.config import Source as SourceConfig
+from compose.items import canonical_url, cut_text, http_url, plain_text, sanitise_html, summary_text
+from compose.models import Item
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """The outcome of parsing one response body. Errors are data, never raised."""
+
+    items: tuple[Item, ...] = ()
+    error: str | None = None
+    hint: str | None = None
+    feeds_advertised: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Entry:
+    """One entry as a source format states it, before normalisation (raw, untrusted)."""
+
+    link: str | None = None
+    guid: str | None = None
+    title: str = ""
+    title_is_html: bool = False
+    summary_html: str = ""
+    published: datetime | None = None
+    updated: datetime | None = None
+    image: str | None = None
+    author: str | None = None
+
+
+class Source(Protocol):
+    """A kind of source: parses a fetched body into items for one configured source."""
+
+    kind: ClassVar[str]
+    accept: ClassVar[str]  # the HTTP Accept header sent when fetching it
+
+    def __init__(self, config: SourceConfig) -> None: ...
+
+    def parse(self, body: bytes, *, url: str, headers: Mapping[str, str]) -> Parsed: ...
+
+
+class EntryLimits:
+    """Limits on what one response may contribute."""
+
+    max_items = 1000
+    title_limit = 300
+    max_body_bytes = 10 * 1024 * 1024  # also the cap on a gzip body sent without Content-Encoding
+
+
+def to_item(entry: Entry, config: SourceConfig, base_url: str) -> Item | None:
+    """An `Entry` normalised into an `Item` (canonical URL, sanitised summary, plain title).
+
+    Returns None for an entry that has nothing to identify or show (no link, guid or title).
+    """
+    url = ""
+    for candidate in (entry.link, entry.guid if entry.guid and entry.guid.startswith("http") and not entry.link else None):
+        if candidate:
+            try:
+                url = canonical_url(candidate, base=base_url)
+                break
+            except ValueError:
+                continue
+    summary_html = sanitise_html(entry.summary_html, base_url=url or base_url) if entry.summary_html else ""
+    text = summary_text(summary_html) if summary_html else ""
+    title = plain_text(entry.title) if entry.title_is_html else " ".join(entry.title.split())
+    title = cut_text(title, EntryLimits.title_limit) or cut_text(text, 80)
+    guid = (entry.guid or "").strip() or None
+    if not (url or guid or title):
+        return None
+    author = " ".join((entry.author or "").split()) or None
+    return Item(
+        url=url,
+        title=title or url or "(untitled)",
+        section=config.section,
+        source=config.name,
+        summary_html=summary_html,
+        summary_text=text,
+        published=entry.published or entry.updated,
+        updated=entry.updated,
+        image_url=http_url(entry.image, url or base_url),
+        guid=guid,
+        author=author,
+    )
+
+
+def to_items(entries: list[Entry], config: SourceConfig, base_url: str) -> tuple[Item, ...]:
+    """Entries normalised, empty ones dropped, duplicates within the response merged."""
+    from compose.items import merge_items
+
+    items = [item for entry in entries[: EntryLimits.max_items] if (item := to_item(entry, config, base_url))]
+    return tuple(merge_items(items))
+
+
+def ungzip(body: bytes) -> bytes:
+    """A gzip body served without Content-Encoding (a .xml.gz file), decompressed within limits."""
+    if body[:2] != b"\x1f\x8b":
+        return body
+    try:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = inflater.decompress(body, EntryLimits.max_body_bytes)
+        return out
+    except (zlib.error, gzip.BadGzipFile):
+        return body
+
+
+def header_charset(headers: Mapping[str, str]) -> str | None:
+    """The charset named in a Content-Type header, if any."""
+    for part in headers.get("content-type", "").split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "charset" and value:
+            return value.strip("\"' ")
+    return None

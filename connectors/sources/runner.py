@@ -1,0 +1,203 @@
+"""Gathering every source once: fetch concurrently, parse on every core, report per source.
+
+`fetch_sources(sources, cursors)` is what the gather stage calls. It runs its own event
+loop with one pooled `httpx.AsyncClient` and parses bodies in a process pool that is created
+on first use and reused by later calls (`shutdown()` stops it). One broken source never stops
+the others: each gets a `FetchReport`, good or bad, in the order of `sources`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from urllib.parse import urlsplit
+
+from compose.config import Source as SourceConfig
+from compose.models import FetchReport, SourceCursor
+
+from .base import Parsed
+from .http import FetchLimits, Fetched, fetch, make_client
+
+
+class GatherLimits:
+    """Defaults for one gather run."""
+
+    concurrency = 64
+    inline_parse_bytes = 2048  # bodies this small are parsed in the event loop: cheaper than a round trip
+    parse_timeout_s = 120.0
+    per_host_interval_s = 0.002  # requests to one host start at least this far apart (servers with a short accept queue drop bursts)
+
+
+_DEFAULTS = FetchLimits()
+_pool: ProcessPoolExecutor | None = None
+_pool_workers = 0
+_pool_lock = threading.Lock()
+
+
+def parse_body(config: SourceConfig, body: bytes, url: str, headers: Mapping[str, str]) -> Parsed:
+    """Parse one fetched body with the source's kind (runs in a worker process). Never raises."""
+    from . import SOURCES
+
+    try:
+        return SOURCES[config.kind](config).parse(body, url=url, headers=headers)
+    except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the other sources
+        return Parsed(error=f"could not parse the response: {exc!r}",
+                      hint="this looks like a bug in syndicate: please report it with the source URL")
+
+
+def _warm() -> int:
+    from . import SOURCES  # noqa: F401 - imports the parsers in the worker
+
+    return os.getpid()
+
+
+def _get_pool(workers: int) -> ProcessPoolExecutor:
+    global _pool, _pool_workers
+    with _pool_lock:
+        if _pool is None or _pool_workers != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["connectors.sources"])
+            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            _pool_workers = workers
+            for _ in range(workers):
+                _pool.submit(_warm)
+        return _pool
+
+
+def shutdown() -> None:
+    """Stop the parse worker processes (they are started again on the next gather)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True, cancel_futures=True)
+            _pool = None
+
+
+def fetch_sources(
+    sources: Sequence[SourceConfig],
+    cursors: Mapping[str, SourceCursor] | None = None,
+    *,
+    concurrency: int = GatherLimits.concurrency,
+    parse_workers: int | None = None,
+    timeout_s: float = _DEFAULTS.total_timeout_s,
+    max_bytes: int = _DEFAULTS.max_bytes,
+) -> list[FetchReport]:
+    """Fetch and parse every source once; one `FetchReport` per source, in order.
+
+    `cursors` maps a source name to what it remembered (URL after a permanent redirect, ETag,
+    Last-Modified). `parse_workers=0` parses in this process; None uses every core.
+    Call `afetch_sources` instead from code that already runs an event loop.
+    """
+    return asyncio.run(afetch_sources(sources, cursors, concurrency=concurrency, parse_workers=parse_workers,
+                                      timeout_s=timeout_s, max_bytes=max_bytes))
+
+
+async def afetch_sources(
+    sources: Sequence[SourceConfig],
+    cursors: Mapping[str, SourceCursor] | None = None,
+    *,
+    concurrency: int = GatherLimits.concurrency,
+    parse_workers: int | None = None,
+    timeout_s: float = _DEFAULTS.total_timeout_s,
+    max_bytes: int = _DEFAULTS.max_bytes,
+) -> list[FetchReport]:
+    """The async form of `fetch_sources`."""
+    cursors = cursors or {}
+    workers = (os.cpu_count() or 1) if parse_workers is None else parse_workers
+    pool = _get_pool(workers) if workers > 0 and sources else None
+    limits = FetchLimits(total_timeout_s=timeout_s, max_bytes=max_bytes,
+                         read_timeout_s=min(_DEFAULTS.read_timeout_s, timeout_s),
+                         connect_timeout_s=min(_DEFAULTS.connect_timeout_s, timeout_s))
+    gate = _Gate(concurrency, GatherLimits.per_host_interval_s)
+    async with make_client(concurrency, limits) as client:
+        tasks = [_gather_one(s, cursors.get(s.name), client, limits, pool, gate) for s in sources]
+        return list(await asyncio.gather(*tasks))
+
+
+async def _gather_one(
+    source: SourceConfig,
+    cursor: SourceCursor | None,
+    client,
+    limits: FetchLimits,
+    pool: ProcessPoolExecutor | None,
+    gate: _Gate,
+) -> FetchReport:
+    from . import SOURCES
+
+    url = cursor.url if cursor and cursor.url else str(source.url)
+    started = time.perf_counter()
+    try:
+        async with gate.slot(url):
+            fetched = await fetch(client, url, cursor, limits, accept=SOURCES[source.kind].accept)
+        parsed = await _parse(source, fetched, pool) if fetched.ok and not fetched.not_modified else None
+    except Exception as exc:  # noqa: BLE001 - one broken source never stops the others
+        return FetchReport(source=source.name, cursor=cursor, error=f"unexpected failure: {exc!r}",
+                           hint="this looks like a bug in syndicate: please report it",
+                           elapsed_ms=(time.perf_counter() - started) * 1000)
+    return _report(source, cursor, url, fetched, parsed, (time.perf_counter() - started) * 1000)
+
+
+class _Gate:
+    """At most `concurrency` fetches at once; requests to one host start `interval_s` apart."""
+
+    def __init__(self, concurrency: int, interval_s: float) -> None:
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._interval_s = interval_s
+        self._next: dict[str, float] = {}
+
+    @contextlib.asynccontextmanager
+    async def slot(self, url: str):
+        async with self._semaphore:
+            host = urlsplit(url).netloc.lower()
+            now = time.monotonic()
+            start = max(now, self._next.get(host, now))
+            self._next[host] = start + self._interval_s
+            if start > now:
+                await asyncio.sleep(start - now)
+            yield
+
+
+async def _parse(source: SourceConfig, fetched: Fetched, pool: ProcessPoolExecutor | None) -> Parsed:
+    if pool is None or len(fetched.body) <= GatherLimits.inline_parse_bytes:
+        return parse_body(source, fetched.body, fetched.url, fetched.headers)
+    loop = asyncio.get_running_loop()
+    try:
+        future = loop.run_in_executor(pool, parse_body, source, fetched.body, fetched.url, fetched.headers)
+        return await asyncio.wait_for(future, GatherLimits.parse_timeout_s)
+    except TimeoutError:
+        return Parsed(error=f"parsing took longer than {GatherLimits.parse_timeout_s:g} s",
+                      hint="the response is unusually large or complex: check the URL")
+    except BrokenProcessPool:
+        shutdown()
+        return Parsed(error="the parser process died while reading this response",
+                      hint="the response may be hostile or far too large: check the URL")
+
+
+def _report(source: SourceConfig, cursor: SourceCursor | None, url: str, fetched: Fetched,
+            parsed: Parsed | None, elapsed_ms: float) -> FetchReport:
+    old = cursor or SourceCursor(url=url)
+    common = dict(source=source.name, status=fetched.status, bytes=len(fetched.body), elapsed_ms=elapsed_ms,
+                  moved_to=fetched.moved_to)
+    if not fetched.ok:
+        return FetchReport(**common, cursor=old, error=fetched.error, hint=fetched.hint,
+                           retry_after_s=fetched.retry_after_s)
+    new_cursor = SourceCursor(
+        url=fetched.moved_to or url,
+        etag=fetched.etag or (old.etag if fetched.not_modified else None),
+        last_modified=fetched.last_modified or (old.last_modified if fetched.not_modified else None),
+    )
+    if fetched.not_modified or parsed is None:
+        return FetchReport(**common, cursor=new_cursor, not_modified=True)
+    if parsed.error:  # keep the old validators: the next run must fetch the body again
+        return FetchReport(**common, cursor=old, error=parsed.error, hint=parsed.hint,
+                           feeds_advertised=parsed.feeds_advertised)
+    return FetchReport(**common, cursor=new_cursor, items=parsed.items, feeds_advertised=parsed.feeds_advertised)

@@ -1,0 +1,321 @@
+"""The `syndicate` command. Each command calls a stage function directly (no Prefect server),
+so it starts in about a second; `demo` and `serve` run the real Prefect flows.
+
+Global options `--config FILE` and `--json` may come before or after the subcommand.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows import output
+from flows.settings import ConfigError, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="syndicate: gather what your organisation publishes, compose the newsletter and posts, "
+                       "get them approved, send them once.")
+edition_app = typer.Typer(no_args_is_help=True, help="Build, inspect and preview editions of the newsletter.")
+subscribers_app = typer.Typer(no_args_is_help=True, help="Import, list and unsubscribe subscribers.")
+sources_app = typer.Typer(no_args_is_help=True, help="Inspect sources and discover feeds.")
+staff_app = typer.Typer(no_args_is_help=True, help="Accounts for the review desk.")
+app.add_typer(edition_app, name="edition")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(sources_app, name="sources")
+app.add_typer(staff_app, name="staff")
+
+_STATE: dict[str, Any] = {"config": None, "json": False}
+
+
+class Abort(Exception):
+    """A user-facing failure: printed as one clear message, exit status 1."""
+
+
+def now() -> datetime:
+    """The clock. `SYNDICATE_NOW` (ISO 8601) pins it, for rehearsals and tests."""
+    pinned = os.environ.get("SYNDICATE_NOW")
+    if pinned:
+        try:
+            value = datetime.fromisoformat(pinned)
+        except ValueError:
+            raise Abort(f"SYNDICATE_NOW={pinned!r} is not an ISO 8601 time, e.g. 2026-11-26T14:00:00+00:00") from None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
+def config():  # type: ignore[no-untyped-def]
+    return load_config(_STATE["config"])
+
+
+def database():  # type: ignore[no-untyped-def]
+    from state.db import connect
+
+    return connect()
+
+
+def as_json() -> bool:
+    return bool(_STATE["json"])
+
+
+@app.callback()
+def _main(
+    config_file: Annotated[Path | None, typer.Option("--config", help="Config file (default ./syndicate.toml or $SYNDICATE_CONFIG).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")] = False,
+) -> None:
+    _STATE["config"] = config_file
+    _STATE["json"] = json_output
+
+
+# --- gather --------------------------------------------------------------------------------------
+
+
+@app.command()
+def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", help="Treat what a new source already has as new (may flood subscribers).")] = False) -> None:
+    """Fetch every source once and report per source."""
+    from flows.stages.gather import gather_sources
+
+    cfg, db = config(), database()
+    with db.session() as session:
+        summary = gather_sources(session, cfg, now=now(), include_backlog=include_backlog)
+    if as_json():
+        output.emit_json(summary.as_dict())
+        return
+    output.table("Sources", ["source", "section", "result", "new", "updated", "HTTP", "bytes", "ms"], [
+        (s.name, s.section,
+         "ok" + (" (not modified)" if s.not_modified else "") if s.ok else f"FAILED: {s.skipped or s.error}" + (f"\n  hint: {s.hint}" if s.hint else ""),
+         s.new, s.updated, s.status, s.bytes, round(s.elapsed_ms)) for s in summary.sources])
+    output.say(f"{summary.new} new, {summary.updated} updated, {summary.failed} source(s) failing")
+
+
+# --- editions ------------------------------------------------------------------------------------
+
+
+@edition_app.command("build")
+def edition_build() -> None:
+    """Compose the next edition from what was gathered, for approval."""
+    from flows.stages.edition import build_next_edition
+    from flows.stages.publish import draft_roundup, edition_value
+    from state.ledger import get_edition
+
+    cfg, db = config(), database()
+    with db.session() as session:
+        result = build_next_edition(session, cfg, now=now())
+        threads: list[int] = []
+        if result.built and result.edition_id is not None:
+            row = get_edition(session, result.edition_id)
+            threads = draft_roundup(session, cfg, row, edition_value(session, row, cfg), now=now())
+    if as_json():
+        output.emit_json({"id": result.edition_id, "built": result.built, "reason": result.reason,
+                          "warnings": list(result.warnings), "threads": threads})
+        return
+    output.say(result.reason)
+    for warning in result.warnings:
+        output.say(f"[yellow]warning:[/] {warning}")
+
+
+@edition_app.command("show")
+def edition_show(edition_id: int) -> None:
+    """Summary of an edition: sections, items, size, warnings, approval."""
+    from state.ledger import get_edition, latest_approval
+
+    db = database()
+    with db.session() as session:
+        row = get_edition(session, edition_id)
+        approval = latest_approval(session, "edition", row.id)
+        sections: dict[str, list[str]] = {}
+        for link in row.items:
+            sections.setdefault(link.section, []).append(link.item.title)
+        data = {"id": row.id, "slug": row.slug, "status": row.status, "subject": row.subject,
+                "preheader": row.preheader, "html_bytes": row.html_bytes, "warnings": row.warnings,
+                "scheduled_for": row.scheduled_for, "sent_at": row.sent_at, "content_hash": row.content_hash,
+                "sections": sections,
+                "approval": None if approval is None else {"decision": approval.decision, "by": approval.by,
+                                                           "at": approval.at, "current": approval.content_hash == row.content_hash}}
+    if as_json():
+        output.emit_json(data)
+        return
+    output.say(f"[bold]Edition {data['id']}[/] {data['slug']}: {data['status']}, {data['html_bytes']:,} bytes of HTML")
+    output.say(f"Subject: {data['subject']}\nPreheader: {data['preheader']}\nScheduled for: {data['scheduled_for']}")
+    for section, titles in sections.items():
+        output.say(f"\n[bold]{section}[/] ({len(titles)})")
+        for title in titles:
+            output.say(f"  - {title}")
+    for warning in data["warnings"]:
+        output.say(f"[yellow]warning:[/] {warning}")
+    if approval:
+        output.say(f"\n{approval.decision} by {approval.by} at {approval.at:%Y-%m-%d %H:%M} UTC"
+                   + ("" if data["approval"]["current"] else " (for earlier content: approve again)"))
+
+
+@edition_app.command("preview")
+def edition_preview(
+    edition_id: int,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the HTML part here.")] = None,
+    text: Annotated[Path | None, typer.Option("--text", help="Write the plain-text part here.")] = None,
+) -> None:
+    """Write the edition exactly as subscribers will see it."""
+    from state.ledger import get_edition
+
+    if html is None and text is None:
+        raise Abort("say where to write the preview: --html FILE and/or --text FILE")
+    with database().session() as session:
+        row = get_edition(session, edition_id)
+        if html:
+            html.write_text(row.html, "utf-8")
+        if text:
+            text.write_text(row.text, "utf-8")
+    written = [str(p) for p in (html, text) if p]
+    output.emit_json({"id": edition_id, "written": written}) if as_json() else output.say("wrote " + ", ".join(written))
+
+
+@edition_app.command("acknowledge")
+def edition_acknowledge(edition_id: int, by: Annotated[str, typer.Option("--by", help="Your email.")]) -> None:
+    """Acknowledge an edition's warnings (e.g. trimmed for size) so it can be approved."""
+    from flows.stages.edition import acknowledge_warnings
+
+    with database().session() as session:
+        acknowledge_warnings(session, edition_id, by=by, now=now())
+    output.say(f"warnings of edition {edition_id} acknowledged by {by}")
+
+
+# --- approval ------------------------------------------------------------------------------------
+
+
+@app.command()
+def approve(
+    kind: Annotated[str, typer.Argument(help="edition, thread or post")],
+    ident: Annotated[int, typer.Argument(metavar="ID")],
+    by: Annotated[str, typer.Option("--by", help="Your email: the approval names you.")],
+    note: Annotated[str | None, typer.Option("--note")] = None,
+) -> None:
+    """Approve the exact content of an edition, thread or post."""
+    from state import ledger
+
+    with database().session() as session:
+        approval = ledger.approve(session, kind, ident, by=by, now=now(), note=note)
+        data = {"kind": approval.subject_kind, "id": approval.subject_id, "by": by, "content_hash": approval.content_hash}
+    output.emit_json(data) if as_json() else output.say(f"{kind} {ident} approved by {by}")
+
+
+@app.command()
+def reject(
+    kind: Annotated[str, typer.Argument(help="edition, thread or post")],
+    ident: Annotated[int, typer.Argument(metavar="ID")],
+    by: Annotated[str, typer.Option("--by")],
+    note: Annotated[str, typer.Option("--note", help="What must change.")],
+) -> None:
+    """Reject an edition, thread or post, saying what must change."""
+    from state import ledger
+
+    with database().session() as session:
+        ledger.reject(session, kind, ident, by=by, note=note, now=now())
+    output.emit_json({"kind": kind, "id": ident, "rejected": True}) if as_json() else output.say(f"{kind} {ident} rejected")
+
+
+# --- sending -------------------------------------------------------------------------------------
+
+
+@app.command()
+def send(edition_id: Annotated[int | None, typer.Argument(metavar="[EDITION_ID]")] = None) -> None:
+    """Deliver approved editions that are due (or this edition, now)."""
+    from flows.settings import secret_key
+    from flows.stages.deliver import deliver_edition
+
+    cfg, db = config(), database()
+    summaries = deliver_edition(db, cfg, now=now(), edition_id=edition_id, secret_key=secret_key())
+    summaries = summaries if isinstance(summaries, list) else [summaries]
+    if as_json():
+        output.emit_json({"editions": [getattr(s, "as_dict", lambda s=s: s.__dict__)() for s in summaries]})
+        return
+    if not summaries:
+        output.say("nothing to send: no approved edition is due")
+    for summary in summaries:
+        output.say(summary.message)
+
+
+@app.command()
+def publish() -> None:
+    """Post approved threads and posts that are due."""
+    from flows.stages.publish import publish_due_posts
+
+    cfg, db = config(), database()
+    summary = publish_due_posts(db.sessions, cfg, now=now())
+    if as_json():
+        output.emit_json(summary.as_dict())
+        return
+    output.say(f"{summary.posted} post(s) published, {len(summary.threads_done)} thread(s) complete")
+    for line in summary.waiting + summary.failed:
+        output.say(f"  {line}")
+
+
+@app.command()
+def status() -> None:
+    """Sources, pending approvals, schedule and failures."""
+    from flows.status import status_report
+
+    cfg, db = config(), database()
+    with db.session() as session:
+        report = status_report(session, cfg, now=now())
+    if as_json():
+        output.emit_json(report)
+        return
+    from flows.render_status import print_status
+
+    print_status(report)
+
+
+from flows import cli_more as _more  # noqa: E402,F401  (registers the remaining commands)
+
+
+def _hoist_global_options(argv: list[str]) -> list[str]:
+    """Accept `--json` and `--config FILE` after the subcommand too, by moving them to the front."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--json":
+            front.append(arg)
+        elif arg == "--config" and i + 1 < len(argv):
+            front += [arg, argv[i + 1]]
+            i += 1
+        elif arg.startswith("--config="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def main(argv: list[str] | None = None) -> int:
+    from connectors.errors import SyndicateError
+    from state.ledger import LedgerError
+
+    args = _hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    try:
+        app(args=args, prog_name="syndicate", standalone_mode=False)
+    except (ConfigError, LedgerError, Abort, SyndicateError) as exc:
+        output.fail(str(exc))
+        return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        output.fail("aborted")
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""The remaining `syndicate` commands: demo, subscribers, sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows import output
+from flows.cli import Abort, app, as_json, config, database, now, sources_app, subscribers_app
+
+
+@app.command()
+def demo() -> None:
+    """Run the whole pipeline on the bundled example site, delivering to ./outbox."""
+    from flows.demo import run_demo
+
+    result = run_demo()
+    if as_json():
+        output.emit_json(result)
+        return
+    _print_demo(result)
+
+
+def _print_demo(result: dict[str, Any]) -> None:
+    gathered, built = result["gathered"], result["built"]
+    output.say(f"\n[bold]syndicate demo[/] finished in {result['elapsed_s']} s")
+    output.say(f"Gathered {len(gathered['sources'])} sources: {gathered['new']} new items, {gathered['updated']} updated, "
+               f"{gathered['failed']} failing")
+    if built["id"] is None or not result["delivered"]:
+        output.say(f"[bold]{built['reason']}[/]. Nothing new was sent: the ledger remembers what went out.")
+        return
+    for delivered in result["delivered"]:
+        output.say(delivered["message"])
+    published = result["published"]
+    output.say(f"Published {published.get('posted', 0)} post(s) to the outbox")
+    with database().session() as session:
+        from state.ledger import get_edition
+
+        row = get_edition(session, built["id"])
+        slug, subject = row.slug, row.subject
+    email_dir = Path("outbox/email") / slug
+    html = Path("outbox/email") / f"{slug}.html"
+    html.parent.mkdir(parents=True, exist_ok=True)
+    with database().session() as session:
+        html.write_text(get_edition(session, built["id"]).html, "utf-8")
+    threads = sorted(Path("outbox").glob(f"*/edition-{slug}.json"))
+    output.say(f"\nEdition {built['id']} \"{subject}\"")
+    output.say(f"  open the email:     {html}")
+    output.say(f"  the messages sent:  {email_dir}/*.eml")
+    for thread in threads:
+        output.say(f"  the thread:         {thread}")
+    output.say("  the ledger:         syndicate status")
+    output.say("Run `make demo` again: nothing new is sent.")
+
+
+# --- subscribers ---------------------------------------------------------------------------------
+
+
+@subscribers_app.command("import")
+def subscribers_import(path: Annotated[Path, typer.Argument(metavar="FILE.csv")]) -> None:
+    """Import subscribers from a CSV file (columns: email, name). All rows or none."""
+    from compose.subscribers import parse_subscriber_csv
+    from state.subscribers import import_subscribers
+
+    try:
+        text = path.read_text("utf-8-sig")
+    except OSError as exc:
+        raise Abort(f"cannot read {path}: {exc.strerror}") from None
+    rows, errors = parse_subscriber_csv(text)
+    if errors:
+        lines = "\n".join(f"  line {e.line}: {e.reason}" for e in errors)
+        raise Abort(f"{path} has {len(errors)} bad row(s); nothing was imported. Fix these and import again:\n{lines}")
+    with database().session() as session:
+        report = import_subscribers(session, rows, source=f"import:{path.name}", now=now())
+    data = report.as_dict() if hasattr(report, "as_dict") else dict(report.__dict__)
+    output.emit_json(data) if as_json() else output.say(
+        ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in data.items() if not isinstance(v, list | dict)))
+
+
+@subscribers_app.command("list")
+def subscribers_list(status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None) -> None:
+    """List subscribers and their status."""
+    from state.subscribers import list_subscribers
+
+    with database().session() as session:
+        rows = [{"email": s.email, "name": s.name, "status": s.status, "consent_source": s.consent_source,
+                 "confirmed_at": s.confirmed_at} for s in list_subscribers(session, status=status)]
+    if as_json():
+        output.emit_json({"subscribers": rows})
+        return
+    output.table(f"Subscribers ({len(rows)})", ["email", "name", "status", "consent"],
+                 [(r["email"], r["name"], r["status"], r["consent_source"]) for r in rows])
+
+
+@subscribers_app.command("unsubscribe")
+def subscribers_unsubscribe(email: str) -> None:
+    """Unsubscribe an address now; no later send reaches it."""
+    from state.subscribers import unsubscribe
+
+    with database().session() as session:
+        unsubscribe(session, email, reason="staff: syndicate subscribers unsubscribe", now=now())
+    output.emit_json({"email": email, "status": "unsubscribed"}) if as_json() else output.say(f"{email} unsubscribed")
+
+
+# --- sources -------------------------------------------------------------------------------------
+
+
+@sources_app.command("discover")
+def sources_discover(url: str) -> None:
+    """Look at a page: does it advertise a feed? Proposes the [[sources]] config."""
+    from connectors.sources.html import discover
+
+    found = discover(url)
+    if as_json():
+        output.emit_json({"url": url, "feeds": found})
+        return
+    if not found:
+        output.say(f"{url} advertises no feed: configure it as kind = \"html\" with CSS selectors")
+        return
+    for feed in found:
+        output.say(f"{url} advertises a feed: {feed.get('url')} ({feed.get('type')})")
+        if feed.get("config"):
+            output.say(feed["config"])
+
+
+@sources_app.command("list")
+def sources_list() -> None:
+    """Configured sources and their health."""
+    from flows.stages.gather import sync_sources
+    from flows.status import sources_health
+
+    cfg = config()
+    with database().session() as session:
+        sync_sources(session, cfg.sources)
+        rows = sources_health(session)
+    if as_json():
+        output.emit_json({"sources": rows})
+        return
+    output.table("Sources", ["name", "kind", "section", "url", "last success", "failures"],
+                 [(r["name"], r["kind"], r["section"], r["url"], r["last_success"] or "never",
+                   r["consecutive_failures"]) for r in rows])

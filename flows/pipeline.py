@@ -1,0 +1,143 @@
+"""Prefect flows: thin wrappers around the stage functions, for schedules, event triggers,
+retries and the Prefect UI. Parameters are plain values (a config path), so every flow can be
+deployed (`prefect.yaml`). Never twice lives in the ledger, so the sending tasks use NO_CACHE.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flows.prefect_env import configure
+
+configure()
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+from flows.settings import load_config, secret_key  # noqa: E402
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _db():  # type: ignore[no-untyped-def]
+    from state.db import connect
+
+    return connect()
+
+
+@task(cache_policy=NO_CACHE)
+def gather_task(config_path: str | None, include_backlog: bool) -> dict[str, Any]:
+    from flows.stages.gather import gather_sources
+
+    db = _db()
+    with db.session() as session:
+        summary = gather_sources(session, load_config(config_path), now=_now(), include_backlog=include_backlog)
+    return summary.as_dict()
+
+
+@flow(name="gather", log_prints=True)
+def gather(config_path: str | None = None, include_backlog: bool = False) -> dict[str, Any]:
+    """Fetch every source once; each new item becomes a `syndicate.item.discovered` event."""
+    result = gather_task(config_path, include_backlog)
+    get_run_logger().info("gathered: %s new, %s updated, %s failing", result["new"], result["updated"], result["failed"])
+    return result
+
+
+@task(cache_policy=NO_CACHE)
+def draft_posts_task(config_path: str | None, item_ids: list[int] | None) -> list[int]:
+    from flows.stages.publish import draft_item_posts
+
+    with _db().session() as session:
+        return draft_item_posts(session, load_config(config_path), now=_now(), item_ids=item_ids)
+
+
+@flow(name="social-drafts")
+def social_drafts(config_path: str | None = None, item_ids: list[int] | None = None) -> list[int]:
+    """Draft a post per new item for the enabled networks (waiting for approval)."""
+    return draft_posts_task(config_path, item_ids)
+
+
+@task(cache_policy=NO_CACHE)
+def build_task(config_path: str | None) -> dict[str, Any]:
+    from flows.stages.edition import build_next_edition
+    from flows.stages.publish import draft_roundup, edition_value
+    from state.ledger import get_edition
+
+    config = load_config(config_path)
+    with _db().session() as session:
+        result = build_next_edition(session, config, now=_now())
+        threads: list[int] = []
+        if result.built and result.edition_id is not None:
+            row = get_edition(session, result.edition_id)
+            threads = draft_roundup(session, config, row, edition_value(session, row, config), now=_now())
+    return {"id": result.edition_id, "built": result.built, "reason": result.reason,
+            "warnings": list(result.warnings), "threads": threads}
+
+
+@flow(name="build-edition")
+def build_edition(config_path: str | None = None) -> dict[str, Any]:
+    """Compose the next edition and its roundup threads, for approval."""
+    return build_task(config_path)
+
+
+@task(cache_policy=NO_CACHE)
+def approve_task(kind: str, ident: int, by: str, note: str | None) -> None:
+    from state import ledger
+
+    with _db().session() as session:
+        ledger.approve(session, kind, ident, by=by, now=_now(), note=note)
+
+
+@task(cache_policy=NO_CACHE)
+def deliver_task(config_path: str | None, edition_id: int | None) -> list[dict[str, Any]]:
+    from flows.stages.deliver import deliver_edition as deliver
+
+    result = deliver(_db(), load_config(config_path), now=_now(), edition_id=edition_id, secret_key=secret_key())
+    results = result if isinstance(result, list) else [result]
+    return [r.as_dict() for r in results]
+
+
+@flow(name="deliver-edition")
+def deliver_edition(config_path: str | None = None, edition_id: int | None = None) -> list[dict[str, Any]]:
+    """Send approved editions that are due (or one edition now). Refuses unapproved or changed content."""
+    return deliver_task(config_path, edition_id)
+
+
+@task(cache_policy=NO_CACHE)
+def publish_task(config_path: str | None) -> dict[str, Any]:
+    from flows.stages.publish import publish_due_posts
+
+    return publish_due_posts(_db().sessions, load_config(config_path), now=_now()).as_dict()
+
+
+@flow(name="publish-posts")
+def publish_posts(config_path: str | None = None) -> dict[str, Any]:
+    """Post approved threads that are due, within each network's quotas."""
+    return publish_task(config_path)
+
+
+@flow(name="demo-pipeline")
+def demo_pipeline(config_path: str, approver: str = "demo@socitm.example") -> dict[str, Any]:
+    """The whole pipeline once, on the example site: gather, build, approve, deliver, publish."""
+    from flows.stages.publish import draft_roundup, edition_value  # noqa: F401  (import cost paid once)
+
+    gathered = gather(config_path, include_backlog=True)
+    built = build_edition(config_path)
+    edition_id = built["id"]
+    delivered: list[dict[str, Any]] = []
+    published: dict[str, Any] = {}
+    if edition_id is not None:
+        from state.ledger import is_approved
+
+        with _db().session() as session:
+            needs_approval = not is_approved(session, "edition", edition_id)
+        if needs_approval:
+            approve_task(kind="edition", ident=edition_id, by=approver, note="approved by the demo")
+        for thread_id in built.get("threads", []):
+            approve_task(kind="thread", ident=thread_id, by=approver, note="approved by the demo")
+        delivered = deliver_edition(config_path, edition_id)
+        published = publish_posts(config_path)
+    return {"gathered": gathered, "built": built, "delivered": delivered, "published": published}

@@ -1,0 +1,34 @@
+"""`syndicate status` as tables for a person."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows import output
+
+
+def print_status(report: dict[str, Any]) -> None:
+    output.table("Sources", ["source", "section", "last success", "failures", "last error", "HTTP", "new", "upd"], [
+        (s["name"], s["section"], s["last_success"] or "never", s["consecutive_failures"],
+         (s["last_error"] or "") + (f"\nhint: {s['hint']}" if s["hint"] else ""), s["http_status"],
+         s["items_new"], s["items_updated"]) for s in report["sources"]])
+    output.say(f"Next edition: {report['next_edition']}")
+    schedule = report["schedule"]
+    output.say(f"Next build {schedule['next_build']}, next send {schedule['next_send']} ({schedule['timezone']})")
+    if report["pending"]:
+        output.table("Waiting for approval", ["kind", "id", "what", "status"], [
+            (p["kind"], p["id"], p.get("slug") or f"{p.get('network')} {p.get('key')}", p["status"])
+            for p in report["pending"]])
+    else:
+        output.say("Nothing waiting for approval.")
+    if report["editions"]:
+        output.table("Editions", ["id", "slug", "status", "items", "recipients", "accepted", "delivered", "bounced",
+                                  "opened", "clicked", "failed", "ambiguous"], [
+            (e["id"], e["slug"], e["status"], e["items"], *(e["figures"].get(k, 0) for k in (
+                "recipients", "accepted", "delivered", "bounced", "opened", "clicked", "failed", "ambiguous")))
+            for e in report["editions"]])
+    if report["failures"]:
+        output.table("Needs attention", ["kind", "what", "error"], [
+            (f["kind"], f.get("name") or f.get("id"), f.get("error") or "") for f in report["failures"]])
+    subscribers = ", ".join(f"{k} {v}" for k, v in sorted(report["subscribers"].items())) or "none"
+    output.say(f"Subscribers: {subscribers}. Events waiting for relay to Prefect: {report['events_waiting_for_relay']}")

@@ -1,0 +1,253 @@
+"""Stage 4, deliver: send approved editions to their subscribers, exactly once each.
+
+`deliver_edition` plans the recipients once (frozen at send start), then workers claim batches
+from the ledger, send each batch in one provider request and record the answer. The ledger is
+committed before each request leaves and after each answer, so a crash at any point resumes
+with `deliver_edition` again: accepted batches are never resent, and a batch that was in flight
+when the process died is held as ambiguous for staff (`state.deliveries.resolve_ambiguous`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from compose.config import Config
+from compose.signing import unsubscribe_tokens, unsubscribe_url
+from connectors.channels.base import EmailChannel, OutboundEmail, Recipient
+from connectors.channels.outbox_email import OutboxEmailChannel
+from connectors.channels.sendgrid import SendGridChannel
+from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
+from state import deliveries, ledger
+from state.db import Database
+from state.models import EditionRow, EditionStatus, SubscriberRow, SubscriberStatus
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySummary:
+    edition_id: int | None
+    recipients: int = 0
+    accepted: int = 0
+    failed: int = 0
+    ambiguous: int = 0
+    skipped: int = 0
+    message: str = ""
+    channel: str = ""
+    sent: bool = False
+
+
+class DeliveryLimits:
+    max_transient_attempts = 5  # a batch refused this often (429, connect errors) is FAILED with the reason
+    max_wait_s = 120.0  # wait in-process for a rate-limit reset at most this long; later runs resume
+    backoff_s = 1.0  # first retry delay when the provider gives none (doubles per attempt)
+
+
+def choose_channel(config: Config, env: Mapping[str, str] | None = None) -> tuple[EmailChannel, str]:
+    """SendGrid when configured and credentials exist, else the outbox; and a sentence saying which."""
+    env = os.environ if env is None else env
+    if config.email.provider == "sendgrid":
+        channel = SendGridChannel.from_env(env, config=config)
+        if channel is not None:
+            return channel, f"via SendGrid ({channel.host})"
+        note = "SENDGRID_API_KEY is not set, so messages were written to the outbox"
+    else:
+        note = "messages were written to the outbox"
+    outbox = OutboxEmailChannel(config.email.outbox_dir)
+    return outbox, f"{note} ({outbox.root / 'email'})"
+
+
+def due_edition_ids(db: Database, *, now: datetime) -> list[int]:
+    """Approved editions whose send time has come, and editions whose send was interrupted."""
+    with db.session() as session:
+        rows = session.scalars(select(EditionRow.id).where(
+            ((EditionRow.status == EditionStatus.APPROVED) & (EditionRow.scheduled_for <= now))
+            | (EditionRow.status == EditionStatus.SENDING)).order_by(EditionRow.id)).all()
+    return list(rows)
+
+
+def deliver_edition(db: Database, config: Config, *, now: datetime, edition_id: int | None = None,
+                    channel: EmailChannel | None = None, secret_key: str, worker: str = "local") -> DeliverySummary:
+    """Send one edition now (`edition_id`), or every edition that is due; returns what happened."""
+    note = ""
+    if channel is None:
+        channel, note = choose_channel(config)
+    if edition_id is not None:
+        return _deliver_one(db, config, edition_id, channel=channel, note=note, now=now, secret_key=secret_key,
+                            worker=worker)
+    summaries = [_deliver_one(db, config, ident, channel=channel, note=note, now=now, secret_key=secret_key,
+                              worker=worker) for ident in due_edition_ids(db, now=now)]
+    if not summaries:
+        return DeliverySummary(None, message="no approved edition is due", channel=channel.name)
+    if len(summaries) == 1:
+        return summaries[0]
+    return DeliverySummary(
+        None, recipients=sum(s.recipients for s in summaries), accepted=sum(s.accepted for s in summaries),
+        failed=sum(s.failed for s in summaries), ambiguous=sum(s.ambiguous for s in summaries),
+        skipped=sum(s.skipped for s in summaries), channel=channel.name,
+        message="; ".join(s.message for s in summaries), sent=all(s.sent for s in summaries))
+
+
+def _summary(edition_id: int, figures: Mapping[str, int], message: str, channel: str, sent: bool) -> DeliverySummary:
+    return DeliverySummary(edition_id, recipients=figures["recipients"], accepted=figures["accepted"],
+                           failed=figures["failed"], ambiguous=figures["ambiguous"], skipped=figures["skipped"],
+                           message=message, channel=channel, sent=sent)
+
+
+def _start(db: Database, config: Config, edition_id: int, channel: EmailChannel, *, now: datetime,
+           worker: str) -> tuple[OutboundEmail | None, str]:
+    """Check approval, mark the edition sending, plan it; or say why nothing will be sent."""
+    with db.session() as session:
+        row = ledger.get_edition(session, edition_id)
+        if row.status == EditionStatus.SENT:
+            figures = deliveries.edition_figures(session, edition_id)
+            return None, f"edition {edition_id} was already sent to {figures['accepted']} recipients"
+        try:
+            ledger.mark_edition_sending(session, row)
+        except ledger.LedgerError as exc:
+            session.rollback()
+            return None, f"edition {edition_id} was not sent: {exc}"
+        planned = deliveries.plan(session, row, batch_size=min(config.email.batch_size, channel.max_batch_size),
+                                  now=now, channel=channel.name)
+        if not planned and not deliveries.batch_counts(session, edition_id)["planned"] and not _has_deliveries(
+                session, edition_id) and not _active(session):
+            session.rollback()
+            return None, f"edition {edition_id} was not sent: there are no active subscribers"
+        deliveries.recover_interrupted(session, edition_id, worker=worker, now=now)
+        edition = config.edition
+        message = OutboundEmail(
+            edition_id=row.id, edition_slug=row.slug, subject=row.subject, html=row.html, text=row.text,
+            from_email=edition.from_email, from_name=edition.from_name, reply_to=edition.reply_to,
+            categories=tuple(config.email.categories), list_unsubscribe_mailto=f"mailto:{edition.reply_to}?subject=unsubscribe",
+        )
+    return message, ""
+
+
+def _has_deliveries(session, edition_id: int) -> bool:  # type: ignore[no-untyped-def]
+    return bool(deliveries.edition_figures(session, edition_id)["recipients"])
+
+
+def _active(session) -> int:  # type: ignore[no-untyped-def]
+    return session.scalar(select(func.count()).select_from(SubscriberRow)
+                          .where(SubscriberRow.status == SubscriberStatus.ACTIVE)) or 0
+
+
+def _deliver_one(db: Database, config: Config, edition_id: int, *, channel: EmailChannel, note: str, now: datetime,
+                 secret_key: str, worker: str) -> DeliverySummary:
+    message, refusal = _start(db, config, edition_id, channel, now=now, worker=worker)
+    if message is None:
+        with db.session() as session:
+            figures = deliveries.edition_figures(session, edition_id)
+        return _summary(edition_id, figures, refusal, channel.name, sent=refusal.find("already sent") >= 0)
+    run = _Run(db, config, channel, message, now=now, secret_key=secret_key, worker=worker)
+    with ThreadPoolExecutor(max_workers=config.email.concurrency, thread_name_prefix="deliver") as pool:
+        for future in [pool.submit(run.work) for _ in range(config.email.concurrency)]:
+            future.result()
+    return run.finish(note)
+
+
+class _Run:
+    """One sending run of one edition: workers share the stop flag and the clock."""
+
+    def __init__(self, db: Database, config: Config, channel: EmailChannel, message: OutboundEmail, *,
+                 now: datetime, secret_key: str, worker: str) -> None:
+        self.db, self.config, self.channel, self.message = db, config, channel, message
+        self.secret_key, self.worker = secret_key, worker
+        self._start, self._t0 = now, time.monotonic()
+        self.stop = threading.Event()
+        self.stop_reason = ""
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._t0)
+
+    def work(self) -> None:
+        while not self.stop.is_set():
+            with self.db.session() as session:
+                claimed = deliveries.claim_next_batch(session, self.message.edition_id, worker=self.worker,
+                                                      now=self.now())
+            if claimed is None:
+                if not self._wait_for_retry():
+                    return
+                continue
+            self._send(claimed)
+
+    def _wait_for_retry(self) -> bool:
+        with self.db.session() as session:
+            due = deliveries.next_retry_at(session, self.message.edition_id)
+        if due is None:
+            return False
+        wait = (due - self.now()).total_seconds()
+        if wait > DeliveryLimits.max_wait_s or (time.monotonic() - self._t0) + wait > 4 * DeliveryLimits.max_wait_s:
+            return False
+        self.stop.wait(max(0.0, wait) + 0.01)
+        return True
+
+    def _recipients(self, claimed: deliveries.ClaimedBatch) -> list[Recipient]:
+        ids = [r.subscriber_id for r in claimed.recipients]
+        tokens = unsubscribe_tokens(self.secret_key, edition_id=claimed.edition_id, subscriber_ids=ids, now=self.now())
+        public = str(self.config.edition.public_url)
+        return [Recipient(r.subscriber_id, r.email, r.name, unsubscribe_url(public, token))
+                for r, token in zip(claimed.recipients, tokens, strict=True)]
+
+    def _send(self, claimed: deliveries.ClaimedBatch) -> None:
+        batch = claimed.batch_id
+        try:
+            receipt = self.channel.send_batch(self.message, self._recipients(claimed)) if claimed.recipients else None
+        except AuthError as exc:
+            self.stop_reason = str(exc)
+            self.stop.set()
+            self._record(deliveries.release, batch, error=str(exc), not_before=None)
+        except TransientError as exc:
+            if claimed.attempts >= DeliveryLimits.max_transient_attempts:
+                self._record(deliveries.mark_failed, batch, error=f"gave up after {claimed.attempts} attempts: {exc}")
+                return
+            wait = exc.retry_after_s if exc.retry_after_s is not None else DeliveryLimits.backoff_s * 2 ** (claimed.attempts - 1)
+            self._record(deliveries.release, batch, error=str(exc), not_before=self.now() + timedelta(seconds=wait))
+        except PermanentError as exc:
+            if exc.status == 413:
+                with self.db.session() as session:
+                    deliveries.split(session, batch, now=self.now())
+            else:
+                self._record(deliveries.mark_failed, batch, error=str(exc))
+        except AmbiguousError as exc:
+            self._record(deliveries.mark_ambiguous, batch, error=str(exc))
+        except Exception as exc:  # a bug or an unknown library error: the request may have left
+            self._record(deliveries.mark_ambiguous, batch, error=f"unexpected {type(exc).__name__}: {exc}")
+        else:
+            with self.db.session() as session:
+                deliveries.mark_accepted(session, batch, provider_id=receipt.provider_id if receipt else None,
+                                         rejected=receipt.rejected if receipt else {}, now=self.now())
+
+    def _record(self, transition, batch: int, **kwargs: object) -> None:  # type: ignore[no-untyped-def]
+        with self.db.session() as session:
+            transition(session, batch, now=self.now(), **kwargs)
+
+    def finish(self, note: str) -> DeliverySummary:
+        edition_id = self.message.edition_id
+        with self.db.session() as session:
+            figures = deliveries.edition_figures(session, edition_id)
+            counts = deliveries.batch_counts(session, edition_id)
+            done = counts["planned"] == counts["sending"] == counts["ambiguous"] == 0
+            if done:
+                row = ledger.get_edition(session, edition_id)
+                ledger.mark_edition_sent(session, row, now=self.now(), summary=figures)
+        said = f"edition {edition_id}: {figures['accepted']} of {figures['recipients']} recipients accepted"
+        extras = [f"{figures[k]} {k}" for k in ("failed", "skipped", "ambiguous") if figures[k]]
+        if extras:
+            said += f" ({', '.join(extras)})"
+        if self.stop_reason:
+            said += f"; stopped: {self.stop_reason}"
+        elif counts["ambiguous"]:
+            said += (f"; {counts['ambiguous']} batch(es) are ambiguous and held for staff: check the provider, then "
+                     "resend or mark them sent")
+        elif counts["planned"]:
+            said += f"; {counts['planned']} batch(es) wait to retry (the next run resumes them)"
+        if done:
+            said += "; edition marked sent"
+        return _summary(edition_id, figures, f"{said}; {note}" if note else said, self.channel.name, sent=done)

@@ -1,0 +1,160 @@
+"""Stage 2, compose: choose the items for the next edition, render it, and store it for approval."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from compose.config import Config
+from compose.edition import build_edition, edition_content_hash, slug_for
+from compose.email import render_email
+from compose.models import Edition, Item, RenderedEmail
+from compose.schedule import next_slot
+from state import events, ledger
+from state.models import EditionItemRow, EditionRow, EditionStatus, ItemRow, SourceRow
+
+_CARRIED = (EditionStatus.SENT, EditionStatus.SENDING)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    edition_id: int | None
+    built: bool
+    reason: str
+    warnings: tuple[str, ...] = ()
+
+
+def _item(row: ItemRow, source: str) -> Item:
+    return Item(url=row.url, title=row.title, section=row.section, source=source,
+                summary_html=row.summary_html, summary_text=row.summary_text, published=row.published_at,
+                updated=row.updated_at, image_url=row.image_url, guid=row.guid, author=row.author, id=row.id)
+
+
+def last_sent_edition(session: Session) -> EditionRow | None:
+    return session.scalars(select(EditionRow).where(EditionRow.status == EditionStatus.SENT)
+                           .order_by(EditionRow.sent_at.desc()).limit(1)).first()
+
+
+def candidate_items(session: Session, *, now: datetime) -> list[Item]:
+    """Items for the next edition: not backlog, not carried by a sent edition, and published (or first
+    seen) since the last sent edition was built. Later items wait for the next edition."""
+    carried = exists().where(
+        EditionItemRow.item_id == ItemRow.id, EditionItemRow.edition_id == EditionRow.id,
+        EditionRow.status.in_(_CARRIED),
+    )
+    query = (select(ItemRow, SourceRow.name).join(SourceRow, SourceRow.id == ItemRow.source_id)
+             .where(ItemRow.backlog.is_(False), ~carried, ItemRow.first_seen_at <= now))
+    last = last_sent_edition(session)
+    if last is not None:
+        query = query.where(or_(ItemRow.published_at > last.built_at, ItemRow.first_seen_at > last.built_at))
+    return [_item(row, source) for row, source in session.execute(query.order_by(ItemRow.published_at.desc()))]
+
+
+def _unique_slug(session: Session, slug: str) -> str:
+    taken = set(session.scalars(select(EditionRow.slug).where(
+        or_(EditionRow.slug == slug, EditionRow.slug.like(f"{slug}-%")))))
+    if slug not in taken:
+        return slug
+    n = 2
+    while f"{slug}-{n}" in taken:
+        n += 1
+    return f"{slug}-{n}"
+
+
+def web_url(config: Config, slug: str) -> str:
+    return f"{str(config.edition.public_url).rstrip('/')}/editions/{slug}"
+
+
+def _render(edition: Edition, config: Config) -> tuple[RenderedEmail, str]:
+    rendered = render_email(edition, config=config)
+    return rendered, edition_content_hash(edition, rendered)
+
+
+def build_next_edition(session: Session, config: Config, *, now: datetime) -> BuildResult:
+    """Compose the next edition, or say why none was built."""
+    waiting = [row for row in ledger.open_editions(session) if row.status != EditionStatus.REJECTED]
+    if waiting:
+        row = waiting[0]
+        return BuildResult(row.id, False, f"edition {row.id} ({row.slug}) is {row.status} and not sent yet: "
+                                          "approve and send it, or reject it, before building the next one")
+    candidates = candidate_items(session, now=now)
+    slug = _unique_slug(session, slug_for(now, config))
+    edition = build_edition(candidates, config=config, now=now, slug=slug, intro_markdown=config.edition.intro or None,
+                            web_url=web_url(config, slug))
+    if edition is None:
+        return BuildResult(None, False, "no new items since the last edition: nothing to send")
+    rendered, content_hash = _render(edition, config)
+    featured_id = edition.featured.id if edition.featured else None
+    row = EditionRow(slug=slug, title=edition.title, status=EditionStatus.DRAFT, subject=rendered.subject,
+                     preheader=rendered.preheader, intro_markdown=edition.intro_markdown, featured_item_id=featured_id,
+                     html=rendered.html, text=rendered.text, content_hash=content_hash, html_bytes=rendered.html_bytes,
+                     warnings=list(rendered.warnings), built_at=now,
+                     scheduled_for=next_slot(now, day=config.edition.send_day, at=config.edition.send_time,
+                                             zone=config.zone))
+    _set_items(row, edition)
+    session.add(row)
+    session.flush()
+    events.record_event(session, events.EDITION_BUILT, events.resource_id("edition", row.id),
+                        {"id": row.id, "slug": slug, "items": len(edition.items),
+                         "scheduled_for": row.scheduled_for.isoformat() if row.scheduled_for else None}, now=now)
+    ledger.audit(session, actor="system", action="build", kind="edition", ident=row.id, now=now, items=len(edition.items))
+    return BuildResult(row.id, True, f"built edition {row.id} ({slug}) with {len(edition.items)} items",
+                       tuple(rendered.warnings))
+
+
+def _set_items(row: EditionRow, edition: Edition) -> None:
+    row.items.clear()
+    for section_position, section in enumerate(edition.sections):
+        for position, item in enumerate(section.items):
+            assert item.id is not None
+            row.items.append(EditionItemRow(item_id=item.id, section=section.key,
+                                            section_position=section_position, position=position))
+
+
+def edition_items(session: Session, row: EditionRow) -> list[Item]:
+    pairs = session.execute(select(ItemRow, SourceRow.name).join(SourceRow, SourceRow.id == ItemRow.source_id)
+                            .join(EditionItemRow, and_(EditionItemRow.item_id == ItemRow.id,
+                                                       EditionItemRow.edition_id == row.id)))
+    return [_item(item, source) for item, source in pairs]
+
+
+def edit_edition(
+    session: Session, config: Config, edition_id: int, *, by: str, now: datetime,
+    intro_markdown: str | None = None, subject: str | None = None, removed_urls: Collection[str] = (),
+    order: Mapping[str, Sequence[str]] | None = None, featured_url: str | None = None,
+) -> bool:
+    """Staff edits before approval. Any change voids an earlier approval. Returns True if it voided one."""
+    row = ledger.get_edition(session, edition_id)
+    items = edition_items(session, row)
+    edition = build_edition(items, config=config, now=row.built_at, slug=row.slug,
+                            intro_markdown=row.intro_markdown if intro_markdown is None else intro_markdown,
+                            featured_url=featured_url, removed_urls=removed_urls, order=order,
+                            web_url=web_url(config, row.slug))
+    if edition is None:
+        raise ledger.LedgerError("that edit would leave the edition empty: reject it instead")
+    if subject:
+        edition = replace(edition, subject=subject)
+    rendered, content_hash = _render(edition, config)
+    voided = ledger.change_content(session, row, content_hash=content_hash, by=by, now=now)
+    row.subject, row.preheader, row.intro_markdown = rendered.subject, rendered.preheader, edition.intro_markdown
+    row.html, row.text, row.html_bytes = rendered.html, rendered.text, rendered.html_bytes
+    row.warnings = list(rendered.warnings)
+    row.warnings_acknowledged_by = None
+    row.featured_item_id = edition.featured.id if edition.featured else None
+    _set_items(row, edition)
+    return voided
+
+
+def acknowledge_warnings(session: Session, edition_id: int, *, by: str, now: datetime) -> None:
+    row = ledger.get_edition(session, edition_id)
+    row.warnings_acknowledged_by = by
+    ledger.audit(session, actor=by, action="acknowledge-warnings", kind="edition", ident=row.id, now=now,
+                 warnings=row.warnings)
+
+
+def count_items(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(ItemRow)) or 0

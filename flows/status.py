@@ -1,0 +1,119 @@
+"""What `syndicate status` (and the review desk) shows: sources, pending approvals, schedule, failures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from compose.config import Config
+from compose.schedule import next_slot
+from flows.stages.edition import candidate_items, last_sent_edition
+from state.models import (
+    BatchStatus,
+    DeliveryBatchRow,
+    EditionRow,
+    EditionStatus,
+    EventRow,
+    PostRow,
+    PostStatus,
+    SourceRow,
+    SubscriberRow,
+    ThreadRow,
+    ThreadStatus,
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def sources_health(session: Session) -> list[dict[str, Any]]:
+    return [
+        {"name": s.name, "kind": s.kind, "section": s.section, "url": s.url, "moved_to": s.moved_to,
+         "last_success": _iso(s.last_success_at), "last_attempt": _iso(s.last_attempt_at),
+         "last_error": s.last_error, "hint": s.last_error_hint, "consecutive_failures": s.consecutive_failures,
+         "http_status": s.last_status, "bytes": s.last_bytes, "elapsed_ms": round(s.last_elapsed_ms or 0.0, 1),
+         "items_new": s.last_items_new, "items_updated": s.last_items_updated}
+        for s in session.scalars(select(SourceRow).order_by(SourceRow.name))
+    ]
+
+
+def pending(session: Session) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for row in session.scalars(select(EditionRow).where(EditionRow.status.in_(
+            [EditionStatus.DRAFT, EditionStatus.HELD])).order_by(EditionRow.id)):
+        out.append({"kind": "edition", "id": row.id, "slug": row.slug, "status": row.status,
+                    "scheduled_for": _iso(row.scheduled_for), "warnings": row.warnings})
+    for thread in session.scalars(select(ThreadRow).where(ThreadRow.status == ThreadStatus.DRAFT).order_by(ThreadRow.id)):
+        out.append({"kind": "thread", "id": thread.id, "network": thread.network, "key": thread.key,
+                    "posts": len(thread.posts), "status": thread.status})
+    return out
+
+
+def schedule(session: Session, config: Config, *, now: datetime) -> dict[str, Any]:
+    upcoming = [
+        {"kind": "edition", "id": row.id, "slug": row.slug, "status": row.status, "scheduled_for": _iso(row.scheduled_for)}
+        for row in session.scalars(select(EditionRow).where(EditionRow.status.in_(
+            [EditionStatus.DRAFT, EditionStatus.APPROVED])).order_by(EditionRow.scheduled_for))
+    ]
+    return {
+        "timezone": config.edition.timezone,
+        "next_build": _iso(next_slot(now, day=config.edition.build_day, at=config.edition.build_time, zone=config.zone)),
+        "next_send": _iso(next_slot(now, day=config.edition.send_day, at=config.edition.send_time, zone=config.zone)),
+        "scheduled": upcoming,
+    }
+
+
+def failures(session: Session) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for s in session.scalars(select(SourceRow).where(SourceRow.consecutive_failures > 0)):
+        out.append({"kind": "source", "name": s.name, "error": s.last_error, "hint": s.last_error_hint,
+                    "consecutive_failures": s.consecutive_failures})
+    for batch in session.scalars(select(DeliveryBatchRow).where(
+            DeliveryBatchRow.status.in_([BatchStatus.AMBIGUOUS, BatchStatus.FAILED]))):
+        out.append({"kind": f"batch-{batch.status}", "id": batch.id, "edition_id": batch.edition_id,
+                    "size": batch.size, "error": batch.error})
+    for post in session.scalars(select(PostRow).where(PostRow.status.in_(
+            [PostStatus.FAILED, PostStatus.AMBIGUOUS, PostStatus.DUPLICATE]))):
+        out.append({"kind": f"post-{post.status}", "id": post.id, "thread_id": post.thread_id, "error": post.error})
+    for edition in session.scalars(select(EditionRow).where(EditionRow.status == EditionStatus.HELD)):
+        out.append({"kind": "edition-held", "id": edition.id, "error": "its send time came before it was approved"})
+    return out
+
+
+def editions(session: Session, *, limit: int = 10) -> list[dict[str, Any]]:
+    from state.deliveries import edition_figures
+
+    rows = session.scalars(select(EditionRow).order_by(EditionRow.id.desc()).limit(limit)).all()
+    return [{"id": row.id, "slug": row.slug, "status": row.status, "subject": row.subject,
+             "items": len(row.items), "html_bytes": row.html_bytes, "scheduled_for": _iso(row.scheduled_for),
+             "sent_at": _iso(row.sent_at), "figures": edition_figures(session, row.id)} for row in rows]
+
+
+def next_edition_outlook(session: Session, *, now: datetime) -> str:
+    """Why there is, or is not, something for the next edition."""
+    count = len(candidate_items(session, now=now))
+    last = last_sent_edition(session)
+    since = f"since edition {last.slug} was built" if last else "so far"
+    if count == 0:
+        return f"no new items {since}: the next build will not make an edition"
+    return f"{count} new item(s) {since} for the next edition"
+
+
+def status_report(session: Session, config: Config, *, now: datetime) -> dict[str, Any]:
+    subscribers = dict(session.execute(select(SubscriberRow.status, func.count()).group_by(SubscriberRow.status)).all())
+    unrelayed = session.scalar(select(func.count()).select_from(EventRow).where(EventRow.relayed_at.is_(None))) or 0
+    return {
+        "now": now.isoformat(),
+        "sources": sources_health(session),
+        "pending": pending(session),
+        "schedule": schedule(session, config, now=now),
+        "next_edition": next_edition_outlook(session, now=now),
+        "editions": editions(session),
+        "failures": failures(session),
+        "subscribers": {str(k): v for k, v in subscribers.items()},
+        "events_waiting_for_relay": unrelayed,
+    }

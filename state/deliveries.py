@@ -1,0 +1,364 @@
+"""The delivery ledger: one row per (edition, subscriber), grouped into batches (one provider request each).
+
+A batch moves planned -> sending -> accepted | failed | ambiguous; each move is a function here and
+the caller commits around every provider request, so `sending` is on disk BEFORE the request leaves.
+
+Decisions, documented for staff:
+- Planning happens once, when an edition starts sending; the recipient list is then frozen.
+  Someone who subscribes later gets the next edition, not this one. Someone who leaves between
+  planning and sending is SKIPPED when their batch is claimed (unsubscribe is effective at once).
+- A batch found in `sending` for this worker when it starts again means the process died between
+  the claim and the answer: the request may have left, so the batch becomes AMBIGUOUS and is never
+  resent blindly. (The claim is committed immediately before the request is built and sent; a
+  batch killed in that window is reported ambiguous although nothing left: staff resend it.)
+  Staff call `resolve_ambiguous(..., action="resend" | "mark_sent")` after checking the provider.
+- Worker names must be unique per live process; `recover_interrupted` only touches its own batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from state import events
+from state.ledger import LedgerError, NotFound, audit
+from state.models import (
+    BatchStatus,
+    DeliveryBatchRow,
+    DeliveryRow,
+    DeliveryStatus,
+    EditionRow,
+    ProviderEventRow,
+    SubscriberRow,
+    SubscriberStatus,
+)
+from state.subscribers import suppress
+
+TERMINAL = (BatchStatus.ACCEPTED, BatchStatus.FAILED)
+_INSERT_CHUNK = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRecipient:
+    subscriber_id: int
+    email: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedBatch:
+    batch_id: int
+    edition_id: int
+    attempts: int
+    recipients: tuple[ClaimedRecipient, ...]
+    skipped: int
+
+
+# --- planning ------------------------------------------------------------------------------------
+
+
+def plan(session: Session, edition: EditionRow, *, batch_size: int, now: datetime, channel: str) -> int:
+    """Freeze the recipient list of an edition: a delivery per active subscriber, in batches.
+
+    Idempotent: an edition already planned is left as it is. Returns the number of new deliveries.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    if session.scalar(select(func.count()).select_from(DeliveryRow).where(DeliveryRow.edition_id == edition.id)):
+        return 0
+    subscriber_ids = session.scalars(
+        select(SubscriberRow.id).where(SubscriberRow.status == SubscriberStatus.ACTIVE).order_by(SubscriberRow.id)
+    ).all()
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(subscriber_ids), batch_size):
+        chunk = subscriber_ids[start:start + batch_size]
+        batch = DeliveryBatchRow(edition_id=edition.id, channel=channel, status=BatchStatus.PLANNED, size=len(chunk),
+                                 attempts=0, created_at=now, updated_at=now)
+        session.add(batch)
+        session.flush()
+        rows.extend({"edition_id": edition.id, "subscriber_id": sid, "batch_id": batch.id,
+                     "status": DeliveryStatus.PLANNED, "updated_at": now} for sid in chunk)
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        session.execute(insert(DeliveryRow), rows[start:start + _INSERT_CHUNK])
+    audit(session, actor="system", action="plan", kind="edition", ident=edition.id, now=now,
+          recipients=len(rows), batches=-(-len(rows) // batch_size) if rows else 0)
+    return len(rows)
+
+
+# --- claiming and the transitions around a request ------------------------------------------------
+
+
+def claim_next_batch(session: Session, edition_id: int, *, worker: str, now: datetime) -> ClaimedBatch | None:
+    """Take the next planned batch for this worker (never one another worker holds), mark it SENDING.
+
+    PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED. SQLite: one atomic UPDATE ... WHERE status='planned'.
+    The caller must commit before sending. Recipients who left since planning are SKIPPED.
+    """
+    due = and_(DeliveryBatchRow.edition_id == edition_id, DeliveryBatchRow.status == BatchStatus.PLANNED,
+               or_(DeliveryBatchRow.not_before.is_(None), DeliveryBatchRow.not_before <= now))
+    if session.get_bind().dialect.name == "postgresql":
+        batch_id = session.scalar(select(DeliveryBatchRow.id).where(due).order_by(DeliveryBatchRow.id).limit(1)
+                                  .with_for_update(skip_locked=True))
+        if batch_id is None:
+            return None
+        session.execute(update(DeliveryBatchRow).where(DeliveryBatchRow.id == batch_id)
+                        .values(status=BatchStatus.SENDING, claimed_by=worker, updated_at=now,
+                                attempts=DeliveryBatchRow.attempts + 1))
+    else:
+        candidate = select(DeliveryBatchRow.id).where(due).order_by(DeliveryBatchRow.id).limit(1).scalar_subquery()
+        batch_id = session.scalar(
+            update(DeliveryBatchRow)
+            .where(DeliveryBatchRow.id == candidate, DeliveryBatchRow.status == BatchStatus.PLANNED)
+            .values(status=BatchStatus.SENDING, claimed_by=worker, updated_at=now,
+                    attempts=DeliveryBatchRow.attempts + 1)
+            .returning(DeliveryBatchRow.id)
+        )
+        if batch_id is None:
+            return None
+    left = select(SubscriberRow.id).where(SubscriberRow.status != SubscriberStatus.ACTIVE)
+    in_batch = and_(DeliveryRow.batch_id == batch_id, DeliveryRow.status == DeliveryStatus.PLANNED)
+    skipped = session.execute(update(DeliveryRow).where(in_batch, DeliveryRow.subscriber_id.in_(left))
+                              .values(status=DeliveryStatus.SKIPPED, error="left before sending", updated_at=now))
+    session.execute(update(DeliveryRow).where(in_batch).values(status=DeliveryStatus.SENDING, updated_at=now))
+    recipients = session.execute(
+        select(SubscriberRow.id, SubscriberRow.email, SubscriberRow.name)
+        .join(DeliveryRow, DeliveryRow.subscriber_id == SubscriberRow.id)
+        .where(DeliveryRow.batch_id == batch_id, DeliveryRow.status == DeliveryStatus.SENDING)
+        .order_by(SubscriberRow.id)
+    ).all()
+    attempts = session.scalar(select(DeliveryBatchRow.attempts).where(DeliveryBatchRow.id == batch_id)) or 1
+    return ClaimedBatch(batch_id, edition_id, attempts, tuple(ClaimedRecipient(*r) for r in recipients),
+                        skipped.rowcount or 0)
+
+
+def _move_batch(session: Session, batch_id: int, to: BatchStatus, *, now: datetime,
+                allowed: Sequence[BatchStatus] = (BatchStatus.SENDING,), **values: Any) -> None:
+    result = session.execute(update(DeliveryBatchRow)
+                             .where(DeliveryBatchRow.id == batch_id, DeliveryBatchRow.status.in_(list(allowed)))
+                             .values(status=to, updated_at=now, **values))
+    if not result.rowcount:
+        current = session.scalar(select(DeliveryBatchRow.status).where(DeliveryBatchRow.id == batch_id))
+        raise LedgerError(f"delivery batch {batch_id} is {current}, not {' or '.join(allowed)}: it cannot become {to}")
+
+
+def _move_deliveries(session: Session, batch_id: int, frm: Sequence[DeliveryStatus], to: DeliveryStatus, *,
+                     now: datetime, **values: Any) -> int:
+    result = session.execute(update(DeliveryRow)
+                             .where(DeliveryRow.batch_id == batch_id, DeliveryRow.status.in_(list(frm)))
+                             .values(status=to, updated_at=now, **values))
+    return result.rowcount or 0
+
+
+def mark_accepted(session: Session, batch_id: int, *, provider_id: str | None, rejected: Mapping[int, str],
+                  now: datetime) -> int:
+    """The provider accepted the request (202). Rejected recipients (e.g. duplicates) are FAILED with the reason.
+
+    Also allowed from AMBIGUOUS: a late answer is better evidence than the guess made on restart.
+    """
+    _move_batch(session, batch_id, BatchStatus.ACCEPTED, now=now, allowed=(BatchStatus.SENDING, BatchStatus.AMBIGUOUS),
+                provider_id=provider_id, error=None)
+    live = (DeliveryStatus.SENDING, DeliveryStatus.AMBIGUOUS)
+    for subscriber_id, reason in rejected.items():
+        session.execute(update(DeliveryRow).where(DeliveryRow.batch_id == batch_id,
+                                                  DeliveryRow.subscriber_id == subscriber_id,
+                                                  DeliveryRow.status.in_(live))
+                        .values(status=DeliveryStatus.FAILED, error=reason, updated_at=now))
+    return _move_deliveries(session, batch_id, live, DeliveryStatus.ACCEPTED, now=now, provider_message_id=provider_id)
+
+
+def mark_failed(session: Session, batch_id: int, *, error: str, now: datetime) -> None:
+    """Not accepted and retrying will not help (e.g. a 400): the reason is kept against every recipient."""
+    _move_batch(session, batch_id, BatchStatus.FAILED, now=now, error=error)
+    count = _move_deliveries(session, batch_id, (DeliveryStatus.SENDING,), DeliveryStatus.FAILED, now=now, error=error)
+    edition_id = session.scalar(select(DeliveryBatchRow.edition_id).where(DeliveryBatchRow.id == batch_id))
+    events.record_event(session, events.DELIVERY_FAILED, events.resource_id("edition", edition_id),
+                        {"edition_id": edition_id, "batch_id": batch_id, "recipients": count, "error": error}, now=now)
+
+
+def mark_ambiguous(session: Session, batch_id: int, *, error: str, now: datetime) -> None:
+    """The request may have been accepted: hold the batch for staff, never resend it blindly."""
+    _move_batch(session, batch_id, BatchStatus.AMBIGUOUS, now=now, error=error)
+    count = _move_deliveries(session, batch_id, (DeliveryStatus.SENDING,), DeliveryStatus.AMBIGUOUS, now=now,
+                             error=error)
+    edition_id = session.scalar(select(DeliveryBatchRow.edition_id).where(DeliveryBatchRow.id == batch_id))
+    events.record_event(session, events.DELIVERY_AMBIGUOUS, events.resource_id("edition", edition_id),
+                        {"edition_id": edition_id, "batch_id": batch_id, "recipients": count, "error": error}, now=now)
+
+
+def release(session: Session, batch_id: int, *, error: str, not_before: datetime | None, now: datetime) -> None:
+    """Not accepted, safe to retry (429, connection refused, auth stop): back to planned."""
+    _move_batch(session, batch_id, BatchStatus.PLANNED, now=now, error=error, not_before=not_before, claimed_by=None)
+    _move_deliveries(session, batch_id, (DeliveryStatus.SENDING,), DeliveryStatus.PLANNED, now=now)
+
+
+def split(session: Session, batch_id: int, *, now: datetime) -> int | None:
+    """Payload too large (413): keep the first half in this batch, move the second to a new one; both planned.
+
+    Returns the new batch id, or None when the batch has a single recipient (then it is FAILED).
+    """
+    batch = session.get(DeliveryBatchRow, batch_id)
+    if batch is None:
+        raise NotFound(f"there is no delivery batch {batch_id}")
+    ids = session.scalars(select(DeliveryRow.id).where(DeliveryRow.batch_id == batch_id,
+                                                       DeliveryRow.status == DeliveryStatus.SENDING)
+                          .order_by(DeliveryRow.subscriber_id)).all()
+    if len(ids) <= 1:
+        mark_failed(session, batch_id, error="the message alone is larger than the provider accepts", now=now)
+        return None
+    half = len(ids) // 2
+    other = DeliveryBatchRow(edition_id=batch.edition_id, channel=batch.channel, status=BatchStatus.PLANNED,
+                             size=len(ids) - half, attempts=0, created_at=now, updated_at=now)
+    session.add(other)
+    session.flush()
+    session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids[half:])).values(batch_id=other.id))
+    release(session, batch_id, error="payload too large: split in two", not_before=None, now=now)
+    session.execute(update(DeliveryBatchRow).where(DeliveryBatchRow.id == batch_id).values(size=half))
+    return other.id
+
+
+def recover_interrupted(session: Session, edition_id: int, *, worker: str, now: datetime) -> list[int]:
+    """Batches this worker left in `sending` (it died mid-request): they become AMBIGUOUS."""
+    stuck = session.scalars(select(DeliveryBatchRow.id).where(
+        DeliveryBatchRow.edition_id == edition_id, DeliveryBatchRow.status == BatchStatus.SENDING,
+        DeliveryBatchRow.claimed_by == worker)).all()
+    for batch_id in stuck:
+        mark_ambiguous(session, batch_id, error=f"interrupted: worker {worker} stopped while this batch was sending",
+                       now=now)
+    return list(stuck)
+
+
+def resolve_ambiguous(session: Session, batch_id: int, *, action: str, by: str, now: datetime) -> None:
+    """Staff decision on an ambiguous batch: `resend` it (planned again) or `mark_sent` (accepted)."""
+    if action == "resend":
+        _move_batch(session, batch_id, BatchStatus.PLANNED, now=now, allowed=(BatchStatus.AMBIGUOUS,), resolved_by=by,
+                    claimed_by=None, not_before=None)
+        _move_deliveries(session, batch_id, (DeliveryStatus.AMBIGUOUS,), DeliveryStatus.PLANNED, now=now, error=None)
+    elif action == "mark_sent":
+        _move_batch(session, batch_id, BatchStatus.ACCEPTED, now=now, allowed=(BatchStatus.AMBIGUOUS,), resolved_by=by)
+        _move_deliveries(session, batch_id, (DeliveryStatus.AMBIGUOUS,), DeliveryStatus.ACCEPTED, now=now)
+    else:
+        raise LedgerError(f"unknown action {action!r}: use resend or mark_sent")
+    audit(session, actor=by, action=f"delivery.{action}", kind="delivery_batch", ident=batch_id, now=now)
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+def batch_counts(session: Session, edition_id: int) -> dict[str, int]:
+    counts = {str(status): 0 for status in BatchStatus}
+    for status, count in session.execute(select(DeliveryBatchRow.status, func.count())
+                                         .where(DeliveryBatchRow.edition_id == edition_id)
+                                         .group_by(DeliveryBatchRow.status)):
+        counts[str(status)] = count
+    return counts
+
+
+def ambiguous_batches(session: Session, edition_id: int | None = None) -> Sequence[DeliveryBatchRow]:
+    query = select(DeliveryBatchRow).where(DeliveryBatchRow.status == BatchStatus.AMBIGUOUS)
+    if edition_id is not None:
+        query = query.where(DeliveryBatchRow.edition_id == edition_id)
+    return session.scalars(query.order_by(DeliveryBatchRow.id)).all()
+
+
+def next_retry_at(session: Session, edition_id: int) -> datetime | None:
+    """When the earliest planned batch waiting for a rate-limit reset may go."""
+    return session.scalar(select(func.min(DeliveryBatchRow.not_before)).where(
+        DeliveryBatchRow.edition_id == edition_id, DeliveryBatchRow.status == BatchStatus.PLANNED))
+
+
+def edition_figures(session: Session, edition_id: int) -> dict[str, int]:
+    d = DeliveryRow
+    row = session.execute(select(
+        func.count(),
+        func.count().filter(d.status == DeliveryStatus.ACCEPTED),
+        func.count(d.delivered_at), func.count(d.bounced_at), func.count(d.complained_at),
+        func.count(d.opened_at), func.count(d.clicked_at),
+        func.count().filter(d.status == DeliveryStatus.FAILED),
+        func.count().filter(d.status == DeliveryStatus.AMBIGUOUS),
+        func.count().filter(d.status == DeliveryStatus.SKIPPED),
+        func.count().filter(d.status.in_([DeliveryStatus.PLANNED, DeliveryStatus.SENDING])),
+    ).where(d.edition_id == edition_id)).one()
+    keys = ("recipients", "accepted", "delivered", "bounced", "complained", "opened", "clicked", "failed",
+            "ambiguous", "skipped", "pending")
+    return dict(zip(keys, (int(v) for v in row), strict=True))
+
+
+# --- the provider's event webhook ----------------------------------------------------------------
+
+
+_TIMESTAMP_COLUMN = {"delivered": "delivered_at", "bounce": "bounced_at", "spamreport": "complained_at",
+                     "open": "opened_at", "click": "clicked_at"}
+_SUPPRESS = {"bounce": SubscriberStatus.BOUNCED, "spamreport": SubscriberStatus.COMPLAINED,
+             "unsubscribe": SubscriberStatus.UNSUBSCRIBED, "group_unsubscribe": SubscriberStatus.UNSUBSCRIBED}
+
+
+@dataclass(frozen=True, slots=True)
+class EventsReport:
+    applied: int
+    duplicates: int
+    unmatched: int  # no sg_event_id, or no delivery it belongs to
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def apply_provider_events(session: Session, batch: Iterable[Mapping[str, Any]], *, now: datetime,
+                          provider: str = "sendgrid") -> EventsReport:
+    """Apply Event Webhook events once each (by `sg_event_id`). Every effect is itself idempotent too
+    (timestamps are only set when empty), since SendGrid may resend an event under a new id."""
+    items = [e for e in batch if isinstance(e, Mapping)]
+    ids = [str(e["sg_event_id"]) for e in items if e.get("sg_event_id")]
+    seen = set(session.scalars(select(ProviderEventRow.event_id).where(ProviderEventRow.event_id.in_(ids)))) if ids else set()
+    applied = duplicates = unmatched = 0
+    for event in items:
+        event_id = str(event.get("sg_event_id") or "")
+        if not event_id:
+            unmatched += 1
+            continue
+        if event_id in seen:
+            duplicates += 1
+            continue
+        seen.add(event_id)
+        kind = str(event.get("event") or "")
+        session.add(ProviderEventRow(provider=provider, event_id=event_id, kind=kind, payload=dict(event),
+                                     received_at=now))
+        if _apply_one(session, event, kind, now=now):
+            applied += 1
+        else:
+            unmatched += 1
+    return EventsReport(applied, duplicates, unmatched)
+
+
+def _apply_one(session: Session, event: Mapping[str, Any], kind: str, *, now: datetime) -> bool:
+    edition_id, subscriber_id = _int(event.get("edition_id")), _int(event.get("subscriber_id"))
+    if subscriber_id is None and event.get("email"):
+        subscriber_id = session.scalar(select(SubscriberRow.id).where(
+            func.lower(SubscriberRow.email) == str(event["email"]).lower()))
+    if subscriber_id is None:
+        return False
+    stamp = datetime.fromtimestamp(_int(event.get("timestamp")) or now.timestamp(), UTC)
+    where = [DeliveryRow.subscriber_id == subscriber_id]
+    if edition_id is not None:
+        where.append(DeliveryRow.edition_id == edition_id)
+    column = _TIMESTAMP_COLUMN.get(kind)
+    if kind == "bounce" and event.get("type") == "blocked":
+        column = None  # a block is temporary: recorded, not a bounce
+    if column is not None and edition_id is not None:
+        session.execute(update(DeliveryRow).where(*where, getattr(DeliveryRow, column).is_(None))
+                        .values({column: stamp, "updated_at": now}))
+    elif kind in ("dropped", "deferred", "bounce") and edition_id is not None:
+        reason = str(event.get("reason") or event.get("response") or kind)[:500]
+        session.execute(update(DeliveryRow).where(*where).values(error=f"{kind}: {reason}", updated_at=now))
+    status = _SUPPRESS.get(kind)
+    if status is not None and not (kind == "bounce" and event.get("type") == "blocked"):
+        suppress(session, subscriber_id, status, reason=f"provider event {kind}", now=now)
+    return True

@@ -1,0 +1,198 @@
+"""Sources and items in the ledger: the store half of `gather`.
+
+`sync_sources` mirrors the configured sources into the `sources` table; `store_report` records
+one fetch: the source's health figures and cursor, new items (bulk inserted, one
+`syndicate.item.discovered` event each), and changed items (updated, revision bumped, one
+`syndicate.item.updated` event, never announced again). The first successful gather of a new
+source marks what it finds as backlog, so adding a source never floods subscribers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from compose import items as item_rules
+from compose.config import Source
+from compose.models import FetchReport, Item, SourceCursor
+from state import events
+from state.models import ItemRow, SourceRow
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    new: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    backlog: int = 0
+
+
+def sync_sources(session: Session, sources: Sequence[Source]) -> dict[str, SourceRow]:
+    """Create or update a row per configured source; returns them by name."""
+    rows = {row.name: row for row in session.scalars(select(SourceRow))}
+    for source in sources:
+        row = rows.get(source.name)
+        url = str(source.url)
+        if row is None:
+            row = SourceRow(name=source.name, kind=source.kind, url=url, section=source.section,
+                            consecutive_failures=0, last_bytes=0, last_elapsed_ms=0.0,
+                            last_items_new=0, last_items_updated=0)
+            session.add(row)
+            rows[source.name] = row
+        else:
+            if row.url != url and row.moved_to != url:
+                row.etag = row.last_modified = None  # a new URL: the old validators mean nothing
+            row.kind, row.url, row.section = source.kind, url, source.section
+    session.flush()
+    return rows
+
+
+def cursor_of(row: SourceRow) -> SourceCursor:
+    """Where to fetch next: a permanent redirect seen earlier wins over the configured URL."""
+    return SourceCursor(url=row.moved_to or row.url, etag=row.etag, last_modified=row.last_modified)
+
+
+def _row_values(item: Item, key: str, source_id: int, now: datetime, *, backlog: bool) -> dict[str, object]:
+    return {
+        "key": key,
+        "url": item.url,
+        "guid": item.guid,
+        "title": item.title,
+        "summary_html": item.summary_html,
+        "summary_text": item.summary_text,
+        "image_url": item.image_url,
+        "author": item.author,
+        "section": item.section,
+        "source_id": source_id,
+        "content_hash": item_rules.content_hash(item.title, item.summary_text, item.url),
+        "published_at": item.published or item.updated or now,
+        "first_seen_at": now,
+        "updated_at": None,
+        "revision": 1,
+        "backlog": backlog,
+    }
+
+
+def _as_item(row: ItemRow, source_name: str) -> Item:
+    return Item(url=row.url, title=row.title, section=row.section, source=source_name,
+                summary_html=row.summary_html, summary_text=row.summary_text, published=row.published_at,
+                image_url=row.image_url, guid=row.guid, author=row.author, id=row.id)
+
+
+def _existing(session: Session, keys: Sequence[str]) -> dict[str, ItemRow]:
+    found: dict[str, ItemRow] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start:start + _CHUNK]
+        found.update((row.key, row) for row in session.scalars(select(ItemRow).where(ItemRow.key.in_(chunk))))
+    return found
+
+
+def store_report(
+    session: Session, row: SourceRow, report: FetchReport, *, now: datetime, include_backlog: bool = False,
+) -> StoreResult:
+    """Record one fetch of one source. Never raises for a failed fetch: the failure is stored."""
+    row.last_attempt_at = now
+    row.last_status = report.status
+    row.last_bytes = report.bytes
+    row.last_elapsed_ms = report.elapsed_ms
+    if report.moved_to and report.moved_to != row.moved_to:
+        row.moved_to = report.moved_to
+        events.record_event(session, events.SOURCE_MOVED, events.resource_id("source", row.id),
+                            {"source": row.name, "from": row.url, "to": report.moved_to}, now=now)
+    if report.retry_after_s:
+        row.retry_after = now + timedelta(seconds=report.retry_after_s)
+    if not report.ok:
+        row.last_error, row.last_error_hint, row.last_error_at = report.error, report.hint, now
+        row.consecutive_failures = (row.consecutive_failures or 0) + 1
+        row.last_items_new = row.last_items_updated = 0
+        events.record_event(session, events.SOURCE_FAILED, events.resource_id("source", row.id),
+                            {"source": row.name, "error": report.error, "hint": report.hint,
+                             "consecutive_failures": row.consecutive_failures}, now=now)
+        return StoreResult()
+    if report.cursor is not None:
+        row.etag, row.last_modified = report.cursor.etag, report.cursor.last_modified
+    row.last_success_at = now
+    row.consecutive_failures = 0
+    row.last_error = row.last_error_hint = None
+    backlog = row.first_gathered_at is None and not include_backlog
+    if row.first_gathered_at is None:
+        row.first_gathered_at = now
+    result = _store_items(session, row, report.items, now=now, backlog=backlog)
+    row.last_items_new, row.last_items_updated = result.new, result.updated
+    return result
+
+
+def _store_items(session: Session, row: SourceRow, found: Iterable[Item], *, now: datetime, backlog: bool) -> StoreResult:
+    by_key: dict[str, Item] = {}
+    duplicates = 0
+    for item in found:
+        key = item_rules.item_key(item)
+        if key in by_key:
+            duplicates += 1
+            by_key[key] = item_rules.richer(by_key[key], item)
+        else:
+            by_key[key] = item
+    if not by_key:
+        return StoreResult(duplicates=duplicates)
+    existing = _existing(session, list(by_key))
+    new_values: list[dict[str, object]] = []
+    updated: list[ItemRow] = []
+    for key, item in by_key.items():
+        current = existing.get(key)
+        if current is None:
+            new_values.append(_row_values(item, key, row.id, now, backlog=backlog))
+            continue
+        duplicates += current.source_id != row.id
+        candidate = item if current.source_id == row.id else item_rules.richer(_as_item(current, ""), item)
+        new_hash = item_rules.content_hash(candidate.title, candidate.summary_text, candidate.url)
+        if new_hash == current.content_hash and (candidate.image_url or None) == current.image_url:
+            continue
+        if candidate is not item and current.source_id != row.id:
+            continue  # the stored record is the richer one
+        _apply(current, replace(candidate, section=current.section), new_hash, now)
+        updated.append(current)
+    ids: list[tuple[int, str, str]] = []
+    for start in range(0, len(new_values), _CHUNK):
+        chunk = new_values[start:start + _CHUNK]
+        ids.extend(session.execute(insert(ItemRow).returning(ItemRow.id, ItemRow.key, ItemRow.url), chunk).all())
+    if not backlog:
+        events.record_events(
+            session,
+            ((events.ITEM_DISCOVERED, events.resource_id("item", ident),
+              {"item_id": ident, "source": row.name, "section": row.section, "url": url}) for ident, _key, url in ids),
+            now=now,
+        )
+    events.record_events(
+        session,
+        ((events.ITEM_UPDATED, events.resource_id("item", current.id),
+          {"item_id": current.id, "source": row.name, "revision": current.revision}) for current in updated),
+        now=now,
+    )
+    return StoreResult(new=len(ids), updated=len(updated), duplicates=duplicates, backlog=len(ids) if backlog else 0)
+
+
+def _apply(row: ItemRow, item: Item, content_hash: str, now: datetime) -> None:
+    row.url = item.url
+    row.title = item.title
+    row.summary_html = item.summary_html
+    row.summary_text = item.summary_text
+    row.image_url = item.image_url
+    row.author = item.author
+    if item.published:
+        row.published_at = item.published
+    row.content_hash = content_hash
+    row.updated_at = now
+    row.revision += 1
+
+
+def release_backlog(session: Session, source_id: int) -> int:
+    """Let a source's backlog into the next edition (what `gather --include-backlog` does for old items)."""
+    result = session.execute(update(ItemRow).where(ItemRow.source_id == source_id, ItemRow.backlog.is_(True))
+                             .values(backlog=False))
+    return result.rowcount or 0

@@ -1,0 +1,388 @@
+"""SQLAlchemy 2 models: the ledger of what was gathered, composed, approved and sent.
+
+Tables are plural nouns of the domain. Statuses are StrEnums changed only by `state.ledger`.
+Times are stored in UTC (`UTCDateTime` makes them timezone-aware on every backend).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+_NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger: pass a timezone-aware UTC time")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# --- statuses -----------------------------------------------------------------------------------
+
+
+class EditionStatus(StrEnum):
+    DRAFT = "draft"  # built, waiting for approval
+    APPROVED = "approved"  # approved for its content hash, waiting for its send time
+    REJECTED = "rejected"
+    SENDING = "sending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+    HELD = "held"  # its send time came while it was not approved: never sent, staff notified
+
+
+class ThreadStatus(StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    FAILED = "failed"  # stopped: needs staff (auth, reply refused with fallback "stop", ambiguous post)
+    CANCELLED = "cancelled"
+
+
+class PostStatus(StrEnum):
+    PENDING = "pending"
+    POSTING = "posting"  # the request is about to leave / has left
+    POSTED = "posted"
+    FAILED = "failed"
+    DUPLICATE = "duplicate"
+    AMBIGUOUS = "ambiguous"
+
+
+class SubscriberStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class DeliveryStatus(StrEnum):
+    PLANNED = "planned"
+    SENDING = "sending"
+    ACCEPTED = "accepted"
+    FAILED = "failed"
+    AMBIGUOUS = "ambiguous"
+    SKIPPED = "skipped"  # the subscriber left between planning and sending
+
+
+class BatchStatus(StrEnum):
+    PLANNED = "planned"
+    SENDING = "sending"
+    ACCEPTED = "accepted"
+    FAILED = "failed"
+    AMBIGUOUS = "ambiguous"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- gathering ----------------------------------------------------------------------------------
+
+
+class SourceRow(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str] = mapped_column(Text)
+    section: Mapped[str] = mapped_column(String(50))
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    moved_to: Mapped[str | None] = mapped_column(Text)  # a permanent redirect seen, reported to staff
+    first_gathered_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_hint: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_elapsed_ms: Mapped[float] = mapped_column(default=0.0)
+    last_items_new: Mapped[int] = mapped_column(Integer, default=0)
+    last_items_updated: Mapped[int] = mapped_column(Integer, default=0)
+    retry_after: Mapped[datetime | None]
+
+
+class ItemRow(Base):
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(700), unique=True)  # canonical url, guid:..., or hash:...
+    url: Mapped[str] = mapped_column(Text)
+    guid: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    summary_html: Mapped[str] = mapped_column(Text, default="")
+    summary_text: Mapped[str] = mapped_column(Text, default="")
+    image_url: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    section: Mapped[str] = mapped_column(String(50), index=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime]  # published, else updated, else first seen
+    first_seen_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    backlog: Mapped[bool] = mapped_column(Boolean, default=False)  # there before its source was first gathered
+
+    source: Mapped[SourceRow] = relationship()
+
+
+# --- composing, approving -----------------------------------------------------------------------
+
+
+class EditionRow(Base):
+    __tablename__ = "editions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    status: Mapped[EditionStatus] = mapped_column(String(20), default=EditionStatus.DRAFT, index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    preheader: Mapped[str] = mapped_column(Text, default="")
+    intro_markdown: Mapped[str] = mapped_column(Text, default="")
+    featured_item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    html_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    warnings: Mapped[list[Any]] = mapped_column(default=list)
+    warnings_acknowledged_by: Mapped[str | None] = mapped_column(String(320))
+    scheduled_for: Mapped[datetime | None]
+    built_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    items: Mapped[list[EditionItemRow]] = relationship(
+        back_populates="edition", order_by="(EditionItemRow.section_position, EditionItemRow.position)",
+        cascade="all, delete-orphan",
+    )
+
+
+class EditionItemRow(Base):
+    __tablename__ = "edition_items"
+    __table_args__ = (UniqueConstraint("edition_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    section: Mapped[str] = mapped_column(String(50))
+    section_position: Mapped[int] = mapped_column(Integer, default=0)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    edition: Mapped[EditionRow] = relationship(back_populates="items")
+    item: Mapped[ItemRow] = relationship()
+
+
+class ThreadRow(Base):
+    __tablename__ = "threads"
+    __table_args__ = (UniqueConstraint("network", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    network: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(200))  # e.g. "item:42" or "edition:2026-11-26"
+    kind: Mapped[str] = mapped_column(String(20))  # "item" or "roundup"
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
+    edition_id: Mapped[int | None] = mapped_column(ForeignKey("editions.id"))
+    status: Mapped[ThreadStatus] = mapped_column(String(20), default=ThreadStatus.DRAFT, index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    scheduled_for: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+    posts: Mapped[list[PostRow]] = relationship(
+        back_populates="thread", order_by="PostRow.position", cascade="all, delete-orphan"
+    )
+
+
+class PostRow(Base):
+    __tablename__ = "posts"
+    __table_args__ = (UniqueConstraint("thread_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[PostStatus] = mapped_column(String(20), default=PostStatus.PENDING)
+    provider_id: Mapped[str | None] = mapped_column(Text)
+    provider_url: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    posted_at: Mapped[datetime | None]
+
+    thread: Mapped[ThreadRow] = relationship(back_populates="posts")
+
+
+class ApprovalRow(Base):
+    """A decision by a named member of staff on the exact content (its hash)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_subject", "subject_kind", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(20))  # edition | thread
+    subject_id: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(20))  # approved | rejected | voided
+    by: Mapped[str] = mapped_column(String(320))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+# --- delivering ---------------------------------------------------------------------------------
+
+
+class SubscriberRow(Base):
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[SubscriberStatus] = mapped_column(String(20), default=SubscriberStatus.PENDING, index=True)
+    consent_source: Mapped[str] = mapped_column(Text, default="")
+    consent_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]
+    status_changed_at: Mapped[datetime | None]
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class DeliveryBatchRow(Base):
+    __tablename__ = "delivery_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    status: Mapped[BatchStatus] = mapped_column(String(20), default=BatchStatus.PLANNED, index=True)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provider_id: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    not_before: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    resolved_by: Mapped[str | None] = mapped_column(String(320))  # staff decision on an ambiguous batch
+
+
+class DeliveryRow(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id"), index=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("delivery_batches.id"), index=True)
+    status: Mapped[DeliveryStatus] = mapped_column(String(20), default=DeliveryStatus.PLANNED, index=True)
+    provider_message_id: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    # what happened after acceptance (from the provider's event webhook)
+    delivered_at: Mapped[datetime | None]
+    bounced_at: Mapped[datetime | None]
+    complained_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime | None]
+    clicked_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class ProviderEventRow(Base):
+    """Webhook events applied once each (idempotent by the provider's event id)."""
+
+    __tablename__ = "provider_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime]
+
+
+# --- events, staff, audit -----------------------------------------------------------------------
+
+
+class EventRow(Base):
+    """Domain events, written in the same transaction as the change they announce (outbox pattern)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_unrelayed", "relayed_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))  # e.g. syndicate.item.discovered
+    resource_id: Mapped[str] = mapped_column(String(200))  # e.g. syndicate.item.42
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime]
+    relayed_at: Mapped[datetime | None]
+    relay_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    relay_error: Mapped[str | None] = mapped_column(Text)
+
+
+class StaffRow(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # editor | approver | admin
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    setup_token_hash: Mapped[str | None] = mapped_column(String(64))
+    setup_expires_at: Mapped[datetime | None]
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(60))
+    subject_kind: Mapped[str] = mapped_column(String(20))
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

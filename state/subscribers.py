@@ -1,0 +1,187 @@
+"""Subscribers: who may receive an edition, and the consent behind it.
+
+Only these functions change a subscriber's status. Leaving is final: an address that
+unsubscribed, bounced or complained is never re-activated by an import or a sign-up (only a
+fresh confirmation through double opt-in, `confirm`, re-activates an unsubscribed address).
+Addresses are matched case-insensitively.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from compose.subscribers import CsvProblem, SubscriberCsvRow, normalise_email, parse_subscriber_csv
+from state.ledger import LedgerError, NotFound, audit
+from state.models import SubscriberRow, SubscriberStatus
+
+LEFT = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    added: int = 0
+    unchanged: int = 0  # already active (names are refreshed)
+    activated: int = 0  # pending addresses made active by the import
+    left_alone: tuple[str, ...] = field(default=())  # unsubscribed/bounced/complained: never re-activated
+
+    @property
+    def message(self) -> str:
+        text = f"{self.added} added, {self.unchanged} already subscribed, {self.activated} activated"
+        if self.left_alone:
+            text += f", {len(self.left_alone)} not re-subscribed because they had left (unsubscribed, bounced or complained)"
+        return text
+
+
+def find(session: Session, email_or_id: str | int) -> SubscriberRow | None:
+    if isinstance(email_or_id, int) or (isinstance(email_or_id, str) and email_or_id.isdigit()):
+        return session.get(SubscriberRow, int(email_or_id))
+    return session.scalars(
+        select(SubscriberRow).where(func.lower(SubscriberRow.email) == email_or_id.strip().lower())
+    ).first()
+
+
+def _existing(session: Session, emails: Sequence[str]) -> dict[str, SubscriberRow]:
+    found: dict[str, SubscriberRow] = {}
+    keys = [email.lower() for email in emails]
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start:start + _CHUNK]
+        for row in session.scalars(select(SubscriberRow).where(func.lower(SubscriberRow.email).in_(chunk))):
+            found[row.email.lower()] = row
+    return found
+
+
+def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, source: str, now: datetime) -> ImportReport:
+    """Import rows already checked by `compose.subscribers.parse_subscriber_csv` as active subscribers.
+
+    All or nothing: the caller imports only a file with no problems, and this runs in the caller's
+    transaction. Re-importing the same file changes nothing.
+    """
+    existing = _existing(session, [row.email for row in rows])
+    new: list[dict[str, object]] = []
+    unchanged = activated = 0
+    left: list[str] = []
+    consent = f"import:{source}"
+    for row in rows:
+        current = existing.get(row.email.lower())
+        if current is None:
+            new.append({"email": row.email, "name": row.name, "status": SubscriberStatus.ACTIVE,
+                        "consent_source": consent, "consent_at": now, "confirmed_at": now,
+                        "status_changed_at": now, "created_at": now})
+        elif current.status in LEFT:
+            left.append(current.email)
+        elif current.status == SubscriberStatus.PENDING:
+            current.status = SubscriberStatus.ACTIVE
+            current.consent_source, current.consent_at, current.status_changed_at = consent, now, now
+            current.name = row.name or current.name
+            activated += 1
+        else:
+            if row.name and row.name != current.name:
+                current.name = row.name
+            unchanged += 1
+    if new:
+        session.execute(insert(SubscriberRow), new)
+    audit(session, actor="system", action="import", kind="subscribers", ident=None, now=now,
+          source=source, added=len(new), activated=activated, left_alone=len(left))
+    return ImportReport(added=len(new), unchanged=unchanged, activated=activated, left_alone=tuple(left))
+
+
+class CsvRejected(LedgerError):
+    """A subscriber file with problems: nothing was imported."""
+
+    def __init__(self, problems: Sequence[CsvProblem]) -> None:
+        self.problems = tuple(problems)
+        listed = "; ".join(str(p) for p in self.problems[:20])
+        more = f" (and {len(self.problems) - 20} more)" if len(self.problems) > 20 else ""
+        super().__init__(f"nothing imported: {len(self.problems)} problem(s) in the file: {listed}{more}")
+
+
+def import_csv(session: Session, text: str, *, filename: str, now: datetime) -> ImportReport:
+    """Check a whole CSV file, then import it; any bad row means nothing is imported (`CsvRejected`)."""
+    rows, problems = parse_subscriber_csv(text)
+    if problems:
+        raise CsvRejected(problems)
+    return import_subscribers(session, rows, source=filename, now=now)
+
+
+def subscribe_pending(session: Session, email: str, *, name: str = "", source: str, now: datetime) -> SubscriberRow:
+    """A sign-up waiting for its double opt-in confirmation. Someone who left stays left until confirmed."""
+    address = normalise_email(email)
+    row = find(session, address)
+    if row is None:
+        row = SubscriberRow(email=address, name=name, status=SubscriberStatus.PENDING, consent_source=source,
+                            consent_at=now, status_changed_at=now, created_at=now)
+        session.add(row)
+        session.flush()
+    elif name and not row.name:
+        row.name = name
+    return row
+
+
+def confirm(session: Session, subscriber_id: int, email: str, *, now: datetime) -> SubscriberRow:
+    """A confirmed double opt-in (the token was checked by the caller): the subscriber is active.
+
+    A complaint (spam report) or a hard bounce is not undone by a click: those stay suppressed.
+    """
+    row = session.get(SubscriberRow, subscriber_id)
+    if row is None or row.email.lower() != email.lower():
+        raise NotFound("this confirmation link does not match a subscriber: sign up again")
+    if row.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED):
+        raise LedgerError(f"{row.email} is suppressed ({row.status}): contact the editors to be re-added")
+    if row.status != SubscriberStatus.ACTIVE:
+        row.status = SubscriberStatus.ACTIVE
+        row.confirmed_at = now
+        row.status_changed_at = now
+        row.status_reason = "confirmed"
+        row.consent_at = now
+    return row
+
+
+def unsubscribe(session: Session, email_or_id: str | int, *, reason: str, now: datetime) -> SubscriberRow:
+    """Stop all sends to this subscriber at once (idempotent: a second request changes nothing)."""
+    row = find(session, email_or_id)
+    if row is None:
+        raise NotFound(f"there is no subscriber {email_or_id}")
+    if row.status not in LEFT:
+        _set(row, SubscriberStatus.UNSUBSCRIBED, reason, now)
+        audit(session, actor="subscriber", action="unsubscribe", kind="subscriber", ident=row.id, now=now,
+              reason=reason)
+    return row
+
+
+def suppress(session: Session, subscriber_id: int, status: SubscriberStatus, *, reason: str, now: datetime) -> bool:
+    """Record a bounce or complaint reported by the provider; returns True when the status changed."""
+    if status not in LEFT:
+        raise LedgerError(f"suppress takes one of {', '.join(LEFT)}, not {status}")
+    row = session.get(SubscriberRow, subscriber_id)
+    if row is None or row.status == status or row.status == SubscriberStatus.COMPLAINED:
+        return False
+    _set(row, status, reason, now)
+    return True
+
+
+def _set(row: SubscriberRow, status: SubscriberStatus, reason: str, now: datetime) -> None:
+    row.status = status
+    row.status_reason = reason
+    row.status_changed_at = now
+
+
+def list_subscribers(session: Session, *, status: SubscriberStatus | None = None, limit: int = 100,
+                     offset: int = 0) -> Sequence[SubscriberRow]:
+    query = select(SubscriberRow).order_by(SubscriberRow.id).limit(limit).offset(offset)
+    if status is not None:
+        query = query.where(SubscriberRow.status == status)
+    return session.scalars(query).all()
+
+
+def counts_by_status(session: Session) -> dict[str, int]:
+    counts = {str(status): 0 for status in SubscriberStatus}
+    for status, count in session.execute(select(SubscriberRow.status, func.count()).group_by(SubscriberRow.status)):
+        counts[str(status)] = count
+    return counts
+
