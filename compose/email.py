@@ -145,11 +145,18 @@ def add_utm(url: str, *, campaign: str, config: Config) -> str:
     """`url` with utm_source/medium/campaign when `edition.utm.enabled`; other query
     parameters are kept, earlier utm_* values replaced; non-http(s) links untouched."""
     utm = config.edition.utm
+    if not utm.enabled:
+        return url
+    return _tagged(url, utm.source, utm.medium, campaign)
+
+
+@lru_cache(maxsize=4096)
+def _tagged(url: str, source: str, medium: str, campaign: str) -> str:
     parts = urlsplit(url)
-    if not utm.enabled or parts.scheme not in ("http", "https"):
+    if parts.scheme not in ("http", "https"):
         return url
     query = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if not key.startswith("utm_")]
-    query += [("utm_source", utm.source), ("utm_medium", utm.medium), ("utm_campaign", campaign)]
+    query += [("utm_source", source), ("utm_medium", medium), ("utm_campaign", campaign)]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
@@ -192,6 +199,11 @@ def _more_label(section: EditionSection, config: Config) -> str:
 
 
 def _item_view(item: Item, edition: Edition, config: Config) -> dict[str, object]:
+    """An item as the template shows it, escaped once (it is reused by every re-render)."""
+    return {key: _finalize_html(value) for key, value in _item_fields(item, edition, config).items()}
+
+
+def _item_fields(item: Item, edition: Edition, config: Config) -> dict[str, object]:
     return {
         "title": item.title,
         "url": add_utm(item.url, campaign=edition.slug, config=config),
@@ -201,16 +213,46 @@ def _item_view(item: Item, edition: Edition, config: Config) -> dict[str, object
     }
 
 
-def _context(edition: Edition, config: Config, palette: Palette) -> dict[str, object]:
+def _intro_html(edition: Edition, palette: Palette, utm: dict) -> Markup:
+    html_intro = markdown_to_html(
+        edition.intro_markdown,
+        rewrite_link=lambda url: add_utm(url, **utm),
+        link_style=f"color:{palette.link};text-decoration:underline;",
+        paragraph_style="margin:0 0 12px;",
+    )
+    return Markup(html_intro.replace("{", "&#123;"))  # no recipient token from the intro
+
+
+def _blocks(views: list[dict[str, object]]) -> list[dict[str, object]]:
+    """A section's items as layout blocks: each item with an image alone, runs of items
+    without images together."""
+    blocks: list[dict[str, object]] = []
+    for view in views:
+        if view["image"] or not blocks or blocks[-1]["image"]:
+            blocks.append({"image": bool(view["image"]), "entries": [view]})
+        else:
+            blocks[-1]["entries"].append(view)  # type: ignore[attr-defined]
+    return blocks
+
+
+def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str, object]) -> dict[str, object]:
+    """The template's variables. `memo` keeps item views and the intro between the renders
+    of one email (size trimming renders it again)."""
+
+    def view(item: Item) -> dict[str, object]:
+        key = "item:" + item.url
+        if key not in memo:
+            memo[key] = _item_view(item, edition, config)
+        return memo[key]  # type: ignore[return-value]
+
     branding = config.branding
     utm = {"campaign": edition.slug, "config": config}
-    link_style = f"color:{palette.link};text-decoration:underline;"
     logo = None
     if branding.logo_url:
         logo = {"src": str(branding.logo_url), "alt": branding.logo_alt or config.organisation.name,
                 "width": EmailLimits.logo_width_px}
     return {
-        "c": palette,
+        "c": {field.name: Markup(escape(getattr(palette, field.name))) for field in dataclasses.fields(palette)},
         "subject": edition.subject,
         "preheader": edition.preheader,
         "title": edition.title,
@@ -221,19 +263,12 @@ def _context(edition: Edition, config: Config, palette: Palette) -> dict[str, ob
         "site_label": _site_label(config),
         "web_url": edition.web_url or str(config.organisation.site_url),
         "logo": logo,
-        "intro_html": Markup(
-            markdown_to_html(
-                edition.intro_markdown,
-                rewrite_link=lambda url: add_utm(url, **utm),
-                link_style=link_style,
-                paragraph_style="margin:0 0 12px;",
-            ).replace("{", "&#123;")
-        ),
-        "featured": _item_view(edition.featured, edition, config) if edition.featured else None,
+        "intro_html": memo.setdefault("intro", _intro_html(edition, palette, utm)),
+        "featured": view(edition.featured) if edition.featured else None,
         "sections": [
             {
                 "title": section.title,
-                "entries": [_item_view(item, edition, config) for item in section.items],
+                "blocks": _blocks([view(item) for item in section.items]),
                 "more": {"url": add_utm(section.more_url, **utm), "label": _more_label(section, config)}
                 if section.more_url and section.omitted
                 else None,
@@ -259,10 +294,13 @@ def _environment(directory: Path) -> Environment:
     )
 
 
-def render_mjml(edition: Edition, *, config: Config, template: str = "edition.mjml") -> str:
+def render_mjml(
+    edition: Edition, *, config: Config, template: str = "edition.mjml", _memo: dict[str, object] | None = None
+) -> str:
     """The edition as MJML source (before mjml2html): what the node validator checks."""
     palette = Palette.from_branding(config.branding)
-    return _environment(TEMPLATES_DIR).get_template(template).render(_context(edition, config, palette))
+    context = _context(edition, config, palette, {} if _memo is None else _memo)
+    return _environment(TEMPLATES_DIR).get_template(template).render(context)
 
 
 # ---------------------------------------------------------------- text part
@@ -277,7 +315,7 @@ def _underline(title: str, rule: str) -> str:
 
 
 def _text_item(item: Item, edition: Edition, config: Config) -> list[str]:
-    view = _item_view(item, edition, config)
+    view = _item_fields(item, edition, config)
     lines = [_wrap(_untokened_text(item.title))]
     if view["meta"]:
         lines.append(_untokened_text(str(view["meta"])))
@@ -368,15 +406,25 @@ def render_email(edition: Edition, *, config: Config) -> RenderedEmail:
     """The edition as subscribers get it: subject, preheader, HTML and text, with warnings
     for staff (missing summaries or alt text, adjusted colours, items trimmed for size)."""
     budget = config.edition.size_budget_bytes
-    html_out = mjml.mjml2html(render_mjml(edition, config=config))
+    memo: dict[str, object] = {}
+    html_out = mjml.mjml2html(render_mjml(edition, config=config, _memo=memo))
     trimmed: list[Item] = []
-    while len(html_out.encode("utf-8")) > budget:
-        step = _trim_one(edition, config)
-        if step is None:
-            break
-        edition, dropped = step
-        trimmed.append(dropped)
-        html_out = mjml.mjml2html(render_mjml(edition, config=config))
+    shown = len(edition.items) + (1 if edition.featured else 0)
+    per_item = len(html_out.encode("utf-8")) / max(1, shown)  # first guess: the average item
+    while (size := len(html_out.encode("utf-8"))) > budget:
+        count = max(1, -(-(size - budget) // max(1, round(per_item))))
+        before = len(trimmed)
+        for _ in range(count):
+            step = _trim_one(edition, config)
+            if step is None:
+                break
+            edition, dropped = step
+            trimmed.append(dropped)
+        if len(trimmed) == before:
+            break  # every section is down to its minimum
+        html_out = mjml.mjml2html(render_mjml(edition, config=config, _memo=memo))
+        # learn what the dropped items really weighed
+        per_item = max(1.0, (size - len(html_out.encode("utf-8"))) / (len(trimmed) - before))
     warnings = Palette.from_branding(config.branding).warnings(config.branding) + _content_warnings(edition, config)
     size = len(html_out.encode("utf-8"))
     if trimmed:

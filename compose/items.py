@@ -194,7 +194,13 @@ def _clean(html: str, policy: type[SummaryPolicy], relative: object) -> str:
         link_rel=policy.link_rel,
         strip_comments=True,
         url_relative=relative,
+        attribute_filter=_trim_attribute,
     )
+
+
+def _trim_attribute(_tag: str, _name: str, value: str) -> str:
+    """Attribute values without surrounding whitespace (`href=" https://..."` is stored as a clean URL)."""
+    return value.strip()
 
 
 def plain_text(html: str) -> str:

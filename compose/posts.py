@@ -14,6 +14,7 @@ Pure: no I/O, no clock. Grapheme clusters come from the `regex` module's `\\X`
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -147,31 +148,46 @@ def _split_word(word: str, rules: NetworkRules) -> list[str]:
     return parts + [current] if current else parts
 
 
-def _pack(pieces: list[tuple[str, str]], rules: NetworkRules, *, level: int) -> list[str]:
-    """Greedy packing of sentences (level 0) or words (level 1) into posts within the limit."""
+@functools.lru_cache(maxsize=8192)
+def _size(text: str, rules: NetworkRules) -> int:
+    return weighted_length(text, rules)
+
+
+def _pack(pieces: list[tuple[str, str]], rules: NetworkRules, *, level: int, exact: bool) -> list[str]:
+    """Greedy packing of sentences (level 0) or words (level 1) into posts within the limit.
+
+    Not `exact`: a candidate's length is the sum of its pieces' lengths (true across
+    whitespace for every network; the caller checks each result and repacks exactly if not).
+    """
     parts: list[str] = []
-    current, current_gap = "", ""
+    current, length, current_gap = "", 0, ""
     for piece, gap in pieces:
-        candidate = f"{current}{current_gap}{piece}" if current else piece
-        if _fits(candidate, rules):
-            current, current_gap = candidate, gap
-            continue
         if current:
+            candidate = f"{current}{current_gap}{piece}"
+            size = (weighted_length(candidate, rules) if exact
+                    else length + _size(current_gap, rules) + _size(piece, rules))
+            if size <= rules.max_length:
+                current, length, current_gap = candidate, size, gap
+                continue
             parts.append(current)
-            current, current_gap = "", ""
-        if _fits(piece, rules):
-            current, current_gap = piece, gap
+        if 0 < _size(piece, rules) <= rules.max_length:
+            tail = [piece]
         elif level == 0:
-            words = _pack(_chunks(piece, _WHITESPACE), rules, level=1)
-            parts += words[:-1]
-            current, current_gap = words[-1], gap
+            tail = _pack(_chunks(piece, _WHITESPACE), rules, level=1, exact=exact)
         else:
-            cut = _split_word(piece, rules)
-            parts += cut[:-1]
-            current, current_gap = cut[-1], gap
+            tail = _split_word(piece, rules)
+        parts += tail[:-1]
+        current, length, current_gap = tail[-1], _size(tail[-1], rules), gap
     if current:
         parts.append(current)
     return parts
+
+
+def _pack_checked(pieces: list[tuple[str, str]], rules: NetworkRules) -> list[str]:
+    parts = _pack(pieces, rules, level=0, exact=False)
+    if all(_fits(part, rules) for part in parts):
+        return parts
+    return _pack(pieces, rules, level=0, exact=True)
 
 
 def split_text(text: str, rules: NetworkRules, *, numbering: bool = False) -> list[str]:
@@ -185,11 +201,11 @@ def split_text(text: str, rules: NetworkRules, *, numbering: bool = False) -> li
         return []
     sentences = _chunks(text, _SENTENCE_END)
     if not numbering:
-        return _pack(sentences, rules, level=0)
+        return _pack_checked(sentences, rules)
     digits = 1
     while True:  # the " k/n" suffix width depends on the count it describes: settle it
         budget = replace(rules, max_length=rules.max_length - (2 + 2 * digits))
-        parts = _pack(sentences, budget, level=0)
+        parts = _pack_checked(sentences, budget)
         if len(str(len(parts))) <= digits:
             return [f"{part} {k}/{len(parts)}" for k, part in enumerate(parts, start=1)]
         digits = len(str(len(parts)))

@@ -230,12 +230,17 @@ def send(edition_id: Annotated[int | None, typer.Argument(metavar="[EDITION_ID]"
     summaries = deliver_edition(db, cfg, now=now(), edition_id=edition_id, secret_key=secret_key())
     summaries = summaries if isinstance(summaries, list) else [summaries]
     if as_json():
-        output.emit_json({"editions": [getattr(s, "as_dict", lambda s=s: s.__dict__)() for s in summaries]})
-        return
-    if not summaries:
-        output.say("nothing to send: no approved edition is due")
-    for summary in summaries:
-        output.say(summary.message)
+        output.emit_json({"editions": [s.as_dict() for s in summaries]})
+    else:
+        for summary in summaries:
+            output.say(summary.message)
+    if edition_id is not None:
+        from state.ledger import get_edition
+        from state.models import EditionStatus
+
+        with db.session() as session:
+            if get_edition(session, edition_id).status != EditionStatus.SENT:
+                raise typer.Exit(1)
 
 
 @app.command()
@@ -298,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=args, prog_name="syndicate", standalone_mode=False)
+        result = app(args=args, prog_name="syndicate", standalone_mode=False)
+        if isinstance(result, int) and result:
+            return result  # typer.Exit(code) comes back as the return value in this mode
     except (ConfigError, LedgerError, Abort, SyndicateError) as exc:
         output.fail(str(exc))
         return 1
@@ -307,13 +314,15 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         output.fail("aborted")
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+    except Exception as exc:
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()  # a usage error from the command-line parser: it prints the usage and the fix
+            return int(exc.exit_code)
+        if os.environ.get("SYNDICATE_DEBUG"):
+            raise
+        output.fail(f"unexpected {exc.__class__.__name__}: {exc} (set SYNDICATE_DEBUG=1 to see the traceback, "
+                    "and please report it)")
+        return 1
     return 0
 
 

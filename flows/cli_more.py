@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -74,9 +75,7 @@ def subscribers_import(path: Annotated[Path, typer.Argument(metavar="FILE.csv")]
         raise Abort(f"{path} has {len(errors)} bad row(s); nothing was imported. Fix these and import again:\n{lines}")
     with database().session() as session:
         report = import_subscribers(session, rows, source=f"import:{path.name}", now=now())
-    data = report.as_dict() if hasattr(report, "as_dict") else dict(report.__dict__)
-    output.emit_json(data) if as_json() else output.say(
-        ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in data.items() if not isinstance(v, list | dict)))
+    output.emit_json(dataclasses.asdict(report)) if as_json() else output.say(report.message)
 
 
 @subscribers_app.command("list")

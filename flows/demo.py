@@ -11,11 +11,11 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 PLACEHOLDER_ORIGIN = "http://127.0.0.1:8642"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

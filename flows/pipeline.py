@@ -5,6 +5,7 @@ deployed (`prefect.yaml`). Never twice lives in the ledger, so the sending tasks
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,24 @@ def _db():  # type: ignore[no-untyped-def]
     return connect()
 
 
+def _api_configured() -> bool:
+    """A real Prefect server is configured (not the temporary one a bare script starts)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value())
+
+
+@task(cache_policy=NO_CACHE)
+def relay_task() -> dict[str, Any]:
+    """Relay the ledger's pending domain events to Prefect (so triggers fire without waiting for
+    `syndicate serve`'s relay loop). Never fails the flow: what cannot go out waits in the table."""
+    from flows.relay import relay_events
+
+    if not _api_configured():
+        return {"skipped": "no PREFECT_API_URL: the temporary API server has no triggers to fire"}
+    return relay_events(_db(), now=_now()).as_dict()
+
+
 @task(cache_policy=NO_CACHE)
 def gather_task(config_path: str | None, include_backlog: bool) -> dict[str, Any]:
     from flows.stages.gather import gather_sources
@@ -43,6 +62,7 @@ def gather(config_path: str | None = None, include_backlog: bool = False) -> dic
     """Fetch every source once; each new item becomes a `syndicate.item.discovered` event."""
     result = gather_task(config_path, include_backlog)
     get_run_logger().info("gathered: %s new, %s updated, %s failing", result["new"], result["updated"], result["failed"])
+    relay_task()
     return result
 
 
@@ -56,8 +76,11 @@ def draft_posts_task(config_path: str | None, item_ids: list[int] | None) -> lis
 
 @flow(name="social-drafts")
 def social_drafts(config_path: str | None = None, item_ids: list[int] | None = None) -> list[int]:
-    """Draft a post per new item for the enabled networks (waiting for approval)."""
-    return draft_posts_task(config_path, item_ids)
+    """Draft a post per new item for the enabled networks (waiting for approval). With no item ids,
+    every item without a post yet: a batched trigger run covers the whole burst."""
+    drafted = draft_posts_task(config_path, item_ids)
+    relay_task()
+    return drafted
 
 
 @task(cache_policy=NO_CACHE)
@@ -80,7 +103,9 @@ def build_task(config_path: str | None) -> dict[str, Any]:
 @flow(name="build-edition")
 def build_edition(config_path: str | None = None) -> dict[str, Any]:
     """Compose the next edition and its roundup threads, for approval."""
-    return build_task(config_path)
+    built = build_task(config_path)
+    relay_task()
+    return built
 
 
 @task(cache_policy=NO_CACHE)
@@ -100,10 +125,53 @@ def deliver_task(config_path: str | None, edition_id: int | None) -> list[dict[s
     return [r.as_dict() for r in results]
 
 
+@task(cache_policy=NO_CACHE)
+def hold_task(config_path: str | None) -> dict[str, Any]:
+    from flows.notify import hold_overdue_editions
+
+    return hold_overdue_editions(_db(), load_config(config_path), now=_now()).as_dict()
+
+
+@task(cache_policy=NO_CACHE)
+def schedule_sends_task() -> list[str]:
+    """Inside a deployment run: schedule one run of this deployment at each approved edition's send
+    time (idempotent per edition and time), so an early approval is sent at its time, not at the
+    next safety-net tick. Outside a deployment there is nothing to schedule."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.context import FlowRunContext
+    from prefect.states import Scheduled
+
+    from flows.scheduling import send_run_key, upcoming_sends
+
+    context = FlowRunContext.get()
+    deployment_id = context.flow_run.deployment_id if context and context.flow_run else None
+    if deployment_id is None:
+        return []
+    scheduled: list[str] = []
+    with get_client(sync_client=True) as client:
+        for edition_id, when in upcoming_sends(_db(), now=_now()):
+            run = client.create_flow_run_from_deployment(
+                deployment_id, parameters={"edition_id": None}, state=Scheduled(scheduled_time=when),
+                idempotency_key=send_run_key(edition_id, when))
+            if run.state_type == StateType.SCHEDULED:
+                scheduled.append(f"edition {edition_id} at {when.isoformat()}: flow run {run.id}")
+    return scheduled
+
+
 @flow(name="deliver-edition")
 def deliver_edition(config_path: str | None = None, edition_id: int | None = None) -> list[dict[str, Any]]:
-    """Send approved editions that are due (or one edition now). Refuses unapproved or changed content."""
-    return deliver_task(config_path, edition_id)
+    """Send approved editions that are due (or one edition now). Refuses unapproved or changed content.
+    First holds drafts whose send time passed (staff are told); last, schedules a run at the send
+    time of each approved edition that is not yet due."""
+    held = hold_task(config_path)
+    if held["held"]:
+        get_run_logger().warning("held editions (not approved by their send time): %s", held["held"])
+    delivered = deliver_task(config_path, edition_id)
+    if edition_id is None:
+        schedule_sends_task()
+    relay_task()
+    return delivered
 
 
 @task(cache_policy=NO_CACHE)
@@ -116,7 +184,9 @@ def publish_task(config_path: str | None) -> dict[str, Any]:
 @flow(name="publish-posts")
 def publish_posts(config_path: str | None = None) -> dict[str, Any]:
     """Post approved threads that are due, within each network's quotas."""
-    return publish_task(config_path)
+    published = publish_task(config_path)
+    relay_task()
+    return published
 
 
 @flow(name="demo-pipeline")

@@ -69,6 +69,8 @@ def plan(session: Session, edition: EditionRow, *, batch_size: int, now: datetim
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    # one planner at a time per edition (PostgreSQL row lock; SQLite serialises writers anyway)
+    session.execute(select(EditionRow.id).where(EditionRow.id == edition.id).with_for_update())
     if session.scalar(select(func.count()).select_from(DeliveryRow).where(DeliveryRow.edition_id == edition.id)):
         return 0
     subscriber_ids = session.scalars(

@@ -66,7 +66,7 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
     new: list[dict[str, object]] = []
     unchanged = activated = 0
     left: list[str] = []
-    consent = f"import:{source}"
+    consent = source if source.startswith("import:") else f"import:{source}"
     for row in rows:
         current = existing.get(row.email.lower())
         if current is None:

@@ -118,7 +118,7 @@ _NUMBER = re.compile(r" (\d+)/(\d+)$")
 @pytest.mark.parametrize("numbering", [False, True])
 def test_split_properties_on_random_texts(rules, numbering):
     rng = random.Random(f"split-{rules.name}-{numbering}")
-    for _ in range(60):
+    for _ in range(25 if rules.counts == "weighted" else 60):  # parse_tweet costs ~2 ms a post
         text = _random_text(rng)
         parts = split_text(text, rules, numbering=numbering)
         assert parts, text
@@ -135,10 +135,10 @@ def test_split_properties_on_random_texts(rules, numbering):
 
 
 def test_split_prefers_sentence_boundaries():
-    sentence = "Councils are sharing their digital plans with each other this week."  # 68 chars
+    sentence = "Councils are sharing their digital plans with each other this week."
     parts = split_text(" ".join([sentence] * 8), X_RULES)
     assert all(part.endswith(".") for part in parts)
-    assert [len(part) for part in parts] == [4 * 68 + 3, 4 * 68 + 3]
+    assert [len(part) for part in parts] == [4 * len(sentence) + 3] * 2
 
 
 def test_split_keeps_text_that_fits_as_one_post_with_its_line_breaks():

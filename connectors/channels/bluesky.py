@@ -25,6 +25,7 @@ from atproto_client import exceptions as atx
 from atproto_client.request import Request
 from twitter_text import extract_urls_with_indices
 
+from compose.config import Config
 from compose.posts import BLUESKY_RULES, NetworkRules
 from connectors.channels.base import PostReceipt
 from connectors.errors import (
@@ -104,7 +105,8 @@ class BlueskyChannel:
         self._did: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ, *, timeout_s: float = 15.0,
+    def from_env(cls, env: Mapping[str, str] = os.environ, *, config: Config | None = None,
+                 timeout_s: float = 15.0,
                  clock: Callable[[], float] = time.time) -> BlueskyChannel | None:
         """The channel from BLUESKY_HANDLE, BLUESKY_APP_PASSWORD and BLUESKY_SERVICE_URL;
         None when the handle or the app password is missing."""

@@ -9,10 +9,8 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from compose.posts import BLUESKY_RULES, MASTODON_RULES, X_RULES, NetworkRules
+from compose.posts import RULES_BY_NETWORK, NetworkRules
 from connectors.channels.base import PostReceipt
-
-_RULES = {"x": X_RULES, "mastodon": MASTODON_RULES, "bluesky": BLUESKY_RULES}
 
 
 def thread_file(outbox_dir: str | os.PathLike[str], network: str, thread_key: str) -> Path:
@@ -28,7 +26,7 @@ class OutboxPostChannel:
     def __init__(self, network: str, outbox_dir: str | os.PathLike[str]) -> None:
         self.network = network
         self.outbox_dir = Path(outbox_dir)
-        self.rules: NetworkRules = _RULES[network]
+        self.rules: NetworkRules = RULES_BY_NETWORK[network]
         self.max_weighted_length = self.rules.max_length
 
     def __repr__(self) -> str:

@@ -24,6 +24,7 @@ import tweepy
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from compose.config import Config
 from compose.posts import X_RULES, NetworkRules
 from connectors.channels.base import PostReceipt
 from connectors.errors import (
@@ -42,6 +43,26 @@ TWEEPY_HOST = "https://api.twitter.com"
 _ENV_KEYS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
 _AUTH_WORDS = ("oauth", "permission", "not permitted", "developer app", "project", "suspended",
                "credentials", "forbidden from accessing", "client-not-enrolled")
+
+
+_SIGNING_LOGGERS = ("requests_oauthlib.oauth1_auth", "oauthlib.oauth1.rfc5849", "tweepy.client")
+
+
+class _RedactSecrets(logging.Filter):
+    """Masks credentials in the debug records of the OAuth1 signing libraries (oauthlib logs
+    the access token in its signature base string and headers)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [secret for secret in secrets if secret]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "****")
+            record.msg, record.args = message, ()
+        return True
 
 
 class _EndpointAdapter(HTTPAdapter):
@@ -136,11 +157,15 @@ class XChannel:
             access_token=access_token, access_token_secret=access_token_secret,
             wait_on_rate_limit=False,
         )
+        self._redactor = _RedactSecrets([api_secret, access_token, access_token_secret])
+        for name in _SIGNING_LOGGERS:
+            logging.getLogger(name).addFilter(self._redactor)
         redirect = None if self.base_url == TWEEPY_HOST else self.base_url
         self._client.session.mount(f"{TWEEPY_HOST}/", _EndpointAdapter(redirect, timeout_s))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ, *, timeout_s: float = 15.0,
+    def from_env(cls, env: Mapping[str, str] = os.environ, *, config: Config | None = None,
+                 timeout_s: float = 15.0,
                  clock: Callable[[], float] = time.time) -> XChannel | None:
         """The channel from X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET and
         X_API_BASE_URL; None when any credential is missing (the outbox takes over)."""
@@ -171,6 +196,8 @@ class XChannel:
 
     def close(self) -> None:
         self._client.session.close()
+        for name in _SIGNING_LOGGERS:
+            logging.getLogger(name).removeFilter(self._redactor)
 
     def _http_error(self, exc: tweepy.HTTPException) -> DeliveryError:
         status = exc.response.status_code

@@ -66,7 +66,7 @@ class EntryLimits:
 def to_item(entry: Entry, config: SourceConfig, base_url: str) -> Item | None:
     """An `Entry` normalised into an `Item` (canonical URL, sanitised summary, plain title).
 
-    Returns None for an entry that has nothing to identify or show (no link, guid or title).
+    `updated` is kept only when it differs from the publication time. Returns None for an entry that has nothing to identify or show (no link, guid or title).
     """
     url = ""
     for candidate in (entry.link, entry.guid if entry.guid and entry.guid.startswith("http") and not entry.link else None):
@@ -92,7 +92,7 @@ def to_item(entry: Entry, config: SourceConfig, base_url: str) -> Item | None:
         summary_html=summary_html,
         summary_text=text,
         published=entry.published or entry.updated,
-        updated=entry.updated,
+        updated=entry.updated if entry.updated != (entry.published or entry.updated) else None,
         image_url=http_url(entry.image, url or base_url),
         guid=guid,
         author=author,

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -41,6 +41,9 @@ class DeliverySummary:
     message: str = ""
     channel: str = ""
     sent: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 class DeliveryLimits:
@@ -113,12 +116,11 @@ def _start(db: Database, config: Config, edition_id: int, channel: EmailChannel,
         except ledger.LedgerError as exc:
             session.rollback()
             return None, f"edition {edition_id} was not sent: {exc}"
-        planned = deliveries.plan(session, row, batch_size=min(config.email.batch_size, channel.max_batch_size),
-                                  now=now, channel=channel.name)
-        if not planned and not deliveries.batch_counts(session, edition_id)["planned"] and not _has_deliveries(
-                session, edition_id) and not _active(session):
+        if not _has_deliveries(session, edition_id) and not _active(session):
             session.rollback()
             return None, f"edition {edition_id} was not sent: there are no active subscribers"
+        deliveries.plan(session, row, batch_size=min(config.email.batch_size, channel.max_batch_size), now=now,
+                        channel=channel.name)
         deliveries.recover_interrupted(session, edition_id, worker=worker, now=now)
         edition = config.edition
         message = OutboundEmail(
@@ -234,8 +236,8 @@ class _Run:
             figures = deliveries.edition_figures(session, edition_id)
             counts = deliveries.batch_counts(session, edition_id)
             done = counts["planned"] == counts["sending"] == counts["ambiguous"] == 0
-            if done:
-                row = ledger.get_edition(session, edition_id)
+            row = session.get(EditionRow, edition_id, with_for_update=True)
+            if done and row is not None and row.status == EditionStatus.SENDING:  # another worker may have done it
                 ledger.mark_edition_sent(session, row, now=self.now(), summary=figures)
         said = f"edition {edition_id}: {figures['accepted']} of {figures['recipients']} recipients accepted"
         extras = [f"{figures[k]} {k}" for k in ("failed", "skipped", "ambiguous") if figures[k]]

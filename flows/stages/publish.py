@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from compose.config import Config, SocialNetwork
 from compose.models import Edition, EditionSection, Item
-from compose.posts import BLUESKY_RULES, MASTODON_RULES, X_RULES, NetworkRules, item_post, roundup_thread
+from compose.posts import RULES_BY_NETWORK, item_post, roundup_thread, rules_for
 from connectors.channels.base import PostChannel
 from connectors.errors import (
     AmbiguousError,
@@ -41,7 +41,6 @@ from state.models import (
     ThreadStatus,
 )
 
-NETWORK_RULES: Mapping[str, NetworkRules] = {"x": X_RULES, "mastodon": MASTODON_RULES, "bluesky": BLUESKY_RULES}
 ChannelFactory = Callable[[str], PostChannel]
 
 
@@ -50,17 +49,7 @@ def _settings(config: Config, network: str) -> SocialNetwork:
 
 
 def enabled_networks(config: Config) -> list[str]:
-    return [n for n in NETWORK_RULES if _settings(config, n).enabled]
-
-
-def rules_for(config: Config, network: str) -> NetworkRules:
-    rules = NETWORK_RULES[network]
-    limit = _settings(config, network).max_characters
-    if limit and network == "mastodon":
-        from dataclasses import replace
-
-        rules = replace(rules, max_length=limit)
-    return rules
+    return [n for n in RULES_BY_NETWORK if _settings(config, n).enabled]
 
 
 def thread_hash(texts: Sequence[str]) -> str:
@@ -103,7 +92,7 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
             query = query.where(ItemRow.id.in_(item_ids))
         rows = session.execute(query.order_by(ItemRow.published_at)).all()
         have = _existing_keys(session, network, [f"item:{row.id}" for row, _ in rows])
-        rules = rules_for(config, network)
+        rules = rules_for(network, config)
         for row, source in rows:
             key = f"item:{row.id}"
             if key in have:
@@ -130,7 +119,7 @@ def draft_roundup(session: Session, config: Config, edition_row: EditionRow, edi
         if _existing_keys(session, network, [key]):
             continue
         settings = _settings(config, network)
-        thread = roundup_thread(edition, config=config, rules=rules_for(config, network), subscribe_url=subscribe_url,
+        thread = roundup_thread(edition, config=config, rules=rules_for(network, config), subscribe_url=subscribe_url,
                                 link_placement=settings.link_placement)
         row = _new_thread(session, network=network, key=key, kind="roundup", texts=[p.text for p in thread.posts],
                           now=now, edition_id=edition_row.id, scheduled_for=edition_row.scheduled_for)
@@ -174,9 +163,9 @@ def _due_threads(session: Session, now: datetime) -> list[ThreadRow]:
                            .order_by(ThreadRow.scheduled_for, ThreadRow.id)).all()
     due = []
     for row in rows:
-        if row.scheduled_for and row.scheduled_for > now:
+        if row.kind != "roundup" and row.scheduled_for and row.scheduled_for > now:
             continue
-        if row.kind == "roundup" and row.edition_id is not None:
+        if row.kind == "roundup" and row.edition_id is not None:  # due once its edition went out
             edition = session.get(EditionRow, row.edition_id)
             if edition is None or edition.status != EditionStatus.SENT:
                 continue

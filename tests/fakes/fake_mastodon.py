@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 
 from compose.posts import MASTODON_RULES, weighted_length
-from tests.fakes.server import Fault, FakeServer, RecordedRequest, Reply
+from tests.fakes.server import FakeServer, Fault, RecordedRequest, Reply
 
 CREATED_AT = "2026-11-26T10:00:00.000Z"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from twitter_text import parse_tweet
 
-from tests.fakes.server import Fault, FakeServer, RecordedRequest, Reply
+from tests.fakes.server import FakeServer, Fault, RecordedRequest, Reply
 
 SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "openapi" / "x-api" / "openapi.json"
 SPEC_SERVER = "https://api.x.com"

@@ -95,6 +95,7 @@ class FakeServer:
         self.lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False  # a delayed answer must not hold up the test
         self._thread: threading.Thread | None = None
 
     @property

@@ -1,0 +1,121 @@
+"""Telling staff: an edition whose send time came while it was still a draft is held, never sent.
+
+`hold_overdue_editions` is the check the send-edition flow runs before it sends: every DRAFT
+edition whose `scheduled_for` has passed is held through `state.ledger.hold_edition` (which
+writes the `syndicate.edition.held` event the review desk shows, in the same transaction), and
+then staff get an email through the configured email channel (the outbox unless SendGrid is
+configured). The email goes to the edition's reply-to address and to every approver and admin.
+A failed email is logged and reported, and the hold stands: the event is the record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from compose.config import Config
+from connectors.channels.base import EmailChannel, OutboundEmail, Recipient
+from state import ledger
+from state.db import Database
+from state.models import EditionRow, EditionStatus, StaffRow
+
+logger = logging.getLogger("syndicate.notify")
+
+
+class NoticeSettings:
+    staff_roles = ("approver", "admin")  # who is told, besides the edition's reply-to address
+    slug_prefix = "staff-notice"  # outbox folder: <outbox>/email/staff-notice-held-<edition slug>/
+
+
+@dataclass
+class HoldReport:
+    """Editions held by one check and whether staff were told."""
+
+    held: list[int] = field(default_factory=list)
+    notified: list[int] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)  # edition id -> why the email failed
+
+    def as_dict(self) -> dict[str, object]:
+        return {"held": self.held, "notified": self.notified, "errors": {str(k): v for k, v in self.errors.items()}}
+
+
+def overdue_drafts(db: Database, *, now: datetime) -> list[int]:
+    """Draft (unapproved) editions whose send time has passed."""
+    with db.session() as session:
+        return list(session.scalars(select(EditionRow.id).where(
+            EditionRow.status == EditionStatus.DRAFT, EditionRow.scheduled_for.is_not(None),
+            EditionRow.scheduled_for <= now).order_by(EditionRow.id)).all())
+
+
+def hold_overdue_editions(db: Database, config: Config, *, now: datetime,
+                          channel: EmailChannel | None = None) -> HoldReport:
+    """Hold every overdue draft edition and tell staff. Idempotent: a held edition is not held again."""
+    report = HoldReport()
+    for edition_id in overdue_drafts(db, now=now):
+        with db.session() as session:
+            row = ledger.get_edition(session, edition_id)
+            if row.status != EditionStatus.DRAFT:  # approved meanwhile
+                continue
+            scheduled = _aware(row.scheduled_for or now)
+            reason = (f"its send time {scheduled.astimezone(config.zone):%A %d %B %Y %H:%M %Z} passed and it was not "
+                      "approved")
+            ledger.hold_edition(session, row, now=now, reason=reason)
+            message = held_notice(config, row, reason=reason)
+            recipients = staff_recipients(session, config)
+        report.held.append(edition_id)
+        try:
+            _send(config, message, recipients, channel)
+        except Exception as exc:  # noqa: BLE001  (the hold stands; the event tells the desk)
+            report.errors[edition_id] = f"{type(exc).__name__}: {exc}"
+            logger.error("edition %s was held but the staff email failed: %s", edition_id, exc)
+        else:
+            report.notified.append(edition_id)
+    return report
+
+
+def staff_recipients(session, config: Config) -> list[Recipient]:  # type: ignore[no-untyped-def]
+    """The edition's reply-to address, then approvers and admins (each address once)."""
+    out = [Recipient(0, config.edition.reply_to, config.edition.from_name)]
+    seen = {config.edition.reply_to.lower()}
+    for staff in session.scalars(select(StaffRow).where(StaffRow.role.in_(NoticeSettings.staff_roles))
+                                 .order_by(StaffRow.id)):
+        if staff.email.lower() not in seen:
+            seen.add(staff.email.lower())
+            out.append(Recipient(staff.id, staff.email))
+    return out
+
+
+def held_notice(config: Config, row: EditionRow, *, reason: str) -> OutboundEmail:
+    """The email that tells staff an edition was held, with the way to release it."""
+    desk = f"{str(config.edition.public_url).rstrip('/')}/desk/editions/{row.id}"
+    text = (f"Edition {row.id} ({row.subject}) was held and has not been sent: {reason}.\n\n"
+            f"Review it at {desk}, or run `syndicate edition show {row.id}`.\n"
+            f"To send it now, approve it: `syndicate approve edition {row.id} --by EMAIL`.\n")
+    html = "".join(f"<p>{_escape(line)}</p>" for line in text.strip().split("\n") if line)
+    return OutboundEmail(edition_id=row.id, edition_slug=f"{NoticeSettings.slug_prefix}-held-{row.slug}",
+                         subject=f"Held: {row.subject}", html=html, text=text,
+                         from_email=config.edition.from_email, from_name=config.edition.from_name,
+                         reply_to=config.edition.reply_to, categories=("staff-notice",))
+
+
+def _send(config: Config, message: OutboundEmail, recipients: Sequence[Recipient], channel: EmailChannel | None) -> None:
+    if channel is None:
+        from flows.stages.deliver import choose_channel
+
+        channel, _ = choose_channel(config)
+    try:
+        channel.send_batch(message, list(recipients))
+    finally:
+        channel.close()
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -1,0 +1,128 @@
+"""BlueskyChannel against the fake PDS at the wire (real atproto SDK and httpx)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from connectors.channels.bluesky import BlueskyChannel, facet_spans
+from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
+from tests.fakes import fake_bluesky
+from tests.fakes.fake_bluesky import FakeBluesky
+from tests.fakes.server import Fault, closed_port_url
+
+HANDLE, PASSWORD = "socitm.bsky.social", "abcd-SECRET-efgh-ijkl"
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def fake():
+    state = FakeBluesky(handle=HANDLE, app_password=PASSWORD)
+    with state.server() as server:
+        yield state, server
+
+
+@pytest.fixture
+def channel(fake):
+    _, server = fake
+    env = {"BLUESKY_HANDLE": HANDLE, "BLUESKY_APP_PASSWORD": PASSWORD, "BLUESKY_SERVICE_URL": server.url}
+    channel = BlueskyChannel.from_env(env, timeout_s=0.5, clock=lambda: NOW)
+    yield channel
+    channel.close()
+
+
+def test_from_env_without_credentials_gives_none():
+    assert BlueskyChannel.from_env({}) is None
+    assert BlueskyChannel.from_env({"BLUESKY_HANDLE": HANDLE}) is None
+
+
+def test_facets_count_utf8_bytes():
+    text = "héllo 👩‍👩‍👧 https://socitm.net/x #localgov"
+    spans = facet_spans(text)
+    encoded = text.encode("utf-8")
+    assert [(encoded[s:e].decode(), kind, value) for s, e, kind, value in spans] == [
+        ("https://socitm.net/x", "link", "https://socitm.net/x"), ("#localgov", "tag", "localgov")]
+    assert spans[0][0] == 26  # 26 bytes, though only 14 characters, precede the link
+
+
+def test_a_three_post_thread_lands_as_a_reply_chain_with_root_and_parent(fake, channel):
+    state, _ = fake
+    previous = None
+    for text in ("This week in In Our View 🧵", "Councils adopt standards https://socitm.net/a #localgov", "Subscribe"):
+        previous = channel.publish(text, reply_to=previous, thread_key="2026-11-26-bluesky").provider_id
+    root = {"uri": state.posts[0]["uri"], "cid": state.posts[0]["cid"]}
+    assert [p["parent"] for p in state.posts] == [None, state.posts[0]["uri"], state.posts[1]["uri"]]
+    assert [p["root"] for p in state.posts] == [None, root, root]
+    assert state.posts[1]["facets"][0]["features"][0]["uri"] == "https://socitm.net/a"
+    assert previous.split("|")[2:] == [root["uri"], root["cid"]] and state.sessions == 1
+
+
+def test_a_bad_reply_reference_is_permanent(fake, channel):
+    with pytest.raises(PermanentError, match="not a post reference"):
+        channel.publish("hello", reply_to="just-an-id")
+
+
+@pytest.mark.parametrize(("fault", "error", "status"), [
+    (Fault(status=401, json={"error": "ExpiredToken", "message": "Token has expired"}), AuthError, 401),
+    (Fault(status=500, json={"error": "InternalServerError", "message": "x"}), TransientError, 500),
+    (Fault(status=502, json={"error": "UpstreamFailure", "message": "x"}), TransientError, 502),
+    (Fault(status=400, json={"error": "InvalidRequest", "message": "bad record"}), PermanentError, 400),
+])
+def test_errors_map_to_our_tree(fake, channel, fault, error, status):
+    _, server = fake
+    channel.publish("warm up: logs in")
+    server.inject(fault)
+    with pytest.raises(error) as caught:
+        channel.publish("hello")
+    assert type(caught.value) is error and caught.value.status == status
+
+
+def test_wrong_app_password_is_an_auth_error(fake):
+    _, server = fake
+    channel = BlueskyChannel(handle=HANDLE, app_password="wrong", service_url=server.url)
+    with pytest.raises(AuthError):
+        channel.publish("hello")
+
+
+def test_429_waits_until_the_reset_header(fake, channel):
+    _, server = fake
+    server.inject(fake_bluesky.rate_limited(reset_at=int(NOW) + 300))
+    with pytest.raises(TransientError) as caught:
+        channel.publish("hello")
+    assert caught.value.retry_after_s == 300 and caught.value.status == 429
+
+
+def test_429_without_reset_header_waits_conservatively(fake, channel):
+    _, server = fake
+    server.inject(fake_bluesky.rate_limited())
+    with pytest.raises(TransientError) as caught:
+        channel.publish("hello")
+    assert caught.value.retry_after_s == BlueskyChannel.default_rate_limit_wait_s
+
+
+def test_timeout_after_acceptance_and_reset_are_ambiguous(fake, channel):
+    state, server = fake
+    channel.publish("warm up: logs in")
+    server.inject(Fault(accept=True, delay_s=1.5, path="/xrpc/com.atproto.repo.createRecord"))
+    started = time.monotonic()
+    with pytest.raises(AmbiguousError):
+        channel.publish("slow")
+    assert time.monotonic() - started < 1.4 and state.posts[-1]["text"] == "slow"
+    server.inject(Fault(accept=True, reset=True))
+    with pytest.raises(AmbiguousError):
+        channel.publish("reset")
+
+
+def test_connection_refused_is_transient_even_at_login():
+    channel = BlueskyChannel(handle=HANDLE, app_password=PASSWORD, service_url=closed_port_url(), timeout_s=0.5)
+    with pytest.raises(TransientError, match="could not connect"):
+        channel.publish("hello")
+
+
+def test_app_password_never_in_repr_or_logs(fake, channel, caplog):
+    caplog.set_level(logging.DEBUG)
+    channel.publish("logged")
+    assert "published post" in caplog.text
+    assert PASSWORD not in repr(channel) + str(channel) + caplog.text

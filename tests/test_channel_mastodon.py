@@ -1,0 +1,132 @@
+"""MastodonChannel against the fake instance at the wire (real Mastodon.py and requests)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from connectors.channels.mastodon import MastodonChannel, idempotency_key
+from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
+from tests.fakes import fake_mastodon
+from tests.fakes.fake_mastodon import FakeMastodon
+from tests.fakes.server import Fault, closed_port_url
+
+TOKEN = "mastodon-TOKEN-secret-93b1"
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def fake():
+    state = FakeMastodon(access_token=TOKEN)
+    with state.server() as server:
+        yield state, server
+
+
+@pytest.fixture
+def channel(fake):
+    _, server = fake
+    env = {"MASTODON_ACCESS_TOKEN": TOKEN, "MASTODON_API_BASE_URL": server.url}
+    channel = MastodonChannel.from_env(env, timeout_s=0.5, clock=lambda: NOW)
+    yield channel
+    channel.close()
+
+
+def test_from_env_without_credentials_gives_none():
+    assert MastodonChannel.from_env({}) is None
+    assert MastodonChannel.from_env({"MASTODON_ACCESS_TOKEN": TOKEN}) is None
+
+
+def test_construction_makes_no_request(fake, channel):
+    _, server = fake
+    assert server.requests == []  # version check off: Mastodon.py calls nothing at init
+
+
+def test_a_three_post_thread_lands_as_a_reply_chain(fake, channel):
+    state, server = fake
+    ids, previous = [], None
+    for text in ("This week in In Our View", "Councils adopt standards https://socitm.net/a", "Subscribe"):
+        previous = channel.publish(text, reply_to=previous, thread_key="2026-11-26-mastodon").provider_id
+        ids.append(previous)
+    assert [s["in_reply_to_id"] for s in state.statuses] == [None, ids[0], ids[1]]
+    keys = [r.headers["idempotency-key"] for r in server.requests_to("/api/v1/statuses", "POST")]
+    assert len(set(keys)) == 3 and keys[1] == idempotency_key(state.statuses[1]["text"], reply_to=ids[0],
+                                                             thread_key="2026-11-26-mastodon")
+
+
+def test_a_retry_after_an_unanswered_request_does_not_duplicate(fake, channel):
+    state, server = fake
+    server.inject(Fault(accept=True, delay_s=1.5))
+    started = time.monotonic()
+    with pytest.raises(AmbiguousError):
+        channel.publish("slow post", thread_key="t")
+    assert time.monotonic() - started < 1.4  # our 0.5 s timeout, not Mastodon.py's 300 s
+    receipt = channel.publish("slow post", thread_key="t")
+    assert len(state.statuses) == 1 and receipt.provider_id == state.statuses[0]["id"]
+
+
+@pytest.mark.parametrize(("fault", "error", "status"), [
+    (Fault(status=401, json={"error": "The access token is invalid"}), AuthError, 401),
+    (Fault(status=403, json={"error": "This action is not allowed"}), AuthError, 403),
+    (Fault(status=500, json={"error": "Internal"}), TransientError, 500),
+    (Fault(status=503, json={"error": "Unavailable"}), TransientError, 503),
+    (Fault(status=422, json={"error": "Validation failed: Text can't be blank"}), PermanentError, 422),
+])
+def test_errors_map_to_our_tree(fake, channel, fault, error, status):
+    _, server = fake
+    server.inject(fault)
+    with pytest.raises(error) as caught:
+        channel.publish("hello")
+    assert type(caught.value) is error and caught.value.status == status
+
+
+def test_too_long_and_reply_to_unknown_are_permanent(fake, channel):
+    with pytest.raises(PermanentError, match="422"):
+        channel.publish("x" * 501)
+    with pytest.raises(PermanentError, match="404"):
+        channel.publish("hello", reply_to="999")
+
+
+def test_429_waits_until_the_reset_header(fake, channel):
+    _, server = fake
+    server.inject(fake_mastodon.rate_limited(reset_at="2027-01-15T08:02:00.000Z"))
+    with pytest.raises(TransientError) as caught:
+        channel.publish("hello")
+    assert caught.value.retry_after_s == 120 and caught.value.status == 429
+
+
+def test_429_without_reset_header_waits_conservatively_and_sends_once(fake, channel):
+    _, server = fake
+    server.inject(fake_mastodon.rate_limited())
+    with pytest.raises(TransientError) as caught:
+        channel.publish("hello")
+    assert caught.value.retry_after_s == MastodonChannel.default_rate_limit_wait_s
+    assert len(server.requests) == 1
+
+
+def test_connection_reset_is_ambiguous_and_refused_is_transient(fake, channel):
+    _, server = fake
+    server.inject(Fault(accept=True, reset=True))
+    with pytest.raises(AmbiguousError):
+        channel.publish("reset")
+    refused = MastodonChannel(api_base_url=closed_port_url(), access_token=TOKEN, timeout_s=0.5)
+    with pytest.raises(TransientError, match="could not connect"):
+        refused.publish("hello")
+
+
+def test_configured_instance_limit_and_url(fake):
+    from tests.test_posts import _config
+
+    _, server = fake
+    config = _config(social={"mastodon": {"max_characters": 1000, "instance_url": server.url}})
+    channel = MastodonChannel.from_env({"MASTODON_ACCESS_TOKEN": TOKEN}, config=config)
+    assert channel.max_weighted_length == 1000 and channel.api_base_url == server.url
+    assert MastodonChannel.max_weighted_length == 500
+
+
+def test_token_never_in_repr_or_logs(fake, channel, caplog):
+    caplog.set_level(logging.DEBUG)
+    channel.publish("logged")
+    assert "published status" in caplog.text
+    assert TOKEN not in repr(channel) + str(channel) + caplog.text

@@ -1,0 +1,65 @@
+"""The config file: validated on load, every error names the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows.settings import ConfigError, load_config, parse_config, secret_key
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "syndicate.toml"
+
+
+def _example() -> str:
+    return EXAMPLE.read_text("utf-8")
+
+
+def test_example_config_loads() -> None:
+    config = parse_config(_example())
+    assert [s.key for s in config.sections] == ["news", "blogs", "publications"]
+    assert {s.kind for s in config.sources} == {"feed", "html"}
+    assert config.zone.key == "Europe/London"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("timezone = \"Europe/London\"", "timezone = \"Europe/Londn\""), "edition.timezone: 'Europe/Londn' is not an IANA time zone"),
+        (("send_day = \"thursday\"", "send_day = \"thursdy\""), "edition.send_day: 'thursdy' is not a day of the week"),
+        (("[edition]", "[edition]\ncolour = \"blue\""), "edition.colour: unknown key"),
+        (("section = \"blogs\"", "section = \"blog\""), "is not a configured section"),
+        (("\nkind = \"feed\"", "\nkind = \"atom\""), "sources[0].kind: Input should be"),
+    ],
+)
+def test_bad_config_names_the_key(change: tuple[str, str], expected: str) -> None:
+    old, new = change
+    text = _example().replace(old, new, 1)
+    assert text != _example(), f"fixture did not change: {old!r} not in the example"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, origin="syndicate.toml")
+    assert expected in str(info.value)
+
+
+def test_html_source_without_selectors_is_refused() -> None:
+    text = _example()
+    start = text.index("[sources.selectors]")
+    end = text.index("\n[", start + 1) if "\n[" in text[start + 1:] else len(text)
+    with pytest.raises(ConfigError, match="needs a \\[sources.selectors\\] table"):
+        parse_config(text[:start] + text[end:])
+
+
+def test_not_toml_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        parse_config("[edition\ntitle = 1")
+
+
+def test_missing_file_says_how_to_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cp examples/syndicate.toml syndicate.toml"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_secret_key_only_from_environment() -> None:
+    with pytest.raises(ConfigError, match="SYNDICATE_SECRET_KEY is not set"):
+        secret_key({})
+    assert secret_key({"SYNDICATE_SECRET_KEY": "x" * 32}) == "x" * 32

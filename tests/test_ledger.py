@@ -1,0 +1,139 @@
+"""Approval is bound to the exact content; the ledger refuses what was not approved or has changed;
+threads resume from the first unposted post."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from state import ledger
+from state.db import Database
+from state.events import EDITION_APPROVED
+from state.models import (
+    ApprovalRow,
+    AuditRow,
+    EditionRow,
+    EditionStatus,
+    EventRow,
+    PostRow,
+    PostStatus,
+    ThreadRow,
+    ThreadStatus,
+)
+
+NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+
+
+def _edition(session, content_hash: str = "a" * 64, warnings: list[str] | None = None) -> EditionRow:  # type: ignore[no-untyped-def]
+    row = EditionRow(slug="2026-11-26", title="In Our View", subject="In Our View: 26 November 2026", html="<p>x</p>",
+                     text="x", content_hash=content_hash, built_at=NOW, warnings=warnings or [],
+                     scheduled_for=NOW + timedelta(days=7))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _thread(session, texts: list[str]) -> ThreadRow:  # type: ignore[no-untyped-def]
+    row = ThreadRow(network="x", key="edition:2026-11-26", kind="roundup", content_hash="h" * 64, created_at=NOW)
+    row.posts = [PostRow(position=i, text=t) for i, t in enumerate(texts)]
+    session.add(row)
+    session.flush()
+    return row
+
+
+def test_approval_is_recorded_with_who_and_the_hash(db: Database) -> None:
+    with db.session() as session:
+        row = _edition(session)
+        ledger.approve(session, "edition", row.id, by="comms@socitm.example", now=NOW, note="looks good")
+        assert row.status == EditionStatus.APPROVED
+        assert ledger.is_approved(session, "edition", row.id)
+        ledger.require_approved(session, "edition", row.id)
+        event = session.scalars(select(EventRow).where(EventRow.name == EDITION_APPROVED)).one()
+        assert event.resource_id == f"syndicate.edition.{row.id}" and event.payload["by"] == "comms@socitm.example"
+        assert session.scalars(select(AuditRow).where(AuditRow.action == "approve")).one().actor == "comms@socitm.example"
+
+
+def test_unapproved_content_is_refused_with_a_clear_message(db: Database) -> None:
+    with db.session() as session:
+        row = _edition(session)
+        with pytest.raises(ledger.NotApproved, match=r"run `syndicate approve edition \d+ --by EMAIL`"):
+            ledger.mark_edition_sending(session, row)
+        assert row.status == EditionStatus.DRAFT
+
+
+def test_changing_content_voids_the_approval(db: Database) -> None:
+    with db.session() as session:
+        row = _edition(session)
+        ledger.approve(session, "edition", row.id, by="a@socitm.example", now=NOW)
+        voided = ledger.change_content(session, row, content_hash="b" * 64, by="editor@socitm.example", now=NOW)
+        assert voided and row.status == EditionStatus.DRAFT
+        assert not ledger.is_approved(session, "edition", row.id)
+        with pytest.raises(ledger.NotApproved, match="not approved"):
+            ledger.mark_edition_sending(session, row)
+        decisions = [a.decision for a in session.scalars(select(ApprovalRow).order_by(ApprovalRow.id))]
+        assert decisions == ["approved", "voided"]
+
+
+def test_content_changed_behind_the_ledger_is_refused(db: Database) -> None:
+    """Even if something rewrote the hash without going through change_content, the send is refused."""
+    with db.session() as session:
+        row = _edition(session)
+        ledger.approve(session, "edition", row.id, by="a@socitm.example", now=NOW)
+        row.content_hash = "c" * 64
+        with pytest.raises(ledger.NotApproved, match="changed after a@socitm.example approved it"):
+            ledger.require_approved(session, "edition", row.id)
+
+
+def test_warnings_must_be_acknowledged_before_approval(db: Database) -> None:
+    with db.session() as session:
+        row = _edition(session, warnings=["trimmed 3 items to stay under Gmail's clipping limit"])
+        with pytest.raises(ledger.LedgerError, match="must be acknowledged"):
+            ledger.approve(session, "edition", row.id, by="a@socitm.example", now=NOW)
+        row.warnings_acknowledged_by = "a@socitm.example"
+        ledger.approve(session, "edition", row.id, by="a@socitm.example", now=NOW)
+        assert row.status == EditionStatus.APPROVED
+
+
+def test_rejection_needs_a_note_and_blocks_sending(db: Database) -> None:
+    with db.session() as session:
+        row = _edition(session)
+        with pytest.raises(ledger.LedgerError, match="needs a note"):
+            ledger.reject(session, "edition", row.id, by="a@socitm.example", note=" ", now=NOW)
+        ledger.reject(session, "edition", row.id, by="a@socitm.example", note="wrong intro", now=NOW)
+        assert row.status == EditionStatus.REJECTED
+        with pytest.raises(ledger.NotApproved):
+            ledger.require_approved(session, "edition", row.id)
+
+
+def test_unknown_subjects_are_clear_errors(db: Database) -> None:
+    with db.session() as session:
+        with pytest.raises(ledger.NotFound, match="there is no edition 99"):
+            ledger.approve(session, "edition", 99, by="a@socitm.example", now=NOW)
+        with pytest.raises(ledger.LedgerError, match="cannot approve a 'newsletter'"):
+            ledger.approve(session, "newsletter", 1, by="a@socitm.example", now=NOW)
+
+
+def test_a_thread_resumes_from_the_first_unposted_post(db: Database) -> None:
+    with db.session() as session:
+        thread = _thread(session, ["one", "two", "three"])
+        ledger.approve(session, "thread", thread.id, by="a@socitm.example", now=NOW)
+        post, reply_to = ledger.next_post(thread)
+        assert post is not None and post.position == 0 and reply_to is None
+        ledger.mark_post_posting(session, post)
+        ledger.mark_post_posted(session, post, provider_id="1001", url=None, now=NOW)
+        post, reply_to = ledger.next_post(thread)
+        assert post is not None and post.position == 1 and reply_to == "1001"
+        assert thread.status == ThreadStatus.PUBLISHING
+        ledger.mark_post_posting(session, post)
+        with pytest.raises(ledger.LedgerError, match="cannot be sent again"):
+            ledger.mark_post_posting(session, post)  # a post already on its way is never sent twice
+        ledger.mark_post_posted(session, post, provider_id="1002", url=None, now=NOW)
+        post, _ = ledger.next_post(thread)
+        assert post is not None
+        ledger.mark_post_posting(session, post)
+        ledger.mark_post_posted(session, post, provider_id="1003", url=None, now=NOW)
+        assert thread.status == ThreadStatus.PUBLISHED
+        assert ledger.next_post(thread) == (None, "1003")
+        assert [p.status for p in thread.posts] == [PostStatus.POSTED] * 3

@@ -1,0 +1,147 @@
+"""Fetching through `fetch_sources` against a loopback server: conditional GET, redirects,
+Retry-After, size and time limits, bad schemes, one broken source among good ones."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import pytest
+from helpers.feedserver import body, conditional, endless, redirect, serve, stall
+
+from compose.config import Selectors, Source
+from compose.models import SourceCursor
+from connectors.sources import fetch_sources, shutdown
+from connectors.sources.http import USER_AGENT, _retry_after
+
+RSS = b"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>
+<item><title>One</title><link>https://site.example/one</link><description>Body</description></item>
+<item><title>Two</title><link>https://site.example/two</link></item></channel></rss>"""
+
+
+def feed(name: str, url: str) -> Source:
+    return Source(name=name, kind="feed", url=url, section="news")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_pool():
+    yield
+    shutdown()
+
+
+def test_conditional_get_304_costs_no_parsing() -> None:
+    with serve({"/f": conditional(RSS, '"v1"')}) as server:
+        source = feed("f", server.url("/f"))
+        (first,) = fetch_sources([source], {})
+        assert first.ok and len(first.items) == 2 and first.cursor.etag == '"v1"'
+        (second,) = fetch_sources([source], {"f": first.cursor})
+        assert second.ok and second.not_modified and second.items == () and second.status == 304
+        assert second.cursor == first.cursor
+    assert server.requests[1][1].get("If-None-Match") == '"v1"'
+    assert server.requests[0][1]["User-Agent"] == USER_AGENT
+
+
+def test_gzip_and_parse_workers_in_process() -> None:
+    with serve({"/gz": body(gzip.compress(RSS), headers={"Content-Encoding": "gzip"})}) as server:
+        (report,) = fetch_sources([feed("g", server.url("/gz"))], parse_workers=0)
+    assert report.ok and [i.title for i in report.items] == ["One", "Two"]
+
+
+def test_permanent_redirect_is_reported_as_moved_to() -> None:
+    with serve({"/old": redirect("/mid", 301), "/mid": redirect("/new", 302), "/new": body(RSS)}) as server:
+        (report,) = fetch_sources([feed("r", server.url("/old"))])
+    assert report.ok and report.moved_to == server.url("/mid")
+    assert report.cursor.url == server.url("/mid") and len(report.items) == 2
+
+
+def test_temporary_redirect_is_not_moved() -> None:
+    with serve({"/a": redirect("/b", 307), "/b": body(RSS)}) as server:
+        (report,) = fetch_sources([feed("t", server.url("/a"))])
+    assert report.ok and report.moved_to is None and report.cursor.url == server.url("/a")
+
+
+def test_redirect_to_a_bad_scheme_and_loops_are_refused() -> None:
+    routes = {"/evil": redirect("file:///etc/passwd"), "/loop": redirect("/loop", 302)}
+    with serve(routes) as server:
+        evil, loop = fetch_sources([feed("e", server.url("/evil")), feed("l", server.url("/loop"))])
+    assert "non-http" in evil.error and evil.hint
+    assert "redirects" in loop.error and "loop" in loop.hint
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_reported_not_slept(status: int) -> None:
+    with serve({"/busy": body(b"slow down", status, {"Retry-After": "120"})}) as server:
+        start = time.perf_counter()
+        (report,) = fetch_sources([feed("b", server.url("/busy"))])
+    assert time.perf_counter() - start < 5
+    assert report.status == status and report.retry_after_s == 120 and "120" in report.hint
+    assert str(status) in report.error
+
+
+def test_retry_after_as_http_date() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert _retry_after("Thu, 01 Jan 2026 12:01:30 GMT", now) == 90
+    assert _retry_after("garbage", now) is None
+
+
+def test_404_hint_names_the_config() -> None:
+    with serve({}) as server:
+        (report,) = fetch_sources([feed("x", server.url("/missing"))])
+    assert report.status == 404 and "check the URL in syndicate.toml" in report.hint
+    assert report.cursor.url == server.url("/missing")
+
+
+def test_oversize_response_is_cut_off() -> None:
+    big = RSS.replace(b"Body", b"x" * 300_000)
+    with serve({"/big": body(big)}) as server:
+        (report,) = fetch_sources([feed("big", server.url("/big"))], max_bytes=100_000)
+    assert "too large" in report.error and "MB" in report.hint and report.items == ()
+
+
+def test_endless_response_is_cut_off() -> None:
+    with serve({"/endless": endless()}) as server:
+        start = time.perf_counter()
+        (report,) = fetch_sources([feed("e", server.url("/endless"))], max_bytes=1_000_000)
+    assert "cut off" in report.error and time.perf_counter() - start < 5
+
+
+def test_slow_endless_response_hits_the_total_timeout() -> None:
+    with serve({"/drip": endless(b"<x/>", pause_s=0.05)}) as server:
+        start = time.perf_counter()
+        (report,) = fetch_sources([feed("d", server.url("/drip"))], timeout_s=1.0)
+    assert report.error and "1 s" in report.error and time.perf_counter() - start < 4
+
+
+def test_read_timeout() -> None:
+    with serve({"/stall": stall(3)}) as server:
+        (report,) = fetch_sources([feed("s", server.url("/stall"))], timeout_s=0.5)
+    assert report.error and "time" in report.error and report.hint
+
+
+def test_bad_scheme_and_refused_connection() -> None:
+    cursor = SourceCursor(url="ftp://site.example/feed")
+    bad, refused = fetch_sources(
+        [feed("ftp", "https://site.example/feed"), feed("down", "http://127.0.0.1:9/feed")], {"ftp": cursor}
+    )
+    assert "only http and https" in bad.error
+    assert "could not connect" in refused.error and "host name" in refused.hint
+
+
+def test_one_broken_source_never_stops_the_others() -> None:
+    page = b"<html><body><ul><li><a href='/p1'>Page one</a></li></ul></body></html>"
+    routes = {"/ok": body(RSS), "/bad": body(b"<rss><channel><title>x</ti"), "/page": body(page)}
+    with serve(routes) as server:
+        sources = [
+            feed("bad", server.url("/bad")),
+            feed("ok", server.url("/ok")),
+            feed("gone", server.url("/gone")),
+            Source(name="page", kind="html", url=server.url("/page"), section="news",
+                   selectors=Selectors(item="li", title="a")),
+        ]
+        reports = fetch_sources(sources)
+    assert [r.source for r in reports] == ["bad", "ok", "gone", "page"]
+    assert [r.ok for r in reports] == [False, True, False, True]
+    assert reports[3].items[0].url == server.url("/p1")
+    assert all(r.hint for r in reports if not r.ok)

@@ -1,0 +1,86 @@
+"""The web app: the review desk for comms staff and the public endpoints.
+
+`create_app(config=..., db=..., secret_key=...)` builds a fresh app (every test builds its own on a
+temporary database); `serve_web` runs it with uvicorn for `syndicate web`.
+
+Staff pages live under `/desk` (and `/logout`); everything else is public: sign-in and set-up,
+unsubscribe (RFC 8058 one-click), subscribe and confirm, the archive of sent editions and its RSS
+feed, the SendGrid Event Webhook, the static files and the branding stylesheet.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+
+from compose.config import Config
+from state.db import Database
+from web import account, desk, edition_pages, public, records, threads
+from web.render import STATIC, WebApp, make_templates, message
+from web.security import Forbidden, NotSignedIn, load_session, login_redirect_target, save_session, security_headers
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[], datetime] | None = None,
+               https: bool = False, env: Mapping[str, str] | None = None) -> FastAPI:
+    """The review desk and public endpoints for one organisation's config and ledger.
+
+    `now` is the clock (tests pass a fixed one); `https` marks the session cookie Secure;
+    `env` is where SENDGRID_WEBHOOK_PUBLIC_KEY and channel credentials are read (default os.environ).
+    """
+    if not secret_key:
+        raise ValueError("no secret key: set SYNDICATE_SECRET_KEY to a long random string")
+    app = FastAPI(title="syndicate", docs_url=None, redoc_url=None, openapi_url=None)
+    state = WebApp(config=config, db=db, secret_key=secret_key, now=now or _utc_now, https=https,
+                   env=dict(os.environ if env is None else env), templates=make_templates(config))
+    app.state.syndicate = state
+
+    @app.middleware("http")
+    async def _session_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        session = load_session(request, secret_key, state.now())
+        request.state.web_session = session
+        response = await call_next(request)
+        if session.changed:
+            save_session(response, session, secret_key, https=https)
+        security_headers(response)
+        return response
+
+    @app.exception_handler(NotSignedIn)
+    async def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+        if request.method in ("GET", "HEAD"):
+            return RedirectResponse(login_redirect_target(request), status_code=303)
+        return PlainTextResponse("sign in first: this needs a member of staff", status_code=401)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return message(request, "Not allowed", exc.message, status=403)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return message(request, "Not found", str(exc.detail) if exc.detail != "Not Found"
+                           else "There is nothing at this address.", status=404)
+        return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    for module in (public, account, desk, edition_pages, threads, records):
+        app.include_router(module.router)
+    return app
+
+
+def serve_web(config: Config, db: Database, secret_key: str, host: str = "127.0.0.1", port: int = 8000,
+              *, https: bool = False) -> None:
+    """Run the web app until interrupted (`syndicate web [--host] [--port]`)."""
+    import uvicorn
+
+    uvicorn.run(create_app(config=config, db=db, secret_key=secret_key, https=https), host=host, port=port,
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1")

@@ -1,0 +1,76 @@
+"""The desk: what goes out next, what waits for approval, what was sent and what is broken; staff accounts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from starlette.responses import Response
+
+from flows.status import status_report
+from state.deliveries import ambiguous_batches, edition_figures
+from state.models import EditionRow, EditionStatus, ThreadRow, ThreadStatus
+from state.staff import ROLES, Staff, StaffError, add_staff, list_staff, setup_link
+from web.render import app_of, page
+from web.security import Posted, need, posted
+
+router = APIRouter()
+
+
+class DeskLimits:
+    recent_sends = 5
+    scheduled = 10
+
+
+@router.get("/desk")
+def desk(request: Request, staff: Staff = Depends(need("view"))) -> Response:
+    app = app_of(request)
+    now = app.now()
+    with app.db.session() as session:
+        report = status_report(session, app.config, now=now)
+        scheduled = session.scalars(
+            select(EditionRow).where(EditionRow.status.in_([EditionStatus.DRAFT, EditionStatus.APPROVED,
+                                                            EditionStatus.HELD, EditionStatus.SENDING]))
+            .order_by(EditionRow.scheduled_for).limit(DeskLimits.scheduled)).all()
+        threads_waiting = session.scalars(select(ThreadRow).where(ThreadRow.status == ThreadStatus.DRAFT)
+                                          .order_by(ThreadRow.id)).all()
+        threads_due = session.scalars(select(ThreadRow).where(ThreadRow.status == ThreadStatus.APPROVED)
+                                      .order_by(ThreadRow.scheduled_for).limit(DeskLimits.scheduled)).all()
+        sent = session.scalars(select(EditionRow).where(EditionRow.status == EditionStatus.SENT)
+                               .order_by(EditionRow.sent_at.desc()).limit(DeskLimits.recent_sends)).all()
+        recent = [(row, edition_figures(session, row.id)) for row in sent]
+        ambiguous = ambiguous_batches(session)
+        waiting_editions = [row for row in scheduled if row.status in (EditionStatus.DRAFT, EditionStatus.HELD)]
+        context = {
+            "scheduled": scheduled, "waiting_editions": waiting_editions,
+            "threads_waiting": threads_waiting, "threads_due": threads_due, "recent": recent,
+            "ambiguous": ambiguous, "failing_sources": [s for s in report["sources"] if s["consecutive_failures"]],
+            "post_failures": [f for f in report["failures"] if str(f["kind"]).startswith("post-")],
+            "next_edition": report["next_edition"], "subscribers": report["subscribers"],
+            "next_build": report["schedule"]["next_build"], "next_send": report["schedule"]["next_send"],
+            "now": now,
+        }
+        return page(request, "desk.html", context)
+
+
+@router.get("/desk/staff")
+def staff_page(request: Request, staff: Staff = Depends(need("admin"))) -> Response:
+    app = app_of(request)
+    with app.db.session() as session:
+        return page(request, "staff.html", {"members": list_staff(session), "roles": ROLES, "link": None,
+                                            "error": None})
+
+
+@router.post("/desk/staff")
+def staff_add(request: Request, post: Posted = Depends(posted("admin"))) -> Response:
+    app = app_of(request)
+    email, role = str(post.form.get("email") or ""), str(post.form.get("role") or "")
+    link, error = None, None
+    with app.db.session() as session:
+        try:
+            _, token = add_staff(session, email, role, now=app.now(), by=post.staff.email)
+            link = setup_link(app.public_url, token)
+        except StaffError as exc:
+            error = str(exc)
+    with app.db.session() as session:
+        return page(request, "staff.html", {"members": list_staff(session), "roles": ROLES, "link": link,
+                                            "new_email": email, "error": error}, status=400 if error else 200)

@@ -1,0 +1,270 @@
+"""The edition page: the email exactly as sent, edits (through `edit_edition`, which voids approval),
+warnings, a test send to oneself, approve / reject, schedule and cancel."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from connectors.channels import email_channel
+from connectors.channels.base import OutboundEmail, Recipient
+from connectors.errors import DeliveryError
+from flows.stages.edition import acknowledge_warnings, edit_edition
+from state import ledger
+from state.deliveries import edition_figures
+from state.models import ApprovalRow, AuditRow, EditionRow, EditionStatus
+from state.staff import Staff
+from web.render import WebApp, app_of, neutral_tokens, page
+from web.security import EMAIL_CSP, Posted, need, posted
+
+router = APIRouter()
+
+EDITABLE = (EditionStatus.DRAFT, EditionStatus.APPROVED, EditionStatus.REJECTED, EditionStatus.HELD)
+NOTICES = {
+    "edited": "Saved. The edition changed, so any earlier approval no longer applies.",
+    "unchanged": "Saved: nothing a subscriber sees changed.",
+    "acknowledged": "Warnings acknowledged.",
+    "approved": "Approved. It will be sent at its scheduled time.",
+    "rejected": "Rejected, with your note.",
+    "scheduled": "Schedule changed.",
+    "cancelled": "Cancelled: it will not be sent.",
+    "tested": "A test was sent to your address.",
+}
+
+
+def two_person_rule(config: Any) -> bool:
+    """`[review] two_person_rule = true`: whoever last edited an edition may not approve it."""
+    review = getattr(config, "review", None)
+    return bool(getattr(review, "two_person_rule", False))
+
+
+def last_editor(session: Session, kind: str, ident: int) -> str | None:
+    return session.scalar(select(AuditRow.actor).where(AuditRow.subject_kind == kind, AuditRow.subject_id == ident,
+                                                       AuditRow.action == "edit").order_by(AuditRow.id.desc()).limit(1))
+
+
+def _sections(row: EditionRow, config: Any) -> list[tuple[str, list[Any]]]:
+    titles = {section.key: section.title for section in config.sections}
+    grouped: dict[str, list[Any]] = {}
+    for link in row.items:
+        grouped.setdefault(link.section, []).append(link)
+    return [(titles.get(key, key), links) for key, links in grouped.items()]
+
+
+def _context(session: Session, app: WebApp, row: EditionRow) -> dict[str, Any]:
+    approval = ledger.latest_approval(session, "edition", row.id)
+    decisions = session.scalars(select(ApprovalRow).where(ApprovalRow.subject_kind == "edition",
+                                                          ApprovalRow.subject_id == row.id)
+                                .order_by(ApprovalRow.id.desc())).all()
+    current = approval is not None and approval.decision == "approved" and approval.content_hash == row.content_hash
+    return {"edition": row, "sections": _sections(row, app.config), "approval": approval,
+            "approval_current": current, "decisions": decisions, "last_editor": last_editor(session, "edition", row.id),
+            "editable": row.status in EDITABLE, "two_person": two_person_rule(app.config),
+            "figures": edition_figures(session, row.id) if row.status in (EditionStatus.SENDING, EditionStatus.SENT)
+            else None, "preheader_editable": "preheader" in inspect.signature(edit_edition).parameters}
+
+
+def _show(request: Request, edition_id: int, *, error: str | None = None, status: int = 200) -> Response:
+    app = app_of(request)
+    notice = NOTICES.get(request.query_params.get("done", ""))
+    with app.db.session() as session:
+        row = _get(session, edition_id)
+        return page(request, "edition.html", {**_context(session, app, row), "notice": notice, "error": error},
+                    status=status)
+
+
+def _get(session: Session, edition_id: int) -> EditionRow:
+    from fastapi import HTTPException
+
+    row = session.get(EditionRow, edition_id)
+    if row is None:
+        raise HTTPException(404, f"There is no edition {edition_id}.")
+    return row
+
+
+def _done(edition_id: int, what: str) -> RedirectResponse:
+    return RedirectResponse(f"/desk/editions/{edition_id}?done={what}", status_code=303)
+
+
+@router.get("/desk/editions/{edition_id}")
+def edition_page(request: Request, edition_id: int, staff: Staff = Depends(need("view"))) -> Response:
+    return _show(request, edition_id)
+
+
+@router.get("/desk/editions/{edition_id}/email.html")
+def edition_email(request: Request, edition_id: int, staff: Staff = Depends(need("view"))) -> Response:
+    """The HTML part as sent, for the preview frame (only this route may be framed, by this site)."""
+    app = app_of(request)
+    with app.db.session() as session:
+        row = _get(session, edition_id)
+        html = neutral_tokens(row.html, unsubscribe_url=f"{app.public_url}/subscribe")
+    return HTMLResponse(html, headers={"Content-Security-Policy": EMAIL_CSP + "; frame-ancestors 'self'",
+                                       "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "no-store"})
+
+
+def _order(row: EditionRow, form: Any) -> tuple[dict[str, list[str]], list[str]]:
+    """Staff order per section (position fields) and the removed items (checkboxes), as URLs."""
+    order: dict[str, list[tuple[float, int, str]]] = {}
+    removed: list[str] = []
+    for index, link in enumerate(row.items):
+        url = link.item.url
+        if form.get(f"remove-{link.item_id}"):
+            removed.append(url)
+            continue
+        try:
+            position = float(str(form.get(f"pos-{link.item_id}") or index + 1))
+        except ValueError:
+            position = float(index + 1)
+        order.setdefault(link.section, []).append((position, index, url))
+    return {key: [url for _, _, url in sorted(values)] for key, values in order.items()}, removed
+
+
+@router.post("/desk/editions/{edition_id}/edit")
+def edition_edit(request: Request, edition_id: int, post: Posted = Depends(posted("edit"))) -> Response:
+    app = app_of(request)
+    form = post.form
+    try:
+        with app.db.session() as session:
+            row = _get(session, edition_id)
+            if row.status not in EDITABLE:
+                return _show_error(request, edition_id, f"edition {row.id} is {row.status}: it can no longer change")
+            order, removed = _order(row, form)
+            subject = str(form.get("subject") or "").strip()
+            extra: dict[str, Any] = {}
+            preheader = form.get("preheader")
+            if preheader is not None and "preheader" in inspect.signature(edit_edition).parameters:
+                extra["preheader"] = str(preheader).strip()
+            before = row.content_hash
+            edit_edition(session, app.config, edition_id, by=post.staff.email, now=app.now(),
+                         intro_markdown=str(form.get("intro") or "").replace("\r\n", "\n"),
+                         subject=subject if subject and subject != row.subject else None,
+                         removed_urls=removed, order=order, **extra)
+            changed = row.content_hash != before
+    except (ledger.LedgerError, ValueError) as exc:
+        return _show_error(request, edition_id, str(exc))
+    return _done(edition_id, "edited" if changed else "unchanged")
+
+
+def _show_error(request: Request, edition_id: int, error: str) -> Response:
+    return _show(request, edition_id, error=error, status=409)
+
+
+@router.post("/desk/editions/{edition_id}/acknowledge")
+def edition_acknowledge(request: Request, edition_id: int, post: Posted = Depends(posted("edit"))) -> Response:
+    app = app_of(request)
+    try:
+        with app.db.session() as session:
+            acknowledge_warnings(session, edition_id, by=post.staff.email, now=app.now())
+    except ledger.NotFound as exc:
+        return _show_error(request, edition_id, str(exc))
+    return _done(edition_id, "acknowledged")
+
+
+@router.post("/desk/editions/{edition_id}/approve")
+def edition_approve(request: Request, edition_id: int, post: Posted = Depends(posted("approve"))) -> Response:
+    app = app_of(request)
+    note = str(post.form.get("note") or "").strip() or None
+    try:
+        with app.db.session() as session:
+            _get(session, edition_id)
+            if two_person_rule(app.config):
+                editor = last_editor(session, "edition", edition_id)
+                if editor is not None and editor.lower() == post.staff.email.lower():
+                    return _show(request, edition_id, status=403, error=(
+                        "The two-person rule is on: you made the last edit to this edition, so someone else "
+                        "must approve it."))
+            ledger.approve(session, "edition", edition_id, by=post.staff.email, now=app.now(), note=note)
+    except ledger.LedgerError as exc:
+        return _show_error(request, edition_id, str(exc))
+    return _done(edition_id, "approved")
+
+
+@router.post("/desk/editions/{edition_id}/reject")
+def edition_reject(request: Request, edition_id: int, post: Posted = Depends(posted("approve"))) -> Response:
+    app = app_of(request)
+    try:
+        with app.db.session() as session:
+            _get(session, edition_id)
+            ledger.reject(session, "edition", edition_id, by=post.staff.email,
+                          note=str(post.form.get("note") or ""), now=app.now())
+    except ledger.LedgerError as exc:
+        return _show_error(request, edition_id, str(exc))
+    return _done(edition_id, "rejected")
+
+
+def parse_local(value: str, app: WebApp) -> datetime:
+    """A `datetime-local` value, meant in the organisation's zone, as UTC."""
+    try:
+        naive = datetime.strptime(value.strip(), "%Y-%m-%dT%H:%M")
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date and time: use the picker (YYYY-MM-DD HH:MM)") from None
+    return naive.replace(tzinfo=app.zone).astimezone(UTC)
+
+
+@router.post("/desk/editions/{edition_id}/schedule")
+def edition_schedule(request: Request, edition_id: int, post: Posted = Depends(posted("approve"))) -> Response:
+    app = app_of(request)
+    now = app.now()
+    try:
+        when = parse_local(str(post.form.get("when") or ""), app)
+    except ValueError as exc:
+        return _show_error(request, edition_id, str(exc))
+    if when <= now:
+        return _show_error(request, edition_id, "choose a time in the future")
+    with app.db.session() as session:
+        row = _get(session, edition_id)
+        if row.status not in EDITABLE:
+            return _show_error(request, edition_id, f"edition {row.id} is {row.status}: its schedule cannot change")
+        before = row.scheduled_for
+        row.scheduled_for = when
+        ledger.audit(session, actor=post.staff.email, action="schedule", kind="edition", ident=row.id, now=now,
+                     previous=before.isoformat() if before else None, scheduled_for=when.isoformat())
+    return _done(edition_id, "scheduled")
+
+
+@router.post("/desk/editions/{edition_id}/cancel")
+def edition_cancel(request: Request, edition_id: int, post: Posted = Depends(posted("approve"))) -> Response:
+    app = app_of(request)
+    now = app.now()
+    with app.db.session() as session:
+        row = _get(session, edition_id)
+        if row.status not in EDITABLE:
+            return _show_error(request, edition_id, f"edition {row.id} is {row.status}: it cannot be cancelled")
+        cancel = getattr(ledger, "cancel_edition", None)
+        if cancel is not None:
+            cancel(session, row, by=post.staff.email, now=now)
+        else:  # until the ledger has its own transition (see the report to the lead)
+            row.status = EditionStatus.CANCELLED
+            ledger.audit(session, actor=post.staff.email, action="cancel", kind="edition", ident=row.id, now=now)
+    return _done(edition_id, "cancelled")
+
+
+@router.post("/desk/editions/{edition_id}/test")
+def edition_test_send(request: Request, edition_id: int, post: Posted = Depends(posted("edit"))) -> Response:
+    """Send the edition to the signed-in member of staff only, through the configured email channel."""
+    app = app_of(request)
+    config = app.config
+    with app.db.session() as session:
+        row = _get(session, edition_id)
+        message = OutboundEmail(edition_id=row.id, edition_slug=f"{row.slug}-test", subject=f"[Test] {row.subject}",
+                                html=row.html, text=row.text, from_email=config.edition.from_email,
+                                from_name=config.edition.from_name, reply_to=config.edition.reply_to,
+                                categories=("test",))
+    channel = email_channel(config, app.env)
+    try:
+        channel.send_batch(message, [Recipient(subscriber_id=0, email=post.staff.email,
+                                               unsubscribe_url=f"{app.public_url}/subscribe")])
+    except DeliveryError as exc:
+        return _show_error(request, edition_id, f"the test was not sent: {exc}")
+    finally:
+        channel.close()
+    with app.db.session() as session:
+        ledger.audit(session, actor=post.staff.email, action="test-send", kind="edition", ident=edition_id,
+                     now=app.now(), channel=channel.name, to=post.staff.email)
+    return _done(edition_id, "tested")

@@ -1,0 +1,85 @@
+"""Page rendering: the Jinja2 templates under `templates/web/`, times in the organisation's zone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import HTMLResponse
+
+from compose.config import Config
+from state.db import Database
+from web.security import CSRF_FIELD, IpThrottle, web_session
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+@dataclass
+class WebApp:
+    """What every request handler needs: the config, the ledger, the signing key and the clock."""
+
+    config: Config
+    db: Database
+    secret_key: str
+    now: Callable[[], datetime]
+    https: bool
+    env: dict[str, str]
+    templates: Jinja2Templates
+    throttle: IpThrottle = field(default_factory=IpThrottle)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.config.zone
+
+    @property
+    def public_url(self) -> str:
+        return str(self.config.edition.public_url).rstrip("/")
+
+
+def app_of(request: Request) -> WebApp:
+    return request.app.state.syndicate
+
+
+def _local(value: datetime | None, zone: ZoneInfo, fmt: str = "%a %-d %b %Y, %H:%M %Z") -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(zone).strftime(fmt)
+
+
+def make_templates(config: Config) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    env = templates.env
+    env.autoescape = True
+    zone = config.zone
+    env.filters["local"] = lambda value, fmt="%a %-d %b %Y, %H:%M %Z": _local(value, zone, fmt)
+    env.filters["input_local"] = lambda value: _local(value, zone, "%Y-%m-%dT%H:%M") if value else ""
+    env.globals["config"] = config
+    env.globals["csrf_field"] = CSRF_FIELD
+    return templates
+
+
+def page(request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200) -> HTMLResponse:
+    app = app_of(request)
+    values = {"request": request, "csrf": web_session(request).csrf, "staff": getattr(request.state, "staff", None),
+              "zone_name": app.config.edition.timezone, "path": request.url.path}
+    values.update(context or {})
+    return app.templates.TemplateResponse(request, name, values, status_code=status)
+
+
+def message(request: Request, title: str, text: str, *, status: int = 200, link: tuple[str, str] | None = None) -> HTMLResponse:
+    """A short page that says one thing (a confirmation, or an error and what to do)."""
+    return page(request, "message.html", {"title": title, "text": text, "link": link}, status=status)
+
+
+def neutral_tokens(text: str, *, unsubscribe_url: str) -> str:
+    """An edition with the per-recipient tokens filled with neutral values (archive, previews):
+    no name ("Hello," rather than "Hello ,") and a link that names nobody in place of the unsubscribe link."""
+    return (text.replace(" {{first_name}}", "").replace("{{first_name}}", "")
+            .replace("{{unsubscribe_url}}", unsubscribe_url))
