@@ -304,10 +304,7 @@ def _loose(text: str, default_tz: tzinfo) -> datetime | None:
 
 
 def _from_match(g: dict[str, str | None], default_tz: tzinfo) -> datetime | None:
-    if g.get("month"):
-        month = _MONTHS.get(g["month"].lower().rstrip("."))
-    else:
-        month = int(g["nmonth"] or 0)
+    month = _MONTHS.get(g["month"].lower().rstrip(".")) if g.get("month") else int(g["nmonth"] or 0)
     hour, minute, second = int(g.get("hour") or 0), int(g.get("minute") or 0), int(g.get("second") or 0)
     ampm = (g.get("ampm") or "").lower().replace(".", "")
     if ampm == "pm" and hour < 12:

@@ -41,11 +41,16 @@ def _print_demo(result: dict[str, Any]) -> None:
 
         row = get_edition(session, built["id"])
         slug, subject = row.slug, row.subject
+
     email_dir = Path("outbox/email") / slug
+    messages = sorted(email_dir.glob("*.eml"))
     html = Path("outbox/email") / f"{slug}.html"
-    html.parent.mkdir(parents=True, exist_ok=True)
-    with database().session() as session:
-        html.write_text(get_edition(session, built["id"]).html, "utf-8")
+    if messages:  # the HTML part exactly as the first subscriber received it
+        import email
+        import email.policy
+
+        received = email.message_from_bytes(messages[0].read_bytes(), policy=email.policy.default)
+        html.write_text(received.get_body(("html",)).get_content(), "utf-8")
     threads = sorted(Path("outbox").glob(f"*/edition-{slug}.json"))
     output.say(f"\nEdition {built['id']} \"{subject}\"")
     output.say(f"  open the email:     {html}")

@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 PLACEHOLDER_ORIGIN = "http://127.0.0.1:8642"
+CHANNEL_CREDENTIALS = (
+    "SENDGRID_API_KEY", "X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET",
+    "MASTODON_ACCESS_TOKEN", "BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD",
+)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -78,6 +82,8 @@ def run_demo(workdir: Path = Path("var")) -> dict[str, Any]:
 
     console = Console(highlight=False)
     workdir.mkdir(parents=True, exist_ok=True)
+    for name in CHANNEL_CREDENTIALS:  # the demo never sends for real, whatever this shell holds
+        os.environ.pop(name, None)
     os.environ["SYNDICATE_SECRET_KEY"] = demo_secret_key(workdir)
     import_sample_subscribers(datetime.now(UTC))
     with serve_site() as origin:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from state import events
@@ -36,11 +36,11 @@ from state.models import (
     ProviderEventRow,
     SubscriberRow,
     SubscriberStatus,
+    UTCDateTime,
 )
 from state.subscribers import suppress
 
 TERMINAL = (BatchStatus.ACCEPTED, BatchStatus.FAILED)
-_INSERT_CHUNK = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +76,19 @@ def plan(session: Session, edition: EditionRow, *, batch_size: int, now: datetim
     subscriber_ids = session.scalars(
         select(SubscriberRow.id).where(SubscriberRow.status == SubscriberStatus.ACTIVE).order_by(SubscriberRow.id)
     ).all()
-    rows: list[dict[str, Any]] = []
+    active = SubscriberRow.status == SubscriberStatus.ACTIVE
     for start in range(0, len(subscriber_ids), batch_size):
         chunk = subscriber_ids[start:start + batch_size]
         batch = DeliveryBatchRow(edition_id=edition.id, channel=channel, status=BatchStatus.PLANNED, size=len(chunk),
                                  attempts=0, created_at=now, updated_at=now)
         session.add(batch)
         session.flush()
-        rows.extend({"edition_id": edition.id, "subscriber_id": sid, "batch_id": batch.id,
-                     "status": DeliveryStatus.PLANNED, "updated_at": now} for sid in chunk)
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        session.execute(insert(DeliveryRow), rows[start:start + _INSERT_CHUNK])
+        # one INSERT ... SELECT per batch: the chunk is a contiguous id range of the active list read above
+        session.execute(insert(DeliveryRow.__table__).from_select(
+            ["edition_id", "subscriber_id", "batch_id", "status", "updated_at"],
+            select(literal(edition.id), SubscriberRow.id, literal(batch.id), literal(str(DeliveryStatus.PLANNED)),
+                   literal(now, UTCDateTime())).where(active, SubscriberRow.id.between(chunk[0], chunk[-1]))))
+    rows = subscriber_ids
     audit(session, actor="system", action="plan", kind="edition", ident=edition.id, now=now,
           recipients=len(rows), batches=-(-len(rows) // batch_size) if rows else 0)
     return len(rows)
@@ -122,20 +124,27 @@ def claim_next_batch(session: Session, edition_id: int, *, worker: str, now: dat
         )
         if batch_id is None:
             return None
-    left = select(SubscriberRow.id).where(SubscriberRow.status != SubscriberStatus.ACTIVE)
-    in_batch = and_(DeliveryRow.batch_id == batch_id, DeliveryRow.status == DeliveryStatus.PLANNED)
-    skipped = session.execute(update(DeliveryRow).where(in_batch, DeliveryRow.subscriber_id.in_(left))
-                              .values(status=DeliveryStatus.SKIPPED, error="left before sending", updated_at=now))
-    session.execute(update(DeliveryRow).where(in_batch).values(status=DeliveryStatus.SENDING, updated_at=now))
-    recipients = session.execute(
-        select(SubscriberRow.id, SubscriberRow.email, SubscriberRow.name)
-        .join(DeliveryRow, DeliveryRow.subscriber_id == SubscriberRow.id)
-        .where(DeliveryRow.batch_id == batch_id, DeliveryRow.status == DeliveryStatus.SENDING)
-        .order_by(SubscriberRow.id)
+    # by batch_id only (then by primary key), so no database is tempted to scan the status index
+    rows = session.execute(
+        select(DeliveryRow.id, DeliveryRow.status, SubscriberRow.id, SubscriberRow.email, SubscriberRow.name,
+               SubscriberRow.status)
+        .join(SubscriberRow, DeliveryRow.subscriber_id == SubscriberRow.id)
+        .where(DeliveryRow.batch_id == batch_id).order_by(SubscriberRow.id)
     ).all()
+    planned = [r for r in rows if r[1] == DeliveryStatus.PLANNED]
+    going = [r for r in planned if r[5] == SubscriberStatus.ACTIVE]
+    left = [r[0] for r in planned if r[5] != SubscriberStatus.ACTIVE]
+    _set_status(session, left, DeliveryStatus.SKIPPED, now=now, error="left before sending")
+    _set_status(session, [r[0] for r in going], DeliveryStatus.SENDING, now=now)
     attempts = session.scalar(select(DeliveryBatchRow.attempts).where(DeliveryBatchRow.id == batch_id)) or 1
-    return ClaimedBatch(batch_id, edition_id, attempts, tuple(ClaimedRecipient(*r) for r in recipients),
-                        skipped.rowcount or 0)
+    return ClaimedBatch(batch_id, edition_id, attempts, tuple(ClaimedRecipient(r[2], r[3], r[4]) for r in going),
+                        len(left))
+
+
+def _set_status(session: Session, ids: Sequence[int], status: DeliveryStatus, *, now: datetime, **values: Any) -> None:
+    for start in range(0, len(ids), 900):
+        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids[start:start + 900]))
+                        .values(status=status, updated_at=now, **values))
 
 
 def _move_batch(session: Session, batch_id: int, to: BatchStatus, *, now: datetime,
@@ -217,7 +226,8 @@ def split(session: Session, batch_id: int, *, now: datetime) -> int | None:
                              size=len(ids) - half, attempts=0, created_at=now, updated_at=now)
     session.add(other)
     session.flush()
-    session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids[half:])).values(batch_id=other.id))
+    session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids[half:]))
+                    .values(batch_id=other.id, status=DeliveryStatus.PLANNED, updated_at=now))
     release(session, batch_id, error="payload too large: split in two", not_before=None, now=now)
     session.execute(update(DeliveryBatchRow).where(DeliveryBatchRow.id == batch_id).values(size=half))
     return other.id

@@ -51,5 +51,5 @@ def record_events(session: Session, rows: Iterable[tuple[str, str, Mapping[str, 
         for name, resource, payload in rows
     ]
     if values:
-        session.execute(insert(EventRow), values)
+        session.connection().execute(insert(EventRow.__table__), values)
     return len(values)

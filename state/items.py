@@ -9,7 +9,7 @@ source marks what it finds as backlog, so adding a source never floods subscribe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -22,7 +22,7 @@ from compose.models import FetchReport, Item, SourceCursor
 from state import events
 from state.models import ItemRow, SourceRow
 
-_CHUNK = 500
+_CHUNK = 900  # rows per statement: well under SQLite's 32,766 bound parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +93,12 @@ def _existing(session: Session, keys: Sequence[str]) -> dict[str, ItemRow]:
     return found
 
 
-def store_report(
-    session: Session, row: SourceRow, report: FetchReport, *, now: datetime, include_backlog: bool = False,
-) -> StoreResult:
-    """Record one fetch of one source. Never raises for a failed fetch: the failure is stored."""
+def _record_health(session: Session, row: SourceRow, report: FetchReport, *, now: datetime) -> None:
     row.last_attempt_at = now
     row.last_status = report.status
     row.last_bytes = report.bytes
     row.last_elapsed_ms = report.elapsed_ms
+    row.last_items_new = row.last_items_updated = 0
     if report.moved_to and report.moved_to != row.moved_to:
         row.moved_to = report.moved_to
         events.record_event(session, events.SOURCE_MOVED, events.resource_id("source", row.id),
@@ -110,71 +108,109 @@ def store_report(
     if not report.ok:
         row.last_error, row.last_error_hint, row.last_error_at = report.error, report.hint, now
         row.consecutive_failures = (row.consecutive_failures or 0) + 1
-        row.last_items_new = row.last_items_updated = 0
         events.record_event(session, events.SOURCE_FAILED, events.resource_id("source", row.id),
                             {"source": row.name, "error": report.error, "hint": report.hint,
                              "consecutive_failures": row.consecutive_failures}, now=now)
-        return StoreResult()
+        return
     if report.cursor is not None:
         row.etag, row.last_modified = report.cursor.etag, report.cursor.last_modified
     row.last_success_at = now
     row.consecutive_failures = 0
     row.last_error = row.last_error_hint = None
-    backlog = row.first_gathered_at is None and not include_backlog
-    if row.first_gathered_at is None:
-        row.first_gathered_at = now
-    result = _store_items(session, row, report.items, now=now, backlog=backlog)
-    row.last_items_new, row.last_items_updated = result.new, result.updated
-    return result
 
 
-def _store_items(session: Session, row: SourceRow, found: Iterable[Item], *, now: datetime, backlog: bool) -> StoreResult:
-    by_key: dict[str, Item] = {}
-    duplicates = 0
-    for item in found:
-        key = item_rules.item_key(item)
-        if key in by_key:
-            duplicates += 1
-            by_key[key] = item_rules.richer(by_key[key], item)
-        else:
-            by_key[key] = item
-    if not by_key:
-        return StoreResult(duplicates=duplicates)
-    existing = _existing(session, list(by_key))
-    new_values: list[dict[str, object]] = []
-    updated: list[ItemRow] = []
-    for key, item in by_key.items():
+def store_report(
+    session: Session, row: SourceRow, report: FetchReport, *, now: datetime, include_backlog: bool = False,
+) -> StoreResult:
+    """Record one fetch of one source. Never raises for a failed fetch: the failure is stored."""
+    return store_reports(session, [(row, report)], now=now, include_backlog=include_backlog)[row.id]
+
+
+@dataclass(slots=True)
+class _Found:
+    item: Item
+    source: SourceRow
+    backlog: bool
+
+
+def store_reports(
+    session: Session, fetched: Sequence[tuple[SourceRow, FetchReport]], *, now: datetime, include_backlog: bool = False,
+) -> dict[int, StoreResult]:
+    """Record a whole gather run at once: each source's health, then every item found, merged
+    across sources and written in bulk (one lookup and one insert per chunk, not per source)."""
+    found: dict[str, _Found] = {}
+    duplicates: dict[int, int] = {}
+    for row, report in fetched:
+        _record_health(session, row, report, now=now)
+        if not report.ok:
+            continue
+        backlog = row.first_gathered_at is None and not include_backlog
+        if row.first_gathered_at is None:
+            row.first_gathered_at = now
+        for item in report.items:
+            key = item_rules.item_key(item)
+            other = found.get(key)
+            if other is None:
+                found[key] = _Found(item, row, backlog)
+                continue
+            duplicates[row.id] = duplicates.get(row.id, 0) + 1
+            best = item_rules.richer(other.item, item)
+            found[key] = _Found(best, row if best is item else other.source, other.backlog and backlog)
+    new, updated = _store_items(session, found, now=now)
+    results: dict[int, StoreResult] = {}
+    for row, _report in fetched:
+        row.last_items_new, row.last_items_updated = new.get(row.id, 0), updated.get(row.id, 0)
+        results[row.id] = StoreResult(new=row.last_items_new, updated=row.last_items_updated,
+                                      duplicates=duplicates.get(row.id, 0),
+                                      backlog=row.last_items_new if row.first_gathered_at == now and not include_backlog else 0)
+    return results
+
+
+def _store_items(session: Session, found: dict[str, _Found], *, now: datetime) -> tuple[dict[int, int], dict[int, int]]:
+    new: dict[int, int] = {}
+    updated: dict[int, int] = {}
+    if not found:
+        return new, updated
+    existing = _existing(session, list(found))
+    values: list[dict[str, object]] = []
+    backlog_of: dict[str, bool] = {}
+    changed: list[tuple[ItemRow, SourceRow]] = []
+    for key, entry in found.items():
         current = existing.get(key)
         if current is None:
-            new_values.append(_row_values(item, key, row.id, now, backlog=backlog))
+            values.append(_row_values(entry.item, key, entry.source.id, now, backlog=entry.backlog))
+            backlog_of[key] = entry.backlog
             continue
-        duplicates += current.source_id != row.id
-        candidate = item if current.source_id == row.id else item_rules.richer(_as_item(current, ""), item)
+        same_source = current.source_id == entry.source.id
+        candidate = entry.item if same_source else item_rules.richer(_as_item(current, ""), entry.item)
+        if not same_source and candidate is not entry.item:
+            continue  # the stored record is the richer one
         new_hash = item_rules.content_hash(candidate.title, candidate.summary_text, candidate.url)
         if new_hash == current.content_hash and (candidate.image_url or None) == current.image_url:
             continue
-        if candidate is not item and current.source_id != row.id:
-            continue  # the stored record is the richer one
         _apply(current, replace(candidate, section=current.section), new_hash, now)
-        updated.append(current)
-    ids: list[tuple[int, str, str]] = []
-    for start in range(0, len(new_values), _CHUNK):
-        chunk = new_values[start:start + _CHUNK]
-        ids.extend(session.execute(insert(ItemRow).returning(ItemRow.id, ItemRow.key, ItemRow.url), chunk).all())
-    if not backlog:
-        events.record_events(
-            session,
-            ((events.ITEM_DISCOVERED, events.resource_id("item", ident),
-              {"item_id": ident, "source": row.name, "section": row.section, "url": url}) for ident, _key, url in ids),
-            now=now,
-        )
-    events.record_events(
-        session,
-        ((events.ITEM_UPDATED, events.resource_id("item", current.id),
-          {"item_id": current.id, "source": row.name, "revision": current.revision}) for current in updated),
-        now=now,
-    )
-    return StoreResult(new=len(ids), updated=len(updated), duplicates=duplicates, backlog=len(ids) if backlog else 0)
+        changed.append((current, entry.source))
+        updated[entry.source.id] = updated.get(entry.source.id, 0) + 1
+    table = ItemRow.__table__
+    connection = session.connection()
+    inserted: list[tuple[int, str, str, int]] = []
+    for start in range(0, len(values), _CHUNK):
+        chunk = values[start:start + _CHUNK]
+        inserted.extend(connection.execute(
+            insert(table).returning(table.c.id, table.c.key, table.c.url, table.c.source_id), chunk).all())
+    names = {entry.source.id: (entry.source.name, entry.source.section) for entry in found.values()}
+    announced = []
+    for ident, key, url, source_id in inserted:
+        new[source_id] = new.get(source_id, 0) + 1
+        if not backlog_of[key]:
+            name, section = names[source_id]
+            announced.append((events.ITEM_DISCOVERED, events.resource_id("item", ident),
+                              {"item_id": ident, "source": name, "section": section, "url": url}))
+    events.record_events(session, announced, now=now)
+    events.record_events(session, [
+        (events.ITEM_UPDATED, events.resource_id("item", row.id),
+         {"item_id": row.id, "source": source.name, "revision": row.revision}) for row, source in changed], now=now)
+    return new, updated
 
 
 def _apply(row: ItemRow, item: Item, content_hash: str, now: datetime) -> None:

@@ -29,7 +29,7 @@ from tests.fakes.fake_sendgrid import FakeSendGrid
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPIENTS = 10_000
-BATCH = 250
+BATCH = 100
 KEY = "SG.test-key"
 ADMIN_URL = os.environ.get("SYNDICATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -65,7 +65,7 @@ def _prepare(db_url: str) -> None:
 def _crash_and_resume(db_url: str, tmp_path: Path, seed: int) -> None:
     _prepare(db_url)
     rng = random.Random(seed)
-    fake = FakeSendGrid(api_key=KEY, delay_s=0.08, validate=False)
+    fake = FakeSendGrid(api_key=KEY, delay_s=0.05, validate=False)
     fake.keep_bodies = False
     kills = 0
     with fake:
@@ -109,7 +109,9 @@ def _crash_and_resume(db_url: str, tmp_path: Path, seed: int) -> None:
         else:
             assert state == DeliveryStatus.ACCEPTED and received.get(subscriber_id) == 1, (subscriber_id, state)
     accepted = sum(1 for s in status.values() if s == DeliveryStatus.ACCEPTED)
-    print(f"\n{kills} kills: {accepted} accepted, {RECIPIENTS - accepted} ambiguous in {len(ambiguous_batches)} "
+    unsent = sum(1 for sid, s in status.items() if s == DeliveryStatus.AMBIGUOUS and not received.get(sid))
+    print(f"\n{kills} kills: {accepted} accepted, {RECIPIENTS - accepted} ambiguous ({unsent} of them never left) "
+          f"in {len(ambiguous_batches)} "
           f"batches, last run: {out.strip()}")
 
 

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from compose.config import Source
 from compose.models import FetchReport, Item, SourceCursor
-from flows.stages.gather import gather_sources
 from flows.settings import parse_config
+from flows.stages.gather import gather_sources
 from state.db import Database
 from state.events import ITEM_DISCOVERED, ITEM_UPDATED, SOURCE_FAILED
 from state.items import store_report, sync_sources

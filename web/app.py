@@ -23,7 +23,14 @@ from compose.config import Config
 from state.db import Database
 from web import account, desk, edition_pages, public, records, threads
 from web.render import STATIC, WebApp, make_templates, message
-from web.security import Forbidden, NotSignedIn, load_session, login_redirect_target, save_session, security_headers
+from web.security import (
+    Forbidden,
+    NotSignedIn,
+    load_session,
+    login_redirect_target,
+    save_session,
+    security_headers,
+)
 
 
 def _utc_now() -> datetime:

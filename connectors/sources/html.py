@@ -8,6 +8,7 @@ for each feed found (what `syndicate sources discover URL` prints).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Mapping
 from typing import ClassVar
@@ -72,10 +73,8 @@ class HtmlSource:
 def _tree(body: bytes | str, headers: Mapping[str, str] | None = None) -> HTMLParser | None:
     charset = header_charset(headers or {})
     if isinstance(body, bytes) and charset:
-        try:
+        with contextlib.suppress(LookupError):
             body = body.decode(charset, errors="replace")
-        except LookupError:
-            pass
     try:
         return HTMLParser(body)
     except (ValueError, TypeError):

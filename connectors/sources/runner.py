@@ -23,7 +23,7 @@ from compose.config import Source as SourceConfig
 from compose.models import FetchReport, SourceCursor
 
 from .base import Parsed
-from .http import FetchLimits, Fetched, fetch, make_client
+from .http import Fetched, FetchLimits, fetch, make_client
 
 
 class GatherLimits:

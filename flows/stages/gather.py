@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from compose.config import Config, Source
 from compose.models import FetchReport, SourceCursor
-from state.items import cursor_of, store_report, sync_sources  # noqa: F401  (re-exported)
+from state.items import cursor_of, store_reports, sync_sources  # noqa: F401  (sync_sources re-exported)
 
 Fetcher = Callable[[Sequence[Source], Mapping[str, SourceCursor]], list[FetchReport]]
 
@@ -80,10 +80,12 @@ def gather_sources(
         due.append(source)
     cursors = {source.name: cursor_of(rows[source.name]) for source in due}
     reports = (fetch or _default_fetcher)(due, cursors)
+    stored_by_source = store_reports(session, [(rows[s.name], r) for s, r in zip(due, reports, strict=True)],
+                                     now=now, include_backlog=include_backlog)
     summaries: list[SourceSummary] = []
     for source, report in zip(due, reports, strict=True):
         row = rows[source.name]
-        stored = store_report(session, row, report, now=now, include_backlog=include_backlog)
+        stored = stored_by_source[row.id]
         summaries.append(SourceSummary(
             name=source.name, section=source.section, ok=report.ok, status=report.status,
             not_modified=report.not_modified, new=stored.new, updated=stored.updated, bytes=report.bytes,

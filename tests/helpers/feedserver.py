@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -67,10 +67,8 @@ def endless(chunk: bytes = b"<item>" * 1000, pause_s: float = 0.0) -> Responder:
 def stall(seconds: float) -> Responder:
     def respond(h: BaseHTTPRequestHandler) -> None:
         time.sleep(seconds)
-        try:
+        with suppress(OSError):
             body(b"late")(h)
-        except OSError:
-            pass
 
     return respond
 

@@ -1,0 +1,206 @@
+"""`syndicate serve`: one machine runs everything, until Ctrl-C.
+
+- a long-lived Prefect API server (`prefect server start`, its own PREFECT_HOME and SQLite database
+  under ./var/prefect), unless PREFECT_API_URL already names one;
+- the deployments of `prefect.yaml`, served in-process (`prefect.serve`, `pause_on_shutdown=False`
+  so a restart finds its schedules and queued runs where it left them);
+- the event relay, every few seconds, from the ledger's `events` table to Prefect (so triggers fire);
+- the review desk and public endpoints (`web.app.serve_web`), when that module is installed.
+
+Ctrl-C (or SIGTERM) stops the runner, the relay and the server subprocess. Nothing is lost: events
+not yet relayed stay in the table, scheduled runs stay scheduled, and the next start resumes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("syndicate.serve")
+Say = Callable[[str], None]
+
+
+class ServeSettings:
+    prefect_port = 4200  # used when free, else any free port
+    health_timeout_s = 120.0
+    health_poll_s = 0.5
+    progress_every_s = 10.0
+    relay_interval_s = 3.0
+    runner_poll_s = "5"  # PREFECT_RUNNER_POLL_FREQUENCY: how soon a triggered run starts
+    stop_timeout_s = 20.0
+    home = Path("var/prefect")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def free_port(preferred: int | None = None) -> int:
+    """`preferred` if nothing listens there on 127.0.0.1, else a free ephemeral port."""
+    candidates = [preferred, 0] if preferred else [0]
+    for port in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def wait_healthy(api_url: str, *, timeout_s: float = ServeSettings.health_timeout_s, say: Say = _say,
+                 process: subprocess.Popen[bytes] | None = None) -> float:
+    """Poll `<api>/health` until it answers; returns the seconds it took. Raises with the reason."""
+    started = time.monotonic()
+    next_note = started + ServeSettings.progress_every_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:  # noqa: S310 (loopback)
+                if response.status == 200:
+                    return time.monotonic() - started
+        except OSError:
+            pass
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited with code {process.returncode} before it was ready: "
+                               f"see {ServeSettings.home / 'server.log'}")
+        now = time.monotonic()
+        if now - started > timeout_s:
+            raise RuntimeError(f"the Prefect server at {api_url} was not healthy after {timeout_s:.0f} s")
+        if now >= next_note:
+            say(f"  still waiting for the Prefect server ({now - started:.0f} s; the first start creates its database)")
+            next_note = now + ServeSettings.progress_every_s
+        time.sleep(ServeSettings.health_poll_s)
+
+
+class LocalPrefectServer:
+    """A `prefect server start` subprocess with its own home and database under ./var/prefect."""
+
+    def __init__(self, home: Path = ServeSettings.home, port: int | None = None) -> None:
+        self.home = home.resolve()
+        self.port = port or free_port(ServeSettings.prefect_port)
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, say: Say = _say) -> float:
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PREFECT_HOME": str(self.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+               "PREFECT_UI_ENABLED": "false", "DO_NOT_TRACK": "1"}
+        env.pop("PREFECT_API_URL", None)
+        log = (self.home / "server.log").open("ab")
+        command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+                   str(self.port), "--no-ui", "--analytics-off"]
+        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,  # noqa: S603
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        say(f"Starting the Prefect server on {self.api_url} (log: {self.home / 'server.log'})")
+        return wait_healthy(self.api_url, say=say, process=self.process)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(ServeSettings.stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class RelayLoop(threading.Thread):
+    """Relays pending domain events every few seconds until stopped."""
+
+    def __init__(self, db: Any, interval_s: float = ServeSettings.relay_interval_s) -> None:
+        super().__init__(name="syndicate-relay", daemon=True)
+        self.db, self.interval_s = db, interval_s
+        self.stopping = threading.Event()
+        self.passes = 0
+
+    def run(self) -> None:
+        from flows.relay import PrefectApiEmitter, relay_events
+
+        emitter = PrefectApiEmitter()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    report = relay_events(self.db, emit=emitter, now=datetime.now(UTC))
+                    if report.failed:
+                        logger.warning("event relay: %s waiting (%s)", report.pending, report.errors)
+                except Exception:  # noqa: BLE001  (the ledger may be briefly unavailable: try again)
+                    logger.exception("event relay pass failed; retrying")
+                self.passes += 1
+                self.stopping.wait(self.interval_s)
+        finally:
+            emitter.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(ServeSettings.stop_timeout_s)
+
+
+def start_web(config_path: str | None, *, host: str, port: int, say: Say = _say) -> threading.Thread | None:
+    """The review desk in a daemon thread, if `web.app.serve_web` exists; else say so and go on."""
+    try:
+        from web.app import serve_web  # type: ignore[attr-defined]
+    except ImportError as exc:
+        say(f"The web app is not available ({exc}); serving the deployments without it")
+        return None
+    thread = threading.Thread(target=serve_web, args=(config_path,), kwargs={"host": host, "port": port},
+                              name="syndicate-web", daemon=True)
+    thread.start()
+    say(f"Review desk on http://{host}:{port}/")
+    return thread
+
+
+def run_serve(config_path: str | None, *, host: str = "127.0.0.1", port: int = 8000, say: Say = _say) -> int:
+    """Run the whole pipeline on this machine until Ctrl-C; returns the exit code."""
+    from flows.prefect_env import configure
+
+    configure()
+    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", ServeSettings.runner_poll_s)
+    from flows.settings import config_path as resolve_config
+    from flows.settings import load_config
+
+    path = str(resolve_config(config_path).resolve())
+    config = load_config(path)
+    server: LocalPrefectServer | None = None
+    relay: RelayLoop | None = None
+    try:
+        if not os.environ.get("PREFECT_API_URL"):
+            server = LocalPrefectServer()
+            took = server.start(say=say)
+            os.environ["PREFECT_API_URL"] = server.api_url
+            say(f"Prefect server ready in {took:.1f} s")
+        api_url = os.environ["PREFECT_API_URL"]
+        from prefect import serve
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        from flows.scheduling import served_deployments
+        from state.db import connect
+
+        with temporary_settings({PREFECT_API_URL: api_url}):
+            relay = RelayLoop(connect())
+            relay.start()
+            start_web(path, host=host, port=port, say=say)
+            deployments = served_deployments(config, path)
+            say(f"Serving {len(deployments)} deployments against {api_url} (Ctrl-C stops; nothing is lost)")
+            serve(*deployments, pause_on_shutdown=False, print_starting_message=False)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        say("Stopping: event relay, then the Prefect server")
+        if relay is not None:
+            relay.stop()
+        if server is not None:
+            server.stop()
+            os.environ.pop("PREFECT_API_URL", None)

@@ -1,0 +1,191 @@
+"""The Prefect wiring, against one real Prefect server per test session (`tests.prefect_fixtures`).
+
+The stage logic is tested without Prefect elsewhere; here: the flows run on a tiny config and the
+example site served on loopback, their events reach Prefect through the relay, an emitted
+`syndicate.item.discovered` burst starts exactly one served `social-drafts` run, and
+`prefect deploy --all` accepts prefect.yaml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from flows.demo import demo_config, import_sample_subscribers, serve_site
+from tests.prefect_fixtures import prefect_api  # noqa: F401  (the session server)
+
+pytestmark = pytest.mark.prefect
+REPO = Path(__file__).resolve().parents[1]
+EVENT_TO_RUN_TIMEOUT_S = 90
+
+
+@pytest.fixture
+def site_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> Iterator[str]:  # noqa: F811
+    """The example config pointed at the example site on 127.0.0.1, a fresh ledger, sample subscribers."""
+    monkeypatch.setenv("SYNDICATE_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
+    monkeypatch.setenv("SYNDICATE_SECRET_KEY", "test-secret-key-0123456789abcdef")
+    import_sample_subscribers(datetime.now(UTC))
+    with serve_site() as origin:
+        text = demo_config(origin, tmp_path).read_text("utf-8")
+        text = text.replace('outbox_dir = "outbox"', f'outbox_dir = "{tmp_path / "outbox"}"')
+        path = tmp_path / "syndicate.toml"
+        path.write_text(text if "outbox_dir" in text else text + f'\n[email]\noutbox_dir = "{tmp_path / "outbox"}"\n',
+                        "utf-8")
+        yield str(path)
+
+
+def _timed(label: str, call):  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    result = call()
+    print(f"{label}: {time.monotonic() - started:.2f} s")
+    return result
+
+
+def test_flows_run_end_to_end_and_their_events_reach_prefect(site_config: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # outbox and any relative path stay in the test's folder
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    from flows.pipeline import build_edition, deliver_edition, gather, publish_posts
+    from flows.relay import pending_events
+    from state import ledger
+    from state.db import connect
+    from state.models import DeliveryBatchRow, EditionRow
+
+    gathered = _timed("gather flow", lambda: gather(site_config, include_backlog=True))
+    assert gathered["new"] > 0 and gathered["failed"] == 0
+    built = _timed("build-edition flow", lambda: build_edition(site_config))
+    assert built["built"] and built["id"] is not None
+    db = connect()
+    now = datetime.now(UTC)
+    with db.session() as session:
+        ledger.approve(session, "edition", built["id"], by="approver@socitm.example", now=now)
+        for thread_id in built["threads"]:
+            ledger.approve(session, "thread", thread_id, by="approver@socitm.example", now=now)
+        overdue = EditionRow(slug="overdue-draft", title="In Our View", subject="Overdue", html="<p>x</p>", text="x",
+                             content_hash="h" * 64, built_at=now, scheduled_for=now - timedelta(minutes=1))
+        session.add(overdue)
+    delivered = _timed("deliver-edition flow", lambda: deliver_edition(site_config, built["id"]))
+    assert delivered[0]["sent"] and delivered[0]["accepted"] == delivered[0]["recipients"] > 0
+    assert list((tmp_path / "outbox" / "email").glob("staff-notice-held-overdue-draft/*.eml"))
+    published = _timed("publish-posts flow", lambda: publish_posts(site_config))
+    assert isinstance(published, dict)
+    with db.session() as session:
+        assert session.get(EditionRow, overdue.id).status == "held"
+        assert session.scalar(select(func.count()).select_from(DeliveryBatchRow)) >= 1
+    assert pending_events(db) == 0  # every flow relayed the ledger's events to the server
+    with get_client(sync_client=True) as client:
+        page = client.read_events(EventFilter(event=EventNameFilter(name=["syndicate.edition.sent",
+                                                                           "syndicate.edition.held"])), limit=50)
+    names = {(e.event, e.resource.id) for e in page.events}
+    assert ("syndicate.edition.sent", f"syndicate.edition.{built['id']}") in names
+    assert ("syndicate.edition.held", f"syndicate.edition.{overdue.id}") in names
+
+
+class _ServedRunner:
+    """A Prefect Runner serving deployments in a thread, stopped cleanly by `stop()`."""
+
+    def __init__(self, deployments) -> None:  # type: ignore[no-untyped-def]
+        from prefect.runner import Runner
+
+        self.runner = Runner(pause_on_shutdown=False, query_seconds=1, limit=2)
+        self.deployments, self.ids = deployments, []
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),), daemon=True)
+
+    async def _main(self) -> None:
+        for deployment in self.deployments:
+            self.ids.append(await self.runner.add_deployment(deployment))
+        self.ready.set()
+        await self.runner.start()
+
+    def __enter__(self) -> _ServedRunner:
+        self.thread.start()
+        assert self.ready.wait(60), "the runner did not register its deployments"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.astop(), self.loop).result(30)
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+
+
+def test_an_item_discovered_burst_starts_one_social_drafts_run(site_config: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    from flows.pipeline import gather_task
+    from flows.relay import relay_events
+    from flows.scheduling import deployment_specs, served_deployments
+    from state.db import connect
+    from state.models import EventRow, ThreadRow
+
+    gathered = gather_task.fn(site_config, True)  # the stage alone: its events stay in the ledger
+    assert gathered["new"] >= 5
+    (spec,) = [s for s in deployment_specs() if s.name == "social-drafts"]
+    deployment = served_deployments(None, site_config, [replace(spec, name="social-drafts-test")])
+    db = connect()
+    with _ServedRunner(deployment) as served:
+        started = time.monotonic()
+        report = relay_events(db, now=datetime.now(UTC))
+        with db.session() as session:
+            discovered = session.scalar(select(func.count()).select_from(EventRow)
+                                        .where(EventRow.name == "syndicate.item.discovered"))
+        assert report.relayed >= discovered == gathered["new"] and report.pending == 0
+        ids = DeploymentFilter(id=DeploymentFilterId(any_=served.ids))
+        with get_client(sync_client=True) as client:
+            runs = []
+            while time.monotonic() - started < EVENT_TO_RUN_TIMEOUT_S:
+                runs = client.read_flow_runs(deployment_filter=ids)
+                if runs and all(r.state and r.state.is_final() for r in runs):
+                    break
+                time.sleep(0.5)
+            latency = time.monotonic() - started
+            print(f"{discovered} discovered events -> social-drafts run completed in {latency:.1f} s")
+            time.sleep(3)  # any second run the burst would start has been created by now
+            runs = client.read_flow_runs(deployment_filter=ids)
+    assert len(runs) == 1, f"a burst of {discovered} events made {len(runs)} runs"
+    assert runs[0].state.is_completed(), runs[0].state
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ThreadRow).where(ThreadRow.kind == "item")) >= 1
+
+
+def test_prefect_deploy_all_accepts_prefect_yaml(prefect_api: str, tmp_path: Path) -> None:  # noqa: F811
+    from prefect.client.orchestration import get_client
+
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "SYNDICATE_HOME": str(REPO), "PREFECT_HOME": str(tmp_path)}
+    prefect = [sys.executable, "-m", "prefect"]
+    started = time.monotonic()
+    subprocess.run([*prefect, "work-pool", "create", "syndicate", "--type", "process", "--overwrite"],
+                   cwd=REPO, env=env, check=True, capture_output=True, timeout=120)
+    deployed = subprocess.run([*prefect, "--no-prompt", "deploy", "--all"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=180)
+    print(f"work-pool create + deploy --all: {time.monotonic() - started:.1f} s")
+    assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
+    with get_client(sync_client=True) as client:
+        try:
+            deployments = {d.name: d for d in client.read_deployments() if d.work_pool_name == "syndicate"}
+            assert set(deployments) >= {"gather", "social-drafts", "build-edition", "send-edition", "publish-posts"}
+            build = deployments["build-edition"].schedules[0].schedule
+            assert (build.cron, build.timezone) == ("0 14 * * 4", "Europe/London")
+            assert deployments["send-edition"].parameters == {"config_path": None, "edition_id": None}
+            automations = [a for a in client.read_automations()
+                           if a.name.startswith(("social-drafts", "send-edition"))]
+            assert len(automations) >= 2
+        finally:
+            for deployment in deployments.values():
+                client.delete_deployment(deployment.id)
+            client.delete_work_pool("syndicate")

@@ -1,0 +1,245 @@
+"""Public endpoints (no sign-in): unsubscribe (RFC 8058 one-click), subscribe and confirm (double
+opt-in), the archive of sent editions with its RSS feed, the SendGrid Event Webhook, the brand stylesheet."""
+
+from __future__ import annotations
+
+import json
+from email.utils import format_datetime
+from xml.sax.saxutils import escape
+
+from email_validator import EmailNotValidError
+from fastapi import APIRouter, Depends, HTTPException, Request
+from sqlalchemy import Select, select
+from starlette.datastructures import FormData
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+
+from compose.signing import TokenError, confirm_token, confirm_url, verify_confirm, verify_unsubscribe
+from compose.subscribers import normalise_email
+from connectors.channels import email_channel
+from connectors.channels.base import OutboundEmail, Recipient
+from connectors.channels.sendgrid import WebhookRejected, verify_event_webhook
+from connectors.errors import DeliveryError
+from state import ledger
+from state.deliveries import apply_provider_events
+from state.models import EditionRow, EditionStatus, SubscriberStatus
+from state.subscribers import confirm, subscribe_pending, unsubscribe
+from web.render import WebApp, app_of, message, neutral_tokens, page
+from web.security import EMAIL_CSP, csrf_form
+
+router = APIRouter()
+
+
+class ArchiveLimits:
+    index = 100
+    feed = 20
+
+
+# --- unsubscribe ---------------------------------------------------------------------------------------
+
+
+def _unsubscribe_error(request: Request, exc: Exception) -> Response:
+    return message(request, "This unsubscribe link does not work",
+                   f"{exc}. To stop receiving the newsletter, reply to any edition and the editors will remove you.",
+                   status=400)
+
+
+@router.get("/unsubscribe/{token}")
+def unsubscribe_page(request: Request, token: str) -> Response:
+    app = app_of(request)
+    try:
+        verify_unsubscribe(app.secret_key, token, now=app.now())
+    except TokenError as exc:
+        return _unsubscribe_error(request, exc)
+    return page(request, "unsubscribe.html", {"token": token, "done": False})
+
+
+@router.post("/unsubscribe/{token}")
+def unsubscribe_now(request: Request, token: str) -> Response:
+    """RFC 8058 one-click (body `List-Unsubscribe=One-Click`, from a mail client) or the page's button:
+    no sign-in, no CSRF token (the signed link is the proof), no second step."""
+    app = app_of(request)
+    now = app.now()
+    try:
+        subscriber_id, edition_id = verify_unsubscribe(app.secret_key, token, now=now)
+    except TokenError as exc:
+        return _unsubscribe_error(request, exc)
+    try:
+        with app.db.session() as session:
+            reason = f"unsubscribe link (edition {edition_id})" if edition_id else "unsubscribe link"
+            unsubscribe(session, subscriber_id, reason=reason, now=now)
+    except ledger.NotFound:
+        return message(request, "This unsubscribe link does not work",
+                       "We have no subscriber for this link any more: you will not get the newsletter.", status=400)
+    return page(request, "unsubscribe.html", {"token": token, "done": True})
+
+
+# --- subscribe and confirm ------------------------------------------------------------------------------
+
+
+@router.get("/subscribe")
+def subscribe_page(request: Request) -> Response:
+    return page(request, "subscribe.html", {"error": None, "email": "", "name": ""})
+
+
+@router.post("/subscribe")
+def subscribe(request: Request, form: FormData = Depends(csrf_form)) -> Response:
+    app = app_of(request)
+    now = app.now()
+    email, name = str(form.get("email") or "").strip(), str(form.get("name") or "").strip()[:200]
+    try:
+        address = normalise_email(email)
+    except EmailNotValidError as exc:
+        return page(request, "subscribe.html", {"error": f"That email address does not look right: {exc}",
+                                                "email": email, "name": name}, status=400)
+    with app.db.session() as session:
+        row = subscribe_pending(session, address, name=name, source="web:/subscribe", now=now)
+        send = row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
+        subscriber_id, stored = row.id, row.email
+    if send:
+        _send_confirmation(app, subscriber_id, stored, name)
+    # the same answer whether or not the address was known: no way to probe who subscribes
+    return message(request, "Check your inbox",
+                   f"If {address} can receive {app.config.edition.title}, we have sent it a link to confirm. "
+                   "The link works for 7 days.")
+
+
+def _send_confirmation(app: WebApp, subscriber_id: int, email: str, name: str) -> None:
+    config = app.config
+    link = confirm_url(app.public_url, confirm_token(app.secret_key, subscriber_id=subscriber_id, email=email,
+                                                     now=app.now()))
+    title = config.edition.title
+    text = (f"Please confirm that you want {title} from {config.organisation.name}:\n\n{link}\n\n"
+            "If you did not ask for it, ignore this email and nothing will be sent.\n\n"
+            f"{config.organisation.name}, {config.organisation.postal_address}\n")
+    html = (f"<p>Please confirm that you want <strong>{escape(title)}</strong> from {escape(config.organisation.name)}:"
+            f"</p><p><a href=\"{escape(link)}\">Confirm my subscription</a></p>"
+            "<p>If you did not ask for it, ignore this email and nothing will be sent.</p>"
+            f"<p style=\"color:#555\">{escape(config.organisation.name)}, {escape(config.organisation.postal_address)}</p>")
+    outbound = OutboundEmail(edition_id=0, edition_slug="confirmations", subject=f"Confirm your subscription to {title}",
+                             html=html, text=text, from_email=config.edition.from_email,
+                             from_name=config.edition.from_name, reply_to=config.edition.reply_to,
+                             categories=("confirmation",))
+    channel = email_channel(config, app.env)
+    try:
+        channel.send_batch(outbound, [Recipient(subscriber_id=subscriber_id, email=email, name=name)])
+    except DeliveryError:
+        pass  # the person can ask again; the failure must not reveal whether the address is known
+    finally:
+        channel.close()
+
+
+@router.get("/confirm/{token}")
+def confirm_subscription(request: Request, token: str) -> Response:
+    app = app_of(request)
+    now = app.now()
+    try:
+        subscriber_id, email = verify_confirm(app.secret_key, token, now=now)
+        with app.db.session() as session:
+            confirm(session, subscriber_id, email, now=now)
+            ledger.audit(session, actor="subscriber", action="confirm", kind="subscriber", ident=subscriber_id, now=now)
+    except (TokenError, ledger.LedgerError) as exc:
+        return message(request, "This confirmation link does not work", f"{exc}.", status=400,
+                       link=("/subscribe", "Sign up again"))
+    return message(request, "You are subscribed",
+                   f"Thank you: {app.config.edition.title} will arrive in your inbox from {app.config.edition.from_email}.",
+                   link=("/editions", "Read past editions"))
+
+
+# --- the archive -------------------------------------------------------------------------------------------
+
+
+def _sent() -> Select[tuple[EditionRow]]:
+    return select(EditionRow).where(EditionRow.status == EditionStatus.SENT).order_by(EditionRow.sent_at.desc())
+
+
+@router.get("/editions")
+def archive(request: Request) -> Response:
+    app = app_of(request)
+    with app.db.session() as session:
+        rows = session.scalars(_sent().limit(ArchiveLimits.index)).all()
+        return page(request, "archive.html", {"editions": rows})
+
+
+@router.get("/editions/feed.xml")
+def feed(request: Request) -> Response:
+    """RSS 2.0 of the sent editions, newest first."""
+    app = app_of(request)
+    config = app.config
+    base = app.public_url
+    with app.db.session() as session:
+        rows = session.scalars(_sent().limit(ArchiveLimits.feed)).all()
+        items = "".join(
+            f"<item><title>{escape(row.subject)}</title><link>{escape(base)}/editions/{escape(row.slug)}</link>"
+            f"<guid isPermaLink=\"true\">{escape(base)}/editions/{escape(row.slug)}</guid>"
+            f"<pubDate>{format_datetime(row.sent_at or row.built_at)}</pubDate>"
+            f"<description>{escape(row.preheader)}</description></item>"
+            for row in rows)
+        latest = format_datetime(rows[0].sent_at or rows[0].built_at) if rows else None
+    body = ("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss version=\"2.0\"><channel>"
+            f"<title>{escape(config.edition.title)} ({escape(config.organisation.name)})</title>"
+            f"<link>{escape(base)}/editions</link>"
+            f"<description>Past editions of {escape(config.edition.title)}</description>"
+            + (f"<lastBuildDate>{latest}</lastBuildDate>" if latest else "") + items + "</channel></rss>\n")
+    return Response(body, media_type="application/rss+xml; charset=utf-8")
+
+
+@router.get("/editions/{slug}")
+def archived_edition(request: Request, slug: str) -> Response:
+    """The "view in browser" page: the edition as sent, with no one's name or unsubscribe link in it."""
+    app = app_of(request)
+    with app.db.session() as session:
+        row = session.scalars(select(EditionRow).where(EditionRow.slug == slug,
+                                                       EditionRow.status == EditionStatus.SENT)).first()
+        if row is None:
+            raise HTTPException(404, "There is no sent edition at this address.")
+        html = neutral_tokens(row.html, unsubscribe_url=f"{app.public_url}/subscribe")
+    return HTMLResponse(html, headers={"Content-Security-Policy": EMAIL_CSP + "; frame-ancestors 'none'"})
+
+
+# --- SendGrid Event Webhook -------------------------------------------------------------------------------
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+
+
+@router.post("/webhooks/sendgrid")
+async def sendgrid_events(request: Request) -> Response:
+    """Delivery, bounce, complaint, open and click events, applied once each; 403 unless signed by SendGrid."""
+    app = app_of(request)
+    raw = await request.body()
+    key = app.env.get("SENDGRID_WEBHOOK_PUBLIC_KEY", "")
+    if not key:
+        return PlainTextResponse("the webhook is not configured: set SENDGRID_WEBHOOK_PUBLIC_KEY", status_code=403)
+    try:
+        verify_event_webhook(key, raw, request.headers.get(SIGNATURE_HEADER, ""),
+                             request.headers.get(TIMESTAMP_HEADER, ""), now=app.now().timestamp())
+    except WebhookRejected as exc:
+        return PlainTextResponse(str(exc), status_code=403)
+    try:
+        events = json.loads(raw)
+    except ValueError:
+        return PlainTextResponse("the body is not JSON", status_code=400)
+    if not isinstance(events, list):
+        return PlainTextResponse("the body is not a JSON array of events", status_code=400)
+    with app.db.session() as session:
+        report = apply_provider_events(session, events, now=app.now())
+    return Response(json.dumps({"applied": report.applied, "duplicates": report.duplicates,
+                                "unmatched": report.unmatched}), media_type="application/json")
+
+
+# --- look ---------------------------------------------------------------------------------------------------
+
+
+@router.get("/brand.css")
+def brand_css(request: Request) -> Response:
+    """The organisation's colours as CSS variables (a file, so the pages need no inline style)."""
+    b = app_of(request).config.branding
+    css = (f":root{{--brand:{b.primary_colour};--accent:{b.accent_colour};--ink:{b.text_colour};"
+           f"--paper:{b.background_colour};}}\n")
+    return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=300"})
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    return RedirectResponse("/editions", status_code=303)
+
