@@ -39,8 +39,7 @@ postgres:
 test-deps: install browser node-deps postgres
 
 mjml-validate: install node-deps
-	$(PY) -m compose.email --dump-mjml build/mjml
-	node tools/mjml-validate/validate.mjs build/mjml
+	PYTHON=$(PY) node tools/mjml-validate/validate.mjs
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -134,7 +134,7 @@ class EmailChannel(_Strict):
     sandbox_mode: bool = False
     categories: tuple[str, ...] = ("in-our-view",)
     timeout_s: float = Field(default=30.0, gt=0)
-    concurrency: int = Field(default=8, ge=1, le=64)
+    concurrency: int = Field(default=16, ge=1, le=64)
 
 
 class SocialNetwork(_Strict):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -147,14 +148,22 @@ class RelayLoop(threading.Thread):
         self.join(ServeSettings.stop_timeout_s)
 
 
-def start_web(config_path: str | None, *, host: str, port: int, say: Say = _say) -> threading.Thread | None:
-    """The review desk in a daemon thread, if `web.app.serve_web` exists; else say so and go on."""
+def start_web(config: Any, db: Any, *, host: str, port: int, say: Say = _say) -> threading.Thread | None:
+    """The review desk in a daemon thread, if `web.app.serve_web` exists and SYNDICATE_SECRET_KEY is
+    set; else say why and go on without it."""
+    from flows.settings import ConfigError, secret_key
+
     try:
-        from web.app import serve_web  # type: ignore[attr-defined]
+        from web.app import serve_web
     except ImportError as exc:
         say(f"The web app is not available ({exc}); serving the deployments without it")
         return None
-    thread = threading.Thread(target=serve_web, args=(config_path,), kwargs={"host": host, "port": port},
+    try:
+        key = secret_key()
+    except ConfigError as exc:
+        say(f"Not starting the review desk: {exc}")
+        return None
+    thread = threading.Thread(target=serve_web, args=(config, db, key), kwargs={"host": host, "port": port},
                               name="syndicate-web", daemon=True)
     thread.start()
     say(f"Review desk on http://{host}:{port}/")
@@ -170,6 +179,8 @@ def run_serve(config_path: str | None, *, host: str = "127.0.0.1", port: int = 8
     from flows.settings import config_path as resolve_config
     from flows.settings import load_config
 
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started with SIGINT ignored
     path = str(resolve_config(config_path).resolve())
     config = load_config(path)
     server: LocalPrefectServer | None = None
@@ -188,9 +199,10 @@ def run_serve(config_path: str | None, *, host: str = "127.0.0.1", port: int = 8
         from state.db import connect
 
         with temporary_settings({PREFECT_API_URL: api_url}):
-            relay = RelayLoop(connect())
+            db = connect()
+            relay = RelayLoop(db)
             relay.start()
-            start_web(path, host=host, port=port, say=say)
+            start_web(config, db, host=host, port=port, say=say)
             deployments = served_deployments(config, path)
             say(f"Serving {len(deployments)} deployments against {api_url} (Ctrl-C stops; nothing is lost)")
             serve(*deployments, pause_on_shutdown=False, print_starting_message=False)
