@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from flows import output
-from flows.cli import Abort, app, as_json, config, database, now, sources_app, subscribers_app
+from flows.cli import Abort, app, as_json, config, database, now, sources_app, staff_app, subscribers_app
 
 
 @app.command()
@@ -145,3 +145,50 @@ def sources_list() -> None:
     output.table("Sources", ["name", "kind", "section", "url", "last success", "failures"],
                  [(r["name"], r["kind"], r["section"], r["url"], r["last_success"] or "never",
                    r["consecutive_failures"]) for r in rows])
+
+
+# --- the web app, serving, staff -----------------------------------------------------------------
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    https: Annotated[bool, typer.Option("--https", help="Served behind https: mark cookies Secure.")] = False,
+) -> None:
+    """Serve the review desk for staff and the public endpoints (unsubscribe, archive, webhooks)."""
+    from flows.settings import secret_key
+    from web.app import serve_web
+
+    cfg = config()
+    output.say(f"review desk on http://{host}:{port}/desk (staff accounts: `syndicate staff add EMAIL --role ...`)")
+    serve_web(cfg, database(), secret_key(), host=host, port=port, https=https)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address of the web app.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port of the web app.")] = 8000,
+) -> None:
+    """Run everything on this machine: Prefect server and deployments, event relay, web app. Ctrl-C stops."""
+    from flows.cli import _STATE
+    from flows.serve import run_serve
+
+    code = run_serve(str(_STATE["config"]) if _STATE["config"] else None, host=host, port=port)
+    if code:
+        raise typer.Exit(code)
+
+
+@staff_app.command("add")
+def staff_add(
+    email: str,
+    role: Annotated[str, typer.Option("--role", help="editor, approver or admin")],
+) -> None:
+    """Add a member of staff; prints a one-time link to set their password."""
+    from state.staff import add_staff, setup_link_text
+
+    cfg = config()
+    with database().session() as session:
+        row, token = add_staff(session, email, role, now=now())
+        text = setup_link_text(str(cfg.edition.public_url), row.email, row.role, token)
+    output.emit_json({"email": email, "role": role, "setup_link": text.rsplit(" ", 1)[-1]}) if as_json() else output.say(text)

@@ -51,6 +51,7 @@ def free_port(preferred: int | None = None) -> int:
     candidates = [preferred, 0] if preferred else [0]
     for port in candidates:
         with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a just-stopped server's TIME_WAIT
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
