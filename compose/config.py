@@ -160,6 +160,10 @@ class Social(_Strict):
     bluesky: SocialNetwork = SocialNetwork(enabled=False)
 
 
+class Review(_Strict):
+    two_person_rule: bool = False  # whoever last edited an edition or thread may not approve it
+
+
 class Config(_Strict):
     organisation: Organisation
     edition: EditionSettings
@@ -168,6 +172,7 @@ class Config(_Strict):
     sources: tuple[Source, ...] = ()
     email: EmailChannel = EmailChannel()
     social: Social = Social()
+    review: Review = Review()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

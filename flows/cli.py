@@ -196,8 +196,9 @@ def approve(
     """Approve the exact content of an edition, thread or post."""
     from state import ledger
 
+    two_person = config().review.two_person_rule
     with database().session() as session:
-        approval = ledger.approve(session, kind, ident, by=by, now=now(), note=note)
+        approval = ledger.approve(session, kind, ident, by=by, now=now(), note=note, two_person_rule=two_person)
         data = {"kind": approval.subject_kind, "id": approval.subject_id, "by": by, "content_hash": approval.content_hash}
     output.emit_json(data) if as_json() else output.say(f"{kind} {ident} approved by {by}")
 

@@ -90,11 +90,20 @@ def is_approved(session: Session, kind: str, ident: int) -> bool:
     return approval is not None and approval.decision == "approved" and approval.content_hash == row.content_hash
 
 
-def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, note: str | None = None) -> ApprovalRow:
+def last_editor(session: Session, kind: str, ident: int) -> str | None:
+    return session.scalar(select(AuditRow.actor).where(
+        AuditRow.subject_kind == kind, AuditRow.subject_id == ident, AuditRow.action == "edit",
+    ).order_by(AuditRow.id.desc()).limit(1))
+
+
+def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, note: str | None = None,
+            two_person_rule: bool = False) -> ApprovalRow:
     """Approve the content as it is now. A post is approved through its thread (one hash covers
-    every post of the thread)."""
+    every post of the thread). With the two-person rule, the last editor may not approve."""
     row = _subject(session, kind, ident)
     kind = "thread" if kind == "post" else kind
+    if two_person_rule and last_editor(session, kind, row.id) == by:
+        raise LedgerError(f"{by} made the last edit to {kind} {row.id}: the two-person rule needs someone else to approve it")
     if isinstance(row, EditionRow):
         if row.status not in (EditionStatus.DRAFT, EditionStatus.REJECTED, EditionStatus.HELD, EditionStatus.APPROVED):
             raise LedgerError(f"edition {row.id} is {row.status}: only a draft, rejected or held edition can be approved")
@@ -209,6 +218,13 @@ def hold_edition(session: Session, row: EditionRow, *, now: datetime, reason: st
     events.record_event(session, events.EDITION_HELD, events.resource_id("edition", row.id),
                         {"id": row.id, "reason": reason}, now=now)
     audit(session, actor="system", action="hold", kind="edition", ident=row.id, now=now, reason=reason)
+
+
+def cancel_edition(session: Session, row: EditionRow, *, by: str, now: datetime) -> None:
+    if row.status in (EditionStatus.SENDING, EditionStatus.SENT):
+        raise LedgerError(f"edition {row.id} is {row.status}: it can no longer be cancelled")
+    row.status = EditionStatus.CANCELLED
+    audit(session, actor=by, action="cancel", kind="edition", ident=row.id, now=now)
 
 
 def open_editions(session: Session) -> Sequence[EditionRow]:

@@ -126,3 +126,28 @@ def test_app_password_never_in_repr_or_logs(fake, channel, caplog):
     channel.publish("logged")
     assert "published post" in caplog.text
     assert PASSWORD not in repr(channel) + str(channel) + caplog.text
+
+
+def test_find_post_finds_records_with_their_reply_references(fake, channel, monkeypatch):
+    state, _ = fake
+    first = channel.publish("1/3 In Our View https://socitm.net/a #localgov")
+    second = channel.publish("2/3 more", reply_to=first.provider_id)
+    third = channel.publish("3/3 end", reply_to=second.provider_id)
+    assert channel.find_post("1/3 In Our View https://socitm.net/a #localgov") == first
+    assert channel.find_post("2/3 more", reply_to=first.provider_id) == second
+    found = channel.find_post("3/3 end", reply_to=second.provider_id)
+    assert found == third and found.provider_id.split("|")[2] == state.posts[0]["uri"]  # root kept for the next reply
+    assert channel.find_post("3/3 end", reply_to=None) is None
+    monkeypatch.setattr(BlueskyChannel, "lookup_limit", 1)
+    assert channel.find_post("1/3 In Our View https://socitm.net/a #localgov") == first  # three pages
+    monkeypatch.setattr(BlueskyChannel, "lookup_pages", 2)
+    assert channel.find_post("1/3 In Our View https://socitm.net/a #localgov") is None  # beyond the window
+
+
+def test_a_failed_lookup_raises(fake, channel):
+    _, server = fake
+    channel.publish("hello")
+    server.inject(Fault(status=502, json={"error": "UpstreamFailure", "message": "down"},
+                        path="/xrpc/com.atproto.repo.listRecords"))
+    with pytest.raises(TransientError):
+        channel.find_post("hello")

@@ -51,7 +51,7 @@ def test_a_three_post_thread_lands_as_a_reply_chain(fake, channel):
         ids.append(previous)
     assert [s["in_reply_to_id"] for s in state.statuses] == [None, ids[0], ids[1]]
     keys = [r.headers["idempotency-key"] for r in server.requests_to("/api/v1/statuses", "POST")]
-    assert len(set(keys)) == 3 and keys[1] == idempotency_key(state.statuses[1]["text"], reply_to=ids[0],
+    assert len(set(keys)) == 3 and keys[1] == idempotency_key(state.texts[ids[1]], reply_to=ids[0],
                                                              thread_key="2026-11-26-mastodon")
 
 
@@ -130,3 +130,23 @@ def test_token_never_in_repr_or_logs(fake, channel, caplog):
     channel.publish("logged")
     assert "published status" in caplog.text
     assert TOKEN not in repr(channel) + str(channel) + caplog.text
+
+
+def test_find_post_reads_the_text_back_from_the_status_html(fake, channel):
+    _, server = fake
+    text = "Councils & <standards>\n\nRead https://socitm.net/a-long-path/that-goes-on?x=1&y=2 #localgov\nbye"
+    first = channel.publish(text, thread_key="t")
+    second = channel.publish("2/2", reply_to=first.provider_id, thread_key="t")
+    assert channel.find_post(text, reply_to=None) == first
+    assert channel.find_post("2/2", reply_to=first.provider_id) == second
+    assert channel.find_post("2/2", reply_to=None) is None
+    assert channel.find_post("never posted", reply_to=second.provider_id) is None
+    reads = server.requests_to("/api/v1/accounts/109000000000000001/statuses", "GET")
+    assert reads[1].query["since_id"] == [first.provider_id]
+
+
+def test_a_failed_lookup_raises(fake, channel):
+    _, server = fake
+    server.inject(Fault(status=503, json={"error": "down"}, path="/api/v1/accounts"))
+    with pytest.raises(TransientError):
+        channel.find_post("anything")

@@ -150,3 +150,49 @@ def test_secrets_never_in_repr_or_logs(fake, channel, caplog):
     assert "published post" in caplog.text
     for name in ("X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET"):
         assert SECRETS[name] not in shown, name
+
+
+def test_find_post_finds_a_reply_by_text_and_parent_as_x_serves_it(fake, channel):
+    state, server = fake
+    text = "Councils & <standards> https://socitm.net/a?x=1&y=2 #localgov"
+    first = channel.publish(text)
+    second = channel.publish("2/2 more", reply_to=first.provider_id)
+    served = [r for r in server.requests if r.method == "GET"]
+    assert served == []
+    assert channel.find_post(text, reply_to=None) == first
+    assert channel.find_post("2/2 more", reply_to=first.provider_id) == second
+    assert channel.find_post("2/2 more", reply_to=None) is None  # same text, not a reply: not ours
+    assert channel.find_post("never posted", reply_to=second.provider_id) is None
+    reads = server.requests_to(f"/2/users/{state.user_id}/tweets", "GET")
+    assert reads and all(r.headers["authorization"].startswith("OAuth ") for r in reads)
+    assert reads[1].query["since_id"] == [first.provider_id] and state.invalid_bodies == []
+    assert len(server.requests_to("/2/users/me", "GET")) == 1  # the account id is asked once
+
+
+def test_find_post_pages_through_the_timeline(fake, channel, monkeypatch):
+    state, _ = fake
+    monkeypatch.setattr(XChannel, "lookup_page_size", 5)
+    oldest = channel.publish("the oldest post")
+    for n in range(9):
+        channel.publish(f"filler {n}")
+    assert channel.find_post("the oldest post") == oldest
+    assert state.reads == 2
+
+
+def test_the_fake_validates_reads_against_the_spec():
+    assert fake_x.validate_read("/2/users/1/tweets", {"max_results": ["500"]}, "OAuth x")
+    assert fake_x.validate_read("/2/users/1/tweets", {"since_id": ["abc"]}, "OAuth x")
+    assert fake_x.validate_read("/2/users/1/tweets", {"max_results": ["100"]}, "OAuth x") is None
+
+
+@pytest.mark.parametrize(("fault", "error"), [
+    (fake_x.server_error(503), TransientError),
+    (fake_x.unauthorized(), AuthError),
+    (fake_x.accepted_then_reset(), TransientError),
+])
+def test_a_failed_lookup_raises_and_never_says_not_found(fake, channel, fault, error):
+    _, server = fake
+    fault.path = "/2/users/"
+    server.inject(fault)
+    with pytest.raises(error):
+        channel.find_post("anything")

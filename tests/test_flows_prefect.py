@@ -14,7 +14,9 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,9 +138,10 @@ def test_an_item_discovered_burst_starts_one_social_drafts_run(site_config: str)
     gathered = gather_task.fn(site_config, True)  # the stage alone: its events stay in the ledger
     assert gathered["new"] >= 5
     (spec,) = [s for s in deployment_specs() if s.name == "social-drafts"]
-    deployment = served_deployments(None, site_config, [replace(spec, name="social-drafts-test")])
+    name = f"social-drafts-test-{uuid.uuid4().hex[:8]}"  # the session database outlives this test
+    deployment = served_deployments(None, site_config, [replace(spec, name=name)])
     db = connect()
-    with _ServedRunner(deployment) as served:
+    with _ServedRunner(deployment) as served, _removed_afterwards(served.ids, name):
         started = time.monotonic()
         report = relay_events(db, now=datetime.now(UTC))
         with db.session() as session:
@@ -161,6 +164,22 @@ def test_an_item_discovered_burst_starts_one_social_drafts_run(site_config: str)
     assert runs[0].state.is_completed(), runs[0].state
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(ThreadRow).where(ThreadRow.kind == "item")) >= 1
+
+
+@contextmanager
+def _removed_afterwards(deployment_ids: list, name: str) -> Iterator[None]:  # type: ignore[type-arg]
+    """Delete the test's deployments and their automations, so no later session fires them."""
+    from prefect.client.orchestration import get_client
+
+    try:
+        yield
+    finally:
+        with get_client(sync_client=True) as client:
+            for automation in client.read_automations():
+                if automation.name.startswith(name):
+                    client.delete_automation(automation.id)
+            for ident in deployment_ids:
+                client.delete_deployment(ident)
 
 
 def test_prefect_deploy_all_accepts_prefect_yaml(prefect_api: str, tmp_path: Path) -> None:  # noqa: F811
@@ -186,6 +205,9 @@ def test_prefect_deploy_all_accepts_prefect_yaml(prefect_api: str, tmp_path: Pat
                            if a.name.startswith(("social-drafts", "send-edition"))]
             assert len(automations) >= 2
         finally:
+            for automation in client.read_automations():
+                if automation.name.startswith(("social-drafts__", "send-edition__")):
+                    client.delete_automation(automation.id)
             for deployment in deployments.values():
                 client.delete_deployment(deployment.id)
             client.delete_work_pool("syndicate")

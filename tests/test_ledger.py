@@ -137,3 +137,22 @@ def test_a_thread_resumes_from_the_first_unposted_post(db: Database) -> None:
         assert thread.status == ThreadStatus.PUBLISHED
         assert ledger.next_post(thread) == (None, "1003")
         assert [p.status for p in thread.posts] == [PostStatus.POSTED] * 3
+
+
+def test_two_person_rule_keeps_the_last_editor_from_approving(db: Database) -> None:
+    with db.session() as session:
+        row = _edition(session)
+        ledger.change_content(session, row, content_hash="d" * 64, by="editor@socitm.example", now=NOW)
+        with pytest.raises(ledger.LedgerError, match="two-person rule"):
+            ledger.approve(session, "edition", row.id, by="editor@socitm.example", now=NOW, two_person_rule=True)
+        ledger.approve(session, "edition", row.id, by="approver@socitm.example", now=NOW, two_person_rule=True)
+        assert row.status == EditionStatus.APPROVED
+
+
+def test_cancelled_editions_are_never_sent(db: Database) -> None:
+    with db.session() as session:
+        row = _edition(session)
+        ledger.approve(session, "edition", row.id, by="a@socitm.example", now=NOW)
+        ledger.cancel_edition(session, row, by="a@socitm.example", now=NOW)
+        with pytest.raises(ledger.LedgerError, match="only an approved edition can be sent"):
+            ledger.mark_edition_sending(session, row)

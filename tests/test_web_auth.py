@@ -220,3 +220,16 @@ def test_security_headers_and_only_the_preview_route_may_be_framed(env):
     assert frame.headers["x-frame-options"] == "SAMEORIGIN"
     assert "frame-ancestors 'self'" in frame.headers["content-security-policy"]
     assert "script-src" not in frame.headers["content-security-policy"]
+
+
+def test_the_address_throttle_forgets_ended_locks_when_full():
+    from web.security import IpThrottle
+
+    throttle = IpThrottle(max_addresses=3)
+    for n in range(3):
+        throttle.failed(f"198.51.100.{n}", NOW)
+    throttle.failed("198.51.100.99", NOW)
+    assert set(throttle.failures) == {"198.51.100.99"}
+    for _ in range(LoginPolicy.free_failures):
+        throttle.failed("198.51.100.99", NOW)
+    assert throttle.locked_until("198.51.100.99", NOW) is not None

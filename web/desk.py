@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from starlette.responses import Response
@@ -19,6 +21,10 @@ router = APIRouter()
 class DeskLimits:
     recent_sends = 5
     scheduled = 10
+
+
+def _parsed(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 @router.get("/desk")
@@ -46,7 +52,7 @@ def desk(request: Request, staff: Staff = Depends(need("view"))) -> Response:
             "ambiguous": ambiguous, "failing_sources": [s for s in report["sources"] if s["consecutive_failures"]],
             "post_failures": [f for f in report["failures"] if str(f["kind"]).startswith("post-")],
             "next_edition": report["next_edition"], "subscribers": report["subscribers"],
-            "next_build": report["schedule"]["next_build"], "next_send": report["schedule"]["next_send"],
+            "next_build": _parsed(report["schedule"]["next_build"]),
             "now": now,
         }
         return page(request, "desk.html", context)

@@ -3,7 +3,6 @@ warnings, a test send to oneself, approve / reject, schedule and cancel."""
 
 from __future__ import annotations
 
-import inspect
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ from connectors.errors import DeliveryError
 from flows.stages.edition import acknowledge_warnings, edit_edition
 from state import ledger
 from state.deliveries import edition_figures
-from state.models import ApprovalRow, AuditRow, EditionItemRow, EditionRow, EditionStatus
+from state.models import ApprovalRow, EditionRow, EditionStatus
 from state.staff import Staff
 from web.render import WebApp, app_of, neutral_tokens, page
 from web.security import EMAIL_CSP, Posted, need, posted
@@ -40,13 +39,10 @@ NOTICES = {
 
 def two_person_rule(config: Any) -> bool:
     """`[review] two_person_rule = true`: whoever last edited an edition may not approve it."""
-    review = getattr(config, "review", None)
-    return bool(getattr(review, "two_person_rule", False))
+    return bool(config.review.two_person_rule)
 
 
-def last_editor(session: Session, kind: str, ident: int) -> str | None:
-    return session.scalar(select(AuditRow.actor).where(AuditRow.subject_kind == kind, AuditRow.subject_id == ident,
-                                                       AuditRow.action == "edit").order_by(AuditRow.id.desc()).limit(1))
+last_editor = ledger.last_editor
 
 
 def _sections(row: EditionRow, config: Any) -> list[tuple[str, list[Any]]]:
@@ -67,7 +63,7 @@ def _context(session: Session, app: WebApp, row: EditionRow) -> dict[str, Any]:
             "approval_current": current, "decisions": decisions, "last_editor": last_editor(session, "edition", row.id),
             "editable": row.status in EDITABLE, "two_person": two_person_rule(app.config),
             "figures": edition_figures(session, row.id) if row.status in (EditionStatus.SENDING, EditionStatus.SENT)
-            else None, "preheader_editable": "preheader" in inspect.signature(edit_edition).parameters}
+            else None, "preheader_editable": True}
 
 
 def _show(request: Request, edition_id: int, *, error: str | None = None, status: int = 200) -> Response:
@@ -136,36 +132,17 @@ def edition_edit(request: Request, edition_id: int, post: Posted = Depends(poste
                 return _show_error(request, edition_id, f"edition {row.id} is {row.status}: it can no longer change")
             order, removed = _order(row, form)
             subject = str(form.get("subject") or "").strip()
-            extra: dict[str, Any] = {}
-            preheader = form.get("preheader")
-            if preheader is not None and "preheader" in inspect.signature(edit_edition).parameters:
-                extra["preheader"] = str(preheader).strip()
+            preheader = str(form.get("preheader") or "").strip()
             before = row.content_hash
             edit_edition(session, app.config, edition_id, by=post.staff.email, now=app.now(),
                          intro_markdown=str(form.get("intro") or "").replace("\r\n", "\n"),
                          subject=subject if subject and subject != row.subject else None,
-                         removed_urls=removed, order=order, **extra)
-            _flush_item_rows(session, row)
+                         preheader=preheader if preheader and preheader != row.preheader else None,
+                         removed_urls=removed, order=order)
             changed = row.content_hash != before
     except (ledger.LedgerError, ValueError) as exc:
         return _show_error(request, edition_id, str(exc))
     return _done(edition_id, "edited" if changed else "unchanged")
-
-
-def _flush_item_rows(session: Session, row: EditionRow) -> None:
-    """Write the edition's new item rows after deleting the old ones.
-
-    `edit_edition` replaces the rows of the (edition_id, item_id)-unique `edition_items` in one go, and
-    SQLAlchemy inserts before it deletes, so the flush would fail on the unique constraint. Until the
-    stage flushes between the two (see the report to the lead), the web app does it here; harmless after.
-    """
-    wanted = [(link.item_id, link.section, link.section_position, link.position) for link in row.items]
-    row.items.clear()
-    session.flush()
-    for item_id, section, section_position, position in wanted:
-        row.items.append(EditionItemRow(item_id=item_id, section=section, section_position=section_position,
-                                        position=position))
-    session.flush()
 
 
 def _show_error(request: Request, edition_id: int, error: str) -> Response:
@@ -253,12 +230,7 @@ def edition_cancel(request: Request, edition_id: int, post: Posted = Depends(pos
         row = _get(session, edition_id)
         if row.status not in EDITABLE:
             return _show_error(request, edition_id, f"edition {row.id} is {row.status}: it cannot be cancelled")
-        cancel = getattr(ledger, "cancel_edition", None)
-        if cancel is not None:
-            cancel(session, row, by=post.staff.email, now=now)
-        else:  # until the ledger has its own transition (see the report to the lead)
-            row.status = EditionStatus.CANCELLED
-            ledger.audit(session, actor=post.staff.email, action="cancel", kind="edition", ident=row.id, now=now)
+        ledger.cancel_edition(session, row, by=post.staff.email, now=now)
     return _done(edition_id, "cancelled")
 
 

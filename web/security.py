@@ -178,17 +178,25 @@ class IpThrottle:
 
     failures: dict[str, int] = field(default_factory=dict)
     locked: dict[str, datetime] = field(default_factory=dict)
+    max_addresses: int = 50_000  # beyond this, addresses whose lock has ended are forgotten
 
     def locked_until(self, ip: str, now: datetime) -> datetime | None:
         until = self.locked.get(ip)
         return until if until is not None and until > now else None
 
     def failed(self, ip: str, now: datetime) -> None:
+        if len(self.failures) >= self.max_addresses:
+            self._forget_expired(now)
         count = self.failures.get(ip, 0) + 1
         self.failures[ip] = count
         delay = lock_delay(count)
         if delay:
             self.locked[ip] = now + delay
+
+    def _forget_expired(self, now: datetime) -> None:
+        for ip in [ip for ip in self.failures if self.locked_until(ip, now) is None]:
+            self.failures.pop(ip, None)
+            self.locked.pop(ip, None)
 
     def succeeded(self, ip: str) -> None:
         self.failures.pop(ip, None)

@@ -7,7 +7,9 @@ needs: "uri|cid" for the first post of a thread, "uri|cid|root_uri|root_cid" for
 The caller stores the provider id and passes it back as `reply_to`; nothing else is needed.
 
 The session (com.atproto.server.createSession with an app password) is opened on the first
-publish, not at construction. Bluesky has no idempotency key and no duplicate check.
+publish, not at construction. Bluesky has no idempotency key and no duplicate check, so
+`find_post` reads the account's own post records from its PDS (`com.atproto.repo.listRecords`,
+newest first: immediate, unlike the AppView's author feed) and matches text and reply parent.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ class BlueskyChannel:
     rules: ClassVar[NetworkRules] = BLUESKY_RULES
     max_weighted_length: ClassVar[int] = BLUESKY_RULES.max_length
     default_rate_limit_wait_s: ClassVar[float] = 900.0
+    lookup_limit: ClassVar[int] = 100  # records per listRecords page (the lexicon's maximum)
+    lookup_pages: ClassVar[int] = 3
 
     def __init__(self, *, handle: str, app_password: str, service_url: str = DEFAULT_SERVICE_URL,
                  timeout_s: float = 15.0, clock: Callable[[], float] = time.time) -> None:
@@ -148,6 +152,35 @@ class BlueskyChannel:
         rkey = created.uri.rsplit("/", 1)[-1]
         log.info("bluesky: published post %s (thread %s)", created.uri, thread_key or "-")
         return PostReceipt(provider_id=provider_id, url=f"https://bsky.app/profile/{did}/post/{rkey}")
+
+    def find_post(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt | None:
+        """The account's post with exactly this text, replying to `reply_to` (or to nothing),
+        among its newest records; None when there is none. A failed lookup raises a `DeliveryError`."""
+        did = self._login()
+        parent = reply_to.split("|")[0] if reply_to else None
+        cursor: str | None = None
+        for _ in range(self.lookup_pages):
+            try:
+                page = self._client.com.atproto.repo.list_records(models.ComAtprotoRepoListRecords.Params(
+                    repo=did, collection="app.bsky.feed.post", limit=self.lookup_limit, cursor=cursor))
+            except Exception as exc:
+                error = self._error(exc)
+                raise (TransientError(f"bluesky: looking up the account's posts failed ({error.message})",
+                                      hint="the service did not answer the lookup; the post's fate is unknown",
+                                      status=error.status) if isinstance(error, AmbiguousError) else error) from exc
+            for record in page.records:
+                value = record.value
+                reply = getattr(value, "reply", None)
+                if getattr(value, "text", None) != text or (reply.parent.uri if reply else None) != parent:
+                    continue
+                provider_id = f"{record.uri}|{record.cid}" + (f"|{reply.root.uri}|{reply.root.cid}" if reply else "")
+                log.info("bluesky: found post %s already published (thread %s)", record.uri, thread_key or "-")
+                return PostReceipt(provider_id=provider_id,
+                                   url=f"https://bsky.app/profile/{did}/post/{record.uri.rsplit('/', 1)[-1]}")
+            cursor = page.cursor
+            if not cursor:
+                return None
+        return None
 
     def close(self) -> None:
         self._client.request.close()

@@ -6,6 +6,10 @@ post at the same place in the same thread always has the same key, so when a ret
 unanswered request, Mastodon returns the status it already created instead of a second one.
 Mastodon keeps idempotency keys for about an hour.
 
+`find_post` looks for a status among the account's newest ones (`GET /api/v1/accounts/:id/statuses`)
+with the same `in_reply_to_id` and the same text. Mastodon serves a status as HTML (`content`:
+paragraphs, `<br>`, links split into spans); the text is recovered from it before comparing.
+
 Mastodon.py's own rate-limit handling sleeps (up to 5 minutes per call); it is set to "throw"
 and a 429 becomes a `TransientError` with the wait from `X-RateLimit-Reset`.
 """
@@ -13,9 +17,12 @@ and a 429 becomes a `TransientError` with the wait from `X-RateLimit-Reset`.
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import os
+import re
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -73,6 +80,7 @@ class MastodonChannel:
     rules: ClassVar[NetworkRules] = MASTODON_RULES
     max_weighted_length: ClassVar[int] = MASTODON_RULES.max_length
     default_rate_limit_wait_s: ClassVar[float] = 900.0
+    lookup_limit: ClassVar[int] = 40  # statuses per lookup page (Mastodon's maximum)
 
     def __init__(self, *, api_base_url: str, access_token: str, timeout_s: float = 15.0,
                  rules: NetworkRules | None = None, clock: Callable[[], float] = time.time) -> None:
@@ -85,6 +93,7 @@ class MastodonChannel:
         self._last_headers: Mapping[str, str] = {}
         session = requests.Session()
         session.hooks["response"].append(self._remember_headers)
+        self._account_id: str | None = None
         self._api = Mastodon(api_base_url=self.api_base_url, access_token=access_token,
                              request_timeout=timeout_s, ratelimit_method="throw",
                              version_check_mode="none", session=session)
@@ -131,6 +140,28 @@ class MastodonChannel:
                  reply_to or "-")
         return PostReceipt(provider_id=status_id, url=status.get("url"))
 
+    def find_post(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt | None:
+        """The account's status with this text, replying to `reply_to` (or to nothing), among its
+        newest statuses (those after `reply_to` for a reply); None when there is none. A failed
+        lookup raises a `DeliveryError`."""
+        wanted = _comparable(text)
+        try:
+            if self._account_id is None:
+                self._account_id = str(self._api.account_verify_credentials()["id"])
+            statuses = self._api.account_statuses(self._account_id, since_id=reply_to, limit=self.lookup_limit,
+                                                  exclude_reblogs=True)
+        except MastodonNetworkError as exc:
+            raise TransientError("mastodon: looking up the account's statuses failed",
+                                 hint="the instance did not answer the lookup; the post's fate is unknown") from exc
+        except MastodonAPIError as exc:
+            raise _api_error(exc) from exc
+        for status in statuses:
+            parent = status.get("in_reply_to_id")
+            if (str(parent) if parent else None) == reply_to and _comparable(status_text(status["content"])) == wanted:
+                log.info("mastodon: found status %s already published (thread %s)", status["id"], thread_key or "-")
+                return PostReceipt(provider_id=str(status["id"]), url=status.get("url"))
+        return None
+
     def close(self) -> None:
         self._api.session.close()
 
@@ -155,3 +186,18 @@ def _api_error(exc: MastodonAPIError) -> DeliveryError:
         return TransientError("mastodon: server error", hint="the instance failed; retry later", **context)
     return PermanentError(f"mastodon: status refused ({status})", hint="fix the post; retrying it "
                           "unchanged will fail again", **context)
+
+
+_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_PARAGRAPH = re.compile(r"</p>\s*<p[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def status_text(content: str) -> str:
+    """The plain text of a status's HTML `content` (paragraphs, line breaks, links as their text)."""
+    text = _TAG.sub("", _BREAK.sub("\n", _PARAGRAPH.sub("\n\n", content)))
+    return html.unescape(text)
+
+
+def _comparable(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())

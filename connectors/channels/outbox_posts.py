@@ -49,5 +49,15 @@ class OutboxPostChannel:
         os.replace(tmp, path)
         return PostReceipt(provider_id=provider_id, url=path.resolve().as_uri())
 
+    def find_post(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt | None:
+        """The thread file's post with this text replying to `reply_to`, or None."""
+        path = thread_file(self.outbox_dir, self.network, thread_key)
+        if not path.exists():
+            return None
+        for post in json.loads(path.read_text("utf-8"))["posts"]:
+            if post["text"] == text and post["in_reply_to"] == reply_to:
+                return PostReceipt(provider_id=post["id"], url=path.resolve().as_uri())
+        return None
+
     def close(self) -> None:
         return None

@@ -2,7 +2,11 @@
 
 A thread is a reply chain: the caller publishes post 0, stores its id, then publishes post
 k with `reply_to=<id of post k-1>`. X has no idempotency key, so `thread_key` is only used
-in logs; after an `AmbiguousError` the post may exist and must not be resent blindly.
+in logs; after an `AmbiguousError` the post may exist and must not be resent blindly:
+`find_post` asks X (an "Owned Read": `GET /2/users/me`, then the account's recent posts with
+`GET /2/users/:id/tweets`) whether a post with exactly this text, replying to exactly that
+post, exists. X returns a post's text with `&`, `<`, `>` HTML-escaped and its links as t.co
+links (the originals in `entities.urls`): both are undone before comparing.
 
 tweepy hard-codes https://api.twitter.com and sets no timeout. A transport adapter mounted
 on the client's session sends each (already OAuth1-signed) request to `X_API_BASE_URL` and
@@ -12,9 +16,11 @@ header immediately and forever; here a 429 becomes a `TransientError` with a wai
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import ClassVar
 from urllib.parse import urlsplit
@@ -137,6 +143,8 @@ class XChannel:
     rules: ClassVar[NetworkRules] = X_RULES
     max_weighted_length: ClassVar[int] = X_RULES.max_length
     default_rate_limit_wait_s: ClassVar[float] = 900.0  # one 15-minute window: never a hot loop
+    lookup_page_size: ClassVar[int] = 100  # GET /2/users/:id/tweets allows 5..100
+    lookup_pages: ClassVar[int] = 3  # how far back `find_post` looks: the newest 300 posts
 
     def __init__(
         self,
@@ -162,6 +170,7 @@ class XChannel:
             logging.getLogger(name).addFilter(self._redactor)
         redirect = None if self.base_url == TWEEPY_HOST else self.base_url
         self._client.session.mount(f"{TWEEPY_HOST}/", _EndpointAdapter(redirect, timeout_s))
+        self._user_id: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, *, config: Config | None = None,
@@ -193,6 +202,38 @@ class XChannel:
         post_id = str(response.data["id"])
         log.info("x: published post %s (thread %s, reply to %s)", post_id, thread_key or "-", reply_to or "-")
         return PostReceipt(provider_id=post_id, url=f"https://x.com/i/web/status/{post_id}")
+
+    def find_post(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt | None:
+        """The account's post with exactly this text, replying to `reply_to` (or to nothing), if X
+        has it among the account's newest posts; None when it does not. A failed lookup raises
+        a `DeliveryError` (never "not found")."""
+        wanted = _comparable(text)
+        token: str | None = None
+        try:
+            user_id = self._me()
+            for _ in range(self.lookup_pages):
+                response = self._client.get_users_tweets(
+                    user_id, user_auth=True, max_results=self.lookup_page_size, since_id=reply_to,
+                    pagination_token=token, tweet_fields=["referenced_tweets", "entities", "created_at"])
+                for tweet in response.data or []:
+                    if _replied_to(tweet) == reply_to and _tweet_text(tweet) == wanted:
+                        post_id = str(tweet.id)
+                        log.info("x: found post %s already published (thread %s)", post_id, thread_key or "-")
+                        return PostReceipt(provider_id=post_id, url=f"https://x.com/i/web/status/{post_id}")
+                token = (response.meta or {}).get("next_token")
+                if not token:
+                    return None
+        except tweepy.HTTPException as exc:
+            raise self._http_error(exc) from exc
+        except requests.RequestException as exc:
+            raise TransientError(f"x: looking up the account's posts failed ({type(exc).__name__})",
+                                 hint="X did not answer the lookup; the post's fate is unknown") from exc
+        return None
+
+    def _me(self) -> str:
+        if self._user_id is None:
+            self._user_id = str(self._client.get_me(user_auth=True).data.id)
+        return self._user_id
 
     def close(self) -> None:
         self._client.session.close()
@@ -226,3 +267,24 @@ class XChannel:
                                   **context)
         return PermanentError(f"x: post refused ({status})", hint="fix the post; retrying it unchanged "
                               "will fail again", **context)
+
+
+def _comparable(text: str) -> str:
+    """Text as X compares it here: NFC, whitespace runs collapsed."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def _tweet_text(tweet: tweepy.Tweet) -> str:
+    """A post's text as it was written: t.co links expanded, HTML escapes undone."""
+    text = tweet.text
+    for link in (tweet.entities or {}).get("urls", []):
+        if link.get("url") and link.get("expanded_url"):
+            text = text.replace(link["url"], link["expanded_url"])
+    return _comparable(html.unescape(text))
+
+
+def _replied_to(tweet: tweepy.Tweet) -> str | None:
+    for reference in tweet.referenced_tweets or []:
+        if reference.type == "replied_to":
+            return str(reference.id)
+    return None

@@ -95,9 +95,8 @@ def build_next_edition(session: Session, config: Config, *, now: datetime) -> Bu
                      warnings=list(rendered.warnings), built_at=now,
                      scheduled_for=next_slot(now, day=config.edition.send_day, at=config.edition.send_time,
                                              zone=config.zone))
-    _set_items(row, edition)
     session.add(row)
-    session.flush()
+    _set_items(session, row, edition)
     events.record_event(session, events.EDITION_BUILT, events.resource_id("edition", row.id),
                         {"id": row.id, "slug": slug, "items": len(edition.items),
                          "scheduled_for": row.scheduled_for.isoformat() if row.scheduled_for else None}, now=now)
@@ -106,8 +105,15 @@ def build_next_edition(session: Session, config: Config, *, now: datetime) -> Bu
                        tuple(rendered.warnings))
 
 
-def _set_items(row: EditionRow, edition: Edition) -> None:
+FEATURED = "featured"  # the section recorded for the pinned item, shown once above the sections
+
+
+def _set_items(session: Session, row: EditionRow, edition: Edition) -> None:
     row.items.clear()
+    session.flush()  # delete before insert: (edition_id, item_id) is unique
+    if edition.featured is not None:
+        assert edition.featured.id is not None
+        row.items.append(EditionItemRow(item_id=edition.featured.id, section=FEATURED, section_position=-1, position=0))
     for section_position, section in enumerate(edition.sections):
         for position, item in enumerate(section.items):
             assert item.id is not None
@@ -124,20 +130,29 @@ def edition_items(session: Session, row: EditionRow) -> list[Item]:
 
 def edit_edition(
     session: Session, config: Config, edition_id: int, *, by: str, now: datetime,
-    intro_markdown: str | None = None, subject: str | None = None, removed_urls: Collection[str] = (),
-    order: Mapping[str, Sequence[str]] | None = None, featured_url: str | None = None,
+    intro_markdown: str | None = None, subject: str | None = None, preheader: str | None = None,
+    removed_urls: Collection[str] = (), order: Mapping[str, Sequence[str]] | None = None,
+    featured_url: str | None = None,
 ) -> bool:
-    """Staff edits before approval. Any change voids an earlier approval. Returns True if it voided one."""
+    """Staff edits before approval. Any change voids an earlier approval. Returns True if it voided one.
+
+    `featured_url` pins an item at the top ("" unpins; None keeps the current pin). Without a
+    `subject` or `preheader` from staff, both are made again from the configured templates, so
+    they never name an item that was removed."""
     row = ledger.get_edition(session, edition_id)
     items = edition_items(session, row)
-    edition = build_edition(items, config=config, now=row.built_at, slug=row.slug,
-                            intro_markdown=row.intro_markdown if intro_markdown is None else intro_markdown,
-                            featured_url=featured_url, removed_urls=removed_urls, order=order,
-                            web_url=web_url(config, row.slug))
+    if featured_url is None and row.featured_item_id is not None:
+        featured_url = next((item.url for item in items if item.id == row.featured_item_id), None)
+    try:
+        edition = build_edition(items, config=config, now=row.built_at, slug=row.slug,
+                                intro_markdown=row.intro_markdown if intro_markdown is None else intro_markdown,
+                                featured_url=featured_url or None, removed_urls=removed_urls, order=order,
+                                web_url=web_url(config, row.slug))
+    except ValueError as exc:
+        raise ledger.LedgerError(str(exc)) from None
     if edition is None:
         raise ledger.LedgerError("that edit would leave the edition empty: reject it instead")
-    if subject:
-        edition = replace(edition, subject=subject)
+    edition = replace(edition, subject=subject or edition.subject, preheader=preheader or edition.preheader)
     rendered, content_hash = _render(edition, config)
     voided = ledger.change_content(session, row, content_hash=content_hash, by=by, now=now)
     row.subject, row.preheader, row.intro_markdown = rendered.subject, rendered.preheader, edition.intro_markdown
@@ -145,7 +160,7 @@ def edit_edition(
     row.warnings = list(rendered.warnings)
     row.warnings_acknowledged_by = None
     row.featured_item_id = edition.featured.id if edition.featured else None
-    _set_items(row, edition)
+    _set_items(session, row, edition)
     return voided
 
 

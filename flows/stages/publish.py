@@ -1,15 +1,25 @@
 """Stage 4b, publish: draft posts and threads for approval, then post the approved ones that are due.
 
+A thread waits for approval of its exact text (a hash of every post; a post edited after the
+approval is refused) unless its source or section is configured with `auto_approve`.
+
 The ledger is written around every call to a network: a post is marked `posting` and committed
 before the request leaves, and `posted` with the provider's id right after. A crash mid-thread
-resumes from the first unposted post, replying to the last posted id. A post left `posting` by a
-crash is ambiguous: it is shown to staff, never posted again blindly.
+resumes from the first unposted post, replying to the last posted id. A post a crash left
+`posting` is reconciled, never sent blindly: the channel's `find_post` asks the network whether
+it exists (found: recorded with its id; not found: sent; the network cannot tell: held for staff
+as ambiguous). What a network refuses is handled by kind: 5xx and refused connections are
+retried with backoff within the run, then left for the next run; a rate limit moves the
+network's threads to "not before" the reset (`ThreadRow.scheduled_for`) with no retry in the
+run; a duplicate is recorded and never retried; refused credentials stop the network for the
+run; a refused reply follows `social.<network>.reply_fallback`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from compose.config import Config, SocialNetwork
 from compose.models import Edition, EditionSection, Item
 from compose.posts import RULES_BY_NETWORK, item_post, roundup_thread, rules_for
-from connectors.channels.base import PostChannel
+from connectors.channels.base import PostChannel, PostReceipt
 from connectors.errors import (
     AmbiguousError,
     AuthError,
@@ -83,6 +93,7 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
                      item_ids: Sequence[int] | None = None) -> list[int]:
     """A post per new item in the configured sections, per enabled network. Idempotent."""
     auto = {s.name for s in config.sources if s.auto_approve}
+    auto_sections = {s.key for s in config.sections if getattr(s, "auto_approve", False)}
     created: list[int] = []
     for network in enabled_networks(config):
         settings = _settings(config, network)
@@ -102,9 +113,11 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
             text = item_post(item, template=config.social.post_template, hashtags=config.social.hashtags, rules=rules)
             thread = _new_thread(session, network=network, key=key, kind="item", texts=[text], now=now, item_id=row.id,
                                  scheduled_for=now)
-            if source in auto:
-                ledger.approve(session, "thread", thread.id, by=f"auto-approve:{source}", now=now,
-                               note="source is configured with auto_approve = true")
+            if source in auto or row.section in auto_sections:
+                by, what = (f"auto-approve:{source}", "source") if source in auto else (
+                    f"auto-approve:section:{row.section}", "section")
+                ledger.approve(session, "thread", thread.id, by=by, now=now,
+                               note=f"the {what} is configured with auto_approve = true")
             created.append(thread.id)
     return created
 
@@ -147,15 +160,35 @@ def edition_value(session: Session, row: EditionRow, config: Config) -> Edition:
 # --- publishing ---------------------------------------------------------------------------------
 
 
+class PublishPolicy:
+    """How hard one run tries: a post the network did not accept (5xx, connection refused) is
+    retried after each of these pauses before it is left for the next run. A rate limit (429)
+    is never retried in the run: the network's threads wait until the reset."""
+
+    retry_backoff_s: tuple[float, ...] = (1.0, 2.0, 4.0)
+
+
 @dataclass
 class PublishSummary:
     posted: int = 0
     threads_done: list[int] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    reconciled: int = 0  # posts an interrupted run left `posting`, found on the network and recorded
 
     def as_dict(self) -> dict[str, object]:
-        return {"posted": self.posted, "threads_done": self.threads_done, "waiting": self.waiting, "failed": self.failed}
+        return {"posted": self.posted, "threads_done": self.threads_done, "waiting": self.waiting,
+                "failed": self.failed, "reconciled": self.reconciled}
+
+
+@dataclass
+class _Outcome:
+    """How one thread's turn ended: done, wait (retry next run), failed (staff), or the same for
+    the whole network (`network=True`: credentials refused, rate limited)."""
+
+    kind: str
+    message: str = ""
+    network: bool = False
 
 
 def _due_threads(session: Session, now: datetime) -> list[ThreadRow]:
@@ -163,12 +196,15 @@ def _due_threads(session: Session, now: datetime) -> list[ThreadRow]:
                            .order_by(ThreadRow.scheduled_for, ThreadRow.id)).all()
     due = []
     for row in rows:
-        if row.kind != "roundup" and row.scheduled_for and row.scheduled_for > now:
-            continue
         if row.kind == "roundup" and row.edition_id is not None:  # due once its edition went out
             edition = session.get(EditionRow, row.edition_id)
             if edition is None or edition.status != EditionStatus.SENT:
                 continue
+            deferred = row.scheduled_for is not None and row.scheduled_for != edition.scheduled_for
+            if deferred and row.scheduled_for > now:  # a rate limit moved it past its edition's time
+                continue
+        elif row.scheduled_for and row.scheduled_for > now:
+            continue
         due.append(row)
     return due
 
@@ -180,6 +216,14 @@ def _posted_since(session: Session, network: str, since: datetime) -> tuple[int,
     return int(count or 0), last
 
 
+def _defer_network(session: Session, network: str, until: datetime) -> None:
+    """Not before `until` for every open thread of the network (its quota is per account)."""
+    for row in session.scalars(select(ThreadRow).where(
+            ThreadRow.network == network, ThreadRow.status.in_([ThreadStatus.APPROVED, ThreadStatus.PUBLISHING]))):
+        if row.scheduled_for is None or row.scheduled_for < until:
+            row.scheduled_for = until
+
+
 def default_channel_factory(config: Config, env: Mapping[str, str] | None = None) -> ChannelFactory:
     from connectors.channels import post_channel
 
@@ -188,11 +232,15 @@ def default_channel_factory(config: Config, env: Mapping[str, str] | None = None
 
 
 def publish_due_posts(sessions: sessionmaker[Session], config: Config, *, now: datetime,
-                      channel_for: ChannelFactory | None = None, thread_id: int | None = None) -> PublishSummary:
-    """Post approved, due threads within each network's daily cap and spacing."""
+                      channel_for: ChannelFactory | None = None, thread_id: int | None = None,
+                      sleep: Callable[[float], None] = time.sleep,
+                      retry_backoff_s: Sequence[float] = PublishPolicy.retry_backoff_s) -> PublishSummary:
+    """Post approved, due threads within each network's daily cap and spacing; resume threads
+    an earlier run left half-posted, reconciling any post it left `posting` with the network."""
     channel_for = channel_for or default_channel_factory(config)
     summary = PublishSummary()
     channels: dict[str, PostChannel] = {}
+    halted: set[str] = set()
     try:
         with sessions() as session:
             threads = _due_threads(session, now)
@@ -200,82 +248,206 @@ def publish_due_posts(sessions: sessionmaker[Session], config: Config, *, now: d
                 threads = [t for t in threads if t.id == thread_id]
             plan = [(t.id, t.network) for t in threads]
         for tid, network in plan:
-            settings = _settings(config, network)
+            if network in halted:
+                continue
             channel = channels.setdefault(network, channel_for(network))
             with sessions() as session:
-                outcome = _publish_thread(session, tid, channel, settings, now=now)
-            summary.posted += outcome[0]
-            if outcome[1] == "done":
+                publisher = _ThreadPublisher(session, ledger.get_thread(session, tid), channel,
+                                             _settings(config, network), now=now, sleep=sleep,
+                                             backoff_s=tuple(retry_backoff_s))
+                outcome = publisher.run()
+            summary.posted += publisher.posted
+            summary.reconciled += publisher.reconciled
+            if outcome.kind == "done":
                 summary.threads_done.append(tid)
-            elif outcome[1].startswith("wait"):
-                summary.waiting.append(f"thread {tid} ({network}): {outcome[1]}")
-            elif outcome[1] != "ok":
-                summary.failed.append(f"thread {tid} ({network}): {outcome[1]}")
-            if outcome[1].startswith("stop-network"):
-                break
+            elif outcome.kind == "wait":
+                summary.waiting.append(f"thread {tid} ({network}): wait: {outcome.message}")
+            else:
+                summary.failed.append(f"thread {tid} ({network}): {outcome.message}")
+            if outcome.network:
+                halted.add(network)
     finally:
         for channel in channels.values():
             channel.close()
     return summary
 
 
-def _publish_thread(session: Session, thread_id: int, channel: PostChannel, settings: SocialNetwork, *,
-                    now: datetime) -> tuple[int, str]:
-    thread = ledger.get_thread(session, thread_id)
-    try:
-        ledger.require_approved(session, "thread", thread.id)
-    except ledger.NotApproved as exc:
-        return 0, str(exc)
-    posted = 0
-    while True:
-        post, reply_to = ledger.next_post(thread)
-        if post is None:
-            session.commit()
-            return posted, "done"
-        if post.status in (PostStatus.POSTING, PostStatus.AMBIGUOUS):
-            ledger.mark_post_failed(session, post, status=PostStatus.AMBIGUOUS, now=now, stop_thread=True,
-                                    error="a previous run stopped while this post was being sent: check the network "
-                                          "and mark it posted or resend it from the review desk")
-            session.commit()
-            return posted, "ambiguous post: held for staff"
-        count, last = _posted_since(session, thread.network, now - timedelta(days=1))
-        if count >= settings.daily_cap:
-            session.commit()
-            return posted, f"wait: daily cap of {settings.daily_cap} posts reached"
-        if last and settings.min_spacing_minutes and posted == 0 and now - last < timedelta(minutes=settings.min_spacing_minutes):
-            session.commit()
-            return posted, f"wait: minimum spacing of {settings.min_spacing_minutes} minutes"
-        ledger.mark_post_posting(session, post)
-        session.commit()  # the ledger says "posting" before the request leaves
+class _ThreadPublisher:
+    """Posts one thread's remaining posts in order, each as a reply to the one before, with the
+    ledger committed before and after every request."""
+
+    def __init__(self, session: Session, thread: ThreadRow, channel: PostChannel, settings: SocialNetwork, *,
+                 now: datetime, sleep: Callable[[float], None], backoff_s: tuple[float, ...]) -> None:
+        self.session, self.thread, self.channel, self.settings = session, thread, channel, settings
+        self.now, self.sleep, self.backoff_s = now, sleep, backoff_s
+        self.standalone = False  # replies were refused and the fallback is "standalone"
+        self.posted = 0
+        self.reconciled = 0
+
+    def run(self) -> _Outcome:
+        refused = self._approval_problem()
+        if refused:
+            return _Outcome("failed", refused)
+        while True:
+            post, reply_to = ledger.next_post(self.thread)
+            if post is None:
+                self.session.commit()
+                return _Outcome("done")
+            reply_to = None if self.standalone else reply_to
+            if post.status == PostStatus.AMBIGUOUS:
+                return self._fail(post, PostStatus.AMBIGUOUS, "a post's fate is unknown: check the network and "
+                                  "mark it posted or resend it from the review desk", "ambiguous post: held for staff")
+            if post.status == PostStatus.POSTING:
+                held = self._reconcile(post, reply_to)
+                if held:
+                    return held
+                continue
+            wait = self._quota_wait()
+            if wait:
+                self.session.commit()
+                return _Outcome("wait", wait)
+            stopped = self._send(post, reply_to)
+            if stopped:
+                return stopped
+
+    def _approval_problem(self) -> str | None:
+        """Why this thread may not go out: not approved, or its posts' text is not what was approved."""
+        thread = self.thread
         try:
-            receipt = channel.publish(post.text, reply_to=reply_to, thread_key=thread.key)
-        except DuplicateContentError as exc:
-            ledger.mark_post_failed(session, post, status=PostStatus.DUPLICATE, error=str(exc), now=now, stop_thread=True)
-            session.commit()
-            return posted, f"duplicate content, not retried: {exc}"
-        except ReplyNotAllowedError as exc:
-            if settings.reply_fallback == "standalone" and reply_to is not None:
-                receipt = channel.publish(post.text, reply_to=None, thread_key=thread.key)
-            else:
-                ledger.mark_post_failed(session, post, status=PostStatus.FAILED, error=str(exc), now=now, stop_thread=True)
-                session.commit()
-                return posted, f"replies refused, thread stopped for staff: {exc}"
-        except AmbiguousError as exc:
-            ledger.mark_post_failed(session, post, status=PostStatus.AMBIGUOUS, error=str(exc), now=now, stop_thread=True)
-            session.commit()
-            return posted, f"ambiguous: {exc}"
-        except AuthError as exc:
-            ledger.mark_post_failed(session, post, status=PostStatus.FAILED, error=str(exc), now=now, stop_thread=True)
-            session.commit()
-            return posted, f"stop-network: credentials refused: {exc}"
-        except TransientError as exc:
-            ledger.mark_post_failed(session, post, status=PostStatus.FAILED, error=str(exc), now=now, stop_thread=False)
-            session.commit()
-            return posted, f"wait: {exc}"
+            ledger.require_approved(self.session, "thread", thread.id)
+        except ledger.NotApproved as exc:
+            return str(exc)
+        current = thread_hash([p.text for p in thread.posts])
+        if current == thread.content_hash:
+            return None
+        if not any(p.status == PostStatus.POSTED for p in thread.posts):
+            ledger.change_content(self.session, thread, content_hash=current, now=self.now,
+                                  by="syndicate (posts edited after approval)")
+            self.session.commit()
+        return (f"thread {thread.id}: its posts changed after approval: review the new text and approve "
+                f"it again (`syndicate approve thread {thread.id} --by EMAIL`)")
+
+    def _quota_wait(self) -> str | None:
+        settings, thread = self.settings, self.thread
+        count, last = _posted_since(self.session, thread.network, self.now - timedelta(days=1))
+        if count >= settings.daily_cap:
+            return f"daily cap of {settings.daily_cap} posts reached"
+        if any(p.status == PostStatus.POSTED for p in thread.posts):
+            return None  # a thread under way continues: its posts stay together
+        remaining = len(thread.posts)
+        if count + remaining > settings.daily_cap >= remaining:
+            return f"its {remaining} posts would pass the daily cap of {settings.daily_cap} ({count} posted)"
+        if last and settings.min_spacing_minutes and self.now - last < timedelta(minutes=settings.min_spacing_minutes):
+            return f"minimum spacing of {settings.min_spacing_minutes} minutes"
+        return None
+
+    def _fail(self, post: PostRow, status: PostStatus, error: str, message: str, *, stop: bool = True,
+              kind: str = "failed", network: bool = False) -> _Outcome:
+        ledger.mark_post_failed(self.session, post, status=status, error=error, now=self.now, stop_thread=stop)
+        self.session.commit()
+        return _Outcome(kind, message, network=network)
+
+    def _posted(self, post: PostRow, receipt: PostReceipt) -> None:
+        ledger.mark_post_posted(self.session, post, provider_id=receipt.provider_id, url=receipt.url, now=self.now)
+        self.session.commit()
+
+    def _lookup(self, post: PostRow, reply_to: str | None) -> PostReceipt | None:
+        """Ask the network whether the post exists (as a reply, or standalone when that is the
+        fallback); raises `DeliveryError` when it cannot tell, after the in-run retries."""
+        find = getattr(self.channel, "find_post", None)
+        if find is None:
+            raise DeliveryError(f"{self.thread.network}: this channel cannot look up its posts")
+        candidates = [reply_to] + ([None] if reply_to and self.settings.reply_fallback == "standalone" else [])
+        for delay in (*self.backoff_s, None):
+            try:
+                for candidate in candidates:
+                    receipt = find(post.text, reply_to=candidate, thread_key=self.thread.key)
+                    if receipt is not None:
+                        return receipt
+                return None
+            except TransientError:
+                if delay is None:
+                    raise
+                self.sleep(delay)
+        return None
+
+    def _reconcile(self, post: PostRow, reply_to: str | None) -> _Outcome | None:
+        """A post an earlier run left `posting`: found on the network -> recorded as posted; not
+        found -> it never landed and is sent again; the network cannot tell -> held for staff."""
+        try:
+            receipt = self._lookup(post, reply_to)
         except DeliveryError as exc:
-            ledger.mark_post_failed(session, post, status=PostStatus.FAILED, error=str(exc), now=now, stop_thread=True)
-            session.commit()
-            return posted, str(exc)
-        ledger.mark_post_posted(session, post, provider_id=receipt.provider_id, url=receipt.url, now=now)
-        session.commit()
-        posted += 1
+            return self._fail(post, PostStatus.AMBIGUOUS, f"an earlier run stopped while this post was being sent, "
+                              f"and the network could not be asked whether it landed ({exc}): check the account "
+                              f"and mark it posted or resend it", "ambiguous post: held for staff")
+        if receipt is not None:
+            self._posted(post, receipt)
+            self.reconciled += 1
+            return None
+        ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, now=self.now, stop_thread=False,
+                                error="an earlier run stopped while sending this post and the network does not "
+                                      "have it: sending it again")
+        self.session.commit()
+        return None
+
+    def _send(self, post: PostRow, reply_to: str | None) -> _Outcome | None:
+        """Send one post, retrying what the network did not accept; None when it was posted."""
+        retries = list(self.backoff_s)
+        while True:
+            ledger.mark_post_posting(self.session, post)
+            self.session.commit()  # the ledger says "posting" before the request leaves
+            try:
+                receipt = self.channel.publish(post.text, reply_to=reply_to, thread_key=self.thread.key)
+            except ReplyNotAllowedError as exc:
+                if self.settings.reply_fallback != "standalone" or reply_to is None:
+                    return self._fail(post, PostStatus.FAILED, str(exc), f"replies refused, thread stopped for "
+                                      f"staff (reply_fallback = \"stop\"): {exc}")
+                ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc), now=self.now,
+                                        stop_thread=False)
+                self.standalone, reply_to = True, None  # the rest of the thread goes out as standalone posts
+                continue
+            except DuplicateContentError as exc:
+                return self._fail(post, PostStatus.DUPLICATE, str(exc), f"duplicate content, not retried: {exc}")
+            except AuthError as exc:
+                return self._fail(post, PostStatus.FAILED, str(exc), f"credentials refused, {self.thread.network} "
+                                  f"stopped for this run: {exc}", stop=False, network=True)
+            except AmbiguousError as exc:
+                return self._after_lost_answer(post, reply_to, exc)
+            except TransientError as exc:
+                if exc.status == 429 or exc.retry_after_s is not None:
+                    until = self.now + timedelta(seconds=exc.retry_after_s or 0)
+                    ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc),
+                                            now=self.now, stop_thread=False)
+                    _defer_network(self.session, self.thread.network, until)
+                    self.session.commit()
+                    return _Outcome("wait", f"rate limited until {until:%Y-%m-%d %H:%M:%S} UTC: {exc}", network=True)
+                if not retries:
+                    return self._fail(post, PostStatus.FAILED, str(exc), f"{exc} (retried next run)", stop=False,
+                                      kind="wait")
+                ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc), now=self.now,
+                                        stop_thread=False)
+                self.session.commit()
+                self.sleep(retries.pop(0))
+                continue
+            except DeliveryError as exc:
+                return self._fail(post, PostStatus.FAILED, str(exc), str(exc))
+            self._posted(post, receipt)
+            self.posted += 1
+            return None
+
+    def _after_lost_answer(self, post: PostRow, reply_to: str | None, exc: AmbiguousError) -> _Outcome | None:
+        """The request left and no answer came back: look once, after a pause; if the network
+        does not show the post yet it stays `posting` and the next run looks again."""
+        if self.backoff_s:
+            self.sleep(self.backoff_s[0])
+        try:
+            receipt = self._lookup(post, reply_to)
+        except DeliveryError:
+            receipt = None
+        if receipt is not None:
+            self._posted(post, receipt)
+            self.posted += 1
+            return None
+        post.error = f"{exc}: the next run asks the network whether it landed before sending anything"
+        self.session.commit()
+        return _Outcome("wait", f"no answer to a post; looked up again next run: {exc}")

@@ -4,7 +4,8 @@ Serves what `Client.login` and `Client.send_post` call: com.atproto.server.creat
 (handle + app password), com.atproto.server.refreshSession, app.bsky.actor.getProfile and
 com.atproto.repo.createRecord. createRecord checks the bearer token, the record type, the
 300-grapheme limit, that every facet's byte range lies inside the UTF-8 text, and that a
-reply's parent exists and its root is the parent's root.
+reply's parent exists and its root is the parent's root. com.atproto.repo.listRecords lists
+the account's records newest first (`limit`, `cursor`), as a PDS does.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class FakeBluesky:
                                     "followersCount": 1, "followsCount": 1, "postsCount": len(self.posts)})
         if method == "com.atproto.repo.createRecord":
             return self._create_record(request.json() or {})
+        if method == "com.atproto.repo.listRecords":
+            return self._list_records({key: values[-1] for key, values in request.query.items()})
         return Reply(501, json={"error": "MethodNotImplemented", "message": f"{method} is not served"})
 
     def _session(self) -> dict:
@@ -117,9 +120,24 @@ class FakeBluesky:
             rkey = f"3lfake{next(self._rkeys):07d}"
             uri = f"at://{self.did}/app.bsky.feed.post/{rkey}"
             cid = _cid(json.dumps(record, sort_keys=True).encode())
-            self.posts.append({"uri": uri, "cid": cid, "text": text, "facets": record.get("facets") or [],
+            self.posts.append({"uri": uri, "cid": cid, "text": text, "record": record, "facets": record.get("facets") or [],
                                "parent": reply["parent"]["uri"] if reply else None,
                                "root": ({"uri": reply["root"]["uri"], "cid": reply["root"]["cid"]}
                                         if reply else None)})
         return Reply(200, json={"uri": uri, "cid": cid, "validationStatus": "valid",
                                 "commit": {"cid": _cid(uri.encode()), "rev": rkey}})
+
+    def _list_records(self, query: dict[str, str]) -> Reply:
+        if query.get("repo") not in (self.did, self.handle) or query.get("collection") != "app.bsky.feed.post":
+            return _invalid("unexpected repo or collection")
+        limit = int(query.get("limit", "50"))
+        if not 1 <= limit <= 100:
+            return _invalid("limit must be between 1 and 100")
+        with self._lock:
+            newest_first = list(reversed(self.posts))
+        start = int(query.get("cursor") or 0)
+        page = newest_first[start:start + limit]
+        body: dict = {"records": [{"uri": p["uri"], "cid": p["cid"], "value": p["record"]} for p in page]}
+        if start + limit < len(newest_first):
+            body["cursor"] = str(start + limit)
+        return Reply(200, json=body)

@@ -5,13 +5,20 @@ version check is enabled; our channel disables it, and the tests prove it makes 
 construction), `GET /api/v1/accounts/verify_credentials` and `POST /api/v1/statuses`, which
 checks the bearer token, counts length like Mastodon (URLs 23), refuses a reply to an
 unknown status with 404, and honours `Idempotency-Key` (same key: same status, not a new one).
+`GET /api/v1/accounts/:id/statuses` lists the account's statuses newest first (`since_id`,
+`limit`), each with `content` rendered as Mastodon does: escaped HTML paragraphs, `<br />`,
+links split into invisible/ellipsis spans, hashtags as links.
 """
 
 from __future__ import annotations
 
+import html
 import itertools
+import re
 import threading
 from dataclasses import dataclass, field
+
+from twitter_text import extract_urls_with_indices
 
 from compose.posts import MASTODON_RULES, weighted_length
 from tests.fakes.server import FakeServer, Fault, RecordedRequest, Reply
@@ -36,6 +43,7 @@ class FakeMastodon:
     max_characters: int = MASTODON_RULES.max_length
     statuses: list[dict] = field(default_factory=list)
     idempotency: dict[str, dict] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)  # status id -> the text as posted
     _ids: itertools.count = field(default_factory=lambda: itertools.count(113_000_000_000_000_001))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -65,6 +73,8 @@ class FakeMastodon:
             return Reply(200, json=self.account)
         if route == ("POST", "/api/v1/statuses"):
             return self._post_status(request)
+        if route == ("GET", f"/api/v1/accounts/{self.account['id']}/statuses"):
+            return self._account_statuses(request)
         return Reply(404, json={"error": "Record not found"})
 
     def _post_status(self, request: RecordedRequest) -> Reply:
@@ -90,12 +100,38 @@ class FakeMastodon:
                 "spoiler_text": "", "visibility": fields.get("visibility", "public"), "language": "en",
                 "uri": f"https://{self.domain}/users/socitm/statuses/{status_id}",
                 "url": f"https://{self.domain}/@socitm/{status_id}", "replies_count": 0,
-                "reblogs_count": 0, "favourites_count": 0, "content": f"<p>{text}</p>", "text": text,
+                "reblogs_count": 0, "favourites_count": 0, "content": render_content(text),
                 "reblog": None, "account": self.account, "media_attachments": [], "mentions": [],
                 "tags": [], "emojis": [], "card": None, "poll": None,
             }
             self.statuses.append(status)
             if key:
                 self.idempotency[key] = status
+            self.texts[status_id] = text
         return Reply(200, json=status, headers={"X-RateLimit-Limit": "300",
                                                 "X-RateLimit-Remaining": str(300 - len(self.statuses))})
+
+    def _account_statuses(self, request: RecordedRequest) -> Reply:
+        query = {key: values[-1] for key, values in request.query.items()}
+        limit = min(int(query.get("limit", "20")), 40)
+        since = int(query.get("since_id") or 0)
+        with self._lock:
+            newest_first = [s for s in reversed(self.statuses) if int(s["id"]) > since]
+        return Reply(200, json=newest_first[:limit])
+
+
+def render_content(text: str) -> str:
+    """A status's text as Mastodon serves it in `content`."""
+    escaped = html.escape(text, quote=False)
+    for entity in reversed(extract_urls_with_indices(escaped)):
+        start, end = entity["indices"]
+        url = html.unescape(entity["url"])
+        scheme, _, rest = url.partition("://")
+        link = (f'<a href="{html.escape(url)}" target="_blank" rel="nofollow noopener noreferrer">'
+                f'<span class="invisible">{scheme}://</span><span class="ellipsis">{html.escape(rest[:30])}</span>'
+                f'<span class="invisible">{html.escape(rest[30:])}</span></a>')
+        escaped = escaped[:start] + link + escaped[end:]
+    escaped = re.sub(r"(?<![\w/\">])#(\w+)", r'<a href="https://social.example/tags/\1" class="mention hashtag" '
+                     r'rel="tag">#<span>\1</span></a>', escaped)
+    paragraphs = [p.replace("\n", "<br />") for p in escaped.split("\n\n")]
+    return "".join(f"<p>{p}</p>" for p in paragraphs)

@@ -1,4 +1,8 @@
-"""A fake X API v2 `POST /2/tweets` at the wire, for tweepy running unmodified.
+"""A fake X API v2 at the wire, for tweepy running unmodified: `POST /2/tweets` and the
+"Owned Reads" a publisher needs to find its own posts, `GET /2/users/me` and
+`GET /2/users/:id/tweets` (newest first, `since_id`, `max_results`, `pagination_token`; a
+post's text comes back as X serves it: `&<>` HTML-escaped and links as t.co links with the
+originals in `entities.urls`; `referenced_tweets` and `entities` only when asked for).
 
 It checks the OAuth 1.0a Authorization header (presence, consumer key and token), validates
 every body against the official OpenAPI spec (`CreatePostsRequest`, loaded with spec
@@ -11,6 +15,7 @@ the helpers below build X's real error bodies.
 from __future__ import annotations
 
 import functools
+import html
 import itertools
 import json
 import re
@@ -19,7 +24,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from twitter_text import parse_tweet
+from twitter_text import extract_urls_with_indices, parse_tweet
 
 from tests.fakes.server import FakeServer, Fault, RecordedRequest, Reply
 
@@ -31,6 +36,7 @@ REPLY_NOT_ALLOWED_MESSAGE = (
     "engaged by the author of the post you are replying to."
 )
 _OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
+_USER_TWEETS = re.compile(r"/2/users/[0-9]{1,19}/tweets")
 
 
 def _problem(status: int, title: str, detail: str) -> dict:
@@ -87,6 +93,19 @@ def validate_create_post(body: bytes, authorization: str) -> str | None:
 
     request = MockRequest(SPEC_SERVER, "post", "/2/tweets", data=body, content_type="application/json",
                           headers={"Authorization": authorization})
+    return _spec_complaint(request)
+
+
+def validate_read(path: str, query: dict[str, list[str]], authorization: str) -> str | None:
+    """The spec's complaint about a GET request (path and query), or None when it is valid."""
+    from openapi_core.testing import MockRequest
+    from werkzeug.datastructures import ImmutableMultiDict
+
+    args = ImmutableMultiDict([(key, value) for key, values in query.items() for value in values])
+    return _spec_complaint(MockRequest(SPEC_SERVER, "get", path, args=args, headers={"Authorization": authorization}))
+
+
+def _spec_complaint(request: object) -> str | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Unsupported scheme type" for the OAuth1 UserToken scheme
         try:
@@ -105,6 +124,9 @@ class FakeX:
     access_token: str
     posts: list[dict] = field(default_factory=list)
     invalid_bodies: list[str] = field(default_factory=list)
+    user_id: str = "1500000000000000001"
+    username: str = "socitm"
+    reads: int = 0  # successful GET /2/users/:id/tweets pages served
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1_850_000_000_000_000_001))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -127,11 +149,15 @@ class FakeX:
         return None
 
     def app(self, request: RecordedRequest) -> Reply:
-        if (request.method, request.path) != ("POST", "/2/tweets"):
+        route = (request.method, request.path)
+        read = request.method == "GET" and (route[1] == "/2/users/me" or _USER_TWEETS.fullmatch(route[1]))
+        if route != ("POST", "/2/tweets") and not read:
             return Reply(404, json=_problem(404, "Not Found", f"no route {request.method} {request.path}"))
         authorization = request.headers.get("authorization", "")
         if self._auth_problem(authorization):
             return Reply(401, json=_problem(401, "Unauthorized", "Unauthorized"))
+        if read:
+            return self._read(request, authorization)
         complaint = validate_create_post(request.body, authorization)
         if complaint:
             self.invalid_bodies.append(complaint)
@@ -155,3 +181,48 @@ class FakeX:
                               "x-rate-limit-reset": "1893456000",
                               "x-user-limit-24hour-limit": "10000", "x-user-limit-24hour-remaining": remaining,
                               "x-user-limit-24hour-reset": "1893456000"})
+
+    def _read(self, request: RecordedRequest, authorization: str) -> Reply:
+        complaint = validate_read(request.path, request.query, authorization)
+        if complaint:
+            self.invalid_bodies.append(complaint)
+            return Reply(400, json={"errors": [{"message": complaint}], "title": "Invalid Request",
+                                    "type": "https://api.twitter.com/2/problems/invalid-request"})
+        if request.path == "/2/users/me":
+            return Reply(200, json={"data": {"id": self.user_id, "name": "Socitm", "username": self.username}})
+        if request.path.split("/")[3] != self.user_id:
+            return Reply(200, json={"data": [], "meta": {"result_count": 0}})
+        query = {key: values[-1] for key, values in request.query.items()}
+        fields = set(query.get("tweet.fields", "").split(","))
+        size = int(query.get("max_results", "10"))
+        with self._lock:
+            newest_first = [p for p in reversed(self.posts) if int(p["id"]) > int(query.get("since_id", "0"))]
+            start = int(query.get("pagination_token", "0"))
+            self.reads += 1
+        page = newest_first[start:start + size]
+        meta: dict = {"result_count": len(page)}
+        if page:
+            meta.update(newest_id=page[0]["id"], oldest_id=page[-1]["id"])
+        if start + size < len(newest_first):
+            meta["next_token"] = str(start + size)
+        return Reply(200, json={"data": [self._served(p, fields) for p in page], "meta": meta} if page
+                     else {"meta": meta})
+
+    def _served(self, post: dict, fields: set[str]) -> dict:
+        """A stored post as X serves it: escaped text, t.co links, only the fields asked for."""
+        text, urls = html.escape(post["text"], quote=False), []
+        for number, entity in enumerate(extract_urls_with_indices(text)):
+            short = f"https://t.co/fake{int(post['id']) % 100000:05d}{number}"
+            original = html.unescape(entity["url"])
+            urls.append({"start": entity["indices"][0], "end": entity["indices"][1], "url": short,
+                         "expanded_url": original, "display_url": original.split("://", 1)[-1][:26]})
+        for link in urls:
+            text = text.replace(html.escape(link["expanded_url"], quote=False), link["url"], 1)
+        served: dict = {"id": post["id"], "text": text, "edit_history_tweet_ids": [post["id"]]}
+        if "referenced_tweets" in fields and post["in_reply_to"]:
+            served["referenced_tweets"] = [{"type": "replied_to", "id": post["in_reply_to"]}]
+        if "entities" in fields and urls:
+            served["entities"] = {"urls": urls}
+        if "created_at" in fields:
+            served["created_at"] = "2026-11-26T14:00:00.000Z"
+        return served

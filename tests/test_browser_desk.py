@@ -1,0 +1,147 @@
+"""The review desk in a real browser (Debian's chromium through Playwright): sign in, open an
+edition, edit the intro, see the approval voided, approve again, see it scheduled.
+
+Screenshots of the desk and the edition page go to the pytest temporary folder, or to tests/artifacts/
+when SYNDICATE_KEEP_SCREENSHOTS=1. Requests that would leave the machine (the logo) are answered locally.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from state import ledger
+from web import testing
+from web.app import create_app
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+PLACEHOLDER = ('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="60">'
+               '<rect width="100%" height="100%" fill="#9db4cc"/></svg>')
+
+
+@pytest.fixture
+def shots_dir(tmp_path):
+    if os.environ.get("SYNDICATE_KEEP_SCREENSHOTS") == "1":
+        keep = Path(__file__).resolve().parent / "artifacts"
+        keep.mkdir(exist_ok=True)
+        return keep
+    return tmp_path
+
+
+@pytest.fixture
+def server(sqlite_db, tmp_path):
+    """The web app served by uvicorn on an ephemeral loopback port, with an edition approved once."""
+    config = testing.example_config(tmp_path)
+    edition_id = testing.seed_edition(sqlite_db, config, now=NOW)
+    testing.seed_threads(sqlite_db, config, now=NOW)
+    testing.seed_subscribers(sqlite_db, 3, now=NOW)
+    testing.seed_staff(sqlite_db, "alex@example.org", "admin", now=NOW)
+    with sqlite_db.session() as session:
+        ledger.approve(session, "edition", edition_id, by="sam@example.org", now=NOW, note="first look")
+    app = create_app(config=config, db=sqlite_db, secret_key="browser-test-secret-key-0123", now=lambda: NOW, env={})
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    port = uv.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}", edition_id
+    uv.should_exit = True
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (or `make test`, which installs Debian's chromium)",
+                    pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def _page(browser, base: str, width: int = 1280):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+
+    def answer(route):
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            route.fulfill(status=200, content_type="image/svg+xml", body=PLACEHOLDER)
+
+    page.route("**/*", answer)
+    return page
+
+
+def test_sign_in_edit_voids_approval_approve_and_see_it_scheduled(server, browser, shots_dir):
+    base, edition_id = server
+    page = _page(browser, base)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    try:
+        page.goto(f"{base}/desk")
+        assert "/login" in page.url
+        page.get_by_label("Email address").fill("alex@example.org")
+        page.get_by_label("Password").fill(testing.PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{base}/desk")
+        assert page.get_by_role("heading", name="Scheduled next").is_visible()
+        page.screenshot(path=str(Path(shots_dir) / "desk.png"), full_page=True)
+
+        page.goto(f"{base}/desk/editions/{edition_id}")
+        assert "The approval is current" in page.locator("#approval").inner_text()
+        frame = page.frame_locator("iframe.frame-desktop")
+        assert frame.get_by_role("link", name="Unsubscribe").is_visible()
+
+        page.get_by_label("Introduction").fill("This week: **skills**, security and a new briefing.")
+        page.get_by_role("button", name="Save changes").click()
+        page.wait_for_load_state()
+        assert "no longer applies" in page.get_by_role("status").first.inner_text()
+        assert "Needs approval again" in page.locator("#approval").inner_text()
+        assert page.locator("#edition-status").inner_text().strip().lower() == "draft"
+        assert "skills" in page.frame_locator("iframe.frame-desktop").locator("body").inner_text()
+
+        page.get_by_role("tab", name="Phone (375 px)").click()
+        phone = page.locator("iframe.frame-phone")
+        assert phone.is_visible() and phone.bounding_box()["width"] <= 375 + 20
+
+        page.get_by_role("tab", name="Desktop").click()
+        page.get_by_role("button", name="Approve this content").click()
+        page.wait_for_load_state()
+        approval = page.locator("#approval").inner_text()
+        assert "Approved" in approval and "alex@example.org" in approval and "current" in approval
+        assert page.locator("#edition-status").inner_text().strip().lower() == "approved"
+        scheduled = page.locator("#scheduled-for").inner_text()
+        assert scheduled == "Thu 3 Dec 2026, 10:00 GMT"
+        page.screenshot(path=str(Path(shots_dir) / "edition.png"), full_page=True)
+
+        page.goto(f"{base}/desk")
+        row = page.get_by_role("region", name="Scheduled next").get_by_role("listitem").first
+        assert "approved" in row.inner_text().lower() and "3 Dec 2026, 10:00" in row.inner_text()
+        page.goto(f"{base}/desk/threads")
+        area = page.locator("textarea[data-network=x]").first
+        area.fill("A short post")
+        counter = page.locator(f"#{area.get_attribute('data-counter')} .n")
+        counter.filter(has_text="12").wait_for(timeout=5000)
+        page.screenshot(path=str(Path(shots_dir) / "threads.png"), full_page=True)
+        assert not [e for e in errors if "Content Security Policy" in e], errors
+    finally:
+        page.close()
+    for name in ("desk.png", "edition.png"):
+        assert (Path(shots_dir) / name).stat().st_size > 10_000
