@@ -113,6 +113,11 @@ def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, 
                 + "; ".join(str(w) for w in row.warnings)
                 + " (run `syndicate edition show ID`, then `syndicate edition acknowledge ID --by EMAIL`)"
             )
+        if row.status == EditionStatus.HELD and (row.scheduled_for is None or row.scheduled_for <= now):
+            raise LedgerError(
+                f"edition {row.id} was held because its send time passed before anyone approved it: "
+                "give it a new send time in the review desk (Schedule), then approve it"
+            )
         row.status = EditionStatus.APPROVED
         event = events.EDITION_APPROVED
     else:

@@ -156,3 +156,15 @@ def test_cancelled_editions_are_never_sent(db: Database) -> None:
         ledger.cancel_edition(session, row, by="a@socitm.example", now=NOW)
         with pytest.raises(ledger.LedgerError, match="only an approved edition can be sent"):
             ledger.mark_edition_sending(session, row)
+
+
+def test_a_held_edition_is_never_sent_late_by_approving_it(db: Database) -> None:
+    with db.session() as session:
+        row = _edition(session)
+        later = row.scheduled_for + timedelta(minutes=1)
+        ledger.hold_edition(session, row, now=later, reason="not approved at its send time")
+        with pytest.raises(ledger.LedgerError, match="give it a new send time"):
+            ledger.approve(session, "edition", row.id, by="a@socitm.example", now=later)
+        row.scheduled_for = later + timedelta(days=1)
+        ledger.approve(session, "edition", row.id, by="a@socitm.example", now=later)
+        assert row.status == EditionStatus.APPROVED
