@@ -60,6 +60,7 @@ class Section(_Strict):
     title: str
     url: HttpUrl | None = None  # the section's page on the site ("more on our site")
     max_items: int = Field(default=6, ge=1, le=50)
+    auto_approve: bool = False  # posts for this section's items go out without staff approval
 
 
 class Utm(_Strict):

@@ -93,7 +93,7 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
                      item_ids: Sequence[int] | None = None) -> list[int]:
     """A post per new item in the configured sections, per enabled network. Idempotent."""
     auto = {s.name for s in config.sources if s.auto_approve}
-    auto_sections = {s.key for s in config.sections if getattr(s, "auto_approve", False)}
+    auto_sections = {s.key for s in config.sections if s.auto_approve}
     created: list[int] = []
     for network in enabled_networks(config):
         settings = _settings(config, network)

@@ -127,6 +127,7 @@ class FakeX:
     user_id: str = "1500000000000000001"
     username: str = "socitm"
     reads: int = 0  # successful GET /2/users/:id/tweets pages served
+    refuse_replies: bool = False  # X's 2026 rule for self-serve tiers: no API replies unless summoned
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1_850_000_000_000_000_001))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -169,6 +170,8 @@ class FakeX:
         if not parse_tweet(text).valid:
             return Reply(403, json=_problem(403, "Forbidden", "Your Tweet text is too long. For more "
                                             "information on how Twitter determines text length, see ..."))
+        if self.refuse_replies and body.get("reply"):
+            return Reply(403, json=_problem(403, "Forbidden", REPLY_NOT_ALLOWED_MESSAGE))
         with self._lock:
             if any(p["text"] == text for p in self.posts):
                 return Reply(403, json=_problem(403, "Forbidden", DUPLICATE_MESSAGE))
