@@ -186,8 +186,9 @@ def change_content(session: Session, row: EditionRow | ThreadRow, *, content_has
     kind = "edition" if isinstance(row, EditionRow) else "thread"
     if isinstance(row, EditionRow) and row.status in (EditionStatus.SENDING, EditionStatus.SENT):
         raise LedgerError(f"edition {row.id} is {row.status}: its content can no longer change")
-    if isinstance(row, ThreadRow) and row.status in (ThreadStatus.PUBLISHING, ThreadStatus.PUBLISHED):
-        raise LedgerError(f"thread {row.id} is {row.status}: its content can no longer change")
+    if isinstance(row, ThreadRow) and (row.status in (ThreadStatus.PUBLISHING, ThreadStatus.PUBLISHED)
+                                       or any(post.status == PostStatus.POSTED for post in row.posts)):
+        raise LedgerError(f"thread {row.id} is partly or wholly published: its content can no longer change")
     was_approved = row.status in (EditionStatus.APPROVED, ThreadStatus.APPROVED)
     row.content_hash = content_hash
     row.status = EditionStatus.DRAFT if kind == "edition" else ThreadStatus.DRAFT

@@ -168,3 +168,20 @@ def test_a_held_edition_is_never_sent_late_by_approving_it(db: Database) -> None
         row.scheduled_for = later + timedelta(days=1)
         ledger.approve(session, "edition", row.id, by="a@socitm.example", now=later)
         assert row.status == EditionStatus.APPROVED
+
+
+def test_a_partly_published_thread_cannot_be_edited(db: Database) -> None:
+    with db.session() as session:
+        thread = _thread(session, ["one", "two"])
+        ledger.approve(session, "thread", thread.id, by="a@socitm.example", now=NOW)
+        post, _ = ledger.next_post(thread)
+        assert post is not None
+        ledger.mark_post_posting(session, post)
+        ledger.mark_post_posted(session, post, provider_id="1", url=None, now=NOW)
+        second, _ = ledger.next_post(thread)
+        assert second is not None
+        ledger.mark_post_posting(session, second)
+        ledger.mark_post_failed(session, second, status=PostStatus.FAILED, error="503", now=NOW, stop_thread=False)
+        assert thread.status == ThreadStatus.APPROVED
+        with pytest.raises(ledger.LedgerError, match="partly or wholly published"):
+            ledger.change_content(session, thread, content_hash="z" * 64, by="e@socitm.example", now=NOW)
