@@ -18,12 +18,14 @@ from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 from typing import ClassVar
 
-from connectors.channels.base import BatchReceipt, OutboundEmail, Recipient
-
-
-def _first_name(name: str) -> str:
-    parts = name.split()
-    return parts[0] if parts else "there"
+from connectors.channels.base import (
+    FIRST_NAME_TOKEN,
+    UNSUBSCRIBE_TOKEN,
+    BatchReceipt,
+    OutboundEmail,
+    Recipient,
+    first_name,
+)
 
 
 class OutboxEmailChannel:
@@ -31,8 +33,8 @@ class OutboxEmailChannel:
 
     name: ClassVar[str] = "outbox"
     max_batch_size: ClassVar[int] = 1000
-    token_first_name: ClassVar[str] = "{{first_name}}"
-    token_unsubscribe: ClassVar[str] = "{{unsubscribe_url}}"
+    token_first_name: ClassVar[str] = FIRST_NAME_TOKEN
+    token_unsubscribe: ClassVar[str] = UNSUBSCRIBE_TOKEN
 
     def __init__(self, outbox_dir: str | Path, *, now: datetime | None = None) -> None:
         self.root = Path(outbox_dir)
@@ -50,7 +52,7 @@ class OutboxEmailChannel:
     def render(self, message: OutboundEmail, recipient: Recipient) -> EmailMessage:
         """The message as this recipient would receive it."""
         def fill(text: str) -> str:
-            return (text.replace(self.token_first_name, _first_name(recipient.name))
+            return (text.replace(self.token_first_name, first_name(recipient.name))
                     .replace(self.token_unsubscribe, recipient.unsubscribe_url))
 
         mail = EmailMessage()

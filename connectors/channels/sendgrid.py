@@ -31,7 +31,14 @@ from sendgrid import SendGridAPIClient
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from compose.config import Config
-from connectors.channels.base import BatchReceipt, OutboundEmail, Recipient
+from connectors.channels.base import (
+    FIRST_NAME_TOKEN,
+    UNSUBSCRIBE_TOKEN,
+    BatchReceipt,
+    OutboundEmail,
+    Recipient,
+    first_name,
+)
 from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
 
 DEFAULT_HOST = "https://api.sendgrid.com"
@@ -56,19 +63,14 @@ class _Redact(logging.Filter):
         return True
 
 
-def first_name(name: str) -> str:
-    parts = name.split()
-    return parts[0] if parts else "there"
-
-
 class SendGridChannel:
     """Sends an edition through SendGrid's v3 mail/send API with the official library."""
 
     name: ClassVar[str] = "sendgrid"
     max_batch_size: ClassVar[int] = 1000
     max_categories: ClassVar[int] = 10
-    token_first_name: ClassVar[str] = "{{first_name}}"
-    token_unsubscribe: ClassVar[str] = "{{unsubscribe_url}}"
+    token_first_name: ClassVar[str] = FIRST_NAME_TOKEN
+    token_unsubscribe: ClassVar[str] = UNSUBSCRIBE_TOKEN
 
     def __init__(self, api_key: str, *, host: str = DEFAULT_HOST, timeout_s: float = 30.0,
                  sandbox_mode: bool = False) -> None:

@@ -9,7 +9,6 @@ when the process died is held as ambiguous for staff (`state.deliveries.resolve_
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from sqlalchemy import func, select
 
 from compose.config import Config
 from compose.signing import unsubscribe_tokens, unsubscribe_url
+from connectors.channels import email_channel
 from connectors.channels.base import EmailChannel, OutboundEmail, Recipient
 from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.sendgrid import SendGridChannel
@@ -54,16 +54,13 @@ class DeliveryLimits:
 
 def choose_channel(config: Config, env: Mapping[str, str] | None = None) -> tuple[EmailChannel, str]:
     """SendGrid when configured and credentials exist, else the outbox; and a sentence saying which."""
-    env = os.environ if env is None else env
-    if config.email.provider == "sendgrid":
-        channel = SendGridChannel.from_env(env, config=config)
-        if channel is not None:
-            return channel, f"via SendGrid ({channel.host})"
-        note = "SENDGRID_API_KEY is not set, so messages were written to the outbox"
-    else:
-        note = "messages were written to the outbox"
-    outbox = OutboxEmailChannel(config.email.outbox_dir)
-    return outbox, f"{note} ({outbox.root / 'email'})"
+    channel = email_channel(config, env)
+    if isinstance(channel, SendGridChannel):
+        return channel, f"via SendGrid ({channel.host})"
+    assert isinstance(channel, OutboxEmailChannel)
+    note = ("SENDGRID_API_KEY is not set, so messages were written to the outbox" if config.email.provider == "sendgrid"
+            else "messages were written to the outbox")
+    return channel, f"{note} ({channel.root / 'email'})"
 
 
 def due_edition_ids(db: Database, *, now: datetime) -> list[int]:
