@@ -23,11 +23,12 @@ import nh3
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from compose.config import Branding, Config
+from compose.config import Config
 from compose.edition import format_date
 from compose.edition import untokened as _untokened_text
 from compose.markdown import markdown_to_html, markdown_to_text
 from compose.models import Edition, EditionSection, Item, RenderedEmail
+from compose.palette import MIN_CONTRAST, Palette, contrast_ratio, readable  # noqa: F401  (re-exported)
 
 RECIPIENT_TOKENS = ("{{first_name}}", "{{unsubscribe_url}}")
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
@@ -38,104 +39,9 @@ class EmailLimits:
 
     summary_max_chars = 300
     text_width = 72
-    min_contrast = 4.5  # WCAG AA for body text
+    min_contrast = MIN_CONTRAST
     min_items_per_section = 1  # size trimming never empties a section
     logo_width_px = 150
-
-
-# ---------------------------------------------------------------- colours
-
-
-def _rgb(colour: str) -> tuple[int, int, int]:
-    colour = colour.lstrip("#")
-    return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16)
-
-
-def _hex(rgb: tuple[float, float, float]) -> str:
-    return "#" + "".join(f"{max(0, min(255, round(channel))):02x}" for channel in rgb)
-
-
-def _luminance(colour: str) -> float:
-    def linear(channel: int) -> float:
-        value = channel / 255
-        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
-
-    red, green, blue = (linear(channel) for channel in _rgb(colour))
-    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
-
-
-def contrast_ratio(foreground: str, background: str) -> float:
-    """WCAG 2 contrast ratio of two #rrggbb colours (1.0 to 21.0)."""
-    lighter, darker = sorted((_luminance(foreground), _luminance(background)), reverse=True)
-    return (lighter + 0.05) / (darker + 0.05)
-
-
-def _mix(colour: str, other: str, share: float) -> str:
-    a, b = _rgb(colour), _rgb(other)
-    return _hex(tuple(x + (y - x) * share for x, y in zip(a, b, strict=True)))
-
-
-def readable(foreground: str, background: str, minimum: float = EmailLimits.min_contrast) -> str:
-    """`foreground`, moved towards black or white just enough to reach `minimum` contrast."""
-    if contrast_ratio(foreground, background) >= minimum:
-        return foreground.lower()
-    target = "#000000" if _luminance(background) > 0.18 else "#ffffff"
-    for step in range(1, 21):
-        candidate = _mix(foreground, target, step / 20)
-        if contrast_ratio(candidate, background) >= minimum:
-            return candidate
-    return target
-
-
-@dataclasses.dataclass(frozen=True)
-class Palette:
-    """Every colour the email uses, derived from the branding and checked for contrast."""
-
-    primary: str
-    on_primary: str
-    on_primary_muted: str
-    accent: str
-    accent_text: str
-    text: str
-    heading: str
-    link: str
-    muted: str
-    background: str
-    surface: str
-    footer_text: str
-    rule: str
-    font: str
-
-    @classmethod
-    def from_branding(cls, branding: Branding) -> Palette:
-        surface = "#ffffff"
-        primary, text, background = branding.primary_colour, branding.text_colour, branding.background_colour
-        on_primary = readable("#ffffff", primary)
-        return cls(
-            primary=primary.lower(),
-            on_primary=on_primary,
-            on_primary_muted=readable(_mix(on_primary, primary, 0.2), primary),
-            accent=branding.accent_colour.lower(),
-            accent_text=readable(branding.accent_colour, surface),
-            text=readable(text, surface),
-            heading=readable(primary, surface),
-            link=readable(primary, surface),
-            muted=readable(_mix(text, surface, 0.3), surface),
-            background=background.lower(),
-            surface=surface,
-            footer_text=readable(_mix(text, background, 0.25), background),
-            rule=_mix(background, text, 0.1),
-            font=branding.font_family,
-        )
-
-    def warnings(self, branding: Branding) -> list[str]:
-        """Branding colours that had to be adjusted to stay readable."""
-        notes = []
-        if self.text != branding.text_colour.lower():
-            notes.append(f"branding.text_colour {branding.text_colour} is too light on white; used {self.text}")
-        if self.link != branding.primary_colour.lower():
-            notes.append(f"branding.primary_colour {branding.primary_colour} is too light for links; used {self.link}")
-        return notes
 
 
 # ---------------------------------------------------------------- links and text
