@@ -165,6 +165,15 @@ class Review(_Strict):
     two_person_rule: bool = False  # whoever last edited an edition or thread may not approve it
 
 
+class WebSub(_Strict):
+    """Push ingestion (W3C WebSub): subscribe to the hubs that sources advertise, so new items
+    arrive as soon as they are published instead of at the next poll. Polling goes on regardless."""
+
+    enabled: bool = False
+    lease_seconds: int = Field(default=864_000, ge=3_600, le=31_536_000)  # asked of the hub; it may grant less
+    callback_url: HttpUrl | None = None  # where hubs reach the web app; default: edition.public_url
+
+
 class Config(_Strict):
     organisation: Organisation
     edition: EditionSettings
@@ -174,6 +183,7 @@ class Config(_Strict):
     email: EmailChannel = EmailChannel()
     social: Social = Social()
     review: Review = Review()
+    websub: WebSub = WebSub()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

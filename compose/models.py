@@ -62,6 +62,8 @@ class FetchReport:
     moved_to: str | None = None  # a permanent redirect: the new URL to store
     retry_after_s: float | None = None
     feeds_advertised: tuple[str, ...] = ()
+    hub_url: str | None = None  # a WebSub hub the source advertises (Link header or feed link)
+    self_url: str | None = None  # the source's own canonical URL (rel="self"): the WebSub topic
 
     @property
     def ok(self) -> bool:

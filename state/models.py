@@ -386,3 +386,42 @@ class AuditRow(Base):
     subject_kind: Mapped[str] = mapped_column(String(20))
     subject_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- push (WebSub) ------------------------------------------------------------------------------
+
+
+class WebSubSubscriptionRow(Base):
+    """A source's WebSub subscription: the hub and topic it advertises, and where our request stands.
+
+    `state` is one of `state.websub.PushState` and changes only in `state.websub`. `secret` signs
+    what the hub pushes (HMAC); it is stored to verify pushes and never logged or shown.
+    """
+
+    __tablename__ = "websub_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), unique=True)
+    hub_url: Mapped[str] = mapped_column(Text)
+    topic_url: Mapped[str] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # the opaque last segment of the callback URL
+    secret: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20), default="discovered", index=True)
+    lease_seconds: Mapped[int | None] = mapped_column(Integer)
+    discovered_at: Mapped[datetime]
+    requested_at: Mapped[datetime | None]
+    verified_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_hint: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    pushes: Mapped[int] = mapped_column(Integer, default=0)
+    last_push_at: Mapped[datetime | None]
+    rejected_pushes: Mapped[int] = mapped_column(Integer, default=0)
+    last_rejected_at: Mapped[datetime | None]
+    last_rejected_reason: Mapped[str | None] = mapped_column(Text)
+
+    source: Mapped[SourceRow] = relationship()
+
+    def __repr__(self) -> str:
+        return f"WebSubSubscriptionRow(id={self.id!r}, source_id={self.source_id!r}, state={self.state!r})"

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from state.db import connect
-from state.models import Base, PostRow, PostStatus, ThreadRow, ThreadStatus
+from state.models import PostRow, PostStatus, ThreadRow, ThreadStatus
 from tests.fakes.fake_x import FakeX
 from tests.publish_worker import CRASH_ENV, CRASH_EXIT
 from tests.test_publish import CREDENTIALS, NOW, add_thread
@@ -88,22 +88,25 @@ def test_killed_at_every_point_of_a_thread_resumes_into_one_chain_on_sqlite(tmp_
 
 @pytest.mark.timeout(120)
 def test_killed_at_every_point_of_a_thread_resumes_into_one_chain_on_postgres(postgres_url):
-    db = connect(postgres_url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with db.engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    assert add_thread(db, TEXTS) == 1
-    db.dispose()
+    """Each kill point gets its own database, copied from a prepared template that nothing else
+    holds a connection to (PostgreSQL refuses to copy a database in use)."""
     base = make_url(postgres_url)
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    template = f"{base.database}_crash_template"
+    admin = create_engine(base.set(database="postgres").render_as_string(hide_password=False),
+                          isolation_level="AUTOCOMMIT")
     names = {point: f"{base.database}_crash_{point.replace(':', '_')}" for point in KILL_POINTS}
-    with admin.connect() as connection:  # a copy of the prepared ledger per kill point
-        for name in names.values():
-            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{base.database}"'))
     try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{template}"'))
+        db = connect(base.set(database=template).render_as_string(hide_password=False))
+        assert add_thread(db, TEXTS) == 1
+        db.dispose()
+        with admin.connect() as connection:  # a copy of the prepared ledger per kill point
+            for name in names.values():
+                connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
         _sweep(lambda point: base.set(database=names[point]).render_as_string(hide_password=False))
     finally:
         with admin.connect() as connection:
-            for name in names.values():
+            for name in [*names.values(), template]:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

@@ -5,7 +5,7 @@ temporary database); `serve_web` runs it with uvicorn for `syndicate web`.
 
 Staff pages live under `/desk` (and `/logout`); everything else is public: sign-in and set-up,
 unsubscribe (RFC 8058 one-click), subscribe and confirm, the archive of sent editions and its RSS
-feed, the SendGrid Event Webhook, the static files and the branding stylesheet.
+feed, the SendGrid Event Webhook, the WebSub callback, the static files and the branding stylesheet.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from compose.config import Config
 from state.db import Database
-from web import account, desk, edition_pages, public, records, threads
+from web import account, desk, edition_pages, public, records, threads, websub
 from web.render import STATIC, WebApp, make_templates, message
 from web.security import (
     Forbidden,
@@ -79,7 +79,7 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (public, account, desk, edition_pages, threads, records):
+    for module in (public, websub, account, desk, edition_pages, threads, records):
         app.include_router(module.router)
     return app
 

@@ -24,6 +24,7 @@ from compose.models import FetchReport, SourceCursor
 
 from .base import Parsed
 from .http import Fetched, FetchLimits, fetch, make_client
+from .websub import discover
 
 
 class GatherLimits:
@@ -200,4 +201,6 @@ def _report(source: SourceConfig, cursor: SourceCursor | None, url: str, fetched
     if parsed.error:  # keep the old validators: the next run must fetch the body again
         return FetchReport(**common, cursor=old, error=parsed.error, hint=parsed.hint,
                            feeds_advertised=parsed.feeds_advertised)
-    return FetchReport(**common, cursor=new_cursor, items=parsed.items, feeds_advertised=parsed.feeds_advertised)
+    push = discover(fetched.body, fetched.headers, fetched.url)
+    return FetchReport(**common, cursor=new_cursor, items=parsed.items, feeds_advertised=parsed.feeds_advertised,
+                       hub_url=push.hub, self_url=push.self_url)

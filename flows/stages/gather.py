@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from compose.config import Config, Source
 from compose.models import FetchReport, SourceCursor
+from state import websub
 from state.items import cursor_of, store_reports, sync_sources  # noqa: F401  (sync_sources re-exported)
+from state.models import WebSubSubscriptionRow
+
+if TYPE_CHECKING:
+    from connectors.sources.websub import HubClient
 
 Fetcher = Callable[[Sequence[Source], Mapping[str, SourceCursor]], list[FetchReport]]
 
@@ -34,8 +40,19 @@ class SourceSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class PushSummary:
+    """What the gather run asked of WebSub hubs."""
+
+    requested: int = 0  # subscriptions and renewals the hubs accepted
+    failed: int = 0
+    unsubscribed: int = 0
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class GatherSummary:
     sources: tuple[SourceSummary, ...] = field(default_factory=tuple)
+    push: PushSummary = field(default_factory=PushSummary)
 
     @property
     def new(self) -> int:
@@ -51,7 +68,7 @@ class GatherSummary:
 
     def as_dict(self) -> dict[str, object]:
         return {"new": self.new, "updated": self.updated, "failed": self.failed,
-                "sources": [asdict(s) for s in self.sources]}
+                "sources": [asdict(s) for s in self.sources], "push": asdict(self.push)}
 
 
 def _default_fetcher(sources: Sequence[Source], cursors: Mapping[str, SourceCursor]) -> list[FetchReport]:
@@ -62,9 +79,10 @@ def _default_fetcher(sources: Sequence[Source], cursors: Mapping[str, SourceCurs
 
 def gather_sources(
     session: Session, config: Config, *, now: datetime, include_backlog: bool = False,
-    fetch: Fetcher | None = None,
+    fetch: Fetcher | None = None, hub: HubClient | None = None,
 ) -> GatherSummary:
-    """Fetch every source, store items and health. One broken source never stops the others."""
+    """Fetch every source, store items and health, then subscribe to (or renew, or leave) the WebSub
+    hubs the sources advertise. One broken source never stops the others. `hub` is for tests."""
     rows = sync_sources(session, config.sources)
     due: list[Source] = []
     skipped: list[SourceSummary] = []
@@ -91,4 +109,63 @@ def gather_sources(
             not_modified=report.not_modified, new=stored.new, updated=stored.updated, bytes=report.bytes,
             elapsed_ms=report.elapsed_ms, error=report.error, hint=report.hint, moved_to=report.moved_to,
             consecutive_failures=row.consecutive_failures))
-    return GatherSummary(tuple(summaries + skipped))
+    for source, report in zip(due, reports, strict=True):
+        if report.ok and report.hub_url:
+            topic = report.self_url or (report.cursor.url if report.cursor else None) or str(source.url)
+            websub.note_discovery(session, rows[source.name], hub=report.hub_url, topic=topic, now=now)
+    push = sync_push_subscriptions(session, config, now=now, hub=hub)
+    return GatherSummary(tuple(summaries + skipped), push)
+
+
+def callback_base(config: Config) -> str:
+    """Where hubs reach the web app: [websub] callback_url, else edition.public_url."""
+    return str(config.websub.callback_url or config.edition.public_url).rstrip("/")
+
+
+def sync_push_subscriptions(session: Session, config: Config, *, now: datetime,
+                            hub: HubClient | None = None) -> PushSummary:
+    """Subscribe to new hubs, renew leases near their end, and unsubscribe sources that left the
+    config (or every source when [websub] is disabled). The ledger row is committed before each
+    request leaves, so the hub's verification finds it; the outcome is committed after."""
+    configured = {source.name for source in config.sources}
+    plan: list[tuple[str, WebSubSubscriptionRow]] = []
+    for row in websub.subscriptions(session):
+        wanted = config.websub.enabled and row.source.name in configured
+        if wanted and websub.needs_subscribe(row, now=now):
+            plan.append(("subscribe", row))
+        elif not wanted and websub.needs_unsubscribe(row):
+            plan.append(("unsubscribe", row))
+    if not plan:
+        return PushSummary()
+    if hub is None:
+        from connectors.sources.websub import HubClient
+    client = hub or HubClient()
+    requested = failed = unsubscribed = 0
+    errors: list[str] = []
+    try:
+        for mode, row in plan:
+            if mode == "subscribe":
+                websub.mark_requested(row, lease_seconds=config.websub.lease_seconds, now=now)
+            else:
+                websub.mark_unsubscribing(row, now=now)
+            session.commit()
+            answer = client.request(row.hub_url, mode=mode, topic=row.topic_url,
+                                    callback=f"{callback_base(config)}/websub/{row.token}",
+                                    secret=row.secret if mode == "subscribe" else None,
+                                    lease_seconds=config.websub.lease_seconds if mode == "subscribe" else None)
+            session.refresh(row)  # the hub may have verified already, from another connection
+            if mode == "unsubscribe":
+                unsubscribed += 1
+                if not answer.ok:
+                    websub.mark_unsubscribed(row, now=now, error=answer.error)
+            elif answer.ok:
+                requested += 1
+            else:
+                failed += 1
+                websub.mark_failed(row, answer.error or "the hub refused", answer.hint, now=now)
+                errors.append(f"{row.source.name}: {answer.error}")
+            session.commit()
+    finally:
+        if hub is None:
+            client.close()
+    return PushSummary(requested=requested, failed=failed, unsubscribed=unsubscribed, errors=tuple(errors))

@@ -1,0 +1,136 @@
+"""The WebSub callback (public, no sign-in, no CSRF: the hub proves itself by the secret).
+
+    GET  /websub/{token}   verification of intent: echo `hub.challenge` (200 text/plain) when we asked
+                           for exactly this mode and topic, else 404; `hub.mode=denied` is recorded
+    POST /websub/{token}   content distribution: the raw body is checked against X-Hub-Signature with
+                           the subscription's secret, then parsed and stored exactly as a poll would be
+
+Answers to a push: 410 Gone for a token we do not know or no longer want (the hub then drops the
+subscription, as the spec allows); 413 over the size limit; 202 once the signature has been
+checked, whether it matched or not: a missing or forged signature is ignored and recorded on the
+subscription (the spec lets a subscriber acknowledge such a push, and a uniform answer tells a
+forger nothing); after a good signature, 415 for a content type the source kind cannot read and
+400 for a body the parser rejects (both recorded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import PlainTextResponse, Response
+
+from compose.config import Source
+from compose.models import FetchReport
+from connectors.sources.base import EntryLimits
+from connectors.sources.runner import parse_body
+from connectors.sources.websub import SIGNATURE_HEADER, check_signature
+from state import websub
+from state.items import store_reports
+from web.render import WebApp, app_of
+
+router = APIRouter()
+
+
+class PushLimits:
+    """What a pushed body may be."""
+
+    max_body_bytes = EntryLimits.max_body_bytes  # the same 10 MB as a polled response
+    content_types: dict[str, frozenset[str]] = {
+        "feed": frozenset({"application/atom+xml", "application/rss+xml", "application/rdf+xml", "application/xml",
+                           "text/xml", "application/feed+json", "application/json"}),
+        "html": frozenset({"text/html", "application/xhtml+xml"}),
+    }
+    store_attempts = 2  # a concurrent gather may insert the same item first: try once more
+
+
+def _text(body: str, status: int) -> Response:
+    return PlainTextResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/websub/{token}")
+def verify_intent(request: Request, token: str) -> Response:
+    """The hub asks whether we want this (un)subscription; 200 with the challenge, or 404."""
+    app = app_of(request)
+    params = request.query_params
+    mode, topic = params.get("hub.mode", ""), params.get("hub.topic", "")
+    with app.db.session() as session:
+        if mode == "denied":
+            known = websub.record_denial(session, token, topic=topic, reason=params.get("hub.reason", "")[:500],
+                                         now=app.now())
+            return _text("noted", 200) if known else _text("no such subscription", 404)
+        challenge = params.get("hub.challenge", "")
+        if mode not in ("subscribe", "unsubscribe") or not challenge:
+            return _text("no such subscription", 404)
+        lease = params.get("hub.lease_seconds", "")
+        agreed = websub.confirm_intent(session, token, mode=mode, topic=topic,
+                                       lease_seconds=int(lease) if lease.isdigit() else None, now=app.now())
+    if not agreed:
+        return _text("no such subscription", 404)
+    return _text(challenge, 200)
+
+
+@router.post("/websub/{token}")
+async def content_distribution(request: Request, token: str) -> Response:
+    """New content from the hub: verified, parsed and stored like a poll (events for new items)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > PushLimits.max_body_bytes:
+        return _text("too large", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > PushLimits.max_body_bytes:
+            return _text("too large", 413)
+        chunks.append(chunk)
+    push = _Push(token=token, body=b"".join(chunks), signature=request.headers.get(SIGNATURE_HEADER),
+                 content_type=request.headers.get("content-type", ""))
+    return await run_in_threadpool(_receive, app_of(request), push)
+
+
+@dataclass(frozen=True, slots=True)
+class _Push:
+    token: str
+    body: bytes
+    signature: str | None
+    content_type: str
+
+
+def _receive(app: WebApp, push: _Push) -> Response:
+    for attempt in range(PushLimits.store_attempts):
+        try:
+            return _store(app, push)
+        except IntegrityError:
+            if attempt + 1 == PushLimits.store_attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _store(app: WebApp, push: _Push) -> Response:
+    now = app.now()
+    with app.db.session() as session:
+        row = websub.by_token(session, push.token)
+        source = _configured(app, row.source.name) if row is not None else None
+        if row is None or source is None or not websub.accepts_pushes(row):
+            return _text("no such subscription", 410)
+        check = check_signature(row.secret, push.body, push.signature)
+        if not check.ok:
+            websub.record_rejected_push(row, f"ignored: {check.reason}", now=now)
+            return _text("received", 202)
+        media_type = push.content_type.split(";")[0].strip().lower()
+        if media_type not in PushLimits.content_types.get(source.kind, frozenset()):
+            websub.record_rejected_push(row, f"unsupported content type {media_type or '(none)'!r}", now=now)
+            return _text(f"a {source.kind} source cannot read {media_type or 'a body without a type'}", 415)
+        parsed = parse_body(source, push.body, row.topic_url, {"content-type": push.content_type})
+        if parsed.error:
+            websub.record_rejected_push(row, f"unreadable: {parsed.error}", now=now)
+            return _text(parsed.error, 400)
+        report = FetchReport(source=source.name, items=parsed.items, status=200, bytes=len(push.body))
+        store_reports(session, [(row.source, report)], now=now)
+        websub.record_push(row, now=now)
+    return _text("received", 202)
+
+
+def _configured(app: WebApp, name: str) -> Source | None:
+    return next((source for source in app.config.sources if source.name == name), None)
