@@ -185,6 +185,17 @@ def test_429_waits_for_the_reset_and_retries(ledger_db, fake, tmp_path):
     assert len(fake.server.requests) == 2
 
 
+def test_503_is_retried_with_backoff_and_sends_once(ledger_db, fake, tmp_path):
+    add_subscribers(ledger_db, 2)
+    make_edition(ledger_db)
+    for _ in range(2):
+        fake.server.inject(Fault(status=503, json={"errors": [{"message": "service unavailable"}]},
+                                 headers={"Retry-After": "0"}))
+    summary = deliver_edition(ledger_db, make_config(tmp_path), now=NOW, channel=sendgrid(fake), secret_key=SECRET)
+    assert summary.sent and fake.received == {1: 1, 2: 1}
+    assert len(fake.server.requests) == 3
+
+
 def test_413_splits_the_batch_in_halves(ledger_db, fake, tmp_path):
     add_subscribers(ledger_db, 8)
     make_edition(ledger_db)

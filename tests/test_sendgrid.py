@@ -136,7 +136,18 @@ def test_429_is_transient_with_the_reset_time(fake, channel):
     assert fake.received == {}
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_503_means_not_handled_and_is_retried_later(fake, channel):
+    fake.server.inject(Fault(status=503, json={"errors": [{"message": "service unavailable"}]},
+                             headers={"Retry-After": "2"}))
+    with pytest.raises(TransientError) as caught:
+        channel.send_batch(MESSAGE, people(3))
+    assert caught.value.status == 503 and caught.value.retry_after_s == 2.0
+    assert sum(fake.received.values()) == 0
+    channel.send_batch(MESSAGE, people(3))  # the retry goes through once
+    assert fake.received == {1: 1, 2: 1, 3: 1}
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
 def test_5xx_after_the_body_left_is_ambiguous(fake, channel, status):
     fake.server.inject(Fault(status=status, json={"errors": [{"message": "internal server error"}]}, accept=True))
     with pytest.raises(AmbiguousError) as caught:

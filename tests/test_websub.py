@@ -112,7 +112,7 @@ def hub() -> Iterator[FakeHub]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
     fake.base = f"http://127.0.0.1:{server.server_address[1]}"
     fake.feed = atom(fake.base, range(1, 4))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield fake
     server.shutdown()
@@ -188,6 +188,7 @@ def test_gather_subscribes_the_hub_verifies_and_signed_pushes_store_items_once(s
     assert (status, body) == (200, challenge)
     row = _subscription(setup)
     assert row.state == "verified" and row.expires_at == NOW + timedelta(seconds=LEASE_GRANTED)
+    assert row.secret == form["hub.secret"] and row.secret not in repr(row)
     assert _counts(setup) == (3, 0)  # the first poll is backlog: no events
 
     pushed = atom(hub.base, range(1, 6))  # stories 4 and 5 are new
@@ -240,7 +241,7 @@ def test_disabled_push_asks_no_hub_and_takes_no_push(db, hub: FakeHub, tmp_path)
     assert summary.push.requested == 0 and hub.requests == []
     row = _subscription(setup)
     assert row.state == "discovered" and row.hub_url == f"{hub.base}/hub"  # discovery is still recorded
-    client = testing_client(db, base)
+    client = _client(db, base)
     refused = client.post(f"/websub/{row.token}", content=atom(hub.base, range(1, 3)),
                           headers={"X-Hub-Signature": sign(row.secret, atom(hub.base, range(1, 3))),
                                    "Content-Type": "application/atom+xml"})
@@ -273,7 +274,7 @@ def test_a_refusing_hub_is_recorded_with_a_hint_and_asked_again_later(setup: Set
 # --- the callback alone (SQLite) ------------------------------------------------------------------------------
 
 
-def testing_client(db, config: Config):  # type: ignore[no-untyped-def]
+def _client(db, config: Config):  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
     return TestClient(create_app(config=config, db=db, secret_key=SECRET_KEY, now=lambda: NOW, env={}))
@@ -287,7 +288,7 @@ def requested(sqlite_db, hub: FakeHub, tmp_path):  # type: ignore[no-untyped-def
     setup = Setup(config=config, app_url="", clock=testing.Clock(NOW), db=sqlite_db)
     _gather(setup)
     hub.answer = 202
-    return setup, testing_client(sqlite_db, config), _subscription(setup)
+    return setup, _client(sqlite_db, config), _subscription(setup)
 
 
 def test_a_denied_subscription_is_recorded_with_the_reason(requested):
@@ -300,7 +301,8 @@ def test_a_denied_subscription_is_recorded_with_the_reason(requested):
 
 def test_pushes_over_the_limit_or_of_the_wrong_type_are_refused(requested, hub: FakeHub):
     setup, client, row = requested
-    body = atom(hub.base, range(1, 3))
+    assert _counts(setup) == (3, 0)  # the first poll: backlog
+    body = atom(hub.base, range(3, 6))
     headers = {"X-Hub-Signature": sign(row.secret, body, "sha512")}
     wrong = client.post(f"/websub/{row.token}", content=body, headers=dict(headers, **{"Content-Type": "image/png"}))
     assert wrong.status_code == 415
@@ -309,10 +311,10 @@ def test_pushes_over_the_limit_or_of_the_wrong_type_are_refused(requested, hub: 
                        headers={"Content-Type": "application/atom+xml"}).status_code == 413
     unsigned = client.post(f"/websub/{row.token}", content=body, headers={"Content-Type": "application/atom+xml"})
     assert unsigned.status_code == 202
-    assert _counts(setup) == (0, 0)
+    assert _counts(setup) == (3, 0)
     good = client.post(f"/websub/{row.token}", content=body,
                        headers=dict(headers, **{"Content-Type": "application/atom+xml; charset=utf-8"}))
-    assert good.status_code == 202 and _counts(setup)[0] == 2
+    assert good.status_code == 202 and _counts(setup) == (5, 2)
     assert _subscription(setup).rejected_pushes == 2
 
 

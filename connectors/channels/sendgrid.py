@@ -10,9 +10,12 @@ How answers map to our errors (SendGrid has no idempotency key, see notes/email-
   413 PermanentError(status=413): the caller splits the batch and retries each half;
   429 TransientError with retry_after_s from X-RateLimit-Reset (not accepted, safe to retry);
 - connection refused / connect timeout: TransientError (nothing left this machine);
-- 5xx, a read timeout or a dropped connection after the body was sent: AmbiguousError. SendGrid
-  documents no "not accepted" guarantee for any 5xx, and a gateway 502/504 can come back while the
-  mail was queued, so no 5xx is retried automatically: staff check the activity feed and resend.
+- 503 Service Unavailable: TransientError, retried with backoff. 503 says the service did not
+  handle the request (overloaded or down for maintenance), so a retry cannot duplicate.
+- 500, 502, 504, a read timeout or a dropped connection after the body was sent: AmbiguousError.
+  SendGrid documents no "not accepted" guarantee for these, and a gateway 502/504 can come back
+  while the mail was queued, so they are never retried blindly: staff check the activity feed and
+  resend or mark the batch sent.
 """
 
 from __future__ import annotations
@@ -193,6 +196,11 @@ def _translate(exc: http_errors.HTTPError) -> Exception:
         wait = max(0.0, float(reset) - time.time()) if reset and str(reset).isdigit() else 1.0
         return TransientError(f"SendGrid rate limit reached: {said}", status=429, retry_after_s=wait,
                               provider_message=said, hint="retried after the reset time")
+    if status == 503:
+        retry = (exc.headers or {}).get("Retry-After")
+        return TransientError(f"SendGrid is unavailable (503): {said}", status=503, provider_message=said,
+                              retry_after_s=float(retry) if retry and str(retry).isdigit() else None,
+                              hint="the request was not handled; retried with backoff")
     if status >= 500:
         return AmbiguousError(f"SendGrid answered {status} after receiving the request: {said}", status=status,
                               provider_message=said,
