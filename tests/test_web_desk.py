@@ -87,6 +87,25 @@ def test_edit_removes_and_reorders_items(desk):
     assert news[0][2] not in testing.edition(db, eid).html
 
 
+def test_pinning_an_item_puts_it_above_the_sections_and_keeps_it_through_edits(desk):
+    app, db, eid = desk
+    editor = _as(app, "ed@example.org")
+    row = testing.edition(db, eid)
+    with db.session() as session:
+        links = session.get(EditionRow, eid).items
+        pinned_id, pinned_title = next((link.item_id, link.item.title) for link in links if link.section == "publications")
+    data = {"subject": row.subject, "intro": row.intro_markdown, "featured": str(pinned_id)}
+    assert _post(editor, f"/desk/editions/{eid}/edit", data).status_code == 303
+    edited = testing.edition(db, eid)
+    assert edited.featured_item_id == pinned_id
+    assert edited.html.index(pinned_title) < edited.html.index("News")
+    assert _post(editor, f"/desk/editions/{eid}/edit", {"subject": row.subject, "intro": "New intro"}).status_code == 303
+    assert testing.edition(db, eid).featured_item_id == pinned_id  # other edits keep the pin
+    assert _post(editor, f"/desk/editions/{eid}/edit", {"subject": row.subject, "intro": "New intro",
+                                                        "featured": ""}).status_code == 303
+    assert testing.edition(db, eid).featured_item_id is None
+
+
 def test_saving_without_a_change_keeps_the_approval(desk):
     app, db, eid = desk
     approver, editor = _as(app, "ap@example.org"), _as(app, "ed@example.org")

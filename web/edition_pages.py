@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from connectors.channels import email_channel
 from connectors.channels.base import OutboundEmail, Recipient
 from connectors.errors import DeliveryError
-from flows.stages.edition import acknowledge_warnings, edit_edition
+from flows.stages.edition import FEATURED, acknowledge_warnings, edit_edition
 from state import ledger
 from state.deliveries import edition_figures
 from state.models import ApprovalRow, EditionRow, EditionStatus
@@ -46,7 +46,7 @@ last_editor = ledger.last_editor
 
 
 def _sections(row: EditionRow, config: Any) -> list[tuple[str, list[Any]]]:
-    titles = {section.key: section.title for section in config.sections}
+    titles = {section.key: section.title for section in config.sections} | {FEATURED: "Pinned at the top"}
     grouped: dict[str, list[Any]] = {}
     for link in row.items:
         grouped.setdefault(link.section, []).append(link)
@@ -104,6 +104,15 @@ def edition_email(request: Request, edition_id: int, staff: Staff = Depends(need
                                        "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "no-store"})
 
 
+def _featured(row: EditionRow, form: Any) -> str | None:
+    """The pinned item's URL from the form: None keeps the current pin, "" unpins."""
+    chosen = form.get("featured")
+    if chosen is None:
+        return None
+    urls = {str(link.item_id): link.item.url for link in row.items}
+    return urls.get(str(chosen), "")
+
+
 def _order(row: EditionRow, form: Any) -> tuple[dict[str, list[str]], list[str]]:
     """Staff order per section (position fields) and the removed items (checkboxes), as URLs."""
     order: dict[str, list[tuple[float, int, str]]] = {}
@@ -138,7 +147,7 @@ def edition_edit(request: Request, edition_id: int, post: Posted = Depends(poste
                          intro_markdown=str(form.get("intro") or "").replace("\r\n", "\n"),
                          subject=subject if subject and subject != row.subject else None,
                          preheader=preheader if preheader and preheader != row.preheader else None,
-                         removed_urls=removed, order=order)
+                         removed_urls=removed, order=order, featured_url=_featured(row, form))
             changed = row.content_hash != before
     except (ledger.LedgerError, ValueError) as exc:
         return _show_error(request, edition_id, str(exc))
