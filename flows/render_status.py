@@ -8,10 +8,10 @@ from flows import output
 
 
 def print_status(report: dict[str, Any]) -> None:
-    output.table("Sources", ["source", "section", "last success", "failures", "last error", "HTTP", "new", "upd"], [
+    output.table("Sources", ["source", "section", "last success", "failures", "last error", "HTTP", "new", "upd", "push"], [
         (s["name"], s["section"], s["last_success"] or "never", s["consecutive_failures"],
          (s["last_error"] or "") + (f"\nhint: {s['hint']}" if s["hint"] else ""), s["http_status"],
-         s["items_new"], s["items_updated"]) for s in report["sources"]])
+         s["items_new"], s["items_updated"], s["push"]["state"] if s["push"] else "") for s in report["sources"]])
     output.say(f"Next edition: {report['next_edition']}")
     schedule = report["schedule"]
     output.say(f"Next build {schedule['next_build']}, next send {schedule['next_send']} ({schedule['timezone']})")

@@ -23,6 +23,7 @@ from state.models import (
     SubscriberRow,
     ThreadRow,
     ThreadStatus,
+    WebSubSubscriptionRow,
 )
 
 
@@ -30,13 +31,21 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _push(row: WebSubSubscriptionRow | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"hub": row.hub_url, "state": row.state, "expires_at": _iso(row.expires_at), "pushes": row.pushes,
+            "rejected_pushes": row.rejected_pushes, "last_error": row.last_error, "hint": row.last_error_hint}
+
+
 def sources_health(session: Session) -> list[dict[str, Any]]:
+    pushes = {row.source_id: row for row in session.scalars(select(WebSubSubscriptionRow))}
     return [
         {"name": s.name, "kind": s.kind, "section": s.section, "url": s.url, "moved_to": s.moved_to,
          "last_success": _iso(s.last_success_at), "last_attempt": _iso(s.last_attempt_at),
          "last_error": s.last_error, "hint": s.last_error_hint, "consecutive_failures": s.consecutive_failures,
          "http_status": s.last_status, "bytes": s.last_bytes, "elapsed_ms": round(s.last_elapsed_ms or 0.0, 1),
-         "items_new": s.last_items_new, "items_updated": s.last_items_updated}
+         "items_new": s.last_items_new, "items_updated": s.last_items_updated, "push": _push(pushes.get(s.id))}
         for s in session.scalars(select(SourceRow).order_by(SourceRow.name))
     ]
 
