@@ -1,4 +1,6 @@
-"""Telling staff: an edition whose send time came while it was still a draft is held, never sent.
+"""Telling staff: held editions and failures.
+
+An edition whose send time came while it was still a draft is held, never sent.
 
 `hold_overdue_editions` is the check the send-edition flow runs before it sends: every DRAFT
 edition whose `scheduled_for` has passed is held through `state.ledger.hold_edition` (which
@@ -6,6 +8,11 @@ writes the `syndicate.edition.held` event the review desk shows, in the same tra
 then staff get an email through the configured email channel (the outbox unless SendGrid is
 configured). The email goes to the edition's reply-to address and to every approver and admin.
 A failed email is logged and reported, and the hold stands: the event is the record.
+
+`notify_failures` reads the failure events written since the last notice (a batch failed or held
+as ambiguous, a thread stopped, a source failing several times in a row) and sends staff one
+email listing them; a `syndicate.staff.notified` event marks how far it got, so each failure is
+told once.
 """
 
 from __future__ import annotations
@@ -19,9 +26,9 @@ from sqlalchemy import select
 
 from compose.config import Config
 from connectors.channels.base import EmailChannel, OutboundEmail, Recipient
-from state import ledger
+from state import events, ledger
 from state.db import Database
-from state.models import EditionRow, EditionStatus, StaffRow
+from state.models import EditionRow, EditionStatus, EventRow, StaffRow
 
 logger = logging.getLogger("syndicate.notify")
 
@@ -29,6 +36,8 @@ logger = logging.getLogger("syndicate.notify")
 class NoticeSettings:
     staff_roles = ("approver", "admin")  # who is told, besides the edition's reply-to address
     slug_prefix = "staff-notice"  # outbox folder: <outbox>/email/staff-notice-held-<edition slug>/
+    source_failures_to_alert = 3  # a source is reported when it has failed this many times in a row
+    failure_events = (events.DELIVERY_FAILED, events.DELIVERY_AMBIGUOUS, events.THREAD_FAILED, events.SOURCE_FAILED)
 
 
 @dataclass
@@ -94,7 +103,7 @@ def held_notice(config: Config, row: EditionRow, *, reason: str) -> OutboundEmai
     desk = f"{str(config.edition.public_url).rstrip('/')}/desk/editions/{row.id}"
     text = (f"Edition {row.id} ({row.subject}) was held and has not been sent: {reason}.\n\n"
             f"Review it at {desk}, or run `syndicate edition show {row.id}`.\n"
-            f"To send it now, approve it: `syndicate approve edition {row.id} --by EMAIL`.\n")
+            f"To send it, give it a new send time in the review desk, then approve it.\n")
     html = "".join(f"<p>{_escape(line)}</p>" for line in text.strip().split("\n") if line)
     return OutboundEmail(edition_id=row.id, edition_slug=f"{NoticeSettings.slug_prefix}-held-{row.slug}",
                          subject=f"Held: {row.subject}", html=html, text=text,
@@ -119,3 +128,47 @@ def _escape(text: str) -> str:
 
 def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+NOTIFIED = "syndicate.staff.notified"
+
+
+def _describe(row: EventRow) -> str | None:
+    payload = row.payload or {}
+    if row.name == events.SOURCE_FAILED:
+        if payload.get("consecutive_failures") != NoticeSettings.source_failures_to_alert:
+            return None  # told once per streak, when it reaches the threshold
+        return (f"source {payload.get('source')} failed {NoticeSettings.source_failures_to_alert} times in a row: "
+                f"{payload.get('error')}" + (f" (hint: {payload['hint']})" if payload.get("hint") else ""))
+    if row.name == events.THREAD_FAILED:
+        return f"{payload.get('network')} thread {payload.get('id')} stopped: {payload.get('error')}"
+    what = "held as ambiguous (it may have been accepted)" if row.name == events.DELIVERY_AMBIGUOUS else "failed"
+    return f"a delivery batch of {row.resource_id.replace('syndicate.', '')} {what}: {payload.get('error', '')}".strip()
+
+
+def notify_failures(db: Database, config: Config, *, now: datetime, channel: EmailChannel | None = None) -> list[str]:
+    """Email staff the failures recorded since the last notice; returns what was told."""
+    with db.session() as session:
+        last = session.scalars(select(EventRow).where(EventRow.name == NOTIFIED)
+                               .order_by(EventRow.id.desc()).limit(1)).first()
+        since = int(last.payload.get("through", 0)) if last else 0
+        rows = session.scalars(select(EventRow).where(EventRow.id > since,
+                                                      EventRow.name.in_(NoticeSettings.failure_events))
+                               .order_by(EventRow.id)).all()
+        if not rows:
+            return []
+        lines = [line for line in (_describe(row) for row in rows) if line]
+        through = rows[-1].id
+        recipients = staff_recipients(session, config)
+    if lines:
+        desk = f"{str(config.edition.public_url).rstrip('/')}/desk"
+        text = "These need attention:\n\n" + "\n".join(f"- {line}" for line in lines) + f"\n\nThe review desk: {desk}\n"
+        html = "".join(f"<p>{_escape(line)}</p>" for line in text.strip().split("\n") if line)
+        message = OutboundEmail(edition_id=0, edition_slug=f"{NoticeSettings.slug_prefix}-failures-{through}",
+                                subject=f"syndicate: {len(lines)} failure(s) need attention", html=html, text=text,
+                                from_email=config.edition.from_email, from_name=config.edition.from_name,
+                                reply_to=config.edition.reply_to, categories=("staff-notice",))
+        _send(config, message, recipients, channel)  # raises: the marker is not written, so it is told next time
+    with db.session() as session:
+        events.record_event(session, NOTIFIED, "syndicate.staff", {"through": through, "told": len(lines)}, now=now)
+    return lines

@@ -62,6 +62,7 @@ def gather(config_path: str | None = None, include_backlog: bool = False) -> dic
     """Fetch every source once; each new item becomes a `syndicate.item.discovered` event."""
     result = gather_task(config_path, include_backlog)
     get_run_logger().info("gathered: %s new, %s updated, %s failing", result["new"], result["updated"], result["failed"])
+    notify_task(config_path)
     relay_task()
     return result
 
@@ -133,6 +134,14 @@ def hold_task(config_path: str | None) -> dict[str, Any]:
 
 
 @task(cache_policy=NO_CACHE)
+def notify_task(config_path: str | None) -> list[str]:
+    """Tell staff about failures recorded since the last notice (once each)."""
+    from flows.notify import notify_failures
+
+    return notify_failures(_db(), load_config(config_path), now=_now())
+
+
+@task(cache_policy=NO_CACHE)
 def schedule_sends_task() -> list[str]:
     """Inside a deployment run: schedule one run of this deployment at each approved edition's send
     time (idempotent per edition and time), so an early approval is sent at its time, not at the
@@ -170,6 +179,7 @@ def deliver_edition(config_path: str | None = None, edition_id: int | None = Non
     delivered = deliver_task(config_path, edition_id)
     if edition_id is None:
         schedule_sends_task()
+    notify_task(config_path)
     relay_task()
     return delivered
 
@@ -185,6 +195,7 @@ def publish_task(config_path: str | None) -> dict[str, Any]:
 def publish_posts(config_path: str | None = None) -> dict[str, Any]:
     """Post approved threads that are due, within each network's quotas."""
     published = publish_task(config_path)
+    notify_task(config_path)
     relay_task()
     return published
 

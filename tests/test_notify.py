@@ -13,7 +13,7 @@ from connectors.channels.outbox_email import OutboxEmailChannel
 from flows.notify import hold_overdue_editions, overdue_drafts
 from flows.scheduling import send_run_key, upcoming_sends
 from flows.settings import load_config
-from state import ledger
+from state import events, ledger
 from state.db import Database
 from state.events import EDITION_HELD
 from state.models import EditionRow, EditionStatus, EventRow, StaffRow
@@ -68,7 +68,7 @@ def test_an_overdue_draft_is_held_and_staff_are_emailed(db: Database, tmp_path: 
     body = email.message_from_bytes(mails[0].read_bytes(), policy=policy.default)
     assert body["Subject"] == "Held: In Our View: 2026-11-26"
     text = body.get_body(("plain",)).get_content()  # type: ignore[attr-defined]
-    assert f"syndicate approve edition {overdue}" in text
+    assert "give it a new send time in the review desk, then approve it" in text
     assert "Thursday 26 November 2026 09:59 GMT" in text  # in the edition's zone
 
     again = hold_overdue_editions(db, config, now=NOW + timedelta(minutes=5), channel=outbox)
@@ -101,3 +101,37 @@ def test_approved_editions_ahead_get_one_send_run_each(db: Database) -> None:
     assert [ident for ident, _ in upcoming] == [sooner, later]
     assert upcoming[0][1] == NOW + timedelta(hours=1)
     assert send_run_key(sooner, upcoming[0][1]) == f"send-edition:{sooner}:2026-11-26T11:00:00+00:00"
+
+
+def test_failures_are_told_to_staff_once(db, tmp_path):
+    """A failed thread, an ambiguous batch and a source failing 3 times in a row: one email, then nothing new."""
+    from compose.models import FetchReport
+    from flows.notify import notify_failures
+    from state.items import store_report, sync_sources
+    from state.models import EventRow
+
+    config = _failure_config(tmp_path)
+    with db.session() as session:
+        rows = sync_sources(session, config.sources)
+        source = next(iter(rows.values()))
+        for attempt in range(4):
+            store_report(session, source, FetchReport(source=source.name, status=500, error="the server returned 500",
+                                                      hint="try later"), now=NOW + timedelta(minutes=attempt))
+        events.record_event(session, events.DELIVERY_AMBIGUOUS, "syndicate.edition.1",
+                            {"batch_id": 3, "error": "no answer from SendGrid"}, now=NOW)
+        events.record_event(session, events.THREAD_FAILED, "syndicate.thread.2",
+                            {"id": 2, "network": "x", "error": "credentials refused"}, now=NOW)
+    told = notify_failures(db, config, now=NOW)
+    assert len(told) == 3
+    assert any("failed 3 times in a row" in line for line in told)
+    assert any("ambiguous" in line for line in told) and any("x thread 2 stopped" in line for line in told)
+    notices = sorted((tmp_path / "outbox" / "email").glob("staff-notice-failures-*/*.eml"))
+    assert notices, "staff got an email through the outbox"
+    assert notify_failures(db, config, now=NOW) == []  # told once
+    with db.session() as session:
+        assert session.query(EventRow).filter(EventRow.name == "syndicate.staff.notified").count() == 1
+
+
+def _failure_config(tmp_path: Path):  # type: ignore[no-untyped-def]
+    config = load_config(EXAMPLE)
+    return config.model_copy(update={"email": config.email.model_copy(update={"outbox_dir": str(tmp_path / "outbox")})})
