@@ -102,6 +102,7 @@ class EditionSettings(_Strict):
     intro: str = ""
     public_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
     size_budget_bytes: int = Field(default=100_000, ge=20_000)
+    check_links: bool = False  # fetch every item link when building; broken ones become warnings
     utm: Utm = Utm()
 
     @field_validator("timezone")

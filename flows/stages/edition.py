@@ -71,7 +71,18 @@ def web_url(config: Config, slug: str) -> str:
 
 def _render(edition: Edition, config: Config) -> tuple[RenderedEmail, str]:
     rendered = render_email(edition, config=config)
+    if config.edition.check_links:
+        rendered = replace(rendered, warnings=rendered.warnings + _link_warnings(edition))
     return rendered, edition_content_hash(edition, rendered)
+
+
+def _link_warnings(edition: Edition) -> tuple[str, ...]:
+    from connectors.links import broken_links
+
+    shown = ((edition.featured,) if edition.featured else ()) + edition.items
+    broken = broken_links(item.url for item in shown)
+    return tuple(f"broken link in \"{item.title}\": {item.url} ({broken[item.url]})"
+                 for item in shown if item.url in broken)
 
 
 def build_next_edition(session: Session, config: Config, *, now: datetime) -> BuildResult:

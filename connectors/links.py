@@ -1,0 +1,53 @@
+"""Checking that the links an edition carries still answer, before staff approve it.
+
+A link is broken when it answers 4xx/5xx (after redirects) or cannot be reached in time. HEAD is
+tried first; servers that refuse HEAD (405, 501) get a GET whose body is never read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import httpx
+
+from connectors.sources.http import USER_AGENT
+
+
+class LinkCheckLimits:
+    timeout_s = 10.0
+    concurrency = 16
+    max_redirects = 5
+
+
+async def _check(client: httpx.AsyncClient, gate: asyncio.Semaphore, url: str) -> str | None:
+    async with gate:
+        try:
+            response = await client.head(url)
+            if response.status_code in (405, 501):
+                async with client.stream("GET", url) as streamed:
+                    response = streamed
+        except httpx.TooManyRedirects:
+            return "too many redirects"
+        except httpx.TimeoutException:
+            return f"no answer within {LinkCheckLimits.timeout_s:g} s"
+        except httpx.HTTPError as exc:
+            return f"unreachable ({type(exc).__name__})"
+    if response.status_code >= 400:
+        return f"HTTP {response.status_code}"
+    return None
+
+
+async def _check_all(urls: list[str]) -> dict[str, str]:
+    gate = asyncio.Semaphore(LinkCheckLimits.concurrency)
+    async with httpx.AsyncClient(timeout=LinkCheckLimits.timeout_s, follow_redirects=True,
+                                 max_redirects=LinkCheckLimits.max_redirects,
+                                 headers={"User-Agent": USER_AGENT}) as client:
+        results = await asyncio.gather(*(_check(client, gate, url) for url in urls))
+    return {url: problem for url, problem in zip(urls, results, strict=True) if problem}
+
+
+def broken_links(urls: Iterable[str]) -> dict[str, str]:
+    """The links that do not answer, with the reason. Only http(s) links are checked."""
+    wanted = sorted({url for url in urls if url.startswith(("http://", "https://"))})
+    return asyncio.run(_check_all(wanted)) if wanted else {}
