@@ -87,7 +87,8 @@ def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", he
         return
     output.table("Sources", ["source", "section", "result", "new", "updated", "HTTP", "bytes", "ms"], [
         (s.name, s.section,
-         "ok" + (" (not modified)" if s.not_modified else "") if s.ok else f"FAILED: {s.skipped or s.error}" + (f"\n  hint: {s.hint}" if s.hint else ""),
+         ("ok" + (" (not modified)" if s.not_modified else "") + (f"\n  moved permanently to {s.moved_to}" if s.moved_to else ""))
+         if s.ok else f"FAILED: {s.skipped or s.error}" + (f"\n  hint: {s.hint}" if s.hint else ""),
          s.new, s.updated, s.status, s.bytes, round(s.elapsed_ms)) for s in summary.sources])
     output.say(f"{summary.new} new, {summary.updated} updated, {summary.failed} source(s) failing")
 

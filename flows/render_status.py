@@ -22,10 +22,9 @@ def print_status(report: dict[str, Any]) -> None:
     else:
         output.say("Nothing waiting for approval.")
     if report["editions"]:
-        output.table("Editions", ["id", "slug", "status", "items", "recipients", "accepted", "delivered", "bounced",
-                                  "opened", "clicked", "failed", "ambiguous"], [
-            (e["id"], e["slug"], e["status"], e["items"], *(e["figures"].get(k, 0) for k in (
-                "recipients", "accepted", "delivered", "bounced", "opened", "clicked", "failed", "ambiguous")))
+        figures = ("recipients", "accepted", "delivered", "bounced", "complained", "opened", "clicked", "failed", "ambiguous")
+    output.table("Editions", ["id", "slug", "status", "items", *figures], [
+            (e["id"], e["slug"], e["status"], e["items"], *(e["figures"].get(k, 0) for k in figures))
             for e in report["editions"]])
     if report["failures"]:
         output.table("Needs attention", ["kind", "what", "error"], [

@@ -37,6 +37,7 @@ class SourceSummary:
     moved_to: str | None = None
     consecutive_failures: int = 0
     skipped: str | None = None
+    last_success: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ def gather_sources(
             skipped.append(SourceSummary(
                 name=source.name, section=source.section, ok=False, status=row.last_status, not_modified=False,
                 new=0, updated=0, bytes=0, elapsed_ms=0.0, error=row.last_error, hint=row.last_error_hint,
-                consecutive_failures=row.consecutive_failures,
+                consecutive_failures=row.consecutive_failures, last_success=row.last_success_at,
                 skipped=f"the server asked us to wait until {row.retry_after:%H:%M:%S} UTC (Retry-After)"))
             continue
         due.append(source)
@@ -108,7 +109,7 @@ def gather_sources(
             name=source.name, section=source.section, ok=report.ok, status=report.status,
             not_modified=report.not_modified, new=stored.new, updated=stored.updated, bytes=report.bytes,
             elapsed_ms=report.elapsed_ms, error=report.error, hint=report.hint, moved_to=report.moved_to,
-            consecutive_failures=row.consecutive_failures))
+            consecutive_failures=row.consecutive_failures, last_success=row.last_success_at))
     for source, report in zip(due, reports, strict=True):
         if report.ok and report.hub_url:
             topic = report.self_url or (report.cursor.url if report.cursor else None) or str(source.url)
