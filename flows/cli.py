@@ -328,5 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # `python -m flows.cli`: run the imported module's app, where every command is registered
+    from flows.cli import main as _registered_main
+
+    raise SystemExit(_registered_main())

@@ -150,15 +150,10 @@ class RelayLoop(threading.Thread):
 
 
 def start_web(config: Any, db: Any, *, host: str, port: int, say: Say = _say) -> threading.Thread | None:
-    """The review desk in a daemon thread, if `web.app.serve_web` exists and SYNDICATE_SECRET_KEY is
-    set; else say why and go on without it."""
+    """The review desk in a daemon thread if SYNDICATE_SECRET_KEY is set; else say why and go on without it."""
     from flows.settings import ConfigError, secret_key
+    from web.app import serve_web
 
-    try:
-        from web.app import serve_web
-    except ImportError as exc:
-        say(f"The web app is not available ({exc}); serving the deployments without it")
-        return None
     try:
         key = secret_key()
     except ConfigError as exc:
