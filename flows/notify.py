@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from compose.config import Config
 from connectors.channels.base import EmailChannel, OutboundEmail, Recipient
@@ -36,6 +36,7 @@ logger = logging.getLogger("syndicate.notify")
 class NoticeSettings:
     staff_roles = ("approver", "admin")  # who is told, besides the edition's reply-to address
     slug_prefix = "staff-notice"  # outbox folder: <outbox>/email/staff-notice-held-<edition slug>/
+    lock_key = 0x5EAD_0001  # PostgreSQL advisory lock that serialises failure notices
     source_failures_to_alert = 3  # a source is reported when it has failed this many times in a row
     failure_events = (events.DELIVERY_FAILED, events.DELIVERY_AMBIGUOUS, events.THREAD_FAILED, events.SOURCE_FAILED)
 
@@ -147,8 +148,14 @@ def _describe(row: EventRow) -> str | None:
 
 
 def notify_failures(db: Database, config: Config, *, now: datetime, channel: EmailChannel | None = None) -> list[str]:
-    """Email staff the failures recorded since the last notice; returns what was told."""
+    """Email staff the failures recorded since the last notice; returns what was told.
+
+    On PostgreSQL a transaction-scoped advisory lock makes concurrent runs take turns, so two workers
+    never send the same notice; the marker is written only after the email went, so a failed email
+    is retried by the next run rather than lost."""
     with db.session() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": NoticeSettings.lock_key})
         last = session.scalars(select(EventRow).where(EventRow.name == NOTIFIED)
                                .order_by(EventRow.id.desc()).limit(1)).first()
         since = int(last.payload.get("through", 0)) if last else 0
@@ -159,16 +166,16 @@ def notify_failures(db: Database, config: Config, *, now: datetime, channel: Ema
             return []
         lines = [line for line in (_describe(row) for row in rows) if line]
         through = rows[-1].id
-        recipients = staff_recipients(session, config)
-    if lines:
-        desk = f"{str(config.edition.public_url).rstrip('/')}/desk"
-        text = "These need attention:\n\n" + "\n".join(f"- {line}" for line in lines) + f"\n\nThe review desk: {desk}\n"
-        html = "".join(f"<p>{_escape(line)}</p>" for line in text.strip().split("\n") if line)
-        message = OutboundEmail(edition_id=0, edition_slug=f"{NoticeSettings.slug_prefix}-failures-{through}",
-                                subject=f"syndicate: {len(lines)} failure(s) need attention", html=html, text=text,
-                                from_email=config.edition.from_email, from_name=config.edition.from_name,
-                                reply_to=config.edition.reply_to, categories=("staff-notice",))
-        _send(config, message, recipients, channel)  # raises: the marker is not written, so it is told next time
-    with db.session() as session:
+        if lines:
+            desk = f"{str(config.edition.public_url).rstrip('/')}/desk"
+            text_part = ("These need attention:\n\n" + "\n".join(f"- {line}" for line in lines)
+                         + f"\n\nThe review desk: {desk}\n")
+            html = "".join(f"<p>{_escape(line)}</p>" for line in text_part.strip().split("\n") if line)
+            message = OutboundEmail(edition_id=0, edition_slug=f"{NoticeSettings.slug_prefix}-failures-{through}",
+                                    subject=f"syndicate: {len(lines)} failure(s) need attention", html=html,
+                                    text=text_part, from_email=config.edition.from_email,
+                                    from_name=config.edition.from_name, reply_to=config.edition.reply_to,
+                                    categories=("staff-notice",))
+            _send(config, message, staff_recipients(session, config), channel)  # raises: no marker, told next time
         events.record_event(session, NOTIFIED, "syndicate.staff", {"through": through, "told": len(lines)}, now=now)
     return lines

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, insert, literal, or_, select, update
@@ -233,15 +233,18 @@ def split(session: Session, batch_id: int, *, now: datetime) -> int | None:
     return other.id
 
 
-def recover_interrupted(session: Session, edition_id: int, *, worker: str, now: datetime) -> list[int]:
-    """Batches this worker left in `sending` (it died mid-request): they become AMBIGUOUS."""
-    stuck = session.scalars(select(DeliveryBatchRow.id).where(
-        DeliveryBatchRow.edition_id == edition_id, DeliveryBatchRow.status == BatchStatus.SENDING,
-        DeliveryBatchRow.claimed_by == worker)).all()
-    for batch_id in stuck:
-        mark_ambiguous(session, batch_id, error=f"interrupted: worker {worker} stopped while this batch was sending",
-                       now=now)
-    return list(stuck)
+def recover_interrupted(session: Session, edition_id: int, *, worker: str, now: datetime,
+                        stale_after: timedelta | None = None) -> list[int]:
+    """Batches left in `sending` by a sender that died mid-request become AMBIGUOUS: this worker's own,
+    and (with `stale_after`) anyone's that has not moved for longer than a request can take."""
+    claimed_here = DeliveryBatchRow.claimed_by == worker
+    condition = claimed_here if stale_after is None else or_(claimed_here, DeliveryBatchRow.updated_at < now - stale_after)
+    stuck = session.execute(select(DeliveryBatchRow.id, DeliveryBatchRow.claimed_by).where(
+        DeliveryBatchRow.edition_id == edition_id, DeliveryBatchRow.status == BatchStatus.SENDING, condition)).all()
+    for batch_id, owner in stuck:
+        mark_ambiguous(session, batch_id, now=now,
+                       error=f"interrupted: sender {owner} stopped while this batch was sending")
+    return [batch_id for batch_id, _ in stuck]
 
 
 def resolve_ambiguous(session: Session, batch_id: int, *, action: str, by: str, now: datetime) -> None:

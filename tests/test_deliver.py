@@ -245,10 +245,33 @@ def test_a_batch_left_sending_by_a_dead_worker_becomes_ambiguous(ledger_db, fake
         deliveries.plan(session, row, batch_size=2, now=NOW, channel="sendgrid")
     with ledger_db.session() as session:
         claimed = deliveries.claim_next_batch(session, edition, worker="local", now=NOW)
-    summary = deliver_edition(ledger_db, make_config(tmp_path), now=NOW, channel=sendgrid(fake), secret_key=SECRET)
+    summary = deliver_edition(ledger_db, make_config(tmp_path), now=NOW, channel=sendgrid(fake), secret_key=SECRET,
+                              worker="local")
     assert summary.ambiguous == 2 and set(fake.received) == {3, 4}
     with ledger_db.session() as session:
         assert session.get(DeliveryBatchRow, claimed.batch_id).status == BatchStatus.AMBIGUOUS
+
+
+def test_another_senders_batch_is_left_alone_until_it_is_stale(ledger_db, fake, tmp_path):
+    """A batch another live sender is sending is not touched; once it has not moved for longer than a
+    request can take (2 x timeout + 30 s), its sender is taken for dead and the batch is ambiguous."""
+    add_subscribers(ledger_db, 4)
+    edition = make_edition(ledger_db)
+    with ledger_db.session() as session:
+        row = session.get(EditionRow, edition)
+        ledger.mark_edition_sending(session, row)
+        deliveries.plan(session, row, batch_size=2, now=NOW, channel="sendgrid")
+    with ledger_db.session() as session:
+        claimed = deliveries.claim_next_batch(session, edition, worker="host-b:4242", now=NOW)
+    config = make_config(tmp_path)
+    summary = deliver_edition(ledger_db, config, now=NOW + timedelta(seconds=5), channel=sendgrid(fake),
+                              secret_key=SECRET, worker="host-a:1")
+    assert summary.ambiguous == 0 and set(fake.received) == {3, 4} and not summary.sent
+    with ledger_db.session() as session:
+        assert session.get(DeliveryBatchRow, claimed.batch_id).status == BatchStatus.SENDING
+    later = NOW + timedelta(seconds=2 * config.email.timeout_s + 31)
+    summary = deliver_edition(ledger_db, config, now=later, channel=sendgrid(fake), secret_key=SECRET, worker="host-a:2")
+    assert summary.ambiguous == 2 and set(fake.received) == {3, 4}
 
 
 def test_outbox_is_the_default_and_writes_parseable_eml(ledger_db, tmp_path):

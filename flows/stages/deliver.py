@@ -9,6 +9,8 @@ when the process died is held as ambiguous for staff (`state.deliveries.resolve_
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -52,6 +54,11 @@ class DeliveryLimits:
     backoff_s = 1.0  # first retry delay when the provider gives none (doubles per attempt)
 
 
+def sender_name() -> str:
+    """This process's name in the delivery ledger: `$SYNDICATE_WORKER_NAME` (or the host) and the pid."""
+    return f"{os.environ.get('SYNDICATE_WORKER_NAME') or socket.gethostname()}:{os.getpid()}"
+
+
 def choose_channel(config: Config, env: Mapping[str, str] | None = None) -> tuple[EmailChannel, str]:
     """SendGrid when configured and credentials exist, else the outbox; and a sentence saying which."""
     channel = email_channel(config, env)
@@ -73,8 +80,12 @@ def due_edition_ids(db: Database, *, now: datetime) -> list[int]:
 
 
 def deliver_edition(db: Database, config: Config, *, now: datetime, edition_id: int | None = None,
-                    channel: EmailChannel | None = None, secret_key: str, worker: str = "local") -> DeliverySummary:
-    """Send one edition now (`edition_id`), or every edition that is due; returns what happened."""
+                    channel: EmailChannel | None = None, secret_key: str, worker: str | None = None) -> DeliverySummary:
+    """Send one edition now (`edition_id`), or every edition that is due; returns what happened.
+
+    `worker` names this sender in the ledger (`claimed_by`); by default `sender_name()`, unique per
+    live process, so two senders never mistake each other's batches for their own."""
+    worker = worker or sender_name()
     note = ""
     if channel is None:
         channel, note = choose_channel(config)
@@ -118,7 +129,8 @@ def _start(db: Database, config: Config, edition_id: int, channel: EmailChannel,
             return None, f"edition {edition_id} was not sent: there are no active subscribers"
         deliveries.plan(session, row, batch_size=min(config.email.batch_size, channel.max_batch_size), now=now,
                         channel=channel.name)
-        deliveries.recover_interrupted(session, edition_id, worker=worker, now=now)
+        deliveries.recover_interrupted(session, edition_id, worker=worker, now=now,
+                                       stale_after=timedelta(seconds=2 * config.email.timeout_s + 30))
         edition = config.edition
         message = OutboundEmail(
             edition_id=row.id, edition_slug=row.slug, subject=row.subject, html=row.html, text=row.text,
