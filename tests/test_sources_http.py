@@ -1,10 +1,17 @@
 """Fetching through `fetch_sources` against a loopback server: conditional GET, redirects,
-Retry-After, size and time limits, bad schemes, one broken source among good ones."""
+Retry-After, size and time limits, bad schemes, one broken source among good ones, redialling
+a dropped SYN, and the per-host pacing of one gather run."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import socket
+import threading
 import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from helpers.feedserver import body, conditional, endless, redirect, serve, stall
@@ -12,7 +19,7 @@ from helpers.feedserver import body, conditional, endless, redirect, serve, stal
 from compose.config import Selectors, Source
 from compose.models import SourceCursor
 from connectors.sources import fetch_sources, shutdown
-from connectors.sources.http import USER_AGENT, _retry_after
+from connectors.sources.http import USER_AGENT, Fetched, FetchLimits, _retry_after, fetch, make_client
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>
 <item><title>One</title><link>https://site.example/one</link><description>Body</description></item>
@@ -145,3 +152,78 @@ def test_one_broken_source_never_stops_the_others() -> None:
     assert [r.ok for r in reports] == [False, True, False, True]
     assert reports[3].items[0].url == server.url("/p1")
     assert all(r.hint for r in reports if not r.ok)
+
+
+def test_gzip_is_asked_for_and_deflate_is_decoded() -> None:
+    with serve({"/z": body(zlib.compress(RSS), headers={"Content-Encoding": "deflate"})}) as server:
+        (report,) = fetch_sources([feed("z", server.url("/z"))], parse_workers=0)
+    assert report.ok and len(report.items) == 2
+    assert server.requests[0][1]["Accept-Encoding"] == "gzip, deflate"
+
+
+@contextmanager
+def _full_accept_queue() -> Iterator[socket.socket]:
+    """A listener whose one-deep accept queue is already full: the kernel drops new SYNs."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    filler = socket.create_connection(listener.getsockname())
+    try:
+        yield listener
+    finally:
+        filler.close()
+        listener.close()
+
+
+def _fetch_once(url: str, limits: FetchLimits) -> Fetched:
+    async def run() -> Fetched:
+        async with make_client(4, limits) as client:
+            return await fetch(client, url, None, limits)
+
+    return asyncio.run(run())
+
+
+def test_a_dropped_syn_is_redialled_instead_of_waiting_a_second() -> None:
+    with _full_accept_queue() as listener:
+        def serve_after_queue_frees() -> None:
+            time.sleep(0.05)
+            listener.accept()[0].close()  # the filler: the queue has room again
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+        server = threading.Thread(target=serve_after_queue_frees, daemon=True)
+        server.start()
+        fetched = _fetch_once(f"http://127.0.0.1:{listener.getsockname()[1]}/f", FetchLimits(total_timeout_s=5))
+        server.join(5)
+    assert fetched.ok and fetched.body == b"ok"
+    assert fetched.elapsed_ms < 700  # the kernel alone would resend the dropped SYN after 1 s
+
+
+def test_redials_share_one_connect_timeout() -> None:
+    with _full_accept_queue() as listener:
+        start = time.perf_counter()
+        fetched = _fetch_once(f"http://127.0.0.1:{listener.getsockname()[1]}/f",
+                              FetchLimits(connect_timeout_s=0.3, total_timeout_s=5))
+        took = time.perf_counter() - start
+    assert fetched.error == "connect timeout" and "temporary" in fetched.hint
+    assert 0.25 < took < 0.9
+
+
+def test_the_gate_paces_each_host_but_not_across_hosts() -> None:
+    from connectors.sources.runner import _Gate
+
+    async def run() -> dict[str, list[float]]:
+        gate, starts = _Gate(16, 0.02), {"same": [], "spread": []}
+
+        async def one(url: str, kind: str) -> None:
+            async with gate.slot(url):
+                starts[kind].append(time.monotonic())
+
+        urls = [("http://one.example/f", "same")] * 4 + [(f"http://h{i}.example/f", "spread") for i in range(4)]
+        await asyncio.gather(*(one(url, kind) for url, kind in urls))
+        return starts
+
+    starts = asyncio.run(run())
+    same, spread = sorted(starts["same"]), sorted(starts["spread"])
+    assert all(b - a >= 0.019 for a, b in zip(same, same[1:], strict=False))
+    assert spread[-1] - spread[0] < 0.015

@@ -1,5 +1,7 @@
 """Fetching a source over HTTP: conditional GET, redirects, limits, and useful errors.
 
+One pooled aiohttp client per gather run (`make_client`), several times cheaper in CPU per
+request than httpx, which matters when hundreds of sources answer 304 in one run.
 `fetch(client, url, cursor, limits)` never raises for a network or server problem: the
 outcome, good or bad, is a `Fetched` value carrying the body (decompressed), the validators
 for the next conditional GET, the first permanent redirect and, on failure, an error with a
@@ -16,7 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
-import httpx
+import aiohttp
+import certifi
 
 from compose.models import SourceCursor
 
@@ -75,25 +78,51 @@ def _tls() -> ssl.SSLContext:
     """One verifying TLS context per process (building one costs about 90 ms)."""
     global _ssl_context
     if _ssl_context is None:
-        _ssl_context = httpx.create_ssl_context()
+        _ssl_context = ssl.create_default_context(cafile=certifi.where())
     return _ssl_context
 
 
-def make_client(concurrency: int = 64, limits: FetchLimits | None = None) -> httpx.AsyncClient:
-    """One client with a connection pool, shared by every fetch of a run."""
+class ClientLimits:
+    """Settings of the shared client's connection pool and of following redirects."""
+
+    dns_cache_s = 300  # one gather run resolves each host once
+    connect_attempts = 4  # each address is dialled up to this many times in one connect race
+    redial_after_s = 0.1  # a SYN unanswered this long is raced by a new one (the kernel waits 1 s to resend)
+    redirect_codes = frozenset((301, 302, 303, 307, 308))
+    permanent_codes = frozenset((301, 308))
+
+
+class _RedialConnector(aiohttp.TCPConnector):
+    """A connection pool that dials an address again when its SYN goes unanswered for a moment.
+
+    A server whose accept queue is full drops SYNs silently, and the kernel resends one only
+    after 1 s. Racing a fresh attempt every `redial_after_s` (aiohttp's happy eyeballs, over
+    the same addresses repeated) turns that second into a tenth of one; the first attempt to
+    connect wins and the others are closed. The race as a whole keeps one connect timeout.
+    """
+
+    async def _wrap_create_connection(self, *args, addr_infos, **kwargs):  # noqa: ANN002, ANN003, ANN202 - aiohttp's hook
+        return await super()._wrap_create_connection(
+            *args, addr_infos=list(addr_infos) * ClientLimits.connect_attempts, **kwargs)
+
+
+def make_client(concurrency: int = 64, limits: FetchLimits | None = None) -> aiohttp.ClientSession:
+    """One client with a connection pool, shared by every fetch of a run (create it inside the event loop)."""
     limits = limits or FetchLimits()
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(limits.read_timeout_s, connect=limits.connect_timeout_s),
-        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+    connector = _RedialConnector(limit=concurrency, ssl=_tls(), ttl_dns_cache=ClientLimits.dns_cache_s,
+                                 happy_eyeballs_delay=ClientLimits.redial_after_s)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=limits.connect_timeout_s,
+                                      sock_read=limits.read_timeout_s),
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
-        follow_redirects=False,
+        cookie_jar=aiohttp.DummyCookieJar(),  # sources are fetched anonymously, one like the next
         trust_env=False,
-        verify=_tls(),
     )
 
 
 async def fetch(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     url: str,
     cursor: SourceCursor | None = None,
     limits: FetchLimits | None = None,
@@ -113,43 +142,46 @@ async def fetch(
         async with asyncio.timeout(limits.total_timeout_s):
             result = await _follow(client, url, headers, limits, state)
     except _Failure as failure:
-        result = Fetched(url=state["url"], status=failure.status, moved_to=state["moved_to"], error=failure.error,
-                         hint=failure.hint, retry_after_s=failure.retry_after_s)
+        result = _failed(state, failure.error, failure.hint, status=failure.status,
+                         retry_after_s=failure.retry_after_s)
+    except aiohttp.ServerTimeoutError as exc:  # before TimeoutError: it is one
+        kind = "connect" if isinstance(exc, aiohttp.ConnectionTimeoutError) else "read"
+        result = _failed(state, f"{kind} timeout",
+                         "the server did not answer in time: usually temporary, syndicate will try again next run")
     except TimeoutError:
-        result = Fetched(url=state["url"], moved_to=state["moved_to"],
-                         error=f"timed out: no complete answer within {limits.total_timeout_s:g} s",
-                         hint="the server is too slow or sends without end: try again later, or check the URL")
-    except httpx.TimeoutException as exc:
-        kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "read"
-        result = Fetched(url=state["url"], moved_to=state["moved_to"], error=f"{kind} timeout",
-                         hint="the server did not answer in time: usually temporary, syndicate will try again next run")
-    except httpx.ConnectError as exc:
-        result = Fetched(url=state["url"], moved_to=state["moved_to"], error=f"could not connect: {exc}",
-                         hint="check the host name in syndicate.toml and that the site is up")
-    except httpx.DecodingError as exc:
-        result = Fetched(url=state["url"], moved_to=state["moved_to"], error=f"bad compressed body: {exc}",
-                         hint="the server sent a corrupt gzip/deflate body: usually temporary")
-    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-        result = Fetched(url=state["url"], moved_to=state["moved_to"], error=f"HTTP error: {exc!r}",
-                         hint="the connection failed: check the URL and try again later")
-    elapsed = (time.perf_counter() - started) * 1000
-    return replace(result, elapsed_ms=elapsed)
+        result = _failed(state, f"timed out: no complete answer within {limits.total_timeout_s:g} s",
+                         "the server is too slow or sends without end: try again later, or check the URL")
+    except aiohttp.ClientConnectorError as exc:
+        result = _failed(state, f"could not connect: {exc}", "check the host name in syndicate.toml and that the site is up")
+    except aiohttp.ClientPayloadError as exc:
+        result = _failed(state, f"bad or incomplete body: {exc}",
+                         "the server sent a corrupt or cut-short (gzip/deflate) body: usually temporary")
+    except (aiohttp.ClientError, ValueError) as exc:
+        result = _failed(state, f"HTTP error: {exc!r}", "the connection failed: check the URL and try again later")
+    return replace(result, elapsed_ms=(time.perf_counter() - started) * 1000)
 
 
-async def _follow(client: httpx.AsyncClient, url: str, headers: dict, limits: FetchLimits, state: dict) -> Fetched:
+def _failed(state: dict, error: str, hint: str, *, status: int | None = None,
+            retry_after_s: float | None = None) -> Fetched:
+    return Fetched(url=state["url"], status=status, moved_to=state["moved_to"], error=error, hint=hint,
+                   retry_after_s=retry_after_s)
+
+
+async def _follow(client: aiohttp.ClientSession, url: str, headers: dict, limits: FetchLimits, state: dict) -> Fetched:
     for _ in range(limits.max_redirects + 1):
         if not _scheme_ok(url):
             raise _Failure(f"refusing to fetch {url!r}: only http and https URLs",
                            "use an http:// or https:// URL for this source in syndicate.toml")
         state["url"] = url
-        async with client.stream("GET", url, headers=headers) as response:
-            if response.has_redirect_location:
-                target = urljoin(url, response.headers.get("location", ""))
+        async with client.get(url, headers=headers, allow_redirects=False) as response:
+            location = response.headers.get("Location")
+            if response.status in ClientLimits.redirect_codes and location is not None:
+                target = urljoin(url, location)
                 if not _scheme_ok(target):
                     raise _Failure(f"redirected to a non-http(s) URL {target!r}",
                                    "the site redirects somewhere syndicate will not follow: check the URL",
-                                   status=response.status_code)
-                if response.status_code in (301, 308) and state["moved_to"] is None:
+                                   status=response.status)
+                if response.status in ClientLimits.permanent_codes and state["moved_to"] is None:
                     state["moved_to"] = target
                 if urlsplit(target)._replace(fragment="") != urlsplit(url)._replace(fragment=""):
                     headers = {k: v for k, v in headers.items() if not k.startswith("If-")}
@@ -159,29 +191,30 @@ async def _follow(client: httpx.AsyncClient, url: str, headers: dict, limits: Fe
     raise _Failure(f"more than {limits.max_redirects} redirects", "the site redirects in a loop: check the URL")
 
 
-async def _read(response: httpx.Response, url: str, limits: FetchLimits, state: dict) -> Fetched:
-    status = response.status_code
-    etag = response.headers.get("etag")
-    last_modified = response.headers.get("last-modified")
+async def _read(response: aiohttp.ClientResponse, url: str, limits: FetchLimits, state: dict) -> Fetched:
+    status, received = response.status, response.headers
+    etag = received.get("ETag")
+    last_modified = received.get("Last-Modified")
     if status == 304:
         return Fetched(url=url, status=304, not_modified=True, moved_to=state["moved_to"], etag=etag,
                        last_modified=last_modified)
     if status >= 400:
-        retry = _retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
+        retry = _retry_after(received.get("Retry-After")) if status in (429, 503) else None
         raise _Failure(f"the server returned {status}", _status_hint(status, retry), status=status,
                        retry_after_s=retry)
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limits.max_bytes and "content-encoding" not in response.headers:
+    declared = received.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limits.max_bytes and "Content-Encoding" not in received:
         raise _Failure(f"response too large: {int(declared):,} bytes declared (limit {limits.max_bytes:,})",
                        _too_big_hint(limits), status=status)
     chunks, size = [], 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.content.iter_any():  # decompressed as it arrives
         size += len(chunk)
         if size > limits.max_bytes:
+            response.close()  # drop the connection: never drain an oversize body
             raise _Failure(f"response too large: cut off after {limits.max_bytes:,} bytes",
                            _too_big_hint(limits), status=status)
         chunks.append(chunk)
-    return Fetched(url=url, status=status, headers={k.lower(): v for k, v in response.headers.items()},
+    return Fetched(url=url, status=status, headers={k.lower(): v for k, v in received.items()},
                    body=b"".join(chunks), moved_to=state["moved_to"], etag=etag, last_modified=last_modified)
 
 
