@@ -85,12 +85,31 @@ def _as_item(row: ItemRow, source_name: str) -> Item:
                 image_url=row.image_url, guid=row.guid, author=row.author, id=row.id)
 
 
-def _existing(session: Session, keys: Sequence[str]) -> dict[str, ItemRow]:
-    found: dict[str, ItemRow] = {}
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What a gather needs to know of a stored item to tell whether it changed (no full row load)."""
+
+    id: int
+    source_id: int
+    content_hash: str
+    image_url: str | None
+
+
+def _existing(session: Session, keys: Sequence[str]) -> dict[str, _Stored]:
+    found: dict[str, _Stored] = {}
+    columns = (ItemRow.key, ItemRow.id, ItemRow.source_id, ItemRow.content_hash, ItemRow.image_url)
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start:start + _CHUNK]
-        found.update((row.key, row) for row in session.scalars(select(ItemRow).where(ItemRow.key.in_(chunk))))
+        found.update((key, _Stored(*rest)) for key, *rest in session.execute(select(*columns).where(
+            ItemRow.key.in_(chunk))))
     return found
+
+
+def _rows(session: Session, ids: Sequence[int]) -> dict[int, ItemRow]:
+    rows: dict[int, ItemRow] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows.update((row.id, row) for row in session.scalars(select(ItemRow).where(ItemRow.id.in_(ids[start:start + _CHUNK]))))
+    return rows
 
 
 def _record_health(session: Session, row: SourceRow, report: FetchReport, *, now: datetime) -> None:
@@ -174,14 +193,19 @@ def _store_items(session: Session, found: dict[str, _Found], *, now: datetime) -
     existing = _existing(session, list(found))
     values: list[dict[str, object]] = []
     backlog_of: dict[str, bool] = {}
-    changed: list[tuple[ItemRow, SourceRow]] = []
+    to_compare: list[tuple[_Stored, _Found]] = []
     for key, entry in found.items():
-        current = existing.get(key)
-        if current is None:
+        stored = existing.get(key)
+        if stored is None:
             values.append(_row_values(entry.item, key, entry.source.id, now, backlog=entry.backlog))
             backlog_of[key] = entry.backlog
-            continue
-        same_source = current.source_id == entry.source.id
+        elif stored.source_id != entry.source.id or not _unchanged(stored, entry.item):
+            to_compare.append((stored, entry))  # most items of a changed feed are unchanged: skipped above
+    rows = _rows(session, [stored.id for stored, _ in to_compare])
+    changed: list[tuple[ItemRow, SourceRow]] = []
+    for stored, entry in to_compare:
+        current = rows[stored.id]
+        same_source = stored.source_id == entry.source.id
         candidate = entry.item if same_source else item_rules.richer(_as_item(current, ""), entry.item)
         if not same_source and candidate is not entry.item:
             continue  # the stored record is the richer one
@@ -211,6 +235,11 @@ def _store_items(session: Session, found: dict[str, _Found], *, now: datetime) -
         (events.ITEM_UPDATED, events.resource_id("item", row.id),
          {"item_id": row.id, "source": source.name, "revision": row.revision}) for row, source in changed], now=now)
     return new, updated
+
+
+def _unchanged(stored: _Stored, item: Item) -> bool:
+    return (stored.content_hash == item_rules.content_hash(item.title, item.summary_text, item.url)
+            and stored.image_url == (item.image_url or None))
 
 
 def _apply(row: ItemRow, item: Item, content_hash: str, now: datetime) -> None:
