@@ -40,6 +40,10 @@ class NotApproved(LedgerError):
     pass
 
 
+class TwoPersonRule(LedgerError):
+    """The approver made the last edit, and the two-person rule is on."""
+
+
 SUBJECT_KINDS = ("edition", "thread", "post")
 
 
@@ -102,8 +106,10 @@ def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, 
     every post of the thread). With the two-person rule, the last editor may not approve."""
     row = _subject(session, kind, ident)
     kind = "thread" if kind == "post" else kind
-    if two_person_rule and last_editor(session, kind, row.id) == by:
-        raise LedgerError(f"{by} made the last edit to {kind} {row.id}: the two-person rule needs someone else to approve it")
+    editor = last_editor(session, kind, row.id) if two_person_rule else None
+    if editor is not None and editor.lower() == by.lower():
+        raise TwoPersonRule(f"the two-person rule is on: {by} made the last edit to {kind} {row.id}, "
+                            "so someone else must approve it")
     if isinstance(row, EditionRow):
         if row.status not in (EditionStatus.DRAFT, EditionStatus.REJECTED, EditionStatus.HELD, EditionStatus.APPROVED):
             raise LedgerError(f"edition {row.id} is {row.status}: only a draft, rejected or held edition can be approved")

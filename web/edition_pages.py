@@ -42,7 +42,7 @@ def two_person_rule(config: Any) -> bool:
     return bool(config.review.two_person_rule)
 
 
-last_editor = ledger.last_editor
+
 
 
 def _sections(row: EditionRow, config: Any) -> list[tuple[str, list[Any]]]:
@@ -60,7 +60,7 @@ def _context(session: Session, app: WebApp, row: EditionRow) -> dict[str, Any]:
                                 .order_by(ApprovalRow.id.desc())).all()
     current = approval is not None and approval.decision == "approved" and approval.content_hash == row.content_hash
     return {"edition": row, "sections": _sections(row, app.config), "approval": approval,
-            "approval_current": current, "decisions": decisions, "last_editor": last_editor(session, "edition", row.id),
+            "approval_current": current, "decisions": decisions, "last_editor": ledger.last_editor(session, "edition", row.id),
             "editable": row.status in EDITABLE, "two_person": two_person_rule(app.config),
             "figures": edition_figures(session, row.id) if row.status in (EditionStatus.SENDING, EditionStatus.SENT)
             else None, "preheader_editable": True}
@@ -176,13 +176,10 @@ def edition_approve(request: Request, edition_id: int, post: Posted = Depends(po
     try:
         with app.db.session() as session:
             _get(session, edition_id)
-            if two_person_rule(app.config):
-                editor = last_editor(session, "edition", edition_id)
-                if editor is not None and editor.lower() == post.staff.email.lower():
-                    return _show(request, edition_id, status=403, error=(
-                        "The two-person rule is on: you made the last edit to this edition, so someone else "
-                        "must approve it."))
-            ledger.approve(session, "edition", edition_id, by=post.staff.email, now=app.now(), note=note)
+            ledger.approve(session, "edition", edition_id, by=post.staff.email, now=app.now(), note=note,
+                           two_person_rule=two_person_rule(app.config))
+    except ledger.TwoPersonRule as exc:
+        return _show(request, edition_id, status=403, error=str(exc))
     except ledger.LedgerError as exc:
         return _show_error(request, edition_id, str(exc))
     return _done(edition_id, "approved")

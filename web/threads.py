@@ -15,7 +15,7 @@ from flows.stages.publish import thread_hash
 from state import ledger
 from state.models import PostStatus, ThreadRow, ThreadStatus
 from state.staff import Staff
-from web.edition_pages import last_editor, two_person_rule
+from web.edition_pages import two_person_rule
 from web.render import app_of, page
 from web.security import Posted, need, posted
 
@@ -123,13 +123,11 @@ def thread_approve(request: Request, thread_id: int, post: Posted = Depends(post
     try:
         with app.db.session() as session:
             _thread(session, thread_id)
-            if two_person_rule(app.config):
-                editor = last_editor(session, "thread", thread_id)
-                if editor is not None and editor.lower() == post.staff.email.lower():
-                    return _error(request, "The two-person rule is on: you made the last edit to this thread, so "
-                                           "someone else must approve it.", 403)
             note = str(post.form.get("note") or "").strip() or None
-            ledger.approve(session, "thread", thread_id, by=post.staff.email, now=app.now(), note=note)
+            ledger.approve(session, "thread", thread_id, by=post.staff.email, now=app.now(), note=note,
+                           two_person_rule=two_person_rule(app.config))
+    except ledger.TwoPersonRule as exc:
+        return _error(request, str(exc), 403)
     except ledger.LedgerError as exc:
         return _error(request, str(exc))
     return RedirectResponse(f"/desk/threads?done=approved#thread-{thread_id}", status_code=303)
