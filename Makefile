@@ -43,6 +43,7 @@ mjml-validate: install node-deps
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: test-deps lint mjml-validate
 	$(PY) -m pytest -q

@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import html
 import textwrap
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, partial
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -119,10 +120,10 @@ def _item_fields(item: Item, edition: Edition, config: Config) -> dict[str, obje
     }
 
 
-def _intro_html(edition: Edition, palette: Palette, utm: dict) -> Markup:
+def _intro_html(edition: Edition, palette: Palette, utm: Callable[[str], str]) -> Markup:
     html_intro = markdown_to_html(
         edition.intro_markdown,
-        rewrite_link=lambda url: add_utm(url, **utm),
+        rewrite_link=utm,
         link_style=f"color:{palette.link};text-decoration:underline;",
         paragraph_style="margin:0 0 12px;",
     )
@@ -152,7 +153,7 @@ def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str,
         return memo[key]  # type: ignore[return-value]
 
     branding = config.branding
-    utm = {"campaign": edition.slug, "config": config}
+    utm = partial(add_utm, campaign=edition.slug, config=config)
     logo = None
     if branding.logo_url:
         logo = {"src": str(branding.logo_url), "alt": branding.logo_alt or config.organisation.name,
@@ -165,7 +166,7 @@ def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str,
         "date_text": format_date(edition.issue_date),
         "organisation": config.organisation.name,
         "postal_address": config.organisation.postal_address,
-        "site_url": add_utm(str(config.organisation.site_url), **utm),
+        "site_url": utm(str(config.organisation.site_url)),
         "site_label": _site_label(config),
         "web_url": edition.web_url or str(config.organisation.site_url),
         "logo": logo,
@@ -175,7 +176,7 @@ def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str,
             {
                 "title": section.title,
                 "blocks": _blocks([view(item) for item in section.items]),
-                "more": {"url": add_utm(section.more_url, **utm), "label": _more_label(section, config)}
+                "more": {"url": utm(section.more_url), "label": _more_label(section, config)}
                 if section.more_url and section.omitted
                 else None,
             }
@@ -234,7 +235,7 @@ def _text_item(item: Item, edition: Edition, config: Config) -> list[str]:
 def render_text(edition: Edition, *, config: Config) -> str:
     """The text/plain part: every link written out, sections underlined, footer with the
     postal address and the unsubscribe token."""
-    utm = {"campaign": edition.slug, "config": config}
+    utm = partial(add_utm, campaign=edition.slug, config=config)
     first_name, unsubscribe = RECIPIENT_TOKENS
     web_url = edition.web_url or str(config.organisation.site_url)
     blocks = [
@@ -243,7 +244,7 @@ def render_text(edition: Edition, *, config: Config) -> str:
         f"View this email in your browser: {web_url}",
         f"Hello {first_name},",
     ]
-    intro = markdown_to_text(edition.intro_markdown, rewrite_link=lambda url: add_utm(url, **utm))
+    intro = markdown_to_text(edition.intro_markdown, rewrite_link=utm)
     if intro:
         blocks += [_wrap(_untokened_text(paragraph)) for paragraph in intro.split("\n\n")]
     if edition.featured:
@@ -254,8 +255,8 @@ def render_text(edition: Edition, *, config: Config) -> str:
         for item in section.items:
             blocks += _text_item(item, edition, config)
         if section.more_url and section.omitted:
-            blocks.append(f"{_more_label(section, config)}: {add_utm(section.more_url, **utm)}")
-    site = add_utm(str(config.organisation.site_url), **utm)
+            blocks.append(f"{_more_label(section, config)}: {utm(section.more_url)}")
+    site = utm(str(config.organisation.site_url))
     blocks.append("-" * 40)
     if config.branding.footer_text:
         blocks.append(_wrap(config.branding.footer_text))

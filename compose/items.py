@@ -19,6 +19,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from email.utils import parsedate_to_datetime
+from typing import Literal
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import nh3
@@ -174,7 +175,7 @@ def sanitise_html(html: str, base_url: str | None = None, policy: type[SummaryPo
     """
     if not html:
         return ""
-    relative: object = "deny"
+    relative: _UrlRelative = "deny"
     if base_url and http_url(base_url):
         relative = ("rewrite_with_base", base_url)
     try:
@@ -184,7 +185,11 @@ def sanitise_html(html: str, base_url: str | None = None, policy: type[SummaryPo
     return cleaned.strip()
 
 
-def _clean(html: str, policy: type[SummaryPolicy], relative: object) -> str:
+_UrlRelative = Literal["deny"] | tuple[Literal["rewrite_with_base"], str]
+"""How nh3 treats relative links: dropped, or resolved against a base URL."""
+
+
+def _clean(html: str, policy: type[SummaryPolicy], relative: _UrlRelative) -> str:
     return nh3.clean(
         html,
         tags=set(policy.tags),
@@ -304,7 +309,8 @@ def _loose(text: str, default_tz: tzinfo) -> datetime | None:
 
 
 def _from_match(g: dict[str, str | None], default_tz: tzinfo) -> datetime | None:
-    month = _MONTHS.get(g["month"].lower().rstrip(".")) if g.get("month") else int(g["nmonth"] or 0)
+    name = g.get("month")
+    month = _MONTHS.get(name.lower().rstrip(".")) if name else int(g["nmonth"] or 0)
     hour, minute, second = int(g.get("hour") or 0), int(g.get("minute") or 0), int(g.get("second") or 0)
     ampm = (g.get("ampm") or "").lower().replace(".", "")
     if ampm == "pm" and hour < 12:
@@ -313,7 +319,10 @@ def _from_match(g: dict[str, str | None], default_tz: tzinfo) -> datetime | None
         hour = 0
     if not month:
         return None
+    year, day = g["year"], g["day"]
+    if year is None or day is None:
+        return None
     try:
-        return datetime(int(g["year"]), month, int(g["day"]), hour, minute, second, tzinfo=default_tz)
+        return datetime(int(year), month, int(day), hour, minute, second, tzinfo=default_tz)
     except (TypeError, ValueError):
         return None

@@ -10,12 +10,16 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from flows import output
 from flows.settings import ConfigError, load_config
+
+if TYPE_CHECKING:
+    from compose.config import Config
+    from state.db import Database
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="syndicate: gather what your organisation publishes, compose the newsletter and posts, "
@@ -48,11 +52,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def config():  # type: ignore[no-untyped-def]
+def config() -> Config:
     return load_config(_STATE["config"])
 
 
-def database():  # type: ignore[no-untyped-def]
+def database() -> Database:
     from state.db import connect
 
     return connect()
@@ -129,6 +133,8 @@ def edition_show(edition_id: int) -> None:
         row = get_edition(session, edition_id)
         approval = latest_approval(session, "edition", row.id)
         sections: dict[str, list[str]] = {}
+        warnings = list(row.warnings)
+        current = approval is not None and approval.content_hash == row.content_hash
         for link in row.items:
             sections.setdefault(link.section, []).append(link.item.title)
         data = {"id": row.id, "slug": row.slug, "status": row.status, "subject": row.subject,
@@ -136,7 +142,7 @@ def edition_show(edition_id: int) -> None:
                 "scheduled_for": row.scheduled_for, "sent_at": row.sent_at, "content_hash": row.content_hash,
                 "sections": sections,
                 "approval": None if approval is None else {"decision": approval.decision, "by": approval.by,
-                                                           "at": approval.at, "current": approval.content_hash == row.content_hash}}
+                                                           "at": approval.at, "current": current}}
     if as_json():
         output.emit_json(data)
         return
@@ -146,11 +152,11 @@ def edition_show(edition_id: int) -> None:
         output.say(f"\n[bold]{section}[/] ({len(titles)})")
         for title in titles:
             output.say(f"  - {title}")
-    for warning in data["warnings"]:
+    for warning in warnings:
         output.say(f"[yellow]warning:[/] {warning}")
     if approval:
         output.say(f"\n{approval.decision} by {approval.by} at {approval.at:%Y-%m-%d %H:%M} UTC"
-                   + ("" if data["approval"]["current"] else " (for earlier content: approve again)"))
+                   + ("" if current else " (for earlier content: approve again)"))
 
 
 @edition_app.command("preview")
@@ -229,8 +235,7 @@ def send(edition_id: Annotated[int | None, typer.Argument(metavar="[EDITION_ID]"
     from flows.stages.deliver import deliver_edition
 
     cfg, db = config(), database()
-    summaries = deliver_edition(db, cfg, now=now(), edition_id=edition_id, secret_key=secret_key())
-    summaries = summaries if isinstance(summaries, list) else [summaries]
+    summaries = [deliver_edition(db, cfg, now=now(), edition_id=edition_id, secret_key=secret_key())]
     if as_json():
         output.emit_json({"editions": [s.as_dict() for s in summaries]})
     else:
@@ -317,9 +322,10 @@ def main(argv: list[str] | None = None) -> int:
         output.fail("aborted")
         return 130
     except Exception as exc:
-        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()  # a usage error from the command-line parser: it prints the usage and the fix
-            return int(exc.exit_code)
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()  # a usage error from the command-line parser: it prints the usage and the fix
+            return int(exit_code)
         if os.environ.get("SYNDICATE_DEBUG"):
             raise
         output.fail(f"unexpected {exc.__class__.__name__}: {exc} (set SYNDICATE_DEBUG=1 to see the traceback, "

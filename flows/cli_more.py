@@ -50,7 +50,10 @@ def _print_demo(result: dict[str, Any]) -> None:
         import email.policy
 
         received = email.message_from_bytes(messages[0].read_bytes(), policy=email.policy.default)
-        html.write_text(received.get_body(("html",)).get_content(), "utf-8")
+        part = received.get_body(("html",))
+        if part is None:
+            raise Abort(f"{messages[0]} has no HTML part")
+        html.write_text(part.get_content(), "utf-8")
     threads = sorted(Path("outbox").glob(f"*/edition-{slug}.json"))
     output.say(f"\nEdition {built['id']} \"{subject}\"")
     output.say(f"  open the email:     {html}")
@@ -86,11 +89,18 @@ def subscribers_import(path: Annotated[Path, typer.Argument(metavar="FILE.csv")]
 @subscribers_app.command("list")
 def subscribers_list(status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None) -> None:
     """List subscribers and their status."""
+    from state.models import SubscriberStatus
     from state.subscribers import list_subscribers
 
+    wanted = None
+    if status is not None:
+        try:
+            wanted = SubscriberStatus(status)
+        except ValueError:
+            raise Abort(f"unknown status {status!r}: use one of {', '.join(SubscriberStatus)}") from None
     with database().session() as session:
         rows = [{"email": s.email, "name": s.name, "status": s.status, "consent_source": s.consent_source,
-                 "confirmed_at": s.confirmed_at} for s in list_subscribers(session, status=status)]
+                 "confirmed_at": s.confirmed_at} for s in list_subscribers(session, status=wanted)]
     if as_json():
         output.emit_json({"subscribers": rows})
         return

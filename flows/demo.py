@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def demo_secret_key(workdir: Path) -> str:
     return path.read_text("utf-8").strip()
 
 
-def import_sample_subscribers(now) -> int:  # type: ignore[no-untyped-def]
+def import_sample_subscribers(now: datetime) -> int:
     from compose.subscribers import parse_subscriber_csv
     from state.db import connect
     from state.subscribers import import_subscribers

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from compose.config import Config
 from connectors.channels.base import EmailChannel, OutboundEmail, Recipient
@@ -87,7 +88,7 @@ def hold_overdue_editions(db: Database, config: Config, *, now: datetime,
     return report
 
 
-def staff_recipients(session, config: Config) -> list[Recipient]:  # type: ignore[no-untyped-def]
+def staff_recipients(session: Session, config: Config) -> list[Recipient]:
     """The edition's reply-to address, then approvers and admins (each address once)."""
     out = [Recipient(0, config.edition.reply_to, config.edition.from_name)]
     seen = {config.edition.reply_to.lower()}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.prefect_env import configure
 
@@ -18,12 +18,15 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from flows.settings import load_config, secret_key  # noqa: E402
 
+if TYPE_CHECKING:
+    from state.db import Database
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _db():  # type: ignore[no-untyped-def]
+def _db() -> Database:
     from state.db import connect
 
     return connect()

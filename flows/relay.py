@@ -135,7 +135,10 @@ class PrefectApiEmitter:
                  id: uuid.UUID) -> None:  # noqa: A002
         from prefect.events import Event
 
-        body = Event(event=event, resource=resource, occurred=occurred, payload=payload, id=id)
+        # validated from plain values: pydantic turns the dict into a Resource and the datetime into
+        # Prefect's DateTime, which the keyword constructor's annotations do not admit
+        body = Event.model_validate({"event": event, "resource": resource, "occurred": occurred,
+                                     "payload": payload, "id": id})
         response = self._open().request("POST", "/events", json=[body.model_dump(mode="json")])
         response.raise_for_status()
 

@@ -8,7 +8,7 @@ a fresh machine. PostgreSQL URLs use psycopg 3.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +19,17 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 DEFAULT_URL = "sqlite:///var/syndicate.db"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def database_url(env: dict[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    return env.get("SYNDICATE_DATABASE_URL") or DEFAULT_URL
+    source: Mapping[str, str] = os.environ if env is None else env
+    return source.get("SYNDICATE_DATABASE_URL") or DEFAULT_URL
 
 
 def _normalise(url: str) -> str:
@@ -98,7 +100,7 @@ def connect(url: str | None = None, *, migrate: bool = True, echo: bool = False)
     return Database(engine, sessionmaker(engine, expire_on_commit=False))
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy import CursorResult, Update, and_, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from state import events
@@ -147,11 +147,17 @@ def _set_status(session: Session, ids: Sequence[int], status: DeliveryStatus, *,
                         .values(status=status, updated_at=now, **values))
 
 
+def _dml(session: Session, statement: Update) -> CursorResult[Any]:
+    """An UPDATE run in the session: its result is a CursorResult (with `rowcount`), which
+    Session.execute's annotation widens to Result."""
+    return cast(CursorResult[Any], session.execute(statement))
+
+
 def _move_batch(session: Session, batch_id: int, to: BatchStatus, *, now: datetime,
                 allowed: Sequence[BatchStatus] = (BatchStatus.SENDING,), **values: Any) -> None:
-    result = session.execute(update(DeliveryBatchRow)
-                             .where(DeliveryBatchRow.id == batch_id, DeliveryBatchRow.status.in_(list(allowed)))
-                             .values(status=to, updated_at=now, **values))
+    result = _dml(session, update(DeliveryBatchRow)
+                  .where(DeliveryBatchRow.id == batch_id, DeliveryBatchRow.status.in_(list(allowed)))
+                  .values(status=to, updated_at=now, **values))
     if not result.rowcount:
         current = session.scalar(select(DeliveryBatchRow.status).where(DeliveryBatchRow.id == batch_id))
         raise LedgerError(f"delivery batch {batch_id} is {current}, not {' or '.join(allowed)}: it cannot become {to}")
@@ -159,9 +165,9 @@ def _move_batch(session: Session, batch_id: int, to: BatchStatus, *, now: dateti
 
 def _move_deliveries(session: Session, batch_id: int, frm: Sequence[DeliveryStatus], to: DeliveryStatus, *,
                      now: datetime, **values: Any) -> int:
-    result = session.execute(update(DeliveryRow)
-                             .where(DeliveryRow.batch_id == batch_id, DeliveryRow.status.in_(list(frm)))
-                             .values(status=to, updated_at=now, **values))
+    result = _dml(session, update(DeliveryRow)
+                  .where(DeliveryRow.batch_id == batch_id, DeliveryRow.status.in_(list(frm)))
+                  .values(status=to, updated_at=now, **values))
     return result.rowcount or 0
 
 

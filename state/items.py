@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, insert, select, update
 from sqlalchemy.orm import Session
 
 from compose import items as item_rules
@@ -100,8 +101,9 @@ def _existing(session: Session, keys: Sequence[str]) -> dict[str, _Stored]:
     columns = (ItemRow.key, ItemRow.id, ItemRow.source_id, ItemRow.content_hash, ItemRow.image_url)
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start:start + _CHUNK]
-        found.update((key, _Stored(*rest)) for key, *rest in session.execute(select(*columns).where(
-            ItemRow.key.in_(chunk))))
+        found.update((key, _Stored(ident, source_id, content_hash, image_url))
+                     for key, ident, source_id, content_hash, image_url in session.execute(select(*columns).where(
+                         ItemRow.key.in_(chunk))))
     return found
 
 
@@ -258,6 +260,7 @@ def _apply(row: ItemRow, item: Item, content_hash: str, now: datetime) -> None:
 
 def release_backlog(session: Session, source_id: int) -> int:
     """Let a source's backlog into the next edition (what `gather --include-backlog` does for old items)."""
-    result = session.execute(update(ItemRow).where(ItemRow.source_id == source_id, ItemRow.backlog.is_(True))
-                             .values(backlog=False))
+    # an UPDATE's result is a CursorResult; Session.execute is typed with the wider Result
+    result = cast(CursorResult[Any], session.execute(
+        update(ItemRow).where(ItemRow.source_id == source_id, ItemRow.backlog.is_(True)).values(backlog=False)))
     return result.rowcount or 0

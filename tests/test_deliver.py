@@ -185,11 +185,12 @@ def test_429_waits_for_the_reset_and_retries(ledger_db, fake, tmp_path):
     assert len(fake.server.requests) == 2
 
 
-def test_503_is_retried_with_backoff_and_sends_once(ledger_db, fake, tmp_path):
+@pytest.mark.parametrize("status", [500, 503])
+def test_sendgrid_server_errors_are_retried_with_backoff_and_send_once(ledger_db, fake, tmp_path, status):
     add_subscribers(ledger_db, 2)
     make_edition(ledger_db)
     for _ in range(2):
-        fake.server.inject(Fault(status=503, json={"errors": [{"message": "service unavailable"}]},
+        fake.server.inject(Fault(status=status, json={"errors": [{"message": "service unavailable"}]},
                                  headers={"Retry-After": "0"}))
     summary = deliver_edition(ledger_db, make_config(tmp_path), now=NOW, channel=sendgrid(fake), secret_key=SECRET)
     assert summary.sent and fake.received == {1: 1, 2: 1}

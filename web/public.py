@@ -148,7 +148,7 @@ def confirm_subscription(request: Request, token: str) -> Response:
 # --- the archive -------------------------------------------------------------------------------------------
 
 
-def _sent() -> Select[tuple[EditionRow]]:
+def _sent() -> Select[EditionRow]:
     return select(EditionRow).where(EditionRow.status == EditionStatus.SENT).order_by(EditionRow.sent_at.desc())
 
 

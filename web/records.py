@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from state import ledger
@@ -102,7 +102,7 @@ def resolve_batch(request: Request, batch_id: int, post: Posted = Depends(posted
     return RedirectResponse(f"/desk/history?done={'resent' if action == 'resend' else 'marked-sent'}", status_code=303)
 
 
-def _subscriber_query(request: Request):  # type: ignore[no-untyped-def]
+def _subscriber_query(request: Request) -> tuple[Select[SubscriberRow], str, str]:
     query = select(SubscriberRow)
     search = (request.query_params.get("q") or "").strip()
     status = request.query_params.get("status") or ""

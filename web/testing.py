@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compose.config import Config
 from compose.models import FetchReport, Item
@@ -18,6 +19,10 @@ from state.db import Database
 from state.items import store_report, sync_sources
 from state.models import EditionRow, SubscriberRow, SubscriberStatus
 from state.staff import add_staff, set_password
+
+if TYPE_CHECKING:
+    import httpx
+    from fastapi.testclient import TestClient
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "syndicate.toml"
 PASSWORD = "correct horse battery staple"
@@ -110,7 +115,7 @@ def csrf_from(html: str) -> str:
     return found.group(1)
 
 
-def sign_in(client, email: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> httpx.Response:
     """Sign a test client in through the real form; returns the response to the POST."""
     token = csrf_from(client.get("/login").text)
     return client.post("/login", data={"csrf_token": token, "email": email, "password": password, "next": "/desk"},

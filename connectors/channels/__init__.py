@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from importlib import import_module
+from typing import Any, Protocol
 
 from compose.config import Config
 from connectors.channels.base import EmailChannel, PostChannel
@@ -25,7 +26,19 @@ EMAIL_CHANNELS: Mapping[str, tuple[str, str]] = {
 }
 
 
-def _class(entry: tuple[str, str]) -> type:
+class _RealPostChannel(Protocol):
+    """A network's channel class: built from credentials in the environment, None without them."""
+
+    def from_env(self, env: Mapping[str, str], *, config: Config) -> PostChannel | None: ...
+
+
+class _RealEmailChannel(Protocol):
+    """An email provider's channel class: built from credentials in the environment, None without them."""
+
+    def from_env(self, env: Mapping[str, str], *, config: Config) -> EmailChannel | None: ...
+
+
+def _class(entry: tuple[str, str]) -> Any:
     module, name = entry
     return getattr(import_module(module), name)
 
@@ -37,14 +50,17 @@ def post_channel(network: str, config: Config, env: Mapping[str, str] | None = N
     env = os.environ if env is None else env
     if network not in POST_CHANNELS:
         raise KeyError(f"unknown network {network!r}: use one of {', '.join(POST_CHANNELS)}")
-    real = _class(POST_CHANNELS[network]).from_env(env, config=config)
+    factory: _RealPostChannel = _class(POST_CHANNELS[network])
+    real = factory.from_env(env, config=config)
     return real if real is not None else OutboxPostChannel(network, config.social.outbox_dir)
 
 
 def email_channel(config: Config, env: Mapping[str, str] | None = None) -> EmailChannel:
     env = os.environ if env is None else env
     if config.email.provider == "sendgrid":
-        real = _class(EMAIL_CHANNELS["sendgrid"]).from_env(env, config=config)
+        factory: _RealEmailChannel = _class(EMAIL_CHANNELS["sendgrid"])
+        real = factory.from_env(env, config=config)
         if real is not None:
             return real
-    return _class(EMAIL_CHANNELS["outbox"])(config.email.outbox_dir)
+    outbox: EmailChannel = _class(EMAIL_CHANNELS["outbox"])(config.email.outbox_dir)
+    return outbox

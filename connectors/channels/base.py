@@ -71,7 +71,12 @@ class EmailChannel(Protocol):
 
 class PostChannel(Protocol):
     name: ClassVar[str]  # network name: "x", "mastodon", "bluesky"
-    max_weighted_length: ClassVar[int]
+
+    @property
+    def max_weighted_length(self) -> int:
+        """The longest post this channel accepts, in the network's weighted characters (a class
+        constant for most networks; per instance for the outbox and a longer-post Mastodon)."""
+        ...
 
     def publish(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt: ...
 

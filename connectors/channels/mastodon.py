@@ -77,8 +77,9 @@ class MastodonChannel:
     """Publishes statuses on one Mastodon account (an access token with `write:statuses`)."""
 
     name: ClassVar[str] = "mastodon"
-    rules: ClassVar[NetworkRules] = MASTODON_RULES
-    max_weighted_length: ClassVar[int] = MASTODON_RULES.max_length
+    # class defaults; an instance made with its own `rules` (a longer-post instance) overrides both
+    rules: NetworkRules = MASTODON_RULES
+    max_weighted_length: int = MASTODON_RULES.max_length
     default_rate_limit_wait_s: ClassVar[float] = 900.0
     lookup_limit: ClassVar[int] = 40  # statuses per lookup page (Mastodon's maximum)
 
@@ -178,14 +179,15 @@ def _api_error(exc: MastodonAPIError) -> DeliveryError:
     args = exc.args
     status = args[1] if len(args) > 1 and isinstance(args[1], int) else None
     message = str(args[3]) if len(args) > 3 and args[3] else (str(args[2]) if len(args) > 2 else str(exc))
-    context = {"status": status, "provider_message": message}
     if isinstance(exc, MastodonUnauthorizedError) or status in (401, 403):
         return AuthError("mastodon: access token refused", hint="create a new access token with the "
-                         "write:statuses scope and set MASTODON_ACCESS_TOKEN", **context)
+                         "write:statuses scope and set MASTODON_ACCESS_TOKEN",
+                         status=status, provider_message=message)
     if isinstance(exc, MastodonServerError) or (status is not None and status >= 500):
-        return TransientError("mastodon: server error", hint="the instance failed; retry later", **context)
+        return TransientError("mastodon: server error", hint="the instance failed; retry later",
+                              status=status, provider_message=message)
     return PermanentError(f"mastodon: status refused ({status})", hint="fix the post; retrying it "
-                          "unchanged will fail again", **context)
+                          "unchanged will fail again", status=status, provider_message=message)
 
 
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)

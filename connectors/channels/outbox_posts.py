@@ -7,7 +7,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from compose.posts import RULES_BY_NETWORK, NetworkRules
 from connectors.channels.base import PostReceipt
@@ -35,7 +35,7 @@ class OutboxPostChannel:
     def publish(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt:
         path = thread_file(self.outbox_dir, self.network, thread_key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        document = json.loads(path.read_text("utf-8")) if path.exists() else {
+        document: dict[str, Any] = json.loads(path.read_text("utf-8")) if path.exists() else {
             "network": self.network, "thread": thread_key, "posts": []}
         posts = document["posts"]
         for post in posts:  # the same post replying to the same one: a resumed run, not a new post

@@ -10,12 +10,11 @@ How answers map to our errors (SendGrid has no idempotency key, see notes/email-
   413 PermanentError(status=413): the caller splits the batch and retries each half;
   429 TransientError with retry_after_s from X-RateLimit-Reset (not accepted, safe to retry);
 - connection refused / connect timeout: TransientError (nothing left this machine);
-- 503 Service Unavailable: TransientError, retried with backoff. 503 says the service did not
-  handle the request (overloaded or down for maintenance), so a retry cannot duplicate.
-- 500, 502, 504, a read timeout or a dropped connection after the body was sent: AmbiguousError.
-  SendGrid documents no "not accepted" guarantee for these, and a gateway 502/504 can come back
-  while the mail was queued, so they are never retried blindly: staff check the activity feed and
-  resend or mark the batch sent.
+- 500 and 503, SendGrid's own documented server errors ("an error occurred when SendGrid attempted
+  to process it", "the v3 Web API is not available"): TransientError, retried with backoff.
+- 502 and 504 (a gateway answering for SendGrid: the mail may have been queued behind it), any other
+  5xx, a read timeout or a dropped connection after the body was sent: AmbiguousError, never
+  retried blindly: staff check the activity feed and resend or mark the batch sent.
 """
 
 from __future__ import annotations
@@ -196,11 +195,12 @@ def _translate(exc: http_errors.HTTPError) -> Exception:
         wait = max(0.0, float(reset) - time.time()) if reset and str(reset).isdigit() else 1.0
         return TransientError(f"SendGrid rate limit reached: {said}", status=429, retry_after_s=wait,
                               provider_message=said, hint="retried after the reset time")
-    if status == 503:
+    if status in (500, 503):
         retry = (exc.headers or {}).get("Retry-After")
-        return TransientError(f"SendGrid is unavailable (503): {said}", status=503, provider_message=said,
+        return TransientError(f"SendGrid could not process the request ({status}): {said}", status=status,
+                              provider_message=said,
                               retry_after_s=float(retry) if retry and str(retry).isdigit() else None,
-                              hint="the request was not handled; retried with backoff")
+                              hint="SendGrid reports it did not process the request; retried with backoff")
     if status >= 500:
         return AmbiguousError(f"SendGrid answered {status} after receiving the request: {said}", status=status,
                               provider_message=said,

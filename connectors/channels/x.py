@@ -80,7 +80,7 @@ class _EndpointAdapter(HTTPAdapter):
         self.timeout_s = timeout_s
 
     def send(self, request: requests.PreparedRequest, **kwargs):  # type: ignore[override]
-        if self.base_url:
+        if self.base_url and request.url:
             split = urlsplit(request.url)
             request.url = self.base_url + split.path + (f"?{split.query}" if split.query else "")
         if kwargs.get("timeout") is None:

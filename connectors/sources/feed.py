@@ -49,9 +49,9 @@ class FeedSource:
             if problem:
                 return Parsed(error=problem, hint="the URL returns JSON that is not a JSON Feed: check the URL")
             return Parsed(items=to_items(entries, self.config, url))
-        entries = parse_fast(body) if self.fast_path else None
-        if entries is not None:
-            return Parsed(items=to_items(entries, self.config, url))
+        fast = parse_fast(body) if self.fast_path else None
+        if fast is not None:
+            return Parsed(items=to_items(fast, self.config, url))
         return self._parse_with_feedparser(body, url, headers)
 
     def _parse_with_feedparser(self, body: bytes, url: str, headers: Mapping[str, str]) -> Parsed:

@@ -172,7 +172,8 @@ def discover(url: str, *, limits: FetchLimits | None = None, section: str = "new
     parsed = FeedSource(probe).parse(fetched.body, url=fetched.url, headers=fetched.headers)
     if parsed.error is None:
         tree = _tree(fetched.body, fetched.headers)
-        title = tree.css_first("title").text(strip=True) if tree is not None and tree.css_first("title") else ""
+        node = tree.css_first("title") if tree is not None else None
+        title = node.text(strip=True) if node else ""
         return [{"url": fetched.url, "type": "feed", "title": title, "toml": proposed_toml(fetched.url, title, section)}]
     feeds = discover_feeds(fetched.body, fetched.url)
     return [{"url": u, "type": t, "title": title, "toml": proposed_toml(u, title or u, section)} for u, t, title in feeds]

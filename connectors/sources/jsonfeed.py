@@ -42,7 +42,8 @@ def _entry(raw: dict) -> Entry | None:
         summary = raw["content_html"]
     else:
         summary = html.escape(_text(raw.get("content_text")))
-    authors = raw.get("authors") if isinstance(raw.get("authors"), list) else [raw.get("author")]
+    listed = raw.get("authors")
+    authors = listed if isinstance(listed, list) else [raw.get("author")]
     names = [a["name"] for a in authors if isinstance(a, dict) and isinstance(a.get("name"), str)]
     guid = raw.get("id")
     return Entry(

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 from compose.config import Source as SourceConfig
@@ -184,11 +185,21 @@ async def _parse(source: SourceConfig, fetched: Fetched, pool: ProcessPoolExecut
                       hint="the response may be hostile or far too large: check the URL")
 
 
+class _ReportCommon(TypedDict):
+    """What every FetchReport of one fetch says, whatever its outcome."""
+
+    source: str
+    status: int | None
+    bytes: int
+    elapsed_ms: float
+    moved_to: str | None
+
+
 def _report(source: SourceConfig, cursor: SourceCursor | None, url: str, fetched: Fetched,
             parsed: Parsed | None, elapsed_ms: float) -> FetchReport:
     old = cursor or SourceCursor(url=url)
-    common = dict(source=source.name, status=fetched.status, bytes=len(fetched.body), elapsed_ms=elapsed_ms,
-                  moved_to=fetched.moved_to)
+    common = _ReportCommon(source=source.name, status=fetched.status, bytes=len(fetched.body),
+                           elapsed_ms=elapsed_ms, moved_to=fetched.moved_to)
     if not fetched.ok:
         return FetchReport(**common, cursor=old, error=fetched.error, hint=fetched.hint,
                            retry_after_s=fetched.retry_after_s)

@@ -13,12 +13,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from compose.config import Config
 from compose.signing import unsubscribe_tokens, unsubscribe_url
@@ -140,11 +141,11 @@ def _start(db: Database, config: Config, edition_id: int, channel: EmailChannel,
     return message, ""
 
 
-def _has_deliveries(session, edition_id: int) -> bool:  # type: ignore[no-untyped-def]
+def _has_deliveries(session: Session, edition_id: int) -> bool:
     return bool(deliveries.edition_figures(session, edition_id)["recipients"])
 
 
-def _active(session) -> int:  # type: ignore[no-untyped-def]
+def _active(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(SubscriberRow)
                           .where(SubscriberRow.status == SubscriberStatus.ACTIVE)) or 0
 
@@ -235,7 +236,7 @@ class _Run:
                 deliveries.mark_accepted(session, batch, provider_id=receipt.provider_id if receipt else None,
                                          rejected=receipt.rejected if receipt else {}, now=self.now())
 
-    def _record(self, transition, batch: int, **kwargs: object) -> None:  # type: ignore[no-untyped-def]
+    def _record(self, transition: Callable[..., object], batch: int, **kwargs: object) -> None:
         with self.db.session() as session:
             transition(session, batch, now=self.now(), **kwargs)
 

@@ -200,8 +200,9 @@ def _due_threads(session: Session, now: datetime) -> list[ThreadRow]:
             edition = session.get(EditionRow, row.edition_id)
             if edition is None or edition.status != EditionStatus.SENT:
                 continue
-            deferred = row.scheduled_for is not None and row.scheduled_for != edition.scheduled_for
-            if deferred and row.scheduled_for > now:  # a rate limit moved it past its edition's time
+            scheduled = row.scheduled_for
+            if scheduled is not None and scheduled != edition.scheduled_for and scheduled > now:
+                # a rate limit moved it past its edition's time
                 continue
         elif row.scheduled_for and row.scheduled_for > now:
             continue
