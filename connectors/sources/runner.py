@@ -33,6 +33,7 @@ class GatherLimits:
 
     concurrency = 64
     inline_parse_bytes = 2048  # bodies this small are parsed in the event loop: cheaper than a round trip
+    pool_min_sources = 16  # fewer sources than this are parsed in this process (no worker pool to start)
     parse_timeout_s = 120.0
     per_host_interval_s = 0.001  # requests to one host start at least this far apart (a short accept queue drops bursts;
     # a SYN dropped anyway is redialled after `http.ClientLimits.redial_after_s`, not the kernel's 1 s)
@@ -97,7 +98,8 @@ def fetch_sources(
     """Fetch and parse every source once; one `FetchReport` per source, in order.
 
     `cursors` maps a source name to what it remembered (URL after a permanent redirect, ETag,
-    Last-Modified). `parse_workers=0` parses in this process; None uses every core.
+    Last-Modified). `parse_workers=0` parses in this process; None uses every core from
+    `GatherLimits.pool_min_sources` sources on (fewer parse here: starting workers costs more).
     Call `afetch_sources` instead from code that already runs an event loop.
     """
     return asyncio.run(afetch_sources(sources, cursors, concurrency=concurrency, parse_workers=parse_workers,
@@ -115,8 +117,9 @@ async def afetch_sources(
 ) -> list[FetchReport]:
     """The async form of `fetch_sources`."""
     cursors = cursors or {}
-    workers = (os.cpu_count() or 1) if parse_workers is None else parse_workers
-    pool = _get_pool(workers) if workers > 0 and sources else None
+    if parse_workers is None:  # a handful of sources parse faster here than a worker pool starts
+        parse_workers = (os.cpu_count() or 1) if len(sources) >= GatherLimits.pool_min_sources or _pool else 0
+    pool = _get_pool(parse_workers) if parse_workers > 0 and sources else None
     limits = FetchLimits(total_timeout_s=timeout_s, max_bytes=max_bytes,
                          read_timeout_s=min(_DEFAULTS.read_timeout_s, timeout_s),
                          connect_timeout_s=min(_DEFAULTS.connect_timeout_s, timeout_s))
