@@ -29,7 +29,7 @@ from compose.edition import format_date
 from compose.edition import untokened as _untokened_text
 from compose.markdown import markdown_to_html, markdown_to_text
 from compose.models import Edition, EditionSection, Item, RenderedEmail
-from compose.palette import MIN_CONTRAST, Palette, contrast_ratio, readable  # noqa: F401  (re-exported)
+from compose.palette import MIN_CONTRAST, Palette
 
 RECIPIENT_TOKENS = ("{{first_name}}", "{{unsubscribe_url}}")
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"

@@ -142,8 +142,8 @@ def sources_discover(url: str) -> None:
 @sources_app.command("list")
 def sources_list() -> None:
     """Configured sources and their health."""
-    from flows.stages.gather import sync_sources
     from flows.status import sources_health
+    from state.items import sync_sources
 
     cfg = config()
     with database().session() as session:

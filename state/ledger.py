@@ -65,17 +65,33 @@ def get_thread(session: Session, thread_id: int) -> ThreadRow:
     return row
 
 
-def _subject(session: Session, kind: str, ident: int) -> EditionRow | ThreadRow:
+def _subject(session: Session, kind: str, ident: int) -> tuple[str, EditionRow | ThreadRow]:
+    """The row approvals are about, and its kind: a post is approved through its thread."""
     if kind == "edition":
-        return get_edition(session, ident)
+        return kind, get_edition(session, ident)
     if kind == "thread":
-        return get_thread(session, ident)
+        return kind, get_thread(session, ident)
     if kind == "post":
         post = session.get(PostRow, ident)
         if post is None:
             raise NotFound(f"there is no post {ident}")
-        return post.thread
+        return "thread", post.thread
     raise LedgerError(f"cannot approve a {kind!r}: use one of {', '.join(SUBJECT_KINDS)}")
+
+
+_ACTIONS = {"approved": "approve", "rejected": "reject"}
+
+
+def _decide(session: Session, kind: str, row: EditionRow | ThreadRow, *, decision: str, event: str, by: str,
+            note: str | None, now: datetime, payload: dict[str, object]) -> ApprovalRow:
+    """Record a decision on the content as it is now, its event and its audit row."""
+    record = ApprovalRow(subject_kind=kind, subject_id=row.id, content_hash=row.content_hash, decision=decision,
+                         by=by, note=note, at=now)
+    session.add(record)
+    events.record_event(session, event, events.resource_id(kind, row.id), {"id": row.id, "by": by, **payload}, now=now)
+    audit(session, actor=by, action=_ACTIONS[decision], kind=kind, ident=row.id, now=now, note=note,
+          content_hash=row.content_hash)
+    return record
 
 
 def latest_approval(session: Session, kind: str, ident: int) -> ApprovalRow | None:
@@ -88,8 +104,7 @@ def latest_approval(session: Session, kind: str, ident: int) -> ApprovalRow | No
 
 
 def is_approved(session: Session, kind: str, ident: int) -> bool:
-    row = _subject(session, kind, ident)
-    kind = "thread" if kind == "post" else kind
+    kind, row = _subject(session, kind, ident)
     approval = latest_approval(session, kind, row.id)
     return approval is not None and approval.decision == "approved" and approval.content_hash == row.content_hash
 
@@ -104,8 +119,7 @@ def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, 
             two_person_rule: bool = False) -> ApprovalRow:
     """Approve the content as it is now. A post is approved through its thread (one hash covers
     every post of the thread). With the two-person rule, the last editor may not approve."""
-    row = _subject(session, kind, ident)
-    kind = "thread" if kind == "post" else kind
+    kind, row = _subject(session, kind, ident)
     editor = last_editor(session, kind, row.id) if two_person_rule else None
     if editor is not None and editor.lower() == by.lower():
         raise TwoPersonRule(f"the two-person rule is on: {by} made the last edit to {kind} {row.id}, "
@@ -131,25 +145,15 @@ def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, 
             raise LedgerError(f"thread {row.id} is {row.status}: only a draft or rejected thread can be approved")
         row.status = ThreadStatus.APPROVED
         event = events.POST_APPROVED
-    approval = ApprovalRow(
-        subject_kind=kind, subject_id=row.id, content_hash=row.content_hash, decision="approved", by=by, note=note, at=now
-    )
-    session.add(approval)
-    events.record_event(
-        session, event, events.resource_id(kind, row.id),
-        {"id": row.id, "by": by, "content_hash": row.content_hash,
-         "scheduled_for": row.scheduled_for.isoformat() if row.scheduled_for else None},
-        now=now,
-    )
-    audit(session, actor=by, action="approve", kind=kind, ident=row.id, now=now, note=note, content_hash=row.content_hash)
-    return approval
+    return _decide(session, kind, row, decision="approved", event=event, by=by, note=note, now=now,
+                   payload={"content_hash": row.content_hash,
+                            "scheduled_for": row.scheduled_for.isoformat() if row.scheduled_for else None})
 
 
 def reject(session: Session, kind: str, ident: int, *, by: str, note: str, now: datetime) -> ApprovalRow:
     if not note or not note.strip():
         raise LedgerError("a rejection needs a note that says what to change (--note TEXT)")
-    row = _subject(session, kind, ident)
-    kind = "thread" if kind == "post" else kind
+    kind, row = _subject(session, kind, ident)
     if isinstance(row, EditionRow):
         if row.status in (EditionStatus.SENDING, EditionStatus.SENT):
             raise LedgerError(f"edition {row.id} is {row.status}: it can no longer be rejected")
@@ -160,19 +164,13 @@ def reject(session: Session, kind: str, ident: int, *, by: str, note: str, now: 
             raise LedgerError(f"thread {row.id} is {row.status}: it can no longer be rejected")
         row.status = ThreadStatus.REJECTED
         event = events.POST_REJECTED
-    decision = ApprovalRow(
-        subject_kind=kind, subject_id=row.id, content_hash=row.content_hash, decision="rejected", by=by, note=note, at=now
-    )
-    session.add(decision)
-    events.record_event(session, event, events.resource_id(kind, row.id), {"id": row.id, "by": by, "note": note}, now=now)
-    audit(session, actor=by, action="reject", kind=kind, ident=row.id, now=now, note=note)
-    return decision
+    return _decide(session, kind, row, decision="rejected", event=event, by=by, note=note, now=now,
+                   payload={"note": note})
 
 
 def require_approved(session: Session, kind: str, ident: int) -> None:
     """Raise `NotApproved` with a clear message unless the current content is approved."""
-    row = _subject(session, kind, ident)
-    kind = "thread" if kind == "post" else kind
+    kind, row = _subject(session, kind, ident)
     approval = latest_approval(session, kind, row.id)
     if approval is None or approval.decision != "approved":
         raise NotApproved(

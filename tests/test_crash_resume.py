@@ -9,29 +9,26 @@ two concurrent senders on PostgreSQL never send a batch twice.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, text
 
 from state.db import connect
 from state.models import BatchStatus, DeliveryBatchRow, DeliveryRow, DeliveryStatus
 from tests.fakes.fake_sendgrid import FakeSendGrid
+from tests.helpers.postgres import ThrowawayPostgres
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPIENTS = 10_000
 BATCH = 100
 KEY = "SG.test-key"
-ADMIN_URL = os.environ.get("SYNDICATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def _sender(db_url: str, fake_url: str, outbox: str, worker: str) -> None:
@@ -118,18 +115,9 @@ def _crash_and_resume(db_url: str, tmp_path: Path, seed: int) -> None:
 @pytest.fixture
 def pg_url():
     """A throwaway PostgreSQL database for this test (never skipped: an unreachable server fails)."""
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"syndicate_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"PostgreSQL at {ADMIN_URL} is not reachable ({type(exc).__name__}): start it or set "
-                    "SYNDICATE_TEST_POSTGRES_URL", pytrace=False)
-    yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    databases = ThrowawayPostgres()
+    yield databases.url(databases.create())
+    databases.drop_all()
 
 
 @pytest.mark.timeout(120)

@@ -237,7 +237,8 @@ def test_resend_after_staff_decision(ledger_db, fake, tmp_path):
     assert summary.sent and fake.received == {1: 1, 2: 1}
 
 
-def test_a_batch_left_sending_by_a_dead_worker_becomes_ambiguous(ledger_db, fake, tmp_path):
+def _claimed_by(ledger_db, worker: str) -> deliveries.ClaimedBatch:
+    """An edition of 4 recipients in batches of 2, sending, whose first batch `worker` has claimed."""
     add_subscribers(ledger_db, 4)
     edition = make_edition(ledger_db)
     with ledger_db.session() as session:
@@ -245,7 +246,13 @@ def test_a_batch_left_sending_by_a_dead_worker_becomes_ambiguous(ledger_db, fake
         ledger.mark_edition_sending(session, row)
         deliveries.plan(session, row, batch_size=2, now=NOW, channel="sendgrid")
     with ledger_db.session() as session:
-        claimed = deliveries.claim_next_batch(session, edition, worker="local", now=NOW)
+        claimed = deliveries.claim_next_batch(session, edition, worker=worker, now=NOW)
+    assert claimed is not None
+    return claimed
+
+
+def test_a_batch_left_sending_by_a_dead_worker_becomes_ambiguous(ledger_db, fake, tmp_path):
+    claimed = _claimed_by(ledger_db, "local")
     summary = deliver_edition(ledger_db, make_config(tmp_path), now=NOW, channel=sendgrid(fake), secret_key=SECRET,
                               worker="local")
     assert summary.ambiguous == 2 and set(fake.received) == {3, 4}
@@ -256,14 +263,7 @@ def test_a_batch_left_sending_by_a_dead_worker_becomes_ambiguous(ledger_db, fake
 def test_another_senders_batch_is_left_alone_until_it_is_stale(ledger_db, fake, tmp_path):
     """A batch another live sender is sending is not touched; once it has not moved for longer than a
     request can take (2 x timeout + 30 s), its sender is taken for dead and the batch is ambiguous."""
-    add_subscribers(ledger_db, 4)
-    edition = make_edition(ledger_db)
-    with ledger_db.session() as session:
-        row = session.get(EditionRow, edition)
-        ledger.mark_edition_sending(session, row)
-        deliveries.plan(session, row, batch_size=2, now=NOW, channel="sendgrid")
-    with ledger_db.session() as session:
-        claimed = deliveries.claim_next_batch(session, edition, worker="host-b:4242", now=NOW)
+    claimed = _claimed_by(ledger_db, "host-b:4242")
     config = make_config(tmp_path)
     summary = deliver_edition(ledger_db, config, now=NOW + timedelta(seconds=5), channel=sendgrid(fake),
                               secret_key=SECRET, worker="host-a:1")

@@ -18,8 +18,9 @@ import pytest
 
 from compose.config import Config
 from compose.edition import build_edition
-from compose.email import RECIPIENT_TOKENS, Palette, add_utm, contrast_ratio, render_email, render_text
+from compose.email import RECIPIENT_TOKENS, add_utm, render_email, render_text
 from compose.models import Item
+from compose.palette import Palette, contrast_ratio
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FIXTURE = json.loads((GOLDEN / "fixture.json").read_text(encoding="utf-8"))

@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,8 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from flows.prefect_env import configure
 from state.db import Database, connect
@@ -46,11 +44,11 @@ from state.models import (
     SubscriberRow,
 )
 from tests.fakes.fake_sendgrid import FakeSendGrid
+from tests.helpers.postgres import ThrowawayPostgres
 
 pytestmark = [pytest.mark.prefect, pytest.mark.postgres, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get("SYNDICATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PREFECT = [sys.executable, "-m", "prefect"]  # the `prefect` command of this venv
 KEY = "SG.many-machines-key"
 SECRET = "many-machines-secret-0123456789abcdef"
@@ -99,34 +97,6 @@ def _clean_env(**extra: str) -> dict[str, str]:
     env.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_UI_ENABLED": "false"})
     env.update(extra)
     return env
-
-
-class _Databases:
-    """Throwaway databases on the machine's PostgreSQL, dropped on exit."""
-
-    def __init__(self) -> None:
-        self.admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-        self.names: list[str] = []
-
-    def create(self, prefix: str) -> str:
-        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-        try:
-            with self.admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-        except Exception as exc:  # noqa: BLE001
-            pytest.fail(f"PostgreSQL at {ADMIN_URL} is not reachable ({type(exc).__name__}): run `make postgres` "
-                        "or set SYNDICATE_TEST_POSTGRES_URL", pytrace=False)
-        self.names.append(name)
-        return name
-
-    def url(self, name: str, driver: str) -> str:
-        return make_url(ADMIN_URL).set(drivername=driver, database=name).render_as_string(hide_password=False)
-
-    def drop_all(self) -> None:
-        with self.admin.connect() as connection:
-            for name in self.names:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        self.admin.dispose()
 
 
 def _stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
@@ -191,7 +161,7 @@ def _config(tmp: Path) -> Path:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("many-machines")
-    databases = _Databases()
+    databases = ThrowawayPostgres()
     processes: list[subprocess.Popen[bytes]] = []
     fake = FakeSendGrid(api_key=KEY, delay_s=Limits.fake_delay_s, validate=False)
     timings: dict[str, float] = {}

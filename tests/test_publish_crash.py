@@ -17,12 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from state.db import connect
 from state.models import PostRow, PostStatus, ThreadRow, ThreadStatus
 from tests.fakes.fake_x import FakeX
+from tests.helpers.postgres import ThrowawayPostgres
 from tests.publish_worker import CRASH_ENV, CRASH_EXIT
 from tests.test_publish import CREDENTIALS, NOW, add_thread
 
@@ -90,23 +91,15 @@ def test_killed_at_every_point_of_a_thread_resumes_into_one_chain_on_sqlite(tmp_
 def test_killed_at_every_point_of_a_thread_resumes_into_one_chain_on_postgres(postgres_url):
     """Each kill point gets its own database, copied from a prepared template that nothing else
     holds a connection to (PostgreSQL refuses to copy a database in use)."""
-    base = make_url(postgres_url)
-    template = f"{base.database}_crash_template"
-    admin = create_engine(base.set(database="postgres").render_as_string(hide_password=False),
-                          isolation_level="AUTOCOMMIT")
-    names = {point: f"{base.database}_crash_{point.replace(':', '_')}" for point in KILL_POINTS}
+    base = make_url(postgres_url).database
+    databases = ThrowawayPostgres()
     try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{template}"'))
-        db = connect(base.set(database=template).render_as_string(hide_password=False))
+        template = databases.create(name=f"{base}_crash_template")
+        db = connect(databases.url(template))
         assert add_thread(db, TEXTS) == 1
         db.dispose()
-        with admin.connect() as connection:  # a copy of the prepared ledger per kill point
-            for name in names.values():
-                connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        _sweep(lambda point: base.set(database=names[point]).render_as_string(hide_password=False))
+        names = {point: databases.create(template=template, name=f"{base}_crash_{point.replace(':', '_')}")
+                 for point in KILL_POINTS}
+        _sweep(lambda point: databases.url(names[point]))
     finally:
-        with admin.connect() as connection:
-            for name in [*names.values(), template]:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        databases.drop_all()

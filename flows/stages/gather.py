@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from compose.config import Config, Source
 from compose.models import FetchReport, SourceCursor
 from state import websub
-from state.items import cursor_of, store_reports, sync_sources  # noqa: F401  (sync_sources re-exported)
+from state.items import cursor_of, store_reports, sync_sources
 from state.models import WebSubSubscriptionRow
 
 if TYPE_CHECKING:
