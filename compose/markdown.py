@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from functools import lru_cache
 
 import nh3
 from markdown_it import MarkdownIt
@@ -30,7 +31,9 @@ class IntroMarkup:
     url_schemes = frozenset({"http", "https", "mailto"})
 
 
+@lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
+    """One parser, built once: parse and render keep no state in it."""
     return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).disable(
         ["image", "heading", "lheading", "fence", "code", "hr", "table"], ignoreInvalid=True
     )

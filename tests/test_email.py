@@ -14,11 +14,12 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import mjml
 import pytest
 
 from compose.config import Config
 from compose.edition import build_edition
-from compose.email import RECIPIENT_TOKENS, add_utm, render_email, render_text
+from compose.email import RECIPIENT_TOKENS, add_utm, mjml_to_html, render_email, render_mjml, render_text
 from compose.models import Item
 from compose.palette import Palette, contrast_ratio
 
@@ -227,6 +228,63 @@ def _golden(name: str, actual: str) -> None:
         f"{name} differs from the golden file: if the change is intended, regenerate with "
         "SYNDICATE_REGEN_GOLDEN=1 and review the diff"
     )
+
+
+def _mjml_document(*texts: str, alt: str = "logo") -> str:
+    body = "".join(f"<mj-text>{text}</mj-text>" for text in texts)
+    return (
+        '<mjml><mj-head><mj-attributes><mj-text color="#222222" /></mj-attributes></mj-head><mj-body>'
+        f'<mj-section><mj-column><mj-image src="https://example.org/a.png" alt="{alt}" />{body}'
+        "</mj-column></mj-section></mj-body></mjml>"
+    )
+
+
+def test_mj_text_content_reaches_the_html_as_written_and_in_order(sample):
+    edition, _ = sample
+    source = render_mjml(edition, config=_config())
+    rendered = mjml_to_html(source)
+    contents = [match.strip() for match in re.findall(r"<mj-text(?:\s[^>]*[^/])?>(.*?)</mj-text>", source, re.S)]
+    assert len(contents) > 20
+    positions = [rendered.index(content) for content in contents if content]
+    assert positions == sorted(positions)
+    assert "`" not in rendered  # no marker left behind
+
+
+def test_whitespace_between_inline_elements_is_kept_as_mjml_specifies():
+    """MJML passes <mj-text> content through untouched (trimmed); mjml2html alone drops the
+    newline between the two words, so they would read "boldtalic"."""
+    source = _mjml_document("  <strong>bold</strong>\n<em>italic</em>  ")
+    assert "<strong>bold</strong><em>italic</em>" in mjml.mjml2html(source)
+    assert ">\n<strong>" not in mjml_to_html(source)
+    assert "<strong>bold</strong>\n<em>italic</em></div>" in mjml_to_html(source)
+
+
+def test_intro_soft_line_breaks_keep_their_space():
+    rendered = render_email(_edition(intro_markdown="We are **proud**\n*and* grateful."), config=_config())
+    assert "<strong>proud</strong>\n<em>and</em>" in rendered.html
+
+
+def test_backquotes_and_marker_lookalikes_in_content_do_not_confuse_the_renderer():
+    lookalike = "`0123456789abcdef0`"
+    source = _mjml_document(f"<p>code {lookalike} here</p>", "", "plain `text`", alt=f"alt {lookalike}")
+    rendered = mjml_to_html(source)
+    assert f"<p>code {lookalike} here</p>" in rendered and "plain `text`" in rendered
+    assert f'alt="alt {lookalike}"' in rendered
+    assert rendered.count("<mj-text") == 0 and rendered.count("`") == 6
+
+
+def test_malformed_mjml_is_mjml_pythons_error():
+    with pytest.raises(Exception, match="parse|unexpected|missing|invalid"):
+        mjml_to_html("<mjml><mj-body><mj-section><mj-column><mj-text><p>never closed")
+
+
+def test_the_mjml_is_ascii_and_the_html_still_reads_the_titles():
+    items = _items()
+    items[1] = dataclasses.replace(items[1], title="Caf\u00e9 \u201ccurly\u201d \u2014 \U0001f680 launch")
+    edition = _edition(items)
+    assert render_mjml(edition, config=_config()).isascii()
+    assert "Caf\u00e9 \u201ccurly\u201d \u2014 \U0001f680 launch" in html.unescape(
+        render_email(edition, config=_config()).html)
 
 
 def test_golden_html(sample):
