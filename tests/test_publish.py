@@ -55,19 +55,22 @@ def add_thread(db: Database, texts: tuple[str, ...] = THREE, *, key: str = "item
         return row.id
 
 
-def x_channels(server: FakeServer, *, timeout_s: float = 2.0, clock: datetime = NOW) -> Callable[[str], object]:
+def x_channels(server: FakeServer, *, timeout_s: float = 2.0, clock: datetime = NOW,
+               outbox_dir: str | Path | None = None) -> Callable[[str], object]:
+    """X through the fake; any other network to the outbox (the config's, in the test's tmp_path)."""
     def channel_for(network: str):
         if network == "x":
             return XChannel.from_env({**CREDENTIALS, "X_API_BASE_URL": server.url}, timeout_s=timeout_s,
                                      clock=lambda: clock.timestamp())
-        return OutboxPostChannel(network, server.url.replace(":", "_"))  # never used unless a test says so
+        assert outbox_dir is not None, f"this test has no outbox for {network}"
+        return OutboxPostChannel(network, outbox_dir)
     return channel_for
 
 
 def publish(db: Database, config: Config, server: FakeServer, *, now: datetime = NOW,
             sleeps: list[float] | None = None, **kwargs: object) -> PublishSummary:
     sleeps = [] if sleeps is None else sleeps
-    kwargs.setdefault("channel_for", x_channels(server, clock=now))
+    kwargs.setdefault("channel_for", x_channels(server, clock=now, outbox_dir=config.social.outbox_dir))
     return publish_due_posts(db.sessions, config, now=now, sleep=sleeps.append, **kwargs)
 
 
