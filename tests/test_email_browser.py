@@ -104,3 +104,47 @@ def test_email_screenshot_and_no_horizontal_scroll(browser, shots_dir, width):
     finally:
         page.close()
 
+
+
+# Every element with text of its own: its colour against the first opaque background behind
+# it (walking up), as WCAG computes contrast. Large text (24 px, or 18.66 px bold) needs 3:1.
+_CONTRASTS = """() => {
+  const rgb = (css) => (css.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || c[3] === 1) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const found = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    const style = getComputedStyle(el);
+    if (!own || !el.getClientRects().length || style.visibility === "hidden" || style.opacity === "0") continue;
+    if (el.closest('[style*="display:none"]')) continue;  // the preheader
+    const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(background(el))];
+    const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+    found.push({ text: el.textContent.trim().slice(0, 40), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05),
+                 large: size >= 24 || (bold && size >= 18.66) });
+  }
+  return found;
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_text_is_readable_whatever_the_readers_colour_scheme(browser, scheme):
+    """The email declares itself light-only and sets every colour and background it uses, so a
+    reader's dark preference changes nothing that would leave text unreadable."""
+    page = browser.new_page(viewport={"width": 600, "height": 900}, color_scheme=scheme)
+    try:
+        page.route("**/*", lambda route: route.fulfill(status=200, content_type="image/svg+xml", body=PLACEHOLDER))
+        page.set_content(_sample_html(), wait_until="load")
+        texts = page.evaluate(_CONTRASTS)
+        assert len(texts) > 40
+        poor = [t for t in texts if t["ratio"] < (3.0 if t["large"] else 4.5)]
+        assert not poor, f"text below WCAG AA contrast with prefers-color-scheme: {scheme}: {poor}"
+    finally:
+        page.close()
