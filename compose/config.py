@@ -79,6 +79,16 @@ class Branding(_Strict):
     font_family: str = "Helvetica, Arial, sans-serif"
     footer_text: str = ""
 
+    @field_validator("font_family")
+    @classmethod
+    def _font(cls, value: str) -> str:
+        if not re.fullmatch(r"""[\w ,'"-]+""", value) or not value.strip(" ,"):
+            raise ValueError(
+                f"{value!r} is not a CSS font list: use family names, commas, spaces, hyphens and quotes, "
+                'e.g. "Helvetica Neue", Arial, sans-serif'
+            )
+        return value
+
     @field_validator("primary_colour", "accent_colour", "text_colour", "background_colour")
     @classmethod
     def _hex(cls, value: str) -> str:

@@ -28,6 +28,7 @@ from markupsafe import Markup, escape
 from compose.config import Config
 from compose.edition import format_date
 from compose.edition import untokened as _untokened_text
+from compose.items import drop_unprintable
 from compose.markdown import markdown_to_html, markdown_to_text
 from compose.models import Edition, EditionSection, Item, RenderedEmail
 from compose.palette import MIN_CONTRAST, Palette
@@ -69,12 +70,13 @@ def _tagged(url: str, source: str, medium: str, campaign: str) -> str:
 
 
 def _finalize_html(value: object) -> object:
-    """Jinja finalize for the MJML: escape untrusted strings and their braces (`&#123;`),
+    """Jinja finalize for the MJML: drop characters no document may hold (an item stored
+    before ingestion dropped them too), escape untrusted strings and their braces (`&#123;`),
     and write what is not ASCII as character references, so the MJML that mjml-python gets
     is ASCII (its string conversions then copy instead of transcoding)."""
     if isinstance(value, Markup) or not isinstance(value, str):
         return value
-    escaped = str(escape(value)).replace("{", "&#123;")
+    escaped = str(escape(drop_unprintable(value))).replace("{", "&#123;")
     return Markup(escaped if escaped.isascii() else escaped.encode("ascii", "xmlcharrefreplace").decode("ascii"))
 
 
@@ -166,6 +168,7 @@ def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str,
                 "width": EmailLimits.logo_width_px}
     return {
         "c": {field.name: Markup(escape(getattr(palette, field.name))) for field in dataclasses.fields(palette)},
+        "font_css": Markup(palette.font),  # inside <mj-style>, which is not HTML-decoded; the config allows no < > & in it
         "subject": edition.subject,
         "preheader": edition.preheader,
         "title": edition.title,

@@ -160,6 +160,24 @@ def merge_items(items: list[Item] | tuple[Item, ...]) -> list[Item]:
 
 # ---------------------------------------------------------------------------- HTML
 
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def drop_unprintable(text: str) -> str:
+    """`text` without the characters no HTML or XML document may hold: control characters
+    other than tab, newline and carriage return (vertical tab and form feed become spaces),
+    DEL, C1 controls, lone surrogates and U+FFFE/U+FFFF. mjml-python refuses a document that
+    holds one, so a single feed title with one would stop the whole email."""
+    if text.isprintable():
+        return text
+    return _UNPRINTABLE.sub(lambda match: " " if match[0] in "\x0b\x0c" else "", text)
+
+
+def one_line(text: str) -> str:
+    """Feed text (a title, an author) on one line: unprintable characters dropped, whitespace collapsed."""
+    return " ".join(drop_unprintable(text).split())
+
+
 _BLOCK_TAG = re.compile(r"<(/?)(p|br|div|li|ul|ol|h[1-6]|tr|td|th|blockquote|pre|section|article)\b",
                         re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
@@ -215,7 +233,7 @@ def plain_text(html: str) -> str:
     if "<" in html:
         spaced = _BLOCK_TAG.sub(r" <\1\2", html)
         html = _TAG.sub(" ", nh3.clean(spaced, tags=set(), clean_content_tags=set(SummaryPolicy.removed_with_content)))
-    return _SPACE.sub(" ", _html.unescape(html)).strip()
+    return _SPACE.sub(" ", drop_unprintable(_html.unescape(html))).strip()
 
 
 def summary_text(html: str, limit: int = SummaryPolicy.summary_limit) -> str:

@@ -30,6 +30,8 @@ def test_example_config_loads() -> None:
         (("[edition]", "[edition]\ncolour = \"blue\""), "edition.colour: unknown key"),
         (("section = \"blogs\"", "section = \"blog\""), "is not a configured section"),
         (("\nkind = \"feed\"", "\nkind = \"atom\""), "sources[0].kind: Input should be"),
+        (("font_family = \"Arial, Helvetica, sans-serif\"", "font_family = \"Arial</style>\""),
+         "branding.font_family: 'Arial</style>' is not a CSS font list"),
     ],
 )
 def test_bad_config_names_the_key(change: tuple[str, str], expected: str) -> None:

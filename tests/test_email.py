@@ -287,6 +287,25 @@ def test_the_mjml_is_ascii_and_the_html_still_reads_the_titles():
         render_email(edition, config=_config()).html)
 
 
+def test_characters_no_document_may_hold_do_not_stop_the_email():
+    """Items stored before ingestion dropped them, a staff-typed subject: mjml-python refuses
+    a document holding a control character, so one bad title would stop the whole email."""
+    items = _items()
+    items[1] = dataclasses.replace(items[1], title="Tab\x01le of\x0bcontents\x1b", author="A\x00nn")
+    items[2] = dataclasses.replace(items[2], summary_text="Sum\x07mary\ufffe")
+    edition = dataclasses.replace(_edition(items), subject="Week\x0c 48")
+    rendered = render_email(edition, config=_config())
+    text = html.unescape(rendered.html)
+    assert "Table of contents" in text and " \u00b7 Ann</p>" in text and "Summary" in text
+    assert "<title>Week  48</title>" in text
+
+
+def test_quoted_font_names_stay_valid_css_in_the_style_block():
+    config = _config(branding={"font_family": '"Helvetica Neue", Arial, sans-serif'})
+    rendered = render_email(_edition(config=config), config=config)
+    assert 'h2, h3 { font-family: "Helvetica Neue", Arial, sans-serif; }' in rendered.html
+
+
 def test_golden_html(sample):
     _golden("edition.html", sample[1].html)
 

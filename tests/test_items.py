@@ -9,8 +9,10 @@ import pytest
 from compose.items import (
     canonical_url,
     content_hash,
+    drop_unprintable,
     item_key,
     merge_items,
+    one_line,
     parse_date,
     richer,
     sanitise_html,
@@ -128,3 +130,10 @@ def test_parse_date(text: str, expected: datetime) -> None:
 @pytest.mark.parametrize("text", ["", None, "yesterday", "31/02/2018", "13 Foo 2018"])
 def test_parse_date_none(text: str | None) -> None:
     assert parse_date(text) is None
+
+
+def test_unprintable_characters_are_dropped_and_text_kept() -> None:
+    assert drop_unprintable("plain \u00e9t\u00e9 \u2014 \U0001f680") == "plain \u00e9t\u00e9 \u2014 \U0001f680"
+    assert drop_unprintable("a\x00b\x1bc\x7fd\x9fe\ud800f\ufffeg") == "abcdefg"
+    assert drop_unprintable("tab\there\nline\rcr\x0bvt\x0cff") == "tab\there\nline\rcr vt ff"
+    assert one_line("  two\n  lines\x01 \u00a0and\tmore ") == "two lines and more"

@@ -111,6 +111,15 @@ def test_json_feed(version: str) -> None:
     assert two.url == "" and two.guid == "2" and two.title == "No title or url"
 
 
+def test_control_characters_in_feed_text_are_dropped() -> None:
+    """A JSON feed may carry characters no HTML document can hold; mjml-python refuses them."""
+    doc = {"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": [
+        {"id": "1", "url": "https://site.example/c", "title": "Tab\u0001le\u000bof\u001b contents\ufffe",
+         "content_html": "<p>Sum\u0000mary &#1;here</p>", "authors": [{"name": "A\u0085nn\u0007"}]}]}
+    (item,) = parse(json.dumps(doc).encode()).items
+    assert (item.title, item.summary_text, item.author) == ("Table of contents", "Summary here", "Ann")
+
+
 def test_json_that_is_not_a_feed() -> None:
     parsed = parse(b'{"hello": "world"}')
     assert parsed.error and "JSON Feed" in parsed.error and parsed.hint
