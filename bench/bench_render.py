@@ -1,7 +1,7 @@
 """Benchmark: select + compose + render one 30-item In Our View edition (HTML and text) with
 mjml-python, against rendering the same MJML with the official MJML on node (warm, in-process).
 
-    .venv/bin/python bench/bench_render.py [--n 200] [--rounds 30]
+    .venv/bin/python bench/bench_render.py [--n 200] [--rounds 80]
 
 The render comparison is like for like: the same MJML, syndicate's renderer
 (`compose.email.mjml_to_html`) against node MJML with validation skipped (mjml-python does not
