@@ -26,10 +26,11 @@ from flows.cli import (
 
 @app.command()
 def demo() -> None:
-    """Run the whole pipeline on the bundled example site, delivering to ./outbox."""
-    from flows.demo import run_demo
+    """Run the whole pipeline on the bundled example site; its config, ledger and outbox live in var/demo/."""
+    from flows.demo import demo_commands, run_demo
 
     result = run_demo()
+    result["commands"] = demo_commands(result)
     if as_json():
         output.emit_json(result)
         return
@@ -43,20 +44,27 @@ def _print_demo(result: dict[str, Any]) -> None:
                f"{gathered['failed']} failing")
     if built["id"] is None or not result["delivered"]:
         output.say(f"[bold]{built['reason']}[/]. Nothing new was sent: the ledger remembers what went out.")
-        return
-    for delivered in result["delivered"]:
-        output.say(delivered["message"])
-    published = result["published"]
-    output.say(f"Published {published.get('posted', 0)} post(s) to the outbox")
-    with database().session() as session:
-        from state.ledger import get_edition
+    else:
+        for delivered in result["delivered"]:
+            output.say(delivered["message"])
+        published = result["published"]
+        output.say(f"Published {published.get('posted', 0)} post(s) to the outbox")
+        _print_outbox(result)
+    output.say(f"\nThe demo keeps its config, ledger, secret key and outbox in {Path(result['config_path']).parent}/. "
+               "Look at them with:")
+    *look, again = result["commands"]
+    for command in look:
+        output.command(command)
+    output.say("Run the demo again (or `make demo`): nothing new is sent.")
+    output.command(again)
 
-        row = get_edition(session, built["id"])
-        slug, subject = row.slug, row.subject
 
-    email_dir = Path("outbox/email") / slug
+def _print_outbox(result: dict[str, Any]) -> None:
+    slug, subject = result["built"]["slug"], result["built"]["subject"]
+    outbox = Path(result["outbox"])
+    email_dir = outbox / "email" / slug
     messages = sorted(email_dir.glob("*.eml"))
-    html = Path("outbox/email") / f"{slug}.html"
+    html = outbox / "email" / f"{slug}.html"
     if messages:  # the HTML part exactly as the first subscriber received it
         import email
         import email.policy
@@ -66,14 +74,11 @@ def _print_demo(result: dict[str, Any]) -> None:
         if part is None:
             raise Abort(f"{messages[0]} has no HTML part")
         html.write_text(part.get_content(), "utf-8")
-    threads = sorted(Path("outbox").glob(f"*/edition-{slug}.json"))
-    output.say(f"\nEdition {built['id']} \"{subject}\"")
-    output.say(f"  open the email:     {html}")
-    output.say(f"  the messages sent:  {email_dir}/*.eml")
-    for thread in threads:
-        output.say(f"  the thread:         {thread}")
-    output.say("  the ledger:         syndicate status")
-    output.say("Run `make demo` again: nothing new is sent.")
+    output.say(f"\nEdition {result['built']['id']} \"{subject}\"")
+    output.say(f"  open the email:     {html.as_posix()}")
+    output.say(f"  the messages sent:  {email_dir.as_posix()}/*.eml")
+    for thread in sorted(outbox.glob(f"*/edition-{slug}.json")):
+        output.say(f"  the thread:         {thread.as_posix()}")
 
 
 # --- subscribers ---------------------------------------------------------------------------------

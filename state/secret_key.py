@@ -168,8 +168,10 @@ def signing_key(db: Database, *, now: datetime, env: Mapping[str, str] | None = 
     """The key for a command that signs or checks links (send, web, serve, the flows): loaded or
     generated, then checked against the editions already sent. Raises `SecretKeyError`."""
     url = db.engine.url.render_as_string(hide_password=False)
-    key = load_secret_key(env, database_url=url)
-    with db.session() as session:
+    key = load_secret_key(env, database_url=url, create=False)
+    with db.session() as session:  # a missing key is refused before a new one could replace it
         check_signing_key(session, key, now=now, database_url=url)
+    if key is None:
+        key = load_secret_key(env, database_url=url)
     assert key is not None
     return key.value
