@@ -93,10 +93,12 @@ def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", he
     cfg, db = config(), database()
     with db.session() as session:
         summary = gather_sources(session, cfg, now=now(), include_backlog=include_backlog)
+    every_source_failed = bool(summary.sources) and summary.failed == len(summary.sources)
+    refusal = f"every source failed ({summary.failed}): nothing was gathered; see the errors and hints"
     if as_json():
         output.emit_json(summary.as_dict())
-        if summary.sources and summary.failed == len(summary.sources):
-            raise typer.Exit(1)
+        if every_source_failed:
+            raise Abort(refusal)
         return
     output.table("Sources", ["source", "section", "result", "new", "updated", "HTTP", "bytes", "ms"], [
         (s.name, s.section,
@@ -109,8 +111,8 @@ def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", he
     if summary.backlog:
         output.say(f"{summary.backlog} of the new items were held back as backlog: a source's first gather never floods "
                    f"subscribers. To include them: {BACKLOG_RELEASE}")
-    if summary.sources and summary.failed == len(summary.sources):
-        raise Abort(f"every source failed ({summary.failed}): nothing was gathered; see the errors and hints above")
+    if every_source_failed:
+        raise Abort(f"{refusal} above")
 
 
 # --- editions ------------------------------------------------------------------------------------

@@ -187,6 +187,7 @@ def backlog_release(
     from sqlalchemy import select
 
     from state.items import backlog_counts, release_backlog
+    from state.ledger import audit
     from state.models import SourceRow
 
     cfg = config()
@@ -200,6 +201,8 @@ def backlog_release(
                 raise Abort(f"no source named {source!r} has been gathered: use one of {known}")
         released = release_backlog(session, source_id, since=since_at)
         left = sum(backlog_counts(session).values())
+        audit(session, actor="cli: syndicate backlog release", action="release-backlog", kind="items", ident=None,
+              now=now(), released=released, source=source, since=since)
     if as_json():
         output.emit_json({"released": released, "backlog_left": left})
         return
