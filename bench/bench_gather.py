@@ -156,9 +156,16 @@ def main() -> int:
                 "stored_items_after_cold", "stored_items"):
         if key in results:
             print(f"{key:<34}{results[key]!s:>12}{TARGETS.get(key, ''):>10}")
-    print(f"farm: {results['farm']} (distinct articles: what a cold gather should store)")
+    farm = results["farm"]
+    print(f"farm: {farm['entries']} entries, {farm['syndicated']} syndicated copies, "
+          f"{farm['articles']} distinct articles")
     for name in ("cold", "not_modified", "changed_50"):
-        print(f"{name}: {results[name + '_outcome']}")
+        outcome = results[name + "_outcome"]
+        served = outcome.pop("served")
+        stored = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in outcome.items())
+        print(f"{name}: {stored}")
+        print(f"{'':>{len(name) + 2}}served {served['requests']}: {served['ok']} x 200, {served['not_modified']} x 304")
+        outcome["served"] = served
     return 0
 
 
