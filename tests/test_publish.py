@@ -21,6 +21,7 @@ from state.models import ItemRow, PostRow, PostStatus, SourceRow, ThreadRow, Thr
 from tests.fakes import fake_x
 from tests.fakes.fake_x import FakeX
 from tests.fakes.server import FakeServer
+from tests.helpers.staff import add_staff_rows
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 CREDENTIALS = {"X_API_KEY": "ck-publish", "X_API_SECRET": "cs-secret", "X_ACCESS_TOKEN": "at-publish",
@@ -50,6 +51,7 @@ def add_thread(db: Database, texts: tuple[str, ...] = THREE, *, key: str = "item
                      for i, text in enumerate(texts)]
         session.add(row)
         session.flush()
+        add_staff_rows(session, {"comms@example.org": "admin"})
         if approve:
             ledger.approve(session, "thread", row.id, by="comms@example.org", now=NOW - timedelta(minutes=30))
         return row.id

@@ -251,7 +251,8 @@ def edition_value(session: Session, row: EditionRow, config: Config) -> Edition:
     featured = items.get(row.featured_item_id) if row.featured_item_id else None
     return Edition(slug=row.slug, title=row.title, issue_date=row.built_at.astimezone(config.zone).date(),
                    subject=row.subject, preheader=row.preheader, intro_markdown=row.intro_markdown,
-                   sections=tuple(sections), featured=featured)
+                   sections=tuple(sections), featured=featured,
+                   web_url=f"{str(config.edition.public_url).rstrip('/')}/editions/{row.slug}")
 
 
 # --- publishing ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from state.models import StaffRow
@@ -15,6 +16,8 @@ TEAM = {"a@socitm.example": "approver", "approver@socitm.example": "approver", "
 
 def add_staff_rows(session: Session, members: dict[str, str] | None = None) -> None:
     """Put `members` (email -> role; default `TEAM`) on the staff list, once each."""
+    have = set(session.scalars(select(StaffRow.email)))
     for email, role in (members or TEAM).items():
-        session.add(StaffRow(email=email, role=role, failed_logins=0, created_at=WHEN))
+        if email not in have:
+            session.add(StaffRow(email=email, role=role, failed_logins=0, created_at=WHEN))
     session.flush()
