@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select

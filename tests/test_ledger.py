@@ -11,7 +11,6 @@ from sqlalchemy import select
 from state import ledger
 from state.db import Database
 from state.events import EDITION_APPROVED
-from tests.helpers.staff import add_staff_rows
 from state.models import (
     ApprovalRow,
     AuditRow,
@@ -23,6 +22,7 @@ from state.models import (
     ThreadRow,
     ThreadStatus,
 )
+from tests.helpers.staff import add_staff_rows
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 

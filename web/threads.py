@@ -12,7 +12,14 @@ from sqlalchemy import select
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from compose.posts import RULES_BY_NETWORK, rules_for, weighted_length, x_post_cost
-from flows.stages.publish import can_change, derived_texts, hand_edited, rebuild_roundup, thread_hash, write_posts
+from flows.stages.publish import (
+    can_change,
+    derived_texts,
+    hand_edited,
+    rebuild_roundup,
+    thread_hash,
+    write_posts,
+)
 from state import ledger
 from state.models import EditionRow, ItemRow, ThreadRow, ThreadStatus
 from state.staff import Staff
