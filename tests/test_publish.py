@@ -331,3 +331,15 @@ def test_a_channel_that_cannot_look_up_holds_the_post(db, tmp_path):
     summary = publish_due_posts(db.sessions, make_config(tmp_path), now=NOW, channel_for=lambda n: BlindChannel())
     assert "held for staff" in summary.failed[0]
     assert [p.status for p in posts_of(db, thread_id)] == [PostStatus.POSTED, PostStatus.AMBIGUOUS, PostStatus.PENDING]
+
+
+def test_a_post_over_the_limit_now_is_not_published(db, fake, tmp_path):
+    """Approved at 280, published under a lower `max_characters`: nothing is sent, staff are told."""
+    _, server = fake
+    thread_id = add_thread(db, ("A" * 120, "B" * 90))
+    summary = publish(db, make_config(tmp_path, max_characters=100), server)
+    assert summary.posted == 0 and post_requests(server) == []
+    assert any("post 1 is 120 / 100 (20 over)" in line for line in summary.failed)
+    thread = thread_of(db, thread_id)
+    assert thread.status == ThreadStatus.FAILED and "20 over" in (thread.error or "")
+    assert [p.status for p in posts_of(db, thread_id)] == [PostStatus.FAILED, PostStatus.PENDING]

@@ -14,6 +14,8 @@ from sqlalchemy import select
 
 from compose.config import Config
 from compose.posts import _has_url, counted
+from flows.cli import main as cli_main
+from flows.stages.edition import build_next_edition
 from flows.stages.publish import draft_roundup, edition_value
 from state.models import AuditRow, EditionRow, ThreadRow, ThreadStatus
 from web import testing
@@ -223,3 +225,45 @@ def test_the_audit_page_shows_what_an_edit_changed(desk):
     (edit,) = _audit(db, subject_kind="edition", action="edit")
     assert edit.actor == "ed@example.org"
     assert set(edit.detail["changes"]) >= {"subject", "intro", "items"}
+
+
+def test_a_rejected_edition_is_replaced_and_its_threads_say_so(desk):
+    app, db, eid, tid = desk
+    config = app.state.syndicate.config
+    approver = _as(app, "ap@example.org")
+    page = f"/desk/editions/{eid}"
+    assert _post(approver, f"{page}/reject", {"note": "Start again"}, page).status_code == 303
+    with db.session() as session:
+        result = build_next_edition(session, config, now=NOW, by="ap@example.org")
+    assert result.built and result.edition_id != eid
+    with db.session() as session:
+        assert session.get(EditionRow, eid).status == "cancelled"
+        thread = session.get(ThreadRow, tid)
+        assert thread.status == ThreadStatus.CANCELLED
+        assert thread.status_reason == f"edition {eid} was replaced by edition {result.edition_id} ({result_slug(session, result.edition_id)})"
+
+
+def result_slug(session, edition_id: int) -> str:
+    return session.get(EditionRow, edition_id).slug
+
+
+def test_approving_from_the_command_line_needs_an_approver_and_refusals_are_logged(desk, tmp_path, monkeypatch,
+                                                                                   capsys):
+    app, db, eid, _ = desk
+    if db.engine.url.get_backend_name() != "sqlite":
+        pytest.skip("the command line test runs once, on the SQLite ledger")
+    monkeypatch.setenv("SYNDICATE_DATABASE_URL", str(db.engine.url))
+    config = tmp_path / "syndicate.toml"
+    config.write_text(testing.EXAMPLE_CONFIG.read_text("utf-8"), "utf-8")
+    for by, message in (("anyone@anywhere.example", "'anyone@anywhere.example' is not a member of staff"),
+                        ("ed@example.org", "ed@example.org is an editor: only approvers or admins may approve"),
+                        ("", "'nobody' is not a member of staff")):
+        assert cli_main(["--config", str(config), "approve", "edition", str(eid), "--by", by]) == 1
+        assert message in capsys.readouterr().err.replace("\n", " ")
+    assert testing.edition(db, eid).status == "draft"
+    assert [a.actor for a in _audit(db, action="approve-refused")] == ["anyone@anywhere.example", "ed@example.org", ""]
+    assert cli_main(["--config", str(config), "approve", "edition", str(eid), "--by", "AP@example.org"]) == 0
+    assert "approved by ap@example.org" in capsys.readouterr().out
+    assert cli_main(["--config", str(config), "reject", "edition", str(eid), "--by", "ed@example.org",
+                     "--note", "no"]) == 1
+    assert testing.edition(db, eid).status == "approved"
