@@ -176,10 +176,18 @@ def last_editor(session: Session, kind: str, ident: int) -> str | None:
     ).order_by(AuditRow.id.desc()).limit(1))
 
 
+def _last_approval_mark(session: Session, kind: str, ident: int) -> int | None:
+    return session.scalar(select(func.max(AuditRow.id)).where(
+        AuditRow.subject_kind == kind, AuditRow.subject_id == ident, AuditRow.action == "approve"))
+
+
+def ever_approved(session: Session, kind: str, ident: int) -> bool:
+    return _last_approval_mark(session, kind, ident) is not None
+
+
 def editors_since_approval(session: Session, kind: str, ident: int) -> list[str]:
     """Everyone who changed the content since its last approval (since it was made, if never), in order."""
-    last = session.scalar(select(func.max(AuditRow.id)).where(
-        AuditRow.subject_kind == kind, AuditRow.subject_id == ident, AuditRow.action == "approve"))
+    last = _last_approval_mark(session, kind, ident)
     query = select(AuditRow.actor).where(AuditRow.subject_kind == kind, AuditRow.subject_id == ident,
                                          AuditRow.action == "edit")
     if last is not None:
@@ -217,8 +225,9 @@ def _check_approvable(session: Session, kind: str, row: EditionRow | ThreadRow, 
         editors = editors_since_approval(session, kind, row.id)
         if who.lower() in (e.lower() for e in editors):
             others = [e for e in editors if e.lower() != who.lower()]
+            since = "since its last approval" if ever_approved(session, kind, row.id) else "and nobody has approved it yet"
             raise TwoPersonRule(
-                f"two-person rule: you changed {kind} {row.id} since its last approval"
+                f"two-person rule: you changed {kind} {row.id} {since}"
                 + (f" (so did {', '.join(others)})" if others else "")
                 + ", so an approver who did not change it must approve it")
     if isinstance(row, EditionRow):

@@ -210,5 +210,10 @@ def test_posts_follow_the_edition_and_show_cost_and_why_approval_waits(server, b
         assert "two-person rule" in card.locator(".why-not").inner_text()
         _fits(page)
         page.screenshot(path=str(shots / f"posts-{width}.png"), full_page=True)
+        card.screenshot(path=str(shots / f"roundup-card-{width}.png"))
+
+        page.goto(f"{base}/desk/audit")
+        assert page.locator("dl.changes del").first.is_visible()  # the removed item, struck through
+        page.screenshot(path=str(shots / f"audit-{width}.png"), full_page=True)
     finally:
         page.close()

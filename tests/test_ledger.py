@@ -149,7 +149,7 @@ def test_two_person_rule_keeps_everyone_who_changed_it_since_the_last_approval_f
         row = _edition(session)
         ledger.change_content(session, row, content_hash="d" * 64, by="admin@socitm.example", now=NOW)
         ledger.change_content(session, row, content_hash="e" * 64, by="editor@socitm.example", now=NOW)
-        with pytest.raises(ledger.TwoPersonRule, match=r"you changed edition \d+ since its last approval \(so did editor@socitm.example\)"):
+        with pytest.raises(ledger.TwoPersonRule, match=r"you changed edition \d+ and nobody has approved it yet \(so did editor@socitm.example\)"):
             ledger.approve(session, "edition", row.id, by="ADMIN@socitm.example", now=NOW)  # not only the last editor
         assert ledger.editors_since_approval(session, "edition", row.id) == ["admin@socitm.example",
                                                                              "editor@socitm.example"]

@@ -164,7 +164,7 @@ def test_an_approver_fixes_a_typo_and_another_approver_approves_it(desk):
     shown = approver.get(page).text
     assert re.search(r'id="approve-button" disabled', shown)
     assert "You cannot approve this: two-person rule: you changed edition" in shown
-    assert "Changed since the last approval by ap@example.org" in shown
+    assert "Changed by ap@example.org" in shown
 
     refused = _post(approver, f"{page}/approve", {}, page)  # the button is disabled; the ledger refuses anyway
     assert refused.status_code == 403 and "Two-person rule: you changed edition" in refused.text
@@ -267,3 +267,13 @@ def test_approving_from_the_command_line_needs_an_approver_and_refusals_are_logg
     assert cli_main(["--config", str(config), "reject", "edition", str(eid), "--by", "ed@example.org",
                      "--note", "no"]) == 1
     assert testing.edition(db, eid).status == "approved"
+
+
+def test_rescheduling_an_edition_moves_its_roundup_with_it(desk):
+    app, db, eid, tid = desk
+    approver = _as(app, "ap@example.org")
+    page = f"/desk/editions/{eid}"
+    assert _post(approver, f"{page}/schedule", {"when": "2026-12-01T09:30"}, page).status_code == 303
+    with db.session() as session:
+        assert session.get(ThreadRow, tid).scheduled_for == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    assert "goes out with it, Tue 1 Dec 2026, 09:30 GMT" in approver.get("/desk/threads").text

@@ -62,6 +62,7 @@ def _context(session: Session, app: WebApp, row: EditionRow, staff: Staff) -> di
     return {"edition": row, "sections": _sections(row, app.config), "approval": approval,
             "approval_current": current, "decisions": decisions,
             "editors": ledger.editors_since_approval(session, "edition", row.id),
+            "ever_approved": ledger.ever_approved(session, "edition", row.id),
             "why_not": ledger.why_not_approve(session, "edition", row.id, by=staff.email, now=app.now(),
                                               two_person_rule=two_person_rule(app.config), config=app.config)
             if row.status in EDITABLE else None,
@@ -235,6 +236,9 @@ def edition_schedule(request: Request, edition_id: int, post: Posted = Depends(p
             return _show_error(request, edition_id, f"edition {row.id} is {row.status}: its schedule cannot change")
         before = row.scheduled_for
         row.scheduled_for = when
+        for thread in ledger.edition_threads(session, row.id):  # its roundups go out with it
+            if thread.scheduled_for == before:
+                thread.scheduled_for = when
         ledger.audit(session, actor=post.staff.email, action="schedule", kind="edition", ident=row.id, now=now,
                      previous=before.isoformat() if before else None, scheduled_for=when.isoformat())
     return _done(edition_id, "scheduled")

@@ -77,6 +77,7 @@ def _view(thread: ThreadRow, config: Any, session: Any, staff: Staff, now: Any) 
     view["approval_current"] = (approval is not None and approval.decision == "approved"
                                 and approval.content_hash == thread.content_hash)
     view["editors"] = ledger.editors_since_approval(session, "thread", thread.id)
+    view["ever_approved"] = ledger.ever_approved(session, "thread", thread.id)
     view["why_not"] = ledger.why_not_approve(session, "thread", thread.id, by=staff.email, now=now, config=config,
                                              two_person_rule=two_person_rule(config)) if editable else None
     if editable and thread.kind == "roundup":
