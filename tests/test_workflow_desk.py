@@ -277,3 +277,14 @@ def test_rescheduling_an_edition_moves_its_roundup_with_it(desk):
     with db.session() as session:
         assert session.get(ThreadRow, tid).scheduled_for == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
     assert "goes out with it, Tue 1 Dec 2026, 09:30 GMT" in approver.get("/desk/threads").text
+
+
+def test_a_roundup_from_before_threads_followed_editions_is_never_rewritten_behind_anyones_back(desk):
+    app, db, eid, tid = desk
+    with db.session() as session:
+        session.get(ThreadRow, tid).derived_hash = None  # as the migration leaves an older roundup
+    before = _texts(db, tid)
+    editor = _as(app, "ed@example.org")
+    assert _edit_edition(editor, eid, {f"remove-{_news(db, eid)[0][0]}": "1"}).status_code == 303
+    assert _texts(db, tid) == before
+    assert "The edition changed since this thread was written." in editor.get("/desk/threads").text

@@ -155,8 +155,12 @@ FOLLOWING = (ThreadStatus.DRAFT, ThreadStatus.REJECTED, ThreadStatus.APPROVED)  
 
 
 def hand_edited(thread: ThreadRow) -> bool:
-    """Its posts differ from what was last derived from its edition: someone edited them."""
-    return thread.derived_hash is not None and thread.derived_hash != thread.content_hash
+    """Its posts differ from what was last derived from its edition: someone edited them. A
+    roundup written before threads followed their edition (no `derived_hash`) counts as edited:
+    it is never rewritten behind anyone's back; the desk offers the rebuild."""
+    if thread.kind != "roundup":
+        return False
+    return thread.derived_hash is None or thread.derived_hash != thread.content_hash
 
 
 def can_change(thread: ThreadRow) -> bool:
