@@ -21,12 +21,19 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compose.posts import RULES_BY_NETWORK, NetworkRules, is_valid, rules_for, weighted_length
 from state import events
 from state.changes import describe
+from state.errors import LedgerError as LedgerError
+from state.errors import NotAllowed as NotAllowed
+from state.errors import NotApproved as NotApproved
+from state.errors import NotFound as NotFound
+from state.errors import NotStaff as NotStaff
+from state.errors import TooLong as TooLong
+from state.errors import TwoPersonRule as TwoPersonRule
 from state.models import (
     ApprovalRow,
     AuditRow,
@@ -34,82 +41,27 @@ from state.models import (
     EditionStatus,
     PostRow,
     PostStatus,
-    StaffRow,
     ThreadRow,
     ThreadStatus,
 )
+from state.roles import APPROVING_ROLES as APPROVING_ROLES
+from state.roles import SYSTEM as SYSTEM
+from state.roles import editor_of as editor_of
+from state.roles import editors_since_approval as editors_since_approval
+from state.roles import ever_approved as ever_approved
+from state.roles import last_editor as last_editor
+from state.roles import require_role as require_role
+from state.roles import staff_member as staff_member
 
 if TYPE_CHECKING:
     from compose.config import Config
 
 
-class LedgerError(Exception):
-    """A transition that is not allowed; the message says why and what to do.
-
-    `refusal` is set when an approval was refused: the caller logs it (`record_refusal`)."""
-
-    refusal: dict[str, Any] | None = None
-
-
-class NotFound(LedgerError):
-    pass
-
-
-class NotApproved(LedgerError):
-    pass
-
-
-class NotStaff(LedgerError):
-    """`--by` (or the desk's member of staff) names nobody on the staff list."""
-
-
-class NotAllowed(LedgerError):
-    """The member of staff's role does not allow this (only approvers and admins approve)."""
-
-
-class TwoPersonRule(NotAllowed):
-    """The would-be approver changed the content since its last approval."""
-
-
-class TooLong(LedgerError):
-    """A post is over its network's limit."""
-
-
 SUBJECT_KINDS = ("edition", "thread", "post")
-SYSTEM = "syndicate"  # the actor of what the pipeline does by itself: scheduled builds, holds, checks
-APPROVING_ROLES = ("approver", "admin")  # who may approve or reject; every role may edit
 
 
 def audit(session: Session, *, actor: str, action: str, kind: str, ident: int | None, now: datetime, **detail: object) -> None:
     session.add(AuditRow(at=now, actor=actor, action=action, subject_kind=kind, subject_id=ident, detail=detail))
-
-
-# --- who -----------------------------------------------------------------------------------------
-
-
-def staff_member(session: Session, email: str) -> StaffRow:
-    """The member of staff `email` names (any case), or `NotStaff` saying how to add one."""
-    address = (email or "").strip()
-    row = session.scalars(select(StaffRow).where(func.lower(StaffRow.email) == address.lower())).first() \
-        if address else None
-    if row is None:
-        raise NotStaff(f"{address or 'nobody'!r} is not a member of staff: name yourself with --by EMAIL as on the "
-                       "staff list (an admin adds someone with `syndicate staff add EMAIL --role approver`)")
-    return row
-
-
-def require_role(session: Session, email: str, roles: tuple[str, ...], doing: str) -> str:
-    """The staff member's address as recorded, if their role is one of `roles`; else `NotAllowed`."""
-    row = staff_member(session, email)
-    if row.role not in roles:
-        raise NotAllowed(f"{row.email} is {'an' if row.role[:1] in 'aeiou' else 'a'} {row.role}: only "
-                         f"{' or '.join(r + 's' for r in roles)} may {doing}")
-    return row.email
-
-
-def editor_of(session: Session, by: str) -> str:
-    """Who an edit is recorded against: a member of staff (any role may edit), or `SYSTEM`."""
-    return SYSTEM if by == SYSTEM else staff_member(session, by).email
 
 
 def get_edition(session: Session, edition_id: int) -> EditionRow:
@@ -168,35 +120,6 @@ def is_approved(session: Session, kind: str, ident: int) -> bool:
     kind, row = _subject(session, kind, ident)
     approval = latest_approval(session, kind, row.id)
     return approval is not None and approval.decision == "approved" and approval.content_hash == row.content_hash
-
-
-def last_editor(session: Session, kind: str, ident: int) -> str | None:
-    return session.scalar(select(AuditRow.actor).where(
-        AuditRow.subject_kind == kind, AuditRow.subject_id == ident, AuditRow.action == "edit",
-    ).order_by(AuditRow.id.desc()).limit(1))
-
-
-def _last_approval_mark(session: Session, kind: str, ident: int) -> int | None:
-    return session.scalar(select(func.max(AuditRow.id)).where(
-        AuditRow.subject_kind == kind, AuditRow.subject_id == ident, AuditRow.action == "approve"))
-
-
-def ever_approved(session: Session, kind: str, ident: int) -> bool:
-    return _last_approval_mark(session, kind, ident) is not None
-
-
-def editors_since_approval(session: Session, kind: str, ident: int) -> list[str]:
-    """Everyone who changed the content since its last approval (since it was made, if never), in order."""
-    last = _last_approval_mark(session, kind, ident)
-    query = select(AuditRow.actor).where(AuditRow.subject_kind == kind, AuditRow.subject_id == ident,
-                                         AuditRow.action == "edit")
-    if last is not None:
-        query = query.where(AuditRow.id > last)
-    seen: dict[str, str] = {}
-    for actor in session.scalars(query.order_by(AuditRow.id)):
-        if actor != SYSTEM:
-            seen.setdefault(actor.lower(), actor)
-    return list(seen.values())
 
 
 def over_limit(thread: ThreadRow, config: Config | None = None) -> list[str]:
