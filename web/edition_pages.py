@@ -34,7 +34,7 @@ NOTICES = {
     "approved": "Approved. It will be sent at its scheduled time.",
     "rejected": "Rejected, with your note.",
     "scheduled": "Schedule changed.",
-    "cancelled": "Cancelled: it will not be sent.",
+    "cancelled": "Cancelled: it will not be sent, and its roundup threads will not be posted.",
     "tested": "A test was sent to your address.",
 }
 
