@@ -110,7 +110,8 @@ def sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
         text = (EXAMPLES / "syndicate.toml").read_text("utf-8").replace(PLACEHOLDER_ORIGIN, origin)
         (tmp_path / "syndicate.toml").write_text(text, "utf-8")
         for args in (["subscribers", "import", str(EXAMPLES / "subscribers.csv")], ["gather", "--include-backlog"],
-                     ["edition", "build"], ["approve", "edition", "1", "--by", "ap@example.org"]):
+                     ["edition", "build"], ["staff", "add", "ap@example.org", "--role", "approver"],
+                     ["approve", "edition", "1", "--by", "ap@example.org"]):
             assert main(args) == 0, capsys.readouterr()
         assert not (tmp_path / "var" / "secret-key").exists(), "nothing so far needed a key"
         assert main(["send", "1"]) == 0, capsys.readouterr()
