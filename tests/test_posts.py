@@ -20,6 +20,7 @@ from compose.posts import (
     MASTODON_RULES,
     X_PRICING,
     X_RULES,
+    ItemNotPostable,
     estimate_x_cost,
     graphemes,
     is_valid,
@@ -197,10 +198,46 @@ def test_item_post_then_shortens_the_title_and_never_breaks_the_url():
     assert URL in text.split()
 
 
-def test_item_post_refuses_a_link_that_cannot_fit():
-    with pytest.raises(ValueError, match="does not fit"):
+def test_item_post_refuses_a_link_that_cannot_fit_and_says_why():
+    with pytest.raises(ItemNotPostable, match="link is 420 characters, longer than a whole bluesky post"):
         item_post(_item(url="https://example.com/" + "a" * 400), template=TEMPLATE, hashtags=(),
                   rules=BLUESKY_RULES)
+
+
+@pytest.mark.parametrize("rules", [X_RULES, MASTODON_RULES, BLUESKY_RULES], ids=lambda r: r.name)
+@pytest.mark.parametrize("title", ["日" * 128, "a" * 256, "x" * 100_000, "a." * 5000],
+                         ids=["cjk-128", "latin-256", "100k", "dotted"])
+def test_item_post_shortens_a_title_without_spaces_between_clusters(rules, title):
+    text = item_post(_item(title=title, summary=""), template=TEMPLATE, hashtags=("#localgov",), rules=rules)
+    assert is_valid(text, rules)
+    first = text.split("\n\n")[0]
+    assert first == title or (first.endswith("…") and title.startswith(first[:-1]))
+    assert first != title or weighted_length(title, rules) < rules.max_length
+    assert URL in text.split()
+
+
+def test_item_post_refuses_a_link_x_would_not_see_whole():
+    with pytest.raises(ItemNotPostable, match="would not see its link as one link"):
+        item_post(_item(url="https://\u2100.example/a"), template=TEMPLATE, hashtags=(), rules=X_RULES)
+
+
+def test_item_post_refuses_an_item_with_nothing_to_say():
+    with pytest.raises(ItemNotPostable, match="neither a title nor a summary"):
+        item_post(_item(title=" \ufeff\x00", summary=""), template=TEMPLATE, hashtags=(), rules=X_RULES)
+
+
+def test_bluesky_enforces_bytes_as_well_as_graphemes():
+    heavy = "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466"  # one grapheme, 25 bytes
+    assert weighted_length(heavy * 150, BLUESKY_RULES) == 150 and not is_valid(heavy * 150, BLUESKY_RULES)
+    assert is_valid(heavy * 100, BLUESKY_RULES)
+    text = item_post(_item(title=heavy * 290, summary=""), template=TEMPLATE, hashtags=(), rules=BLUESKY_RULES)
+    assert is_valid(text, BLUESKY_RULES) and len(text.encode("utf-8")) <= 3000
+
+
+def test_control_characters_and_bom_never_reach_a_post():
+    text = item_post(_item(title="Title\ufeff with\x07 bell", summary="Sum\x00mary\u2028."), template=TEMPLATE,
+                     hashtags=(), rules=X_RULES)
+    assert text.startswith("Title with bell\n\nSummary") and is_valid(text, X_RULES)
 
 
 # -- round-up thread --------------------------------------------------------------------------------
