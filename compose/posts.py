@@ -27,6 +27,8 @@ from twitter_text.config import config as _TWITTER_TEXT_CONFIGS
 from twitter_text.has_invalid_characters import has_invalid_characters
 from twitter_text.regexp.extract_url import extract_url
 from twitter_text.regexp.spaces_group import spaces_group
+from twitter_text.regexp.valid_cctld import valid_cctld
+from twitter_text.regexp.valid_gtld import valid_gtld
 
 from compose.config import Config, SocialNetwork, fill_template
 from compose.items import clip, drop_unprintable, one_line
@@ -70,12 +72,14 @@ RULES_BY_NETWORK = {rules.name: rules for rules in (X_RULES, MASTODON_RULES, BLU
 
 class MeasureLimits:
     """twitter-text finds URLs with a regular expression whose cost grows with the square of an
-    unbroken run of letters and dots (2,000 characters of "a.a.a…" take seconds). Text is
-    measured a whitespace-separated token at a time (URLs never span whitespace, so the sum is
-    the same) and a token is parsed whole only up to `exact_token_chars` code points, when it
-    holds no dot (no URL can), or when it is one URL from its first character. Past that it
-    counts at an upper bound: its characters plus a URL's length for every dot (every URL has
-    one), so a post judged to fit does fit."""
+    unbroken run of letters and dots (2,000 characters of "a.a.a…" take seconds), and costs
+    about 20 microseconds a character besides. So text is measured a whitespace-separated token
+    at a time (URLs never span whitespace: the sum is the same). A token in which no URL can be
+    (no dot followed by a top-level domain) is the sum of its grapheme clusters, each parsed
+    once and remembered. One that may hold a URL is parsed whole up to `exact_token_chars`
+    code points, or when it is one URL from its first character; past that it counts at an
+    upper bound (its characters plus a URL's length for every dot: every URL has one), so a
+    post judged to fit does fit."""
 
     exact_token_chars = 64
 
@@ -133,18 +137,20 @@ def _twitter_options(rules: NetworkRules) -> dict:
     return options
 
 
-def _leading_match(token: str, *, protocol: bool) -> tuple[str, bool] | None:
+def _leading_match(token: str, *, protocol: bool, spaced: bool = True) -> tuple[str, bool] | None:
     """The start of `token` that twitter-text's URL expression matches, and whether
     twitter-text takes it as a URL (with `protocol`, only one written with http(s)://).
-    One start is tried, so the cost is linear; twitter-text goes on after a match either way."""
+    `spaced`: the token follows whitespace (else it starts the text, where twitter-text may
+    take its first character as the one before a URL). One start is tried: linear."""
     if protocol and not _PROTOCOL.match(token):
         return None
-    match = extract_url.match(token)
-    if match is None or match.start(3) != 0 or (protocol and not match.group(4)):
+    pad = " " if spaced else ""
+    match = extract_url.match(pad + token)
+    if match is None or match.start(3) != len(pad) or (protocol and not match.group(4)):
         return None
-    prefix = token[: match.end()]
-    found = extract_urls_with_indices(prefix, extract_urls_without_protocol=not protocol)
-    return prefix, [entity["indices"] for entity in found] == [[0, len(prefix)]]
+    prefix = token[: match.end() - len(pad)]
+    found = extract_urls_with_indices(pad + prefix, extract_urls_without_protocol=not protocol)
+    return prefix, [entity["indices"] for entity in found] == [[len(pad), len(pad) + len(prefix)]]
 
 
 def _leading_url(token: str, *, protocol: bool = False) -> str | None:
@@ -152,30 +158,76 @@ def _leading_url(token: str, *, protocol: bool = False) -> str | None:
     return lead[0] if lead and lead[1] else None
 
 
-def _token_length(token: str, rules: NetworkRules) -> int:
-    """One whitespace-free token (or a run of whitespace) measured as `rules` counts it."""
-    if len(token) <= MeasureLimits.exact_token_chars or "." not in token:
-        return _exact_length(token, rules)
-    head, rest = 0, token
-    lead = _leading_match(token, protocol=rules.counts != "weighted")
-    if lead is not None:
-        prefix, is_url = lead
-        head = (rules.url_length or len(prefix)) if is_url else _exact_length(prefix, rules)
-        rest = token[len(prefix):]
-    if "." not in rest:
-        return head + (_exact_length(rest, rules) if rest else 0)
-    return head + _exact_length(rest.replace(".", ","), rules) + (rules.url_length or 0) * rest.count(".")
+def _top_level_domains() -> frozenset[str]:
+    """The top-level domains twitter-text knows (the alternations of its gTLD and ccTLD expressions)."""
+    names: set[str] = set()
+    for pattern in (valid_gtld.pattern, valid_cctld.pattern):
+        body = pattern[pattern.index("(?:(?:") + 6 : pattern.rindex(")(?=")]
+        names.update(name.lower() for name in body.split("|") if name)
+    return frozenset(names)
+
+
+_TLDS = _top_level_domains() | {"xn--"}  # a punycode TLD starts "xn--"
+_TLD_LENGTHS = tuple(sorted({len(name) for name in _TLDS}))
+_TLD_STARTS = frozenset(name[:2] for name in _TLDS)  # every top-level domain has two characters or more
 
 
 @functools.lru_cache(maxsize=8192)
-def _exact_length(token: str, rules: NetworkRules) -> int:
-    if rules.counts == "weighted":
+def _may_hold_url(token: str) -> bool:
+    """Whether twitter-text could find a URL in `token`: every URL has a dot followed by a
+    top-level domain (or "xn--"). Linear: a set lookup or two a dot, never the URL expression."""
+    start = token.find(".")
+    while start >= 0:
+        after = token[start + 1 : start + 1 + _TLD_LENGTHS[-1]].lower()
+        if after[:2] in _TLD_STARTS and any(after[:length] in _TLDS for length in _TLD_LENGTHS):
+            return True
+        start = token.find(".", start + 1)
+    return False
+
+
+def _token_length(token: str, rules: NetworkRules, spaced: bool) -> int:
+    """One token (a whitespace-free run, or a run of whitespace) measured as X counts it;
+    `spaced`: it follows whitespace."""
+    if len(token) <= MeasureLimits.exact_token_chars or not _may_hold_url(token):
+        return _exact_length(token, rules, spaced)
+    head, rest = 0, token
+    lead = _leading_match(token, protocol=False, spaced=spaced)
+    if lead is not None:
+        prefix, is_url = lead
+        head = (rules.url_length or len(prefix)) if is_url else _exact_length(prefix, rules, spaced)
+        rest = token[len(prefix):]
+    if not _may_hold_url(rest):
+        return head + (_exact_length(rest, rules, True) if rest else 0)
+    return head + _exact_length(rest.replace(".", ","), rules, True) + (rules.url_length or 0) * rest.count(".")
+
+
+@functools.lru_cache(maxsize=8192)
+def _exact_length(token: str, rules: NetworkRules, spaced: bool = True) -> int:
+    if _may_hold_url(token):  # parsed after a space when it follows one: the URL expression looks back
+        pad = " " if spaced else ""
+        options = _twitter_options(rules)
+        return parse_tweet(pad + token, options).weightedLength - (parse_tweet(pad, options).weightedLength if pad else 0)
+    clusters = graphemes(token)
+    if len(clusters) == 1:
         return parse_tweet(token, _twitter_options(rules)).weightedLength
-    if rules.counts == "chars" and rules.url_length is not None and "://" in token:
-        token = _mastodon_countable(token, rules.url_length)
-    elif rules.counts == "chars" and "@" in token:
-        token = _REMOTE_MENTION.sub(r"\1", token)
-    return len(graphemes(token))
+    # no URL: twitter-text's length is the sum of its grapheme clusters' lengths (an emoji
+    # sequence, a letter and its marks, CRLF never span two clusters), each parsed once
+    return sum(_exact_length(cluster, rules) for cluster in clusters)
+
+
+@functools.lru_cache(maxsize=8192)
+def _mastodon_token(token: str, url_length: int) -> str:
+    """One token as Mastodon counts it: an http(s) URL as `url_length` characters, a remote
+    mention without its host. A long token with dots counts at an upper bound (see `MeasureLimits`)."""
+    if "://" not in token and "@" not in token:
+        return token
+    if len(token) <= MeasureLimits.exact_token_chars or "." not in token:
+        return _mastodon_countable(" " + token, url_length)[1:]  # as after whitespace: the expression looks back
+    lead = _leading_match(token, protocol=True)
+    head, rest = "", token
+    if lead is not None:
+        head, rest = ("x" * url_length if lead[1] else lead[0]), token[len(lead[0]):]
+    return head + rest.replace(".", ",") + "x" * (url_length * rest.count("."))
 
 
 def _mastodon_countable(text: str, url_length: int) -> str:
@@ -198,7 +250,12 @@ def weighted_length(text: str, rules: NetworkRules) -> int:
     """
     if rules.counts == "graphemes":
         return len(graphemes(text))
-    return sum(_token_length(token, rules) for token in _TOKENS.split(text) if token)
+    tokens = _TOKENS.split(text)
+    if rules.counts == "chars":  # graphemes of the whole text: a combining mark may follow a space
+        url_length = rules.url_length if rules.url_length is not None else 0
+        countable = text if rules.url_length is None else "".join(_mastodon_token(token, url_length) for token in tokens)
+        return len(graphemes(countable))
+    return sum(_token_length(token, rules, spaced=index > 0) for index, token in enumerate(tokens) if token)
 
 
 def _within(text: str, rules: NetworkRules) -> bool:
