@@ -277,3 +277,32 @@ def test_measuring_token_by_token_is_what_twitter_text_counts(text: str) -> None
        .map("".join))
 def test_a_long_token_counts_at_least_what_twitter_text_counts(token: str) -> None:
     assert weighted_length(token, X_RULES) >= parse_tweet(token).weightedLength
+
+
+def test_an_item_no_post_can_carry_is_recorded_for_staff_and_the_others_are_drafted(db) -> None:  # type: ignore[no-untyped-def]
+    """The ledger side of `ItemNotPostable`: a failed thread with the reason (the desk shows it),
+    never drafted again; the item beside it is drafted as usual."""
+    from sqlalchemy import select
+
+    from flows.stages.publish import draft_item_posts
+    from state.models import ItemRow, SourceRow, ThreadRow, ThreadStatus
+
+    config = _config(social={"x": {"enabled": False}})  # Mastodon and Bluesky
+    links = {"long": "https://example.org/" + "a" * 400, "fine": "https://example.org/fine"}
+    with db.session() as session:
+        source = SourceRow(name="s", kind="feed", url="https://example.org/feed.xml", section="news")
+        session.add(source)
+        session.flush()
+        for name, url in links.items():
+            session.add(ItemRow(key=url, url=url, title=f"Story {name}", section="news", source_id=source.id,
+                                content_hash=name, published_at=NOW, first_seen_at=NOW))
+        session.flush()
+        drafted = draft_item_posts(session, config, now=NOW)
+        again = draft_item_posts(session, config, now=NOW)
+        threads = session.scalars(select(ThreadRow).order_by(ThreadRow.id)).all()
+        by_state = sorted((row.network, row.status, len(row.posts), row.error or "") for row in threads)
+    assert len(drafted) == 3 and again == []
+    assert [(n, s, p) for n, s, p, _ in by_state] == [
+        ("bluesky", ThreadStatus.DRAFT, 1), ("bluesky", ThreadStatus.FAILED, 0),
+        ("mastodon", ThreadStatus.DRAFT, 1), ("mastodon", ThreadStatus.DRAFT, 1)]  # Mastodon counts a link as 23
+    assert "no bluesky post for 'Story long': its link is 420 characters, longer than a whole bluesky post" in by_state[1][3]
