@@ -221,7 +221,9 @@ def _mastodon_token(token: str, url_length: int) -> str:
     mention without its host. A long token with dots counts at an upper bound (see `MeasureLimits`)."""
     if "://" not in token and "@" not in token:
         return token
-    if len(token) <= MeasureLimits.exact_token_chars or "." not in token:
+    if "://" not in token or not _may_hold_url(token):  # no URL: only remote mentions change
+        return _REMOTE_MENTION.sub(r"\1", token)
+    if len(token) <= MeasureLimits.exact_token_chars:
         return _mastodon_countable(" " + token, url_length)[1:]  # as after whitespace: the expression looks back
     lead = _leading_match(token, protocol=True)
     head, rest = "", token
@@ -278,7 +280,14 @@ def _fits(text: str, rules: NetworkRules) -> bool:
 
 
 def _has_url(text: str) -> bool:
-    return bool(extract_urls_with_indices(text))
+    """Whether X would find a link in `text` (token by token, so the cost stays linear; a long
+    token that might hold one counts as holding one)."""
+    for token in _TOKENS.split(text):
+        if not _may_hold_url(token):
+            continue
+        if len(token) > MeasureLimits.exact_token_chars or extract_urls_with_indices(" " + token):
+            return True
+    return False
 
 
 def _chunks(text: str, pattern: re.Pattern[str]) -> list[tuple[str, str]]:
