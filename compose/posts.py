@@ -24,6 +24,7 @@ from typing import Literal
 import regex
 from twitter_text import extract_urls_with_indices, parse_tweet
 from twitter_text.config import config as _TWITTER_TEXT_CONFIGS
+from twitter_text.extract_urls import max_url_length as MAX_URL_LENGTH
 from twitter_text.has_invalid_characters import has_invalid_characters
 from twitter_text.regexp.extract_url import extract_url
 from twitter_text.regexp.spaces_group import spaces_group
@@ -431,7 +432,8 @@ def _check_link(link: str, rules: NetworkRules) -> None:
         return
     if any(char.isspace() for char in link) or not link.isprintable():
         raise ItemNotPostable(f"its link {link[:80]!r} holds spaces or control characters")
-    if rules.url_length is not None and _leading_url(link, protocol=rules.counts != "weighted") != link:
+    if rules.url_length is not None and (len(link) > MAX_URL_LENGTH
+                                         or _leading_url(link, protocol=rules.counts != "weighted") != link):
         raise ItemNotPostable(
             f"{rules.name} would not see its link as one link (it would link only part of it, or none): "
             f"{link[:80]!r}{'…' if len(link) > 80 else ''}")
