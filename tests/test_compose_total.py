@@ -27,6 +27,7 @@ from compose.config import TEMPLATE_FIELDS, Config, check_template, fill_templat
 from compose.edition import EditionLimits, build_edition, left_out
 from compose.email import RECIPIENT_TOKENS, render_email
 from compose.models import Edition, EditionSection, Item
+from compose.post_length import _mastodon_countable
 from compose.posts import (
     BLUESKY_RULES,
     MASTODON_RULES,
@@ -34,7 +35,6 @@ from compose.posts import (
     X_RULES,
     ItemNotPostable,
     MeasureLimits,
-    _mastodon_countable,
     graphemes,
     is_valid,
     item_post,
