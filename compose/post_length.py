@@ -188,6 +188,8 @@ def _mastodon_token(token: str, url_length: int) -> str:
     head, rest = "", token
     if lead is not None:
         head, rest = ("x" * url_length if lead[1] else lead[0]), token[len(lead[0]):]
+    if "://" not in rest or not _may_hold_url(rest):
+        return head + _REMOTE_MENTION.sub(r"\1", rest)
     return head + rest.replace(".", ",") + "x" * (url_length * rest.count("."))
 
 

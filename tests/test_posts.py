@@ -81,6 +81,14 @@ def test_mastodon_counts_graphemes_urls_23_and_remote_mentions_by_username():
     assert weighted_length("example.com", MASTODON_RULES) == 11  # no protocol: not a link on Mastodon
 
 
+def test_long_runs_are_measured_exactly_where_a_link_can_be_and_quickly_everywhere():
+    long_url = "https://example.org/" + "a/b-c." * 330  # 2,000 characters: a link, then a full stop
+    assert weighted_length(long_url, X_RULES) == 24 and weighted_length(long_url, MASTODON_RULES) == 24
+    assert weighted_length("a." * 5000, X_RULES) == 10_000  # no top-level domain after any dot: no link
+    assert weighted_length("日" * 3000 + ".", X_RULES) == 6001
+    assert weighted_length("see " + long_url, X_RULES) == 28
+
+
 def test_bluesky_counts_graphemes_and_urls_in_full():
     url = "https://example.com/" + "a" * 50
     assert weighted_length(url, BLUESKY_RULES) == len(url)
