@@ -10,13 +10,13 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import Literal
 
 from twitter_text.extract_urls import max_url_length as MAX_URL_LENGTH
 
-from compose.config import Config, SocialNetwork, fill_template
+from compose.config import Config, SocialNetwork, XPricing, fill_template
 from compose.items import clip, drop_unprintable, one_line
 from compose.models import Edition, Item, Post, Thread
 from compose.post_length import BLUESKY_RULES as BLUESKY_RULES
@@ -36,15 +36,7 @@ class ItemNotPostable(ValueError):
     would not see its link as one, or it has nothing to say): the reason says which."""
 
 
-@dataclass(frozen=True, slots=True)
-class XPricing:
-    """X API pay-per-use prices (pricing page, changelog 2026-04-16), in US dollars."""
-
-    post: Decimal = Decimal("0.015")
-    post_with_url: Decimal = Decimal("0.200")
-
-
-X_PRICING = XPricing()
+X_PRICING = XPricing()  # the defaults of `[social.x_pricing]`; the desk uses the configured table
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])(\s+)")
 _WHITESPACE = re.compile(r"(\s+)")
@@ -283,6 +275,41 @@ def _fit_line(text: str, rules: NetworkRules) -> str:
     return _cut(text, keep or 0)
 
 
+_COUNTED = {"stories": "story", "items": "item", "posts": "post", "articles": "article", "links": "link"}
+_COUNT_NOUN = re.compile(r"\{count\} (" + "|".join(_COUNTED) + r")\b")
+
+
+def counted(count: int, plural: str) -> str:
+    """"1 story", "10 stories": `count` with its noun in the right number."""
+    return f"{count} {_COUNTED.get(plural, plural) if count == 1 else plural}"
+
+
+def _with_plurals(template: str, count: int) -> str:
+    """A template's "{count} stories" (or items, posts, ...) written in the right number."""
+    return _COUNT_NOUN.sub(lambda m: counted(count, m.group(1)).replace("{", "{{").replace("}", "}}"), template)
+
+
+def _roundup_items(items: Sequence[Item], *, config: Config, rules: NetworkRules,
+                   url: str | None) -> tuple[list[str], list[str]]:
+    """The posts of `items` in a round-up, and why each item no post can carry is left out."""
+    texts, left_out = [], []
+    for item in items:
+        try:
+            texts.append(item_post(item, template=config.social.post_template, hashtags=(), rules=rules, url=url))
+        except ItemNotPostable as exc:
+            left_out.append(f"{item.title[:80]!r} ({item.url[:200]}) is not in the {rules.name} thread: {exc}")
+    return texts, left_out
+
+
+def roundup_left_out(edition: Edition, *, config: Config, rules: NetworkRules,
+                     link_placement: LinkPlacement | None = None) -> tuple[str, ...]:
+    """Why each item of `edition` that no post can carry is not in its `rules.name` round-up
+    (`roundup_thread(...).left_out`, for a caller that keeps only the texts)."""
+    settings = _network_settings(config, rules.name)
+    placement = link_placement or (settings.link_placement if settings else "every")
+    return roundup_thread(edition, config=config, rules=rules, subscribe_url="", link_placement=placement).left_out
+
+
 def _thread_items(edition: Edition, sections: tuple[str, ...] | None) -> list[Item]:
     chosen = [edition.featured] if edition.featured is not None else []
     for item in edition.items:
@@ -315,21 +342,17 @@ def roundup_thread(
     body_rules = replace(rules, max_length=rules.max_length - suffix_width,
                          max_bytes=rules.max_bytes - suffix_width if rules.max_bytes else None)
 
-    item_url = None if link_placement == "every" else ""
-    item_texts, left_out = [], []
-    for item in candidates:
-        try:
-            item_texts.append(item_post(item, template=social.post_template, hashtags=(), rules=body_rules,
-                                        url=item_url))
-        except ItemNotPostable as exc:
-            left_out.append(f"{item.title[:80]!r} ({item.url[:200]}) is not in the {rules.name} thread: {exc}")
-    names = {"title": edition.title, "organisation": config.organisation.name, "count": len(item_texts)}
-    opening = fill_template(social.roundup_opening, **names)
+    item_texts, left_out = _roundup_items(candidates, config=config, rules=body_rules,
+                                          url=None if link_placement == "every" else "")
+    names = {"title": edition.title, "organisation": config.organisation.name, "count": len(item_texts),
+             "stories": counted(len(item_texts), "stories")}
+    opening_template = _with_plurals(social.roundup_opening, len(item_texts))
+    opening = fill_template(opening_template, **names)
     if link_placement in ("every", "first") and (edition.web_url or link_placement == "first"):
         opening = f"{opening}\n\n{edition.web_url or subscribe_url}"
     opening = _fit_line(f"{opening}\n\n{' '.join(social.hashtags)}".strip(), body_rules)
     if not _fits(opening, body_rules):
-        opening = _fit_line(fill_template(social.roundup_opening, **names), body_rules)
+        opening = _fit_line(fill_template(opening_template, **names), body_rules)
 
     closing_link = subscribe_url if link_placement in ("every", "last") else ""
     closing = fill_template(social.roundup_closing, title=edition.title, subscribe_url=closing_link,
@@ -345,9 +368,11 @@ def roundup_thread(
     return Thread(network=rules.name, key=f"{edition.slug}-{rules.name}", posts=posts, left_out=tuple(left_out))
 
 
+def x_post_cost(text: str, pricing: XPricing = X_PRICING) -> Decimal:
+    """What creating one post with `text` costs on X (a post with a URL costs more)."""
+    return pricing.post_with_url if _has_url(text) else pricing.post
+
+
 def estimate_x_cost(thread: Thread, pricing: XPricing = X_PRICING) -> Decimal:
     """What publishing `thread` on X costs at pay-per-use prices (a post with a URL costs more)."""
-    return sum(
-        (pricing.post_with_url if _has_url(post.text) else pricing.post for post in thread.posts),
-        Decimal("0"),
-    )
+    return sum((x_post_cost(post.text, pricing) for post in thread.posts), Decimal("0"))

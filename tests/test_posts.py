@@ -25,13 +25,14 @@ from compose.posts import (
     graphemes,
     is_valid,
     item_post,
+    roundup_left_out,
     roundup_thread,
     rules_for,
     split_text,
     weighted_length,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "twitter-text" / "validate.yml"
+CORPUS = Path(__file__).resolve().parent / "corpora" / "twitter-text" / "validate.yml"
 # section -> (twitter-text config, max length), as the official Ruby runner configures them
 SECTIONS = {
     "tweets": ("version1", 140),
@@ -312,3 +313,16 @@ def test_roundup_numbering_is_counted_within_the_limit():
 def test_roundup_is_pure_and_repeatable():
     first = roundup_thread(_edition(), config=_config(), rules=MASTODON_RULES, subscribe_url=SUBSCRIBE)
     assert first == roundup_thread(_edition(), config=_config(), rules=MASTODON_RULES, subscribe_url=SUBSCRIBE)
+
+
+def test_an_item_no_post_can_carry_is_left_out_of_the_roundup_and_named():
+    edition = _edition()
+    long_link = _item(title="Too long", url="https://socitm.net/news/" + "a" * 400)
+    news = replace(edition.sections[0], items=edition.sections[0].items + (long_link,))
+    edition = replace(edition, sections=(news, *edition.sections[1:]))
+    thread = roundup_thread(edition, config=_config(), rules=BLUESKY_RULES, subscribe_url=SUBSCRIBE)
+    assert not any("Too long" in post.text for post in thread.posts)
+    assert thread.posts[0].text.startswith("This week in In Our View: 4 stories")  # the items it carries
+    assert len(thread.left_out) == 1 and "'Too long'" in thread.left_out[0] and "longer than a whole bluesky post" in thread.left_out[0]
+    assert roundup_left_out(edition, config=_config(), rules=BLUESKY_RULES) == thread.left_out
+    assert roundup_thread(edition, config=_config(), rules=X_RULES, subscribe_url=SUBSCRIBE).left_out == ()
