@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from compose.config import Config
-from compose.edition import format_date
+from compose.edition import format_date, item_count_warnings
 from compose.edition import untokened as _untokened_text
 from compose.items import drop_unprintable
 from compose.markdown import markdown_to_html, markdown_to_text
@@ -385,7 +385,8 @@ def render_email(edition: Edition, *, config: Config) -> RenderedEmail:
         html_out = mjml_to_html(render_mjml(edition, config=config, _memo=memo))
         # learn what the dropped items really weighed
         per_item = max(1.0, (size - len(html_out.encode("utf-8"))) / (len(trimmed) - before))
-    warnings = Palette.from_branding(config.branding).warnings(config.branding) + _content_warnings(edition, config)
+    warnings = (Palette.from_branding(config.branding).warnings(config.branding) + _content_warnings(edition, config)
+                + item_count_warnings(edition, config))
     size = len(html_out.encode("utf-8"))
     if trimmed:
         warnings.append(

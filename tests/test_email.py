@@ -109,7 +109,7 @@ def test_html_is_english_accessible_and_light_scheme(sample):
     for alt in re.findall(r'<img alt="([^"]*)"', rendered.html):
         assert alt.strip()
     assert "<h1" in rendered.html and "<h2" in rendered.html
-    assert rendered.subject == "In Our View: 26 November 2026"
+    assert rendered.subject == "In Our View: 3 December 2026"  # built on Thursday 26 after the send: the next one
     assert rendered.preheader in html.unescape(rendered.html)
 
 
