@@ -66,7 +66,7 @@ def parse_subscriber_csv(text: str) -> tuple[list[SubscriberCsvRow], list[CsvPro
     columns = [column.strip().lower() for column in header]
     email_at = _column(columns, EMAIL_HEADERS)
     if email_at is None:
-        return [], [CsvProblem(1, f"the header {header!r} has no email column: name it `email` (or "
+        return [], [CsvProblem(1, f"the header {header!r} has no `email` column: name it `email` (or "
                                   "`Email Address`, as Mailchimp exports it); `name` is optional")]
     name_at = _column(columns, NAME_HEADERS)
     first_at, last_at = _column(columns, FIRST_NAME_HEADERS), _column(columns, LAST_NAME_HEADERS)

@@ -174,3 +174,14 @@ def test_mailchimp_names_join_first_and_last(first, last, header):
     rows, problems = parse_subscriber_csv(f"{header},First Name,Last Name\na@example.org,{first},{last}\n")
     assert not problems
     assert rows[0].name == " ".join(part for part in (first.strip(), last.strip()) if part)
+
+
+def test_the_cli_import_accepts_a_mailchimp_export_too(db):
+    from state.subscribers import import_csv
+
+    with db.session() as session:
+        report = import_csv(session, MAILCHIMP, filename="mailchimp.csv", now=NOW)
+    assert (report.added, report.unchanged) == (4, 0)
+    with db.session() as session:
+        names = dict(session.execute(select(SubscriberRow.email, SubscriberRow.name)).all())
+    assert names["new.person@example.org"] == "Nia Okafor" and names["reader2@example.org"] == "Reader 2"
