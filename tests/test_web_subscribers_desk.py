@@ -185,3 +185,13 @@ def test_the_cli_import_accepts_a_mailchimp_export_too(db):
     with db.session() as session:
         names = dict(session.execute(select(SubscriberRow.email, SubscriberRow.name)).all())
     assert names["new.person@example.org"] == "Nia Okafor" and names["reader2@example.org"] == "Reader 2"
+
+
+def test_a_crafted_link_cannot_put_words_on_the_subscribers_page(desk):
+    app, _, _ = desk
+    boss = _as(app, "boss@example.org")
+    page = boss.get("/desk/subscribers", params={"done": "added", "who": "Your password expired, call 0800"}).text
+    assert "call 0800" not in page
+    page = boss.get("/desk/subscribers", params={"done": "imported", "added": "all", "activated": "1",
+                                                 "unchanged": "1"}).text
+    assert "Imported:" not in page

@@ -6,10 +6,12 @@ import csv
 import io
 from collections.abc import Iterator
 
+from email_validator import EmailNotValidError
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Select, func, select
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from compose.subscribers import normalise_email
 from state import ledger
 from state.deliveries import ambiguous_batches, batch_counts, edition_figures, resolve_ambiguous
 from state.models import (
@@ -129,8 +131,13 @@ def _subscriber_notice(request: Request) -> str | None:
     if template is None:
         return None
     values = {key: request.query_params.get(key, "") for key in ("who", "added", "activated", "unchanged")}
+    # a link can put anything in the query: only numbers and an email address are shown
     numbers_ok = all(values[key].isdigit() for key in ("added", "activated", "unchanged") if f"{{{key}}}" in template)
-    return template.format(**values) if numbers_ok else None
+    try:
+        who_ok = "{who}" not in template or bool(normalise_email(values["who"]))
+    except EmailNotValidError:
+        who_ok = False
+    return template.format(**values) if numbers_ok and who_ok else None
 
 
 @router.get("/desk/subscribers")
