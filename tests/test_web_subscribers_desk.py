@@ -195,3 +195,13 @@ def test_a_crafted_link_cannot_put_words_on_the_subscribers_page(desk):
     page = boss.get("/desk/subscribers", params={"done": "imported", "added": "all", "activated": "1",
                                                  "unchanged": "1"}).text
     assert "Imported:" not in page
+
+
+def test_a_file_with_nothing_new_offers_no_import(desk):
+    app, db, _ = desk
+    boss = _as(app, "boss@example.org")
+    same = "email,name\nreader1@example.org,Reader 1\ngone@example.org,Gone\n"
+    preview = boss.post("/desk/subscribers/import", data={"csrf_token": _token(boss, "/desk/subscribers/import")},
+                        files={"file": ("same.csv", same.encode(), "text/csv")})
+    assert preview.status_code == 200 and "Nothing to import" in preview.text
+    assert 'name="confirm"' not in preview.text and "Unchanged (1)" in preview.text and "Refused (1)" in preview.text
