@@ -177,6 +177,7 @@ class EditionSettings(_Strict):
     intro: str = ""
     public_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
     size_budget_bytes: int = Field(default=100_000, ge=20_000)
+    min_items: int = Field(default=3, ge=0)  # a build with fewer items warns staff (0: never)
     check_links: bool = False  # fetch every item link when building; broken ones become warnings
     utm: Utm = Utm()
 

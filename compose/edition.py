@@ -21,6 +21,7 @@ from compose.config import TEMPLATE_FIELDS as _ALL_TEMPLATE_FIELDS
 from compose.config import Config, Section, fill_template
 from compose.items import clip, one_line
 from compose.models import Edition, EditionSection, Item, RenderedEmail
+from compose.schedule import next_slot
 
 _MONTHS = (
     "January", "February", "March", "April", "May", "June",
@@ -99,6 +100,24 @@ def format_date(day: date) -> str:
 def slug_for(now: datetime, config: Config) -> str:
     """The edition's slug: its issue date in the organisation's zone, e.g. "2026-11-26"."""
     return _local_date(now, config).isoformat()
+
+
+def send_date(now: datetime, config: Config) -> date:
+    """The day an edition built at `now` goes out (its next send slot, in the organisation's zone):
+    the date its subject and masthead carry, so two editions built the same day differ."""
+    edition = config.edition
+    return next_slot(now, day=edition.send_day, at=edition.send_time, zone=config.zone).astimezone(config.zone).date()
+
+
+def item_count_warnings(edition: Edition, config: Config) -> list[str]:
+    """A warning when the edition has fewer items than `edition.min_items`."""
+    count = len(edition.items) + (1 if edition.featured else 0)
+    wanted = config.edition.min_items
+    if count >= wanted:
+        return []
+    noun = "item" if count == 1 else "items"
+    return [f"this edition has only {count} {noun}, fewer than edition.min_items ({wanted}): "
+            "send it anyway, wait for more, or lower edition.min_items in syndicate.toml"]
 
 
 def _local_date(now: datetime, config: Config) -> date:
@@ -199,7 +218,7 @@ def build_edition(
             sections.append(_section(config, section, members, order.get(section.key)))
     if featured is None and not sections:
         return None
-    issue_date = _local_date(now, config)
+    issue_date = send_date(now, config)
     shown = ([featured] if featured else []) + [item for section in sections for item in section.items]
     fields = {
         "title": config.edition.title,

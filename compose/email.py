@@ -26,12 +26,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from compose.config import Config
-from compose.edition import EditionLimits, format_date, header_text, local_date
+from compose.edition import EditionLimits, format_date, header_text, item_count_warnings, local_date
 from compose.edition import untokened as _untokened_text
 from compose.items import clip, drop_unprintable, one_line
 from compose.markdown import markdown_to_html, markdown_to_text
 from compose.models import Edition, EditionSection, Item, RenderedEmail
-from compose.palette import MIN_CONTRAST, Palette
+from compose.palette import MIN_CONTRAST, DarkPalette, Palette
 
 RECIPIENT_TOKENS = ("{{first_name}}", "{{unsubscribe_url}}")
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
@@ -174,6 +174,7 @@ def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str,
         return memo[key]  # type: ignore[return-value]
 
     branding = config.branding
+    dark = DarkPalette.from_branding(branding)
     utm = partial(add_utm, campaign=edition.slug, config=config)
     if "intro" not in memo:
         memo["intro"] = _intro_html(edition, palette, utm)
@@ -183,6 +184,7 @@ def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str,
                 "width": EmailLimits.logo_width_px}
     return {
         "c": {field.name: Markup(escape(getattr(palette, field.name))) for field in dataclasses.fields(palette)},
+        "d": {field.name: Markup(escape(getattr(dark, field.name))) for field in dataclasses.fields(dark)},
         "font_css": Markup(palette.font),  # inside <mj-style>, which is not HTML-decoded; the config allows no < > & in it
         "subject": edition.subject,
         "preheader": edition.preheader,
@@ -413,7 +415,7 @@ def render_email(edition: Edition, *, config: Config) -> RenderedEmail:
         # learn what the dropped items really weighed
         per_item = max(1.0, (size - len(html_out.encode("utf-8"))) / (len(trimmed) - before))
     warnings = (list(edition.warnings) + Palette.from_branding(config.branding).warnings(config.branding)
-                + _content_warnings(edition, config))
+                + _content_warnings(edition, config) + item_count_warnings(edition, config))
     size = len(html_out.encode("utf-8"))
     if trimmed:
         warnings.append(
