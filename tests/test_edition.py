@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from compose.config import Config
-from compose.edition import build_edition, edition_content_hash, format_date, slug_for
+from compose.edition import EditionLimits, build_edition, edition_content_hash, format_date, slug_for
 from compose.models import Item, RenderedEmail
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -159,9 +160,39 @@ def test_headlines_neutralise_recipient_tokens_from_feed_titles():
     assert edition.preheader.replace("\u200b", "") == "{{unsubscribe_url}} now"
 
 
-def test_a_template_with_an_unknown_field_names_the_key_and_the_fields():
-    with pytest.raises(ValueError, match=r"edition.subject uses \{issue\}.*\{headlines\}"):
-        _build(config=_config(subject="{title} #{issue}"))
+def test_a_template_with_an_unknown_field_is_refused_when_the_config_loads():
+    with pytest.raises(ValueError, match=r"edition.subject\n.*uses \{issue\}.*\{headlines\}"):
+        _config(subject="{title} #{issue}")
+
+
+def test_subject_and_preheader_are_one_bounded_line_whatever_the_titles():
+    titles = ["Line one\r\nBcc: someone@example.org", "\x00\x1b[31mred\ufeff", "日" * 100_000]
+    items = [_item(f"t{i}", "news", i, title) for i, title in enumerate(titles)]
+    edition = _build(items=items, config=_config(subject="{headlines}", preheader="{headlines} " * 4))
+    for header, limit in ((edition.subject, EditionLimits.subject_max_chars),
+                          (edition.preheader, EditionLimits.preheader_max_chars)):
+        assert header.isprintable() and "\n" not in header and "\r" not in header
+        assert 0 < len(header) <= limit
+    assert edition.subject.startswith("Line one Bcc: someone@example.org · [31mred")
+    assert any("preheader was shortened" in warning for warning in edition.warnings)
+
+
+def test_items_with_links_no_email_can_carry_are_left_out_with_a_warning():
+    good = _item("good", "news", 1)
+    bad = [replace(_item(f"bad{i}", "news", 2), url=url, title=f"Bad {i}")
+           for i, url in enumerate(["http://[bad", "https://\u2100.example/x", "mailto:a@b.c",
+                                    "https://example.org/" + "a" * 5000])]
+    edition = _build(items=[*bad, good])
+    assert [item.url for item in edition.items] == [good.url]
+    assert len(edition.warnings) == 4
+    assert all(f"'Bad {i}'" in warning for i, warning in enumerate(edition.warnings))
+
+
+def test_an_item_dated_year_one_is_ordered_and_shown():
+    old = replace(_item("old", "news", 0), published=datetime(1, 1, 1, tzinfo=UTC))
+    naive = replace(_item("naive", "news", 0), published=datetime(9999, 12, 31, 23, 59))
+    edition = _build(items=[old, naive, ITEMS[1]])
+    assert [item.title for item in edition.items][-1] == "Old"
 
 
 def test_issue_date_and_slug_follow_the_organisation_zone():
