@@ -21,7 +21,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from compose.config import Config
 from state.db import Database
-from web import account, desk, edition_pages, public, records, threads, websub
+from web import account, desk, edition_pages, imports, public, records, threads, websub
 from web.render import STATIC, WebApp, make_templates, message
 from web.security import (
     Forbidden,
@@ -79,7 +79,7 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (public, websub, account, desk, edition_pages, threads, records):
+    for module in (public, websub, account, desk, edition_pages, threads, records, imports):
         app.include_router(module.router)
     return app
 
