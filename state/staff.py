@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from state.ledger import LedgerError, audit
+from state.ledger import SYSTEM, LedgerError, audit
 from state.models import StaffRow
 
 ROLES = ("editor", "approver", "admin")
@@ -95,7 +95,7 @@ def _issue_setup(row: StaffRow, now: datetime) -> str:
     return token
 
 
-def add_staff(session: Session, email: str, role: str, *, now: datetime, by: str = "cli") -> tuple[StaffRow, str]:
+def add_staff(session: Session, email: str, role: str, *, now: datetime, by: str = SYSTEM) -> tuple[StaffRow, str]:
     """A new member of staff without a password, and the one-time token of their set-up link.
 
     Adding an address that exists already issues a fresh link and sets the role (a lost link is
