@@ -206,9 +206,11 @@ def sources_list() -> None:
         return
     from flows.render_status import source_health
 
-    output.table("Sources", ["name", "section", "url", ("last success", "time"), "health"],
-                 [(r["name"], f"{r['section']} ({r['kind']})", r["url"], output.when(r["last_success"], cfg.zone, now=now()),
-                   source_health(r)) for r in rows])
+    output.table("Sources", ["source (section, kind)", "url", ("last success", "time"), "health"],
+                 [(f"{r['name']}\n({r['section']}, {r['kind']})", r["url"],
+                   output.when(r["last_success"], cfg.zone, now=now()), source_health(r)) for r in rows])
+    if any(r["retired"] for r in rows):
+        output.say("retired: gathered before, no longer in syndicate.toml; nothing to do")
 
 
 # --- backlog and per-item posts --------------------------------------------------------------

@@ -11,16 +11,16 @@ from flows import output
 FIGURES = ("accepted", "delivered", "opened", "clicked", "bounced", "complained", "failed", "ambiguous")
 
 
-def source_health(source: dict[str, Any]) -> str:
+def source_health(row: dict[str, Any]) -> str:
     """One short word or phrase; the error itself is under "Needs attention", where it has room."""
-    if source.get("retired"):
-        return "retired: gone from syndicate.toml"
-    if source["consecutive_failures"]:
-        status = f", HTTP {source['http_status']}" if source["http_status"] else ""
-        return f"failing ({source['consecutive_failures']}x{status})"
-    if source["last_attempt"] is None:
+    if row.get("retired"):
+        return "retired"
+    if row["consecutive_failures"]:
+        status = f", HTTP {row['http_status']}" if row["http_status"] else ""
+        return f"failing {row['consecutive_failures']}x{status}"
+    if row["last_attempt"] is None:
         return "not gathered yet"
-    push = f", push {source['push']['state']}" if source["push"] else ""
+    push = f", push {row['push']['state']}" if row["push"] else ""
     return f"ok{push}"
 
 
@@ -41,6 +41,8 @@ def print_status(report: dict[str, Any]) -> None:
                              ("new", "number"), ("upd", "number")], [
         (s["name"], s["section"], when(s["last_success"]), source_health(s), s["items_new"], s["items_updated"])
         for s in report["sources"]])
+    if any(s.get("retired") for s in report["sources"]):
+        output.say("retired: gathered before, no longer in syndicate.toml; nothing to do")
     held = report["backlog"]
     if held["items"]:
         sources = ", ".join(f"{name} {count}" for name, count in held["by_source"].items())
