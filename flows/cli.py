@@ -216,7 +216,7 @@ def edition_preview(
 
 
 @edition_app.command("acknowledge")
-def edition_acknowledge(edition_id: int, by: Annotated[str, typer.Option("--by", help="Your email.")]) -> None:
+def edition_acknowledge(edition_id: int, by: Annotated[str, typer.Option("--by", metavar="EMAIL", help="Your email.")]) -> None:
     """Acknowledge an edition's warnings (e.g. trimmed for size) so it can be approved."""
     from flows.stages.edition import acknowledge_warnings
 
@@ -230,10 +230,10 @@ def edition_acknowledge(edition_id: int, by: Annotated[str, typer.Option("--by",
 
 @app.command()
 def approve(
-    kind: Annotated[str, typer.Argument(help="edition, thread or post")],
+    kind: Annotated[str, typer.Argument(metavar="KIND", help="edition, thread or post")],
     ident: Annotated[int, typer.Argument(metavar="ID")],
-    by: Annotated[str, typer.Option("--by", help="Your email as on the staff list: an approver or admin.")],
-    note: Annotated[str | None, typer.Option("--note")] = None,
+    by: Annotated[str, typer.Option("--by", metavar="EMAIL", help="Your email as on the staff list: an approver or admin.")],
+    note: Annotated[str | None, typer.Option("--note", metavar="TEXT", help="Why, for the audit log.")] = None,
 ) -> None:
     """Approve the exact content of an edition, thread or post (as an approver or admin who did not change it)."""
     from state import ledger
@@ -254,10 +254,10 @@ def approve(
 
 @app.command()
 def reject(
-    kind: Annotated[str, typer.Argument(help="edition, thread or post")],
+    kind: Annotated[str, typer.Argument(metavar="KIND", help="edition, thread or post")],
     ident: Annotated[int, typer.Argument(metavar="ID")],
-    by: Annotated[str, typer.Option("--by", help="Your email as on the staff list: an approver or admin.")],
-    note: Annotated[str, typer.Option("--note", help="What must change.")],
+    by: Annotated[str, typer.Option("--by", metavar="EMAIL", help="Your email as on the staff list: an approver or admin.")],
+    note: Annotated[str, typer.Option("--note", metavar="TEXT", help="What must change.")],
 ) -> None:
     """Reject an edition, thread or post, saying what must change."""
     from state import ledger

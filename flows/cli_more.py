@@ -154,7 +154,7 @@ def subscribers_list(status: Annotated[str | None, typer.Option("--status", help
 
 @subscribers_app.command("unsubscribe")
 def subscribers_unsubscribe(
-    email: str,
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
     by: Annotated[str | None, BY] = None,
 ) -> None:
     """Unsubscribe an address now; no later send reaches it."""
@@ -170,7 +170,7 @@ def subscribers_unsubscribe(
 
 
 @sources_app.command("discover")
-def sources_discover(url: str) -> None:
+def sources_discover(url: Annotated[str, typer.Argument(metavar="URL")]) -> None:
     """Look at a page: does it advertise a feed? Proposes the [[sources]] config."""
     from connectors.sources.html import discover
 
@@ -311,7 +311,7 @@ def serve(
 
 @staff_app.command("add")
 def staff_add(
-    email: str,
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
     role: Annotated[str, typer.Option("--role", help="editor, approver or admin")],
     by: Annotated[str | None, typer.Option("--by", metavar="EMAIL", help="Your email as on the staff list: an admin "
                                            "(without it the audit log records your login on this machine).")] = None,

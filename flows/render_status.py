@@ -47,8 +47,7 @@ def print_status(report: dict[str, Any]) -> None:
     if held["items"]:
         sources = ", ".join(f"{name} {count}" for name, count in held["by_source"].items())
         output.say(f"Backlog: {held['items']} item(s) the first gather held back ({sources}), so adding a source "
-                   "never floods subscribers. To include them:")
-        output.command(held["release"])
+                   f"never floods subscribers. To include them: {held['release']}")
     output.say(f"Next edition: {report['next_edition']}")
     schedule = report["schedule"]
     output.say(f"Next build {when(schedule['next_build'])}, next send {when(schedule['next_send'])}")
