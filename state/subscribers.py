@@ -8,6 +8,7 @@ Addresses are matched case-insensitively.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -146,10 +147,8 @@ def confirm(session: Session, subscriber_id: int, email: str, *, now: datetime, 
     if row.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED):
         raise LedgerError(f"{row.email} is suppressed ({row.status}): contact the editors to be re-added")
     if name:
-        try:
+        with contextlib.suppress(NameRefused):  # a name refused since the link was sent: keep the one stored
             row.name = check_name(name)
-        except NameRefused:
-            pass  # a name refused since the link was sent: keep the one stored
     if row.status != SubscriberStatus.ACTIVE:
         row.status = SubscriberStatus.ACTIVE
         row.confirmed_at = now

@@ -72,15 +72,17 @@ def web_url(config: Config, slug: str) -> str:
 def _render(edition: Edition, config: Config) -> tuple[RenderedEmail, str]:
     rendered = render_email(edition, config=config)
     if config.edition.check_links:
-        rendered = replace(rendered, warnings=rendered.warnings + _link_warnings(edition))
+        rendered = replace(rendered, warnings=rendered.warnings + _link_warnings(edition, config))
     return rendered, edition_content_hash(edition, rendered)
 
 
-def _link_warnings(edition: Edition) -> tuple[str, ...]:
+def _link_warnings(edition: Edition, config: Config) -> tuple[str, ...]:
     from connectors.links import broken_links
+    from connectors.outbound import OutboundGuard
 
     shown = ((edition.featured,) if edition.featured else ()) + edition.items
-    broken = broken_links(item.url for item in shown)
+    guard = OutboundGuard.trusting([str(source.url) for source in config.sources], config.fetch.allow_hosts)
+    broken = broken_links((item.url for item in shown), guard=guard)
     return tuple(f"broken link in \"{item.title}\": {item.url} ({broken[item.url]})"
                  for item in shown if item.url in broken)
 
