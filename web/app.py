@@ -27,6 +27,7 @@ from web.public import SubscribeLimits
 from web.render import STATIC, WebApp, make_templates, message
 from web.security import (
     BodyLimit,
+    BodyMeter,
     Forbidden,
     IpThrottle,
     NotSignedIn,
@@ -94,7 +95,8 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (public, websub, account, desk, edition_pages, threads, records):
         app.include_router(module.router)
-    app.add_middleware(BodyLimit)  # added last: the outermost, so no body is read past its cap
+    app.state.body_meter = BodyMeter()
+    app.add_middleware(BodyLimit, meter=app.state.body_meter)  # added last: the outermost, so no body is read past its cap
     return app
 
 

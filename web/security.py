@@ -297,15 +297,22 @@ class _BodyTooLarge(Exception):
     pass
 
 
+@dataclass
+class BodyMeter:
+    """How many body bytes the app has taken in, in total (what an oversize request cost)."""
+
+    bytes_read: int = 0
+
+
 class BodyLimit:
     """ASGI middleware: every request body is counted as it streams in and cut off past its cap
     (`BodyLimits`), with 413, before any handler holds it whole. A declared Content-Length over the
-    cap is refused before a byte of the body is read. `bytes_read` counts what was taken in."""
+    cap is refused before a byte of the body is read. `meter` counts what was taken in."""
 
-    def __init__(self, app: Any, limits: type[BodyLimits] = BodyLimits) -> None:
+    def __init__(self, app: Any, limits: type[BodyLimits] = BodyLimits, meter: BodyMeter | None = None) -> None:
         self.app = app
         self.limits = limits
-        self.bytes_read = 0
+        self.meter = meter or BodyMeter()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -325,7 +332,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 size = len(message.get("body", b""))
                 received += size
-                self.bytes_read += size
+                self.meter.bytes_read += size
                 if received > cap:
                     raise _BodyTooLarge()
             return message
@@ -336,11 +343,13 @@ class BodyLimit:
                 started = True
             await send(message)
 
+        too_large = False
         try:
             await self.app(scope, counted, watched)
-        except _BodyTooLarge:
-            if not started:
-                await _too_large(send, cap)
+        except* _BodyTooLarge:  # raised from a task group too (Starlette's BaseHTTPMiddleware reads in one)
+            too_large = True
+        if too_large and not started:
+            await _too_large(send, cap)
 
 
 async def _too_large(send: Any, cap: int) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from compose.config import Config
 from compose.edition import build_edition, edition_content_hash, slug_for
 from compose.email import render_email
+from compose.items import drop_unprintable
 from compose.models import Edition, Item, RenderedEmail
 from compose.schedule import next_slot
 from state import events, ledger
@@ -152,6 +153,10 @@ def edit_edition(
     `featured_url` pins an item at the top ("" unpins; None keeps the current pin). Without a
     `subject` or `preheader` from staff, both are made again from the configured templates, so
     they never name an item that was removed."""
+    for field_name, value in (("subject", subject), ("preheader", preheader)):
+        if value and (drop_unprintable(value) != value or any(c in value for c in "\t\n\r\u2028\u2029")):
+            raise ledger.LedgerError(f"the {field_name} holds a line break or another control character: "
+                                     "write it on one line (it goes into the email's headers and preview)")
     row = ledger.get_edition(session, edition_id)
     items = edition_items(session, row)
     if featured_url is None and row.featured_item_id is not None:
