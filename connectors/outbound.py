@@ -50,7 +50,7 @@ def address_kind(address: str) -> str | None:
         ip = ip.ipv4_mapped
     for kind, flag in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
                        ("multicast", ip.is_multicast), ("unspecified", ip.is_unspecified),
-                       ("private", ip.is_private), ("reserved", ip.is_reserved)):
+                       ("reserved", ip.is_reserved), ("private", ip.is_private)):
         if flag:
             return kind
     return None if ip.is_global else "reserved"
