@@ -150,6 +150,7 @@ def admin(app, sqlite_db) -> TestClient:  # type: ignore[no-untyped-def]
     "/desk/editions/99999999999999999999",
     "/desk/history/editions/3000000000",  # beyond PostgreSQL's 32-bit integer
     "/desk/threads/99999999999999999999",
+    "/desk/threads/-9223372036854775809",  # found by the fuzz run: a 500 on SQLite
 ])
 def test_integers_from_the_url_are_bounded_400_never_500(admin, path):
     response = admin.get(path)

@@ -104,9 +104,13 @@ _LARGEST_ID = 2**31 - 1  # the largest id an Integer column holds (PostgreSQL's 
 
 
 def _oversized_number(path: str) -> bool:
-    """True when a number in the path (an id) is larger than any id can be: 400, never a database error."""
-    return any(part.isascii() and part.isdigit() and (len(part) > 10 or int(part) > _LARGEST_ID)
-               for part in path.split("/"))
+    """True when a number in the path (an id) is further from zero than any id can be: 400, never a
+    database error."""
+    for part in path.split("/"):
+        digits = part[1:] if part.startswith(("-", "+")) else part
+        if digits.isascii() and digits.isdigit() and (len(digits) > 10 or int(digits) > _LARGEST_ID):
+            return True
+    return False
 
 
 # pages that show a token or who is signed in: never kept in a cache either
