@@ -54,10 +54,10 @@ def check_name(name: str) -> str:
     if len(name) > CsvLimits.max_name_length:
         raise NameRefused(f"the name is longer than {CsvLimits.max_name_length} characters: shorten it")
     if drop_unprintable(name) != name or any(unicodedata.category(c) in _NOT_IN_A_NAME for c in name):
-        raise NameRefused("the name holds a control character (a line break, a tab or similar): "
-                          "write it on one line with letters, spaces and punctuation only")
+        raise NameRefused("a name may not hold a control character (a line break, a tab or similar): "
+                          "write it on one line")
     if "<" in name or ">" in name:
-        raise NameRefused("the name holds < or >: a name may not hold angle brackets")
+        raise NameRefused("a name may not hold angle brackets (< or >): remove them")
     return name
 
 
