@@ -182,10 +182,11 @@ def test_a_public_form_name_with_a_newline_is_refused_and_nothing_is_stored(site
     assert _row(db, "new@example.org") is None
 
 
-def test_the_sender_name_refuses_control_characters_in_the_config(tmp_path):
+@pytest.mark.parametrize("key", ["from_name", "title", "subject", "preheader"])
+def test_the_sender_name_and_subject_refuse_control_characters_in_the_config(tmp_path, key):
     config = testing.example_config(tmp_path)
     data = config.model_dump(mode="json")
-    data["edition"]["from_name"] = "In Our View\r\nBcc: all@example.org"
+    data["edition"][key] = "In Our View\r\nBcc: all@example.org"
     with pytest.raises(ValueError, match="control character"):
         type(config).model_validate(data)
 
