@@ -7,7 +7,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test lint bench test-deps browser node-deps postgres mjml-validate clean
+.PHONY: install demo test test-corpora lint bench test-deps browser node-deps postgres mjml-validate clean
 
 install: $(STAMP)
 
@@ -47,6 +47,16 @@ lint: install
 
 test: test-deps lint mjml-validate
 	$(PY) -m pytest -q
+
+# The corpus ingestion test over feeds kept outside the repository (licences that cannot be
+# copied in): make test-corpora CORPORA=DIR. No folder given is an error, never a skip.
+test-corpora: install
+	@test -n "$(CORPORA)" || { echo "make test-corpora: CORPORA is not set. Give the folder of feeds and pages to ingest, e.g. make test-corpora CORPORA=../shared/corpora/realworld-feeds" >&2; exit 2; }
+	@test -d "$(CORPORA)" || { echo "make test-corpora: CORPORA=$(CORPORA) is not a folder (from $$(pwd)). Give the folder of feeds and pages to ingest." >&2; exit 2; }
+	@n=$$(find "$(CORPORA)" -type f ! -name LICENSE ! -name PROVENANCE.md ! -name README.md ! -name MANIFEST.csv | wc -l); \
+	  test "$$n" -gt 0 || { echo "make test-corpora: CORPORA=$(CORPORA) holds no files to ingest." >&2; exit 2; }; \
+	  echo "test-corpora: ingesting $$n files from $$(cd "$(CORPORA)" && pwd)"
+	$(PY) -m pytest -q -p no:cacheprovider "tests/test_corpora.py::test_every_corpus_file_is_ingested_safely" --corpora "$(CORPORA)"
 
 bench: install node-deps
 	$(PY) bench/run.py

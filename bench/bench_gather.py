@@ -1,10 +1,12 @@
-"""Benchmark `syndicate gather` on the feedfarm workload (500 feeds x 30 items, 50 ms latency).
+"""Benchmark `syndicate gather` on the feed farm of `bench/feedfarm.py` (500 feeds x 30 items,
+about 10% syndicated across feeds, 50 ms latency), which this script starts on 127.0.0.1.
 
 Measures in one run: a sequential feedparser baseline (httpx.get + feedparser.parse per feed),
 then syndicate cold, nothing changed (all 304) and 50 feeds changed, storing through
-`flows.stages.gather.gather_sources` into a fresh SQLite database, with peak RSS. Prints a
-table and writes bench/results/gather.json. Targets (issue): cold <= 7 s, all-304 <= 1 s,
-50 changed <= 1.5 s, peak RSS <= 400 MB.
+`flows.stages.gather.gather_sources` into a fresh SQLite database, with peak RSS. The farm's
+request counters (200s, 304s) are taken for each run. Prints a table and writes
+bench/results/gather.json. Targets (issue): cold <= 7 s, all-304 <= 1 s, 50 changed <= 1.5 s,
+peak RSS <= 400 MB.
 
     python bench/bench_gather.py [--feeds 500] [--items 30] [--latency-ms 50] [--fetch-only]
 """
@@ -14,25 +16,25 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-FEEDFARM = ROOT.parent / "shared" / "bench" / "feedfarm.py"
+FEEDFARM = ROOT / "bench" / "feedfarm.py"
 RESULTS = ROOT / "bench" / "results" / "gather.json"
 TARGETS = {"cold_s": 7.0, "not_modified_s": 1.0, "changed_50_s": 1.5, "peak_rss_mb": 400}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _farm(base: str, path: str, method: str = "GET") -> dict:
+    """Ask the running farm (its /stats, /stats/reset and /mutate endpoints)."""
+    with urllib.request.urlopen(urllib.request.Request(base + path, method=method), timeout=30) as answer:
+        return json.loads(answer.read())
 
 
 def _rss_mb() -> float:
@@ -112,27 +114,31 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        subprocess.run([sys.executable, str(FEEDFARM), "generate", str(work / "farm"), "--feeds", str(args.feeds),
-                        "--items", str(args.items)], check=True, stdout=subprocess.DEVNULL)
-        port = _free_port()
-        server = subprocess.Popen([sys.executable, str(FEEDFARM), "serve", str(work / "farm"), "--port", str(port),
-                                   "--latency-ms", str(args.latency_ms)], stdout=subprocess.PIPE)
+        server = subprocess.Popen([sys.executable, str(FEEDFARM), "--feeds", str(args.feeds), "--items", str(args.items),
+                                   "--latency-ms", str(args.latency_ms)], stdout=subprocess.PIPE, text=True)
         try:
-            server.stdout.readline()
-            urls = [f"http://127.0.0.1:{port}/feeds/feed{i}" for i in range(args.feeds)]
+            assert server.stdout is not None
+            base = server.stdout.readline().strip()
+            if not base.startswith("http://127.0.0.1:"):
+                raise SystemExit(f"the feed farm did not start (it printed {base!r})")
+            urls = [f"{base}/feeds/{i}.xml" for i in range(args.feeds)]
             config = _config(urls)
+            farm = _farm(base, "/stats")
             results: dict = {"feeds": args.feeds, "items_per_feed": args.items, "latency_ms": args.latency_ms,
+                             "farm": {k: farm[k] for k in ("entries", "articles", "syndicated")},
                              "stored_by": "fetch_sources only" if args.fetch_only else "gather_sources + SQLite"}
             if not args.skip_baseline:
                 results["baseline_sequential_feedparser_s"] = round(_baseline(urls), 2)
             store = Store(work, args.fetch_only)
-            for name, before in (("cold", None), ("not_modified", None), ("changed_50", "mutate")):
-                if before:
-                    subprocess.run([sys.executable, str(FEEDFARM), "mutate", str(work / "farm"), "--feeds", "50"],
-                                   check=True, stdout=subprocess.DEVNULL)
+            for name, mutate in (("cold", False), ("not_modified", False), ("changed_50", True)):
+                if mutate:
+                    _farm(base, "/mutate?feeds=50&items=2", "POST")
+                _farm(base, "/stats/reset", "POST")
                 start = time.perf_counter()
                 outcome = store.run(config)
                 results[f"{name}_s"] = round(time.perf_counter() - start, 2)
+                counted = _farm(base, "/stats")
+                outcome["served"] = {k: counted[k] for k in ("requests", "ok", "not_modified")}
                 results[f"{name}_outcome"] = outcome
                 if name == "cold":
                     results["stored_items_after_cold"] = store.stored()
@@ -150,8 +156,16 @@ def main() -> int:
                 "stored_items_after_cold", "stored_items"):
         if key in results:
             print(f"{key:<34}{results[key]!s:>12}{TARGETS.get(key, ''):>10}")
+    farm = results["farm"]
+    print(f"farm: {farm['entries']} entries, {farm['syndicated']} syndicated copies, "
+          f"{farm['articles']} distinct articles")
     for name in ("cold", "not_modified", "changed_50"):
-        print(f"{name}: {results[name + '_outcome']}")
+        outcome = results[name + "_outcome"]
+        served = outcome.pop("served")
+        stored = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in outcome.items())
+        print(f"{name}: {stored}")
+        print(f"{'':>{len(name) + 2}}served {served['requests']}: {served['ok']} x 200, {served['not_modified']} x 304")
+        outcome["served"] = served
     return 0
 
 

@@ -32,7 +32,7 @@ from sqlalchemy import insert  # noqa: E402
 from compose.config import Config  # noqa: E402
 from state import ledger  # noqa: E402
 from state.db import connect  # noqa: E402
-from state.models import EditionRow, SubscriberRow, SubscriberStatus  # noqa: E402
+from state.models import EditionRow, StaffRow, SubscriberRow, SubscriberStatus  # noqa: E402
 
 KEY = "SG.test-key"
 SECRET = "bench-secret"
@@ -65,6 +65,8 @@ def _prepare(db_url: str, subscribers: int) -> None:
                              text="Hello {{first_name}}\n{{unsubscribe_url}}", content_hash="h",
                              built_at=NOW - timedelta(hours=1), scheduled_for=NOW)
         session.add(edition)
+        session.flush()
+        session.add(StaffRow(email="bench@example.org", role="approver", failed_logins=0, created_at=NOW))
         session.flush()
         ledger.approve(session, "edition", edition.id, by="bench@example.org", now=NOW)
     db.dispose()

@@ -7,7 +7,8 @@ silently ignored setting. Loading the file lives in `flows.settings`; this modul
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import date, time
+from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -169,19 +170,32 @@ class SocialNetwork(_Strict):
     instance_url: HttpUrl | None = None
 
 
+class XPricing(_Strict):
+    """What X charges per post created through its API (pay-per-use), in US dollars, and the day
+    these prices were read from docs.x.com/x-api/getting-started/pricing: X changes them, so
+    update `as_of` with the figures."""
+
+    as_of: date = date(2026, 4, 20)
+    post: Decimal = Field(default=Decimal("0.015"), ge=0)
+    post_with_url: Decimal = Field(default=Decimal("0.200"), ge=0)
+
+
 class Social(_Strict):
     post_template: str = "{title}\n\n{summary}\n\n{url} {hashtags}"
     hashtags: tuple[str, ...] = ("#localgov",)
     roundup_opening: str = "This week in {title}: {count} stories from {organisation} 🧵"
     roundup_closing: str = "Get {title} in your inbox every week: {subscribe_url}"
     outbox_dir: str = "outbox"
+    x_pricing: XPricing = XPricing()  # [social.x_pricing]: the one table the desk's cost estimates come from
     x: SocialNetwork = SocialNetwork()
     mastodon: SocialNetwork = SocialNetwork(enabled=False)
     bluesky: SocialNetwork = SocialNetwork(enabled=False)
 
 
 class Review(_Strict):
-    two_person_rule: bool = False  # whoever last edited an edition or thread may not approve it
+    # nobody who changed an edition or thread since its last approval may approve it; turn off only
+    # for a team of one
+    two_person_rule: bool = True
 
 
 class WebSub(_Strict):

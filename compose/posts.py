@@ -24,7 +24,7 @@ import regex
 from twitter_text import extract_urls_with_indices, parse_tweet
 from twitter_text.config import config as _TWITTER_TEXT_CONFIGS
 
-from compose.config import Config
+from compose.config import Config, XPricing
 from compose.models import Edition, Item, Post, Thread
 
 Counting = Literal["weighted", "chars", "graphemes"]
@@ -53,15 +53,7 @@ BLUESKY_RULES = NetworkRules(name="bluesky", max_length=300, url_length=None, co
 RULES_BY_NETWORK = {rules.name: rules for rules in (X_RULES, MASTODON_RULES, BLUESKY_RULES)}
 
 
-@dataclass(frozen=True, slots=True)
-class XPricing:
-    """X API pay-per-use prices (pricing page, changelog 2026-04-16), in US dollars."""
-
-    post: Decimal = Decimal("0.015")
-    post_with_url: Decimal = Decimal("0.200")
-
-
-X_PRICING = XPricing()
+X_PRICING = XPricing()  # the defaults of `[social.x_pricing]`; the desk uses the configured table
 
 _REMOTE_MENTION = re.compile(r"(?<![\w/@])(@\w+)@[\w.-]*\w")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])(\s+)")
@@ -289,6 +281,20 @@ def _fit_line(text: str, rules: NetworkRules) -> str:
     return _shorten(text, keep or 1)
 
 
+_COUNTED = {"stories": "story", "items": "item", "posts": "post", "articles": "article", "links": "link"}
+_COUNT_NOUN = re.compile(r"\{count\} (" + "|".join(_COUNTED) + r")\b")
+
+
+def counted(count: int, plural: str) -> str:
+    """"1 story", "10 stories": `count` with its noun in the right number."""
+    return f"{count} {_COUNTED.get(plural, plural) if count == 1 else plural}"
+
+
+def _with_plurals(template: str, count: int) -> str:
+    """A template's "{count} stories" (or items, posts, ...) written in the right number."""
+    return _COUNT_NOUN.sub(lambda m: counted(count, m.group(1)).replace("{", "{{").replace("}", "}}"), template)
+
+
 def _thread_items(edition: Edition, sections: tuple[str, ...] | None) -> list[Item]:
     chosen = [edition.featured] if edition.featured is not None else []
     for item in edition.items:
@@ -318,14 +324,16 @@ def roundup_thread(
     count = len(items) + 2
     suffix_width = len(f" {count}/{count}") if numbering else 0
     body_rules = replace(rules, max_length=rules.max_length - suffix_width)
-    names = {"title": edition.title, "organisation": config.organisation.name, "count": len(items)}
+    names = {"title": edition.title, "organisation": config.organisation.name, "count": len(items),
+             "stories": counted(len(items), "stories")}
+    opening_template = _with_plurals(social.roundup_opening, len(items))
 
-    opening = social.roundup_opening.format(**names)
+    opening = opening_template.format(**names)
     if link_placement in ("every", "first") and (edition.web_url or link_placement == "first"):
         opening = f"{opening}\n\n{edition.web_url or subscribe_url}"
     opening = _fit_line(f"{opening}\n\n{' '.join(social.hashtags)}".strip(), body_rules)
     if not _fits(opening, body_rules):
-        opening = _fit_line(social.roundup_opening.format(**names), body_rules)
+        opening = _fit_line(opening_template.format(**names), body_rules)
 
     item_url = None if link_placement == "every" else ""
     texts = [opening] + [
@@ -345,9 +353,11 @@ def roundup_thread(
     return Thread(network=rules.name, key=f"{edition.slug}-{rules.name}", posts=posts)
 
 
+def x_post_cost(text: str, pricing: XPricing = X_PRICING) -> Decimal:
+    """What creating one post with `text` costs on X (a post with a URL costs more)."""
+    return pricing.post_with_url if _has_url(text) else pricing.post
+
+
 def estimate_x_cost(thread: Thread, pricing: XPricing = X_PRICING) -> Decimal:
     """What publishing `thread` on X costs at pay-per-use prices (a post with a URL costs more)."""
-    return sum(
-        (pricing.post_with_url if _has_url(post.text) else pricing.post for post in thread.posts),
-        Decimal("0"),
-    )
+    return sum((x_post_cost(post.text, pricing) for post in thread.posts), Decimal("0"))

@@ -197,24 +197,31 @@ def edition_acknowledge(edition_id: int, by: Annotated[str, typer.Option("--by",
 def approve(
     kind: Annotated[str, typer.Argument(help="edition, thread or post")],
     ident: Annotated[int, typer.Argument(metavar="ID")],
-    by: Annotated[str, typer.Option("--by", help="Your email: the approval names you.")],
+    by: Annotated[str, typer.Option("--by", help="Your email as on the staff list: an approver or admin.")],
     note: Annotated[str | None, typer.Option("--note")] = None,
 ) -> None:
-    """Approve the exact content of an edition, thread or post."""
+    """Approve the exact content of an edition, thread or post (as an approver or admin who did not change it)."""
     from state import ledger
 
-    two_person = config().review.two_person_rule
-    with database().session() as session:
-        approval = ledger.approve(session, kind, ident, by=by, now=now(), note=note, two_person_rule=two_person)
-        data = {"kind": approval.subject_kind, "id": approval.subject_id, "by": by, "content_hash": approval.content_hash}
-    output.emit_json(data) if as_json() else output.say(f"{kind} {ident} approved by {by}")
+    cfg, db = config(), database()
+    try:
+        with db.session() as session:
+            approval = ledger.approve(session, kind, ident, by=by, now=now(), note=note,
+                                      two_person_rule=cfg.review.two_person_rule, config=cfg)
+            data = {"kind": approval.subject_kind, "id": approval.subject_id, "by": approval.by,
+                    "content_hash": approval.content_hash}
+    except ledger.LedgerError as exc:
+        with db.session() as session:
+            ledger.record_refusal(session, exc, now=now())
+        raise
+    output.emit_json(data) if as_json() else output.say(f"{kind} {ident} approved by {data['by']}")
 
 
 @app.command()
 def reject(
     kind: Annotated[str, typer.Argument(help="edition, thread or post")],
     ident: Annotated[int, typer.Argument(metavar="ID")],
-    by: Annotated[str, typer.Option("--by")],
+    by: Annotated[str, typer.Option("--by", help="Your email as on the staff list: an approver or admin.")],
     note: Annotated[str, typer.Option("--note", help="What must change.")],
 ) -> None:
     """Reject an edition, thread or post, saying what must change."""

@@ -113,11 +113,20 @@ def build_edition(config_path: str | None = None) -> dict[str, Any]:
 
 
 @task(cache_policy=NO_CACHE)
-def approve_task(kind: str, ident: int, by: str, note: str | None) -> None:
+def approve_task(kind: str, ident: int, by: str, note: str | None, config_path: str | None = None) -> None:
+    """Approve as `by`, a member of staff with the approver or admin role (refusals are logged)."""
     from state import ledger
 
-    with _db().session() as session:
-        ledger.approve(session, kind, ident, by=by, now=_now(), note=note)
+    config = load_config(config_path)
+    database = _db()
+    try:
+        with database.session() as session:
+            ledger.approve(session, kind, ident, by=by, now=_now(), note=note,
+                           two_person_rule=config.review.two_person_rule, config=config)
+    except ledger.LedgerError as exc:
+        with database.session() as session:
+            ledger.record_refusal(session, exc, now=_now())
+        raise
 
 
 @task(cache_policy=NO_CACHE)
@@ -214,14 +223,19 @@ def demo_pipeline(config_path: str, approver: str = "demo@socitm.example") -> di
     delivered: list[dict[str, Any]] = []
     published: dict[str, Any] = {}
     if edition_id is not None:
-        from state.ledger import is_approved
+        from state.ledger import SYSTEM, is_approved
+        from state.staff import add_staff, find_staff
 
         with _db().session() as session:
             needs_approval = not is_approved(session, "edition", edition_id)
+            if find_staff(session, approver) is None:  # approvals name a member of staff: the demo's approver
+                add_staff(session, approver, "approver", now=_now(), by=SYSTEM)
         if needs_approval:
-            approve_task(kind="edition", ident=edition_id, by=approver, note="approved by the demo")
+            approve_task(kind="edition", ident=edition_id, by=approver, note="approved by the demo",
+                         config_path=config_path)
         for thread_id in built.get("threads", []):
-            approve_task(kind="thread", ident=thread_id, by=approver, note="approved by the demo")
+            approve_task(kind="thread", ident=thread_id, by=approver, note="approved by the demo",
+                         config_path=config_path)
         delivered = deliver_edition(config_path, edition_id)
         published = publish_posts(config_path)
     return {"gathered": gathered, "built": built, "delivered": delivered, "published": published}

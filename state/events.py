@@ -29,6 +29,7 @@ POST_APPROVED = "syndicate.post.approved"
 POST_REJECTED = "syndicate.post.rejected"
 THREAD_PUBLISHED = "syndicate.thread.published"
 THREAD_FAILED = "syndicate.thread.failed"
+THREAD_CANCELLED = "syndicate.thread.cancelled"
 DELIVERY_AMBIGUOUS = "syndicate.delivery.ambiguous"
 DELIVERY_FAILED = "syndicate.delivery.failed"
 

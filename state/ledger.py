@@ -5,17 +5,35 @@ Each allowed transition is a function here. Sessions are opened by the caller (a
 
 Approval is bound to a hash of the exact content: `approve` records the hash it saw, and
 `require_approved` refuses when the content changed since, or when nobody approved it.
+
+Who may do what is checked here, whatever the door (desk, CLI, flow): approving and rejecting
+need a member of staff with the approver or admin role; an edit names a member of staff (or
+`SYSTEM`, for what the pipeline does by itself) and is logged with what changed, before and after;
+with the two-person rule (on unless `[review] two_person_rule = false`) nobody who changed the
+content since its last approval may approve it. A refused approval raises with `refusal` set, and
+the caller logs it with `record_refusal` in a transaction of its own (the refused one rolls back).
+A post over its network's limit is never approved nor sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from compose.posts import RULES_BY_NETWORK, NetworkRules, is_valid, rules_for, weighted_length
 from state import events
+from state.changes import describe
+from state.errors import LedgerError as LedgerError
+from state.errors import NotAllowed as NotAllowed
+from state.errors import NotApproved as NotApproved
+from state.errors import NotFound as NotFound
+from state.errors import NotStaff as NotStaff
+from state.errors import TooLong as TooLong
+from state.errors import TwoPersonRule as TwoPersonRule
 from state.models import (
     ApprovalRow,
     AuditRow,
@@ -26,22 +44,17 @@ from state.models import (
     ThreadRow,
     ThreadStatus,
 )
+from state.roles import APPROVING_ROLES as APPROVING_ROLES
+from state.roles import SYSTEM as SYSTEM
+from state.roles import editor_of as editor_of
+from state.roles import editors_since_approval as editors_since_approval
+from state.roles import ever_approved as ever_approved
+from state.roles import last_editor as last_editor
+from state.roles import require_role as require_role
+from state.roles import staff_member as staff_member
 
-
-class LedgerError(Exception):
-    """A transition that is not allowed; the message says why and what to do."""
-
-
-class NotFound(LedgerError):
-    pass
-
-
-class NotApproved(LedgerError):
-    pass
-
-
-class TwoPersonRule(LedgerError):
-    """The approver made the last edit, and the two-person rule is on."""
+if TYPE_CHECKING:
+    from compose.config import Config
 
 
 SUBJECT_KINDS = ("edition", "thread", "post")
@@ -109,21 +122,37 @@ def is_approved(session: Session, kind: str, ident: int) -> bool:
     return approval is not None and approval.decision == "approved" and approval.content_hash == row.content_hash
 
 
-def last_editor(session: Session, kind: str, ident: int) -> str | None:
-    return session.scalar(select(AuditRow.actor).where(
-        AuditRow.subject_kind == kind, AuditRow.subject_id == ident, AuditRow.action == "edit",
-    ).order_by(AuditRow.id.desc()).limit(1))
+def over_limit(thread: ThreadRow, config: Config | None = None) -> list[str]:
+    """Each post of `thread` its network refuses, as "post 2 is 299 / 280 (19 over)"."""
+    if thread.network not in RULES_BY_NETWORK:
+        return []
+    rules = rules_for(thread.network, config)
+    problems = []
+    for number, post in enumerate(thread.posts, start=1):
+        if is_valid(post.text, rules):
+            continue
+        length = weighted_length(post.text, rules)
+        if not post.text.strip():
+            problems.append(f"post {number} is empty")
+        elif length > rules.max_length:
+            problems.append(f"post {number} is {length} / {rules.max_length} ({length - rules.max_length} over)")
+        else:
+            problems.append(f"post {number} is not a valid {thread.network} post")
+    return problems
 
 
-def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, note: str | None = None,
-            two_person_rule: bool = False) -> ApprovalRow:
-    """Approve the content as it is now. A post is approved through its thread (one hash covers
-    every post of the thread). With the two-person rule, the last editor may not approve."""
-    kind, row = _subject(session, kind, ident)
-    editor = last_editor(session, kind, row.id) if two_person_rule else None
-    if editor is not None and editor.lower() == by.lower():
-        raise TwoPersonRule(f"the two-person rule is on: {by} made the last edit to {kind} {row.id}, "
-                            "so someone else must approve it")
+def _check_approvable(session: Session, kind: str, row: EditionRow | ThreadRow, who: str, *, now: datetime,
+                      two_person_rule: bool, config: Config | None) -> None:
+    """Raise the reason `who` (already checked to be an approver) may not approve `row` now."""
+    if two_person_rule:
+        editors = editors_since_approval(session, kind, row.id)
+        if who.lower() in (e.lower() for e in editors):
+            others = [e for e in editors if e.lower() != who.lower()]
+            since = "since its last approval" if ever_approved(session, kind, row.id) else "and nobody has approved it yet"
+            raise TwoPersonRule(
+                f"two-person rule: you changed {kind} {row.id} {since}"
+                + (f" (so did {', '.join(others)})" if others else "")
+                + ", so an approver who did not change it must approve it")
     if isinstance(row, EditionRow):
         if row.status not in (EditionStatus.DRAFT, EditionStatus.REJECTED, EditionStatus.HELD, EditionStatus.APPROVED):
             raise LedgerError(f"edition {row.id} is {row.status}: only a draft, rejected or held edition can be approved")
@@ -138,22 +167,81 @@ def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, 
                 f"edition {row.id} was held because its send time passed before anyone approved it: "
                 "give it a new send time in the review desk (Schedule), then approve it"
             )
+        return
+    if row.status not in (ThreadStatus.DRAFT, ThreadStatus.REJECTED, ThreadStatus.APPROVED):
+        raise LedgerError(f"thread {row.id} is {row.status}: only a draft or rejected thread can be approved")
+    problems = over_limit(row, config)
+    if problems:
+        raise TooLong(f"thread {row.id} cannot be approved: on {row.network} {'; '.join(problems)}: "
+                      "shorten it on the desk (Posts) first")
+
+
+def why_not_approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, two_person_rule: bool = True,
+                    config: Config | None = None) -> str | None:
+    """Why `by` may not approve this content now (shown before anyone clicks), or None."""
+    try:
+        kind, row = _subject(session, kind, ident)
+        who = require_role(session, by, APPROVING_ROLES, f"approve {kind} {row.id}")
+        _check_approvable(session, kind, row, who, now=now, two_person_rule=two_person_rule, config=config)
+    except LedgerError as exc:
+        return str(exc)
+    return None
+
+
+def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, note: str | None = None,
+            two_person_rule: bool = True, config: Config | None = None) -> ApprovalRow:
+    """Approve the content as it is now, as `by`: a member of staff with the approver or admin role.
+
+    A post is approved through its thread (one hash covers every post of the thread); a thread
+    with a post over its network's limit is refused. With the two-person rule, nobody who changed
+    the content since its last approval may approve it. A refusal raises with `refusal` set."""
+    kind, row = _subject(session, kind, ident)
+    try:
+        who = require_role(session, by, APPROVING_ROLES, f"approve {kind} {row.id}")
+        _check_approvable(session, kind, row, who, now=now, two_person_rule=two_person_rule, config=config)
+    except LedgerError as exc:
+        exc.refusal = {"kind": kind, "id": row.id, "by": by, "reason": str(exc), "content_hash": row.content_hash}
+        raise
+    if isinstance(row, EditionRow):
         row.status = EditionStatus.APPROVED
         event = events.EDITION_APPROVED
     else:
-        if row.status not in (ThreadStatus.DRAFT, ThreadStatus.REJECTED, ThreadStatus.APPROVED):
-            raise LedgerError(f"thread {row.id} is {row.status}: only a draft or rejected thread can be approved")
         row.status = ThreadStatus.APPROVED
         event = events.POST_APPROVED
-    return _decide(session, kind, row, decision="approved", event=event, by=by, note=note, now=now,
+    return _decide(session, kind, row, decision="approved", event=event, by=who, note=note, now=now,
                    payload={"content_hash": row.content_hash,
                             "scheduled_for": row.scheduled_for.isoformat() if row.scheduled_for else None})
 
 
+def record_refusal(session: Session, error: LedgerError, *, now: datetime) -> None:
+    """Log a refused approval (in the caller's new transaction: the refused one was rolled back)."""
+    if error.refusal is None:
+        return
+    refusal = error.refusal
+    audit(session, actor=str(refusal["by"]), action="approve-refused", kind=str(refusal["kind"]),
+          ident=int(refusal["id"]), now=now, reason=refusal["reason"], content_hash=refusal["content_hash"])
+
+
+def auto_approve(session: Session, thread: ThreadRow, *, reason: str, now: datetime,
+                 config: Config | None = None) -> ApprovalRow:
+    """Approve an item's post because the config says its source or section needs no review
+    (`auto_approve = true`): recorded as `SYSTEM`, with the reason. Never a roundup thread."""
+    if thread.kind != "item":
+        raise LedgerError(f"thread {thread.id} is a {thread.kind} thread: only item posts are approved automatically")
+    problems = over_limit(thread, config)
+    if problems:
+        raise TooLong(f"thread {thread.id} is not approved automatically: on {thread.network} {'; '.join(problems)}")
+    thread.status = ThreadStatus.APPROVED
+    return _decide(session, "thread", thread, decision="approved", event=events.POST_APPROVED, by=SYSTEM,
+                   note=reason, now=now, payload={"content_hash": thread.content_hash, "auto": True})
+
+
 def reject(session: Session, kind: str, ident: int, *, by: str, note: str, now: datetime) -> ApprovalRow:
+    """Send the content back with a note; `by` must be an approver or admin."""
     if not note or not note.strip():
         raise LedgerError("a rejection needs a note that says what to change (--note TEXT)")
     kind, row = _subject(session, kind, ident)
+    by = require_role(session, by, APPROVING_ROLES, f"reject {kind} {row.id}")
     if isinstance(row, EditionRow):
         if row.status in (EditionStatus.SENDING, EditionStatus.SENT):
             raise LedgerError(f"edition {row.id} is {row.status}: it can no longer be rejected")
@@ -183,11 +271,16 @@ def require_approved(session: Session, kind: str, ident: int) -> None:
         )
 
 
-def change_content(session: Session, row: EditionRow | ThreadRow, *, content_hash: str, by: str, now: datetime) -> bool:
-    """Record new content; any earlier approval no longer applies. Returns True when it voided one."""
+def change_content(session: Session, row: EditionRow | ThreadRow, *, content_hash: str, by: str, now: datetime,
+                   changes: Mapping[str, tuple[Any, Any]] | None = None, **detail: object) -> bool:
+    """Record new content; any earlier approval no longer applies. Returns True when it voided one.
+
+    `by` is a member of staff (any role) or `SYSTEM`; `changes` maps each field to (before, after)
+    and goes into the audit log with a word diff (`state.changes`)."""
     if row.content_hash == content_hash:
         return False
     kind = "edition" if isinstance(row, EditionRow) else "thread"
+    by = editor_of(session, by)
     if isinstance(row, EditionRow) and row.status in (EditionStatus.SENDING, EditionStatus.SENT):
         raise LedgerError(f"edition {row.id} is {row.status}: its content can no longer change")
     if isinstance(row, ThreadRow) and (row.status in (ThreadStatus.PUBLISHING, ThreadStatus.PUBLISHED)
@@ -199,7 +292,8 @@ def change_content(session: Session, row: EditionRow | ThreadRow, *, content_has
     if was_approved:
         session.add(ApprovalRow(subject_kind=kind, subject_id=row.id, content_hash=content_hash,
                                 decision="voided", by=by, note="content changed", at=now))
-    audit(session, actor=by, action="edit", kind=kind, ident=row.id, now=now, voided_approval=was_approved)
+    audit(session, actor=by, action="edit", kind=kind, ident=row.id, now=now, voided_approval=was_approved,
+          changes=describe(changes or {}), **detail)
     return was_approved
 
 
@@ -220,6 +314,10 @@ def mark_edition_sent(session: Session, row: EditionRow, *, now: datetime, summa
     row.sent_at = now
     events.record_event(session, events.EDITION_SENT, events.resource_id("edition", row.id),
                         {"id": row.id, "slug": row.slug, **summary}, now=now)
+    for thread in edition_threads(session, row.id):  # approved ones go out with it; the rest stop here
+        if thread.status in (ThreadStatus.DRAFT, ThreadStatus.REJECTED):
+            cancel_thread(session, thread, by=SYSTEM, now=now,
+                          reason=f"edition {row.id} was sent on {now:%Y-%m-%d %H:%M} UTC before this thread was approved")
 
 
 def hold_edition(session: Session, row: EditionRow, *, now: datetime, reason: str) -> None:
@@ -227,14 +325,39 @@ def hold_edition(session: Session, row: EditionRow, *, now: datetime, reason: st
     row.status = EditionStatus.HELD
     events.record_event(session, events.EDITION_HELD, events.resource_id("edition", row.id),
                         {"id": row.id, "reason": reason}, now=now)
-    audit(session, actor="system", action="hold", kind="edition", ident=row.id, now=now, reason=reason)
+    audit(session, actor=SYSTEM, action="hold", kind="edition", ident=row.id, now=now, reason=reason)
 
 
-def cancel_edition(session: Session, row: EditionRow, *, by: str, now: datetime) -> None:
+def cancel_edition(session: Session, row: EditionRow, *, by: str, now: datetime, reason: str | None = None) -> None:
+    """Never send it; its unsent threads are cancelled with it (`reason` says why, e.g. replaced)."""
     if row.status in (EditionStatus.SENDING, EditionStatus.SENT):
         raise LedgerError(f"edition {row.id} is {row.status}: it can no longer be cancelled")
+    by = editor_of(session, by)
     row.status = EditionStatus.CANCELLED
-    audit(session, actor=by, action="cancel", kind="edition", ident=row.id, now=now)
+    audit(session, actor=by, action="cancel", kind="edition", ident=row.id, now=now, reason=reason)
+    for thread in edition_threads(session, row.id):
+        if thread.status in (ThreadStatus.DRAFT, ThreadStatus.REJECTED, ThreadStatus.APPROVED, ThreadStatus.FAILED):
+            cancel_thread(session, thread, by=by, now=now,
+                          reason=reason or f"edition {row.id} was cancelled by {by}")
+
+
+def edition_threads(session: Session, edition_id: int) -> Sequence[ThreadRow]:
+    """The roundup threads of an edition, one per network."""
+    return session.scalars(select(ThreadRow).where(ThreadRow.edition_id == edition_id).order_by(ThreadRow.id)).all()
+
+
+def cancel_thread(session: Session, row: ThreadRow, *, by: str, now: datetime, reason: str) -> None:
+    """Never publish it, saying why. A thread that has started going out cannot be cancelled."""
+    if row.status in (ThreadStatus.PUBLISHING, ThreadStatus.PUBLISHED) or any(
+            post.status in (PostStatus.POSTED, PostStatus.POSTING) for post in row.posts):
+        raise LedgerError(f"thread {row.id} is partly or wholly published: it can no longer be cancelled")
+    if row.status == ThreadStatus.CANCELLED:
+        return
+    row.status = ThreadStatus.CANCELLED
+    row.status_reason = reason
+    audit(session, actor=editor_of(session, by), action="cancel", kind="thread", ident=row.id, now=now, reason=reason)
+    events.record_event(session, events.THREAD_CANCELLED, events.resource_id("thread", row.id),
+                        {"id": row.id, "network": row.network, "reason": reason}, now=now)
 
 
 def open_editions(session: Session) -> Sequence[EditionRow]:
@@ -261,9 +384,16 @@ def next_post(thread: ThreadRow) -> tuple[PostRow | None, str | None]:
     return None, reply_to
 
 
-def mark_post_posting(session: Session, post: PostRow) -> None:
+def mark_post_posting(session: Session, post: PostRow, *, rules: NetworkRules | None = None) -> None:
+    """About to send `post`: refused when it was sent already, or when its network would refuse it
+    (`rules`, default the network's own limits)."""
     if post.status not in (PostStatus.PENDING, PostStatus.FAILED):
         raise LedgerError(f"post {post.id} is {post.status}: it cannot be sent again (resolve it in the review desk)")
+    rules = rules or RULES_BY_NETWORK.get(post.thread.network)
+    if rules is not None and not is_valid(post.text, rules):
+        length = weighted_length(post.text, rules)
+        raise TooLong(f"post {post.id} is {length} / {rules.max_length} on {rules.name} "
+                      f"({length - rules.max_length} over): it is not sent; shorten it and approve the thread again")
     post.status = PostStatus.POSTING
     post.attempts += 1
     thread = post.thread

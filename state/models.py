@@ -239,6 +239,11 @@ class ThreadRow(Base):
     created_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # a roundup's posts as derived from its edition when last written from it (content_hash differs:
+    # edited by hand, and no longer rewritten when the edition changes)
+    derived_hash: Mapped[str | None] = mapped_column(String(64))
+    status_reason: Mapped[str | None] = mapped_column(Text)  # why it was cancelled
+    link_placement: Mapped[str | None] = mapped_column(String(10))  # staff's choice; None: the config's
 
     posts: Mapped[list[PostRow]] = relationship(
         back_populates="thread", order_by="PostRow.position", cascade="all, delete-orphan"

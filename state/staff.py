@@ -32,7 +32,7 @@ ROLES = ("editor", "approver", "admin")
 # what each role may do on the desk; "view" is every page
 CAPABILITIES: dict[str, frozenset[str]] = {
     "editor": frozenset({"view", "edit"}),
-    "approver": frozenset({"view", "approve"}),
+    "approver": frozenset({"view", "edit", "approve"}),  # fixes a typo without waiting for an editor
     "admin": frozenset({"view", "edit", "approve", "admin"}),
 }
 

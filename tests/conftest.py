@@ -3,6 +3,10 @@
 PostgreSQL is the machine's server (`$SYNDICATE_TEST_POSTGRES_URL`, default
 postgresql://postgres@127.0.0.1:5432/test). Tests that use it never skip: an unreachable
 server is a failure that says how to start it.
+
+Everything the tests read is in the repository (third-party files under `tests/corpora/`).
+`--corpora DIR` points the corpus ingestion test at a folder kept outside instead
+(`make test-corpora CORPORA=DIR`); the summary says how many files it read from where.
 """
 
 from __future__ import annotations
@@ -18,10 +22,28 @@ from state.db import Database, connect
 from state.models import Base
 from tests.helpers.postgres import ThrowawayPostgres
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CORPORA = SHARED / "corpora"
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--corpora", metavar="DIR", default=None,
+                     help="run tests/test_corpora.py's ingestion test over the feeds and pages in DIR "
+                          "instead of tests/corpora (make test-corpora CORPORA=DIR)")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say what the corpus ingestion test read: how many files, from which folder, and the outcome."""
+    lines = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for name, value in getattr(report, "user_properties", []):
+                if name == "corpus" and report.when == "call":
+                    files, folder = value
+                    lines.append(f"{outcome}: {files} files ingested from {folder}")
+    if lines:
+        terminalreporter.write_sep("-", "corpora")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +85,3 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
 @pytest.fixture
 def now() -> datetime:
     return NOW
-
-
-@pytest.fixture
-def corpora() -> Path:
-    if not CORPORA.is_dir():
-        pytest.fail(f"the shared corpora are missing at {CORPORA}: tests read ../shared/corpora beside the repo",
-                    pytrace=False)
-    return CORPORA

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from flows.stages.publish import draft_roundup, edition_value
 from state import ledger
+from state.models import EditionRow
 from web import testing
 from web.app import create_app
 
@@ -47,7 +49,10 @@ def server(sqlite_db, tmp_path):
     testing.seed_threads(sqlite_db, config, now=NOW)
     testing.seed_subscribers(sqlite_db, 3, now=NOW)
     testing.seed_staff(sqlite_db, "alex@example.org", "admin", now=NOW)
+    testing.seed_staff(sqlite_db, "sam@example.org", "approver", now=NOW)
     with sqlite_db.session() as session:
+        row = session.get(EditionRow, edition_id)
+        draft_roundup(session, config, row, edition_value(session, row, config), now=NOW)
         ledger.approve(session, "edition", edition_id, by="sam@example.org", now=NOW, note="first look")
     app = create_app(config=config, db=sqlite_db, secret_key="browser-test-secret-key-0123", now=lambda: NOW, env={})
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
@@ -89,6 +94,15 @@ def _page(browser, base: str, width: int = 1280):
     return page
 
 
+def _sign_in(page, base: str, email: str) -> None:
+    page.context.clear_cookies()
+    page.goto(f"{base}/login")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(testing.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/desk")
+
+
 def test_sign_in_edit_voids_approval_approve_and_see_it_scheduled(server, browser, shots_dir):
     base, edition_id = server
     page = _page(browser, base)
@@ -112,7 +126,7 @@ def test_sign_in_edit_voids_approval_approve_and_see_it_scheduled(server, browse
         page.get_by_label("Introduction").fill("This week: **skills**, security and a new briefing.")
         page.get_by_role("button", name="Save changes").click()
         page.wait_for_load_state()
-        assert "no longer applies" in page.get_by_role("status").first.inner_text()
+        assert "voided its approval" in page.get_by_role("status").first.inner_text()
         assert "Needs approval again" in page.locator("#approval").inner_text()
         assert page.locator("#edition-status").inner_text().strip().lower() == "draft"
         assert "skills" in page.frame_locator("iframe.frame-desktop").locator("body").inner_text()
@@ -122,10 +136,15 @@ def test_sign_in_edit_voids_approval_approve_and_see_it_scheduled(server, browse
         assert phone.is_visible() and phone.bounding_box()["width"] <= 375 + 20
 
         page.get_by_role("tab", name="Desktop").click()
+        button = page.get_by_role("button", name="Approve this content")
+        assert button.is_disabled()  # alex changed it: someone else approves, and the page says so first
+        assert "You cannot approve this: two-person rule" in page.locator("#why-not").inner_text()
+        _sign_in(page, base, "sam@example.org")
+        page.goto(f"{base}/desk/editions/{edition_id}")
         page.get_by_role("button", name="Approve this content").click()
         page.wait_for_load_state()
         approval = page.locator("#approval").inner_text()
-        assert "Approved" in approval and "alex@example.org" in approval and "current" in approval
+        assert "Approved" in approval and "sam@example.org" in approval and "current" in approval
         assert page.locator("#edition-status").inner_text().strip().lower() == "approved"
         scheduled = page.locator("#scheduled-for").inner_text()
         assert scheduled == "Thu 3 Dec 2026, 10:00 GMT"
@@ -145,3 +164,56 @@ def test_sign_in_edit_voids_approval_approve_and_see_it_scheduled(server, browse
         page.close()
     for name in ("desk.png", "edition.png"):
         assert (Path(shots_dir) / name).stat().st_size > 10_000
+
+
+def _fits(page) -> None:
+    """Nothing scrolls sideways: the page is no wider than the window."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"{page.url} is {width} px wide"
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_posts_follow_the_edition_and_show_cost_and_why_approval_waits(server, browser, width):
+    """The Posts and edition pages at phone and desktop width, through a small team's actions;
+    screenshots go to /tmp/shots-workflow/."""
+    base, edition_id = server
+    shots = Path("/tmp/shots-workflow")
+    shots.mkdir(exist_ok=True)
+    page = _page(browser, base, width)
+    try:
+        _sign_in(page, base, "alex@example.org")
+        page.goto(f"{base}/desk/threads")
+        card = page.locator("section.thread", has_text="roundup of edition")
+        assert "goes out with it, Thu 3 Dec 2026, 10:00 GMT" in card.inner_text()
+        assert "estimated X cost $" in card.inner_text()
+        area = card.locator("textarea").nth(1)
+        area.fill("x" * 300)
+        page.locator(f"#{area.get_attribute('data-counter')} .by").filter(has_text="20 over").wait_for(timeout=5000)
+        card.get_by_role("button", name="Save posts").click()
+        page.wait_for_load_state()
+        assert "Not saved: on X post 2 is 300 / 280: 20 over" in page.get_by_role("alert").inner_text()
+
+        page.goto(f"{base}/desk/editions/{edition_id}")
+        first = page.locator("ol.item-list .remove input").first
+        first.check()
+        page.get_by_role("button", name="Save changes").click()
+        page.wait_for_load_state()
+        assert "voided its approval" in page.get_by_role("status").first.inner_text()
+        assert page.get_by_role("button", name="Approve this content").is_disabled()
+        _fits(page)
+        page.screenshot(path=str(shots / f"edition-{width}.png"), full_page=True)
+
+        page.goto(f"{base}/desk/threads")
+        card = page.locator("section.thread", has_text="roundup of edition")
+        assert "3 stories" in card.locator("textarea").first.input_value()
+        assert card.get_by_role("button", name="Approve").is_disabled()
+        assert "two-person rule" in card.locator(".why-not").inner_text()
+        _fits(page)
+        page.screenshot(path=str(shots / f"posts-{width}.png"), full_page=True)
+        card.screenshot(path=str(shots / f"roundup-card-{width}.png"))
+
+        page.goto(f"{base}/desk/audit")
+        assert page.locator("dl.changes del").first.is_visible()  # the removed item, struck through
+        page.screenshot(path=str(shots / f"audit-{width}.png"), full_page=True)
+    finally:
+        page.close()

@@ -30,6 +30,7 @@ from state.models import (
 from state.subscribers import unsubscribe
 from tests.fakes.fake_sendgrid import FakeSendGrid
 from tests.fakes.server import Fault
+from tests.helpers.staff import add_staff_rows
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 SECRET = "test-secret-key-not-for-production"
@@ -64,6 +65,7 @@ def make_edition(db: Database, *, approve: bool = True, scheduled_for: datetime 
         session.add(row)
         session.flush()
         if approve:
+            add_staff_rows(session, {"editor@example.org": "approver"})
             ledger.approve(session, "edition", row.id, by="editor@example.org", now=NOW - timedelta(minutes=30))
         return row.id
 

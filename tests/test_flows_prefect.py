@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy import func, select
 
 from flows.demo import demo_config, import_sample_subscribers, serve_site
+from tests.helpers.staff import add_staff_rows
 from tests.prefect_fixtures import prefect_api  # noqa: F401  (the session server)
 
 pytestmark = pytest.mark.prefect
@@ -73,6 +74,7 @@ def test_flows_run_end_to_end_and_their_events_reach_prefect(site_config: str, t
     db = connect()
     now = datetime.now(UTC)
     with db.session() as session:
+        add_staff_rows(session, {"approver@socitm.example": "approver"})
         ledger.approve(session, "edition", built["id"], by="approver@socitm.example", now=now)
         for thread_id in built["threads"]:
             ledger.approve(session, "thread", thread_id, by="approver@socitm.example", now=now)

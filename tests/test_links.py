@@ -17,6 +17,7 @@ from state import ledger
 from state.db import Database
 from state.items import store_reports, sync_sources
 from tests.helpers.feedserver import body, redirect, serve
+from tests.helpers.staff import add_staff_rows
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 
@@ -53,4 +54,5 @@ def test_an_edition_with_a_broken_link_needs_acknowledging(db: Database, tmp_pat
     assert [w for w in result.warnings if "broken link" in w] == [
         f"broken link in \"Dead\": {site.url('/news/dead')} (HTTP 404)"]
     with db.session() as session, pytest.raises(ledger.LedgerError, match="must be acknowledged"):
+        add_staff_rows(session, {"a@socitm.example": "approver"})
         ledger.approve(session, "edition", result.edition_id, by="a@socitm.example", now=NOW)

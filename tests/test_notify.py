@@ -17,6 +17,7 @@ from state import events, ledger
 from state.db import Database
 from state.events import EDITION_HELD
 from state.models import EditionRow, EditionStatus, EventRow, StaffRow
+from tests.helpers.staff import add_staff_rows
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "syndicate.toml"
@@ -29,7 +30,8 @@ def _edition(db: Database, slug: str, *, scheduled_for: datetime | None, approve
         session.add(row)
         session.flush()
         if approve:
-            ledger.approve(session, "edition", row.id, by="editor@socitm.example", now=NOW - timedelta(hours=2))
+            add_staff_rows(session, {"approver@socitm.example": "approver"})
+            ledger.approve(session, "edition", row.id, by="approver@socitm.example", now=NOW - timedelta(hours=2))
         return row.id
 
 
@@ -49,7 +51,7 @@ def test_an_overdue_draft_is_held_and_staff_are_emailed(db: Database, tmp_path: 
     future = _edition(db, "2026-12-03", scheduled_for=NOW + timedelta(days=7))
     approved = _edition(db, "2026-11-19", scheduled_for=NOW - timedelta(hours=1), approve=True)
     with db.session() as session:
-        session.add(StaffRow(email="approver@socitm.example", role="approver", created_at=NOW))
+        add_staff_rows(session, {"approver@socitm.example": "approver"})
         session.add(StaffRow(email="writer@socitm.example", role="editor", created_at=NOW))
     config = load_config(EXAMPLE)
     outbox = OutboxEmailChannel(tmp_path / "outbox", now=NOW)

@@ -59,6 +59,9 @@ def test_gather_compose_approve_deliver_publish_and_never_twice(workdir: Path, c
     assert code == 1 and "is not approved: run `syndicate approve edition" in out + err
     assert not (workdir / "outbox" / "email").exists() or not list((workdir / "outbox" / "email").rglob("*.eml"))
 
+    code, out, err = run(capsys, "approve", "edition", str(edition_id), "--by", "comms@socitm.example")
+    assert code == 1 and "'comms@socitm.example' is not a member of staff" in err  # --by must name one
+    assert run(capsys, "staff", "add", "comms@socitm.example", "--role", "approver")[0] == 0
     assert run(capsys, "approve", "edition", str(edition_id), "--by", "comms@socitm.example")[0] == 0
     for thread_id in thread_ids:
         assert run(capsys, "approve", "thread", str(thread_id), "--by", "comms@socitm.example")[0] == 0

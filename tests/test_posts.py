@@ -30,7 +30,7 @@ from compose.posts import (
     weighted_length,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "twitter-text" / "validate.yml"
+CORPUS = Path(__file__).resolve().parent / "corpora" / "twitter-text" / "validate.yml"
 # section -> (twitter-text config, max length), as the official Ruby runner configures them
 SECTIONS = {
     "tweets": ("version1", 140),

@@ -21,6 +21,7 @@ from state.models import ItemRow, PostRow, PostStatus, SourceRow, ThreadRow, Thr
 from tests.fakes import fake_x
 from tests.fakes.fake_x import FakeX
 from tests.fakes.server import FakeServer
+from tests.helpers.staff import add_staff_rows
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 CREDENTIALS = {"X_API_KEY": "ck-publish", "X_API_SECRET": "cs-secret", "X_ACCESS_TOKEN": "at-publish",
@@ -50,6 +51,7 @@ def add_thread(db: Database, texts: tuple[str, ...] = THREE, *, key: str = "item
                      for i, text in enumerate(texts)]
         session.add(row)
         session.flush()
+        add_staff_rows(session, {"comms@example.org": "admin"})
         if approve:
             ledger.approve(session, "thread", row.id, by="comms@example.org", now=NOW - timedelta(minutes=30))
         return row.id
@@ -329,3 +331,15 @@ def test_a_channel_that_cannot_look_up_holds_the_post(db, tmp_path):
     summary = publish_due_posts(db.sessions, make_config(tmp_path), now=NOW, channel_for=lambda n: BlindChannel())
     assert "held for staff" in summary.failed[0]
     assert [p.status for p in posts_of(db, thread_id)] == [PostStatus.POSTED, PostStatus.AMBIGUOUS, PostStatus.PENDING]
+
+
+def test_a_post_over_the_limit_now_is_not_published(db, fake, tmp_path):
+    """Approved at 280, published under a lower `max_characters`: nothing is sent, staff are told."""
+    _, server = fake
+    thread_id = add_thread(db, ("A" * 120, "B" * 90))
+    summary = publish(db, make_config(tmp_path, max_characters=100), server)
+    assert summary.posted == 0 and post_requests(server) == []
+    assert any("post 1 is 120 / 100 (20 over)" in line for line in summary.failed)
+    thread = thread_of(db, thread_id)
+    assert thread.status == ThreadStatus.FAILED and "20 over" in (thread.error or "")
+    assert [p.status for p in posts_of(db, thread_id)] == [PostStatus.FAILED, PostStatus.PENDING]

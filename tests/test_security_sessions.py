@@ -178,3 +178,15 @@ def test_cookies_are_secure_and_hsts_is_sent_whenever_the_public_url_is_https(sq
     plain = create_app(config=testing.example_config(tmp_path), db=sqlite_db, secret_key=SECRET, now=lambda: NOW,
                        env={})
     assert "strict-transport-security" not in TestClient(plain).get("/login").headers
+
+
+def test_a_disabled_approver_cannot_approve_from_any_door(app, sqlite_db):
+    from state import ledger
+    from state.staff import disable_staff
+
+    testing.seed_staff(sqlite_db, "approver@example.org", "approver", now=NOW)
+    edition_id = testing.seed_edition(sqlite_db, app.state.syndicate.config, now=NOW)
+    with sqlite_db.session() as session:
+        disable_staff(session, "approver@example.org", now=NOW)
+    with sqlite_db.session() as session, pytest.raises(ledger.LedgerError, match="disabled"):
+        ledger.approve(session, "edition", edition_id, by="approver@example.org", now=NOW)

@@ -10,7 +10,7 @@ from helpers.feedserver import body, serve
 from compose.config import Selectors, Source
 from connectors.sources import HtmlSource, discover, discover_feeds
 
-PAGES = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "html-pages"
+PAGES = Path(__file__).resolve().parent / "corpora" / "html-pages"
 
 PAGE = b"""<!DOCTYPE html><html><head><base href="https://cdn.example/news/"><title>News</title>
 <link rel="alternate" type="application/atom+xml" title="Atom" href="/atom.xml"></head><body>

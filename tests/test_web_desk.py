@@ -59,7 +59,7 @@ def test_edit_voids_the_approval_and_the_page_says_so(desk):
     assert "The approval is current" in page and "ap@example.org" in page
     before = testing.edition(db, eid)
     response = _post(editor, f"/desk/editions/{eid}/edit", {"subject": before.subject, "intro": "A **new** intro."})
-    assert response.status_code == 303 and response.headers["location"].endswith("done=edited")
+    assert response.status_code == 303 and response.headers["location"].endswith("done=voided")
     after = testing.edition(db, eid)
     assert after.status == "draft" and after.content_hash != before.content_hash
     assert "<strong>new</strong>" in after.html
@@ -132,8 +132,12 @@ def test_two_person_rule_stops_the_last_editor_approving(db, tmp_path):
     assert testing.edition(db, eid).status == "approved"
 
 
-def test_without_the_rule_the_editor_may_approve_their_own_edit(desk):
-    app, db, eid = desk
+def test_without_the_rule_the_editor_may_approve_their_own_edit(db, tmp_path):
+    base = testing.example_config(tmp_path)
+    config = Config.model_validate({**base.model_dump(mode="json"), "review": {"two_person_rule": False}})
+    eid = testing.seed_edition(db, config, now=NOW)
+    testing.seed_staff(db, "boss@example.org", "admin", now=NOW)
+    app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW, env={})
     boss = _as(app, "boss@example.org")
     _post(boss, f"/desk/editions/{eid}/edit", {"intro": "mine"})
     assert _post(boss, f"/desk/editions/{eid}/approve", {}).status_code == 303
@@ -210,7 +214,7 @@ def test_thread_edit_voids_its_approval_and_counts_lengths(desk):
         assert thread.status == "draft" and thread.posts[0].text == text
         assert not ledger.is_approved(session, "thread", tid)
     count = editor.get("/desk/api/count", params={"network": "x", "text": text}).json()
-    assert count == {"network": "x", "length": len("Shorter post ") + 23, "max": 280, "over": False}
+    assert count == {"network": "x", "length": len("Shorter post ") + 23, "max": 280, "over": False, "cost": "0.200"}
     assert editor.get("/desk/api/count", params={"network": "x", "text": "é" * 300}).json()["over"] is True
     assert editor.get("/desk/api/count", params={"network": "myspace", "text": "x"}).status_code == 400
 

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from compose.signing import confirm_token, unsubscribe_token
 from state import deliveries, ledger
 from state.models import DeliveryRow, EditionRow, EditionStatus, SubscriberRow
+from tests.helpers.staff import add_staff_rows
 from web import testing
 from web.app import create_app
 from web.public import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -120,6 +121,7 @@ def test_forged_and_expired_confirmation_links_are_refused(site):
 def _sent_edition(db, config) -> EditionRow:
     eid = testing.seed_edition(db, config, now=NOW)
     with db.session() as session:
+        add_staff_rows(session, {"ap@example.org": "approver"})
         ledger.approve(session, "edition", eid, by="ap@example.org", now=NOW)
         row = session.get(EditionRow, eid)
         ledger.mark_edition_sending(session, row)

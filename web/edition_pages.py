@@ -26,23 +26,23 @@ router = APIRouter()
 
 EDITABLE = (EditionStatus.DRAFT, EditionStatus.APPROVED, EditionStatus.REJECTED, EditionStatus.HELD)
 NOTICES = {
-    "edited": "Saved. The edition changed, so any earlier approval no longer applies.",
+    "edited": "Saved. The edition waits for approval by an approver who did not edit it.",
+    "voided": "Saved. The edition changed, which voided its approval: it must be approved again "
+              "(by an approver who did not edit it).",
     "unchanged": "Saved: nothing a subscriber sees changed.",
     "acknowledged": "Warnings acknowledged.",
     "approved": "Approved. It will be sent at its scheduled time.",
     "rejected": "Rejected, with your note.",
     "scheduled": "Schedule changed.",
-    "cancelled": "Cancelled: it will not be sent.",
+    "cancelled": "Cancelled: it will not be sent, and its roundup threads will not be posted.",
     "tested": "A test was sent to your address.",
 }
 
 
 def two_person_rule(config: Any) -> bool:
-    """`[review] two_person_rule = true`: whoever last edited an edition may not approve it."""
+    """`[review] two_person_rule` (on unless turned off): nobody who changed an edition or thread
+    since its last approval may approve it."""
     return bool(config.review.two_person_rule)
-
-
-
 
 
 def _sections(row: EditionRow, config: Any) -> list[tuple[str, list[Any]]]:
@@ -53,14 +53,20 @@ def _sections(row: EditionRow, config: Any) -> list[tuple[str, list[Any]]]:
     return [(titles.get(key, key), links) for key, links in grouped.items()]
 
 
-def _context(session: Session, app: WebApp, row: EditionRow) -> dict[str, Any]:
+def _context(session: Session, app: WebApp, row: EditionRow, staff: Staff) -> dict[str, Any]:
     approval = ledger.latest_approval(session, "edition", row.id)
     decisions = session.scalars(select(ApprovalRow).where(ApprovalRow.subject_kind == "edition",
                                                           ApprovalRow.subject_id == row.id)
                                 .order_by(ApprovalRow.id.desc())).all()
     current = approval is not None and approval.decision == "approved" and approval.content_hash == row.content_hash
     return {"edition": row, "sections": _sections(row, app.config), "approval": approval,
-            "approval_current": current, "decisions": decisions, "last_editor": ledger.last_editor(session, "edition", row.id),
+            "approval_current": current, "decisions": decisions,
+            "editors": ledger.editors_since_approval(session, "edition", row.id),
+            "ever_approved": ledger.ever_approved(session, "edition", row.id),
+            "why_not": ledger.why_not_approve(session, "edition", row.id, by=staff.email, now=app.now(),
+                                              two_person_rule=two_person_rule(app.config), config=app.config)
+            if row.status in EDITABLE else None,
+            "threads": ledger.edition_threads(session, row.id),
             "editable": row.status in EDITABLE, "two_person": two_person_rule(app.config),
             "figures": edition_figures(session, row.id) if row.status in (EditionStatus.SENDING, EditionStatus.SENT)
             else None, "preheader_editable": True}
@@ -71,8 +77,8 @@ def _show(request: Request, edition_id: int, *, error: str | None = None, status
     notice = NOTICES.get(request.query_params.get("done", ""))
     with app.db.session() as session:
         row = _get(session, edition_id)
-        return page(request, "edition.html", {**_context(session, app, row), "notice": notice, "error": error},
-                    status=status)
+        return page(request, "edition.html", {**_context(session, app, row, request.state.staff), "notice": notice,
+                                              "error": error}, status=status)
 
 
 def _get(session: Session, edition_id: int) -> EditionRow:
@@ -142,7 +148,7 @@ def edition_edit(request: Request, edition_id: int, post: Posted = Depends(poste
             order, removed = _order(row, form)
             subject = str(form.get("subject") or "").strip()
             preheader = str(form.get("preheader") or "").strip()
-            before = row.content_hash
+            before, was_approved = row.content_hash, row.status == EditionStatus.APPROVED
             edit_edition(session, app.config, edition_id, by=post.staff.email, now=app.now(),
                          intro_markdown=str(form.get("intro") or "").replace("\r\n", "\n"),
                          subject=subject if subject and subject != row.subject else None,
@@ -151,11 +157,11 @@ def edition_edit(request: Request, edition_id: int, post: Posted = Depends(poste
             changed = row.content_hash != before
     except (ledger.LedgerError, ValueError) as exc:
         return _show_error(request, edition_id, str(exc))
-    return _done(edition_id, "edited" if changed else "unchanged")
+    return _done(edition_id, ("voided" if was_approved else "edited") if changed else "unchanged")
 
 
 def _show_error(request: Request, edition_id: int, error: str) -> Response:
-    return _show(request, edition_id, error=error, status=409)
+    return _show(request, edition_id, error=_sentence(error), status=409)
 
 
 @router.post("/desk/editions/{edition_id}/acknowledge")
@@ -164,7 +170,7 @@ def edition_acknowledge(request: Request, edition_id: int, post: Posted = Depend
     try:
         with app.db.session() as session:
             acknowledge_warnings(session, edition_id, by=post.staff.email, now=app.now())
-    except ledger.NotFound as exc:
+    except ledger.LedgerError as exc:
         return _show_error(request, edition_id, str(exc))
     return _done(edition_id, "acknowledged")
 
@@ -177,12 +183,19 @@ def edition_approve(request: Request, edition_id: int, post: Posted = Depends(po
         with app.db.session() as session:
             _get(session, edition_id)
             ledger.approve(session, "edition", edition_id, by=post.staff.email, now=app.now(), note=note,
-                           two_person_rule=two_person_rule(app.config))
-    except ledger.TwoPersonRule as exc:
-        return _show(request, edition_id, status=403, error=str(exc))
+                           two_person_rule=two_person_rule(app.config), config=app.config)
     except ledger.LedgerError as exc:
-        return _show_error(request, edition_id, str(exc))
+        with app.db.session() as session:
+            ledger.record_refusal(session, exc, now=app.now())
+        return _show(request, edition_id, status=403 if isinstance(exc, ledger.NotAllowed) else 409,
+                     error=_sentence(str(exc)))
     return _done(edition_id, "approved")
+
+
+def _sentence(message: str) -> str:
+    """A ledger message as a sentence on the page."""
+    message = message.strip()
+    return (message[:1].upper() + message[1:]).rstrip(".") + "." if message else message
 
 
 @router.post("/desk/editions/{edition_id}/reject")
@@ -223,6 +236,9 @@ def edition_schedule(request: Request, edition_id: int, post: Posted = Depends(p
             return _show_error(request, edition_id, f"edition {row.id} is {row.status}: its schedule cannot change")
         before = row.scheduled_for
         row.scheduled_for = when
+        for thread in ledger.edition_threads(session, row.id):  # its roundups go out with it
+            if thread.scheduled_for == before:
+                thread.scheduled_for = when
         ledger.audit(session, actor=post.staff.email, action="schedule", kind="edition", ident=row.id, now=now,
                      previous=before.isoformat() if before else None, scheduled_for=when.isoformat())
     return _done(edition_id, "scheduled")

@@ -1,19 +1,27 @@
-"""Posts and threads: each post with its length as its network counts it, edits (which void the
-approval), approve / reject, and what a thread costs on X."""
+"""Posts and threads: each post with its length as its network counts it and, on X, what it costs;
+edits (refused over the limit; they void the approval), a roundup's edition and whether it still
+follows it, one-click rebuilds (and the cheaper link placement), approve / reject."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from sqlalchemy import select
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from compose.models import Post, Thread
-from compose.posts import RULES_BY_NETWORK, estimate_x_cost, rules_for, weighted_length
-from flows.stages.publish import thread_hash
+from compose.posts import RULES_BY_NETWORK, rules_for, weighted_length, x_post_cost
+from flows.stages.publish import (
+    can_change,
+    derived_texts,
+    hand_edited,
+    rebuild_roundup,
+    thread_hash,
+    write_posts,
+)
 from state import ledger
-from state.models import PostStatus, ThreadRow, ThreadStatus
+from state.models import EditionRow, ItemRow, ThreadRow, ThreadStatus
 from state.staff import Staff
 from web.edition_pages import two_person_rule
 from web.render import app_of, page
@@ -21,32 +29,73 @@ from web.security import Posted, need, posted
 
 router = APIRouter()
 
-EDITABLE = (ThreadStatus.DRAFT, ThreadStatus.REJECTED, ThreadStatus.APPROVED)
 SHOWN = (ThreadStatus.DRAFT, ThreadStatus.REJECTED, ThreadStatus.APPROVED, ThreadStatus.FAILED,
          ThreadStatus.PUBLISHING)
-NOTICES = {"edited": "Saved. The posts changed, so any earlier approval no longer applies.",
-           "unchanged": "Saved: the posts did not change.", "approved": "Approved.", "rejected": "Rejected."}
+NOTICES = {
+    "edited": "Saved. The thread waits for approval by an approver who did not edit it.",
+    "voided": "Saved. The posts changed, which voided the approval: it must be approved again "
+              "(by an approver who did not edit it).",
+    "unchanged": "Saved: the posts did not change.",
+    "approved": "Approved: it goes out at its scheduled time.",
+    "rejected": "Rejected, with your note.",
+    "rebuilt": "Rebuilt from the edition. It needs approval again.",
+    "rebuilt-unchanged": "Rebuilt from the edition: the posts were already up to date.",
+}
+PLACEMENT_WORDS = {"every": "a link in every post", "first": "the link in the first post only",
+                   "last": "the links in the last post only"}
 
 
 class CountLimits:
     max_text = 10_000  # the live counter refuses longer texts
 
 
-def _view(thread: ThreadRow, config: Any, session: Any) -> dict[str, Any]:
+def _cost(texts: list[str], pricing: Any) -> Decimal:
+    return sum((x_post_cost(text, pricing) for text in texts), Decimal("0"))
+
+
+def _view(thread: ThreadRow, config: Any, session: Any, staff: Staff, now: Any) -> dict[str, Any]:
     rules = rules_for(thread.network, config) if thread.network in RULES_BY_NETWORK else None
+    pricing = config.social.x_pricing
     posts = []
     for post in thread.posts:
         length = weighted_length(post.text, rules) if rules else len(post.text)
         posts.append({"row": post, "length": length, "max": rules.max_length if rules else None,
-                      "over": bool(rules and length > rules.max_length)})
-    cost = None
-    if thread.network == "x":
-        cost = estimate_x_cost(Thread(network="x", key=thread.key,
-                                      posts=tuple(Post(text=p.text, position=p.position) for p in thread.posts)))
+                      "over": bool(rules and length > rules.max_length),
+                      "cost": x_post_cost(post.text, pricing) if thread.network == "x" else None})
+    texts = [p.text for p in thread.posts]
+    editable = can_change(thread)
+    view: dict[str, Any] = {
+        "thread": thread, "posts": posts, "editable": editable,
+        "cost": _cost(texts, pricing) if thread.network == "x" else None, "pricing": pricing,
+        "edition": session.get(EditionRow, thread.edition_id) if thread.edition_id else None,
+        "item": session.get(ItemRow, thread.item_id) if thread.item_id else None,
+        "hand_edited": hand_edited(thread), "stale": False, "cheaper": None,
+        "placement": PLACEMENT_WORDS.get(thread.link_placement or getattr(config.social, thread.network).link_placement),
+    }
     approval = ledger.latest_approval(session, "thread", thread.id)
-    current = approval is not None and approval.decision == "approved" and approval.content_hash == thread.content_hash
-    return {"thread": thread, "posts": posts, "cost": cost, "approval": approval, "approval_current": current,
-            "editable": thread.status in EDITABLE and all(p.status == PostStatus.PENDING for p in thread.posts)}
+    view["approval"] = approval
+    view["approval_current"] = (approval is not None and approval.decision == "approved"
+                                and approval.content_hash == thread.content_hash)
+    view["editors"] = ledger.editors_since_approval(session, "thread", thread.id)
+    view["ever_approved"] = ledger.ever_approved(session, "thread", thread.id)
+    view["why_not"] = ledger.why_not_approve(session, "thread", thread.id, by=staff.email, now=now, config=config,
+                                             two_person_rule=two_person_rule(config)) if editable else None
+    if editable and thread.kind == "roundup":
+        derived = derived_texts(session, config, thread)
+        view["stale"] = derived is not None and thread_hash(derived) != thread.derived_hash
+        if thread.network == "x" and derived is not None:
+            cheaper = derived_texts(session, config, thread, link_placement="first")
+            if cheaper is not None and _cost(cheaper, pricing) < view["cost"]:
+                view["cheaper"] = {"cost": _cost(cheaper, pricing), "saving": view["cost"] - _cost(cheaper, pricing)}
+    return view
+
+
+def _views(request: Request, session: Any) -> list[dict[str, Any]]:
+    app = app_of(request)
+    staff = request.state.staff
+    rows = session.scalars(select(ThreadRow).where(ThreadRow.status.in_(SHOWN))
+                           .order_by(ThreadRow.scheduled_for, ThreadRow.id)).all()
+    return [_view(row, app.config, session, staff, app.now()) for row in rows]
 
 
 @router.get("/desk/threads")
@@ -54,24 +103,24 @@ def threads_page(request: Request, staff: Staff = Depends(need("view"))) -> Resp
     app = app_of(request)
     notice = NOTICES.get(request.query_params.get("done", ""))
     with app.db.session() as session:
-        rows = session.scalars(select(ThreadRow).where(ThreadRow.status.in_(SHOWN))
-                               .order_by(ThreadRow.scheduled_for, ThreadRow.id)).all()
-        views = [_view(row, app.config, session) for row in rows]
-        return page(request, "threads.html", {"threads": views, "notice": notice,
-                                              "error": request.query_params.get("error_id")})
+        return page(request, "threads.html", {"threads": _views(request, session), "notice": notice, "error": None})
 
 
 @router.get("/desk/api/count")
 def count(request: Request, network: str, text: str = "", staff: Staff = Depends(need("view"))) -> Response:
-    """The length of `text` as `network` counts it (the live counter under each post)."""
+    """The length of `text` as `network` counts it (the live counter under each post), and on X its cost."""
     if network not in RULES_BY_NETWORK:
         return JSONResponse({"error": f"unknown network {network!r}"}, status_code=400)
     if len(text) > CountLimits.max_text:
         return JSONResponse({"error": "text too long to count"}, status_code=400)
-    rules = rules_for(network, app_of(request).config)
+    config = app_of(request).config
+    rules = rules_for(network, config)
     length = weighted_length(text, rules)
-    return JSONResponse({"network": network, "length": length, "max": rules.max_length,
-                         "over": length > rules.max_length})
+    answer: dict[str, Any] = {"network": network, "length": length, "max": rules.max_length,
+                              "over": length > rules.max_length}
+    if network == "x":
+        answer["cost"] = f"{x_post_cost(text, config.social.x_pricing):.3f}"
+    return JSONResponse(answer)
 
 
 def _thread(session: Any, thread_id: int) -> ThreadRow:
@@ -84,20 +133,35 @@ def _thread(session: Any, thread_id: int) -> ThreadRow:
 def _error(request: Request, message: str, status: int = 409) -> Response:
     app = app_of(request)
     with app.db.session() as session:
-        rows = session.scalars(select(ThreadRow).where(ThreadRow.status.in_(SHOWN))
-                               .order_by(ThreadRow.scheduled_for, ThreadRow.id)).all()
-        views = [_view(row, app.config, session) for row in rows]
-        return page(request, "threads.html", {"threads": views, "notice": None, "error": message}, status=status)
+        return page(request, "threads.html", {"threads": _views(request, session), "notice": None, "error": message},
+                    status=status)
+
+
+def _too_long(row: ThreadRow, texts: list[str], config: Any) -> str | None:
+    """Why these texts cannot be saved: each post over its network's limit, and by how much."""
+    if row.network not in RULES_BY_NETWORK:
+        return None
+    rules = rules_for(row.network, config)
+    over = []
+    for number, text in enumerate(texts, start=1):
+        length = weighted_length(text, rules)
+        if length > rules.max_length:
+            over.append(f"post {number} is {length} / {rules.max_length}: {length - rules.max_length} over")
+    if not over:
+        return None
+    return (f"Not saved: on {row.network.upper()} " + "; ".join(over)
+            + ". Shorten it and save again (the counter under each post shows the length as you type).")
 
 
 @router.post("/desk/threads/{thread_id}/edit")
 def thread_edit(request: Request, thread_id: int, post: Posted = Depends(posted("edit"))) -> Response:
-    """Replace the texts of the posts; the thread's content hash changes and its approval is voided."""
+    """Replace the texts of the posts; the thread's content hash changes and its approval is voided.
+    A post over its network's limit is refused, saying by how much; nothing is saved."""
     app = app_of(request)
     try:
         with app.db.session() as session:
             row = _thread(session, thread_id)
-            if row.status not in EDITABLE or any(p.status != PostStatus.PENDING for p in row.posts):
+            if not can_change(row):
                 return _error(request, f"thread {row.id} is {row.status}: its posts can no longer change")
             texts = []
             for p in row.posts:
@@ -105,15 +169,29 @@ def thread_edit(request: Request, thread_id: int, post: Posted = Depends(posted(
                 if not text:
                     return _error(request, "a post cannot be empty: reject the thread instead", 400)
                 texts.append(text)
-            new_hash = thread_hash(texts)
-            changed = new_hash != row.content_hash
-            if changed:
-                ledger.change_content(session, row, content_hash=new_hash, by=post.staff.email, now=app.now())
-                for p, text in zip(row.posts, texts, strict=True):
-                    p.text = text
+            too_long = _too_long(row, texts, app.config)
+            if too_long:
+                return _error(request, too_long, 400)
+            was_approved = row.status == ThreadStatus.APPROVED
+            changed = write_posts(session, row, texts, by=post.staff.email, now=app.now())
     except ledger.LedgerError as exc:
         return _error(request, str(exc))
-    return RedirectResponse(f"/desk/threads?done={'edited' if changed else 'unchanged'}#thread-{thread_id}",
+    done = ("voided" if was_approved else "edited") if changed else "unchanged"
+    return RedirectResponse(f"/desk/threads?done={done}#thread-{thread_id}", status_code=303)
+
+
+@router.post("/desk/threads/{thread_id}/rebuild")
+def thread_rebuild(request: Request, thread_id: int, post: Posted = Depends(posted("edit"))) -> Response:
+    """Write a roundup from its edition again; `placement` (every, first, last) moves its links."""
+    app = app_of(request)
+    placement = str(post.form.get("placement") or "") or None
+    try:
+        with app.db.session() as session:
+            changed = rebuild_roundup(session, app.config, _thread(session, thread_id), by=post.staff.email,
+                                      now=app.now(), link_placement=placement)
+    except ledger.LedgerError as exc:
+        return _error(request, str(exc))
+    return RedirectResponse(f"/desk/threads?done={'rebuilt' if changed else 'rebuilt-unchanged'}#thread-{thread_id}",
                             status_code=303)
 
 
@@ -125,11 +203,11 @@ def thread_approve(request: Request, thread_id: int, post: Posted = Depends(post
             _thread(session, thread_id)
             note = str(post.form.get("note") or "").strip() or None
             ledger.approve(session, "thread", thread_id, by=post.staff.email, now=app.now(), note=note,
-                           two_person_rule=two_person_rule(app.config))
-    except ledger.TwoPersonRule as exc:
-        return _error(request, str(exc), 403)
+                           two_person_rule=two_person_rule(app.config), config=app.config)
     except ledger.LedgerError as exc:
-        return _error(request, str(exc))
+        with app.db.session() as session:
+            ledger.record_refusal(session, exc, now=app.now())
+        return _error(request, str(exc), 403 if isinstance(exc, ledger.NotAllowed) else 409)
     return RedirectResponse(f"/desk/threads?done=approved#thread-{thread_id}", status_code=303)
 
 

@@ -15,6 +15,7 @@ from compose.email import render_email
 from compose.items import drop_unprintable
 from compose.models import Edition, Item, RenderedEmail
 from compose.schedule import next_slot
+from flows.stages.publish import follow_edition
 from state import events, ledger
 from state.models import EditionItemRow, EditionRow, EditionStatus, ItemRow, SourceRow
 
@@ -88,9 +89,13 @@ def _link_warnings(edition: Edition, config: Config) -> tuple[str, ...]:
                  for item in shown if item.url in broken)
 
 
-def build_next_edition(session: Session, config: Config, *, now: datetime) -> BuildResult:
-    """Compose the next edition, or say why none was built."""
-    waiting = [row for row in ledger.open_editions(session) if row.status != EditionStatus.REJECTED]
+def build_next_edition(session: Session, config: Config, *, now: datetime, by: str = ledger.SYSTEM) -> BuildResult:
+    """Compose the next edition, or say why none was built. A rejected edition still open is
+    replaced: cancelled, with its threads, saying by which edition. `by` is the member of staff
+    who asked for it, or `ledger.SYSTEM` for a scheduled build."""
+    open_rows = ledger.open_editions(session)
+    replaced = [row for row in open_rows if row.status == EditionStatus.REJECTED]
+    waiting = [row for row in open_rows if row.status != EditionStatus.REJECTED]
     if waiting:
         row = waiting[0]
         return BuildResult(row.id, False, f"edition {row.id} ({row.slug}) is {row.status} and not sent yet: "
@@ -114,7 +119,10 @@ def build_next_edition(session: Session, config: Config, *, now: datetime) -> Bu
     events.record_event(session, events.EDITION_BUILT, events.resource_id("edition", row.id),
                         {"id": row.id, "slug": slug, "items": len(edition.items),
                          "scheduled_for": row.scheduled_for.isoformat() if row.scheduled_for else None}, now=now)
-    ledger.audit(session, actor="system", action="build", kind="edition", ident=row.id, now=now, items=len(edition.items))
+    ledger.audit(session, actor=ledger.editor_of(session, by), action="build", kind="edition", ident=row.id, now=now,
+                 items=len(edition.items))
+    for old in replaced:
+        ledger.cancel_edition(session, old, by=by, now=now, reason=f"edition {old.id} was replaced by edition {row.id} ({slug})")
     return BuildResult(row.id, True, f"built edition {row.id} ({slug}) with {len(edition.items)} items",
                        tuple(rendered.warnings))
 
@@ -172,18 +180,36 @@ def edit_edition(
         raise ledger.LedgerError("that edit would leave the edition empty: reject it instead")
     edition = replace(edition, subject=subject or edition.subject, preheader=preheader or edition.preheader)
     rendered, content_hash = _render(edition, config)
-    voided = ledger.change_content(session, row, content_hash=content_hash, by=by, now=now)
+    voided = ledger.change_content(session, row, content_hash=content_hash, by=by, now=now, changes={
+        "subject": (row.subject, rendered.subject), "preheader": (row.preheader, rendered.preheader),
+        "intro": (row.intro_markdown, edition.intro_markdown),
+        "items": (_item_lines(row), _edition_lines(edition)),
+    })
     row.subject, row.preheader, row.intro_markdown = rendered.subject, rendered.preheader, edition.intro_markdown
     row.html, row.text, row.html_bytes = rendered.html, rendered.text, rendered.html_bytes
     row.warnings = list(rendered.warnings)
     row.warnings_acknowledged_by = None
     row.featured_item_id = edition.featured.id if edition.featured else None
     _set_items(session, row, edition)
+    session.flush()
+    session.refresh(row, ["items"])
+    follow_edition(session, config, row, by=by, now=now)
     return voided
+
+
+def _item_lines(row: EditionRow) -> list[str]:
+    """The items of a stored edition as the audit log lists them: pinned first, then by section."""
+    return [f"{'pinned' if link.section == FEATURED else link.section}: {link.item.title}" for link in row.items]
+
+
+def _edition_lines(edition: Edition) -> list[str]:
+    pinned = [f"pinned: {edition.featured.title}"] if edition.featured else []
+    return pinned + [f"{section.key}: {item.title}" for section in edition.sections for item in section.items]
 
 
 def acknowledge_warnings(session: Session, edition_id: int, *, by: str, now: datetime) -> None:
     row = ledger.get_edition(session, edition_id)
+    by = ledger.editor_of(session, by)
     row.warnings_acknowledged_by = by
     ledger.audit(session, actor=by, action="acknowledge-warnings", kind="edition", ident=row.id, now=now,
                  warnings=row.warnings)

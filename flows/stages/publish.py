@@ -114,30 +114,131 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
             thread = _new_thread(session, network=network, key=key, kind="item", texts=[text], now=now, item_id=row.id,
                                  scheduled_for=now)
             if source in auto or row.section in auto_sections:
-                by, what = (f"auto-approve:{source}", "source") if source in auto else (
-                    f"auto-approve:section:{row.section}", "section")
-                ledger.approve(session, "thread", thread.id, by=by, now=now,
-                               note=f"the {what} is configured with auto_approve = true")
+                what = f"source {source!r}" if source in auto else f"section {row.section!r}"
+                ledger.auto_approve(session, thread, now=now, config=config,
+                                    reason=f"the {what} is configured with auto_approve = true")
             created.append(thread.id)
     return created
 
 
+def subscribe_url(config: Config) -> str:
+    return f"{str(config.edition.public_url).rstrip('/')}/subscribe"
+
+
+def roundup_texts(config: Config, edition: Edition, network: str, *, link_placement: str | None = None) -> list[str]:
+    """The posts of `edition`'s roundup on `network`, as derived from it (links where `link_placement`
+    says, else where the config says)."""
+    placement = link_placement or _settings(config, network).link_placement
+    thread = roundup_thread(edition, config=config, rules=rules_for(network, config), subscribe_url=subscribe_url(config),
+                            link_placement=placement)  # type: ignore[arg-type]
+    return [p.text for p in thread.posts]
+
+
 def draft_roundup(session: Session, config: Config, edition_row: EditionRow, edition: Edition, *,
                   now: datetime) -> list[int]:
-    """The roundup thread of an edition, per enabled network, published once the edition is sent."""
-    subscribe_url = f"{str(config.edition.public_url).rstrip('/')}/subscribe"
+    """The roundup thread of an edition, per enabled network, published once the edition is sent.
+    It follows its edition (`follow_edition`) until someone edits it by hand."""
     created: list[int] = []
     for network in enabled_networks(config):
         key = f"edition:{edition_row.slug}"
         if _existing_keys(session, network, [key]):
             continue
-        settings = _settings(config, network)
-        thread = roundup_thread(edition, config=config, rules=rules_for(network, config), subscribe_url=subscribe_url,
-                                link_placement=settings.link_placement)
-        row = _new_thread(session, network=network, key=key, kind="roundup", texts=[p.text for p in thread.posts],
+        texts = roundup_texts(config, edition, network)
+        row = _new_thread(session, network=network, key=key, kind="roundup", texts=texts,
                           now=now, edition_id=edition_row.id, scheduled_for=edition_row.scheduled_for)
+        row.derived_hash = row.content_hash
         created.append(row.id)
     return created
+
+
+FOLLOWING = (ThreadStatus.DRAFT, ThreadStatus.REJECTED, ThreadStatus.APPROVED)  # may still change
+
+
+def hand_edited(thread: ThreadRow) -> bool:
+    """Its posts differ from what was last derived from its edition: someone edited them. A
+    roundup written before threads followed their edition (no `derived_hash`) counts as edited:
+    it is never rewritten behind anyone's back; the desk offers the rebuild."""
+    if thread.kind != "roundup":
+        return False
+    return thread.derived_hash is None or thread.derived_hash != thread.content_hash
+
+
+def can_change(thread: ThreadRow) -> bool:
+    return thread.status in FOLLOWING and all(p.status == PostStatus.PENDING for p in thread.posts)
+
+
+def write_posts(session: Session, thread: ThreadRow, texts: Sequence[str], *, by: str, now: datetime,
+                derived: bool = False, **detail: object) -> bool:
+    """Replace the thread's posts with `texts` (through the ledger, which voids an approval and
+    logs each post's before and after). `derived`: the texts come from the edition. True if changed."""
+    texts = list(texts)
+    new_hash = thread_hash(texts)
+    before = [p.text for p in thread.posts]
+    if derived:
+        thread.derived_hash = new_hash
+    if new_hash == thread.content_hash:
+        return False
+    if len(before) == len(texts):
+        changes: dict[str, tuple[object, object]] = {f"post {n}": (old, new)
+                                                     for n, (old, new) in enumerate(zip(before, texts, strict=True), 1)}
+    else:
+        changes = {"posts": (before, texts)}
+    ledger.change_content(session, thread, content_hash=new_hash, by=by, now=now, changes=changes, **detail)
+    if len(before) == len(texts):
+        for post, text in zip(thread.posts, texts, strict=True):
+            post.text = text
+    else:
+        thread.posts.clear()
+        session.flush()  # delete before insert: (thread_id, position) is unique
+        thread.posts.extend(PostRow(position=i, text=text, status=PostStatus.PENDING, attempts=0)
+                            for i, text in enumerate(texts))
+    session.flush()
+    return True
+
+
+def derived_texts(session: Session, config: Config, thread: ThreadRow, *,
+                  link_placement: str | None = None) -> list[str] | None:
+    """What the roundup `thread` would say if written from its edition now (None: not a roundup)."""
+    if thread.kind != "roundup" or thread.edition_id is None or thread.network not in RULES_BY_NETWORK:
+        return None
+    edition_row = session.get(EditionRow, thread.edition_id)
+    if edition_row is None:
+        return None
+    return roundup_texts(config, edition_value(session, edition_row, config), thread.network,
+                         link_placement=link_placement or thread.link_placement)
+
+
+def follow_edition(session: Session, config: Config, edition_row: EditionRow, *, by: str, now: datetime) -> list[int]:
+    """Rewrite each roundup of `edition_row` from it as it is now, except those edited by hand (the
+    desk says their edition changed, with a one-click rebuild). Returns the threads rewritten."""
+    edition = edition_value(session, edition_row, config)
+    changed = []
+    for thread in ledger.edition_threads(session, edition_row.id):
+        if not can_change(thread) or hand_edited(thread) or thread.network not in RULES_BY_NETWORK:
+            continue
+        texts = roundup_texts(config, edition, thread.network, link_placement=thread.link_placement)
+        if write_posts(session, thread, texts, by=by, now=now, derived=True,
+                       reason=f"edition {edition_row.id} changed"):
+            changed.append(thread.id)
+    return changed
+
+
+def rebuild_roundup(session: Session, config: Config, thread: ThreadRow, *, by: str, now: datetime,
+                    link_placement: str | None = None) -> bool:
+    """Write the roundup from its edition again (replacing hand edits), with links where
+    `link_placement` says (remembered for later rewrites). True if the posts changed."""
+    if not can_change(thread):
+        raise ledger.LedgerError(f"thread {thread.id} is {thread.status}: its posts can no longer change")
+    if link_placement is not None and link_placement not in ("every", "first", "last"):
+        raise ledger.LedgerError(f"{link_placement!r} is not a link placement: use every, first or last")
+    texts = derived_texts(session, config, thread, link_placement=link_placement)
+    if texts is None:
+        raise ledger.LedgerError(f"thread {thread.id} is not the roundup of an edition: there is nothing to rebuild from")
+    if link_placement is not None:
+        thread.link_placement = None if link_placement == _settings(config, thread.network).link_placement \
+            else link_placement
+    return write_posts(session, thread, texts, by=by, now=now, derived=True,
+                       reason="rebuilt from the edition" + (f", links: {link_placement}" if link_placement else ""))
 
 
 def edition_value(session: Session, row: EditionRow, config: Config) -> Edition:
@@ -154,7 +255,8 @@ def edition_value(session: Session, row: EditionRow, config: Config) -> Edition:
     featured = items.get(row.featured_item_id) if row.featured_item_id else None
     return Edition(slug=row.slug, title=row.title, issue_date=row.built_at.astimezone(config.zone).date(),
                    subject=row.subject, preheader=row.preheader, intro_markdown=row.intro_markdown,
-                   sections=tuple(sections), featured=featured)
+                   sections=tuple(sections), featured=featured,
+                   web_url=f"{str(config.edition.public_url).rstrip('/')}/editions/{row.slug}")
 
 
 # --- publishing ---------------------------------------------------------------------------------
@@ -255,7 +357,7 @@ def publish_due_posts(sessions: sessionmaker[Session], config: Config, *, now: d
             with sessions() as session:
                 publisher = _ThreadPublisher(session, ledger.get_thread(session, tid), channel,
                                              _settings(config, network), now=now, sleep=sleep,
-                                             backoff_s=tuple(retry_backoff_s))
+                                             backoff_s=tuple(retry_backoff_s), config=config)
                 outcome = publisher.run()
             summary.posted += publisher.posted
             summary.reconciled += publisher.reconciled
@@ -278,8 +380,10 @@ class _ThreadPublisher:
     ledger committed before and after every request."""
 
     def __init__(self, session: Session, thread: ThreadRow, channel: PostChannel, settings: SocialNetwork, *,
-                 now: datetime, sleep: Callable[[float], None], backoff_s: tuple[float, ...]) -> None:
+                 now: datetime, sleep: Callable[[float], None], backoff_s: tuple[float, ...],
+                 config: Config | None = None) -> None:
         self.session, self.thread, self.channel, self.settings = session, thread, channel, settings
+        self.config = config
         self.now, self.sleep, self.backoff_s = now, sleep, backoff_s
         self.standalone = False  # replies were refused and the fallback is "standalone"
         self.posted = 0
@@ -289,6 +393,9 @@ class _ThreadPublisher:
         refused = self._approval_problem()
         if refused:
             return _Outcome("failed", refused)
+        too_long = self._length_problem()
+        if too_long:
+            return too_long
         while True:
             post, reply_to = ledger.next_post(self.thread)
             if post is None:
@@ -322,11 +429,22 @@ class _ThreadPublisher:
         if current == thread.content_hash:
             return None
         if not any(p.status == PostStatus.POSTED for p in thread.posts):
-            ledger.change_content(self.session, thread, content_hash=current, now=self.now,
-                                  by="syndicate (posts edited after approval)")
+            ledger.change_content(self.session, thread, content_hash=current, now=self.now, by=ledger.SYSTEM,
+                                  reason="posts found edited after approval, outside the ledger")
             self.session.commit()
         return (f"thread {thread.id}: its posts changed after approval: review the new text and approve "
                 f"it again (`syndicate approve thread {thread.id} --by EMAIL`)")
+
+    def _length_problem(self) -> _Outcome | None:
+        """A post its network would refuse stops the thread before anything is sent (the limit
+        may have changed since the approval, e.g. `max_characters`)."""
+        problems = ledger.over_limit(self.thread, self.config)
+        if not problems:
+            return None
+        first = next((p for p in self.thread.posts if p.status in (PostStatus.PENDING, PostStatus.FAILED)),
+                     self.thread.posts[0])
+        message = f"not published: on {self.thread.network} {'; '.join(problems)}: shorten and approve it again"
+        return self._fail(first, PostStatus.FAILED, message, f"thread {self.thread.id}: {message}")
 
     def _quota_wait(self) -> str | None:
         settings, thread = self.settings, self.thread
@@ -395,7 +513,9 @@ class _ThreadPublisher:
         """Send one post, retrying what the network did not accept; None when it was posted."""
         retries = list(self.backoff_s)
         while True:
-            ledger.mark_post_posting(self.session, post)
+            network = self.thread.network
+            ledger.mark_post_posting(self.session, post,
+                                     rules=rules_for(network, self.config) if network in RULES_BY_NETWORK else None)
             self.session.commit()  # the ledger says "posting" before the request leaves
             try:
                 receipt = self.channel.publish(post.text, reply_to=reply_to, thread_key=self.thread.key)

@@ -1,7 +1,7 @@
 """A fake SendGrid v3 API at the wire: the real `sendgrid` library talks to it over loopback HTTP.
 
 It checks the Bearer key (401), validates every mail/send body against the official OpenAPI
-request schema (`shared/corpora/openapi/sendgrid/tsg_mail_v3.json`, with its one known bug
+request schema (`tests/corpora/openapi/sendgrid/tsg_mail_v3.json`, with its one known bug
 fixed: top-level `custom_args` is an object, not a string) and answers 400 with SendGrid's error
 shape when it fails, refuses bodies over `max_bytes` with 413, and counts what it accepted per
 `custom_args.subscriber_id`. Faults (429, 5xx, timeouts, resets) are injected with
@@ -26,7 +26,7 @@ import jsonschema
 
 from tests.fakes.server import FakeServer, RecordedRequest, Reply
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "openapi" / "sendgrid" / "tsg_mail_v3.json"
+SPEC = Path(__file__).resolve().parents[1] / "corpora" / "openapi" / "sendgrid" / "tsg_mail_v3.json"
 SEND_PATH = "/v3/mail/send"
 
 

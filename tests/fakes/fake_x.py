@@ -5,9 +5,9 @@ post's text comes back as X serves it: `&<>` HTML-escaped and links as t.co link
 originals in `entities.urls`; `referenced_tweets` and `entities` only when asked for).
 
 It checks the OAuth 1.0a Authorization header (presence, consumer key and token), validates
-every body against the official OpenAPI spec (`CreatePostsRequest`, loaded with spec
-validation off because the spec repeats an enum value, and matched against its own server
-URL https://api.x.com), refuses duplicate text with X's real 403 body, and answers 201 with
+every body against the official OpenAPI spec (`tests/corpora/openapi/x-api/openapi.json`,
+`CreatePostsRequest`, loaded with spec validation off because the spec repeats an enum value,
+and matched against its own server URL https://api.x.com), refuses duplicate text with X's real 403 body, and answers 201 with
 the JSON and rate-limit headers X sends. Faults (`tests.fakes.server.Fault`) script the rest;
 the helpers below build X's real error bodies.
 """
@@ -28,7 +28,7 @@ from twitter_text import extract_urls_with_indices, parse_tweet
 
 from tests.fakes.server import FakeServer, Fault, RecordedRequest, Reply
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "openapi" / "x-api" / "openapi.json"
+SPEC_PATH = Path(__file__).resolve().parents[1] / "corpora" / "openapi" / "x-api" / "openapi.json"
 SPEC_SERVER = "https://api.x.com"
 DUPLICATE_MESSAGE = "You are not allowed to create a Tweet with duplicate content."
 REPLY_NOT_ALLOWED_MESSAGE = (
