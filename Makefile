@@ -7,7 +7,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test test-corpora lint bench test-deps browser node-deps postgres mjml-validate clean
+.PHONY: install demo test test-corpora lint bench test-deps browser node-deps axe postgres mjml-validate clean
 
 install: $(STAMP)
 
@@ -30,13 +30,17 @@ browser:
 node-deps:
 	@test -d tools/mjml-validate/node_modules || (cd tools/mjml-validate && npm ci --no-audit --no-fund --loglevel=error)
 
+# axe-core, injected into chromium by tests/test_pages_browser.py to scan every page for accessibility.
+axe:
+	@test -f tools/axe/node_modules/axe-core/axe.min.js || (cd tools/axe && npm ci --no-audit --no-fund --loglevel=error)
+
 # The machine's PostgreSQL: start it if it is installed and not running.
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || { \
 	  command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start; \
 	  for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
 
-test-deps: install browser node-deps postgres
+test-deps: install browser node-deps axe postgres
 
 mjml-validate: install node-deps
 	PYTHON=$(PY) node tools/mjml-validate/validate.mjs

@@ -7,14 +7,78 @@ silently ignored setting. Loading the file lives in `flows.settings`; this modul
 from __future__ import annotations
 
 import re
+import string
+from collections.abc import Mapping
 from datetime import date, time
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator, model_validator
 
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+#: The fields each template may name, by the key that holds the template.
+TEMPLATE_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "edition.subject": ("title", "date", "organisation", "count", "headlines"),
+    "edition.preheader": ("title", "date", "organisation", "count", "headlines"),
+    "social.post_template": ("title", "summary", "url", "hashtags", "section", "source"),
+    "social.roundup_opening": ("title", "organisation", "count", "stories"),
+    "social.roundup_closing": ("title", "subscribe_url", "organisation"),
+}
+
+
+#: Templates that must say something, and those that must name one of some fields.
+TEMPLATES_NOT_BLANK = frozenset({"edition.subject", "social.post_template", "social.roundup_opening",
+                                 "social.roundup_closing"})
+TEMPLATE_NEEDS_ONE_OF: Mapping[str, tuple[str, ...]] = {"social.post_template": ("title", "summary")}
+
+
+def template_problem(template: str, allowed: tuple[str, ...], *, key: str = "") -> str | None:
+    """What is wrong with `template` (None when nothing is): a template names fields as
+    {name}, only the allowed ones, with no attribute, index, conversion or format spec, and
+    writes a literal brace as {{ or }}."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return "has a brace that opens or closes no field"
+    names = set()
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        written = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        if name not in allowed or spec or conversion:
+            return f"uses {written}, which is not one of its fields"
+        names.add(name)
+    if key in TEMPLATES_NOT_BLANK and not template.strip():
+        return "is empty"
+    needed = TEMPLATE_NEEDS_ONE_OF.get(key, ())
+    if needed and not names & set(needed):
+        return "names none of " + " or ".join("{" + name + "}" for name in needed) + ", so every item would read the same"
+    return None
+
+
+def check_template(template: str, key: str) -> str:
+    """`template` if it is a valid template for `key`, else ValueError with the one message
+    every mistake gets: what is wrong, the fields allowed, and how to write them."""
+    allowed = TEMPLATE_FIELDS[key]
+    problem = template_problem(template, allowed, key=key)
+    if problem is not None:
+        raise ValueError(
+            f"{template!r} {problem}: this template may use "
+            + ", ".join("{" + name + "}" for name in allowed)
+            + ", each written plainly (no attribute, index, !conversion or :format), and {{ or }} for a literal brace"
+        )
+    return template
+
+
+def fill_template(template: str, **fields: object) -> str:
+    """A template checked by `check_template` filled in: only plain {name} fields, so nothing
+    but the named values can reach the text."""
+    if template_problem(template, tuple(fields)) is not None:
+        raise ValueError(f"template {template!r} was not checked by the config: {template_problem(template, tuple(fields))}")
+    return template.format_map(fields)
 
 
 class _Strict(BaseModel):
@@ -113,8 +177,14 @@ class EditionSettings(_Strict):
     intro: str = ""
     public_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
     size_budget_bytes: int = Field(default=100_000, ge=20_000)
+    min_items: int = Field(default=3, ge=0)  # a build with fewer items warns staff (0: never)
     check_links: bool = False  # fetch every item link when building; broken ones become warnings
     utm: Utm = Utm()
+
+    @field_validator("subject", "preheader")
+    @classmethod
+    def _template(cls, value: str, info: ValidationInfo) -> str:
+        return check_template(value, f"edition.{info.field_name}")
 
     @field_validator("timezone")
     @classmethod
@@ -190,6 +260,11 @@ class Social(_Strict):
     x: SocialNetwork = SocialNetwork()
     mastodon: SocialNetwork = SocialNetwork(enabled=False)
     bluesky: SocialNetwork = SocialNetwork(enabled=False)
+
+    @field_validator("post_template", "roundup_opening", "roundup_closing")
+    @classmethod
+    def _template(cls, value: str, info: ValidationInfo) -> str:
+        return check_template(value, f"social.{info.field_name}")
 
 
 class Review(_Strict):

@@ -13,13 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import string
 from collections.abc import Collection, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from urllib.parse import urlsplit
 
-from compose.config import Config, Section
+from compose.config import TEMPLATE_FIELDS as _ALL_TEMPLATE_FIELDS
+from compose.config import Config, Section, fill_template
+from compose.items import clip, one_line
 from compose.models import Edition, EditionSection, Item, RenderedEmail
+from compose.schedule import next_slot
 
 _MONTHS = (
     "January", "February", "March", "April", "May", "June",
@@ -32,18 +34,62 @@ class Headlines:
 
     most = 3
     fewest = 2
-    max_chars = 110  # past this, drop to `fewest` titles
+    max_chars = 110  # past this, drop to `fewest` titles, then shorten
     separator = " · "
 
 
-TEMPLATE_FIELDS = ("title", "date", "organisation", "count", "headlines")
+class EditionLimits:
+    """Bounds on what an edition carries. A subject or preheader is one line (a header line
+    must not break) and no longer than an inbox shows; an item whose link is longer than
+    `link_max_chars` is left out (it would be written three times into the email)."""
+
+    subject_max_chars = 150
+    preheader_max_chars = 150  # inbox previews show 35-140 characters
+    link_max_chars = 4096
+
+
+TEMPLATE_FIELDS = _ALL_TEMPLATE_FIELDS["edition.subject"]
 _BRACE_PAIR = re.compile(r"\{(?=\{)")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def untokened(text: str) -> str:
-    """Plain text from a feed in which no "{{" can form a per-recipient token such as
-    {{unsubscribe_url}} (a zero-width space splits every pair of braces)."""
-    return _BRACE_PAIR.sub("{\u200b", text)
+    """Plain text from a feed in which no "{{" can open a per-recipient token such as
+    {{unsubscribe_url}}, alone or beside the text around it: a zero-width space (which
+    readers do not see) splits every pair of opening braces, and an opening brace at either end."""
+    if "{" not in text:
+        return text
+    text = _BRACE_PAIR.sub("{\u200b", text)
+    if text.startswith("{"):
+        text = "\u200b" + text
+    if text.endswith("{"):
+        text += "\u200b"
+    return text
+
+
+def header_text(text: str, limit: int) -> str:
+    """`text` fit for a header line: no control characters, line breaks or runs of spaces,
+    at most `limit` characters (cut between clusters, with an ellipsis)."""
+    return clip(one_line(text), limit, max_chars=limit)
+
+
+def local_date(stamp: datetime, zone: tzinfo) -> date:
+    """The date of `stamp` in `zone`; for a date at the edge of the calendar (0001-01-01, which
+    some feeds write), where the zone's offset would leave it, the date as stored."""
+    try:
+        return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).astimezone(zone).date()
+    except (OverflowError, ValueError, OSError):
+        return stamp.date()
+
+
+def is_web_link(url: str) -> bool:
+    """Whether `url` is an http(s) link with a host (never raises: a stored link such as
+    "http://[bad" is simply not one)."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
 
 
 def format_date(day: date) -> str:
@@ -56,20 +102,37 @@ def slug_for(now: datetime, config: Config) -> str:
     return _local_date(now, config).isoformat()
 
 
+def send_date(now: datetime, config: Config) -> date:
+    """The day an edition built at `now` goes out (its next send slot, in the organisation's zone):
+    the date its subject and masthead carry, so two editions built the same day differ."""
+    edition = config.edition
+    return next_slot(now, day=edition.send_day, at=edition.send_time, zone=config.zone).astimezone(config.zone).date()
+
+
+def item_count_warnings(edition: Edition, config: Config) -> list[str]:
+    """A warning when the edition has fewer items than `edition.min_items`."""
+    count = len(edition.items) + (1 if edition.featured else 0)
+    wanted = config.edition.min_items
+    if count >= wanted:
+        return []
+    noun = "item" if count == 1 else "items"
+    return [f"this edition has only {count} {noun}, fewer than edition.min_items ({wanted}): "
+            "send it anyway, wait for more, or lower edition.min_items in syndicate.toml"]
+
+
 def _local_date(now: datetime, config: Config) -> date:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC), e.g. datetime.now(UTC)")
     return now.astimezone(config.zone).date()
 
 
-def _is_web_link(url: str) -> bool:
-    return urlsplit(url).scheme in ("http", "https")
-
-
 def _newest_first_key(item: Item) -> tuple[int, float, str]:
     stamp = item.published or item.updated
     # items without a date go last; ties broken by URL so the order never depends on input order
-    return (0 if stamp else 1, -stamp.timestamp() if stamp else 0.0, item.url)
+    if stamp is None:
+        return (1, 0.0, item.url)
+    aware = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    return (0, -(aware - _EPOCH).total_seconds(), item.url)
 
 
 def _ordered(items: list[Item], manual: Sequence[str] | None) -> list[Item]:
@@ -91,20 +154,19 @@ def _section(config: Config, section: Section, items: list[Item], manual: Sequen
 
 
 def _headlines(titles: Sequence[str]) -> str:
+    titles = [title for title in (header_text(title, Headlines.max_chars) for title in titles) if title]
     chosen = Headlines.separator.join(titles[: Headlines.most])
     if len(chosen) > Headlines.max_chars:
         chosen = Headlines.separator.join(titles[: Headlines.fewest])
-    return chosen
+    return untokened(clip(chosen, Headlines.max_chars))
 
 
-def _fill(template: str, key: str, fields: Mapping[str, object]) -> str:
-    for _, name, _, _ in string.Formatter().parse(template):
-        if name is not None and name not in fields:
-            raise ValueError(
-                f"edition.{key} uses {{{name}}}, which is not a field: use any of "
-                + ", ".join("{" + field + "}" for field in TEMPLATE_FIELDS)
-            )
-    return template.format_map(fields).strip()
+def _fill(template: str, key: str, fields: Mapping[str, object], limit: int, warnings: list[str]) -> str:
+    filled = fill_template(template, **fields).strip()
+    text = header_text(filled, limit)
+    if text != one_line(filled):
+        warnings.append(f"the {key} was shortened to {limit} characters: {text}")
+    return text
 
 
 def build_edition(
@@ -121,8 +183,11 @@ def build_edition(
 ) -> Edition | None:
     """The next edition from the eligible items, or None when nothing is left to send.
 
-    - Items of sections that are not configured, and items whose link is not http(s), are
-      left out; a URL that appears twice is kept once (the first).
+    - Items of sections that are not configured are left out; so are items whose link is not
+      an http(s) link or is too long for an email, each named in `Edition.warnings`. A URL
+      that appears twice is kept once (the first).
+    - The subject and preheader are one line each, bounded by `EditionLimits`; nothing from an
+      item can form a per-recipient token in them (see `untokened`).
     - `removed_urls`: items staff took out. `featured_url`: the item staff pinned at the top
       (shown once, above the sections); it must be one of the candidates.
     - `order`: per section key, URLs in the order staff want them first; the rest follow,
@@ -133,8 +198,9 @@ def build_edition(
     removed = set(removed_urls)
     known = {section.key for section in config.sections}
     unique: dict[str, Item] = {}
+    warnings = left_out(candidates, config=config, removed_urls=removed)
     for item in candidates:
-        if item.url in removed or item.section not in known or not _is_web_link(item.url):
+        if item.url in removed or item.section not in known or _link_problem(item.url):
             continue
         unique.setdefault(item.url, item)
     featured: Item | None = None
@@ -152,27 +218,51 @@ def build_edition(
             sections.append(_section(config, section, members, order.get(section.key)))
     if featured is None and not sections:
         return None
-    issue_date = _local_date(now, config)
+    issue_date = send_date(now, config)
     shown = ([featured] if featured else []) + [item for section in sections for item in section.items]
     fields = {
         "title": config.edition.title,
         "date": format_date(issue_date),
         "organisation": config.organisation.name,
         "count": len(shown),
-        "headlines": untokened(_headlines([item.title for item in shown])),
+        "headlines": _headlines([item.title for item in shown]),
     }
     public = str(config.edition.public_url).rstrip("/")
     return Edition(
         slug=slug,
         title=config.edition.title,
         issue_date=issue_date,
-        subject=_fill(config.edition.subject, "subject", fields),
-        preheader=_fill(config.edition.preheader, "preheader", fields),
+        subject=_fill(config.edition.subject, "subject", fields, EditionLimits.subject_max_chars, warnings),
+        preheader=_fill(config.edition.preheader, "preheader", fields, EditionLimits.preheader_max_chars, warnings),
         intro_markdown=config.edition.intro if intro_markdown is None else intro_markdown,
         sections=tuple(sections),
         featured=featured,
         web_url=web_url or f"{public}/editions/{slug}",
+        warnings=tuple(warnings),
     )
+
+
+def left_out(candidates: Sequence[Item], *, config: Config, removed_urls: Collection[str] = ()) -> list[str]:
+    """A warning for staff per candidate that no edition can carry (its link is not an http(s)
+    link, is too long, or holds spaces), naming the item. `build_edition` puts these in
+    `Edition.warnings`; when it returns None, a caller can still say why with this."""
+    known = {section.key for section in config.sections}
+    warnings = []
+    for item in candidates:
+        problem = None if item.url in removed_urls or item.section not in known else _link_problem(item.url)
+        if problem:
+            warnings.append(f"left out {header_text(item.title, 80)!r}: its link {problem}")
+    return warnings
+
+
+def _link_problem(url: str) -> str | None:
+    if not is_web_link(url):
+        return f"is not an http(s) link: {url[:200]!r}"
+    if len(url) > EditionLimits.link_max_chars:
+        return f"is {len(url):,} characters long, over the {EditionLimits.link_max_chars:,} an email can carry: {url[:80]!r}…"
+    if not url.isprintable() or any(char.isspace() for char in url):
+        return f"holds spaces or control characters: {url[:200]!r}"
+    return None
 
 
 def edition_content_hash(edition: Edition, rendered: RenderedEmail) -> str:

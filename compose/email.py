@@ -26,12 +26,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from compose.config import Config
-from compose.edition import format_date
+from compose.edition import EditionLimits, format_date, header_text, item_count_warnings, local_date
 from compose.edition import untokened as _untokened_text
-from compose.items import drop_unprintable
+from compose.items import clip, drop_unprintable, one_line
 from compose.markdown import markdown_to_html, markdown_to_text
 from compose.models import Edition, EditionSection, Item, RenderedEmail
-from compose.palette import MIN_CONTRAST, Palette
+from compose.palette import MIN_CONTRAST, DarkPalette, Palette
 
 RECIPIENT_TOKENS = ("{{first_name}}", "{{unsubscribe_url}}")
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
@@ -41,6 +41,8 @@ class EmailLimits:
     """Limits of the rendered email."""
 
     summary_max_chars = 300
+    title_max_chars = 300  # longer titles are shortened (between grapheme clusters), with a warning
+    author_max_chars = 100
     text_width = 72
     min_contrast = MIN_CONTRAST
     min_items_per_section = 1  # size trimming never empties a section
@@ -61,7 +63,10 @@ def add_utm(url: str, *, campaign: str, config: Config) -> str:
 
 @lru_cache(maxsize=4096)
 def _tagged(url: str, source: str, medium: str, campaign: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[bad": not a link a campaign can be added to
+        return url
     if parts.scheme not in ("http", "https"):
         return url
     query = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if not key.startswith("utm_")]
@@ -82,21 +87,31 @@ def _finalize_html(value: object) -> object:
 
 def _summary(item: Item) -> str:
     text = item.summary_text or html.unescape(nh3.clean(item.summary_html, tags=set()))
-    text = " ".join(text.split())
-    if len(text) <= EmailLimits.summary_max_chars:
-        return text
-    cut = text[: EmailLimits.summary_max_chars].rsplit(" ", 1)[0].rstrip(" ,;:.-")
-    return cut + "\u2026"
+    return clip(one_line(clip(text, EmailLimits.summary_max_chars * 4)), EmailLimits.summary_max_chars)
+
+
+def _title(item: Item) -> str:
+    return clip(one_line(clip(item.title, EmailLimits.title_max_chars * 4)), EmailLimits.title_max_chars)
 
 
 def _meta(item: Item, config: Config) -> str:
     parts = []
-    if item.published or item.updated:
-        stamp = item.published or item.updated
-        parts.append(format_date(stamp.astimezone(config.zone).date()))  # type: ignore[union-attr]
-    if item.author:
-        parts.append(item.author)
+    stamp = item.published or item.updated
+    if stamp is not None:
+        parts.append(format_date(local_date(stamp, config.zone)))
+    author = clip(one_line(clip(item.author or "", EmailLimits.author_max_chars * 4)), EmailLimits.author_max_chars)
+    if author:
+        parts.append(author)
     return " \u00b7 ".join(parts)
+
+
+def _https(url: str | None) -> bool:
+    if not url:
+        return False
+    try:
+        return urlsplit(url).scheme == "https"
+    except ValueError:
+        return False
 
 
 def _site_label(config: Config) -> str:
@@ -118,11 +133,11 @@ def _item_view(item: Item, edition: Edition, config: Config) -> dict[str, object
 
 def _item_fields(item: Item, edition: Edition, config: Config) -> dict[str, object]:
     return {
-        "title": item.title,
+        "title": _title(item),
         "url": add_utm(item.url, campaign=edition.slug, config=config),
         "meta": _meta(item, config),
         "summary": _summary(item),
-        "image": item.image_url if item.image_url and urlsplit(item.image_url).scheme == "https" else None,
+        "image": item.image_url if _https(item.image_url) else None,
     }
 
 
@@ -159,6 +174,7 @@ def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str,
         return memo[key]  # type: ignore[return-value]
 
     branding = config.branding
+    dark = DarkPalette.from_branding(branding)
     utm = partial(add_utm, campaign=edition.slug, config=config)
     if "intro" not in memo:
         memo["intro"] = _intro_html(edition, palette, utm)
@@ -168,6 +184,7 @@ def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str,
                 "width": EmailLimits.logo_width_px}
     return {
         "c": {field.name: Markup(escape(getattr(palette, field.name))) for field in dataclasses.fields(palette)},
+        "d": {field.name: Markup(escape(getattr(dark, field.name))) for field in dataclasses.fields(dark)},
         "font_css": Markup(palette.font),  # inside <mj-style>, which is not HTML-decoded; the config allows no < > & in it
         "subject": edition.subject,
         "preheader": edition.preheader,
@@ -276,13 +293,19 @@ def _underline(title: str, rule: str) -> str:
 
 def _text_item(item: Item, edition: Edition, config: Config) -> list[str]:
     view = _item_fields(item, edition, config)
-    lines = [_wrap(_untokened_text(item.title))]
+    lines = [_wrap(_untokened_text(str(view["title"])))]
     if view["meta"]:
         lines.append(_untokened_text(str(view["meta"])))
     if view["summary"]:
         lines.append(_wrap(_untokened_text(str(view["summary"]))))
-    lines.append(f"Read more: {view['url']}")
-    return ["\n".join(lines)]
+    lines.append(f"Read more: {_text_link(str(view['url']))}")
+    return ["\n".join(drop_unprintable(line) for line in lines)]
+
+
+def _text_link(url: str) -> str:
+    """A link as the text part writes it: braces percent-encoded (the same link to a browser
+    and a server), so no link can carry a per-recipient token; no spaces or control characters."""
+    return "".join(char for char in url.replace("{", "%7B").replace("}", "%7D") if char.isprintable() and not char.isspace())
 
 
 def render_text(edition: Edition, *, config: Config) -> str:
@@ -351,12 +374,15 @@ def _content_warnings(edition: Edition, config: Config) -> list[str]:
     notes = []
     shown = ((edition.featured,) if edition.featured else ()) + edition.items
     for item in shown:
+        title = _title(item)
         if not _summary(item):
-            notes.append(f"no summary: {item.title!r} ({item.url})")
-        if item.image_url and not item.title.strip():
+            notes.append(f"no summary: {title!r} ({item.url})")
+        if item.image_url and not title:
             notes.append(f"image without alt text (the item has no title): {item.url}")
-        if item.image_url and urlsplit(item.image_url).scheme != "https":
-            notes.append(f"image left out because it is not https: {item.image_url}")
+        if item.image_url and not _https(item.image_url):
+            notes.append(f"image left out because it is not https: {item.image_url[:200]}")
+        if title != one_line(item.title):
+            notes.append(f"title shortened to {EmailLimits.title_max_chars} characters: {title!r} ({item.url})")
     if config.branding.logo_url and not config.branding.logo_alt:
         notes.append(f"branding.logo_alt is empty: the logo's alt text falls back to {config.organisation.name!r}")
     return notes
@@ -366,6 +392,9 @@ def render_email(edition: Edition, *, config: Config) -> RenderedEmail:
     """The edition as subscribers get it: subject, preheader, HTML and text, with warnings
     for staff (missing summaries or alt text, adjusted colours, items trimmed for size)."""
     budget = config.edition.size_budget_bytes
+    edition = dataclasses.replace(  # header lines, whoever wrote them (staff edit the subject on the desk)
+        edition, subject=header_text(edition.subject, EditionLimits.subject_max_chars),
+        preheader=header_text(edition.preheader, EditionLimits.preheader_max_chars))
     memo: dict[str, object] = {}
     html_out = mjml_to_html(render_mjml(edition, config=config, _memo=memo))
     trimmed: list[Item] = []
@@ -385,7 +414,8 @@ def render_email(edition: Edition, *, config: Config) -> RenderedEmail:
         html_out = mjml_to_html(render_mjml(edition, config=config, _memo=memo))
         # learn what the dropped items really weighed
         per_item = max(1.0, (size - len(html_out.encode("utf-8"))) / (len(trimmed) - before))
-    warnings = Palette.from_branding(config.branding).warnings(config.branding) + _content_warnings(edition, config)
+    warnings = (list(edition.warnings) + Palette.from_branding(config.branding).warnings(config.branding)
+                + _content_warnings(edition, config) + item_count_warnings(edition, config))
     size = len(html_out.encode("utf-8"))
     if trimmed:
         warnings.append(

@@ -23,6 +23,7 @@ from typing import Literal
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import nh3
+import regex
 
 from compose.models import Item
 
@@ -160,14 +161,15 @@ def merge_items(items: list[Item] | tuple[Item, ...]) -> list[Item]:
 
 # ---------------------------------------------------------------------------- HTML
 
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
 
 
 def drop_unprintable(text: str) -> str:
     """`text` without the characters no HTML or XML document may hold: control characters
     other than tab, newline and carriage return (vertical tab and form feed become spaces),
     DEL, C1 controls, lone surrogates and U+FFFE/U+FFFF. mjml-python refuses a document that
-    holds one, so a single feed title with one would stop the whole email."""
+    holds one, so a single feed title with one would stop the whole email. U+FEFF (a byte
+    order mark inside text) goes too: it is invisible, and X refuses a post that holds one."""
     if text.isprintable():
         return text
     return _UNPRINTABLE.sub(lambda match: " " if match[0] in "\x0b\x0c" else "", text)
@@ -239,6 +241,49 @@ def plain_text(html: str) -> str:
 def summary_text(html: str, limit: int = SummaryPolicy.summary_limit) -> str:
     """A plain-text summary of at most `limit` characters, cut at a word boundary with an ellipsis."""
     return cut_text(plain_text(html), limit)
+
+
+class ClipLimits:
+    """How `clip` cuts: no grapheme cluster longer than `max_cluster_chars` code points is kept
+    (a real one, a family emoji with skin tones, has 11; a longer one is stacked combining
+    marks), and a word boundary is preferred when it keeps at least `word_share` of the text."""
+
+    max_cluster_chars = 32
+    word_share = 0.5
+    ellipsis = "…"
+
+
+_CLUSTER = regex.compile(r"\X")
+
+
+def clip(text: str, limit: int, *, max_chars: int | None = None) -> str:
+    """`text` in at most `limit` grapheme clusters (and `max_chars` code points), the ellipsis
+    included: cut between clusters (never inside an emoji, a flag or a letter with its marks),
+    at a word boundary when one is near the end. The work is bounded by what is kept, never by
+    the length of `text` (a 100,000-character title costs what its first clusters cost)."""
+    max_chars = max_chars if max_chars is not None else limit * ClipLimits.max_cluster_chars
+    if len(text) <= limit and len(text) <= max_chars:
+        return text  # fewer code points than the limit: fewer clusters too
+    ends: list[int] = []
+    end = 0
+    for match in _CLUSTER.finditer(text, concurrent=False):
+        if len(ends) >= limit or match.end() > max_chars or match.end() - match.start() > ClipLimits.max_cluster_chars:
+            break
+        end = match.end()
+        ends.append(end)
+    else:
+        if end == len(text):
+            return text
+    if limit < 1:
+        return ""
+    ends = ends[: max(0, limit - 1)]  # room for the ellipsis
+    while ends and ends[-1] > max_chars - len(ClipLimits.ellipsis):
+        ends.pop()
+    head = text[: ends[-1]] if ends else ""
+    space = max(head.rfind(" "), head.rfind("\n"))
+    if space >= len(head) * ClipLimits.word_share:
+        head = head[:space]
+    return head.rstrip(" ,;:.-–—\n\t") + ClipLimits.ellipsis
 
 
 def cut_text(text: str, limit: int) -> str:

@@ -92,6 +92,7 @@ class Edition:
     sections: tuple[EditionSection, ...]
     featured: Item | None = None
     web_url: str | None = None
+    warnings: tuple[str, ...] = ()  # for staff: items left out or shortened while building
 
     @property
     def items(self) -> tuple[Item, ...]:
@@ -125,8 +126,10 @@ class Post:
 
 @dataclass(frozen=True, slots=True)
 class Thread:
-    """Posts published as a reply chain on one network."""
+    """Posts published as a reply chain on one network. `left_out` says which items no post
+    could carry, and why (staff see it when the thread is drafted)."""
 
     network: str
     key: str
     posts: tuple[Post, ...] = field(default_factory=tuple)
+    left_out: tuple[str, ...] = ()

@@ -99,3 +99,41 @@ class Palette:
         if self.link != branding.primary_colour.lower():
             notes.append(f"branding.primary_colour {branding.primary_colour} is too light for links; used {self.link}")
         return notes
+
+
+DARK_BACKGROUND = "#121417"
+DARK_SURFACE = "#1d2026"
+DARK_TEXT = "#e6e8eb"
+
+
+@dataclasses.dataclass(frozen=True)
+class DarkPalette:
+    """The colours of the email for readers who prefer a dark scheme (`prefers-color-scheme: dark`,
+    and Outlook.com's `[data-ogsc]`/`[data-ogsb]`): dark surfaces, light text, the brand's colours
+    lightened until they reach WCAG AA on them. The masthead keeps the brand's own colours."""
+
+    background: str
+    surface: str
+    text: str
+    heading: str
+    link: str
+    muted: str
+    accent_text: str
+    footer_text: str
+    rule: str
+
+    @classmethod
+    def from_branding(cls, branding: Branding) -> DarkPalette:
+        surface, background = DARK_SURFACE, DARK_BACKGROUND
+        text = readable(DARK_TEXT, surface)
+        return cls(
+            background=background,
+            surface=surface,
+            text=text,
+            heading=readable(_mix(branding.primary_colour, "#ffffff", 0.55), surface),
+            link=readable(_mix(branding.primary_colour, "#ffffff", 0.6), surface),
+            muted=readable(_mix(text, surface, 0.3), surface),
+            accent_text=readable(branding.accent_colour, surface),
+            footer_text=readable(_mix(text, background, 0.25), background),
+            rule=_mix(surface, text, 0.15),
+        )

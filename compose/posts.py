@@ -1,61 +1,43 @@
-"""Social posts and threads: how long a post is on each network, how a long text is split
-into a thread, and how an item or a whole edition becomes posts.
+"""Social posts and threads: how a long text is split into a thread, and how an item or a
+whole edition becomes posts, each within every limit its network states (measured by
+`compose.post_length`, whose names are re-exported here).
 
-Each network counts length its own way, and that is data (`NetworkRules`):
-
-- X counts a *weighted* length (twitter-text: CJK and emoji weigh 2, every URL 23);
-- Mastodon counts grapheme clusters, every http(s) URL as 23 and a remote mention
-  `@user@host` as `@user` (Mastodon's `StatusLengthValidator`);
-- Bluesky counts grapheme clusters with URLs in full (links become facets on publishing).
-
-Pure: no I/O, no clock. Grapheme clusters come from the `regex` module's `\\X`
-(Unicode extended grapheme clusters: ZWJ emoji, flags, combining marks stay whole).
+Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Literal
 
-import regex
-from twitter_text import extract_urls_with_indices, parse_tweet
-from twitter_text.config import config as _TWITTER_TEXT_CONFIGS
+from twitter_text.extract_urls import max_url_length as MAX_URL_LENGTH
 
-from compose.config import Config, XPricing
+from compose.config import Config, SocialNetwork, XPricing, fill_template
+from compose.items import clip, drop_unprintable, one_line
 from compose.models import Edition, Item, Post, Thread
+from compose.post_length import BLUESKY_RULES as BLUESKY_RULES
+from compose.post_length import MASTODON_RULES as MASTODON_RULES
+from compose.post_length import RULES_BY_NETWORK as RULES_BY_NETWORK
+from compose.post_length import X_RULES as X_RULES
+from compose.post_length import MeasureLimits as MeasureLimits
+from compose.post_length import NetworkRules as NetworkRules
+from compose.post_length import _fits, _has_url, _leading_url, _within, graphemes, weighted_length
+from compose.post_length import is_valid as is_valid
 
-Counting = Literal["weighted", "chars", "graphemes"]
 LinkPlacement = Literal["every", "first", "last"]
 
 
-@dataclass(frozen=True, slots=True)
-class NetworkRules:
-    """How one network measures a post and how long a post may be.
-
-    `url_length` is what every URL counts for (None: URLs count in full).
-    `twitter_text_config` names the twitter-text configuration used when `counts` is
-    "weighted" ("defaults" is v3, the one X uses today).
-    """
-
-    name: str
-    max_length: int
-    url_length: int | None
-    counts: Counting
-    twitter_text_config: str = "defaults"
-
-
-X_RULES = NetworkRules(name="x", max_length=280, url_length=23, counts="weighted")
-MASTODON_RULES = NetworkRules(name="mastodon", max_length=500, url_length=23, counts="chars")
-BLUESKY_RULES = NetworkRules(name="bluesky", max_length=300, url_length=None, counts="graphemes")
-RULES_BY_NETWORK = {rules.name: rules for rules in (X_RULES, MASTODON_RULES, BLUESKY_RULES)}
+class ItemNotPostable(ValueError):
+    """An item that cannot become a post on a network (its link alone is too long, the network
+    would not see its link as one, or it has nothing to say): the reason says which."""
 
 
 X_PRICING = XPricing()  # the defaults of `[social.x_pricing]`; the desk uses the configured table
 
-_REMOTE_MENTION = re.compile(r"(?<![\w/@])(@\w+)@[\w.-]*\w")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])(\s+)")
 _WHITESPACE = re.compile(r"(\s+)")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -71,53 +53,13 @@ def rules_for(network: str, config: Config | None = None) -> NetworkRules:
     return rules
 
 
-def graphemes(text: str) -> list[str]:
-    """The user-perceived characters (extended grapheme clusters) of `text`."""
-    return regex.findall(r"\X", text)
+
+def post_text(text: str) -> str:
+    """Text as a network accepts it: no control characters but newlines and tabs, no U+FEFF
+    (X refuses a post that holds one), no lone surrogates."""
+    return drop_unprintable(text).replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _twitter_options(rules: NetworkRules) -> dict:
-    options = {"emoji_parsing_enabled": False, **_TWITTER_TEXT_CONFIGS[rules.twitter_text_config]}
-    options["max_weighted_tweet_length"] = rules.max_length
-    if rules.url_length is not None:
-        options["transformed_url_length"] = rules.url_length
-    return options
-
-
-def _mastodon_countable(text: str, url_length: int) -> str:
-    """Mastodon's countable text: each http(s) URL becomes `url_length` x's, remote mentions lose their host."""
-    urls = [u for u in extract_urls_with_indices(text, extract_urls_without_protocol=False)]
-    pieces, last = [], 0
-    for entity in urls:
-        start, end = entity["indices"]
-        pieces += [text[last:start], "x" * url_length]
-        last = end
-    pieces.append(text[last:])
-    return _REMOTE_MENTION.sub(r"\1", "".join(pieces))
-
-
-def weighted_length(text: str, rules: NetworkRules) -> int:
-    """The length of `text` as `rules.name` counts it against `rules.max_length`."""
-    if rules.counts == "weighted":
-        return parse_tweet(text, _twitter_options(rules)).weightedLength
-    if rules.counts == "chars" and rules.url_length is not None:
-        text = _mastodon_countable(text, rules.url_length)
-    return len(graphemes(text))
-
-
-def is_valid(text: str, rules: NetworkRules) -> bool:
-    """Whether the network accepts `text` as one post (not empty, within the limit)."""
-    if rules.counts == "weighted":
-        return parse_tweet(text, _twitter_options(rules)).valid
-    return 0 < weighted_length(text, rules) <= rules.max_length
-
-
-def _fits(text: str, rules: NetworkRules) -> bool:
-    return 0 < weighted_length(text, rules) <= rules.max_length
-
-
-def _has_url(text: str) -> bool:
-    return bool(extract_urls_with_indices(text))
 
 
 def _chunks(text: str, pattern: re.Pattern[str]) -> list[tuple[str, str]]:
@@ -145,6 +87,10 @@ def _size(text: str, rules: NetworkRules) -> int:
     return weighted_length(text, rules)
 
 
+def _bytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def _pack(pieces: list[tuple[str, str]], rules: NetworkRules, *, level: int, exact: bool) -> list[str]:
     """Greedy packing of sentences (level 0) or words (level 1) into posts within the limit.
 
@@ -156,13 +102,16 @@ def _pack(pieces: list[tuple[str, str]], rules: NetworkRules, *, level: int, exa
     for piece, gap in pieces:
         if current:
             candidate = f"{current}{current_gap}{piece}"
-            size = (weighted_length(candidate, rules) if exact
-                    else length + _size(current_gap, rules) + _size(piece, rules))
-            if size <= rules.max_length:
+            if exact:
+                size, within = 0, _within(candidate, rules)
+            else:
+                size = length + _size(current_gap, rules) + _size(piece, rules)
+                within = size <= rules.max_length and (rules.max_bytes is None or _bytes(candidate) <= rules.max_bytes)
+            if within:
                 current, length, current_gap = candidate, size, gap
                 continue
             parts.append(current)
-        if 0 < _size(piece, rules) <= rules.max_length:
+        if _fits(piece, rules):
             tail = [piece]
         elif level == 0:
             tail = _pack(_chunks(piece, _WHITESPACE), rules, level=1, exact=exact)
@@ -210,21 +159,29 @@ def _shorten(text: str, keep_words: int) -> str:
     return " ".join(words[:keep_words]).rstrip(",;:-–—") + _ELLIPSIS if keep_words else ""
 
 
+def _cut(text: str, keep: int) -> str:
+    """The first `keep` grapheme clusters of `text` and an ellipsis ("" for none)."""
+    if keep <= 0:
+        return ""
+    clusters = graphemes(text)
+    return text if keep >= len(clusters) else "".join(clusters[:keep]).rstrip() + _ELLIPSIS
+
+
 def _render(template: str, *, title: str, summary: str, url: str, hashtags: str, item: Item) -> str:
-    text = template.format(title=title, summary=summary, url=url, hashtags=hashtags,
-                           section=item.section, source=item.source)
-    lines = [line.strip() for line in text.splitlines()]
+    text = fill_template(template, title=title, summary=summary, url=url, hashtags=hashtags,
+                         section=item.section, source=item.source)
+    lines = [line.strip() for line in post_text(text).splitlines()]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
-def _longest_fit(render, words: int, rules: NetworkRules) -> int | None:
-    """The largest `k <= words` with `render(k)` within the limit (binary search), or None."""
+def _longest_fit(render: Callable[[int], str], most: int, rules: NetworkRules) -> int | None:
+    """The largest `k <= most` with `render(k)` within the limits (binary search), or None."""
     def within(k: int) -> bool:
-        return weighted_length(render(k), rules) <= rules.max_length
+        return _within(render(k), rules)
 
     if not within(0):
         return None
-    low, high = 0, words
+    low, high = 0, most
     while low < high:
         middle = (low + high + 1) // 2
         if within(middle):
@@ -234,51 +191,88 @@ def _longest_fit(render, words: int, rules: NetworkRules) -> int | None:
     return low
 
 
-def _short_summary(item: Item, max_sentences: int = 2) -> str:
-    sentences = [piece for piece, _ in _chunks(" ".join(item.summary_text.split()), _SENTENCE_END)]
+def _short_summary(item: Item, rules: NetworkRules, max_sentences: int = 2) -> str:
+    text = one_line(clip(item.summary_text, rules.max_length, max_chars=rules.max_field_chars))
+    sentences = [piece for piece, _ in _chunks(text, _SENTENCE_END)]
     return " ".join(sentences[:max_sentences])
 
 
-def item_post(item: Item, *, template: str, hashtags, rules: NetworkRules, url: str | None = None) -> str:
-    """One post announcing `item`: title, short summary, link and hashtags, within the limit.
+def _check_link(link: str, rules: NetworkRules) -> None:
+    """Refuse a link that cannot be in a post on this network, saying why."""
+    if not link:
+        return
+    if any(char.isspace() for char in link) or not link.isprintable():
+        raise ItemNotPostable(f"its link {link[:80]!r} holds spaces or control characters")
+    if rules.url_length is not None and (len(link) > MAX_URL_LENGTH
+                                         or _leading_url(link, protocol=rules.counts != "weighted") != link):
+        raise ItemNotPostable(
+            f"{rules.name} would not see its link as one link (it would link only part of it, or none): "
+            f"{link[:80]!r}{'…' if len(link) > 80 else ''}")
+    if rules.url_length is None and not _within(link, rules):
+        raise ItemNotPostable(
+            f"its link is {len(link):,} characters, longer than a whole {rules.name} post "
+            f"({rules.max_length} characters{f', {rules.max_bytes:,} bytes' if rules.max_bytes else ''})")
 
-    Shortens the summary first (by words, with an ellipsis), then the title, then drops
-    hashtags from the end; the URL is never cut. `url` overrides the item's link ("" for none).
+
+def item_post(item: Item, *, template: str, hashtags: Sequence[str], rules: NetworkRules,
+              url: str | None = None) -> str:
+    """One post announcing `item`: title, short summary, link and hashtags, within every limit
+    the network states.
+
+    Shortens the summary first (by words, with an ellipsis), then the title (by words, else
+    between grapheme clusters), then drops hashtags from the end; the URL is never cut. `url`
+    overrides the item's link ("" for none). Raises `ItemNotPostable`, with the reason, when
+    no post can carry the item: its link alone does not fit or the network would not see it
+    as a link, or it has neither title nor summary.
     """
     link = item.url if url is None else url
-    summary, title = _short_summary(item), " ".join(item.title.split())
+    _check_link(link, rules)
+    title = one_line(clip(item.title, rules.max_length, max_chars=rules.max_field_chars))
+    summary = _short_summary(item, rules)
+    if not title and not summary:
+        raise ItemNotPostable("it has neither a title nor a summary")
+    if not title:  # the summary speaks for it
+        title, summary = summary, ""
     tags = list(hashtags)
     while True:
-        def render(k: int, title: str = title, tags: tuple = tuple(tags)) -> str:
-            return _render(template, title=title, summary=_shorten(summary, k), url=link,
-                           hashtags=" ".join(tags), item=item)
+        tag_text = " ".join(tags)
+
+        def render(k: int, title: str = title, tags: str = tag_text) -> str:
+            return _render(template, title=title, summary=_shorten(summary, k), url=link, hashtags=tags, item=item)
 
         keep = _longest_fit(render, len(summary.split()), rules)
-        if keep is not None:
+        if keep is not None and (keep or title) and _fits(render(keep), rules):
             return render(keep)
 
-        def render_title(k: int, tags: tuple = tuple(tags)) -> str:
-            return _render(template, title=_shorten(title, k), summary="", url=link,
-                           hashtags=" ".join(tags), item=item)
+        def by_words(k: int, tags: str = tag_text) -> str:
+            return _render(template, title=_shorten(title, k), summary="", url=link, hashtags=tags, item=item)
 
-        keep = _longest_fit(render_title, len(title.split()), rules)
-        if keep is not None and keep > 0:
-            return render_title(keep)
+        def by_clusters(k: int, tags: str = tag_text) -> str:
+            return _render(template, title=_cut(title, k), summary="", url=link, hashtags=tags, item=item)
+
+        for shorter, most in ((by_words, len(title.split())), (by_clusters, len(graphemes(title)))):
+            keep = _longest_fit(shorter, most, rules)
+            if keep and _fits(shorter(keep), rules):
+                return shorter(keep)
         if not tags:
-            raise ValueError(f"the link of {item.url!r} alone does not fit in a {rules.name} post")
+            raise ItemNotPostable(f"its link and the template leave no room for its title in a {rules.name} post")
         tags.pop()
 
 
-def _network_settings(config: Config, network: str):
+def _network_settings(config: Config, network: str) -> SocialNetwork | None:
     return getattr(config.social, network, None)
 
 
 def _fit_line(text: str, rules: NetworkRules) -> str:
-    """A fixed post (opening, closing) shortened by words if it is too long."""
+    """A fixed post (opening, closing) shortened by words, else between clusters, if it is too long."""
+    text = post_text(text).strip()
     if _fits(text, rules):
         return text
     keep = _longest_fit(lambda k: _shorten(text, k), len(text.split()), rules)
-    return _shorten(text, keep or 1)
+    if keep:
+        return _shorten(text, keep)
+    keep = _longest_fit(lambda k: _cut(text, k), len(graphemes(text)), rules)
+    return _cut(text, keep or 0)
 
 
 _COUNTED = {"stories": "story", "items": "item", "posts": "post", "articles": "article", "links": "link"}
@@ -293,6 +287,27 @@ def counted(count: int, plural: str) -> str:
 def _with_plurals(template: str, count: int) -> str:
     """A template's "{count} stories" (or items, posts, ...) written in the right number."""
     return _COUNT_NOUN.sub(lambda m: counted(count, m.group(1)).replace("{", "{{").replace("}", "}}"), template)
+
+
+def _roundup_items(items: Sequence[Item], *, config: Config, rules: NetworkRules,
+                   url: str | None) -> tuple[list[str], list[str]]:
+    """The posts of `items` in a round-up, and why each item no post can carry is left out."""
+    texts, left_out = [], []
+    for item in items:
+        try:
+            texts.append(item_post(item, template=config.social.post_template, hashtags=(), rules=rules, url=url))
+        except ItemNotPostable as exc:
+            left_out.append(f"{item.title[:80]!r} ({item.url[:200]}) is not in the {rules.name} thread: {exc}")
+    return texts, left_out
+
+
+def roundup_left_out(edition: Edition, *, config: Config, rules: NetworkRules,
+                     link_placement: LinkPlacement | None = None) -> tuple[str, ...]:
+    """Why each item of `edition` that no post can carry is not in its `rules.name` round-up
+    (`roundup_thread(...).left_out`, for a caller that keeps only the texts)."""
+    settings = _network_settings(config, rules.name)
+    placement = link_placement or (settings.link_placement if settings else "every")
+    return roundup_thread(edition, config=config, rules=rules, subscribe_url="", link_placement=placement).left_out
 
 
 def _thread_items(edition: Edition, sections: tuple[str, ...] | None) -> list[Item]:
@@ -317,40 +332,40 @@ def roundup_thread(
     With `link_placement` "first" or "last" only that post carries links (on X a post with a
     URL costs about 13 times as much): "first" puts the edition's web page (or the subscribe
     link) in the opening post, "last" puts the subscribe link and web page in the closing post.
+    An item no post can carry is left out of the thread and named in `Thread.left_out`.
     """
     social, settings = config.social, _network_settings(config, rules.name)
     numbering = bool(settings and settings.numbering)
-    items = _thread_items(edition, settings.sections if settings else None)
-    count = len(items) + 2
+    candidates = _thread_items(edition, settings.sections if settings else None)
+    count = len(candidates) + 2
     suffix_width = len(f" {count}/{count}") if numbering else 0
-    body_rules = replace(rules, max_length=rules.max_length - suffix_width)
-    names = {"title": edition.title, "organisation": config.organisation.name, "count": len(items),
-             "stories": counted(len(items), "stories")}
-    opening_template = _with_plurals(social.roundup_opening, len(items))
+    body_rules = replace(rules, max_length=rules.max_length - suffix_width,
+                         max_bytes=rules.max_bytes - suffix_width if rules.max_bytes else None)
 
-    opening = opening_template.format(**names)
+    item_texts, left_out = _roundup_items(candidates, config=config, rules=body_rules,
+                                          url=None if link_placement == "every" else "")
+    names = {"title": edition.title, "organisation": config.organisation.name, "count": len(item_texts),
+             "stories": counted(len(item_texts), "stories")}
+    opening_template = _with_plurals(social.roundup_opening, len(item_texts))
+    opening = fill_template(opening_template, **names)
     if link_placement in ("every", "first") and (edition.web_url or link_placement == "first"):
         opening = f"{opening}\n\n{edition.web_url or subscribe_url}"
     opening = _fit_line(f"{opening}\n\n{' '.join(social.hashtags)}".strip(), body_rules)
     if not _fits(opening, body_rules):
-        opening = _fit_line(opening_template.format(**names), body_rules)
+        opening = _fit_line(fill_template(opening_template, **names), body_rules)
 
-    item_url = None if link_placement == "every" else ""
-    texts = [opening] + [
-        item_post(item, template=social.post_template, hashtags=(), rules=body_rules, url=item_url)
-        for item in items
-    ]
     closing_link = subscribe_url if link_placement in ("every", "last") else ""
-    closing = social.roundup_closing.format(title=edition.title, subscribe_url=closing_link,
-                                            organisation=config.organisation.name)
+    closing = fill_template(social.roundup_closing, title=edition.title, subscribe_url=closing_link,
+                            organisation=config.organisation.name)
     closing = closing.strip().rstrip(":").strip()
     if link_placement == "last" and edition.web_url:
         closing = f"{closing}\n\nThis edition: {edition.web_url}"
-    texts.append(_fit_line(closing, body_rules))
+    texts = [opening, *item_texts, _fit_line(closing, body_rules)]
+    texts = [text for text in texts if text]
     if numbering:
         texts = [f"{text} {k}/{len(texts)}" for k, text in enumerate(texts, start=1)]
     posts = tuple(Post(text=text, position=position) for position, text in enumerate(texts))
-    return Thread(network=rules.name, key=f"{edition.slug}-{rules.name}", posts=posts)
+    return Thread(network=rules.name, key=f"{edition.slug}-{rules.name}", posts=posts, left_out=tuple(left_out))
 
 
 def x_post_cost(text: str, pricing: XPricing = X_PRICING) -> Decimal:

@@ -61,13 +61,26 @@ def check_name(name: str) -> str:
     return name
 
 
+# Header names, lower-cased, as our own files, Mailchimp ("Email Address", "First Name", "Last Name")
+# and listmonk (email, name, attributes) export them; other columns are ignored.
+EMAIL_HEADERS = ("email", "email address", "e-mail", "e-mail address")
+NAME_HEADERS = ("name", "full name")
+FIRST_NAME_HEADERS = ("first name", "firstname", "fname")
+LAST_NAME_HEADERS = ("last name", "lastname", "lname")
+
+
+def _column(columns: list[str], names: tuple[str, ...]) -> int | None:
+    return next((columns.index(name) for name in names if name in columns), None)
+
+
 def normalise_email(address: str) -> str:
     """The address as stored: validated, domain lower-cased (raises `EmailNotValidError`)."""
     return validate_email(address.strip(), check_deliverability=False).normalized
 
 
 def parse_subscriber_csv(text: str) -> tuple[list[SubscriberCsvRow], list[CsvProblem]]:
-    """Good rows and problems of a CSV with a header `email` (and optionally `name`)."""
+    """Good rows and problems of a CSV with a header `email` (and optionally `name`), or the header
+    of a Mailchimp or listmonk export (`EMAIL_HEADERS`, `NAME_HEADERS`, first and last name)."""
     if text.startswith("\ufeff"):
         text = text[1:]
     reader = csv.reader(io.StringIO(text))
@@ -76,10 +89,12 @@ def parse_subscriber_csv(text: str) -> tuple[list[SubscriberCsvRow], list[CsvPro
     except StopIteration:
         return [], [CsvProblem(1, "the file is empty: the first line must be a header with an `email` column")]
     columns = [column.strip().lower() for column in header]
-    if "email" not in columns:
-        return [], [CsvProblem(1, f"the header {header!r} has no `email` column (columns: email, name)")]
-    email_at = columns.index("email")
-    name_at = columns.index("name") if "name" in columns else None
+    email_at = _column(columns, EMAIL_HEADERS)
+    if email_at is None:
+        return [], [CsvProblem(1, f"the header {header!r} has no `email` column: name it `email` (or "
+                                  "`Email Address`, as Mailchimp exports it); `name` is optional")]
+    name_at = _column(columns, NAME_HEADERS)
+    first_at, last_at = _column(columns, FIRST_NAME_HEADERS), _column(columns, LAST_NAME_HEADERS)
     rows: list[SubscriberCsvRow] = []
     problems: list[CsvProblem] = []
     seen: dict[str, int] = {}
@@ -99,8 +114,11 @@ def parse_subscriber_csv(text: str) -> tuple[list[SubscriberCsvRow], list[CsvPro
         except EmailNotValidError as exc:
             problems.append(CsvProblem(line, f"{raw!r} is not a valid email address: {exc}"))
             continue
+        name = record[name_at] if name_at is not None else ""
+        if not name.strip():
+            name = " ".join(record[at].strip() for at in (first_at, last_at) if at is not None and record[at].strip())
         try:
-            name = check_name(record[name_at]) if name_at is not None else ""
+            name = check_name(name)
         except NameRefused as exc:
             problems.append(CsvProblem(line, str(exc)))
             continue

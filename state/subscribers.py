@@ -64,7 +64,8 @@ def _existing(session: Session, emails: Sequence[str]) -> dict[str, SubscriberRo
     return found
 
 
-def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, source: str, now: datetime) -> ImportReport:
+def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, source: str, now: datetime,
+                       by: str = "system") -> ImportReport:
     """Import rows already checked by `compose.subscribers.parse_subscriber_csv` as active subscribers.
 
     All or nothing: the caller imports only a file with no problems, and this runs in the caller's
@@ -94,7 +95,7 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
             unchanged += 1
     if new:
         session.execute(insert(SubscriberRow), new)
-    audit(session, actor="system", action="import", kind="subscribers", ident=None, now=now,
+    audit(session, actor=by, action="import", kind="subscribers", ident=None, now=now,
           source=source, added=len(new), activated=activated, left_alone=len(left))
     return ImportReport(added=len(new), unchanged=unchanged, activated=activated, left_alone=tuple(left))
 
@@ -107,6 +108,49 @@ class CsvRejected(LedgerError):
         listed = "; ".join(str(p) for p in self.problems[:20])
         more = f" (and {len(self.problems) - 20} more)" if len(self.problems) > 20 else ""
         super().__init__(f"nothing imported: {len(self.problems)} problem(s) in the file: {listed}{more}")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPreview:
+    """What importing a file would change, row by row, before anything is written (the desk's
+    preview). `problems` are bad rows (they stop the whole import, as in the CLI); `refused` are
+    good rows of people who left, whom an import never re-subscribes."""
+
+    new: tuple[SubscriberCsvRow, ...] = ()
+    updated: tuple[tuple[SubscriberCsvRow, str], ...] = ()  # the row and what changes
+    unchanged: tuple[SubscriberCsvRow, ...] = ()
+    refused: tuple[CsvProblem, ...] = ()
+    problems: tuple[CsvProblem, ...] = ()
+    rows: tuple[SubscriberCsvRow, ...] = ()
+
+    @property
+    def importable(self) -> bool:
+        return not self.problems and bool(self.new or self.updated)
+
+
+def preview_import(session: Session, text: str) -> ImportPreview:
+    """The same checks as `import_csv`, and what `import_subscribers` would do with each good row."""
+    rows, problems = parse_subscriber_csv(text)
+    existing = _existing(session, [row.email for row in rows])
+    new: list[SubscriberCsvRow] = []
+    updated: list[tuple[SubscriberCsvRow, str]] = []
+    unchanged: list[SubscriberCsvRow] = []
+    refused: list[CsvProblem] = []
+    for row in rows:
+        current = existing.get(row.email.lower())
+        if current is None:
+            new.append(row)
+        elif current.status in LEFT:
+            refused.append(CsvProblem(row.line, f"{current.email} is {current.status}: an import never "
+                                                "re-subscribes someone who left"))
+        elif current.status == SubscriberStatus.PENDING:
+            updated.append((row, "waiting to confirm: becomes active"))
+        elif row.name and row.name != current.name:
+            updated.append((row, f"name {current.name or '(none)'!r} becomes {row.name!r}"))
+        else:
+            unchanged.append(row)
+    return ImportPreview(new=tuple(new), updated=tuple(updated), unchanged=tuple(unchanged), refused=tuple(refused),
+                         problems=tuple(problems), rows=tuple(rows))
 
 
 def import_csv(session: Session, text: str, *, filename: str, now: datetime) -> ImportReport:

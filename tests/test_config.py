@@ -65,3 +65,29 @@ def test_secret_key_only_from_environment() -> None:
     with pytest.raises(ConfigError, match="SYNDICATE_SECRET_KEY is not set"):
         secret_key({})
     assert secret_key({"SYNDICATE_SECRET_KEY": "x" * 32}) == "x" * 32
+
+
+@pytest.mark.parametrize(
+    ("key", "old", "template"),
+    [
+        ("edition.subject", 'subject = "{title}: {date}"', "{"),
+        ("edition.subject", 'subject = "{title}: {date}"', "{}"),
+        ("edition.preheader", 'preheader = "This week from {organisation}: {headlines}"', "{title!x}"),
+        ("edition.preheader", 'preheader = "This week from {organisation}: {headlines}"', "{title:bc}"),
+        ("social.roundup_closing", 'roundup_closing = "Get {title} in your inbox every week: {subscribe_url}"',
+         "{subscribe_url.x}"),
+        ("social.post_template", 'post_template = "{title}\\n\\n{summary}\\n\\n{url} {hashtags}"', "{title.upper}"),
+        ("social.post_template", 'post_template = "{title}\\n\\n{summary}\\n\\n{url} {hashtags}"', "{title[0]}"),
+        ("social.post_template", 'post_template = "{title}\\n\\n{summary}\\n\\n{url} {hashtags}"', "{url} only"),
+        ("social.roundup_opening", 'roundup_opening = "This week in {title}: {count} stories from {organisation} 🧵"',
+         "{subscribe_url}"),
+    ],
+)
+def test_a_bad_template_is_refused_on_load_with_one_message(key: str, old: str, template: str) -> None:
+    text = _example().replace(old, f"{key.split('.')[1]} = {template!r}", 1)
+    assert text != _example(), f"fixture did not change: {old!r} not in the example"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, origin="syndicate.toml")
+    message = str(info.value)
+    assert f"  {key}: {template!r} " in message
+    assert "each written plainly (no attribute, index, !conversion or :format), and {{ or }} for a literal brace" in message

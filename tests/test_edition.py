@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from compose.config import Config
-from compose.edition import build_edition, edition_content_hash, format_date, slug_for
+from compose.edition import EditionLimits, build_edition, edition_content_hash, format_date, slug_for
 from compose.models import Item, RenderedEmail
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -139,13 +140,15 @@ def test_items_without_a_date_go_last():
     assert _urls(news) == ["huw-mckee-elected", "local-gov-declaration-fund", "undated"]
 
 
-def test_subject_and_preheader_from_templates_with_local_date_and_headlines():
+def test_subject_and_preheader_from_templates_with_the_send_date_and_headlines():
+    """Built on Thursday 26 November after that day's 10:00 send: it goes out on 3 December."""
     config = _config(
         subject="{title} from {organisation}, {date} ({count} stories)",
         preheader="{headlines}",
     )
     edition = _build(config=config, featured_url=ITEMS[1].url)
-    assert edition.subject == "In Our View from Socitm, 26 November 2026 (7 stories)"
+    assert edition.subject == "In Our View from Socitm, 3 December 2026 (7 stories)"
+    assert edition.issue_date.isoformat() == "2026-12-03"
     assert edition.preheader.startswith("Council Co-Designed Information Governance Training · Huw Mckee Elected")
     assert edition.preheader.count(" · ") in (1, 2)
 
@@ -157,9 +160,39 @@ def test_headlines_neutralise_recipient_tokens_from_feed_titles():
     assert edition.preheader.replace("\u200b", "") == "{{unsubscribe_url}} now"
 
 
-def test_a_template_with_an_unknown_field_names_the_key_and_the_fields():
-    with pytest.raises(ValueError, match=r"edition.subject uses \{issue\}.*\{headlines\}"):
-        _build(config=_config(subject="{title} #{issue}"))
+def test_a_template_with_an_unknown_field_is_refused_when_the_config_loads():
+    with pytest.raises(ValueError, match=r"edition.subject\n.*uses \{issue\}.*\{headlines\}"):
+        _config(subject="{title} #{issue}")
+
+
+def test_subject_and_preheader_are_one_bounded_line_whatever_the_titles():
+    titles = ["Line one\r\nBcc: someone@example.org", "\x00\x1b[31mred\ufeff", "日" * 100_000]
+    items = [_item(f"t{i}", "news", i, title) for i, title in enumerate(titles)]
+    edition = _build(items=items, config=_config(subject="{headlines}", preheader="{headlines} " * 4))
+    for header, limit in ((edition.subject, EditionLimits.subject_max_chars),
+                          (edition.preheader, EditionLimits.preheader_max_chars)):
+        assert header.isprintable() and "\n" not in header and "\r" not in header
+        assert 0 < len(header) <= limit
+    assert edition.subject.startswith("Line one Bcc: someone@example.org · [31mred")
+    assert any("preheader was shortened" in warning for warning in edition.warnings)
+
+
+def test_items_with_links_no_email_can_carry_are_left_out_with_a_warning():
+    good = _item("good", "news", 1)
+    bad = [replace(_item(f"bad{i}", "news", 2), url=url, title=f"Bad {i}")
+           for i, url in enumerate(["http://[bad", "https://\u2100.example/x", "mailto:a@b.c",
+                                    "https://example.org/" + "a" * 5000])]
+    edition = _build(items=[*bad, good])
+    assert [item.url for item in edition.items] == [good.url]
+    assert len(edition.warnings) == 4
+    assert all(f"'Bad {i}'" in warning for i, warning in enumerate(edition.warnings))
+
+
+def test_an_item_dated_year_one_is_ordered_and_shown():
+    old = replace(_item("old", "news", 0), published=datetime(1, 1, 1, tzinfo=UTC))
+    naive = replace(_item("naive", "news", 0), published=datetime(9999, 12, 31, 23, 59))
+    edition = _build(items=[old, naive, ITEMS[1]])
+    assert [item.title for item in edition.items][-1] == "Old"
 
 
 def test_issue_date_and_slug_follow_the_organisation_zone():
@@ -167,7 +200,7 @@ def test_issue_date_and_slug_follow_the_organisation_zone():
     config = _config()
     assert slug_for(late, config) == "2026-07-01"
     edition = build_edition(ITEMS, config=config, now=late, slug=slug_for(late, config))
-    assert format_date(edition.issue_date) == "1 July 2026"
+    assert format_date(edition.issue_date) == "2 July 2026"  # its send: the next Thursday, 10:00 in London
     assert edition.web_url == "http://127.0.0.1:8000/editions/2026-07-01"
     with pytest.raises(ValueError, match="timezone-aware"):
         slug_for(datetime(2026, 1, 1), config)
@@ -188,3 +221,28 @@ def test_content_hash_changes_with_anything_a_subscriber_sees():
         other = RenderedEmail(**{"subject": "s", "preheader": "p", "html": "<p>h</p>", "text": "t", **change})
         assert edition_content_hash(edition, other) != base
     assert edition_content_hash(_build(removed_urls=[ITEMS[4].url]), rendered) != base
+
+
+def test_the_date_is_the_next_send_in_the_organisations_zone():
+    """Built on Wednesday evening in London, sent on Thursday at 10:00: the subject names Thursday."""
+    config = _config(subject="{date}")
+    wednesday = datetime(2026, 11, 25, 22, 30, tzinfo=UTC)
+    edition = build_edition(ITEMS, config=config, now=wednesday, slug="x")
+    assert edition is not None and edition.subject == "26 November 2026"
+    early_thursday = datetime(2026, 11, 26, 9, 59, tzinfo=UTC)
+    assert build_edition(ITEMS, config=config, now=early_thursday, slug="x").subject == "26 November 2026"
+
+
+@pytest.mark.parametrize("count, minimum, warned", [(1, 3, True), (2, 3, True), (3, 3, False), (1, 0, False)])
+def test_a_build_with_fewer_items_than_the_minimum_warns(count, minimum, warned):
+    from compose.edition import item_count_warnings
+
+    config = _config(min_items=minimum)
+    edition = build_edition(ITEMS[:count], config=config, now=NOW, slug="x")
+    assert edition is not None
+    notes = item_count_warnings(edition, config)
+    assert bool(notes) is warned
+    if warned:
+        noun = "item" if count == 1 else "items"
+        assert notes == [f"this edition has only {count} {noun}, fewer than edition.min_items ({minimum}): "
+                         "send it anyway, wait for more, or lower edition.min_items in syndicate.toml"]

@@ -101,15 +101,16 @@ def test_text_part_underlines_sections_and_writes_out_intro_links(sample):
     assert "<" not in rendered.text  # built from the data, not scraped from the HTML
 
 
-def test_html_is_english_accessible_and_light_scheme(sample):
+def test_html_is_english_accessible_and_light_and_dark(sample):
     _, rendered = sample
     assert '<html lang="en-GB"' in rendered.html
-    assert '<meta name="color-scheme" content="light"' in rendered.html
-    assert re.search(r'<img alt="Socitm"[^>]*socitm-logo', rendered.html)
+    assert '<meta name="color-scheme" content="light dark"' in rendered.html
+    assert "@media (prefers-color-scheme: dark)" in rendered.html and "[data-ogsc] .dm-surface" in rendered.html
+    assert re.search(r'<img src="[^"]*socitm-logo[^"]*" alt="Socitm"', rendered.html)
     for alt in re.findall(r'<img alt="([^"]*)"', rendered.html):
         assert alt.strip()
     assert "<h1" in rendered.html and "<h2" in rendered.html
-    assert rendered.subject == "In Our View: 26 November 2026"
+    assert rendered.subject == "In Our View: 3 December 2026"  # built on Thursday 26 after the send: the next one
     assert rendered.preheader in html.unescape(rendered.html)
 
 
@@ -297,7 +298,7 @@ def test_characters_no_document_may_hold_do_not_stop_the_email():
     rendered = render_email(edition, config=_config())
     text = html.unescape(rendered.html)
     assert "Table of contents" in text and " \u00b7 Ann</p>" in text and "Summary" in text
-    assert "<title>Week  48</title>" in text
+    assert "<title>Week 48</title>" in text and rendered.subject == "Week 48"
 
 
 def test_quoted_font_names_stay_valid_css_in_the_style_block():

@@ -1,7 +1,8 @@
 """The rendered email in a real browser (Debian's headless chromium through Playwright):
 screenshots at 600 px and 375 px, and no horizontal scrolling on a phone.
 
-Screenshots go to a temporary folder, or to tests/artifacts/ when SYNDICATE_KEEP_SCREENSHOTS=1.
+Screenshots go to a temporary folder, to $SYNDICATE_SHOTS_DIR when set, or to tests/artifacts/ when
+SYNDICATE_KEEP_SCREENSHOTS=1.
 Remote images are answered locally (a grey placeholder) so the test never touches the network.
 """
 
@@ -66,6 +67,10 @@ def browser():
 
 @pytest.fixture(scope="module")
 def shots_dir(tmp_path_factory):
+    if os.environ.get("SYNDICATE_SHOTS_DIR"):
+        chosen = Path(os.environ["SYNDICATE_SHOTS_DIR"])
+        chosen.mkdir(parents=True, exist_ok=True)
+        return chosen
     if os.environ.get("SYNDICATE_KEEP_SCREENSHOTS") == "1":
         keep = Path(__file__).resolve().parent / "artifacts"
         keep.mkdir(exist_ok=True)
@@ -73,13 +78,16 @@ def shots_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("email-shots")
 
 
-def _open(browser, width: int, color_scheme: str = "light"):
+def _open(browser, width: int, color_scheme: str = "light", *, images: bool = True):
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=color_scheme)
     requested: list[str] = []
 
     def answer(route):
         requested.append(route.request.url)
-        route.fulfill(status=200, content_type="image/svg+xml", body=PLACEHOLDER)
+        if images:
+            route.fulfill(status=200, content_type="image/svg+xml", body=PLACEHOLDER)
+        else:  # a mail client that blocks images
+            route.abort()
 
     page.route("**/*", answer)
     page.set_content(_sample_html(), wait_until="load")
@@ -134,16 +142,68 @@ _TEXT_COLOURS = """() => {
 }"""
 
 
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_every_text_is_readable_whatever_the_readers_colour_scheme(browser, scheme):
-    """The email declares itself light-only and sets every colour and background it uses, so a
-    reader's dark preference changes nothing that would leave text unreadable."""
-    page, _ = _open(browser, 600, color_scheme=scheme)
+_OUTLOOK_COM = "() => { document.body.setAttribute('data-ogsc', ''); document.body.setAttribute('data-ogsb', ''); }"
+_SURFACE_BEHIND_INTRO = """() => {
+  for (let el = [...document.querySelectorAll("p")].find((p) => p.textContent.startsWith("Hello")); el; el = el.parentElement) {
+    const c = (getComputedStyle(el).backgroundColor.match(/[\\d.]+/g) || []).map(Number);
+    if (c.length === 3 || c[3] === 1) return "#" + c.slice(0, 3).map((v) => Math.round(v).toString(16).padStart(2, "0")).join("");
+  }
+  return "#ffffff";
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark", "outlook.com dark"])
+def test_every_text_is_readable_whatever_the_readers_colour_scheme(browser, shots_dir, scheme):
+    """Light, dark (prefers-color-scheme: Apple Mail, iOS Mail) and Outlook.com's dark mode (which
+    marks what it recolours with data-ogsc / data-ogsb): every text reaches WCAG AA on the
+    background actually behind it, and the dark schemes really are dark."""
+    page, _ = _open(browser, 600, color_scheme="dark" if scheme == "dark" else "light")
     try:
+        if scheme == "outlook.com dark":
+            page.evaluate(_OUTLOOK_COM)
+        surface = page.evaluate(_SURFACE_BEHIND_INTRO)
+        assert (contrast_ratio(surface, "#000000") < 3) is (scheme != "light"), f"{scheme}: the intro sits on {surface}"
+        page.screenshot(path=str(Path(shots_dir) / f"edition-600-{scheme.replace(' ', '-')}.png"), full_page=True)
         texts = page.evaluate(_TEXT_COLOURS)
         assert len(texts) > 40
         poor = [(t["text"], round(contrast_ratio(t["colour"], t["background"]), 2)) for t in texts
                 if contrast_ratio(t["colour"], t["background"]) < (3.0 if t["large"] else MIN_CONTRAST)]
         assert not poor, f"text below WCAG AA contrast with prefers-color-scheme: {scheme}: {poor}"
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("width", [600, 375])
+def test_dark_mode_on_a_phone_and_a_desktop(browser, shots_dir, width):
+    page, _ = _open(browser, width, color_scheme="dark")
+    try:
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        meta = page.evaluate("document.querySelector('meta[name=color-scheme]').content")
+        assert meta == "light dark"
+        page.screenshot(path=str(Path(shots_dir) / f"edition-{width}-dark.png"), full_page=True)
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_with_images_blocked_the_masthead_still_reads_as_the_brand(browser, shots_dir, scheme):
+    """The logo's alt text is styled like the masthead (brand font, white on the brand colour, large
+    and bold), and every image says what it shows."""
+    page, requested = _open(browser, 600, color_scheme=scheme, images=False)
+    try:
+        assert any("socitm-logo" in url for url in requested)
+        logo = page.locator("img[src*=socitm-logo]")
+        assert logo.get_attribute("alt") == "Socitm"
+        style = logo.evaluate("(img) => { const s = getComputedStyle(img); return {colour: s.color, size: parseFloat(s.fontSize), "
+                              "weight: Number(s.fontWeight), font: s.fontFamily, broken: img.naturalWidth === 0}; }")
+        assert style["broken"]  # the image really did not load
+        assert style["colour"] == "rgb(255, 255, 255)" and style["size"] >= 24 and style["weight"] >= 700
+        assert "Helvetica" in style["font"]
+        masthead = logo.evaluate("(el) => { for (; el; el = el.parentElement) { const c = getComputedStyle(el).backgroundColor; "
+                                 "if (c !== 'rgba(0, 0, 0, 0)') return c; } }")
+        assert masthead == "rgb(11, 61, 110)"  # the brand's primary colour, behind the alt text
+        for alt in page.evaluate("[...document.images].map((img) => img.alt)"):
+            assert alt.strip() and not alt.lower().endswith((".png", ".jpg")), alt
+        page.screenshot(path=str(Path(shots_dir) / f"edition-600-no-images-{scheme}.png"), full_page=True)
     finally:
         page.close()

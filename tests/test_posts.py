@@ -20,10 +20,12 @@ from compose.posts import (
     MASTODON_RULES,
     X_PRICING,
     X_RULES,
+    ItemNotPostable,
     estimate_x_cost,
     graphemes,
     is_valid,
     item_post,
+    roundup_left_out,
     roundup_thread,
     rules_for,
     split_text,
@@ -78,6 +80,14 @@ def test_mastodon_counts_graphemes_urls_23_and_remote_mentions_by_username():
     assert weighted_length("hi @alice@social.example", MASTODON_RULES) == len("hi @alice")
     assert weighted_length("👩‍👩‍👧🇬🇧e\u0301", MASTODON_RULES) == 3
     assert weighted_length("example.com", MASTODON_RULES) == 11  # no protocol: not a link on Mastodon
+
+
+def test_long_runs_are_measured_exactly_where_a_link_can_be_and_quickly_everywhere():
+    long_url = "https://example.org/" + "a/b-c." * 330  # 2,000 characters: a link, then a full stop
+    assert weighted_length(long_url, X_RULES) == 24 and weighted_length(long_url, MASTODON_RULES) == 24
+    assert weighted_length("a." * 5000, X_RULES) == 10_000  # no top-level domain after any dot: no link
+    assert weighted_length("日" * 3000 + ".", X_RULES) == 6001
+    assert weighted_length("see " + long_url, X_RULES) == 28
 
 
 def test_bluesky_counts_graphemes_and_urls_in_full():
@@ -197,10 +207,46 @@ def test_item_post_then_shortens_the_title_and_never_breaks_the_url():
     assert URL in text.split()
 
 
-def test_item_post_refuses_a_link_that_cannot_fit():
-    with pytest.raises(ValueError, match="does not fit"):
+def test_item_post_refuses_a_link_that_cannot_fit_and_says_why():
+    with pytest.raises(ItemNotPostable, match="link is 420 characters, longer than a whole bluesky post"):
         item_post(_item(url="https://example.com/" + "a" * 400), template=TEMPLATE, hashtags=(),
                   rules=BLUESKY_RULES)
+
+
+@pytest.mark.parametrize("rules", [X_RULES, MASTODON_RULES, BLUESKY_RULES], ids=lambda r: r.name)
+@pytest.mark.parametrize("title", ["日" * 128, "a" * 256, "x" * 100_000, "a." * 5000],
+                         ids=["cjk-128", "latin-256", "100k", "dotted"])
+def test_item_post_shortens_a_title_without_spaces_between_clusters(rules, title):
+    text = item_post(_item(title=title, summary=""), template=TEMPLATE, hashtags=("#localgov",), rules=rules)
+    assert is_valid(text, rules)
+    first = text.split("\n\n")[0]
+    assert first == title or (first.endswith("…") and title.startswith(first[:-1]))
+    assert first != title or weighted_length(title, rules) < rules.max_length
+    assert URL in text.split()
+
+
+def test_item_post_refuses_a_link_x_would_not_see_whole():
+    with pytest.raises(ItemNotPostable, match="would not see its link as one link"):
+        item_post(_item(url="https://\u2100.example/a"), template=TEMPLATE, hashtags=(), rules=X_RULES)
+
+
+def test_item_post_refuses_an_item_with_nothing_to_say():
+    with pytest.raises(ItemNotPostable, match="neither a title nor a summary"):
+        item_post(_item(title=" \ufeff\x00", summary=""), template=TEMPLATE, hashtags=(), rules=X_RULES)
+
+
+def test_bluesky_enforces_bytes_as_well_as_graphemes():
+    heavy = "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466"  # one grapheme, 25 bytes
+    assert weighted_length(heavy * 150, BLUESKY_RULES) == 150 and not is_valid(heavy * 150, BLUESKY_RULES)
+    assert is_valid(heavy * 100, BLUESKY_RULES)
+    text = item_post(_item(title=heavy * 290, summary=""), template=TEMPLATE, hashtags=(), rules=BLUESKY_RULES)
+    assert is_valid(text, BLUESKY_RULES) and len(text.encode("utf-8")) <= 3000
+
+
+def test_control_characters_and_bom_never_reach_a_post():
+    text = item_post(_item(title="Title\ufeff with\x07 bell", summary="Sum\x00mary\u2028."), template=TEMPLATE,
+                     hashtags=(), rules=X_RULES)
+    assert text.startswith("Title with bell\n\nSummary") and is_valid(text, X_RULES)
 
 
 # -- round-up thread --------------------------------------------------------------------------------
@@ -267,3 +313,16 @@ def test_roundup_numbering_is_counted_within_the_limit():
 def test_roundup_is_pure_and_repeatable():
     first = roundup_thread(_edition(), config=_config(), rules=MASTODON_RULES, subscribe_url=SUBSCRIBE)
     assert first == roundup_thread(_edition(), config=_config(), rules=MASTODON_RULES, subscribe_url=SUBSCRIBE)
+
+
+def test_an_item_no_post_can_carry_is_left_out_of_the_roundup_and_named():
+    edition = _edition()
+    long_link = _item(title="Too long", url="https://socitm.net/news/" + "a" * 400)
+    news = replace(edition.sections[0], items=edition.sections[0].items + (long_link,))
+    edition = replace(edition, sections=(news, *edition.sections[1:]))
+    thread = roundup_thread(edition, config=_config(), rules=BLUESKY_RULES, subscribe_url=SUBSCRIBE)
+    assert not any("Too long" in post.text for post in thread.posts)
+    assert thread.posts[0].text.startswith("This week in In Our View: 4 stories")  # the items it carries
+    assert len(thread.left_out) == 1 and "'Too long'" in thread.left_out[0] and "longer than a whole bluesky post" in thread.left_out[0]
+    assert roundup_left_out(edition, config=_config(), rules=BLUESKY_RULES) == thread.left_out
+    assert roundup_thread(edition, config=_config(), rules=X_RULES, subscribe_url=SUBSCRIBE).left_out == ()

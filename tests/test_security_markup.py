@@ -219,3 +219,15 @@ def test_any_stored_name_renders_without_markup_or_extra_headers(tmp_path, name)
         mail = email.message_from_bytes(channel.path_for(_message(), person).read_bytes(), policy=email.policy.default)
         assert set(mail.keys()) <= {"From", "To", "Reply-To", "Subject", "Date", "Message-ID", "List-Unsubscribe",
                                     "List-Unsubscribe-Post", "MIME-Version", "Content-Type", "X-Categories"}
+
+
+def test_a_name_typed_on_the_desk_is_checked_like_every_other_door(site):
+    app, db = site
+    testing.seed_staff(db, "admin@example.org", "admin", now=NOW)
+    client = TestClient(app)
+    testing.sign_in(client, "admin@example.org")
+    token = testing.csrf_from(client.get("/desk/subscribers").text)
+    refused = client.post("/desk/subscribers/add", data={"csrf_token": token, "email": "new@example.org",
+                                                          "name": "<script>alert(1)</script>"})
+    assert refused.status_code == 400 and "angle brackets" in refused.text and "<script>alert" not in refused.text
+    assert _row(db, "new@example.org") is None

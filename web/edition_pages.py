@@ -11,15 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from compose.signing import unsubscribe_token, unsubscribe_url
 from connectors.channels import email_channel
-from connectors.channels.base import OutboundEmail, Recipient
+from connectors.channels.base import FIRST_NAME_TOKEN, UNSUBSCRIBE_TOKEN, OutboundEmail, Recipient, first_name
 from connectors.errors import DeliveryError
 from flows.stages.edition import FEATURED, acknowledge_warnings, edit_edition
 from state import ledger
 from state.deliveries import edition_figures
-from state.models import ApprovalRow, EditionRow, EditionStatus
+from state.models import ApprovalRow, EditionRow, EditionStatus, SubscriberRow, SubscriberStatus
 from state.staff import Staff
-from web.render import WebApp, app_of, neutral_tokens, page
+from web.render import WebApp, app_of, page
 from web.security import EMAIL_CSP, Posted, need, posted
 
 router = APIRouter()
@@ -77,8 +78,28 @@ def _show(request: Request, edition_id: int, *, error: str | None = None, status
     notice = NOTICES.get(request.query_params.get("done", ""))
     with app.db.session() as session:
         row = _get(session, edition_id)
-        return page(request, "edition.html", {**_context(session, app, row, request.state.staff), "notice": notice,
+        preview = _preview(session, app, row, request.query_params.get("as"))
+        return page(request, "edition.html", {**_context(session, app, row, request.state.staff), **preview, "notice": notice,
                                               "error": error}, status=status)
+
+
+def _preview(session: Session, app: WebApp, row: EditionRow, chosen: str | None) -> dict[str, Any]:
+    """Both parts and the subject as a sample subscriber gets them, tokens filled as the channels fill
+    them: the first active subscriber, or (`?as=noname`, or when there is none) someone with no name."""
+    sample = None
+    if chosen != "noname":
+        sample = session.scalars(select(SubscriberRow).where(SubscriberRow.status == SubscriberStatus.ACTIVE)
+                                 .order_by(SubscriberRow.id).limit(1)).first()
+    name = sample.name if sample else ""
+    link = (unsubscribe_url(app.public_url, unsubscribe_token(app.secret_key, subscriber_id=sample.id,
+                                                              edition_id=row.id, now=app.now()))
+            if sample else f"{app.public_url}/subscribe")
+
+    def fill(text: str) -> str:
+        return text.replace(FIRST_NAME_TOKEN, first_name(name)).replace(UNSUBSCRIBE_TOKEN, link)
+
+    return {"preview_as": "noname" if sample is None else "", "sample": sample, "preview_html": fill(row.html),
+            "preview_text": fill(row.text), "preview_subject": fill(row.subject)}
 
 
 def _get(session: Session, edition_id: int) -> EditionRow:
@@ -101,11 +122,12 @@ def edition_page(request: Request, edition_id: int, staff: Staff = Depends(need(
 
 @router.get("/desk/editions/{edition_id}/email.html")
 def edition_email(request: Request, edition_id: int, staff: Staff = Depends(need("view"))) -> Response:
-    """The HTML part as sent, for the preview frame (only this route may be framed, by this site)."""
+    """The HTML part as a sample subscriber receives it, for the preview frame (only this route may be
+    framed, by this site)."""
     app = app_of(request)
     with app.db.session() as session:
         row = _get(session, edition_id)
-        html = neutral_tokens(row.html, unsubscribe_url=f"{app.public_url}/subscribe")
+        html = _preview(session, app, row, request.query_params.get("as"))["preview_html"]
     return HTMLResponse(html, headers={"Content-Security-Policy": EMAIL_CSP + "; frame-ancestors 'self'",
                                        "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "no-store"})
 

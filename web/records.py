@@ -6,10 +6,12 @@ import csv
 import io
 from collections.abc import Iterator
 
+from email_validator import EmailNotValidError
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Select, func, select
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from compose.subscribers import normalise_email
 from state import ledger
 from state.deliveries import ambiguous_batches, batch_counts, edition_figures, resolve_ambiguous
 from state.models import (
@@ -17,6 +19,7 @@ from state.models import (
     DeliveryBatchRow,
     DeliveryRow,
     EditionRow,
+    SourceRow,
     SubscriberRow,
     SubscriberStatus,
     ThreadRow,
@@ -119,9 +122,37 @@ def _subscriber_query(request: Request) -> tuple[Select[SubscriberRow], str, str
     return query, search, status
 
 
+SUBSCRIBER_NOTICES = {
+    "suppressed": "Suppressed: nothing more will be sent to that address.",
+    "imported": "Imported: {added} added, {activated} activated, {unchanged} already subscribed.",
+    "added": "{who} is subscribed.",
+    "known": "{who} was already in the list: nothing changed.",
+    "unsubscribed": "{who} is unsubscribed: nothing more will be sent to that address.",
+}
+
+
+def _subscriber_notice(request: Request) -> str | None:
+    template = SUBSCRIBER_NOTICES.get(request.query_params.get("done") or "")
+    if template is None:
+        return None
+    values = {key: request.query_params.get(key, "") for key in ("who", "added", "activated", "unchanged")}
+    # a link can put anything in the query: only numbers and an email address are shown
+    numbers_ok = all(values[key].isdigit() for key in ("added", "activated", "unchanged") if f"{{{key}}}" in template)
+    try:
+        who_ok = "{who}" not in template or bool(normalise_email(values["who"]))
+    except EmailNotValidError:
+        who_ok = False
+    return template.format(**values) if numbers_ok and who_ok else None
+
+
 @router.get("/desk/subscribers")
 def subscribers(request: Request, staff: Staff = Depends(need("admin"))) -> Response:
     """Every subscriber's address: the same role as the CSV export (admin)."""
+    return subscribers_page(request)
+
+
+def subscribers_page(request: Request, *, error: str | None = None, code: int = 200) -> Response:
+    """The subscribers page (also shown, with `error`, when a desk change was refused)."""
     app = app_of(request)
     number = _page_number(request)
     query, search, status = _subscriber_query(request)
@@ -132,7 +163,8 @@ def subscribers(request: Request, staff: Staff = Depends(need("admin"))) -> Resp
         return page(request, "subscribers.html", {
             "counts": counts_by_status(session), "rows": rows, "q": search, "status": status, "total": total,
             "statuses": [str(s) for s in SubscriberStatus], "page": number,
-            "pages": max(1, -(-total // PageSize.subscribers)), "notice": request.query_params.get("done")})
+            "pages": max(1, -(-total // PageSize.subscribers)), "done": _subscriber_notice(request),
+            "error": error}, status=code)
 
 
 @router.post("/desk/subscribers/{subscriber_id}/suppress")
@@ -196,3 +228,18 @@ def audit_log(request: Request, staff: Staff = Depends(need("view"))) -> Respons
         kinds = session.scalars(select(AuditRow.subject_kind).distinct().order_by(AuditRow.subject_kind)).all()
         return page(request, "audit.html", {"rows": rows, "kind": kind, "kinds": kinds, "page": number,
                                             "pages": max(1, -(-total // PageSize.audit))})
+
+
+@router.get("/desk/sources")
+def sources(request: Request, staff: Staff = Depends(need("view"))) -> Response:
+    """Every source with its health; a source no longer in syndicate.toml is shown as retired."""
+    app = app_of(request)
+    configured = {source.name for source in app.config.sources}
+    with app.db.session() as session:
+        rows = session.scalars(select(SourceRow).order_by(SourceRow.name)).all()
+        health = [{"row": row, "retired": row.name not in configured, "name": row.name,
+                   "last_error": row.last_error, "hint": row.last_error_hint,
+                   "consecutive_failures": row.consecutive_failures} for row in rows]
+        never = sorted(configured - {row.name for row in rows})
+        health.sort(key=lambda s: (s["retired"], not s["consecutive_failures"], s["name"]))
+        return page(request, "sources.html", {"sources": health, "never": never})

@@ -29,7 +29,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from compose.config import Config, SocialNetwork
 from compose.models import Edition, EditionSection, Item
-from compose.posts import RULES_BY_NETWORK, item_post, roundup_thread, rules_for
+from compose.posts import (
+    RULES_BY_NETWORK,
+    ItemNotPostable,
+    item_post,
+    roundup_left_out,
+    roundup_thread,
+    rules_for,
+)
 from connectors.channels.base import PostChannel, PostReceipt
 from connectors.errors import (
     AmbiguousError,
@@ -110,7 +117,12 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
                 continue
             item = Item(url=row.url, title=row.title, section=row.section, source=source,
                         summary_text=row.summary_text, published=row.published_at, id=row.id)
-            text = item_post(item, template=config.social.post_template, hashtags=config.social.hashtags, rules=rules)
+            try:
+                text = item_post(item, template=config.social.post_template, hashtags=config.social.hashtags, rules=rules)
+            except ItemNotPostable as exc:  # recorded once for staff (the desk shows it); the other items go on
+                held = _new_thread(session, network=network, key=key, kind="item", texts=[], now=now, item_id=row.id)
+                held.status, held.error = ThreadStatus.FAILED, f"no {network} post for {row.title[:80]!r}: {exc}"
+                continue
             thread = _new_thread(session, network=network, key=key, kind="item", texts=[text], now=now, item_id=row.id,
                                  scheduled_for=now)
             if source in auto or row.section in auto_sections:
@@ -147,6 +159,7 @@ def draft_roundup(session: Session, config: Config, edition_row: EditionRow, edi
         row = _new_thread(session, network=network, key=key, kind="roundup", texts=texts,
                           now=now, edition_id=edition_row.id, scheduled_for=edition_row.scheduled_for)
         row.derived_hash = row.content_hash
+        row.error = "; ".join(roundup_left_out(edition, config=config, rules=rules_for(network, config))) or None
         created.append(row.id)
     return created
 
