@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from state.db import connect
-from web import account, desk, edition_pages, public, records, testing, threads, websub
+from web import account, desk, edition_pages, imports, public, records, testing, threads, websub
 from web.app import create_app
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -63,7 +63,7 @@ def site(tmp_path_factory):  # type: ignore[no-untyped-def]
     db.dispose()
 
 
-ROUTES = sorted({(method, route.path) for module in (public, websub, account, desk, edition_pages, threads, records)
+ROUTES = sorted({(method, route.path) for module in (public, websub, account, desk, edition_pages, threads, records, imports)
                  for route in module.router.routes if isinstance(route, APIRoute)
                  for method in route.methods - {"HEAD"}})
 
