@@ -202,7 +202,7 @@ class EditionSettings(_Strict):
             raise ValueError(f"{value!r} is not a day of the week: use one of {', '.join(_DAYS)}")
         return value.lower()
 
-    @field_validator("from_name", "title", "subject", "preheader")
+    @field_validator("from_name", "title")
     @classmethod
     def _one_line(cls, value: str) -> str:
         if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029" for c in value):

@@ -99,7 +99,7 @@ def add_one(request: Request, post: Posted = Depends(posted("admin"))) -> Respon
     except EmailNotValidError as exc:
         return _refused(request, f"{raw or 'the address'} is not a valid email address: {exc}")
     try:  # the same rule as the public form and a CSV file: printable, one line, no < or >
-        name = check_name(name)
+        name = " ".join(check_name(name).split())
     except NameRefused as exc:
         return _refused(request, f"That name cannot be used: {exc}.")
     with app.db.session() as session:
