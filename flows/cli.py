@@ -28,10 +28,14 @@ edition_app = typer.Typer(no_args_is_help=True, help="Build, inspect and preview
 subscribers_app = typer.Typer(no_args_is_help=True, help="Import, list and unsubscribe subscribers.")
 sources_app = typer.Typer(no_args_is_help=True, help="Inspect sources and discover feeds.")
 staff_app = typer.Typer(no_args_is_help=True, help="Accounts for the review desk.")
+backlog_app = typer.Typer(no_args_is_help=True, help="What the first gather of a source held back, and releasing it.")
+posts_app = typer.Typer(no_args_is_help=True, help="Per-item social posts.")
 app.add_typer(edition_app, name="edition")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(sources_app, name="sources")
 app.add_typer(staff_app, name="staff")
+app.add_typer(backlog_app, name="backlog")
+app.add_typer(posts_app, name="posts")
 
 _STATE: dict[str, Any] = {"config": None, "json": False}
 
@@ -75,6 +79,9 @@ def _main(
     _STATE["json"] = json_output
 
 
+BACKLOG_RELEASE = "syndicate backlog release [--source NAME] [--since DATE]"
+
+
 # --- gather --------------------------------------------------------------------------------------
 
 
@@ -86,8 +93,12 @@ def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", he
     cfg, db = config(), database()
     with db.session() as session:
         summary = gather_sources(session, cfg, now=now(), include_backlog=include_backlog)
+    every_source_failed = bool(summary.sources) and summary.failed == len(summary.sources)
+    refusal = f"every source failed ({summary.failed}): nothing was gathered; see the errors and hints"
     if as_json():
         output.emit_json(summary.as_dict())
+        if every_source_failed:
+            raise Abort(refusal)
         return
     output.table("Sources", ["source", "section", "result", "new", "updated", "HTTP", "bytes", "ms"], [
         (s.name, s.section,
@@ -95,6 +106,13 @@ def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", he
          if s.ok else f"FAILED: {s.skipped or s.error}" + (f"\n  hint: {s.hint}" if s.hint else ""),
          s.new, s.updated, s.status, s.bytes, round(s.elapsed_ms)) for s in summary.sources])
     output.say(f"{summary.new} new, {summary.updated} updated, {summary.failed} source(s) failing")
+    if summary.released:
+        output.say(f"released {summary.released} item(s) earlier gathers held back as backlog: the next edition may include them")
+    if summary.backlog:
+        output.say(f"{summary.backlog} of the new items were held back as backlog: a source's first gather never floods "
+                   f"subscribers. To include them: {BACKLOG_RELEASE}")
+    if every_source_failed:
+        raise Abort(f"{refusal} above")
 
 
 # --- editions ------------------------------------------------------------------------------------
@@ -102,25 +120,20 @@ def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", he
 
 @edition_app.command("build")
 def edition_build() -> None:
-    """Compose the next edition from what was gathered, for approval."""
-    from flows.stages.edition import build_next_edition
-    from flows.stages.publish import draft_roundup, edition_value
-    from state.ledger import get_edition
+    """Compose the next edition from what was gathered, and its roundup threads, for approval."""
+    from flows.stages.edition import build_edition_and_threads
 
     cfg, db = config(), database()
     with db.session() as session:
-        result = build_next_edition(session, cfg, now=now())
-        threads: list[int] = []
-        if result.built and result.edition_id is not None:
-            row = get_edition(session, result.edition_id)
-            threads = draft_roundup(session, cfg, row, edition_value(session, row, cfg), now=now())
+        built = build_edition_and_threads(session, cfg, now=now())
     if as_json():
-        output.emit_json({"id": result.edition_id, "built": result.built, "reason": result.reason,
-                          "warnings": list(result.warnings), "threads": threads})
+        output.emit_json(built)
         return
-    output.say(result.reason)
-    for warning in result.warnings:
+    output.say(built["reason"])
+    for warning in built["warnings"]:
         output.say(f"[yellow]warning:[/] {warning}")
+    if built["threads"]:
+        output.say(f"{len(built['threads'])} roundup thread(s) drafted for approval: `syndicate status` lists them")
 
 
 @edition_app.command("show")
@@ -238,11 +251,12 @@ def reject(
 @app.command()
 def send(edition_id: Annotated[int | None, typer.Argument(metavar="[EDITION_ID]")] = None) -> None:
     """Deliver approved editions that are due (or this edition, now)."""
-    from flows.settings import secret_key
+    from flows.settings import signing_key
     from flows.stages.deliver import deliver_edition
 
     cfg, db = config(), database()
-    summaries = [deliver_edition(db, cfg, now=now(), edition_id=edition_id, secret_key=secret_key())]
+    key = signing_key(db, now=now())
+    summaries = [deliver_edition(db, cfg, now=now(), edition_id=edition_id, secret_key=key)]
     if as_json():
         output.emit_json({"editions": [s.as_dict() for s in summaries]})
     else:
@@ -280,12 +294,30 @@ def status() -> None:
     cfg, db = config(), database()
     with db.session() as session:
         report = status_report(session, cfg, now=now())
+        key_problem = secret_key_problem(session, db, now=now())
+    report["secret_key_problem"] = key_problem
     if as_json():
         output.emit_json(report)
-        return
-    from flows.render_status import print_status
+    else:
+        from flows.render_status import print_status
 
-    print_status(report)
+        print_status(report)
+    if key_problem:
+        raise Abort(key_problem)
+
+
+def secret_key_problem(session: Any, db: Database, *, now: datetime) -> str | None:
+    """Why the key the next send or `web` would use breaks links already sent; None when it does not.
+    Status never creates a key."""
+    from state.secret_key import SecretKeyError, editions_signed_otherwise, load_secret_key, mismatch_message
+
+    url = db.engine.url.render_as_string(hide_password=False)
+    try:
+        key = load_secret_key(database_url=url, create=False)
+    except SecretKeyError as exc:
+        return str(exc)
+    mismatched = editions_signed_otherwise(session, key, now=now)
+    return mismatch_message(key, mismatched, database_url=url) if mismatched else None
 
 
 from flows import cli_more as _more  # noqa: E402,F401  (registers the remaining commands)
@@ -314,13 +346,14 @@ def _hoist_global_options(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     from connectors.errors import SyndicateError
     from state.ledger import LedgerError
+    from state.secret_key import SecretKeyError
 
     args = _hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
         result = app(args=args, prog_name="syndicate", standalone_mode=False)
         if isinstance(result, int) and result:
             return result  # typer.Exit(code) comes back as the return value in this mode
-    except (ConfigError, LedgerError, Abort, SyndicateError) as exc:
+    except (ConfigError, LedgerError, Abort, SyndicateError, SecretKeyError) as exc:
         output.fail(str(exc))
         return 1
     except typer.Exit as exc:

@@ -1,4 +1,4 @@
-"""The remaining `syndicate` commands: demo, subscribers, sources."""
+"""The remaining `syndicate` commands: demo, subscribers, sources, backlog, posts, web, serve, staff."""
 
 from __future__ import annotations
 
@@ -9,15 +9,28 @@ from typing import Annotated, Any
 import typer
 
 from flows import output
-from flows.cli import Abort, app, as_json, config, database, now, sources_app, staff_app, subscribers_app
+from flows.cli import (
+    Abort,
+    app,
+    as_json,
+    backlog_app,
+    config,
+    database,
+    now,
+    posts_app,
+    sources_app,
+    staff_app,
+    subscribers_app,
+)
 
 
 @app.command()
 def demo() -> None:
-    """Run the whole pipeline on the bundled example site, delivering to ./outbox."""
-    from flows.demo import run_demo
+    """Run the whole pipeline on the bundled example site; its config, ledger and outbox live in var/demo/."""
+    from flows.demo import demo_commands, run_demo
 
     result = run_demo()
+    result["commands"] = demo_commands(result)
     if as_json():
         output.emit_json(result)
         return
@@ -31,20 +44,27 @@ def _print_demo(result: dict[str, Any]) -> None:
                f"{gathered['failed']} failing")
     if built["id"] is None or not result["delivered"]:
         output.say(f"[bold]{built['reason']}[/]. Nothing new was sent: the ledger remembers what went out.")
-        return
-    for delivered in result["delivered"]:
-        output.say(delivered["message"])
-    published = result["published"]
-    output.say(f"Published {published.get('posted', 0)} post(s) to the outbox")
-    with database().session() as session:
-        from state.ledger import get_edition
+    else:
+        for delivered in result["delivered"]:
+            output.say(delivered["message"])
+        published = result["published"]
+        output.say(f"Published {published.get('posted', 0)} post(s) to the outbox")
+        _print_outbox(result)
+    output.say(f"\nThe demo keeps its config, ledger, secret key and outbox in {Path(result['config_path']).parent}/. "
+               "Look at them with:")
+    *look, again = result["commands"]
+    for command in look:
+        output.command(command)
+    output.say("Run the demo again (or `make demo`): nothing new is sent.")
+    output.command(again)
 
-        row = get_edition(session, built["id"])
-        slug, subject = row.slug, row.subject
 
-    email_dir = Path("outbox/email") / slug
+def _print_outbox(result: dict[str, Any]) -> None:
+    slug, subject = result["built"]["slug"], result["built"]["subject"]
+    outbox = Path(result["outbox"])
+    email_dir = outbox / "email" / slug
     messages = sorted(email_dir.glob("*.eml"))
-    html = Path("outbox/email") / f"{slug}.html"
+    html = outbox / "email" / f"{slug}.html"
     if messages:  # the HTML part exactly as the first subscriber received it
         import email
         import email.policy
@@ -54,14 +74,11 @@ def _print_demo(result: dict[str, Any]) -> None:
         if part is None:
             raise Abort(f"{messages[0]} has no HTML part")
         html.write_text(part.get_content(), "utf-8")
-    threads = sorted(Path("outbox").glob(f"*/edition-{slug}.json"))
-    output.say(f"\nEdition {built['id']} \"{subject}\"")
-    output.say(f"  open the email:     {html}")
-    output.say(f"  the messages sent:  {email_dir}/*.eml")
-    for thread in threads:
-        output.say(f"  the thread:         {thread}")
-    output.say("  the ledger:         syndicate status")
-    output.say("Run `make demo` again: nothing new is sent.")
+    output.say(f"\nEdition {result['built']['id']} \"{subject}\"")
+    output.say(f"  open the email:     {html.as_posix()}")
+    output.say(f"  the messages sent:  {email_dir.as_posix()}/*.eml")
+    for thread in sorted(outbox.glob(f"*/edition-{slug}.json")):
+        output.say(f"  the thread:         {thread.as_posix()}")
 
 
 # --- subscribers ---------------------------------------------------------------------------------
@@ -157,6 +174,67 @@ def sources_list() -> None:
                    r["consecutive_failures"]) for r in rows])
 
 
+# --- backlog and per-item posts --------------------------------------------------------------
+
+
+@backlog_app.command("release")
+def backlog_release(
+    source: Annotated[str | None, typer.Option("--source", help="Only this source (its name in syndicate.toml).")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE",
+                                              help="Only items published on or after this date (YYYY-MM-DD, in the config's time zone).")] = None,
+) -> None:
+    """Let items held back as backlog (a source's first gather) into the next edition."""
+    from sqlalchemy import select
+
+    from state.items import backlog_counts, release_backlog
+    from state.ledger import audit
+    from state.models import SourceRow
+
+    cfg = config()
+    since_at = _parse_since(since, cfg.zone) if since else None
+    with database().session() as session:
+        source_id = None
+        if source is not None:
+            source_id = session.scalar(select(SourceRow.id).where(SourceRow.name == source))
+            if source_id is None:
+                known = ", ".join(s.name for s in cfg.sources) or "none configured"
+                raise Abort(f"no source named {source!r} has been gathered: use one of {known}")
+        released = release_backlog(session, source_id, since=since_at)
+        left = sum(backlog_counts(session).values())
+        audit(session, actor="cli: syndicate backlog release", action="release-backlog", kind="items", ident=None,
+              now=now(), released=released, source=source, since=since)
+    if as_json():
+        output.emit_json({"released": released, "backlog_left": left})
+        return
+    output.say(f"released {released} backlog item(s) into the next edition ({left} still held back)"
+               + ("; `syndicate edition build` composes it" if released else ""))
+
+
+def _parse_since(value: str, zone: Any) -> Any:
+    from datetime import date, datetime
+
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise Abort(f"--since {value!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-11-01") from None
+    return datetime(day.year, day.month, day.day, tzinfo=zone)
+
+
+@posts_app.command("draft")
+def posts_draft() -> None:
+    """Draft a post per new item for each enabled network, for approval (what the social-drafts flow does)."""
+    from flows.stages.publish import draft_item_posts
+
+    cfg = config()
+    with database().session() as session:
+        drafted = draft_item_posts(session, cfg, now=now())
+    if as_json():
+        output.emit_json({"threads": drafted})
+        return
+    output.say(f"{len(drafted)} post(s) drafted for approval" + (": `syndicate status` lists them" if drafted else
+                                                                 " (every item already has its post)"))
+
+
 # --- the web app, serving, staff -----------------------------------------------------------------
 
 
@@ -167,12 +245,13 @@ def web(
     https: Annotated[bool, typer.Option("--https", help="Served behind https: mark cookies Secure.")] = False,
 ) -> None:
     """Serve the review desk for staff and the public endpoints (unsubscribe, archive, webhooks)."""
-    from flows.settings import secret_key
+    from flows.settings import signing_key
     from web.app import serve_web
 
-    cfg = config()
+    cfg, db = config(), database()
+    key = signing_key(db, now=now())
     output.say(f"review desk on http://{host}:{port}/desk (staff accounts: `syndicate staff add EMAIL --role ...`)")
-    serve_web(cfg, database(), secret_key(), host=host, port=port, https=https)
+    serve_web(cfg, db, key, host=host, port=port, https=https)
 
 
 @app.command()

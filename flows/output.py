@@ -40,5 +40,10 @@ def say(message: str) -> None:
     console.print(message)
 
 
+def command(line: str) -> None:
+    """A command to paste: on one line however narrow the terminal (never wrapped), no markup."""
+    console.print(f"    {line}", markup=False, soft_wrap=True, highlight=False)
+
+
 def fail(message: str) -> None:
     errors.print(f"[bold red]error:[/] {message}")

@@ -16,7 +16,7 @@ configure()
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
-from flows.settings import load_config, secret_key  # noqa: E402
+from flows.settings import load_config, signing_key  # noqa: E402
 
 if TYPE_CHECKING:
     from state.db import Database
@@ -89,19 +89,10 @@ def social_drafts(config_path: str | None = None, item_ids: list[int] | None = N
 
 @task(cache_policy=NO_CACHE)
 def build_task(config_path: str | None) -> dict[str, Any]:
-    from flows.stages.edition import build_next_edition
-    from flows.stages.publish import draft_roundup, edition_value
-    from state.ledger import get_edition
+    from flows.stages.edition import build_edition_and_threads
 
-    config = load_config(config_path)
     with _db().session() as session:
-        result = build_next_edition(session, config, now=_now())
-        threads: list[int] = []
-        if result.built and result.edition_id is not None:
-            row = get_edition(session, result.edition_id)
-            threads = draft_roundup(session, config, row, edition_value(session, row, config), now=_now())
-    return {"id": result.edition_id, "built": result.built, "reason": result.reason,
-            "warnings": list(result.warnings), "threads": threads}
+        return build_edition_and_threads(session, load_config(config_path), now=_now())
 
 
 @flow(name="build-edition")
@@ -133,7 +124,8 @@ def approve_task(kind: str, ident: int, by: str, note: str | None, config_path: 
 def deliver_task(config_path: str | None, edition_id: int | None) -> list[dict[str, Any]]:
     from flows.stages.deliver import deliver_edition as deliver
 
-    result = deliver(_db(), load_config(config_path), now=_now(), edition_id=edition_id, secret_key=secret_key())
+    db = _db()
+    result = deliver(db, load_config(config_path), now=_now(), edition_id=edition_id, secret_key=signing_key(db, now=_now()))
     results = result if isinstance(result, list) else [result]
     return [r.as_dict() for r in results]
 
@@ -215,8 +207,6 @@ def publish_posts(config_path: str | None = None) -> dict[str, Any]:
 @flow(name="demo-pipeline")
 def demo_pipeline(config_path: str, approver: str = "demo@socitm.example") -> dict[str, Any]:
     """The whole pipeline once, on the example site: gather, build, approve, deliver, publish."""
-    from flows.stages.publish import draft_roundup, edition_value  # noqa: F401  (import cost paid once)
-
     gathered = gather(config_path, include_backlog=True)
     built = build_edition(config_path)
     edition_id = built["id"]

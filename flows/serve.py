@@ -150,12 +150,13 @@ class RelayLoop(threading.Thread):
 
 
 def start_web(config: Any, db: Any, *, host: str, port: int, say: Say = _say) -> threading.Thread | None:
-    """The review desk in a daemon thread if SYNDICATE_SECRET_KEY is set; else say why and go on without it."""
-    from flows.settings import ConfigError, secret_key
+    """The review desk in a daemon thread, with the ledger's secret key (SYNDICATE_SECRET_KEY, else the
+    key kept beside the ledger); if that key cannot be used, say why and go on without the desk."""
+    from flows.settings import ConfigError, signing_key
     from web.app import serve_web
 
     try:
-        key = secret_key()
+        key = signing_key(db, now=datetime.now(UTC))
     except ConfigError as exc:
         say(f"Not starting the review desk: {exc}")
         return None
@@ -179,6 +180,10 @@ def run_serve(config_path: str | None, *, host: str = "127.0.0.1", port: int = 8
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started with SIGINT ignored
     path = str(resolve_config(config_path).resolve())
     config = load_config(path)
+    from flows.settings import signing_key
+    from state.db import connect
+
+    signing_key(connect(), now=datetime.now(UTC))  # the flows sign with it too: refuse before starting anything
     server: LocalPrefectServer | None = None
     relay: RelayLoop | None = None
     try:
@@ -192,7 +197,6 @@ def run_serve(config_path: str | None, *, host: str = "127.0.0.1", port: int = 8
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         from flows.scheduling import served_deployments
-        from state.db import connect
 
         with temporary_settings({PREFECT_API_URL: api_url}):
             db = connect()

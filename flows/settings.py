@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from compose.config import Config
+
+if TYPE_CHECKING:
+    from state.db import Database
 
 DEFAULT_CONFIG = "syndicate.toml"
 
@@ -64,13 +69,26 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     return parse_config(text, origin=str(target))
 
 
-def secret_key(env: Mapping[str, str] | None = None) -> str:
-    """The key that signs unsubscribe, confirmation and review links. From the environment only."""
-    env = os.environ if env is None else env
-    key = env.get("SYNDICATE_SECRET_KEY", "")
-    if len(key) < 16:
-        raise ConfigError(
-            "SYNDICATE_SECRET_KEY is not set (or shorter than 16 characters): set it in the environment, e.g. "
-            "export SYNDICATE_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
-        )
-    return key
+def secret_key(env: Mapping[str, str] | None = None, *, database_url: str | None = None) -> str:
+    """The key that signs unsubscribe, confirmation and review links: SYNDICATE_SECRET_KEY, else the key
+    kept beside the ledger (generated on first use). See `state.secret_key`."""
+    from state.secret_key import SecretKeyError, load_secret_key
+
+    try:
+        key = load_secret_key(env, database_url=database_url)
+    except SecretKeyError as exc:
+        raise ConfigError(str(exc)) from None
+    assert key is not None
+    return key.value
+
+
+def signing_key(db: Database, *, now: datetime) -> str:
+    """The key for a command that signs or checks links, refused (ConfigError saying what to do) when it
+    would break links already sent."""
+    from state.secret_key import SecretKeyError
+    from state.secret_key import signing_key as checked_key
+
+    try:
+        return checked_key(db, now=now)
+    except SecretKeyError as exc:
+        raise ConfigError(str(exc)) from None

@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from compose.config import Config
+from compose.config import Config, Source
 from compose.schedule import next_slot
 from flows.stages.edition import candidate_items, last_sent_edition
+from state.items import backlog_counts
 from state.models import (
     BatchStatus,
     DeliveryBatchRow,
@@ -38,9 +39,17 @@ def _push(row: WebSubSubscriptionRow | None) -> dict[str, Any] | None:
             "rejected_pushes": row.rejected_pushes, "last_error": row.last_error, "hint": row.last_error_hint}
 
 
-def sources_health(session: Session) -> list[dict[str, Any]]:
+def _never_gathered(source: Source) -> dict[str, Any]:
+    return {"name": source.name, "kind": source.kind, "section": source.section, "url": str(source.url),
+            "moved_to": None, "last_success": None, "last_attempt": None, "last_error": None, "hint": None,
+            "consecutive_failures": 0, "http_status": None, "bytes": 0, "elapsed_ms": 0.0, "items_new": 0,
+            "items_updated": 0, "push": None}
+
+
+def sources_health(session: Session, config: Config | None = None) -> list[dict[str, Any]]:
+    """Each source's health; with `config`, configured sources not gathered yet appear too ("never")."""
     pushes = {row.source_id: row for row in session.scalars(select(WebSubSubscriptionRow))}
-    return [
+    rows: list[dict[str, Any]] = [
         {"name": s.name, "kind": s.kind, "section": s.section, "url": s.url, "moved_to": s.moved_to,
          "last_success": _iso(s.last_success_at), "last_attempt": _iso(s.last_attempt_at),
          "last_error": s.last_error, "hint": s.last_error_hint, "consecutive_failures": s.consecutive_failures,
@@ -48,6 +57,18 @@ def sources_health(session: Session) -> list[dict[str, Any]]:
          "items_new": s.last_items_new, "items_updated": s.last_items_updated, "push": _push(pushes.get(s.id))}
         for s in session.scalars(select(SourceRow).order_by(SourceRow.name))
     ]
+    if config is not None:
+        known = {row["name"] for row in rows}
+        rows += [_never_gathered(source) for source in config.sources if source.name not in known]
+        rows.sort(key=lambda row: str(row["name"]))
+    return rows
+
+
+def backlog(session: Session) -> dict[str, Any]:
+    """What first gathers held back, and the command that lets it in."""
+    by_source = backlog_counts(session)
+    return {"items": sum(by_source.values()), "by_source": by_source,
+            "release": "syndicate backlog release [--source NAME] [--since DATE]"}
 
 
 def pending(session: Session) -> list[dict[str, Any]]:
@@ -107,9 +128,11 @@ def next_edition_outlook(session: Session, *, now: datetime) -> str:
     count = len(candidate_items(session, now=now))
     last = last_sent_edition(session)
     since = f"since edition {last.slug} was built" if last else "so far"
+    held = sum(backlog_counts(session).values())
+    held_back = f" ({held} more held back as backlog)" if held else ""
     if count == 0:
-        return f"no new items {since}: the next build will not make an edition"
-    return f"{count} new item(s) {since} for the next edition"
+        return f"no new items {since}{held_back}: the next build will not make an edition"
+    return f"{count} new item(s) {since} for the next edition{held_back}"
 
 
 def status_report(session: Session, config: Config, *, now: datetime) -> dict[str, Any]:
@@ -117,7 +140,8 @@ def status_report(session: Session, config: Config, *, now: datetime) -> dict[st
     unrelayed = session.scalar(select(func.count()).select_from(EventRow).where(EventRow.relayed_at.is_(None))) or 0
     return {
         "now": now.isoformat(),
-        "sources": sources_health(session),
+        "sources": sources_health(session, config),
+        "backlog": backlog(session),
         "pending": pending(session),
         "schedule": schedule(session, config, now=now),
         "next_edition": next_edition_outlook(session, now=now),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from compose import items as item_rules
@@ -258,9 +258,21 @@ def _apply(row: ItemRow, item: Item, content_hash: str, now: datetime) -> None:
     row.revision += 1
 
 
-def release_backlog(session: Session, source_id: int) -> int:
-    """Let a source's backlog into the next edition (what `gather --include-backlog` does for old items)."""
+def release_backlog(session: Session, source_id: int | None = None, *, since: datetime | None = None) -> int:
+    """Let held-back backlog into the next edition: of one source (or all), published at or after
+    `since` (or all). Returns how many items were released."""
+    query = update(ItemRow).where(ItemRow.backlog.is_(True))
+    if source_id is not None:
+        query = query.where(ItemRow.source_id == source_id)
+    if since is not None:
+        query = query.where(ItemRow.published_at >= since)
     # an UPDATE's result is a CursorResult; Session.execute is typed with the wider Result
-    result = cast(CursorResult[Any], session.execute(
-        update(ItemRow).where(ItemRow.source_id == source_id, ItemRow.backlog.is_(True)).values(backlog=False)))
+    result = cast(CursorResult[Any], session.execute(query.values(backlog=False)))
     return result.rowcount or 0
+
+
+def backlog_counts(session: Session) -> dict[str, int]:
+    """Items held back as backlog, by source name (sources with none left out)."""
+    rows = session.execute(select(SourceRow.name, func.count(ItemRow.id)).join(ItemRow, ItemRow.source_id == SourceRow.id)
+                           .where(ItemRow.backlog.is_(True)).group_by(SourceRow.name).order_by(SourceRow.name))
+    return {name: count for name, count in rows}

@@ -201,6 +201,8 @@ class EditionRow(Base):
     scheduled_for: Mapped[datetime | None]
     built_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # which secret key signed this edition's links: a keyed hash (state.secret_key), never the key
+    key_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     items: Mapped[list[EditionItemRow]] = relationship(
         back_populates="edition", order_by="(EditionItemRow.section_position, EditionItemRow.position)",

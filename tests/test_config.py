@@ -61,10 +61,13 @@ def test_missing_file_says_how_to_start(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
 
 
-def test_secret_key_only_from_environment() -> None:
-    with pytest.raises(ConfigError, match="SYNDICATE_SECRET_KEY is not set"):
-        secret_key({})
-    assert secret_key({"SYNDICATE_SECRET_KEY": "x" * 32}) == "x" * 32
+def test_secret_key_from_environment_else_kept_beside_the_ledger(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'syndicate.db'}"
+    with pytest.raises(ConfigError, match="SYNDICATE_SECRET_KEY is shorter than 16 characters"):
+        secret_key({"SYNDICATE_SECRET_KEY": "x"}, database_url=url)
+    assert secret_key({"SYNDICATE_SECRET_KEY": "x" * 32}, database_url=url) == "x" * 32
+    kept = secret_key({}, database_url=url)
+    assert kept == (tmp_path / "secret-key").read_text().strip() == secret_key({}, database_url=url)
 
 
 @pytest.mark.parametrize(

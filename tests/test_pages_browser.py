@@ -30,6 +30,7 @@ from state import deliveries, ledger
 from state.items import store_report, sync_sources
 from state.models import EditionRow, PostRow, SourceRow, SubscriberRow, SubscriberStatus, ThreadRow
 from state.staff import add_staff
+from tests.helpers.staff import add_staff_rows
 from web import testing
 from web.app import create_app
 
@@ -113,9 +114,11 @@ def _seed(db, config) -> dict[str, object]:
                                   now=earlier)
     with db.session() as session:
         sent = session.get(EditionRow, sent_id)
+        add_staff_rows(session, {"sam@example.org": "approver"})
         ledger.approve(session, "edition", sent_id, by="sam@example.org", now=earlier)
         ledger.mark_edition_sending(session, sent)
         ledger.mark_edition_sent(session, sent, now=earlier + timedelta(hours=1), summary={})
+    testing.seed_staff(db, "alex@example.org", "admin", now=NOW)
     with db.session() as session:
         fresh = {section: [_item(section, name, n, f"Fresh {section} story {n} on digital inclusion and skills",
                                  NOW - timedelta(hours=2 + n)) for n in range(4)] for section, name in sources.items()}
@@ -145,7 +148,6 @@ def _seed(db, config) -> dict[str, object]:
         subscriber = session.query(SubscriberRow).filter_by(email="reader1@example.org").one()
         pending = session.query(SubscriberRow).filter_by(email="reader2@example.org").one()
         pending.status = SubscriberStatus.PENDING
-    testing.seed_staff(db, "alex@example.org", "admin", now=NOW)
     with db.session() as session:
         slug = session.get(EditionRow, sent_id).slug
     return {

@@ -116,7 +116,7 @@ def setup(request: Request, token: str, form: FormData = Depends(csrf_form)) -> 
         except StaffError as exc:
             return message(request, "This link does not work", str(exc), status=400)
         email = row.email
-        error = None
+        error, staff = None, None
         if password != again:
             error = "The two passwords are not the same."
         else:
@@ -124,7 +124,7 @@ def setup(request: Request, token: str, form: FormData = Depends(csrf_form)) -> 
                 staff = as_staff(set_password(session, token, password, now=now))
             except StaffError as exc:
                 error = str(exc)
-    if error:
+    if error or staff is None:
         return page(request, "setup.html", {"email": email, "error": error, "token": token,
                                             "min_length": LoginPolicy.min_password_length}, status=400)
     sign_in(request, staff, now)

@@ -118,10 +118,20 @@ _PRIVATE = frozenset({"/login", "/logout"})
 _PRIVATE_PREFIXES = ("/desk", "/setup/", "/confirm/", "/unsubscribe/")
 
 
-def serve_web(config: Config, db: Database, secret_key: str, host: str = "127.0.0.1", port: int = 8000,
+def serve_web(config: Config, db: Database, secret_key: str | None = None, host: str = "127.0.0.1", port: int = 8000,
               *, https: bool = False) -> None:
-    """Run the web app until interrupted (`syndicate web [--host] [--port]`)."""
+    """Run the web app until interrupted (`syndicate web [--host] [--port]`). Without `secret_key`, the
+    ledger's (SYNDICATE_SECRET_KEY, else the key kept beside the ledger); a key that would break links
+    already sent is refused (`state.secret_key.SecretKeyError`)."""
     import uvicorn
+
+    from state.secret_key import check_signing_key, load_secret_key, signing_key
+
+    if secret_key is None:
+        secret_key = signing_key(db, now=_utc_now())
+    else:
+        with db.session() as session:
+            check_signing_key(session, load_secret_key({"SYNDICATE_SECRET_KEY": secret_key}), now=_utc_now())
 
     from web.access_log import quiet_tokens
 

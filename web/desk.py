@@ -6,10 +6,12 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from flows.status import status_report
 from state.deliveries import ambiguous_batches, edition_figures
+from state.items import release_backlog
+from state.ledger import audit
 from state.models import EditionRow, EditionStatus, ThreadRow, ThreadStatus
 from state.staff import ROLES, Staff, StaffError, add_staff, list_staff, setup_link
 from web.render import app_of, page
@@ -55,9 +57,25 @@ def desk(request: Request, staff: Staff = Depends(need("view"))) -> Response:
             "post_failures": [f for f in report["failures"] if str(f["kind"]).startswith("post-")],
             "next_edition": report["next_edition"], "subscribers": report["subscribers"],
             "next_build": _parsed(report["schedule"]["next_build"]),
-            "now": now,
+            "now": now, "backlog": report["backlog"], "notice": _released_notice(request),
         }
         return page(request, "desk.html", context)
+
+
+def _released_notice(request: Request) -> str | None:
+    released = request.query_params.get("released", "")
+    return f"{released} backlog item(s) released: the next edition may include them." if released.isdigit() else None
+
+
+@router.post("/desk/backlog/release")
+def backlog_release(request: Request, post: Posted = Depends(posted("approve"))) -> Response:
+    """Let what sources' first gathers held back into the next edition (`syndicate backlog release`)."""
+    app = app_of(request)
+    with app.db.session() as session:
+        released = release_backlog(session)
+        audit(session, actor=post.staff.email, action="release-backlog", kind="items", ident=None, now=app.now(),
+              released=released)
+    return RedirectResponse(f"/desk?released={released}", status_code=303)
 
 
 @router.get("/desk/staff")

@@ -31,6 +31,7 @@ from connectors.errors import AmbiguousError, AuthError, PermanentError, Transie
 from state import deliveries, ledger
 from state.db import Database
 from state.models import EditionRow, EditionStatus, SubscriberRow, SubscriberStatus
+from state.secret_key import key_fingerprint, record_signing_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +114,19 @@ def _summary(edition_id: int, figures: Mapping[str, int], message: str, channel:
 
 
 def _start(db: Database, config: Config, edition_id: int, channel: EmailChannel, *, now: datetime,
-           worker: str) -> tuple[OutboundEmail | None, str]:
+           worker: str, secret_key: str) -> tuple[OutboundEmail | None, str]:
     """Check approval, mark the edition sending, plan it; or say why nothing will be sent."""
     with db.session() as session:
         row = ledger.get_edition(session, edition_id)
         if row.status == EditionStatus.SENT:
             figures = deliveries.edition_figures(session, edition_id)
             return None, f"edition {edition_id} was already sent to {figures['accepted']} recipients"
+        if row.key_fingerprint not in (None, key_fingerprint(secret_key)):
+            return None, (f"edition {edition_id} was not sent: its first messages were signed with another secret "
+                          "key; set SYNDICATE_SECRET_KEY back to that key to finish it")
         try:
             ledger.mark_edition_sending(session, row)
+            record_signing_key(row, secret_key)
         except ledger.LedgerError as exc:
             session.rollback()
             return None, f"edition {edition_id} was not sent: {exc}"
@@ -152,7 +157,7 @@ def _active(session: Session) -> int:
 
 def _deliver_one(db: Database, config: Config, edition_id: int, *, channel: EmailChannel, note: str, now: datetime,
                  secret_key: str, worker: str) -> DeliverySummary:
-    message, refusal = _start(db, config, edition_id, channel, now=now, worker=worker)
+    message, refusal = _start(db, config, edition_id, channel, now=now, worker=worker, secret_key=secret_key)
     if message is None:
         with db.session() as session:
             figures = deliveries.edition_figures(session, edition_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -217,3 +218,34 @@ def acknowledge_warnings(session: Session, edition_id: int, *, by: str, now: dat
 
 def count_items(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(ItemRow)) or 0
+
+
+def build_edition_and_threads(session: Session, config: Config, *, now: datetime) -> dict[str, Any]:
+    """Stage 2 whoever starts it (`syndicate edition build`, the `build-edition` flow): build the next
+    edition, then draft its roundup thread per enabled network. When nothing was built because all
+    there is was held back as backlog, the reason says so and how to release it."""
+    from flows.stages.publish import draft_roundup, edition_value
+
+    result = build_next_edition(session, config, now=now)
+    threads: list[int] = []
+    reason = result.reason
+    if result.built and result.edition_id is not None:
+        row = ledger.get_edition(session, result.edition_id)
+        threads = draft_roundup(session, config, row, edition_value(session, row, config), now=now)
+    elif result.edition_id is None:
+        reason = _nothing_new_reason(session, reason)
+    return {"id": result.edition_id, "built": result.built, "reason": reason, "warnings": list(result.warnings),
+            "threads": threads}
+
+
+def _nothing_new_reason(session: Session, reason: str) -> str:
+    from state.items import backlog_counts
+
+    backlog = sum(backlog_counts(session).values())
+    if last_sent_edition(session) is None:
+        reason = "no new items yet: nothing to send"
+    if backlog:
+        reason = (f"{reason.removesuffix(': nothing to send')}. {backlog} item(s) are held back as backlog (what a "
+                  "source already had at its first gather, so adding a source never floods subscribers); to "
+                  "include them: syndicate backlog release [--source NAME] [--since DATE]")
+    return reason

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from compose.config import Config, Source
 from compose.models import FetchReport, SourceCursor
 from state import websub
-from state.items import cursor_of, store_reports, sync_sources
+from state.items import cursor_of, release_backlog, store_reports, sync_sources
 from state.models import WebSubSubscriptionRow
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ class SourceSummary:
     consecutive_failures: int = 0
     skipped: str | None = None
     last_success: datetime | None = None
+    backlog: int = 0  # of `new`, held back as backlog (a source's first gather)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class PushSummary:
 class GatherSummary:
     sources: tuple[SourceSummary, ...] = field(default_factory=tuple)
     push: PushSummary = field(default_factory=PushSummary)
+    released: int = 0  # backlog of earlier gathers let in (`include_backlog`)
 
     @property
     def new(self) -> int:
@@ -67,9 +69,13 @@ class GatherSummary:
     def failed(self) -> int:
         return sum(not s.ok for s in self.sources)
 
+    @property
+    def backlog(self) -> int:
+        return sum(s.backlog for s in self.sources)
+
     def as_dict(self) -> dict[str, object]:
-        return {"new": self.new, "updated": self.updated, "failed": self.failed,
-                "sources": [asdict(s) for s in self.sources], "push": asdict(self.push)}
+        return {"new": self.new, "updated": self.updated, "failed": self.failed, "backlog": self.backlog,
+                "released": self.released, "sources": [asdict(s) for s in self.sources], "push": asdict(self.push)}
 
 
 def _default_fetcher(sources: Sequence[Source], cursors: Mapping[str, SourceCursor], *,
@@ -84,7 +90,9 @@ def gather_sources(
     fetch: Fetcher | None = None, hub: HubClient | None = None,
 ) -> GatherSummary:
     """Fetch every source, store items and health, then subscribe to (or renew, or leave) the WebSub
-    hubs the sources advertise. One broken source never stops the others. `hub` is for tests."""
+    hubs the sources advertise. One broken source never stops the others. `hub` is for tests.
+    `include_backlog` treats what a new source already has as new, and lets in what earlier gathers
+    held back as backlog."""
     rows = sync_sources(session, config.sources)
     due: list[Source] = []
     skipped: list[SourceSummary] = []
@@ -110,13 +118,14 @@ def gather_sources(
             name=source.name, section=source.section, ok=report.ok, status=report.status,
             not_modified=report.not_modified, new=stored.new, updated=stored.updated, bytes=report.bytes,
             elapsed_ms=report.elapsed_ms, error=report.error, hint=report.hint, moved_to=report.moved_to,
-            consecutive_failures=row.consecutive_failures, last_success=row.last_success_at))
+            consecutive_failures=row.consecutive_failures, last_success=row.last_success_at, backlog=stored.backlog))
+    released = release_backlog(session) if include_backlog else 0
     for source, report in zip(due, reports, strict=True):
         if report.ok and report.hub_url:
             topic = report.self_url or (report.cursor.url if report.cursor else None) or str(source.url)
             websub.note_discovery(session, rows[source.name], hub=report.hub_url, topic=topic, now=now)
     push = sync_push_subscriptions(session, config, now=now, hub=hub)
-    return GatherSummary(tuple(summaries + skipped), push)
+    return GatherSummary(tuple(summaries + skipped), push, released=released)
 
 
 def callback_base(config: Config) -> str:
@@ -144,7 +153,9 @@ def sync_push_subscriptions(session: Session, config: Config, *, now: datetime,
         from connectors.sources.websub import HubClient
 
         hub_guard = OutboundGuard.trusting([str(s.url) for s in config.sources], config.fetch.allow_hosts)
-    client = hub or HubClient(guard=hub_guard)
+        client = HubClient(guard=hub_guard)
+    else:
+        client = hub
     requested = failed = unsubscribed = 0
     errors: list[str] = []
     try:

@@ -1,7 +1,7 @@
 """security: revocable staff sessions and disabled staff
 
 Revision ID: 0003_security
-Revises: 0003_workflow
+Revises: 0003_cli
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0003_security'
-down_revision = '0003_workflow'
+down_revision = '0003_cli'
 branch_labels = None
 depends_on = None
 
