@@ -10,6 +10,7 @@ feed, the SendGrid Event Webhook, the WebSub callback, the static files and the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -138,7 +139,5 @@ def serve_web(config: Config, db: Database, secret_key: str | None = None, host:
     settings = uvicorn.Config(create_app(config=config, db=db, secret_key=secret_key, https=https), host=host,
                               port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
     quiet_tokens()  # after uvicorn.Config, which configures logging: tokens never reach the access log
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run does: Ctrl-C is a normal stop
         uvicorn.Server(settings).run()
-    except KeyboardInterrupt:  # as uvicorn.run does: Ctrl-C is a normal stop
-        pass
