@@ -53,7 +53,7 @@ def _desk(db, tmp_path):
 
 
 def _as(app, email) -> TestClient:
-    client = TestClient(app)
+    client = TestClient(app, base_url="https://testserver")  # the public URL is https: cookies are Secure
     assert testing.sign_in(client, email).status_code == 303
     return client
 
