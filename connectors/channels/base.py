@@ -11,15 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-from compose.email import RECIPIENT_TOKENS
+from compose.email import RECIPIENT_TOKENS, greeting_name
 
 FIRST_NAME_TOKEN, UNSUBSCRIBE_TOKEN = RECIPIENT_TOKENS
-
-
-def first_name(name: str) -> str:
-    """What `{{first_name}}` becomes for a recipient: the first word of their name, else "there"."""
-    parts = name.split()
-    return parts[0] if parts else "there"
+first_name = greeting_name  # what `{{first_name}}` becomes: one rule for channels, previews and the archive
 
 
 @dataclass(frozen=True, slots=True)
