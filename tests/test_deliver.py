@@ -282,7 +282,9 @@ def test_outbox_is_the_default_and_writes_parseable_eml(ledger_db, tmp_path):
     make_edition(ledger_db)
     config = make_config(tmp_path)
     summary = deliver_edition(ledger_db, config, now=NOW, secret_key=SECRET)
-    assert summary.channel == "outbox" and summary.sent and "outbox" in summary.message
+    assert summary.channel == "outbox" and summary.sent
+    folder = (tmp_path / "outbox" / "email" / "2026-11-26").as_posix()
+    assert f"nothing was emailed: the messages were written to the outbox, in {folder}/" in summary.message
     files = sorted((tmp_path / "outbox" / "email" / "2026-11-26").glob("*.eml"))
     assert [f.name for f in files] == ["00001-e1.eml", "00002-e1.eml", "00003-e1.eml"]
     mail = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
