@@ -67,6 +67,16 @@ def _unique_slug(session: Session, slug: str) -> str:
     return f"{slug}-{n}"
 
 
+def issue_number(session: Session, edition_id: int | None = None) -> int:
+    """The edition's issue number (the subject's `{number}`): one more than the editions sent
+    before it (before `edition_id`, or before a new one). Only one edition is open at a time, so
+    no two sent editions share a number, even two built and sent on the same day."""
+    query = select(func.count()).select_from(EditionRow).where(EditionRow.status == EditionStatus.SENT)
+    if edition_id is not None:
+        query = query.where(EditionRow.id < edition_id)
+    return (session.scalar(query) or 0) + 1
+
+
 def web_url(config: Config, slug: str) -> str:
     return f"{str(config.edition.public_url).rstrip('/')}/editions/{slug}"
 
@@ -101,7 +111,7 @@ def build_next_edition(session: Session, config: Config, *, now: datetime, by: s
     candidates = candidate_items(session, now=now)
     slug = _unique_slug(session, slug_for(now, config))
     edition = build_edition(candidates, config=config, now=now, slug=slug, intro_markdown=config.edition.intro or None,
-                            web_url=web_url(config, slug))
+                            web_url=web_url(config, slug), number=issue_number(session))
     if edition is None:
         return BuildResult(None, False, "no new items since the last edition: nothing to send")
     rendered, content_hash = _render(edition, config)
@@ -167,7 +177,7 @@ def edit_edition(
         edition = build_edition(items, config=config, now=row.built_at, slug=row.slug,
                                 intro_markdown=row.intro_markdown if intro_markdown is None else intro_markdown,
                                 featured_url=featured_url or None, removed_urls=removed_urls, order=order,
-                                web_url=web_url(config, row.slug))
+                                web_url=web_url(config, row.slug), number=issue_number(session, row.id))
     except ValueError as exc:
         raise ledger.LedgerError(str(exc)) from None
     if edition is None:
