@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,10 +108,8 @@ def private_file(path: Path) -> None:
     file is created with mode 0600 (SQLite then gives its -wal and -shm files the same mode), and
     an existing ledger, or its -wal/-shm, that group or others can read is narrowed to 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, LEDGER_FILE_MODE))
-    except FileExistsError:
-        pass
     for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         try:
             status = each.stat()

@@ -67,3 +67,32 @@ def test_number_is_an_allowed_field_and_a_misspelt_one_is_refused(tmp_path):
     assert parse_config(text.replace('subject = "{title} #{number} · {date}"', 'subject = "No. {number}"'))
     with pytest.raises(ConfigError, match="numbr"):
         parse_config(text.replace('subject = "{title} #{number} · {date}"', 'subject = "No. {numbr}"'))
+
+
+def test_when_every_new_item_is_left_out_the_build_names_them_and_says_what_to_fix(db, tmp_path):
+    config = testing.example_config(tmp_path)
+    source = config.sources[0]
+    bad = {"Ftp story": "ftp://files.socitm.net/report.pdf",
+           "Spaced story": "https://www.socitm.net/a report.pdf"}
+    with db.session() as session:
+        rows = sync_sources(session, config.sources)
+        items = tuple(Item(url=url, title=title, section=source.section, source=source.name, summary_text="x",
+                           summary_html="<p>x</p>", published=NOW - timedelta(hours=1), image_url=None)
+                      for title, url in bad.items())
+        store_report(session, rows[source.name], FetchReport(source=source.name, items=items, status=200), now=NOW,
+                     include_backlog=True)
+    with db.session() as session:
+        result = build_next_edition(session, config, now=NOW)
+    assert result.edition_id is None and not result.built
+    assert "none of the 2 new items can go in an email" in result.reason and "fix the links" in result.reason
+    assert "no new items" not in result.reason
+    assert sorted(w.split(":")[0] for w in result.warnings) == ["left out 'Ftp story'", "left out 'Spaced story'"]
+    assert any("is not an http(s) link" in w for w in result.warnings)
+    assert any("holds spaces" in w for w in result.warnings)
+
+
+def test_with_nothing_new_the_build_says_so(db, tmp_path):
+    config = testing.example_config(tmp_path)
+    with db.session() as session:
+        result = build_next_edition(session, config, now=NOW)
+    assert result.reason == "no new items since the last edition: nothing to send" and result.warnings == ()

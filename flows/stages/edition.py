@@ -11,7 +11,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from compose.config import Config
-from compose.edition import build_edition, edition_content_hash, slug_for
+from compose.edition import build_edition, edition_content_hash, left_out, slug_for
 from compose.email import render_email
 from compose.models import Edition, Item, RenderedEmail
 from compose.schedule import next_slot
@@ -67,6 +67,25 @@ def _unique_slug(session: Session, slug: str) -> str:
     return f"{slug}-{n}"
 
 
+def _nothing_to_build(candidates: Sequence[Item], config: Config) -> BuildResult:
+    """Why no edition was built: no new items, or new items that no edition can carry, each named
+    (as warnings) with what to fix."""
+    if not candidates:
+        return BuildResult(None, False, "no new items since the last edition: nothing to send")
+    known = {section.key: section for section in config.sections}
+    reasons = left_out(candidates, config=config)
+    for item in candidates:
+        if item.section not in known:
+            reasons.append(f"left out {item.title[:80]!r} (from {item.source}): its section {item.section!r} is not "
+                           "among [[sections]] in syndicate.toml")
+    count = len(candidates)
+    noun = "item" if count == 1 else "items"
+    return BuildResult(None, False,
+                       f"no edition built: none of the {count} new {noun} can go in an email (each is named below): "
+                       "fix the links at their source (or the source's selectors), or add the missing section to "
+                       "syndicate.toml, then gather and build again", tuple(reasons))
+
+
 def issue_number(session: Session, edition_id: int | None = None) -> int:
     """The edition's issue number (the subject's `{number}`): one more than the editions sent
     before it (before `edition_id`, or before a new one). Only one edition is open at a time, so
@@ -113,7 +132,7 @@ def build_next_edition(session: Session, config: Config, *, now: datetime, by: s
     edition = build_edition(candidates, config=config, now=now, slug=slug, intro_markdown=config.edition.intro or None,
                             web_url=web_url(config, slug), number=issue_number(session))
     if edition is None:
-        return BuildResult(None, False, "no new items since the last edition: nothing to send")
+        return _nothing_to_build(candidates, config)
     rendered, content_hash = _render(edition, config)
     featured_id = edition.featured.id if edition.featured else None
     row = EditionRow(slug=slug, title=edition.title, status=EditionStatus.DRAFT, subject=rendered.subject,
