@@ -15,6 +15,7 @@ from compose.signing import unsubscribe_token, unsubscribe_url
 from connectors.channels import email_channel
 from connectors.channels.base import FIRST_NAME_TOKEN, UNSUBSCRIBE_TOKEN, OutboundEmail, Recipient, first_name
 from connectors.channels.outbox_email import OutboxEmailChannel
+from connectors.channels.reach import loopback_warning
 from connectors.errors import DeliveryError
 from flows.stages.edition import FEATURED, acknowledge_warnings, edit_edition
 from state import ledger
@@ -102,9 +103,10 @@ def _show(request: Request, edition_id: int, *, error: str | None = None, status
     with app.db.session() as session:
         row = _get(session, edition_id)
         notice = _notice(request, app, row)
+        caution = loopback_warning(app.config, app.env) if request.query_params.get("done") == "approved" else None
         preview = _preview(session, app, row, request.query_params.get("as"))
         return page(request, "edition.html", {**_context(session, app, row, request.state.staff), **preview, "notice": notice,
-                                              "error": error}, status=status)
+                                              "error": error, "caution": caution}, status=status)
 
 
 def _preview(session: Session, app: WebApp, row: EditionRow, chosen: str | None) -> dict[str, Any]:

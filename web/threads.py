@@ -12,6 +12,7 @@ from sqlalchemy import select
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from compose.posts import RULES_BY_NETWORK, rules_for, weighted_length, x_post_cost
+from connectors.channels.reach import loopback_warning
 from flows.stages.publish import (
     can_change,
     derived_texts,
@@ -102,8 +103,10 @@ def _views(request: Request, session: Any) -> list[dict[str, Any]]:
 def threads_page(request: Request, staff: Staff = Depends(need("view"))) -> Response:
     app = app_of(request)
     notice = NOTICES.get(request.query_params.get("done", ""))
+    caution = loopback_warning(app.config, app.env) if request.query_params.get("done") == "approved" else None
     with app.db.session() as session:
-        return page(request, "threads.html", {"threads": _views(request, session), "notice": notice, "error": None})
+        return page(request, "threads.html", {"threads": _views(request, session), "notice": notice, "error": None,
+                                              "caution": caution})
 
 
 @router.get("/desk/api/count")

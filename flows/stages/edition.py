@@ -15,6 +15,7 @@ from compose.edition import build_edition, edition_content_hash, left_out, slug_
 from compose.email import render_email
 from compose.models import Edition, Item, RenderedEmail
 from compose.schedule import next_slot
+from connectors.channels.reach import loopback_warning
 from flows.stages.publish import follow_edition
 from state import events, ledger
 from state.models import EditionItemRow, EditionRow, EditionStatus, ItemRow, SourceRow
@@ -116,7 +117,8 @@ def _link_warnings(edition: Edition) -> tuple[str, ...]:
                  for item in shown if item.url in broken)
 
 
-def build_next_edition(session: Session, config: Config, *, now: datetime, by: str = ledger.SYSTEM) -> BuildResult:
+def build_next_edition(session: Session, config: Config, *, now: datetime, by: str = ledger.SYSTEM,
+                       env: Mapping[str, str] | None = None) -> BuildResult:
     """Compose the next edition, or say why none was built. A rejected edition still open is
     replaced: cancelled, with its threads, saying by which edition. `by` is the member of staff
     who asked for it, or `ledger.SYSTEM` for a scheduled build."""
@@ -134,6 +136,9 @@ def build_next_edition(session: Session, config: Config, *, now: datetime, by: s
     if edition is None:
         return _nothing_to_build(candidates, config)
     rendered, content_hash = _render(edition, config)
+    unreachable = loopback_warning(config, env)  # links readers cannot open, with a real channel set up
+    if unreachable:
+        rendered = replace(rendered, warnings=(*rendered.warnings, unreachable))
     featured_id = edition.featured.id if edition.featured else None
     row = EditionRow(slug=slug, title=edition.title, status=EditionStatus.DRAFT, subject=rendered.subject,
                      preheader=rendered.preheader, intro_markdown=edition.intro_markdown, featured_item_id=featured_id,
