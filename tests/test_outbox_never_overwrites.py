@@ -76,3 +76,41 @@ def test_every_distinct_message_is_kept_once_whatever_the_order_of_writes(subjec
             OutboxEmailChannel(root, now=NOW).send_batch(_message(subject=subject), READERS[:1])
         kept = [email.message_from_bytes(data, policy=policy.default)["Subject"] for data in _files(root).values()]
         assert sorted(kept) == sorted(set(subjects))
+
+
+# ---------------------------------------------------------------- posts
+
+def _thread(channel, texts: list[str], key: str = "edition:2026-11-26") -> list[str]:
+    ids: list[str] = []
+    for text in texts:
+        ids.append(channel.publish(text, reply_to=ids[-1] if ids else None, thread_key=key).provider_id)
+    return ids
+
+
+def test_a_second_thread_under_the_same_key_goes_beside_the_first_not_into_it(tmp_path: Path) -> None:
+    import json
+
+    from connectors.channels.outbox_posts import OutboxPostChannel
+
+    demo, real = OutboxPostChannel("x", tmp_path), OutboxPostChannel("x", tmp_path)
+    _thread(demo, ["1/2 the demo's thread", "2/2 end"])
+    first = (tmp_path / "x" / "edition-2026-11-26.json").read_bytes()
+    ids = _thread(real, ["1/3 the real thread", "2/3 middle", "3/3 end"])
+    assert (tmp_path / "x" / "edition-2026-11-26.json").read_bytes() == first
+    second = json.loads((tmp_path / "x" / "edition-2026-11-26.2.json").read_text("utf-8"))
+    assert [p["text"] for p in second["posts"]] == ["1/3 the real thread", "2/3 middle", "3/3 end"]
+    assert [p["in_reply_to"] for p in second["posts"]] == [None, ids[0], ids[1]]
+
+
+def test_publishing_a_thread_again_writes_nothing_and_finds_each_post(tmp_path: Path) -> None:
+    from connectors.channels.outbox_posts import OutboxPostChannel
+
+    channel = OutboxPostChannel("mastodon", tmp_path)
+    _thread(channel, ["1/2 a thread", "2/2 end"])
+    _thread(channel, ["1/2 another", "2/2 end"])
+    before = _files(tmp_path)
+    ids = _thread(channel, ["1/2 another", "2/2 end"])  # a resumed run
+    assert _files(tmp_path) == before and len(before) == 2
+    assert channel.find_post("2/2 end", reply_to=ids[0], thread_key="edition:2026-11-26").provider_id == ids[1]
+    assert channel.find_post("1/2 a thread", thread_key="edition:2026-11-26") is not None
+    assert channel.find_post("1/2 never posted", thread_key="edition:2026-11-26") is None
