@@ -47,3 +47,15 @@ def test_one_greeting_rule_for_channels_previews_and_archive() -> None:
     assert first_name is greeting_name
     assert greeting_name("") == greeting_name("   ") == GREETING_FALLBACK == "there"
     assert greeting_name("  Ada Lovelace ") == "Ada"
+
+
+def test_desk_pages_and_the_confirmation_email_name_the_organisation_once(db, tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from web import testing
+    from web.app import create_app
+
+    config = testing.example_config(tmp_path)  # Socitm, at "Socitm Ltd, 8a Basset Court, ..."
+    app = create_app(config=config, db=db, secret_key="footer-test-secret-key-0123456789", env={})
+    page = " ".join(TestClient(app).get("/subscribe").text.split())
+    assert "Socitm Ltd, 8a Basset Court" in page and "Socitm · Socitm Ltd" not in page

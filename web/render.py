@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
 from compose.config import Config
-from compose.email import RECIPIENT_TOKENS, greeting_name
+from compose.email import RECIPIENT_TOKENS, greeting_name, postal_line
 from state.db import Database
 from web.security import CSRF_FIELD, IpThrottle, web_session
 
@@ -62,6 +62,7 @@ def make_templates(config: Config) -> Jinja2Templates:
     env.filters["local"] = lambda value, fmt="%a %-d %b %Y, %H:%M %Z": _local(value, zone, fmt)
     env.filters["input_local"] = lambda value: _local(value, zone, "%Y-%m-%dT%H:%M") if value else ""
     env.globals["config"] = config
+    env.globals["postal_line"] = postal_line(config.organisation.name, config.organisation.postal_address)
     env.globals["csrf_field"] = CSRF_FIELD
     return templates
 

@@ -61,7 +61,7 @@ def loopback_warning(config: Config, env: Mapping[str, str] | None = None) -> st
     reaching = real_channels(config, env)
     if not reaching:
         return None
-    return (f"edition.public_url is {public.rstrip('/')}, an address only this machine can open, but "
+    return (f"edition.public_url is {public.rstrip('/')}, which only this machine can open, but "
             f"{' and '.join(reaching)} {'is' if len(reaching) == 1 else 'are'} set up to reach real people: "
-            "the email's 'view in browser' and unsubscribe links and the posts' links would not work for them. "
-            "Set edition.public_url in syndicate.toml to the desk's public address (https://...) and build again")
+            "their 'view in browser', unsubscribe and post links would not work. Set edition.public_url in "
+            "syndicate.toml to the desk's public address (https://...), then build again.")
