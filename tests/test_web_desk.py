@@ -236,7 +236,8 @@ def test_thread_edit_voids_its_approval_and_counts_lengths(desk):
         assert thread.status == "draft" and thread.posts[0].text == text
         assert not ledger.is_approved(session, "thread", tid)
     count = editor.get("/desk/api/count", params={"network": "x", "text": text}).json()
-    assert count == {"network": "x", "length": len("Shorter post ") + 23, "max": 280, "over": False, "cost": "0.200"}
+    assert count == {"network": "x", "length": len("Shorter post ") + 23, "max": 280, "over": False, "cost": "0.200",
+                     "bytes": len(text.encode()), "max_bytes": None, "why": ""}
     assert editor.get("/desk/api/count", params={"network": "x", "text": "é" * 300}).json()["over"] is True
     assert editor.get("/desk/api/count", params={"network": "myspace", "text": "x"}).status_code == 400
 
