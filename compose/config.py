@@ -202,6 +202,14 @@ class EditionSettings(_Strict):
             raise ValueError(f"{value!r} is not a day of the week: use one of {', '.join(_DAYS)}")
         return value.lower()
 
+    @field_validator("from_name", "title")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029" for c in value):
+            raise ValueError(f"{value!r} holds a control character (a line break, a tab or similar): "
+                             "write it on one line, it goes into the From header and the subject")
+        return value
+
     @field_validator("from_email", "reply_to")
     @classmethod
     def _email(cls, value: str) -> str:
@@ -274,6 +282,22 @@ class WebSub(_Strict):
     callback_url: HttpUrl | None = None  # where hubs reach the web app; default: edition.public_url
 
 
+class Fetch(_Strict):
+    """Outbound requests named by content (redirects, WebSub hubs, link checks) never reach internal
+    addresses (loopback, private, link-local, ...), except the hosts of the sources above and these."""
+
+    allow_hosts: tuple[str, ...] = ()  # "host" (any port) or "host:port"
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?", entry):
+                raise ValueError(f"fetch.allow_hosts: {entry!r} is not a host: write \"host\" or \"host:port\" "
+                                 "(no scheme, no path), e.g. \"intranet.example.org\" or \"127.0.0.1:8080\"")
+        return value
+
+
 class Config(_Strict):
     organisation: Organisation
     edition: EditionSettings
@@ -284,6 +308,7 @@ class Config(_Strict):
     social: Social = Social()
     review: Review = Review()
     websub: WebSub = WebSub()
+    fetch: Fetch = Fetch()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

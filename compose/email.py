@@ -55,9 +55,10 @@ class EmailLimits:
 
 
 def greeting_name(name: str) -> str:
-    """What `{{first_name}}` becomes for a reader: the first word of their name, else "there"
-    (so "Hello there,"). The one rule for every channel, preview and the public archive."""
-    parts = name.split()
+    """What `{{first_name}}` becomes for a reader: the first word of their name (control
+    characters dropped, so it can never break a line or a header), else "there" (so "Hello
+    there,"). The one rule for every channel, preview and the public archive."""
+    parts = one_line(name).split()
     return parts[0] if parts else GREETING_FALLBACK
 
 

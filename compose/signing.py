@@ -79,9 +79,13 @@ def verify_unsubscribe(secret_key: str, token: str, *, now: datetime) -> tuple[i
     return data["s"], edition if isinstance(edition, int) else None
 
 
-def confirm_token(secret_key: str, *, subscriber_id: int, email: str, now: datetime) -> str:
-    """The token in a double opt-in confirmation link; bound to the address it was sent to."""
-    return _serializer(secret_key, _CONFIRM_SALT, now).dumps({"s": subscriber_id, "m": email.lower()})
+def confirm_token(secret_key: str, *, subscriber_id: int, email: str, now: datetime, name: str = "") -> str:
+    """The token in a double opt-in confirmation link; bound to the address it was sent to. `name`,
+    the name given on the form, is applied only when the link is used (`verify_confirm_name`)."""
+    data: dict[str, Any] = {"s": subscriber_id, "m": email.lower()}
+    if name:
+        data["n"] = name
+    return _serializer(secret_key, _CONFIRM_SALT, now).dumps(data)
 
 
 def verify_confirm(secret_key: str, token: str, *, now: datetime) -> tuple[int, str]:
@@ -91,6 +95,14 @@ def verify_confirm(secret_key: str, token: str, *, now: datetime) -> tuple[int, 
     if not isinstance(data, dict) or not isinstance(data.get("s"), int) or not isinstance(data.get("m"), str):
         raise ForgedToken("this confirmation link is not valid (unexpected content)")
     return data["s"], data["m"]
+
+
+def verify_confirm_name(secret_key: str, token: str, *, now: datetime) -> str:
+    """The name a genuine confirmation token carries ("" when none was given)."""
+    verify_confirm(secret_key, token, now=now)
+    data = _load(secret_key, _CONFIRM_SALT, token, now=now, max_age=TokenPolicy.confirm_max_age, what="confirmation")
+    name = data.get("n", "")
+    return name if isinstance(name, str) else ""
 
 
 def unsubscribe_url(public_url: str, token: str) -> str:

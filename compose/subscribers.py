@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
+
+from compose.items import drop_unprintable
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,28 @@ class CsvLimits:
     max_name_length = 200
     required_columns = ("email",)
     known_columns = ("email", "name")
+
+
+_NOT_IN_A_NAME = frozenset({"Cc", "Zl", "Zp", "Cs", "Co"})  # controls, line/paragraph separators, surrogates, private use
+
+
+class NameRefused(ValueError):
+    """A subscriber name that could become markup or break a header; the message says what to fix."""
+
+
+def check_name(name: str) -> str:
+    """A subscriber's name as stored: printable text on one line, without angle brackets, at most
+    `CsvLimits.max_name_length` characters, else `NameRefused`. The same rule for every door
+    (public form, CSV import, desk), because the name goes into emails and their `To` header."""
+    name = name.strip()
+    if len(name) > CsvLimits.max_name_length:
+        raise NameRefused(f"the name is longer than {CsvLimits.max_name_length} characters: shorten it")
+    if drop_unprintable(name) != name or any(unicodedata.category(c) in _NOT_IN_A_NAME for c in name):
+        raise NameRefused("a name may not hold a control character (a line break, a tab or similar): "
+                          "write it on one line")
+    if "<" in name or ">" in name:
+        raise NameRefused("a name may not hold angle brackets (< or >): remove them")
+    return name
 
 
 # Header names, lower-cased, as our own files, Mailchimp ("Email Address", "First Name", "Last Name")
@@ -89,11 +114,13 @@ def parse_subscriber_csv(text: str) -> tuple[list[SubscriberCsvRow], list[CsvPro
         except EmailNotValidError as exc:
             problems.append(CsvProblem(line, f"{raw!r} is not a valid email address: {exc}"))
             continue
-        name = record[name_at].strip() if name_at is not None else ""
-        if not name:
+        name = record[name_at] if name_at is not None else ""
+        if not name.strip():
             name = " ".join(record[at].strip() for at in (first_at, last_at) if at is not None and record[at].strip())
-        if len(name) > CsvLimits.max_name_length:
-            problems.append(CsvProblem(line, f"the name is longer than {CsvLimits.max_name_length} characters"))
+        try:
+            name = check_name(name)
+        except NameRefused as exc:
+            problems.append(CsvProblem(line, str(exc)))
             continue
         key = email.lower()
         if key in seen:

@@ -1,7 +1,9 @@
 """Checking that the links an edition carries still answer, before staff approve it.
 
 A link is broken when it answers 4xx/5xx (after redirects) or cannot be reached in time. HEAD is
-tried first; servers that refuse HEAD (405, 501) get a GET whose body is never read.
+tried first; servers that refuse HEAD (405, 501) get a GET whose body is never read. Links come
+from content: a link (or a redirect) to an internal address is not requested, and is reported
+(`connectors.outbound.OutboundGuard`), unless its host is a configured source or allowed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterable
 
 import httpx
 
+from connectors.outbound import OutboundGuard, OutboundRefused, Resolver, guarded_transport
 from connectors.sources.http import USER_AGENT
 
 
@@ -27,6 +30,8 @@ async def _check(client: httpx.AsyncClient, gate: asyncio.Semaphore, url: str) -
             if response.status_code in (405, 501):
                 async with client.stream("GET", url) as streamed:
                     response = streamed
+        except OutboundRefused as refused:
+            return f"not checked: {refused}"
         except httpx.TooManyRedirects:
             return "too many redirects"
         except httpx.TimeoutException:
@@ -38,16 +43,19 @@ async def _check(client: httpx.AsyncClient, gate: asyncio.Semaphore, url: str) -
     return None
 
 
-async def _check_all(urls: list[str]) -> dict[str, str]:
+async def _check_all(urls: list[str], guard: OutboundGuard, resolver: Resolver | None) -> dict[str, str]:
     gate = asyncio.Semaphore(LinkCheckLimits.concurrency)
     async with httpx.AsyncClient(timeout=LinkCheckLimits.timeout_s, follow_redirects=True,
-                                 max_redirects=LinkCheckLimits.max_redirects,
+                                 max_redirects=LinkCheckLimits.max_redirects, trust_env=False,
+                                 transport=guarded_transport(guard, asynchronous=True, resolver=resolver),
                                  headers={"User-Agent": USER_AGENT}) as client:
         results = await asyncio.gather(*(_check(client, gate, url) for url in urls))
     return {url: problem for url, problem in zip(urls, results, strict=True) if problem}
 
 
-def broken_links(urls: Iterable[str]) -> dict[str, str]:
-    """The links that do not answer, with the reason. Only http(s) links are checked."""
+def broken_links(urls: Iterable[str], *, guard: OutboundGuard | None = None,
+                 resolver: Resolver | None = None) -> dict[str, str]:
+    """The links that do not answer, with the reason. Only http(s) links are checked, and only on
+    public addresses unless `guard` trusts the host. `resolver` replaces DNS (tests)."""
     wanted = sorted({url for url in urls if url.startswith(("http://", "https://"))})
-    return asyncio.run(_check_all(wanted)) if wanted else {}
+    return asyncio.run(_check_all(wanted, guard or OutboundGuard(), resolver)) if wanted else {}

@@ -281,3 +281,14 @@ def staff_add(
         row, token = add_staff(session, email, role, now=now())
         text = setup_link_text(str(cfg.edition.public_url), row.email, row.role, token)
     output.emit_json({"email": email, "role": role, "setup_link": text.rsplit(" ", 1)[-1]}) if as_json() else output.say(text)
+
+
+@staff_app.command("disable")
+def staff_disable(email: str) -> None:
+    """Disable a member of staff: every session of theirs ends; `staff add` enables them again."""
+    from state.staff import disable_staff
+
+    with database().session() as session:  # an unknown address: StaffError, shown by main with exit code 1
+        address = disable_staff(session, email, now=now()).email
+    said = f"{address} is disabled: every session has ended. `syndicate staff add {address} --role ROLE` enables it again."
+    output.emit_json({"email": address, "disabled": True}) if as_json() else output.say(said)

@@ -384,8 +384,10 @@ class StaffRow(Base):
     setup_token_hash: Mapped[str | None] = mapped_column(String(64))
     setup_expires_at: Mapped[datetime | None]
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]  # no longer set: sign-in is throttled per account and address
     created_at: Mapped[datetime]
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    disabled_at: Mapped[datetime | None]
 
 
 class AuditRow(Base):

@@ -27,6 +27,8 @@ def staff_member(session: Session, email: str) -> StaffRow:
 def require_role(session: Session, email: str, roles: tuple[str, ...], doing: str) -> str:
     """The staff member's address as recorded, if their role is one of `roles`; else `NotAllowed`."""
     row = staff_member(session, email)
+    if row.disabled_at is not None:
+        raise NotAllowed(f"{row.email} is disabled (`syndicate staff disable`): an admin adds them again to enable them")
     if row.role not in roles:
         raise NotAllowed(f"{row.email} is {'an' if row.role[:1] in 'aeiou' else 'a'} {row.role}: only "
                          f"{' or '.join(r + 's' for r in roles)} may {doing}")

@@ -2,8 +2,13 @@
 
 A member of staff is added by an admin (`syndicate staff add EMAIL --role ROLE`), which prints a
 one-time link to choose a password. Only a SHA-256 of that link's token is stored, and it expires.
-Passwords are hashed with argon2. Failed sign-ins lock the account for a growing delay
-(`LoginPolicy`), so guessing a password is slow even across many addresses of the attacker.
+Passwords are hashed with argon2. Guessing is throttled by the web app per account and client
+address together (`web.security.IpThrottle`), never by the account alone: an outsider who knows
+an address cannot lock its owner out.
+
+Sessions are revocable: a session names its member of staff and their `session_generation`, which
+goes up on sign-out, a password change, a role change, re-adding and `disable_staff`; a session of
+an older generation no longer signs anyone in (`current_staff`, checked on every request).
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ class StaffError(LedgerError):
 class LoginPolicy:
     """How sign-in resists guessing, and how long a set-up link lives."""
 
-    free_failures = 5  # failures before the first lock
+    free_failures = 5  # failures of one account from one address before the first wait
+    free_failures_per_address = 20  # failures from one address, over every account, before the first wait
     first_lock = timedelta(seconds=30)  # doubled for each failure after that
     longest_lock = timedelta(hours=1)
     setup_link_lifetime = timedelta(hours=72)
@@ -51,9 +57,9 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password: used to take as long when the address is unknown")
 
 
-def lock_delay(failures: int) -> timedelta | None:
+def lock_delay(failures: int, free: int | None = None) -> timedelta | None:
     """How long to refuse sign-ins after `failures` consecutive failures (None: not locked)."""
-    over = failures - LoginPolicy.free_failures
+    over = failures - (LoginPolicy.free_failures if free is None else free)
     if over < 0:
         return None
     return min(LoginPolicy.first_lock * (2 ** min(over, 16)), LoginPolicy.longest_lock)
@@ -66,7 +72,7 @@ class Staff:
     id: int
     email: str
     role: str
-    fingerprint: str  # changes when the password changes: older sessions stop working
+    generation: int  # goes up whenever this person's sessions must end
 
     def can(self, capability: str) -> bool:
         return capability in CAPABILITIES.get(self.role, frozenset())
@@ -76,12 +82,13 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def fingerprint(row: StaffRow) -> str:
-    return hashlib.sha256((row.password_hash or "").encode("utf-8")).hexdigest()[:20]
-
-
 def as_staff(row: StaffRow) -> Staff:
-    return Staff(id=row.id, email=row.email, role=row.role, fingerprint=fingerprint(row))
+    return Staff(id=row.id, email=row.email, role=row.role, generation=row.session_generation or 0)
+
+
+def end_sessions(row: StaffRow) -> None:
+    """Every session of this member of staff stops working at its next request."""
+    row.session_generation = (row.session_generation or 0) + 1
 
 
 def find_staff(session: Session, email: str) -> StaffRow | None:
@@ -98,8 +105,8 @@ def _issue_setup(row: StaffRow, now: datetime) -> str:
 def add_staff(session: Session, email: str, role: str, *, now: datetime, by: str = "cli") -> tuple[StaffRow, str]:
     """A new member of staff without a password, and the one-time token of their set-up link.
 
-    Adding an address that exists already issues a fresh link and sets the role (a lost link is
-    replaced this way); the old link stops working.
+    Adding an address that exists already resets it: a fresh link, the role given, no password
+    (the old one stops working), every session ended, enabled again if it was disabled.
     """
     if role not in ROLES:
         raise StaffError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
@@ -108,8 +115,14 @@ def add_staff(session: Session, email: str, role: str, *, now: datetime, by: str
         raise StaffError(f"{email!r} is not an email address")
     row = find_staff(session, address)
     if row is None:
-        row = StaffRow(email=address, role=role, failed_logins=0, created_at=now)
+        row = StaffRow(email=address, role=role, failed_logins=0, created_at=now, session_generation=0)
         session.add(row)
+    else:
+        row.password_hash = None
+        row.disabled_at = None
+        row.failed_logins = 0
+        row.locked_until = None
+        end_sessions(row)
     row.role = role
     token = _issue_setup(row, now)
     session.flush()
@@ -136,6 +149,8 @@ def staff_for_setup(session: Session, token: str, *, now: datetime) -> StaffRow:
     if row is None or not hmac.compare_digest(row.setup_token_hash or "", digest):
         raise StaffError("this set-up link is not valid: it was already used or never issued. "
                          "Ask an admin for a new one (`syndicate staff add EMAIL --role ROLE`)")
+    if row.disabled_at is not None:
+        raise StaffError("this account is disabled: ask an admin to add it again (`syndicate staff add EMAIL --role ROLE`)")
     if row.setup_expires_at is None or row.setup_expires_at <= now:
         raise StaffError("this set-up link has expired: ask an admin for a new one "
                          "(`syndicate staff add EMAIL --role ROLE`)")
@@ -148,6 +163,7 @@ def set_password(session: Session, token: str, password: str, *, now: datetime) 
     if not LoginPolicy.min_password_length <= len(password) <= LoginPolicy.max_password_length:
         raise StaffError(f"choose a password of at least {LoginPolicy.min_password_length} characters")
     row.password_hash = _hasher.hash(password)
+    end_sessions(row)
     row.setup_token_hash = None
     row.setup_expires_at = None
     row.failed_logins = 0
@@ -159,7 +175,6 @@ def set_password(session: Session, token: str, password: str, *, now: datetime) 
 @dataclass(frozen=True, slots=True)
 class LoginResult:
     staff: Staff | None
-    locked_until: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -167,26 +182,23 @@ class LoginResult:
 
 
 def authenticate(session: Session, email: str, password: str, *, now: datetime) -> LoginResult:
-    """Check a sign-in. A locked account is refused even with the right password, until its lock ends."""
+    """Check a sign-in: the same work (one argon2 verification) and the same answer for an unknown,
+    disabled or password-less account as for a wrong password. Throttling is the caller's
+    (per account and address together), so the account itself is never locked."""
     row = find_staff(session, email)
-    if row is None or not row.password_hash:
+    if row is None or not row.password_hash or row.disabled_at is not None:
         _verify(_DUMMY_HASH, password)  # as slow as a real check: no hint that the address is unknown
         return LoginResult(None)
-    if row.locked_until is not None and row.locked_until > now:
-        return LoginResult(None, locked_until=row.locked_until)
     if _verify(row.password_hash, password):
         row.failed_logins = 0
-        row.locked_until = None
         if _hasher.check_needs_rehash(row.password_hash):
             row.password_hash = _hasher.hash(password)
         audit(session, actor=row.email, action="staff.login", kind="staff", ident=row.id, now=now)
         return LoginResult(as_staff(row))
     row.failed_logins = (row.failed_logins or 0) + 1
-    delay = lock_delay(row.failed_logins)
-    row.locked_until = now + delay if delay else None
     audit(session, actor=row.email, action="staff.login-failed", kind="staff", ident=row.id, now=now,
           failures=row.failed_logins)
-    return LoginResult(None, locked_until=row.locked_until)
+    return LoginResult(None)
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -196,12 +208,37 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def current_staff(session: Session, staff_id: int, fingerprint_: str) -> Staff | None:
-    """The member of staff of a session cookie, if the account still exists with the same password."""
+def current_staff(session: Session, staff_id: int, generation: int) -> Staff | None:
+    """The member of staff of a session, if the account still exists, is enabled, has a password and
+    none of its sessions were ended since this one began."""
     row = session.get(StaffRow, staff_id)
-    if row is None or not row.password_hash or not hmac.compare_digest(fingerprint(row), fingerprint_):
+    if (row is None or not row.password_hash or row.disabled_at is not None
+            or (row.session_generation or 0) != generation):
         return None
     return as_staff(row)
+
+
+def sign_out_everywhere(session: Session, staff_id: int, *, now: datetime) -> None:
+    """End every session of this member of staff (signing out ends them all, on every device)."""
+    row = session.get(StaffRow, staff_id)
+    if row is not None:
+        end_sessions(row)
+        audit(session, actor=row.email, action="staff.logout", kind="staff", ident=row.id, now=now)
+
+
+def disable_staff(session: Session, email: str, *, now: datetime, by: str = "cli") -> StaffRow:
+    """Disable a member of staff: every session ends, the password and any set-up link stop working.
+    Adding the address again (`add_staff`) enables it with a new set-up link."""
+    row = find_staff(session, email)
+    if row is None:
+        raise StaffError(f"there is no member of staff {email.strip()!r}: see `syndicate staff list` or the staff page")
+    if row.disabled_at is None:
+        row.disabled_at = now
+    row.setup_token_hash = None
+    row.setup_expires_at = None
+    end_sessions(row)
+    audit(session, actor=by, action="staff.disable", kind="staff", ident=row.id, now=now, email=row.email)
+    return row
 
 
 def list_staff(session: Session) -> list[StaffRow]:

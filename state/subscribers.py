@@ -8,6 +8,7 @@ Addresses are matched case-insensitively.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,14 @@ from datetime import datetime
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from compose.subscribers import CsvProblem, SubscriberCsvRow, normalise_email, parse_subscriber_csv
+from compose.subscribers import (
+    CsvProblem,
+    NameRefused,
+    SubscriberCsvRow,
+    check_name,
+    normalise_email,
+    parse_subscriber_csv,
+)
 from state.ledger import LedgerError, NotFound, audit
 from state.models import SubscriberRow, SubscriberStatus
 
@@ -154,21 +162,26 @@ def import_csv(session: Session, text: str, *, filename: str, now: datetime) -> 
 
 
 def subscribe_pending(session: Session, email: str, *, name: str = "", source: str, now: datetime) -> SubscriberRow:
-    """A sign-up waiting for its double opt-in confirmation. Someone who left stays left until confirmed."""
+    """A sign-up waiting for its double opt-in confirmation. Someone who left stays left until confirmed.
+
+    An address already known is never changed here (anyone can post the form with anyone's address):
+    the name it carries travels in the confirmation link and is applied by `confirm`. A new address
+    gets a pending row with the name (checked by `check_name`, `NameRefused` otherwise).
+    """
     address = normalise_email(email)
+    name = check_name(name)
     row = find(session, address)
     if row is None:
         row = SubscriberRow(email=address, name=name, status=SubscriberStatus.PENDING, consent_source=source,
                             consent_at=now, status_changed_at=now, created_at=now)
         session.add(row)
         session.flush()
-    elif name and not row.name:
-        row.name = name
     return row
 
 
-def confirm(session: Session, subscriber_id: int, email: str, *, now: datetime) -> SubscriberRow:
-    """A confirmed double opt-in (the token was checked by the caller): the subscriber is active.
+def confirm(session: Session, subscriber_id: int, email: str, *, now: datetime, name: str = "") -> SubscriberRow:
+    """A confirmed double opt-in (the token was checked by the caller): the subscriber is active,
+    with the `name` their sign-up carried (when it is one `check_name` accepts).
 
     A complaint (spam report) or a hard bounce is not undone by a click: those stay suppressed.
     """
@@ -177,6 +190,9 @@ def confirm(session: Session, subscriber_id: int, email: str, *, now: datetime) 
         raise NotFound("this confirmation link does not match a subscriber: sign up again")
     if row.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED):
         raise LedgerError(f"{row.email} is suppressed ({row.status}): contact the editors to be re-added")
+    if name:
+        with contextlib.suppress(NameRefused):  # a name refused since the link was sent: keep the one stored
+            row.name = check_name(name)
     if row.status != SubscriberStatus.ACTIVE:
         row.status = SubscriberStatus.ACTIVE
         row.confirmed_at = now

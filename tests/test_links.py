@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from compose.config import Fetch
 from compose.models import FetchReport, Item
 from connectors.links import broken_links
+from connectors.outbound import OutboundGuard
 from flows.settings import load_config
 from flows.stages.edition import build_next_edition
 from state import ledger
@@ -30,7 +32,7 @@ def test_broken_links_are_found_with_their_reason() -> None:
     with serve({"/ok": body(b"fine"), "/moved": redirect("/ok"), "/gone": body(b"", 410)}) as site:
         dead = f"http://127.0.0.1:{_closed_port()}/x"
         found = broken_links([site.url("/ok"), site.url("/moved"), site.url("/gone"), site.url("/missing"), dead,
-                              "mailto:hello@socitm.example"])
+                              "mailto:hello@socitm.example"], guard=OutboundGuard.trusting(allow_hosts=["127.0.0.1"]))
     assert found == {site.url("/gone"): "HTTP 410", site.url("/missing"): "HTTP 404",
                      dead: "unreachable (ConnectError)"}
 
@@ -38,7 +40,8 @@ def test_broken_links_are_found_with_their_reason() -> None:
 def test_an_edition_with_a_broken_link_needs_acknowledging(db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
     example = load_config("examples/syndicate.toml")
     with serve({"/news/alive": body(b"<html>alive</html>")}) as site:
-        config = example.model_copy(update={"edition": example.edition.model_copy(update={"check_links": True})})
+        config = example.model_copy(update={"edition": example.edition.model_copy(update={"check_links": True}),
+                                            "fetch": Fetch(allow_hosts=("127.0.0.1",))})  # the test site is on loopback
         items = [Item(url=site.url(path), title=title, section="news", source="news", summary_text="Summary",
                       published=NOW) for path, title in (("/news/alive", "Alive"), ("/news/dead", "Dead"))]
         with db.session() as session:

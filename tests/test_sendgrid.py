@@ -55,7 +55,9 @@ def test_one_request_per_batch_with_a_personalization_each(fake, channel):
     first = body["personalizations"][0]
     assert first["to"] == [{"email": "person1@example.com", "name": "Person 1"}]
     assert first["substitutions"] == {"{{first_name}}": "Person",
-                                      "{{unsubscribe_url}}": "https://news.example.org/unsubscribe/t1"}
+                                      "{{unsubscribe_url}}": "https://news.example.org/unsubscribe/t1",
+                                      "{{first_name_html}}": "Person",
+                                      "{{unsubscribe_url_html}}": "https://news.example.org/unsubscribe/t1"}
     assert first["headers"] == {
         "List-Unsubscribe": "<https://news.example.org/unsubscribe/t1>, <mailto:editors@example.org?subject=unsubscribe>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
-from compose.config import Config, Source, WebSub
+from compose.config import Config, Fetch, Source, WebSub
 from connectors.sources import fetch_sources
 from connectors.sources.websub import check_signature, discover, sign
 from flows.stages.gather import gather_sources
@@ -250,7 +250,9 @@ def test_disabled_push_asks_no_hub_and_takes_no_push(db, hub: FakeHub, tmp_path)
 
 def test_a_removed_source_is_unsubscribed_and_its_pushes_get_410(setup: Setup, hub: FakeHub):
     _gather(setup)
-    summary = _gather(setup, config=setup.config.model_copy(update={"sources": ()}))
+    # the hub lives on loopback: with its source gone, only [fetch] allow_hosts lets syndicate reach it
+    summary = _gather(setup, config=setup.config.model_copy(update={"sources": (),
+                                                                    "fetch": Fetch(allow_hosts=("127.0.0.1",))}))
     assert summary.push.unsubscribed == 1
     form = hub.subscription("unsubscribe")
     assert "hub.secret" not in form and hub.verifications[-1][0] == 200

@@ -43,7 +43,7 @@ def desk(db, tmp_path):
 
 
 def _as(app, email) -> TestClient:
-    client = TestClient(app)
+    client = TestClient(app, base_url="https://testserver")  # the public URL is https: cookies are Secure
     assert testing.sign_in(client, email).status_code == 303
     return client
 

@@ -1,4 +1,10 @@
-"""Signing in and out, and choosing a password through a one-time set-up link."""
+"""Signing in and out, and choosing a password through a one-time set-up link.
+
+Failed sign-ins are throttled per account and client address together, and per address over all
+accounts (`web.security.IpThrottle`); never per account alone, so naming a member of staff's
+address from elsewhere cannot lock them out. Every refusal is worded the same and answers with
+the same status whether or not the account exists.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,20 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from state.staff import LoginPolicy, StaffError, as_staff, authenticate, set_password, staff_for_setup
+from state.staff import (
+    ROLES,
+    LoginPolicy,
+    StaffError,
+    as_staff,
+    authenticate,
+    disable_staff,
+    list_staff,
+    set_password,
+    sign_out_everywhere,
+    staff_for_setup,
+)
 from web.render import app_of, message, page
-from web.security import csrf_form, safe_next, sign_in, sign_out
+from web.security import IpThrottle, Posted, csrf_form, posted, safe_next, sign_in, sign_out, signed_in
 
 router = APIRouter()
 
@@ -37,28 +54,40 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
     email, password = str(form.get("email") or ""), str(form.get("password") or "")
     target = safe_next(str(form.get("next") or "/desk"))
     ip = _client_ip(request)
-    ip_lock = app.throttle.locked_until(ip, now)
-    if ip_lock is not None:
-        return page(request, "login.html", {"next": target, "email": email, "error":
-                    f"Too many failed sign-ins from this address: try again in {_wait_text(ip_lock, now)}."},
-                    status=429)
+    pair = IpThrottle.pair_key(email, ip)
+    pairs, addresses = _throttles(request)
+    waits = [until for until in (pairs.locked_until(pair, now), addresses.locked_until(ip, now)) if until]
+    if waits:
+        return _refused(request, target, email, f"Too many failed sign-ins: try again in {_wait_text(max(waits), now)}.",
+                        status=429)
     with app.db.session() as session:
         result = authenticate(session, email, password, now=now)
     if result.staff is None:
-        app.throttle.failed(ip, now)
-        if result.locked_until is not None and result.locked_until > now:
-            error = (f"Too many failed sign-ins for this account: try again in "
-                     f"{_wait_text(result.locked_until, now)}.")
-            return page(request, "login.html", {"next": target, "email": email, "error": error}, status=429)
-        return page(request, "login.html", {"next": target, "email": email,
-                                            "error": "That email address and password do not match."}, status=401)
-    app.throttle.succeeded(ip)
+        pairs.failed(pair, now)
+        addresses.failed(ip, now)
+        return _refused(request, target, email, "That email address and password do not match.", status=401)
+    pairs.succeeded(pair)
     sign_in(request, result.staff, now)
     return RedirectResponse(target, status_code=303)
 
 
+def _throttles(request: Request) -> tuple[IpThrottle, IpThrottle]:
+    """Failures per account-and-address pair, and per address over all accounts (kept on the app)."""
+    return request.app.state.sign_in_pairs, app_of(request).throttle
+
+
+def _refused(request: Request, target: str, email: str, error: str, *, status: int) -> Response:
+    return page(request, "login.html", {"next": target, "email": email, "error": error}, status=status)
+
+
 @router.post("/logout")
 def logout(request: Request, form: FormData = Depends(csrf_form)) -> Response:
+    """Sign out: every session of this member of staff ends, on this device and any other."""
+    staff = signed_in(request)
+    if staff is not None:
+        app = app_of(request)
+        with app.db.session() as session:
+            sign_out_everywhere(session, staff.id, now=app.now())
     sign_out(request)
     return RedirectResponse("/login", status_code=303)
 
@@ -100,3 +129,24 @@ def setup(request: Request, token: str, form: FormData = Depends(csrf_form)) -> 
                                             "min_length": LoginPolicy.min_password_length}, status=400)
     sign_in(request, staff, now)
     return RedirectResponse("/desk", status_code=303)
+
+
+@router.post("/desk/staff/disable")
+def staff_disable(request: Request, post: Posted = Depends(posted("admin"))) -> Response:
+    """An admin disables a member of staff: every session of theirs ends at once (`syndicate staff disable`)."""
+    app = app_of(request)
+    email = str(post.form.get("email") or "").strip()
+    error = None
+    if email.lower() == post.staff.email.lower():
+        error = "You cannot disable your own account here: ask another admin, or use `syndicate staff disable`."
+    else:
+        with app.db.session() as session:
+            try:
+                disable_staff(session, email, now=app.now(), by=post.staff.email)
+            except StaffError as exc:
+                error = str(exc)
+    if error is None:
+        return RedirectResponse("/desk/staff", status_code=303)
+    with app.db.session() as session:
+        return page(request, "staff.html", {"members": list_staff(session), "roles": ROLES, "link": None,
+                                            "error": error}, status=400)

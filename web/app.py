@@ -10,6 +10,7 @@ feed, the SendGrid Event Webhook, the WebSub callback, the static files and the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -21,10 +22,15 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from compose.config import Config
 from state.db import Database
+from state.staff import LoginPolicy
 from web import account, desk, edition_pages, imports, public, records, threads, websub
+from web.public import SubscribeLimits
 from web.render import STATIC, WebApp, make_templates, message
 from web.security import (
+    BodyLimit,
+    BodyMeter,
     Forbidden,
+    IpThrottle,
     NotSignedIn,
     load_session,
     login_redirect_target,
@@ -41,24 +47,33 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
                https: bool = False, env: Mapping[str, str] | None = None) -> FastAPI:
     """The review desk and public endpoints for one organisation's config and ledger.
 
-    `now` is the clock (tests pass a fixed one); `https` marks the session cookie Secure;
-    `env` is where SENDGRID_WEBHOOK_PUBLIC_KEY and channel credentials are read (default os.environ).
+    `now` is the clock (tests pass a fixed one); `https` marks the session cookie Secure and sends
+    HSTS (also whenever `edition.public_url` is https); `env` is where SENDGRID_WEBHOOK_PUBLIC_KEY
+    and channel credentials are read (default os.environ).
     """
     if not secret_key:
         raise ValueError("no secret key: set SYNDICATE_SECRET_KEY to a long random string")
+    https = https or str(config.edition.public_url).startswith("https://")
     app = FastAPI(title="syndicate", docs_url=None, redoc_url=None, openapi_url=None)
     state = WebApp(config=config, db=db, secret_key=secret_key, now=now or _utc_now, https=https,
                    env=dict(os.environ if env is None else env), templates=make_templates(config))
     app.state.syndicate = state
+    state.throttle.free = LoginPolicy.free_failures_per_address  # per address, over every account
+    app.state.sign_in_pairs = IpThrottle()  # per account and address together
+    app.state.subscribe_limits = SubscribeLimits.fresh()
 
     @app.middleware("http")
     async def _session_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if _oversized_number(request.url.path):
+            return PlainTextResponse("a number in this address is out of range", status_code=400,
+                                     headers={"Cache-Control": "no-store"})
         session = load_session(request, secret_key, state.now())
         request.state.web_session = session
         response = await call_next(request)
         if session.changed:
             save_session(response, session, secret_key, https=https)
-        security_headers(response)
+        path = request.url.path
+        security_headers(response, https=https, staff_page=path.startswith(_PRIVATE_PREFIXES) or path in _PRIVATE)
         return response
 
     @app.exception_handler(NotSignedIn)
@@ -81,7 +96,27 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (public, websub, account, desk, edition_pages, threads, records, imports):
         app.include_router(module.router)
+    app.state.body_meter = BodyMeter()
+    app.add_middleware(BodyLimit, meter=app.state.body_meter)  # added last: the outermost, so no body is read past its cap
     return app
+
+
+_LARGEST_ID = 2**31 - 1  # the largest id an Integer column holds (PostgreSQL's is 32-bit)
+
+
+def _oversized_number(path: str) -> bool:
+    """True when a number in the path (an id) is further from zero than any id can be: 400, never a
+    database error."""
+    for part in path.split("/"):
+        digits = part[1:] if part.startswith(("-", "+")) else part
+        if digits.isascii() and digits.isdigit() and (len(digits) > 10 or int(digits) > _LARGEST_ID):
+            return True
+    return False
+
+
+# pages that show a token or who is signed in: never kept in a cache either
+_PRIVATE = frozenset({"/login", "/logout"})
+_PRIVATE_PREFIXES = ("/desk", "/setup/", "/confirm/", "/unsubscribe/")
 
 
 def serve_web(config: Config, db: Database, secret_key: str | None = None, host: str = "127.0.0.1", port: int = 8000,
@@ -99,5 +134,10 @@ def serve_web(config: Config, db: Database, secret_key: str | None = None, host:
         with db.session() as session:
             check_signing_key(session, load_secret_key({"SYNDICATE_SECRET_KEY": secret_key}), now=_utc_now())
 
-    uvicorn.run(create_app(config=config, db=db, secret_key=secret_key, https=https), host=host, port=port,
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    from web.access_log import quiet_tokens
+
+    settings = uvicorn.Config(create_app(config=config, db=db, secret_key=secret_key, https=https), host=host,
+                              port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    quiet_tokens()  # after uvicorn.Config, which configures logging: tokens never reach the access log
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run does: Ctrl-C is a normal stop
+        uvicorn.Server(settings).run()

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from compose.signing import unsubscribe_token, unsubscribe_url
 from connectors.channels import email_channel
-from connectors.channels.base import FIRST_NAME_TOKEN, UNSUBSCRIBE_TOKEN, OutboundEmail, Recipient, first_name
+from connectors.channels.base import OutboundEmail, Recipient, header_text, personalise
 from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.reach import loopback_warning
 from connectors.errors import DeliveryError
@@ -116,16 +116,15 @@ def _preview(session: Session, app: WebApp, row: EditionRow, chosen: str | None)
     if chosen != "noname":
         sample = session.scalars(select(SubscriberRow).where(SubscriberRow.status == SubscriberStatus.ACTIVE)
                                  .order_by(SubscriberRow.id).limit(1)).first()
-    name = sample.name if sample else ""
     link = (unsubscribe_url(app.public_url, unsubscribe_token(app.secret_key, subscriber_id=sample.id,
                                                               edition_id=row.id, now=app.now()))
             if sample else f"{app.public_url}/subscribe")
-
-    def fill(text: str) -> str:
-        return text.replace(FIRST_NAME_TOKEN, first_name(name)).replace(UNSUBSCRIBE_TOKEN, link)
-
-    return {"preview_as": "noname" if sample is None else "", "sample": sample, "preview_html": fill(row.html),
-            "preview_text": fill(row.text), "preview_subject": fill(row.subject)}
+    recipient = Recipient(subscriber_id=sample.id if sample else 0, email=sample.email if sample else "",
+                          name=sample.name if sample else "", unsubscribe_url=link)
+    return {"preview_as": "noname" if sample is None else "", "sample": sample,
+            "preview_html": personalise(row.html, recipient, "html"),
+            "preview_text": personalise(row.text, recipient, "text"),
+            "preview_subject": header_text(personalise(row.subject, recipient, "header"))}
 
 
 def _get(session: Session, edition_id: int) -> EditionRow:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
-from compose.subscribers import SubscriberCsvRow, normalise_email
+from compose.subscribers import NameRefused, SubscriberCsvRow, check_name, normalise_email
 from state import ledger
 from state.staff import Staff
 from state.subscribers import LEFT, find, import_subscribers, preview_import, unsubscribe
@@ -93,11 +93,15 @@ def _refused(request: Request, why: str) -> Response:
 def add_one(request: Request, post: Posted = Depends(posted("admin"))) -> Response:
     """One person, active at once: the admin vouches for their consent (recorded as theirs)."""
     app = app_of(request)
-    raw, name = str(post.form.get("email") or "").strip(), " ".join(str(post.form.get("name") or "").split())[:200]
+    raw, name = str(post.form.get("email") or "").strip(), str(post.form.get("name") or "")[:1000]
     try:
         email = normalise_email(raw)
     except EmailNotValidError as exc:
         return _refused(request, f"{raw or 'the address'} is not a valid email address: {exc}")
+    try:  # the same rule as the public form and a CSV file: printable, one line, no < or >
+        name = " ".join(check_name(name).split())
+    except NameRefused as exc:
+        return _refused(request, f"That name cannot be used: {exc}.")
     with app.db.session() as session:
         current = find(session, email)
         if current is not None and current.status in LEFT:

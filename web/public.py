@@ -4,18 +4,27 @@ opt-in), the archive of sent editions with its RSS feed, the SendGrid Event Webh
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
 from email_validator import EmailNotValidError
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
 from sqlalchemy import Select, select
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from compose.email import postal_line
-from compose.signing import TokenError, confirm_token, confirm_url, verify_confirm, verify_unsubscribe
-from compose.subscribers import normalise_email
+from compose.signing import (
+    TokenError,
+    confirm_token,
+    confirm_url,
+    verify_confirm,
+    verify_confirm_name,
+    verify_unsubscribe,
+)
+from compose.subscribers import NameRefused, check_name, normalise_email
 from connectors.channels import email_channel
 from connectors.channels.base import OutboundEmail, Recipient
 from connectors.channels.sendgrid import WebhookRejected, verify_event_webhook
@@ -25,7 +34,7 @@ from state.deliveries import apply_provider_events
 from state.models import EditionRow, EditionStatus, SubscriberStatus
 from state.subscribers import confirm, subscribe_pending, unsubscribe
 from web.render import WebApp, app_of, message, neutral_tokens, page
-from web.security import EMAIL_CSP, csrf_form
+from web.security import EMAIL_CSP, BodyLimits, RateLimit, csrf_form
 
 router = APIRouter()
 
@@ -77,28 +86,56 @@ def unsubscribe_now(request: Request, token: str) -> Response:
 # --- subscribe and confirm ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SubscribeLimits:
+    """How often the public sign-up form sends a confirmation (in memory, per process): per client
+    address, and per email address (so nobody floods someone's inbox through the form)."""
+
+    per_client: RateLimit
+    per_address: RateLimit
+
+    @classmethod
+    def fresh(cls) -> SubscribeLimits:
+        return cls(per_client=RateLimit(limit=10, window=timedelta(hours=1)),
+                   per_address=RateLimit(limit=3, window=timedelta(hours=24)))
+
+
 @router.get("/subscribe")
 def subscribe_page(request: Request) -> Response:
     return page(request, "subscribe.html", {"error": None, "email": "", "name": ""})
 
 
 @router.post("/subscribe")
-def subscribe(request: Request, form: FormData = Depends(csrf_form)) -> Response:
+def subscribe(request: Request, background: BackgroundTasks, form: FormData = Depends(csrf_form)) -> Response:
+    """Double opt-in. A known address is never changed here: what the form carries (a name) travels
+    in the confirmation link and is applied when its owner confirms. The email is sent after the
+    answer (a background task), and the answer is the same whether or not the address was known."""
     app = app_of(request)
     now = app.now()
-    email, name = str(form.get("email") or "").strip(), str(form.get("name") or "").strip()[:200]
+    email, name = str(form.get("email") or "").strip()[:320], str(form.get("name") or "")[:1000]
+    limits: SubscribeLimits = request.app.state.subscribe_limits
+    client = request.client.host if request.client else "unknown"
+    if not limits.per_client.allow(client, now):
+        return page(request, "subscribe.html", {"error": "Too many sign-ups from your connection: try again in an hour.",
+                                                "email": email, "name": name}, status=429)
     try:
         address = normalise_email(email)
     except EmailNotValidError as exc:
         return page(request, "subscribe.html", {"error": f"That email address does not look right: {exc}",
                                                 "email": email, "name": name}, status=400)
-    with app.db.session() as session:
-        row = subscribe_pending(session, address, name=name, source="web:/subscribe", now=now)
-        send = row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
-        subscriber_id, stored = row.id, row.email
-    if send:
-        _send_confirmation(app, subscriber_id, stored, name)
-    # the same answer whether or not the address was known: no way to probe who subscribes
+    try:
+        name = check_name(name)
+    except NameRefused as exc:
+        return page(request, "subscribe.html", {"error": f"That name cannot be used: {exc}.",
+                                                "email": email, "name": ""}, status=400)
+    if limits.per_address.allow(address.lower(), now):
+        with app.db.session() as session:
+            row = subscribe_pending(session, address, name=name, source="web:/subscribe", now=now)
+            send = row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
+            subscriber_id, stored = row.id, row.email
+        if send:
+            background.add_task(_send_confirmation, app, subscriber_id, stored, name)
+    # the same answer whether or not the address was known (or asked for too often): no way to probe who subscribes
     return message(request, "Check your inbox",
                    f"If {address} can receive {app.config.edition.title}, we have sent it a link to confirm. "
                    "The link works for 7 days.")
@@ -107,7 +144,7 @@ def subscribe(request: Request, form: FormData = Depends(csrf_form)) -> Response
 def _send_confirmation(app: WebApp, subscriber_id: int, email: str, name: str) -> None:
     config = app.config
     link = confirm_url(app.public_url, confirm_token(app.secret_key, subscriber_id=subscriber_id, email=email,
-                                                     now=app.now()))
+                                                     now=app.now(), name=name))
     title = config.edition.title
     text = (f"Please confirm that you want {title} from {config.organisation.name}:\n\n{link}\n\n"
             "If you did not ask for it, ignore this email and nothing will be sent.\n\n"
@@ -121,26 +158,45 @@ def _send_confirmation(app: WebApp, subscriber_id: int, email: str, name: str) -
                              from_name=config.edition.from_name, reply_to=config.edition.reply_to,
                              categories=("confirmation",))
     channel = email_channel(config, app.env)
-    try:
-        channel.send_batch(outbound, [Recipient(subscriber_id=subscriber_id, email=email, name=name)])
+    try:  # the name is not yet confirmed: it goes nowhere in this email, not even the To header
+        channel.send_batch(outbound, [Recipient(subscriber_id=subscriber_id, email=email)])
     except DeliveryError:
         pass  # the person can ask again; the failure must not reveal whether the address is known
     finally:
         channel.close()
 
 
+def _confirm_error(request: Request, exc: Exception) -> Response:
+    return message(request, "This confirmation link does not work", f"{exc}.", status=400,
+                   link=("/subscribe", "Sign up again"))
+
+
 @router.get("/confirm/{token}")
-def confirm_subscription(request: Request, token: str) -> Response:
+def confirm_page(request: Request, token: str) -> Response:
+    """A button that confirms: a GET changes nothing, so mail scanners that follow links confirm nobody."""
+    app = app_of(request)
+    try:
+        verify_confirm(app.secret_key, token, now=app.now())
+    except TokenError as exc:
+        return _confirm_error(request, exc)
+    return page(request, "message.html", {
+        "title": f"Confirm your subscription to {app.config.edition.title}",
+        "text": "Press the button to start receiving it. If you did not ask for it, close this page: nothing will be sent.",
+        "link": None, "button": (f"/confirm/{token}", "Confirm my subscription")})
+
+
+@router.post("/confirm/{token}")
+def confirm_subscription(request: Request, token: str, form: FormData = Depends(csrf_form)) -> Response:
     app = app_of(request)
     now = app.now()
     try:
         subscriber_id, email = verify_confirm(app.secret_key, token, now=now)
+        name = verify_confirm_name(app.secret_key, token, now=now)
         with app.db.session() as session:
-            confirm(session, subscriber_id, email, now=now)
+            confirm(session, subscriber_id, email, now=now, name=name)
             ledger.audit(session, actor="subscriber", action="confirm", kind="subscriber", ident=subscriber_id, now=now)
     except (TokenError, ledger.LedgerError) as exc:
-        return message(request, "This confirmation link does not work", f"{exc}.", status=400,
-                       link=("/subscribe", "Sign up again"))
+        return _confirm_error(request, exc)
     return message(request, "You are subscribed",
                    f"Thank you: {app.config.edition.title} will arrive in your inbox from {app.config.edition.from_email}.",
                    link=("/editions", "Read past editions"))
@@ -205,15 +261,29 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
 @router.post("/webhooks/sendgrid")
 async def sendgrid_events(request: Request) -> Response:
-    """Delivery, bounce, complaint, open and click events, applied once each; 403 unless signed by SendGrid."""
+    """Delivery, bounce, complaint, open and click events, applied once each; 403 unless signed by SendGrid.
+
+    The signature headers (present, timestamp fresh) are checked before a byte of the body is read,
+    and the body is read up to `BodyLimits` (2 MB, 413 beyond: SendGrid posts at most about 768 KB)."""
     app = app_of(request)
-    raw = await request.body()
     key = app.env.get("SENDGRID_WEBHOOK_PUBLIC_KEY", "")
     if not key:
         return PlainTextResponse("the webhook is not configured: set SENDGRID_WEBHOOK_PUBLIC_KEY", status_code=403)
+    signature, timestamp = request.headers.get(SIGNATURE_HEADER, ""), request.headers.get(TIMESTAMP_HEADER, "")
+    try:  # the headers first: an unsigned or stale request is refused without reading its body
+        verify_event_webhook(key, b"", signature, timestamp, now=app.now().timestamp(), headers_only=True)
+    except WebhookRejected as exc:
+        return PlainTextResponse(str(exc), status_code=403)
+    cap = BodyLimits.cap(request.url.path)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            return PlainTextResponse(f"the body is larger than {cap:,} bytes", status_code=413)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
-        verify_event_webhook(key, raw, request.headers.get(SIGNATURE_HEADER, ""),
-                             request.headers.get(TIMESTAMP_HEADER, ""), now=app.now().timestamp())
+        verify_event_webhook(key, raw, signature, timestamp, now=app.now().timestamp())
     except WebhookRejected as exc:
         return PlainTextResponse(str(exc), status_code=403)
     try:

@@ -7,14 +7,41 @@ raise a `connectors.errors.DeliveryError` subclass. What a channel can do is dat
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import ClassVar, Literal, Protocol
 
 from compose.email import RECIPIENT_TOKENS, greeting_name
+from compose.items import one_line
 
 FIRST_NAME_TOKEN, UNSUBSCRIBE_TOKEN = RECIPIENT_TOKENS
-first_name = greeting_name  # what `{{first_name}}` becomes: one rule for channels, previews and the archive
+
+Part = Literal["html", "text", "header"]
+
+# What `{{first_name}}` becomes for a recipient, as plain text: the first word of their name
+# (control characters dropped, so it can never break a line or a header), else "there". One rule
+# for channels, previews and the public archive: `compose.email.greeting_name`.
+first_name = greeting_name
+
+
+def personal_value(value: str, part: Part) -> str:
+    """A personalisation value made safe for the part it goes into: HTML-escaped in HTML, plain
+    in text, on one line without control characters in a header. Values come from outside
+    (a subscriber's name): they never become markup or a header of their own."""
+    plain = one_line(value) if part == "header" else value
+    return html.escape(plain, quote=True) if part == "html" else plain
+
+
+def personalise(template: str, recipient: Recipient, part: Part) -> str:
+    """`template` (an edition's HTML, text or subject) with this recipient's tokens filled for `part`."""
+    return (template.replace(FIRST_NAME_TOKEN, personal_value(first_name(recipient.name), part))
+            .replace(UNSUBSCRIBE_TOKEN, personal_value(recipient.unsubscribe_url, part)))
+
+
+def header_text(value: str) -> str:
+    """A value for a header line: control characters (CR, LF, ...) dropped, whitespace collapsed."""
+    return one_line(value)
 
 
 @dataclass(frozen=True, slots=True)

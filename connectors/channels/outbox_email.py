@@ -30,7 +30,8 @@ from connectors.channels.base import (
     BatchReceipt,
     OutboundEmail,
     Recipient,
-    first_name,
+    header_text,
+    personalise,
 )
 
 
@@ -58,17 +59,16 @@ class OutboxEmailChannel:
         return self.folder(message) / f"{recipient.subscriber_id:05d}-e{message.edition_id}{extra}.eml"
 
     def render(self, message: OutboundEmail, recipient: Recipient) -> EmailMessage:
-        """The message as this recipient would receive it."""
-        def fill(text: str) -> str:
-            return (text.replace(self.token_first_name, first_name(recipient.name))
-                    .replace(self.token_unsubscribe, recipient.unsubscribe_url))
-
+        """The message as this recipient would receive it. Personal values are escaped for the part
+        they go into; header values lose control characters (a name or subject with a line break
+        cannot add a header). Raises ValueError for a recipient whose address no header can hold."""
         mail = EmailMessage()
         mail["X-Syndicate-Fingerprint"] = fingerprint(message, recipient)
-        mail["From"] = formataddr((message.from_name, message.from_email))
-        mail["To"] = formataddr((recipient.name, recipient.email)) if recipient.name else recipient.email
+        mail["From"] = formataddr((header_text(message.from_name), message.from_email))
+        name = header_text(recipient.name)
+        mail["To"] = formataddr((name, recipient.email)) if name else recipient.email
         mail["Reply-To"] = message.reply_to
-        mail["Subject"] = fill(message.subject)
+        mail["Subject"] = header_text(personalise(message.subject, recipient, "header"))
         mail["Date"] = format_datetime(self._now or datetime.now(UTC))
         mail["Message-ID"] = make_msgid(idstring=f"e{message.edition_id}.s{recipient.subscriber_id}",
                                         domain=message.from_email.rsplit("@", 1)[-1])
@@ -81,18 +81,23 @@ class OutboxEmailChannel:
             mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         if message.categories:
             mail["X-Categories"] = ", ".join(message.categories)
-        mail.set_content(fill(message.text), subtype="plain", charset="utf-8")
-        mail.add_alternative(fill(message.html), subtype="html", charset="utf-8")
+        mail.set_content(personalise(message.text, recipient, "text"), subtype="plain", charset="utf-8")
+        mail.add_alternative(personalise(message.html, recipient, "html"), subtype="html", charset="utf-8")
         return mail
 
     def send_batch(self, message: OutboundEmail, recipients: Sequence[Recipient]) -> BatchReceipt:
         folder = self.folder(message)
         folder.mkdir(parents=True, exist_ok=True)
         accepted: list[int] = []
+        rejected: dict[int, str] = {}
         for recipient in recipients:
-            self.write(message, recipient)
+            try:  # one recipient no message can be written for never fails the others
+                self.write(message, recipient)
+            except (ValueError, TypeError, LookupError) as exc:
+                rejected[recipient.subscriber_id] = f"no message could be written for this recipient: {exc}"
+                continue
             accepted.append(recipient.subscriber_id)
-        return BatchReceipt(accepted=tuple(accepted), provider_id=f"outbox:{folder}")
+        return BatchReceipt(accepted=tuple(accepted), provider_id=f"outbox:{folder}", rejected=rejected)
 
     def write(self, message: OutboundEmail, recipient: Recipient) -> Path:
         """Write this recipient's copy under a free name, or find the copy already written; its path."""

@@ -1,6 +1,8 @@
 """SendGrid v3 mail/send: one request per batch of up to 1,000 recipients, one personalization each.
 
-Each personalization carries the recipient's substitutions (`{{first_name}}`, `{{unsubscribe_url}}`),
+Each personalization carries the recipient's substitutions (`{{first_name}}`, `{{unsubscribe_url}}`;
+SendGrid puts one value in every part, so the HTML part carries its own tokens, `{{first_name_html}}`
+and `{{unsubscribe_url_html}}`, whose values are HTML-escaped: a name never becomes markup),
 their own List-Unsubscribe headers (RFC 8058 one-click; SendGrid's subscription tracking is off so
 it does not add its own) and `custom_args` (edition_id, subscriber_id) that come back on every
 Event Webhook event.
@@ -40,6 +42,8 @@ from connectors.channels.base import (
     OutboundEmail,
     Recipient,
     first_name,
+    header_text,
+    personal_value,
 )
 from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
 
@@ -73,6 +77,8 @@ class SendGridChannel:
     max_categories: ClassVar[int] = 10
     token_first_name: ClassVar[str] = FIRST_NAME_TOKEN
     token_unsubscribe: ClassVar[str] = UNSUBSCRIBE_TOKEN
+    token_first_name_html: ClassVar[str] = "{{first_name_html}}"
+    token_unsubscribe_html: ClassVar[str] = "{{unsubscribe_url_html}}"
 
     def __init__(self, api_key: str, *, host: str = DEFAULT_HOST, timeout_s: float = 30.0,
                  sandbox_mode: bool = False) -> None:
@@ -114,23 +120,32 @@ class SendGridChannel:
             if key in seen:
                 rejected[person.subscriber_id] = f"same address as subscriber {seen[key]} in this batch"
                 continue
+            if any(c in person.email for c in "\r\n\0<>,;") or "@" not in person.email:
+                rejected[person.subscriber_id] = f"{person.email!r} is not an address a message can go to"
+                continue
             seen[key] = person.subscriber_id
             to: dict[str, str] = {"email": person.email}
-            if person.name:
-                to["name"] = person.name
+            name = header_text(person.name)
+            if name:
+                to["name"] = name
+            given = first_name(person.name)
             personalizations.append({
                 "to": [to],
-                "substitutions": {self.token_first_name: first_name(person.name),
-                                  self.token_unsubscribe: person.unsubscribe_url},
+                "substitutions": {self.token_first_name: personal_value(given, "header"),
+                                  self.token_unsubscribe: person.unsubscribe_url,
+                                  self.token_first_name_html: personal_value(given, "html"),
+                                  self.token_unsubscribe_html: personal_value(person.unsubscribe_url, "html")},
                 "headers": _unsubscribe_headers(person.unsubscribe_url, message.list_unsubscribe_mailto),
                 "custom_args": {"edition_id": str(message.edition_id), "subscriber_id": str(person.subscriber_id)},
             })
         body: dict[str, Any] = {
             "personalizations": personalizations,
-            "from": {"email": message.from_email, "name": message.from_name},
+            "from": {"email": message.from_email, "name": header_text(message.from_name)},
             "reply_to": {"email": message.reply_to},
-            "subject": message.subject,
-            "content": [{"type": "text/plain", "value": message.text}, {"type": "text/html", "value": message.html}],
+            "subject": header_text(message.subject),
+            "content": [{"type": "text/plain", "value": message.text},
+                        {"type": "text/html", "value": message.html.replace(self.token_first_name, self.token_first_name_html)
+                         .replace(self.token_unsubscribe, self.token_unsubscribe_html)}],
             "tracking_settings": {"subscription_tracking": {"enable": False}},
             "mail_settings": {"sandbox_mode": {"enable": self.sandbox_mode}},
         }
@@ -218,12 +233,15 @@ def _connection_error(reason: object) -> Exception:
 
 
 def verify_event_webhook(public_key_pem: str, raw_body: bytes, signature: str, timestamp: str, *, now: float,
-                         max_age_s: float = 600) -> None:
+                         max_age_s: float = 600, headers_only: bool = False) -> None:
     """Check a signed Event Webhook request (ECDSA P-256 over timestamp + raw body); raise `WebhookRejected`.
 
     `public_key_pem` is SendGrid's verification key, as shown in its UI (base64 DER) or as PEM.
     `now` is the current unix time. A timestamp older (or newer) than `max_age_s` is a replay.
+    `headers_only` checks what can be checked before the body is read (present, fresh, not absurdly long).
     """
+    if len(signature) > 512 or len(timestamp) > 40:
+        raise WebhookRejected("the webhook signature headers are too long to be SendGrid's")
     if not public_key_pem or not signature or not timestamp:
         raise WebhookRejected("unsigned Event Webhook request: signature and timestamp headers are required")
     try:
@@ -233,6 +251,8 @@ def verify_event_webhook(public_key_pem: str, raw_body: bytes, signature: str, t
     if abs(now - stamp) > max_age_s:
         raise WebhookRejected(f"the webhook timestamp is {int(now - stamp)} s from now (more than {int(max_age_s)} s): "
                               "refused as a possible replay")
+    if headers_only:
+        return
     key = "".join(line for line in public_key_pem.strip().splitlines() if not line.startswith("-----"))
     try:
         verifier = EventWebhook(key)

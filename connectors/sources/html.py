@@ -20,6 +20,7 @@ from compose.config import Selectors
 from compose.config import Source as SourceConfig
 from compose.items import http_url, parse_date
 from connectors.errors import SourceError
+from connectors.outbound import OutboundGuard
 
 from .base import Entry, Parsed, header_charset, to_items
 from .http import FetchLimits, fetch, make_client
@@ -180,5 +181,6 @@ def discover(url: str, *, limits: FetchLimits | None = None, section: str = "new
 
 
 async def _fetch_one(url: str, limits: FetchLimits | None):
-    async with make_client(4, limits) as client:
+    guard = OutboundGuard.trusting([url])  # the URL the operator typed; not where it redirects
+    async with make_client(4, limits, guard=guard) as client:
         return await fetch(client, url, None, limits, accept="text/html, application/xhtml+xml, */*;q=0.8")

@@ -6,6 +6,9 @@ request than httpx, which matters when hundreds of sources answer 304 in one run
 outcome, good or bad, is a `Fetched` value carrying the body (decompressed), the validators
 for the next conditional GET, the first permanent redirect and, on failure, an error with a
 hint that tells the operator what to do.
+
+Every connection is checked by an `connectors.outbound.OutboundGuard` (`make_client(guard=...)`):
+a redirect to an internal address is refused unless its host is a configured source or allowed.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import certifi
+from aiohttp.abc import AbstractResolver
 
 from compose.models import SourceCursor
+from connectors.outbound import OutboundGuard, OutboundRefused, check_addr_infos
 
 USER_AGENT = "syndicate/0.1 (newsletter and social syndication; +https://github.com/syndicate)"
 
@@ -101,16 +106,25 @@ class _RedialConnector(aiohttp.TCPConnector):
     connect wins and the others are closed. The race as a whole keeps one connect timeout.
     """
 
-    async def _wrap_create_connection(self, *args, addr_infos, **kwargs):  # noqa: ANN002, ANN003, ANN202 - aiohttp's hook
+    guard: OutboundGuard | None = None
+
+    async def _wrap_create_connection(self, *args, addr_infos, req, **kwargs):  # noqa: ANN002, ANN003, ANN202 - aiohttp's hook
+        if self.guard is not None:  # the addresses about to be dialled, on every hop: no DNS rebinding
+            check_addr_infos(self.guard, req.url.raw_host or "", req.port, addr_infos)
         return await super()._wrap_create_connection(
-            *args, addr_infos=list(addr_infos) * ClientLimits.connect_attempts, **kwargs)
+            *args, addr_infos=list(addr_infos) * ClientLimits.connect_attempts, req=req, **kwargs)
 
 
-def make_client(concurrency: int = 64, limits: FetchLimits | None = None) -> aiohttp.ClientSession:
-    """One client with a connection pool, shared by every fetch of a run (create it inside the event loop)."""
+def make_client(concurrency: int = 64, limits: FetchLimits | None = None, *, guard: OutboundGuard | None = None,
+                resolver: AbstractResolver | None = None) -> aiohttp.ClientSession:
+    """One client with a connection pool, shared by every fetch of a run (create it inside the event loop).
+
+    `guard` checks every address dialled (None: no check, for callers whose every URL is trusted);
+    `resolver` replaces aiohttp's DNS resolver (tests)."""
     limits = limits or FetchLimits()
     connector = _RedialConnector(limit=concurrency, ssl=_tls(), ttl_dns_cache=ClientLimits.dns_cache_s,
-                                 happy_eyeballs_delay=ClientLimits.redial_after_s)
+                                 happy_eyeballs_delay=ClientLimits.redial_after_s, resolver=resolver)
+    connector.guard = guard
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=limits.connect_timeout_s,
@@ -144,6 +158,8 @@ async def fetch(
     except _Failure as failure:
         result = _failed(state, failure.error, failure.hint, status=failure.status,
                          retry_after_s=failure.retry_after_s)
+    except OutboundRefused as refused:
+        result = _failed(state, str(refused), refused.hint)
     except aiohttp.ServerTimeoutError as exc:  # before TimeoutError: it is one
         kind = "connect" if isinstance(exc, aiohttp.ConnectionTimeoutError) else "read"
         result = _failed(state, f"{kind} timeout",

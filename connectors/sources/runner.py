@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from compose.config import Source as SourceConfig
 from compose.models import FetchReport, SourceCursor
+from connectors.outbound import OutboundGuard
 
 from .base import Parsed
 from .http import Fetched, FetchLimits, fetch, make_client
@@ -94,6 +95,7 @@ def fetch_sources(
     parse_workers: int | None = None,
     timeout_s: float = _DEFAULTS.total_timeout_s,
     max_bytes: int = _DEFAULTS.max_bytes,
+    allow_hosts: Sequence[str] = (),
 ) -> list[FetchReport]:
     """Fetch and parse every source once; one `FetchReport` per source, in order.
 
@@ -103,7 +105,7 @@ def fetch_sources(
     Call `afetch_sources` instead from code that already runs an event loop.
     """
     return asyncio.run(afetch_sources(sources, cursors, concurrency=concurrency, parse_workers=parse_workers,
-                                      timeout_s=timeout_s, max_bytes=max_bytes))
+                                      timeout_s=timeout_s, max_bytes=max_bytes, allow_hosts=allow_hosts))
 
 
 async def afetch_sources(
@@ -114,8 +116,10 @@ async def afetch_sources(
     parse_workers: int | None = None,
     timeout_s: float = _DEFAULTS.total_timeout_s,
     max_bytes: int = _DEFAULTS.max_bytes,
+    allow_hosts: Sequence[str] = (),
 ) -> list[FetchReport]:
-    """The async form of `fetch_sources`."""
+    """The async form of `fetch_sources`. The sources' own hosts (as configured) and `allow_hosts`
+    may be internal addresses; anything else a source redirects to must be public (`OutboundGuard`)."""
     cursors = cursors or {}
     if parse_workers is None:  # a handful of sources parse faster here than a worker pool starts
         parse_workers = (os.cpu_count() or 1) if len(sources) >= GatherLimits.pool_min_sources or _pool else 0
@@ -124,7 +128,8 @@ async def afetch_sources(
                          read_timeout_s=min(_DEFAULTS.read_timeout_s, timeout_s),
                          connect_timeout_s=min(_DEFAULTS.connect_timeout_s, timeout_s))
     gate = _Gate(concurrency, GatherLimits.per_host_interval_s)
-    async with make_client(concurrency, limits) as client:
+    guard = OutboundGuard.trusting([str(source.url) for source in sources], allow_hosts)
+    async with make_client(concurrency, limits, guard=guard) as client:
         tasks = [_gather_one(s, cursors.get(s.name), client, limits, pool, gate) for s in sources]
         return list(await asyncio.gather(*tasks))
 

@@ -28,6 +28,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from connectors.outbound import OutboundGuard, OutboundRefused, guarded_transport
+
 from .http import USER_AGENT
 
 SIGNATURE_HEADER = "X-Hub-Signature"
@@ -185,10 +187,13 @@ class HubAnswer:
 class HubClient:
     """Sends subscription requests to WebSub hubs. One per gather run; `close()` when done."""
 
-    def __init__(self, client: httpx.Client | None = None) -> None:
+    def __init__(self, client: httpx.Client | None = None, *, guard: OutboundGuard | None = None) -> None:
+        """`guard` checks the address of every hub (a hub URL comes from a feed: an internal one is
+        refused unless its host is a configured source or in `[fetch] allow_hosts`)."""
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(HubLimits.timeout_s, connect=HubLimits.connect_timeout_s),
-            headers={"User-Agent": USER_AGENT}, follow_redirects=False, trust_env=False)
+            headers={"User-Agent": USER_AGENT}, follow_redirects=False, trust_env=False,
+            transport=guarded_transport(guard or OutboundGuard(), asynchronous=False))
 
     def __repr__(self) -> str:
         return "HubClient()"
@@ -209,6 +214,8 @@ class HubClient:
                              hint="the source advertises a hub syndicate cannot use: polling goes on")
         try:
             response = self._client.post(hub, data=form)
+        except OutboundRefused as refused:
+            return HubAnswer(False, error=f"the hub {hub!r} was not asked: {refused}", hint=refused.hint)
         except httpx.TimeoutException:
             return HubAnswer(False, error="the hub did not answer in time",
                              hint="usually temporary: syndicate asks again on a later gather")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from compose.config import Config
 from compose.edition import build_edition, edition_content_hash, left_out, slug_for
 from compose.email import render_email
+from compose.items import drop_unprintable
 from compose.models import Edition, Item, RenderedEmail
 from compose.schedule import next_slot
 from connectors.channels.reach import loopback_warning
@@ -104,15 +105,17 @@ def web_url(config: Config, slug: str) -> str:
 def _render(edition: Edition, config: Config) -> tuple[RenderedEmail, str]:
     rendered = render_email(edition, config=config)
     if config.edition.check_links:
-        rendered = replace(rendered, warnings=rendered.warnings + _link_warnings(edition))
+        rendered = replace(rendered, warnings=rendered.warnings + _link_warnings(edition, config))
     return rendered, edition_content_hash(edition, rendered)
 
 
-def _link_warnings(edition: Edition) -> tuple[str, ...]:
+def _link_warnings(edition: Edition, config: Config) -> tuple[str, ...]:
     from connectors.links import broken_links
+    from connectors.outbound import OutboundGuard
 
     shown = ((edition.featured,) if edition.featured else ()) + edition.items
-    broken = broken_links(item.url for item in shown)
+    guard = OutboundGuard.trusting([str(source.url) for source in config.sources], config.fetch.allow_hosts)
+    broken = broken_links((item.url for item in shown), guard=guard)
     return tuple(f"broken link in \"{item.title}\": {item.url} ({broken[item.url]})"
                  for item in shown if item.url in broken)
 
@@ -193,6 +196,10 @@ def edit_edition(
     `featured_url` pins an item at the top ("" unpins; None keeps the current pin). Without a
     `subject` or `preheader` from staff, both are made again from the configured templates, so
     they never name an item that was removed."""
+    for field_name, value in (("subject", subject), ("preheader", preheader)):
+        if value and (drop_unprintable(value) != value or any(c in value for c in "\t\n\r\u2028\u2029")):
+            raise ledger.LedgerError(f"the {field_name} holds a line break or another control character: "
+                                     "write it on one line (it goes into the email's headers and preview)")
     row = ledger.get_edition(session, edition_id)
     items = edition_items(session, row)
     if featured_url is None and row.featured_item_id is not None:

@@ -78,10 +78,11 @@ class GatherSummary:
                 "released": self.released, "sources": [asdict(s) for s in self.sources], "push": asdict(self.push)}
 
 
-def _default_fetcher(sources: Sequence[Source], cursors: Mapping[str, SourceCursor]) -> list[FetchReport]:
+def _default_fetcher(sources: Sequence[Source], cursors: Mapping[str, SourceCursor], *,
+                     allow_hosts: Sequence[str] = ()) -> list[FetchReport]:
     from connectors.sources import fetch_sources
 
-    return fetch_sources(sources, cursors)
+    return fetch_sources(sources, cursors, allow_hosts=allow_hosts)
 
 
 def gather_sources(
@@ -106,7 +107,7 @@ def gather_sources(
             continue
         due.append(source)
     cursors = {source.name: cursor_of(rows[source.name]) for source in due}
-    reports = (fetch or _default_fetcher)(due, cursors)
+    reports = fetch(due, cursors) if fetch else _default_fetcher(due, cursors, allow_hosts=config.fetch.allow_hosts)
     stored_by_source = store_reports(session, [(rows[s.name], r) for s, r in zip(due, reports, strict=True)],
                                      now=now, include_backlog=include_backlog)
     summaries: list[SourceSummary] = []
@@ -148,9 +149,11 @@ def sync_push_subscriptions(session: Session, config: Config, *, now: datetime,
     if not plan:
         return PushSummary()
     if hub is None:
+        from connectors.outbound import OutboundGuard
         from connectors.sources.websub import HubClient
 
-        client = HubClient()
+        hub_guard = OutboundGuard.trusting([str(s.url) for s in config.sources], config.fetch.allow_hosts)
+        client = HubClient(guard=hub_guard)
     else:
         client = hub
     requested = failed = unsubscribed = 0

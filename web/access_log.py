@@ -1,0 +1,37 @@
+"""The access log without secrets: set-up, confirm, unsubscribe and WebSub links carry tokens that
+work for whoever holds them, so uvicorn's access log shows `[token]` in their place."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_TOKEN_PATH = re.compile(r"/(setup|confirm|unsubscribe|websub)/[^/?#\s\"]+")
+_ACCESS_LOGGER = "uvicorn.access"
+
+
+def redact(text: str) -> str:
+    """`text` with the token of every tokened path replaced by `[token]`."""
+    return _TOKEN_PATH.sub(r"/\1/[token]", text)
+
+
+class TokenFilter(logging.Filter):
+    """Rewrites an access-log record's path (uvicorn passes it as an argument) before it is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def quiet_tokens(logger_name: str = _ACCESS_LOGGER) -> TokenFilter:
+    """Install the filter on uvicorn's access logger once (idempotent); returns it."""
+    logger = logging.getLogger(logger_name)
+    for existing in logger.filters:
+        if isinstance(existing, TokenFilter):
+            return existing
+    token_filter = TokenFilter()
+    logger.addFilter(token_filter)
+    return token_filter
