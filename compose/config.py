@@ -21,8 +21,8 @@ _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "su
 
 #: The fields each template may name, by the key that holds the template.
 TEMPLATE_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "edition.subject": ("title", "date", "organisation", "count", "headlines"),
-    "edition.preheader": ("title", "date", "organisation", "count", "headlines"),
+    "edition.subject": ("title", "date", "organisation", "count", "headlines", "number"),
+    "edition.preheader": ("title", "date", "organisation", "count", "headlines", "number"),
     "social.post_template": ("title", "summary", "url", "hashtags", "section", "source"),
     "social.roundup_opening": ("title", "organisation", "count", "stories"),
     "social.roundup_closing": ("title", "subscribe_url", "organisation"),
@@ -172,7 +172,7 @@ class EditionSettings(_Strict):
     send_time: time = time(10, 0)
     build_day: str = "thursday"
     build_time: time = time(14, 0)
-    subject: str = "{title}: {date}"
+    subject: str = "{title} #{number} \u00b7 {date}"  # {number}: the issue number, so no two sent editions share a subject
     preheader: str = "This week from {organisation}: {headlines}"
     intro: str = ""
     public_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")

@@ -180,6 +180,7 @@ def build_edition(
     removed_urls: Collection[str] = (),
     order: Mapping[str, Sequence[str]] | None = None,
     web_url: str | None = None,
+    number: int = 1,
 ) -> Edition | None:
     """The next edition from the eligible items, or None when nothing is left to send.
 
@@ -194,6 +195,8 @@ def build_edition(
       newest first.
     - `web_url`: the edition's public page ("view in browser"); by default
       ``{edition.public_url}/editions/{slug}``.
+    - `number`: the issue number, the subject's `{number}` (one more than the editions sent
+      before it, so no two sent editions share it, even two sent the same day).
     """
     removed = set(removed_urls)
     known = {section.key for section in config.sections}
@@ -226,6 +229,7 @@ def build_edition(
         "organisation": config.organisation.name,
         "count": len(shown),
         "headlines": _headlines([item.title for item in shown]),
+        "number": number,
     }
     public = str(config.edition.public_url).rstrip("/")
     return Edition(

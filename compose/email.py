@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import re
 import secrets
 import textwrap
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from compose.models import Edition, EditionSection, Item, RenderedEmail
 from compose.palette import MIN_CONTRAST, DarkPalette, Palette
 
 RECIPIENT_TOKENS = ("{{first_name}}", "{{unsubscribe_url}}")
+GREETING_FALLBACK = "there"  # "Hello there," when a subscriber gave no name, in every channel and on the archive
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 
 
@@ -50,6 +52,25 @@ class EmailLimits:
 
 
 # ---------------------------------------------------------------- links and text
+
+
+def greeting_name(name: str) -> str:
+    """What `{{first_name}}` becomes for a reader: the first word of their name (control
+    characters dropped, so it can never break a line or a header), else "there" (so "Hello
+    there,"). The one rule for every channel, preview and the public archive."""
+    parts = one_line(name).split()
+    return parts[0] if parts else GREETING_FALLBACK
+
+
+def postal_line(name: str, postal_address: str) -> str:
+    """The footer's postal line: the organisation's name and its address, without saying the
+    name twice when the address already opens with it ("Socitm Ltd, 8a Basset Court, ...")."""
+    address = " ".join(postal_address.split())
+    opening = address.split(",", 1)[0].casefold()
+    wanted = " ".join(name.split()).casefold()
+    if not wanted or re.match(rf"{re.escape(wanted)}(?!\w)", opening):
+        return address
+    return f"{' '.join(name.split())}, {address}"
 
 
 def add_utm(url: str, *, campaign: str, config: Config) -> str:
@@ -191,7 +212,7 @@ def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str,
         "title": edition.title,
         "date_text": format_date(edition.issue_date),
         "organisation": config.organisation.name,
-        "postal_address": config.organisation.postal_address,
+        "postal_line": postal_line(config.organisation.name, config.organisation.postal_address),
         "site_url": utm(str(config.organisation.site_url)),
         "site_label": _site_label(config),
         "web_url": edition.web_url or str(config.organisation.site_url),
@@ -340,7 +361,7 @@ def render_text(edition: Edition, *, config: Config) -> str:
         _wrap(f"You are receiving this email because you subscribed to {edition.title} from "
               f"{config.organisation.name}."),
         f"Unsubscribe: {unsubscribe}\nView in browser: {web_url}\n{config.organisation.name}: {site}",
-        _wrap(f"{config.organisation.name}, {config.organisation.postal_address}"),
+        _wrap(postal_line(config.organisation.name, config.organisation.postal_address)),
     ]
     return "\n\n".join(blocks) + "\n"
 

@@ -119,13 +119,24 @@ def content_hash(title: str, summary_text: str, url: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+KEY_MAX_CHARS = 700  # the ledger's `items.key` column
+
+
 def item_key(item: Item) -> str:
-    """An item's identity: its canonical URL, else `guid:<guid>`, else `hash:<content hash>`."""
+    """An item's identity: its canonical URL, else `guid:<guid>`, else `hash:<content hash>`.
+
+    A URL or guid too long for the ledger's key column becomes `long:<sha256>` of it, so one
+    such item is stored beside the others (PostgreSQL refuses an over-long value for the whole batch)
+    and is still the same item when it is seen again."""
     if item.url:
-        return item.url
-    if item.guid:
-        return f"guid:{item.guid}"
-    return "hash:" + content_hash(item.title, item.summary_text, item.url)
+        key = item.url
+    elif item.guid:
+        key = f"guid:{item.guid}"
+    else:
+        return "hash:" + content_hash(item.title, item.summary_text, item.url)
+    if len(key) <= KEY_MAX_CHARS:
+        return key
+    return "long:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _completeness(item: Item) -> tuple:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +83,8 @@ def connect(url: str | None = None, *, migrate: bool = True, echo: bool = False)
     parsed = make_url(url)
     kwargs: dict[str, object] = {"echo": echo, "future": True}
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            private_file(Path(parsed.database))
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
         kwargs["pool_pre_ping"] = True
@@ -98,6 +98,25 @@ def connect(url: str | None = None, *, migrate: bool = True, echo: bool = False)
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
     return Database(engine, sessionmaker(engine, expire_on_commit=False))
+
+
+LEDGER_FILE_MODE = 0o600  # the ledger holds subscribers' addresses: readable by its owner only
+
+
+def private_file(path: Path) -> None:
+    """Make the SQLite ledger at `path` readable by its owner only, before SQLite opens it: a new
+    file is created with mode 0600 (SQLite then gives its -wal and -shm files the same mode), and
+    an existing ledger, or its -wal/-shm, that group or others can read is narrowed to 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, LEDGER_FILE_MODE))
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            status = each.stat()
+        except FileNotFoundError:
+            continue
+        if status.st_mode & 0o077 and status.st_uid == os.getuid():
+            each.chmod(LEDGER_FILE_MODE)
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from compose.items import KEY_MAX_CHARS
+
 _NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -158,7 +160,7 @@ class ItemRow(Base):
     __tablename__ = "items"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(700), unique=True)  # canonical url, guid:..., or hash:...
+    key: Mapped[str] = mapped_column(String(KEY_MAX_CHARS), unique=True)  # url, guid:, hash: or long:
     url: Mapped[str] = mapped_column(Text)
     guid: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str] = mapped_column(Text)

@@ -8,17 +8,15 @@ when SYNDICATE_KEEP_SCREENSHOTS=1. Requests that would leave the machine (the lo
 from __future__ import annotations
 
 import os
-import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from flows.stages.publish import draft_roundup, edition_value
 from state import ledger
 from state.models import EditionRow
+from tests.helpers.serving import serve_on_loopback
 from web import testing
 from web.app import create_app
 
@@ -55,17 +53,8 @@ def server(sqlite_db, tmp_path):
         draft_roundup(session, config, row, edition_value(session, row, config), now=NOW)
         ledger.approve(session, "edition", edition_id, by="sam@example.org", now=NOW, note="first look")
     app = create_app(config=config, db=sqlite_db, secret_key="browser-test-secret-key-0123", now=lambda: NOW, env={})
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", edition_id
-    uv.should_exit = True
-    thread.join(timeout=5)
+    with serve_on_loopback(app) as base:
+        yield base, edition_id
 
 
 @pytest.fixture

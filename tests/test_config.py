@@ -77,8 +77,8 @@ def test_secret_key_from_environment_else_kept_beside_the_ledger(tmp_path: Path)
 @pytest.mark.parametrize(
     ("key", "old", "template"),
     [
-        ("edition.subject", 'subject = "{title}: {date}"', "{"),
-        ("edition.subject", 'subject = "{title}: {date}"', "{}"),
+        ("edition.subject", 'subject = "{title} #{number} · {date}"', "{"),
+        ("edition.subject", 'subject = "{title} #{number} · {date}"', "{}"),
         ("edition.preheader", 'preheader = "This week from {organisation}: {headlines}"', "{title!x}"),
         ("edition.preheader", 'preheader = "This week from {organisation}: {headlines}"', "{title:bc}"),
         ("social.roundup_closing", 'roundup_closing = "Get {title} in your inbox every week: {subscribe_url}"',

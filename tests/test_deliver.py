@@ -282,9 +282,11 @@ def test_outbox_is_the_default_and_writes_parseable_eml(ledger_db, tmp_path):
     make_edition(ledger_db)
     config = make_config(tmp_path)
     summary = deliver_edition(ledger_db, config, now=NOW, secret_key=SECRET)
-    assert summary.channel == "outbox" and summary.sent and "outbox" in summary.message
+    assert summary.channel == "outbox" and summary.sent
+    folder = (tmp_path / "outbox" / "email" / "2026-11-26").as_posix()
+    assert f"nothing was emailed: the messages were written to the outbox, in {folder}/" in summary.message
     files = sorted((tmp_path / "outbox" / "email" / "2026-11-26").glob("*.eml"))
-    assert [f.name for f in files] == ["00001-1.eml", "00002-2.eml", "00003-3.eml"]
+    assert [f.name for f in files] == ["00001-e1.eml", "00002-e1.eml", "00003-e1.eml"]
     mail = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
     assert mail["To"] == "Reader 1 <reader1@example.com>" and mail["Subject"] == "In Our View for Reader"
     assert mail["From"] == "Example News <news@example.org>" and mail["Reply-To"] == "editors@example.org"
@@ -308,6 +310,6 @@ def test_outbox_channel_unicode_names(tmp_path):
                             "r@example.org")
     receipt = channel.send_batch(message, [Recipient(7, "zoe@example.com", "Zoë Ångström", "https://x.example/u/1")])
     assert receipt.accepted == (7,)
-    mail = email.message_from_bytes((tmp_path / "email" / "e" / "00007-7.eml").read_bytes(), policy=policy.default)
+    mail = email.message_from_bytes((tmp_path / "email" / "e" / "00007-e1.eml").read_bytes(), policy=policy.default)
     assert mail["Subject"] == "Café Zoë" and str(mail["To"]) == "Zoë Ångström <zoe@example.com>"
     assert mail.get_body(("plain",)).get_content().strip() == "Zoë"

@@ -167,3 +167,18 @@ def test_retry_after_skips_the_source_until_then(db: Database) -> None:
         summary = gather_sources(session, CONFIG, now=NOW + timedelta(minutes=5), fetch=fetch)
     assert calls == ["news"]
     assert any(s.skipped for s in summary.sources if s.name == "partner")
+
+
+def test_an_item_with_a_link_longer_than_the_key_column_is_stored_beside_the_others(db: Database) -> None:
+    long_url = "https://www.socitm.net/news/" + "a" * 2_000
+    items = [_item(1), _item(2, url=long_url), _item(3, guid="g" * 1_500, url="")]
+    with db.session() as session:
+        row = sync_sources(session, CONFIG.sources)["news"]
+        result = store_report(session, row, _report("news", items), now=NOW, include_backlog=True)
+    assert result.new == 3
+    with db.session() as session:  # the same items again are the same items, not new ones
+        row = session.scalars(select(SourceRow).where(SourceRow.name == "news")).one()
+        again = store_report(session, row, _report("news", items), now=NOW + timedelta(hours=1))
+        assert again.new == 0
+        assert session.scalar(select(func.count()).select_from(ItemRow)) == 3
+        assert long_url in set(session.scalars(select(ItemRow.url)))

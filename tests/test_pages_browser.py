@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.routing import APIRoute
 
 from compose.models import FetchReport, Item
@@ -30,6 +27,7 @@ from state import deliveries, ledger
 from state.items import store_report, sync_sources
 from state.models import EditionRow, PostRow, SourceRow, SubscriberRow, SubscriberStatus, ThreadRow
 from state.staff import add_staff
+from tests.helpers.serving import serve_on_loopback
 from tests.helpers.staff import add_staff_rows
 from web import testing
 from web.app import create_app
@@ -170,17 +168,8 @@ def site(tmp_path_factory):
     config = testing.example_config(folder)
     samples = _seed(db, config)
     app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW, env={})
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", app, samples
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serve_on_loopback(app) as base:
+        yield base, app, samples
     db.dispose()
 
 

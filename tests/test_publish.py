@@ -343,3 +343,16 @@ def test_a_post_over_the_limit_now_is_not_published(db, fake, tmp_path):
     thread = thread_of(db, thread_id)
     assert thread.status == ThreadStatus.FAILED and "20 over" in (thread.error or "")
     assert [p.status for p in posts_of(db, thread_id)] == [PostStatus.FAILED, PostStatus.PENDING]
+
+
+def test_the_summary_says_where_posts_went_a_network_or_the_outbox_folder(db, fake, tmp_path):
+    _, server = fake
+    config = make_config(tmp_path)
+    add_thread(db, key="item:1", network="x")
+    add_thread(db, key="item:2", network="mastodon")
+    summary = publish(db, config, server)
+    folder = (Path(config.social.outbox_dir) / "mastodon").as_posix()
+    assert summary.where == {"x": "posted to X", "mastodon": f"written to the outbox, not posted ({folder}/)"}
+    assert summary.message.endswith(f"Mastodon: written to the outbox, not posted ({folder}/); X: posted to X")
+    assert summary.as_dict()["message"] == summary.message
+    assert publish(db, config, server, now=NOW + timedelta(hours=1)).message == "0 post(s) published, 0 thread(s) complete"

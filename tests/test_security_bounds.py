@@ -10,15 +10,13 @@ never cached; the subscriber list needs the admin role, like its export.
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
+from tests.helpers.serving import serve_on_loopback
 from web import testing
 from web.app import create_app
 from web.public import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -38,19 +36,8 @@ def app(sqlite_db, tmp_path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def server(app) -> Iterator[int]:  # type: ignore[no-untyped-def]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if instance.started:
-            break
-        time.sleep(0.05)
-    yield port
-    instance.should_exit = True
-    thread.join(10)
+    with serve_on_loopback(app) as base:
+        yield int(base.rsplit(":", 1)[1])
 
 
 def _stream(port: int, path: str, total: int, headers: dict[str, str]) -> tuple[int, bytes]:

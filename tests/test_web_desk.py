@@ -181,6 +181,28 @@ def test_send_a_test_to_myself_writes_one_message_to_the_outbox(desk):
     assert len(files) == 1
     raw = files[0].read_text()
     assert "To: ed@example.org" in raw and "Subject: [Test]" in raw
+    banner = " ".join(editor.get(f"/desk/editions/{eid}?done=tested-outbox").text.split())
+    folder = (__import__("pathlib").Path(outbox) / "email" / f"{slug}-test").as_posix()
+    assert f"written to the outbox as a file, in {folder}/" in banner and "sent to your address" not in banner
+
+
+def test_a_test_through_sendgrid_says_it_was_sent_through_sendgrid(db, tmp_path):
+    from tests.fakes.fake_sendgrid import FakeSendGrid
+
+    config = testing.example_config(tmp_path)
+    config = config.model_copy(update={"email": config.email.model_copy(update={"provider": "sendgrid"})})
+    eid = testing.seed_edition(db, config, now=NOW)
+    testing.seed_staff(db, "ed@example.org", "editor", now=NOW)
+    with FakeSendGrid() as fake:
+        app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW,
+                         env={"SENDGRID_API_KEY": fake.api_key, "SENDGRID_API_HOST": fake.url})
+        editor = _as(app, "ed@example.org")
+        reply = _post(editor, f"/desk/editions/{eid}/test", {})
+        assert reply.status_code == 303 and reply.headers["location"].endswith("done=tested")
+        assert fake.received[0] == 1
+        banner = " ".join(editor.get(reply.headers["location"]).text.split())
+    assert "A test was sent to your address through SendGrid" in banner and "outbox" not in banner
+    assert not (tmp_path / "outbox" / "email").exists()
 
 
 def test_acknowledging_warnings_is_recorded(desk):
@@ -214,7 +236,8 @@ def test_thread_edit_voids_its_approval_and_counts_lengths(desk):
         assert thread.status == "draft" and thread.posts[0].text == text
         assert not ledger.is_approved(session, "thread", tid)
     count = editor.get("/desk/api/count", params={"network": "x", "text": text}).json()
-    assert count == {"network": "x", "length": len("Shorter post ") + 23, "max": 280, "over": False, "cost": "0.200"}
+    assert count == {"network": "x", "length": len("Shorter post ") + 23, "max": 280, "over": False, "cost": "0.200",
+                     "bytes": len(text.encode()), "max_bytes": None, "why": ""}
     assert editor.get("/desk/api/count", params={"network": "x", "text": "é" * 300}).json()["over"] is True
     assert editor.get("/desk/api/count", params={"network": "myspace", "text": "x"}).status_code == 400
 

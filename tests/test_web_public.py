@@ -138,7 +138,7 @@ def test_archive_index_page_and_feed_show_only_sent_editions_without_tokens(site
     assert f"/editions/{row.slug}" in index
     page = client.get(f"/editions/{row.slug}")
     assert page.status_code == 200
-    assert "{{" not in page.text and "Hello," in page.text
+    assert "{{" not in page.text and "Hello there," in page.text
     assert 'href="http://127.0.0.1:8000/subscribe"' in page.text  # in place of anyone's unsubscribe link
     assert "script-src" not in page.headers["content-security-policy"]
     feed = ElementTree.fromstring(client.get("/editions/feed.xml").content)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,6 @@ from urllib.parse import parse_qs, urlencode
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from compose.config import Config, Fetch, Source, WebSub
@@ -24,6 +22,7 @@ from connectors.sources.websub import check_signature, discover, sign
 from flows.stages.gather import gather_sources
 from state.events import ITEM_DISCOVERED
 from state.models import EventRow, ItemRow, SourceRow, WebSubSubscriptionRow
+from tests.helpers.serving import serve_on_loopback
 from web import testing
 from web.app import create_app
 
@@ -133,25 +132,12 @@ def _config(base: Config, hub: FakeHub, app_url: str, *, enabled: bool = True) -
                                    "websub": WebSub(enabled=enabled, callback_url=app_url)})
 
 
-def _serve(app) -> tuple[uvicorn.Server, threading.Thread, str]:  # type: ignore[no-untyped-def]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    return server, thread, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-
-
 @pytest.fixture
 def setup(db, hub, tmp_path) -> Iterator[Setup]:
     clock = testing.Clock(NOW)
     base = _config(testing.example_config(tmp_path), hub, "http://127.0.0.1:1")
-    server, thread, url = _serve(create_app(config=base, db=db, secret_key=SECRET_KEY, now=clock, env={}))
-    yield Setup(config=_config(base, hub, url), app_url=url, clock=clock, db=db)
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serve_on_loopback(create_app(config=base, db=db, secret_key=SECRET_KEY, now=clock, env={})) as url:
+        yield Setup(config=_config(base, hub, url), app_url=url, clock=clock, db=db)
 
 
 def _gather(setup: Setup, *, now: datetime = NOW, config: Config | None = None):  # type: ignore[no-untyped-def]

@@ -14,6 +14,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from compose.signing import unsubscribe_token, unsubscribe_url
 from connectors.channels import email_channel
 from connectors.channels.base import OutboundEmail, Recipient, header_text, personalise
+from connectors.channels.outbox_email import OutboxEmailChannel
+from connectors.channels.reach import loopback_warning
 from connectors.errors import DeliveryError
 from flows.stages.edition import FEATURED, acknowledge_warnings, edit_edition
 from state import ledger
@@ -36,8 +38,31 @@ NOTICES = {
     "rejected": "Rejected, with your note.",
     "scheduled": "Schedule changed.",
     "cancelled": "Cancelled: it will not be sent, and its roundup threads will not be posted.",
-    "tested": "A test was sent to your address.",
+    "tested": "A test was sent to your address through {provider}; it should arrive in a minute or two.",
+    "tested-outbox": "No email was sent: no email provider is set up, so the test was written to the outbox "
+                     "as a file, in {folder}/ (open the newest .eml file there).",
 }
+
+
+def _notice(request: Request, app: WebApp, row: EditionRow) -> str | None:
+    """The banner after an action, saying what is now true (for a test send: where it went)."""
+    template = NOTICES.get(request.query_params.get("done", ""))
+    if template is None or "{" not in template:
+        return template
+    channel = email_channel(app.config, app.env)
+    try:
+        folder = channel.folder(_test_message(row, app.config)) if isinstance(channel, OutboxEmailChannel) else None
+        provider = {"sendgrid": "SendGrid"}.get(channel.name, channel.name)
+    finally:
+        channel.close()
+    return template.format(folder=folder.as_posix() if folder else "the outbox", provider=provider)
+
+
+def _test_message(row: EditionRow, config: Any) -> OutboundEmail:
+    return OutboundEmail(edition_id=row.id, edition_slug=f"{row.slug}-test", subject=f"[Test] {row.subject}",
+                         html=row.html, text=row.text, from_email=config.edition.from_email,
+                         from_name=config.edition.from_name, reply_to=config.edition.reply_to,
+                         categories=("test",))
 
 
 def two_person_rule(config: Any) -> bool:
@@ -75,12 +100,13 @@ def _context(session: Session, app: WebApp, row: EditionRow, staff: Staff) -> di
 
 def _show(request: Request, edition_id: int, *, error: str | None = None, status: int = 200) -> Response:
     app = app_of(request)
-    notice = NOTICES.get(request.query_params.get("done", ""))
     with app.db.session() as session:
         row = _get(session, edition_id)
+        notice = _notice(request, app, row)
+        caution = loopback_warning(app.config, app.env) if request.query_params.get("done") == "approved" else None
         preview = _preview(session, app, row, request.query_params.get("as"))
         return page(request, "edition.html", {**_context(session, app, row, request.state.staff), **preview, "notice": notice,
-                                              "error": error}, status=status)
+                                              "error": error, "caution": caution}, status=status)
 
 
 def _preview(session: Session, app: WebApp, row: EditionRow, chosen: str | None) -> dict[str, Any]:
@@ -284,10 +310,7 @@ def edition_test_send(request: Request, edition_id: int, post: Posted = Depends(
     config = app.config
     with app.db.session() as session:
         row = _get(session, edition_id)
-        message = OutboundEmail(edition_id=row.id, edition_slug=f"{row.slug}-test", subject=f"[Test] {row.subject}",
-                                html=row.html, text=row.text, from_email=config.edition.from_email,
-                                from_name=config.edition.from_name, reply_to=config.edition.reply_to,
-                                categories=("test",))
+        message = _test_message(row, config)
     channel = email_channel(config, app.env)
     try:
         channel.send_batch(message, [Recipient(subscriber_id=0, email=post.staff.email,
@@ -299,4 +322,4 @@ def edition_test_send(request: Request, edition_id: int, post: Posted = Depends(
     with app.db.session() as session:
         ledger.audit(session, actor=post.staff.email, action="test-send", kind="edition", ident=edition_id,
                      now=app.now(), channel=channel.name, to=post.staff.email)
-    return _done(edition_id, "tested")
+    return _done(edition_id, "tested-outbox" if isinstance(channel, OutboxEmailChannel) else "tested")

@@ -15,6 +15,7 @@ from sqlalchemy import Select, select
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
+from compose.email import postal_line
 from compose.signing import (
     TokenError,
     confirm_token,
@@ -147,11 +148,11 @@ def _send_confirmation(app: WebApp, subscriber_id: int, email: str, name: str) -
     title = config.edition.title
     text = (f"Please confirm that you want {title} from {config.organisation.name}:\n\n{link}\n\n"
             "If you did not ask for it, ignore this email and nothing will be sent.\n\n"
-            f"{config.organisation.name}, {config.organisation.postal_address}\n")
+            f"{postal_line(config.organisation.name, config.organisation.postal_address)}\n")
     html = (f"<p>Please confirm that you want <strong>{escape(title)}</strong> from {escape(config.organisation.name)}:"
             f"</p><p><a href=\"{escape(link)}\">Confirm my subscription</a></p>"
             "<p>If you did not ask for it, ignore this email and nothing will be sent.</p>"
-            f"<p style=\"color:#555\">{escape(config.organisation.name)}, {escape(config.organisation.postal_address)}</p>")
+            f"<p style=\"color:#555\">{escape(postal_line(config.organisation.name, config.organisation.postal_address))}</p>")
     outbound = OutboundEmail(edition_id=0, edition_slug="confirmations", subject=f"Confirm your subscription to {title}",
                              html=html, text=text, from_email=config.edition.from_email,
                              from_name=config.edition.from_name, reply_to=config.edition.reply_to,

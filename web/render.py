@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
 from compose.config import Config
+from compose.email import RECIPIENT_TOKENS, greeting_name, postal_line
 from state.db import Database
 from web.security import CSRF_FIELD, IpThrottle, web_session
 
@@ -61,6 +62,7 @@ def make_templates(config: Config) -> Jinja2Templates:
     env.filters["local"] = lambda value, fmt="%a %-d %b %Y, %H:%M %Z": _local(value, zone, fmt)
     env.filters["input_local"] = lambda value: _local(value, zone, "%Y-%m-%dT%H:%M") if value else ""
     env.globals["config"] = config
+    env.globals["postal_line"] = postal_line(config.organisation.name, config.organisation.postal_address)
     env.globals["csrf_field"] = CSRF_FIELD
     return templates
 
@@ -80,6 +82,7 @@ def message(request: Request, title: str, text: str, *, status: int = 200, link:
 
 def neutral_tokens(text: str, *, unsubscribe_url: str) -> str:
     """An edition with the per-recipient tokens filled with neutral values (archive, previews):
-    no name ("Hello," rather than "Hello ,") and a link that names nobody in place of the unsubscribe link."""
-    return (text.replace(" {{first_name}}", "").replace("{{first_name}}", "")
-            .replace("{{unsubscribe_url}}", unsubscribe_url))
+    the greeting every channel uses for a reader with no name ("Hello there,", `compose.email.greeting_name`)
+    and a link that names nobody in place of the unsubscribe link."""
+    first, unsubscribe = RECIPIENT_TOKENS
+    return text.replace(first, greeting_name("")).replace(unsubscribe, unsubscribe_url)

@@ -11,7 +11,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from sqlalchemy import select
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from compose.post_length import NetworkRules
 from compose.posts import RULES_BY_NETWORK, rules_for, weighted_length, x_post_cost
+from connectors.channels.reach import loopback_warning
 from flows.stages.publish import (
     can_change,
     derived_texts,
@@ -49,6 +51,20 @@ class CountLimits:
     max_text = 10_000  # the live counter refuses longer texts
 
 
+def measure(text: str, rules: NetworkRules) -> dict[str, Any]:
+    """A post against every limit its network states: its length, and its UTF-8 size where the
+    network has a byte limit (Bluesky: 3,000 bytes, which 300 emoji can pass); `why` says by how much."""
+    length = weighted_length(text, rules)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    problems = []
+    if length > rules.max_length:
+        problems.append(f"{length - rules.max_length:,} over")
+    if rules.max_bytes is not None and size > rules.max_bytes:
+        problems.append(f"{size:,} bytes, {size - rules.max_bytes:,} over the network's {rules.max_bytes:,}-byte limit")
+    return {"length": length, "max": rules.max_length, "bytes": size, "max_bytes": rules.max_bytes,
+            "over": bool(problems), "why": "; ".join(problems)}
+
+
 def _cost(texts: list[str], pricing: Any) -> Decimal:
     return sum((x_post_cost(text, pricing) for text in texts), Decimal("0"))
 
@@ -58,9 +74,9 @@ def _view(thread: ThreadRow, config: Any, session: Any, staff: Staff, now: Any) 
     pricing = config.social.x_pricing
     posts = []
     for post in thread.posts:
-        length = weighted_length(post.text, rules) if rules else len(post.text)
-        posts.append({"row": post, "length": length, "max": rules.max_length if rules else None,
-                      "over": bool(rules and length > rules.max_length),
+        measured = measure(post.text, rules) if rules else {"length": len(post.text), "max": None, "over": False,
+                                                             "why": ""}
+        posts.append({"row": post, **measured,
                       "cost": x_post_cost(post.text, pricing) if thread.network == "x" else None})
     texts = [p.text for p in thread.posts]
     editable = can_change(thread)
@@ -102,8 +118,10 @@ def _views(request: Request, session: Any) -> list[dict[str, Any]]:
 def threads_page(request: Request, staff: Staff = Depends(need("view"))) -> Response:
     app = app_of(request)
     notice = NOTICES.get(request.query_params.get("done", ""))
+    caution = loopback_warning(app.config, app.env) if request.query_params.get("done") == "approved" else None
     with app.db.session() as session:
-        return page(request, "threads.html", {"threads": _views(request, session), "notice": notice, "error": None})
+        return page(request, "threads.html", {"threads": _views(request, session), "notice": notice, "error": None,
+                                              "caution": caution})
 
 
 @router.get("/desk/api/count")
@@ -114,10 +132,7 @@ def count(request: Request, network: str, text: str = "", staff: Staff = Depends
     if len(text) > CountLimits.max_text:
         return JSONResponse({"error": "text too long to count"}, status_code=400)
     config = app_of(request).config
-    rules = rules_for(network, config)
-    length = weighted_length(text, rules)
-    answer: dict[str, Any] = {"network": network, "length": length, "max": rules.max_length,
-                              "over": length > rules.max_length}
+    answer: dict[str, Any] = {"network": network, **measure(text, rules_for(network, config))}
     if network == "x":
         answer["cost"] = f"{x_post_cost(text, config.social.x_pricing):.3f}"
     return JSONResponse(answer)
@@ -144,9 +159,9 @@ def _too_long(row: ThreadRow, texts: list[str], config: Any) -> str | None:
     rules = rules_for(row.network, config)
     over = []
     for number, text in enumerate(texts, start=1):
-        length = weighted_length(text, rules)
-        if length > rules.max_length:
-            over.append(f"post {number} is {length} / {rules.max_length}: {length - rules.max_length} over")
+        measured = measure(text, rules)
+        if measured["over"]:
+            over.append(f"post {number} is {measured['length']} / {rules.max_length}: {measured['why']}")
     if not over:
         return None
     return (f"Not saved: on {row.network.upper()} " + "; ".join(over)

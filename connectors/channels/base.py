@@ -12,19 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
-from compose.email import RECIPIENT_TOKENS
+from compose.email import RECIPIENT_TOKENS, greeting_name
 from compose.items import one_line
 
 FIRST_NAME_TOKEN, UNSUBSCRIBE_TOKEN = RECIPIENT_TOKENS
 
 Part = Literal["html", "text", "header"]
 
-
-def first_name(name: str) -> str:
-    """What `{{first_name}}` becomes for a recipient, as plain text: the first word of their name
-    (control characters dropped, so it can never break a line or a header), else "there"."""
-    parts = one_line(name).split()
-    return parts[0] if parts else "there"
+# What `{{first_name}}` becomes for a recipient, as plain text: the first word of their name
+# (control characters dropped, so it can never break a line or a header), else "there". One rule
+# for channels, previews and the public archive: `compose.email.greeting_name`.
+first_name = greeting_name
 
 
 def personal_value(value: str, part: Part) -> str:

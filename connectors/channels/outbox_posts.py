@@ -1,11 +1,18 @@
 """The outbox for posts: without credentials, a network's posts go to
-`<outbox>/<network>/<thread-key>.json`, one file per thread holding its posts in order."""
+`<outbox>/<network>/<thread-key>.json`, one file per thread holding its posts in order.
+
+A file is never overwritten and never holds two threads: a thread whose opening post differs
+from the one a file under its name already holds (another ledger's thread with the same key,
+say the demo's and a real run's) goes beside it as `<thread-key>.2.json`. Each post's id names
+its file (`outbox:<network>:<file>:<position>`), so its replies follow it there; writing the same
+post again (a resumed run) writes nothing."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -13,9 +20,13 @@ from compose.posts import RULES_BY_NETWORK, NetworkRules
 from connectors.channels.base import PostReceipt
 
 
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "thread"
+
+
 def thread_file(outbox_dir: str | os.PathLike[str], network: str, thread_key: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", thread_key).strip("-") or "thread"
-    return Path(outbox_dir) / network / f"{safe}.json"
+    """The first file a thread with this key is written to."""
+    return Path(outbox_dir) / network / f"{_safe(thread_key)}.json"
 
 
 class OutboxPostChannel:
@@ -32,17 +43,51 @@ class OutboxPostChannel:
     def __repr__(self) -> str:
         return f"OutboxPostChannel(network={self.network!r}, outbox_dir={str(self.outbox_dir)!r})"
 
+    def _files(self, thread_key: str) -> Iterator[Path]:
+        """The thread key's files in order: `<key>.json`, `<key>.2.json`, ... (the first free one last)."""
+        first = thread_file(self.outbox_dir, self.network, thread_key)
+        yield first
+        attempt = 2
+        while True:
+            path = first.with_name(f"{first.stem}.{attempt}.json")
+            yield path
+            if not path.exists():
+                return
+            attempt += 1
+
+    def _file_of(self, reply_to: str, thread_key: str) -> Path:
+        """The file holding the post `reply_to` (its id names the file), else the thread's first file."""
+        prefix = f"outbox:{self.network}:"
+        if reply_to.startswith(prefix) and ":" in reply_to[len(prefix):]:
+            stem = _safe(reply_to[len(prefix):].rsplit(":", 1)[0])
+            path = self.outbox_dir / self.network / f"{stem}.json"
+            if path.exists():
+                return path
+        return thread_file(self.outbox_dir, self.network, thread_key)
+
+    def _find(self, text: str, reply_to: str | None, thread_key: str) -> tuple[Path, PostReceipt | None]:
+        """Where this post belongs, and its receipt if it is already there."""
+        if reply_to is not None:
+            path = self._file_of(reply_to, thread_key)
+            return path, _matching(path, text, reply_to)
+        for path in self._files(thread_key):  # an opening post: its own thread's file, or the first free name
+            if not path.exists():
+                return path, None
+            posts = _read(path)["posts"]
+            if not posts or (posts[0]["text"] == text and posts[0]["in_reply_to"] is None):
+                return path, _matching(path, text, None)
+        raise AssertionError("unreachable: _files ends with a free name")
+
     def publish(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt:
-        path = thread_file(self.outbox_dir, self.network, thread_key)
+        path, found = self._find(text, reply_to, thread_key)
+        if found is not None:  # the same post replying to the same one: a resumed run, not a new post
+            return found
         path.parent.mkdir(parents=True, exist_ok=True)
-        document: dict[str, Any] = json.loads(path.read_text("utf-8")) if path.exists() else {
+        document: dict[str, Any] = _read(path) if path.exists() else {
             "network": self.network, "thread": thread_key, "posts": []}
         posts = document["posts"]
-        for post in posts:  # the same post replying to the same one: a resumed run, not a new post
-            if post["text"] == text and post["in_reply_to"] == reply_to:
-                return PostReceipt(provider_id=post["id"], url=path.resolve().as_uri())
         position = len(posts)
-        provider_id = f"outbox:{self.network}:{thread_key}:{position}"
+        provider_id = f"outbox:{self.network}:{path.name.removesuffix('.json')}:{position}"
         posts.append({"id": provider_id, "position": position, "in_reply_to": reply_to, "text": text})
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", "utf-8")
@@ -51,13 +96,21 @@ class OutboxPostChannel:
 
     def find_post(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt | None:
         """The thread file's post with this text replying to `reply_to`, or None."""
-        path = thread_file(self.outbox_dir, self.network, thread_key)
-        if not path.exists():
-            return None
-        for post in json.loads(path.read_text("utf-8"))["posts"]:
-            if post["text"] == text and post["in_reply_to"] == reply_to:
-                return PostReceipt(provider_id=post["id"], url=path.resolve().as_uri())
-        return None
+        return self._find(text, reply_to, thread_key)[1]
 
     def close(self) -> None:
         return None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return document
+
+
+def _matching(path: Path, text: str, reply_to: str | None) -> PostReceipt | None:
+    if not path.exists():
+        return None
+    for post in _read(path)["posts"]:
+        if post["text"] == text and post["in_reply_to"] == reply_to:
+            return PostReceipt(provider_id=post["id"], url=path.resolve().as_uri())
+    return None

@@ -67,9 +67,14 @@ def choose_channel(config: Config, env: Mapping[str, str] | None = None) -> tupl
     if isinstance(channel, SendGridChannel):
         return channel, f"via SendGrid ({channel.host})"
     assert isinstance(channel, OutboxEmailChannel)
-    note = ("SENDGRID_API_KEY is not set, so messages were written to the outbox" if config.email.provider == "sendgrid"
-            else "messages were written to the outbox")
-    return channel, f"{note} ({channel.root / 'email'})"
+    return channel, outbox_note(config, channel)
+
+
+def outbox_note(config: Config, channel: OutboxEmailChannel, message: OutboundEmail | None = None) -> str:
+    """Where outbox messages went, in words: not emailed, written as files in this folder."""
+    why = "SENDGRID_API_KEY is not set, so " if config.email.provider == "sendgrid" else ""
+    folder = channel.folder(message) if message is not None else channel.root / "email"
+    return f"{why}nothing was emailed: the messages were written to the outbox, in {folder.as_posix()}/"
 
 
 def due_edition_ids(db: Database, *, now: datetime) -> list[int]:
@@ -162,6 +167,8 @@ def _deliver_one(db: Database, config: Config, edition_id: int, *, channel: Emai
         with db.session() as session:
             figures = deliveries.edition_figures(session, edition_id)
         return _summary(edition_id, figures, refusal, channel.name, sent=refusal.find("already sent") >= 0)
+    if isinstance(channel, OutboxEmailChannel):
+        note = outbox_note(config, channel, message)
     run = _Run(db, config, channel, message, now=now, secret_key=secret_key, worker=worker)
     with ThreadPoolExecutor(max_workers=config.email.concurrency, thread_name_prefix="deliver") as pool:
         for future in [pool.submit(run.work) for _ in range(config.email.concurrency)]:

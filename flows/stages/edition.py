@@ -11,11 +11,12 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from compose.config import Config
-from compose.edition import build_edition, edition_content_hash, slug_for
+from compose.edition import build_edition, edition_content_hash, left_out, slug_for
 from compose.email import render_email
 from compose.items import drop_unprintable
 from compose.models import Edition, Item, RenderedEmail
 from compose.schedule import next_slot
+from connectors.channels.reach import loopback_warning
 from flows.stages.publish import follow_edition
 from state import events, ledger
 from state.models import EditionItemRow, EditionRow, EditionStatus, ItemRow, SourceRow
@@ -68,6 +69,35 @@ def _unique_slug(session: Session, slug: str) -> str:
     return f"{slug}-{n}"
 
 
+def _nothing_to_build(candidates: Sequence[Item], config: Config) -> BuildResult:
+    """Why no edition was built: no new items, or new items that no edition can carry, each named
+    (as warnings) with what to fix."""
+    if not candidates:
+        return BuildResult(None, False, "no new items since the last edition: nothing to send")
+    known = {section.key: section for section in config.sections}
+    reasons = left_out(candidates, config=config)
+    for item in candidates:
+        if item.section not in known:
+            reasons.append(f"left out {item.title[:80]!r} (from {item.source}): its section {item.section!r} is not "
+                           "among [[sections]] in syndicate.toml")
+    count = len(candidates)
+    noun = "item" if count == 1 else "items"
+    return BuildResult(None, False,
+                       f"no edition built: none of the {count} new {noun} can go in an email (each is named below): "
+                       "fix the links at their source (or the source's selectors), or add the missing section to "
+                       "syndicate.toml, then gather and build again", tuple(reasons))
+
+
+def issue_number(session: Session, edition_id: int | None = None) -> int:
+    """The edition's issue number (the subject's `{number}`): one more than the editions sent
+    before it (before `edition_id`, or before a new one). Only one edition is open at a time, so
+    no two sent editions share a number, even two built and sent on the same day."""
+    query = select(func.count()).select_from(EditionRow).where(EditionRow.status == EditionStatus.SENT)
+    if edition_id is not None:
+        query = query.where(EditionRow.id < edition_id)
+    return (session.scalar(query) or 0) + 1
+
+
 def web_url(config: Config, slug: str) -> str:
     return f"{str(config.edition.public_url).rstrip('/')}/editions/{slug}"
 
@@ -90,7 +120,8 @@ def _link_warnings(edition: Edition, config: Config) -> tuple[str, ...]:
                  for item in shown if item.url in broken)
 
 
-def build_next_edition(session: Session, config: Config, *, now: datetime, by: str = ledger.SYSTEM) -> BuildResult:
+def build_next_edition(session: Session, config: Config, *, now: datetime, by: str = ledger.SYSTEM,
+                       env: Mapping[str, str] | None = None) -> BuildResult:
     """Compose the next edition, or say why none was built. A rejected edition still open is
     replaced: cancelled, with its threads, saying by which edition. `by` is the member of staff
     who asked for it, or `ledger.SYSTEM` for a scheduled build."""
@@ -104,10 +135,13 @@ def build_next_edition(session: Session, config: Config, *, now: datetime, by: s
     candidates = candidate_items(session, now=now)
     slug = _unique_slug(session, slug_for(now, config))
     edition = build_edition(candidates, config=config, now=now, slug=slug, intro_markdown=config.edition.intro or None,
-                            web_url=web_url(config, slug))
+                            web_url=web_url(config, slug), number=issue_number(session))
     if edition is None:
-        return BuildResult(None, False, "no new items since the last edition: nothing to send")
+        return _nothing_to_build(candidates, config)
     rendered, content_hash = _render(edition, config)
+    unreachable = loopback_warning(config, env)  # links readers cannot open, with a real channel set up
+    if unreachable:
+        rendered = replace(rendered, warnings=(*rendered.warnings, unreachable))
     featured_id = edition.featured.id if edition.featured else None
     row = EditionRow(slug=slug, title=edition.title, status=EditionStatus.DRAFT, subject=rendered.subject,
                      preheader=rendered.preheader, intro_markdown=edition.intro_markdown, featured_item_id=featured_id,
@@ -174,7 +208,7 @@ def edit_edition(
         edition = build_edition(items, config=config, now=row.built_at, slug=row.slug,
                                 intro_markdown=row.intro_markdown if intro_markdown is None else intro_markdown,
                                 featured_url=featured_url or None, removed_urls=removed_urls, order=order,
-                                web_url=web_url(config, row.slug))
+                                web_url=web_url(config, row.slug), number=issue_number(session, row.id))
     except ValueError as exc:
         raise ledger.LedgerError(str(exc)) from None
     if edition is None:

@@ -290,10 +290,33 @@ class PublishSummary:
     waiting: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     reconciled: int = 0  # posts an interrupted run left `posting`, found on the network and recorded
+    where: dict[str, str] = field(default_factory=dict)  # network -> where its posts went, in words
 
     def as_dict(self) -> dict[str, object]:
         return {"posted": self.posted, "threads_done": self.threads_done, "waiting": self.waiting,
-                "failed": self.failed, "reconciled": self.reconciled}
+                "failed": self.failed, "reconciled": self.reconciled, "where": self.where,
+                "message": self.message}
+
+    @property
+    def message(self) -> str:
+        """What happened, saying where the posts went (the network, or the outbox and its folder)."""
+        head = f"{self.posted} post(s) published, {len(self.threads_done)} thread(s) complete"
+        if not self.where:
+            return head
+        return f"{head}: " + "; ".join(f"{NETWORK_NAMES.get(network, network)}: {place}"
+                                       for network, place in sorted(self.where.items()))
+
+
+def destination(network: str, channel: PostChannel) -> str:
+    """Where a channel's posts go, for messages: "posted to X", or the outbox folder they were written to."""
+    from connectors.channels.outbox_posts import OutboxPostChannel
+
+    if isinstance(channel, OutboxPostChannel):
+        return f"written to the outbox, not posted ({(channel.outbox_dir / network).as_posix()}/)"
+    return f"posted to {NETWORK_NAMES.get(network, network)}"
+
+
+NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky"}
 
 
 @dataclass
@@ -374,6 +397,8 @@ def publish_due_posts(sessions: sessionmaker[Session], config: Config, *, now: d
                 outcome = publisher.run()
             summary.posted += publisher.posted
             summary.reconciled += publisher.reconciled
+            if publisher.posted:
+                summary.where[network] = destination(network, channel)
             if outcome.kind == "done":
                 summary.threads_done.append(tid)
             elif outcome.kind == "wait":

@@ -71,7 +71,7 @@
           if (!data || mine !== seq) { return; }
           out.querySelector(".n").textContent = data.length;
           out.classList.toggle("over", data.over);
-          var by = out.querySelector(".by"); if (by) { by.textContent = data.over ? " (" + (data.length - data.max) + " over)" : ""; }
+          var by = out.querySelector(".by"); if (by) { by.textContent = data.over ? " (" + data.why + ")" : ""; }
           var cost = out.querySelector(".post-cost"); if (cost && data.cost) { cost.textContent = "$" + data.cost; }
         });
       }, 200);
