@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,15 +21,15 @@ if TYPE_CHECKING:
     from compose.config import Config
     from state.db import Database
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="syndicate: gather what your organisation publishes, compose the newsletter and posts, "
                        "get them approved, send them once.")
-edition_app = typer.Typer(no_args_is_help=True, help="Build, inspect and preview editions of the newsletter.")
-subscribers_app = typer.Typer(no_args_is_help=True, help="Import, list and unsubscribe subscribers.")
-sources_app = typer.Typer(no_args_is_help=True, help="Inspect sources and discover feeds.")
-staff_app = typer.Typer(no_args_is_help=True, help="Accounts for the review desk.")
-backlog_app = typer.Typer(no_args_is_help=True, help="What the first gather of a source held back, and releasing it.")
-posts_app = typer.Typer(no_args_is_help=True, help="Per-item social posts.")
+edition_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Build, inspect and preview editions of the newsletter.")
+subscribers_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Import, list and unsubscribe subscribers.")
+sources_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect sources and discover feeds.")
+staff_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Accounts for the review desk.")
+backlog_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="What the first gather of a source held back, and releasing it.")
+posts_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Per-item social posts.")
 app.add_typer(edition_app, name="edition")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(sources_app, name="sources")
@@ -58,6 +58,15 @@ def now() -> datetime:
 
 def config() -> Config:
     return load_config(_STATE["config"])
+
+
+def display_zone() -> tzinfo:
+    """The organisation's time zone for showing times; UTC when the config cannot be read (the times
+    still say which zone they are in)."""
+    try:
+        return config().zone
+    except ConfigError:
+        return UTC
 
 
 def database() -> Database:
@@ -100,11 +109,16 @@ def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", he
         if every_source_failed:
             raise Abort(refusal)
         return
-    output.table("Sources", ["source", "section", "result", "new", "updated", "HTTP", "bytes", "ms"], [
-        (s.name, s.section,
-         ("ok" + (" (not modified)" if s.not_modified else "") + (f"\n  moved permanently to {s.moved_to}" if s.moved_to else ""))
-         if s.ok else f"FAILED: {s.skipped or s.error}" + (f"\n  hint: {s.hint}" if s.hint else ""),
-         s.new, s.updated, s.status, s.bytes, round(s.elapsed_ms)) for s in summary.sources])
+    output.table("Sources", ["source", "section", "result", ("new", "number"), ("upd", "number"),
+                             ("HTTP", "number"), ("bytes", "number"), ("ms", "number")], [
+        (s.name, s.section, ("ok" + (" (not modified)" if s.not_modified else "")) if s.ok else "FAILED",
+         s.new, s.updated, s.status, f"{s.bytes:,}", round(s.elapsed_ms)) for s in summary.sources])
+    for s in summary.sources:  # the full text where it has the width to read, not one word a line in a cell
+        if s.moved_to:
+            output.say(f"{s.name}: moved permanently to {s.moved_to}")
+        if not s.ok:
+            output.labelled(f"{s.name}: ", f"{s.skipped or s.error}" + (f" (hint: {s.hint})" if s.hint else ""),
+                            "bold red")
     output.say(f"{summary.new} new, {summary.updated} updated, {summary.failed} source(s) failing")
     if summary.released:
         output.say(f"released {summary.released} item(s) earlier gathers held back as backlog: the next edition may include them")
@@ -119,19 +133,22 @@ def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", he
 
 
 @edition_app.command("build")
-def edition_build() -> None:
+def edition_build(by: Annotated[str | None, typer.Option(
+        "--by", metavar="EMAIL", help="Your email as on the staff list; without it the build is recorded as "
+                                      "the pipeline's own (`syndicate`), as a scheduled build is.")] = None) -> None:
     """Compose the next edition from what was gathered, and its roundup threads, for approval."""
     from flows.stages.edition import build_edition_and_threads
+    from state.roles import SYSTEM
 
     cfg, db = config(), database()
     with db.session() as session:
-        built = build_edition_and_threads(session, cfg, now=now())
+        built = build_edition_and_threads(session, cfg, now=now(), by=by or SYSTEM)
     if as_json():
         output.emit_json(built)
         return
     output.say(built["reason"])
     for warning in built["warnings"]:
-        output.say(f"[yellow]warning:[/] {warning}")
+        output.warn(warning)
     if built["threads"]:
         output.say(f"{len(built['threads'])} roundup thread(s) drafted for approval: `syndicate status` lists them")
 
@@ -148,6 +165,7 @@ def edition_show(edition_id: int) -> None:
         sections: dict[str, list[str]] = {}
         warnings = list(row.warnings)
         current = approval is not None and approval.content_hash == row.content_hash
+        scheduled_for, sent_at = row.scheduled_for, row.sent_at
         for link in row.items:
             sections.setdefault(link.section, []).append(link.item.title)
         data = {"id": row.id, "slug": row.slug, "status": row.status, "subject": row.subject,
@@ -159,16 +177,20 @@ def edition_show(edition_id: int) -> None:
     if as_json():
         output.emit_json(data)
         return
-    output.say(f"[bold]Edition {data['id']}[/] {data['slug']}: {data['status']}, {data['html_bytes']:,} bytes of HTML")
-    output.say(f"Subject: {data['subject']}\nPreheader: {data['preheader']}\nScheduled for: {data['scheduled_for']}")
+    zone = display_zone()
+    output.heading(f"Edition {data['id']} {data['slug']}: {data['status']}, {data['html_bytes']:,} bytes of HTML")
+    output.say(f"Subject: {data['subject']}\nPreheader: {data['preheader']}")
+    output.say(f"Scheduled for: {output.when(scheduled_for, zone, now=now(), never='not scheduled')}"
+               + (f"\nSent: {output.when(sent_at, zone, now=now())}" if sent_at else ""))
     for section, titles in sections.items():
-        output.say(f"\n[bold]{section}[/] ({len(titles)})")
+        output.say("")
+        output.heading(f"{section} ({len(titles)})")
         for title in titles:
             output.say(f"  - {title}")
     for warning in warnings:
-        output.say(f"[yellow]warning:[/] {warning}")
+        output.warn(warning)
     if approval:
-        output.say(f"\n{approval.decision} by {approval.by} at {approval.at:%Y-%m-%d %H:%M} UTC"
+        output.say(f"\n{approval.decision} by {approval.by} on {output.when(approval.at, zone, now=now())}"
                    + ("" if current else " (for earlier content: approve again)"))
 
 
@@ -194,7 +216,7 @@ def edition_preview(
 
 
 @edition_app.command("acknowledge")
-def edition_acknowledge(edition_id: int, by: Annotated[str, typer.Option("--by", help="Your email.")]) -> None:
+def edition_acknowledge(edition_id: int, by: Annotated[str, typer.Option("--by", metavar="EMAIL", help="Your email.")]) -> None:
     """Acknowledge an edition's warnings (e.g. trimmed for size) so it can be approved."""
     from flows.stages.edition import acknowledge_warnings
 
@@ -208,10 +230,10 @@ def edition_acknowledge(edition_id: int, by: Annotated[str, typer.Option("--by",
 
 @app.command()
 def approve(
-    kind: Annotated[str, typer.Argument(help="edition, thread or post")],
+    kind: Annotated[str, typer.Argument(metavar="KIND", help="edition, thread or post")],
     ident: Annotated[int, typer.Argument(metavar="ID")],
-    by: Annotated[str, typer.Option("--by", help="Your email as on the staff list: an approver or admin.")],
-    note: Annotated[str | None, typer.Option("--note")] = None,
+    by: Annotated[str, typer.Option("--by", metavar="EMAIL", help="Your email as on the staff list: an approver or admin.")],
+    note: Annotated[str | None, typer.Option("--note", metavar="TEXT", help="Why, for the audit log.")] = None,
 ) -> None:
     """Approve the exact content of an edition, thread or post (as an approver or admin who did not change it)."""
     from state import ledger
@@ -232,10 +254,10 @@ def approve(
 
 @app.command()
 def reject(
-    kind: Annotated[str, typer.Argument(help="edition, thread or post")],
+    kind: Annotated[str, typer.Argument(metavar="KIND", help="edition, thread or post")],
     ident: Annotated[int, typer.Argument(metavar="ID")],
-    by: Annotated[str, typer.Option("--by", help="Your email as on the staff list: an approver or admin.")],
-    note: Annotated[str, typer.Option("--note", help="What must change.")],
+    by: Annotated[str, typer.Option("--by", metavar="EMAIL", help="Your email as on the staff list: an approver or admin.")],
+    note: Annotated[str, typer.Option("--note", metavar="TEXT", help="What must change.")],
 ) -> None:
     """Reject an edition, thread or post, saying what must change."""
     from state import ledger

@@ -39,11 +39,12 @@ def demo() -> None:
 
 def _print_demo(result: dict[str, Any]) -> None:
     gathered, built = result["gathered"], result["built"]
-    output.say(f"\n[bold]syndicate demo[/] finished in {result['elapsed_s']} s")
+    output.say("")
+    output.heading(f"syndicate demo finished in {result['elapsed_s']} s")
     output.say(f"Gathered {len(gathered['sources'])} sources: {gathered['new']} new items, {gathered['updated']} updated, "
                f"{gathered['failed']} failing")
     if built["id"] is None or not result["delivered"]:
-        output.say(f"[bold]{built['reason']}[/]. Nothing new was sent: the ledger remembers what went out.")
+        output.heading(f"{built['reason']}. Nothing new was sent: the ledger remembers what went out.")
     else:
         for delivered in result["delivered"]:
             output.say(delivered["message"])
@@ -81,11 +82,36 @@ def _print_outbox(result: dict[str, Any]) -> None:
         output.say(f"  the thread:         {thread.as_posix()}")
 
 
+# --- who does it: a person at the terminal, never "cli" or "system" ------------------------------
+
+BY = typer.Option("--by", metavar="EMAIL", help="Your email as on the staff list, for the audit log (without it the "
+                  "log records your login on this machine).")
+
+
+def person(session: Any, by: str | None, *, roles: tuple[str, ...] = (), doing: str = "") -> str:
+    """Who the audit log names for a change made at the terminal: the member of staff `--by` names
+    (refused when they are not staff, or lack one of `roles`), else the machine's login account."""
+    import getpass
+
+    from state.roles import require_role, staff_member
+
+    if by is None:
+        try:
+            login = getpass.getuser()
+        except (KeyError, OSError):
+            login = "unknown"
+        return f"{login} (terminal login)"
+    return require_role(session, by, roles, doing) if roles else staff_member(session, by).email
+
+
 # --- subscribers ---------------------------------------------------------------------------------
 
 
 @subscribers_app.command("import")
-def subscribers_import(path: Annotated[Path, typer.Argument(metavar="FILE.csv")]) -> None:
+def subscribers_import(
+    path: Annotated[Path, typer.Argument(metavar="FILE.csv")],
+    by: Annotated[str | None, BY] = None,
+) -> None:
     """Import subscribers from a CSV file (columns: email, name). All rows or none."""
     from compose.subscribers import parse_subscriber_csv
     from state.subscribers import import_subscribers
@@ -99,7 +125,8 @@ def subscribers_import(path: Annotated[Path, typer.Argument(metavar="FILE.csv")]
         lines = "\n".join(f"  line {e.line}: {e.reason}" for e in errors)
         raise Abort(f"{path} has {len(errors)} bad row(s); nothing was imported. Fix these and import again:\n{lines}")
     with database().session() as session:
-        report = import_subscribers(session, rows, source=f"import:{path.name}", now=now())
+        who = person(session, by)
+        report = import_subscribers(session, rows, source=f"import:{path.name}", now=now(), by=who)
     output.emit_json(dataclasses.asdict(report)) if as_json() else output.say(report.message)
 
 
@@ -126,12 +153,16 @@ def subscribers_list(status: Annotated[str | None, typer.Option("--status", help
 
 
 @subscribers_app.command("unsubscribe")
-def subscribers_unsubscribe(email: str) -> None:
+def subscribers_unsubscribe(
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
+    by: Annotated[str | None, BY] = None,
+) -> None:
     """Unsubscribe an address now; no later send reaches it."""
     from state.subscribers import unsubscribe
 
     with database().session() as session:
-        unsubscribe(session, email, reason="staff: syndicate subscribers unsubscribe", now=now())
+        who = person(session, by)
+        unsubscribe(session, email, reason="staff: syndicate subscribers unsubscribe", now=now(), by=who)
     output.emit_json({"email": email, "status": "unsubscribed"}) if as_json() else output.say(f"{email} unsubscribed")
 
 
@@ -139,7 +170,7 @@ def subscribers_unsubscribe(email: str) -> None:
 
 
 @sources_app.command("discover")
-def sources_discover(url: str) -> None:
+def sources_discover(url: Annotated[str, typer.Argument(metavar="URL")]) -> None:
     """Look at a page: does it advertise a feed? Proposes the [[sources]] config."""
     from connectors.sources.html import discover
 
@@ -148,12 +179,16 @@ def sources_discover(url: str) -> None:
         output.emit_json({"url": url, "feeds": found})
         return
     if not found:
-        output.say(f"{url} advertises no feed: configure it as kind = \"html\" with CSS selectors")
+        output.say(f"{url} advertises no feed: configure it as kind = \"html\" with CSS selectors "
+                   "(see the commented example syndicate.toml)")
         return
     for feed in found:
-        output.say(f"{url} advertises a feed: {feed.get('url')} ({feed.get('type')})")
-        if feed.get("config"):
-            output.say(feed["config"])
+        title = f" \"{feed['title']}\"" if feed.get("title") else ""
+        output.say(f"{feed['url']} is a feed{title}. Add it to syndicate.toml (set the section to one of yours):"
+                   if feed["url"] == url or feed.get("type") == "feed" else
+                   f"{url} advertises a feed{title}: {feed['url']} ({feed['type']}). Add it to syndicate.toml "
+                   "(set the section to one of yours):")
+        output.toml(feed["toml"])
 
 
 @sources_app.command("list")
@@ -165,13 +200,17 @@ def sources_list() -> None:
     cfg = config()
     with database().session() as session:
         sync_sources(session, cfg.sources)
-        rows = sources_health(session)
+        rows = sources_health(session, cfg)
     if as_json():
         output.emit_json({"sources": rows})
         return
-    output.table("Sources", ["name", "kind", "section", "url", "last success", "failures"],
-                 [(r["name"], r["kind"], r["section"], r["url"], r["last_success"] or "never",
-                   r["consecutive_failures"]) for r in rows])
+    from flows.render_status import source_health
+
+    output.table("Sources", ["source (section, kind)", "url", ("last success", "time"), "health"],
+                 [(f"{r['name']}\n({r['section']}, {r['kind']})", r["url"],
+                   output.when(r["last_success"], cfg.zone, now=now()), source_health(r)) for r in rows])
+    if any(r["retired"] for r in rows):
+        output.say("retired: gathered before, no longer in syndicate.toml; nothing to do")
 
 
 # --- backlog and per-item posts --------------------------------------------------------------
@@ -182,6 +221,7 @@ def backlog_release(
     source: Annotated[str | None, typer.Option("--source", help="Only this source (its name in syndicate.toml).")] = None,
     since: Annotated[str | None, typer.Option("--since", metavar="DATE",
                                               help="Only items published on or after this date (YYYY-MM-DD, in the config's time zone).")] = None,
+    by: Annotated[str | None, BY] = None,
 ) -> None:
     """Let items held back as backlog (a source's first gather) into the next edition."""
     from sqlalchemy import select
@@ -201,7 +241,8 @@ def backlog_release(
                 raise Abort(f"no source named {source!r} has been gathered: use one of {known}")
         released = release_backlog(session, source_id, since=since_at)
         left = sum(backlog_counts(session).values())
-        audit(session, actor="cli: syndicate backlog release", action="release-backlog", kind="items", ident=None,
+        audit(session, actor=person(session, by), action="release-backlog",
+              kind="items", ident=None,
               now=now(), released=released, source=source, since=since)
     if as_json():
         output.emit_json({"released": released, "backlog_left": left})
@@ -270,25 +311,33 @@ def serve(
 
 @staff_app.command("add")
 def staff_add(
-    email: str,
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
     role: Annotated[str, typer.Option("--role", help="editor, approver or admin")],
+    by: Annotated[str | None, typer.Option("--by", metavar="EMAIL", help="Your email as on the staff list: an admin "
+                                           "(without it the audit log records your login on this machine).")] = None,
 ) -> None:
     """Add a member of staff; prints a one-time link to set their password."""
     from state.staff import add_staff, setup_link_text
 
     cfg = config()
     with database().session() as session:
-        row, token = add_staff(session, email, role, now=now())
+        who = person(session, by, roles=("admin",), doing="add staff")
+        row, token = add_staff(session, email, role, now=now(), by=who)
         text = setup_link_text(str(cfg.edition.public_url), row.email, row.role, token)
     output.emit_json({"email": email, "role": role, "setup_link": text.rsplit(" ", 1)[-1]}) if as_json() else output.say(text)
 
 
 @staff_app.command("disable")
-def staff_disable(email: str) -> None:
+def staff_disable(
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
+    by: Annotated[str | None, typer.Option("--by", metavar="EMAIL", help="Your email as on the staff list: an admin "
+                                           "(without it the audit log records your login on this machine).")] = None,
+) -> None:
     """Disable a member of staff: every session of theirs ends; `staff add` enables them again."""
     from state.staff import disable_staff
 
     with database().session() as session:  # an unknown address: StaffError, shown by main with exit code 1
-        address = disable_staff(session, email, now=now()).email
+        who = person(session, by, roles=("admin",), doing="disable staff")
+        address = disable_staff(session, email, now=now(), by=who).email
     said = f"{address} is disabled: every session has ended. `syndicate staff add {address} --role ROLE` enables it again."
     output.emit_json({"email": address, "disabled": True}) if as_json() else output.say(said)

@@ -1,17 +1,48 @@
-"""`syndicate status` as tables for a person."""
+"""`syndicate status` as tables for a person: each fits 80 columns, times in the organisation's zone."""
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flows import output
 
+FIGURES = ("accepted", "delivered", "opened", "clicked", "bounced", "complained", "failed", "ambiguous")
+
+
+def source_health(row: dict[str, Any]) -> str:
+    """One short word or phrase; the error itself is under "Needs attention", where it has room."""
+    if row.get("retired"):
+        return "retired"
+    if row["consecutive_failures"]:
+        status = f", HTTP {row['http_status']}" if row["http_status"] else ""
+        return f"failing {row['consecutive_failures']}x{status}"
+    if row["last_attempt"] is None:
+        return "not gathered yet"
+    push = f", push {row['push']['state']}" if row["push"] else ""
+    return f"ok{push}"
+
+
+def delivery(figures: dict[str, int]) -> str:
+    """"6 recipients: 6 accepted, 2 opened": the figures that are not zero."""
+    shown = ", ".join(f"{figures[k]} {k}" for k in FIGURES if figures.get(k))
+    return f"{figures.get('recipients', 0)} recipients" + (f": {shown}" if shown else "")
+
 
 def print_status(report: dict[str, Any]) -> None:
-    output.table("Sources", ["source", "section", "last success", "failures", "last error", "HTTP", "new", "upd", "push"], [
-        (s["name"], s["section"], s["last_success"] or "never", s["consecutive_failures"],
-         (s["last_error"] or "") + (f"\nhint: {s['hint']}" if s["hint"] else ""), s["http_status"],
-         s["items_new"], s["items_updated"], s["push"]["state"] if s["push"] else "") for s in report["sources"]])
+    zone: tzinfo = ZoneInfo(report["schedule"]["timezone"])
+    now = datetime.fromisoformat(report["now"])
+
+    def when(value: str | None, never: str = "never") -> str:
+        return output.when(value, zone, now=now, never=never)
+
+    output.table("Sources", ["source", "section", ("last success", "time"), "health",
+                             ("new", "number"), ("upd", "number")], [
+        (s["name"], s["section"], when(s["last_success"]), source_health(s), s["items_new"], s["items_updated"])
+        for s in report["sources"]])
+    if any(s.get("retired") for s in report["sources"]):
+        output.say("retired: gathered before, no longer in syndicate.toml; nothing to do")
     held = report["backlog"]
     if held["items"]:
         sources = ", ".join(f"{name} {count}" for name, count in held["by_source"].items())
@@ -19,24 +50,26 @@ def print_status(report: dict[str, Any]) -> None:
                    f"never floods subscribers. To include them: {held['release']}")
     output.say(f"Next edition: {report['next_edition']}")
     schedule = report["schedule"]
-    output.say(f"Next build {schedule['next_build']}, next send {schedule['next_send']} ({schedule['timezone']})")
+    output.say(f"Next build {when(schedule['next_build'])}, next send {when(schedule['next_send'])}")
     if report["pending"]:
-        output.table("Waiting for approval", ["kind", "id", "what", "status"], [
-            (p["kind"], p["id"], p.get("slug") or f"{p.get('network')} {p.get('key')}", p["status"])
-            for p in report["pending"]])
+        output.table("Waiting for approval", ["kind", ("id", "number"), "what", "status", ("send", "time")], [
+            (p["kind"], p["id"], p.get("slug") or f"{p.get('network')} {p.get('key')}", p["status"],
+             when(p.get("scheduled_for"), never="")) for p in report["pending"]])
     else:
         output.say("Nothing waiting for approval.")
     if report["editions"]:
-        figures = ("recipients", "accepted", "delivered", "bounced", "complained", "opened", "clicked", "failed", "ambiguous")
-        output.table("Editions", ["id", "slug", "status", "items", *figures], [
-            (e["id"], e["slug"], e["status"], e["items"], *(e["figures"].get(k, 0) for k in figures))
-            for e in report["editions"]])
+        output.table("Editions", [("id", "number"), "edition", "status", ("items", "number"), ("sent or due", "time"),
+                                  "delivery"], [
+            (e["id"], e["slug"], e["status"], e["items"], when(e["sent_at"] or e["scheduled_for"], never=""),
+             delivery(e["figures"])) for e in report["editions"]])
     else:
         output.say("No edition built yet.")
     if report.get("secret_key_problem"):
-        output.say(f"[bold red]Secret key:[/] {report['secret_key_problem']}")
+        output.labelled("Secret key: ", report["secret_key_problem"], "bold red")
     if report["failures"]:
         output.table("Needs attention", ["kind", "what", "error"], [
-            (f["kind"], f.get("name") or f.get("id"), f.get("error") or "") for f in report["failures"]])
+            (f["kind"], f.get("name") or f.get("id"),
+             (f.get("error") or "") + (f" (hint: {f['hint']})" if f.get("hint") else ""))
+            for f in report["failures"]])
     subscribers = ", ".join(f"{k} {v}" for k, v in sorted(report["subscribers"].items())) or "none"
     output.say(f"Subscribers: {subscribers}. Events waiting for relay to Prefect: {report['events_waiting_for_relay']}")

@@ -7,7 +7,7 @@ import tomllib
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -35,6 +35,50 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "...'"
+
+
+_URL_ERRORS = {"url_parsing", "url_scheme", "url_type", "url_syntax_violation", "url_too_long"}
+
+
+def problem(error: Mapping[str, Any]) -> str:
+    """One clear line for one pydantic error: what the value must be, what was given, how to fix it."""
+    kind, ctx, given = str(error["type"]), error.get("ctx") or {}, error.get("input")
+    got = f" (it is {_shown(given)})" if not isinstance(given, dict | list) else ""
+    if kind == "extra_forbidden":
+        return "unknown key: remove it or check its spelling against the commented example syndicate.toml"
+    if kind == "missing":
+        return "missing: this key is required"
+    if kind in _URL_ERRORS:
+        return f"not a full web address{got}: write it with http:// or https://, e.g. \"https://www.example.org/feed\""
+    if kind in {"int_parsing", "int_type", "int_from_float"}:
+        return f"must be a whole number, without quotes{got}"
+    if kind in {"float_parsing", "float_type"}:
+        return f"must be a number, without quotes{got}"
+    if kind in {"bool_parsing", "bool_type"}:
+        return f"must be true or false, without quotes{got}"
+    if kind == "string_type":
+        return f"must be text in quotes{got}"
+    if kind in {"literal_error", "enum"}:
+        return f"must be one of {ctx.get('expected', '')}{got}"
+    if kind in {"list_type", "tuple_type", "set_type"}:
+        return f"must be a list in square brackets, e.g. [\"a\", \"b\"]{got}"
+    if kind in {"dict_type", "model_type", "model_attributes_type"}:
+        return f"must be a table of keys{got}"
+    limits = {"greater_than": "more than {gt}", "greater_than_equal": "at least {ge}", "less_than": "less than {lt}",
+              "less_than_equal": "at most {le}", "string_too_short": "at least {min_length} character(s) long",
+              "string_too_long": "at most {max_length} character(s) long", "too_short": "at least {min_length} long",
+              "too_long": "at most {max_length} long"}
+    if kind in limits:
+        return f"must be {limits[kind].format(**ctx)}{got}"
+    if kind.startswith(("time", "date", "datetime")):
+        return f"is not a valid {kind.split('_')[0]}{got}: write a time as \"10:00\", a date as \"2026-12-03\""
+    message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return message.replace("Input should be", "should be", 1) if message.startswith("Input should") else message
+
+
 def parse_config(text: str, *, origin: str = "syndicate.toml") -> Config:
     try:
         data = tomllib.loads(text)
@@ -43,15 +87,7 @@ def parse_config(text: str, *, origin: str = "syndicate.toml") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            where = _location(tuple(error["loc"]))
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown key: remove it or check its spelling against the commented example syndicate.toml"
-            elif error["type"] == "missing":
-                message = "missing: this key is required"
-            lines.append(f"  {where}: {message}")
+        lines = [f"  {_location(tuple(error['loc']))}: {problem(error)}" for error in exc.errors()]
         raise ConfigError(f"{origin} has {len(lines)} problem(s):\n" + "\n".join(lines)) from None
 
 

@@ -46,8 +46,14 @@ def _never_gathered(source: Source) -> dict[str, Any]:
             "items_updated": 0, "push": None}
 
 
+def retired(name: str, config: Config) -> bool:
+    """A source gathered once but no longer in syndicate.toml: shown as retired, never as needing attention."""
+    return name not in {source.name for source in config.sources}
+
+
 def sources_health(session: Session, config: Config | None = None) -> list[dict[str, Any]]:
-    """Each source's health; with `config`, configured sources not gathered yet appear too ("never")."""
+    """Each source's health; with `config`, configured sources not gathered yet appear too ("never"),
+    and each row says whether the source is `retired` (gathered once, gone from the config)."""
     pushes = {row.source_id: row for row in session.scalars(select(WebSubSubscriptionRow))}
     rows: list[dict[str, Any]] = [
         {"name": s.name, "kind": s.kind, "section": s.section, "url": s.url, "moved_to": s.moved_to,
@@ -60,7 +66,9 @@ def sources_health(session: Session, config: Config | None = None) -> list[dict[
     if config is not None:
         known = {row["name"] for row in rows}
         rows += [_never_gathered(source) for source in config.sources if source.name not in known]
-        rows.sort(key=lambda row: str(row["name"]))
+        for row in rows:
+            row["retired"] = retired(str(row["name"]), config)
+        rows.sort(key=lambda row: (row["retired"], str(row["name"])))
     return rows
 
 
@@ -97,9 +105,13 @@ def schedule(session: Session, config: Config, *, now: datetime) -> dict[str, An
     }
 
 
-def failures(session: Session) -> list[dict[str, Any]]:
+def failures(session: Session, config: Config | None = None) -> list[dict[str, Any]]:
+    """What needs a person: failing sources (not retired ones, with `config`), failed or ambiguous
+    batches and posts, held editions."""
     out: list[dict[str, Any]] = []
-    for s in session.scalars(select(SourceRow).where(SourceRow.consecutive_failures > 0)):
+    for s in session.scalars(select(SourceRow).where(SourceRow.consecutive_failures > 0).order_by(SourceRow.name)):
+        if config is not None and retired(s.name, config):
+            continue
         out.append({"kind": "source", "name": s.name, "error": s.last_error, "hint": s.last_error_hint,
                     "consecutive_failures": s.consecutive_failures})
     for batch in session.scalars(select(DeliveryBatchRow).where(
@@ -146,7 +158,7 @@ def status_report(session: Session, config: Config, *, now: datetime) -> dict[st
         "schedule": schedule(session, config, now=now),
         "next_edition": next_edition_outlook(session, now=now),
         "editions": editions(session),
-        "failures": failures(session),
+        "failures": failures(session, config),
         "subscribers": {str(k): v for k, v in subscribers.items()},
         "events_waiting_for_relay": unrelayed,
     }

@@ -26,7 +26,7 @@ from sqlalchemy import CursorResult, Update, and_, func, insert, literal, or_, s
 from sqlalchemy.orm import Session
 
 from state import events
-from state.ledger import LedgerError, NotFound, audit
+from state.ledger import SYSTEM, LedgerError, NotFound, audit
 from state.models import (
     BatchStatus,
     DeliveryBatchRow,
@@ -89,7 +89,7 @@ def plan(session: Session, edition: EditionRow, *, batch_size: int, now: datetim
             select(literal(edition.id), SubscriberRow.id, literal(batch.id), literal(str(DeliveryStatus.PLANNED)),
                    literal(now, UTCDateTime())).where(active, SubscriberRow.id.between(chunk[0], chunk[-1]))))
     rows = subscriber_ids
-    audit(session, actor="system", action="plan", kind="edition", ident=edition.id, now=now,
+    audit(session, actor=SYSTEM, action="plan", kind="edition", ident=edition.id, now=now,
           recipients=len(rows), batches=-(-len(rows) // batch_size) if rows else 0)
     return len(rows)
 

@@ -24,7 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from state.ledger import LedgerError, audit
+from state.ledger import SYSTEM, LedgerError, audit
 from state.models import StaffRow
 
 ROLES = ("editor", "approver", "admin")
@@ -102,7 +102,7 @@ def _issue_setup(row: StaffRow, now: datetime) -> str:
     return token
 
 
-def add_staff(session: Session, email: str, role: str, *, now: datetime, by: str = "cli") -> tuple[StaffRow, str]:
+def add_staff(session: Session, email: str, role: str, *, now: datetime, by: str = SYSTEM) -> tuple[StaffRow, str]:
     """A new member of staff without a password, and the one-time token of their set-up link.
 
     Adding an address that exists already resets it: a fresh link, the role given, no password
@@ -226,7 +226,7 @@ def sign_out_everywhere(session: Session, staff_id: int, *, now: datetime) -> No
         audit(session, actor=row.email, action="staff.logout", kind="staff", ident=row.id, now=now)
 
 
-def disable_staff(session: Session, email: str, *, now: datetime, by: str = "cli") -> StaffRow:
+def disable_staff(session: Session, email: str, *, now: datetime, by: str = SYSTEM) -> StaffRow:
     """Disable a member of staff: every session ends, the password and any set-up link stop working.
     Adding the address again (`add_staff`) enables it with a new set-up link."""
     row = find_staff(session, email)

@@ -24,7 +24,7 @@ from compose.subscribers import (
     normalise_email,
     parse_subscriber_csv,
 )
-from state.ledger import LedgerError, NotFound, audit
+from state.ledger import SYSTEM, LedgerError, NotFound, audit
 from state.models import SubscriberRow, SubscriberStatus
 
 LEFT = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
@@ -65,7 +65,7 @@ def _existing(session: Session, emails: Sequence[str]) -> dict[str, SubscriberRo
 
 
 def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, source: str, now: datetime,
-                       by: str = "system") -> ImportReport:
+                       by: str = SYSTEM) -> ImportReport:
     """Import rows already checked by `compose.subscribers.parse_subscriber_csv` as active subscribers.
 
     All or nothing: the caller imports only a file with no problems, and this runs in the caller's
@@ -202,14 +202,16 @@ def confirm(session: Session, subscriber_id: int, email: str, *, now: datetime, 
     return row
 
 
-def unsubscribe(session: Session, email_or_id: str | int, *, reason: str, now: datetime) -> SubscriberRow:
-    """Stop all sends to this subscriber at once (idempotent: a second request changes nothing)."""
+def unsubscribe(session: Session, email_or_id: str | int, *, reason: str, now: datetime,
+                by: str = "subscriber") -> SubscriberRow:
+    """Stop all sends to this subscriber at once (idempotent: a second request changes nothing).
+    `by` is who asked: the subscriber (their link), or the member of staff who did it for them."""
     row = find(session, email_or_id)
     if row is None:
         raise NotFound(f"there is no subscriber {email_or_id}")
     if row.status not in LEFT:
         _set(row, SubscriberStatus.UNSUBSCRIBED, reason, now)
-        audit(session, actor="subscriber", action="unsubscribe", kind="subscriber", ident=row.id, now=now,
+        audit(session, actor=by, action="unsubscribe", kind="subscriber", ident=row.id, now=now,
               reason=reason)
     return row
 

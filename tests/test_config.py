@@ -29,7 +29,11 @@ def test_example_config_loads() -> None:
         (("send_day = \"thursday\"", "send_day = \"thursdy\""), "edition.send_day: 'thursdy' is not a day of the week"),
         (("[edition]", "[edition]\ncolour = \"blue\""), "edition.colour: unknown key"),
         (("section = \"blogs\"", "section = \"blog\""), "is not a configured section"),
-        (("\nkind = \"feed\"", "\nkind = \"atom\""), "sources[0].kind: Input should be"),
+        (("\nkind = \"feed\"", "\nkind = \"atom\""), "sources[0].kind: must be one of 'feed' or 'html' (it is 'atom')"),
+        (("url = \"http://127.0.0.1:8642/news/feed.xml\"", "url = \"127.0.0.1:8642/news/feed.xml\""),
+         "sources[0].url: not a full web address (it is '127.0.0.1:8642/news/feed.xml'): write it with http:// or "
+         "https://"),
+        (("max_items = ", "max_items = \"ten\" # "), ": must be a whole number, without quotes (it is 'ten')"),
         (("font_family = \"Arial, Helvetica, sans-serif\"", "font_family = \"Arial</style>\""),
          "branding.font_family: 'Arial</style>' is not a CSS font list"),
     ],

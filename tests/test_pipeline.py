@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +33,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     out, err = capsys.readouterr()
-    return code, out, err
+    unwrap = re.compile(r"[ \t]*\n[ \t]*")  # messages wrap at the terminal's width (80 here); JSON is unchanged
+    return code, unwrap.sub(" ", out), unwrap.sub(" ", err)
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:

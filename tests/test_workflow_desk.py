@@ -28,6 +28,16 @@ SECRET = "test-secret-key-0123456789abcdef"
 @pytest.fixture
 def desk(db, tmp_path):
     """The example organisation's edition with its X roundup, and a team of three."""
+    return _desk(db, tmp_path)
+
+
+@pytest.fixture
+def sqlite_desk(sqlite_db, tmp_path):
+    """The same desk on the SQLite ledger only: for what runs once, not per database (the CLI)."""
+    return _desk(sqlite_db, tmp_path)
+
+
+def _desk(db, tmp_path):
     example = testing.example_config(tmp_path)  # served at a public address: X sees its links as links
     config = Config.model_validate({**example.model_dump(mode="json"),
                                     "edition": {**example.edition.model_dump(mode="json"),
@@ -247,11 +257,9 @@ def result_slug(session, edition_id: int) -> str:
     return session.get(EditionRow, edition_id).slug
 
 
-def test_approving_from_the_command_line_needs_an_approver_and_refusals_are_logged(desk, tmp_path, monkeypatch,
+def test_approving_from_the_command_line_needs_an_approver_and_refusals_are_logged(sqlite_desk, tmp_path, monkeypatch,
                                                                                    capsys):
-    app, db, eid, _ = desk
-    if db.engine.url.get_backend_name() != "sqlite":
-        pytest.skip("the command line test runs once, on the SQLite ledger")
+    app, db, eid, _ = sqlite_desk
     monkeypatch.setenv("SYNDICATE_DATABASE_URL", str(db.engine.url))
     config = tmp_path / "syndicate.toml"
     config.write_text(testing.EXAMPLE_CONFIG.read_text("utf-8"), "utf-8")

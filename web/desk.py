@@ -47,13 +47,12 @@ def desk(request: Request, staff: Staff = Depends(need("view"))) -> Response:
                                .order_by(EditionRow.sent_at.desc()).limit(DeskLimits.recent_sends)).all()
         recent = [(row, edition_figures(session, row.id)) for row in sent]
         ambiguous = ambiguous_batches(session)
-        configured = {source.name for source in app.config.sources}
         waiting_editions = [row for row in scheduled if row.status in (EditionStatus.DRAFT, EditionStatus.HELD)]
         context = {
             "scheduled": scheduled, "waiting_editions": waiting_editions,
             "threads_waiting": threads_waiting, "threads_due": threads_due, "recent": recent,
             "ambiguous": ambiguous, "failing_sources": [s for s in report["sources"] if s["consecutive_failures"]
-                                and s["name"] in configured],  # a retired source needs no attention
+                                and not s["retired"]],  # a retired source needs no attention
             "post_failures": [f for f in report["failures"] if str(f["kind"]).startswith("post-")],
             "next_edition": report["next_edition"], "subscribers": report["subscribers"],
             "next_build": _parsed(report["schedule"]["next_build"]),

@@ -12,6 +12,7 @@ from sqlalchemy import Select, func, select
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from compose.subscribers import normalise_email
+from flows.status import retired
 from state import ledger
 from state.deliveries import ambiguous_batches, batch_counts, edition_figures, resolve_ambiguous
 from state.models import (
@@ -237,7 +238,7 @@ def sources(request: Request, staff: Staff = Depends(need("view"))) -> Response:
     configured = {source.name for source in app.config.sources}
     with app.db.session() as session:
         rows = session.scalars(select(SourceRow).order_by(SourceRow.name)).all()
-        health = [{"row": row, "retired": row.name not in configured, "name": row.name,
+        health = [{"row": row, "retired": retired(row.name, app.config), "name": row.name,
                    "last_error": row.last_error, "hint": row.last_error_hint,
                    "consecutive_failures": row.consecutive_failures} for row in rows]
         never = sorted(configured - {row.name for row in rows})

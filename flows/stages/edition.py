@@ -254,13 +254,14 @@ def count_items(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(ItemRow)) or 0
 
 
-def build_edition_and_threads(session: Session, config: Config, *, now: datetime) -> dict[str, Any]:
+def build_edition_and_threads(session: Session, config: Config, *, now: datetime,
+                              by: str = ledger.SYSTEM) -> dict[str, Any]:
     """Stage 2 whoever starts it (`syndicate edition build`, the `build-edition` flow): build the next
     edition, then draft its roundup thread per enabled network. When nothing was built because all
     there is was held back as backlog, the reason says so and how to release it."""
     from flows.stages.publish import draft_roundup, edition_value
 
-    result = build_next_edition(session, config, now=now)
+    result = build_next_edition(session, config, now=now, by=by)
     threads: list[int] = []
     reason = result.reason
     if result.built and result.edition_id is not None:
