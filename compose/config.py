@@ -335,3 +335,8 @@ class Config(_Strict):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.edition.timezone)
+
+
+def retired(name: str, config: Config) -> bool:
+    """A source gathered once but no longer in syndicate.toml: shown as retired, never as needing attention."""
+    return name not in {source.name for source in config.sources}

@@ -236,6 +236,7 @@ def approve(
     note: Annotated[str | None, typer.Option("--note", metavar="TEXT", help="Why, for the audit log.")] = None,
 ) -> None:
     """Approve the exact content of an edition, thread or post (as an approver or admin who did not change it)."""
+    from connectors.channels.reach import loopback_warning
     from state import ledger
 
     cfg, db = config(), database()
@@ -249,7 +250,13 @@ def approve(
         with db.session() as session:
             ledger.record_refusal(session, exc, now=now())
         raise
-    output.emit_json(data) if as_json() else output.say(f"{kind} {ident} approved by {data['by']}")
+    warning = loopback_warning(cfg)
+    if as_json():
+        output.emit_json({**data, "warning": warning})
+        return
+    output.say(f"{kind} {ident} approved by {data['by']}")
+    if warning:
+        output.warn(warning)
 
 
 @app.command()
@@ -303,7 +310,7 @@ def publish() -> None:
     if as_json():
         output.emit_json(summary.as_dict())
         return
-    output.say(f"{summary.posted} post(s) published, {len(summary.threads_done)} thread(s) complete")
+    output.say(summary.message)
     for line in summary.waiting + summary.failed:
         output.say(f"  {line}")
 

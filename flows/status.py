@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from compose.config import Config, Source
+from compose.config import Config, Source, retired
 from compose.schedule import next_slot
 from flows.stages.edition import candidate_items, last_sent_edition
 from state.items import backlog_counts
@@ -44,11 +44,6 @@ def _never_gathered(source: Source) -> dict[str, Any]:
             "moved_to": None, "last_success": None, "last_attempt": None, "last_error": None, "hint": None,
             "consecutive_failures": 0, "http_status": None, "bytes": 0, "elapsed_ms": 0.0, "items_new": 0,
             "items_updated": 0, "push": None}
-
-
-def retired(name: str, config: Config) -> bool:
-    """A source gathered once but no longer in syndicate.toml: shown as retired, never as needing attention."""
-    return name not in {source.name for source in config.sources}
 
 
 def sources_health(session: Session, config: Config | None = None) -> list[dict[str, Any]]:

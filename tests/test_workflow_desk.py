@@ -270,8 +270,13 @@ def test_approving_from_the_command_line_needs_an_approver_and_refusals_are_logg
         assert message in capsys.readouterr().err.replace("\n", " ")
     assert testing.edition(db, eid).status == "draft"
     assert [a.actor for a in _audit(db, action="approve-refused")] == ["anyone@anywhere.example", "ed@example.org", ""]
+    config.write_text(config.read_text("utf-8").replace('provider = "outbox"', 'provider = "sendgrid"', 1), "utf-8")
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key-never-used")  # a real channel, with loopback links
+    monkeypatch.setenv("SENDGRID_API_HOST", "http://127.0.0.1:9")
     assert cli_main(["--config", str(config), "approve", "edition", str(eid), "--by", "AP@example.org"]) == 0
-    assert "approved by ap@example.org" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "approved by ap@example.org" in said.out
+    assert "edition.public_url is http://127.0.0.1:8000, which only this machine can open" in " ".join(said.out.split())
     assert cli_main(["--config", str(config), "reject", "edition", str(eid), "--by", "ed@example.org",
                      "--note", "no"]) == 1
     assert testing.edition(db, eid).status == "approved"

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Select, func, select
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from compose.config import retired
 from compose.subscribers import normalise_email
-from flows.status import retired
 from state import ledger
 from state.deliveries import ambiguous_batches, batch_counts, edition_figures, resolve_ambiguous
 from state.models import (
