@@ -13,8 +13,10 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from compose.errors import SyndicateError
 
-class TokenError(ValueError):
+
+class TokenError(SyndicateError, ValueError):
     """A token that cannot be trusted; the message says why."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
+from compose.errors import SyndicateError
 from compose.items import drop_unprintable
 
 
@@ -42,7 +43,7 @@ class CsvLimits:
 _NOT_IN_A_NAME = frozenset({"Cc", "Zl", "Zp", "Cs", "Co"})  # controls, line/paragraph separators, surrogates, private use
 
 
-class NameRefused(ValueError):
+class NameRefused(SyndicateError, ValueError):
     """A subscriber name that could become markup or break a header; the message says what to fix."""
 
 
