@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator, model_validator
 
-_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
+from compose.schedule import DAYS
 
 #: The fields each template may name, by the key that holds the template.
 TEMPLATE_FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -79,6 +78,13 @@ def fill_template(template: str, **fields: object) -> str:
     if template_problem(template, tuple(fields)) is not None:
         raise ValueError(f"template {template!r} was not checked by the config: {template_problem(template, tuple(fields))}")
     return template.format_map(fields)
+
+
+def _whole_match(pattern: str, value: str, problem: str) -> str:
+    """`value` when `pattern` matches all of it, else ValueError saying `problem`."""
+    if not re.fullmatch(pattern, value):
+        raise ValueError(problem)
+    return value
 
 
 class _Strict(BaseModel):
@@ -157,9 +163,7 @@ class Branding(_Strict):
     @field_validator("primary_colour", "accent_colour", "text_colour", "background_colour")
     @classmethod
     def _hex(cls, value: str) -> str:
-        if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
-            raise ValueError(f"{value!r} is not a colour: write it as #rrggbb, e.g. #0b3d6e")
-        return value
+        return _whole_match(r"#[0-9a-fA-F]{6}", value, f"{value!r} is not a colour: write it as #rrggbb, e.g. #0b3d6e")
 
 
 class EditionSettings(_Strict):
@@ -198,8 +202,8 @@ class EditionSettings(_Strict):
     @field_validator("send_day", "build_day")
     @classmethod
     def _day(cls, value: str) -> str:
-        if value.lower() not in _DAYS:
-            raise ValueError(f"{value!r} is not a day of the week: use one of {', '.join(_DAYS)}")
+        if value.lower() not in DAYS:
+            raise ValueError(f"{value!r} is not a day of the week: use one of {', '.join(DAYS)}")
         return value.lower()
 
     @field_validator("from_name", "title")
@@ -213,9 +217,7 @@ class EditionSettings(_Strict):
     @field_validator("from_email", "reply_to")
     @classmethod
     def _email(cls, value: str) -> str:
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
-            raise ValueError(f"{value!r} is not an email address")
-        return value
+        return _whole_match(r"[^@\s]+@[^@\s]+\.[^@\s]+", value, f"{value!r} is not an email address")
 
 
 class EmailChannel(_Strict):
@@ -292,9 +294,9 @@ class Fetch(_Strict):
     @classmethod
     def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for entry in value:
-            if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?", entry):
-                raise ValueError(f"fetch.allow_hosts: {entry!r} is not a host: write \"host\" or \"host:port\" "
-                                 "(no scheme, no path), e.g. \"intranet.example.org\" or \"127.0.0.1:8080\"")
+            _whole_match(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?", entry,
+                         f"fetch.allow_hosts: {entry!r} is not a host: write \"host\" or \"host:port\" "
+                         "(no scheme, no path), e.g. \"intranet.example.org\" or \"127.0.0.1:8080\"")
         return value
 
 
