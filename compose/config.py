@@ -92,6 +92,8 @@ class _Strict(BaseModel):
 
 
 class Organisation(_Strict):
+    """`[organisation]`: who sends the newsletter, and the postal address its footer must carry."""
+
     name: str = Field(min_length=1)
     site_url: HttpUrl
     postal_address: str = Field(min_length=5, description="required by anti-spam law in the footer")
@@ -109,6 +111,8 @@ class Selectors(_Strict):
 
 
 class Source(_Strict):
+    """One `[[sources]]` table: a feed or an HTML listing page, and the section its items go to."""
+
     name: str = Field(min_length=1, pattern=r"^[\w .:-]+$")
     kind: Literal["feed", "html"]
     url: HttpUrl
@@ -127,6 +131,8 @@ class Source(_Strict):
 
 
 class Section(_Strict):
+    """One `[[sections]]` table: a part of the edition (news, blogs, ...) and how many items it shows."""
+
     key: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     title: str
     url: HttpUrl | None = None  # the section's page on the site ("more on our site")
@@ -135,12 +141,16 @@ class Section(_Strict):
 
 
 class Utm(_Strict):
+    """`[edition.utm]`: the campaign parameters added to the email's links to the organisation's site."""
+
     enabled: bool = True
     source: str = "newsletter"
     medium: str = "email"
 
 
 class Branding(_Strict):
+    """`[branding]`: the logo, colours and fonts of the email and the pages."""
+
     logo_url: HttpUrl | None = None
     logo_alt: str = ""
     primary_colour: str = "#0b3d6e"
@@ -167,6 +177,8 @@ class Branding(_Strict):
 
 
 class EditionSettings(_Strict):
+    """`[edition]`: the newsletter's name, sender, schedule (in `timezone`) and templates."""
+
     title: str = "In Our View"
     from_email: str
     from_name: str
@@ -221,6 +233,8 @@ class EditionSettings(_Strict):
 
 
 class EmailChannel(_Strict):
+    """`[email]`: how the edition is delivered (the outbox folder, or SendGrid) and in what batches."""
+
     provider: Literal["outbox", "sendgrid"] = "outbox"
     outbox_dir: str = "outbox"
     batch_size: int = Field(default=1000, ge=1, le=1000)
@@ -231,6 +245,8 @@ class EmailChannel(_Strict):
 
 
 class SocialNetwork(_Strict):
+    """`[social.x]`, `[social.mastodon]`, `[social.bluesky]`: whether and how one network is posted to."""
+
     enabled: bool = True
     sections: tuple[str, ...] = ("news", "publications")
     link_placement: Literal["every", "first", "last"] = "every"
@@ -253,6 +269,8 @@ class XPricing(_Strict):
 
 
 class Social(_Strict):
+    """`[social]`: the templates and hashtags of posts and round-up threads, and each network."""
+
     post_template: str = "{title}\n\n{summary}\n\n{url} {hashtags}"
     hashtags: tuple[str, ...] = ("#localgov",)
     roundup_opening: str = "This week in {title}: {count} stories from {organisation} 🧵"
@@ -270,6 +288,8 @@ class Social(_Strict):
 
 
 class Review(_Strict):
+    """`[review]`: the rules of approval."""
+
     # nobody who changed an edition or thread since its last approval may approve it; turn off only
     # for a team of one
     two_person_rule: bool = True
@@ -301,6 +321,8 @@ class Fetch(_Strict):
 
 
 class Config(_Strict):
+    """The whole of `syndicate.toml`, validated: every error names the key and the fix."""
+
     organisation: Organisation
     edition: EditionSettings
     branding: Branding = Branding()
@@ -329,6 +351,7 @@ class Config(_Strict):
         return self
 
     def section(self, key: str) -> Section:
+        """The configured section `key` (KeyError when there is none)."""
         for section in self.sections:
             if section.key == key:
                 return section
@@ -336,6 +359,7 @@ class Config(_Strict):
 
     @property
     def zone(self) -> ZoneInfo:
+        """The organisation's time zone (`edition.timezone`): sends are scheduled in it."""
         return ZoneInfo(self.edition.timezone)
 
 

@@ -21,11 +21,11 @@ class TokenError(SyndicateError, ValueError):
 
 
 class ForgedToken(TokenError):
-    pass
+    """A token altered, or not issued with our key."""
 
 
 class ExpiredToken(TokenError):
-    pass
+    """A genuine token past its lifetime (`TokenPolicy`)."""
 
 
 class TokenPolicy:
@@ -113,4 +113,5 @@ def unsubscribe_url(public_url: str, token: str) -> str:
 
 
 def confirm_url(public_url: str, token: str) -> str:
+    """The link in the double opt-in email that confirms a subscription."""
     return f"{str(public_url).rstrip('/')}/confirm/{token}"

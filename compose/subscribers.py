@@ -20,6 +20,8 @@ from compose.items import drop_unprintable
 
 @dataclass(frozen=True, slots=True)
 class SubscriberCsvRow:
+    """One subscriber read from an imported CSV file, with the line it came from."""
+
     line: int
     email: str
     name: str = ""
@@ -27,6 +29,8 @@ class SubscriberCsvRow:
 
 @dataclass(frozen=True, slots=True)
 class CsvProblem:
+    """Why one line of an imported CSV file cannot be imported."""
+
     line: int
     reason: str
 
@@ -35,6 +39,8 @@ class CsvProblem:
 
 
 class CsvLimits:
+    """What an imported subscriber file may hold: its columns and the longest name kept."""
+
     max_name_length = 200
     required_columns = ("email",)
     known_columns = ("email", "name")
