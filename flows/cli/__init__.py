@@ -102,7 +102,7 @@ def _hoist_global_options(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run `syndicate` on `argv` (default: the process's arguments) and return its exit status: 0 done,
     1 a failure printed as one clear message, 2 a usage error, 130 aborted."""
-    from connectors.errors import SyndicateError
+    from connectors.errors import ConnectorError
     from state.ledger import LedgerError
     from state.secret_key import SecretKeyError
 
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         result = app(args=args, prog_name="syndicate", standalone_mode=False)
         if isinstance(result, int) and result:
             return result  # typer.Exit(code) comes back as the return value in this mode
-    except (ConfigError, LedgerError, Abort, SyndicateError, SecretKeyError) as exc:
+    except (ConfigError, LedgerError, Abort, ConnectorError, SecretKeyError) as exc:
         terminal.fail(str(exc))
         return 1
     except typer.Exit as exc:

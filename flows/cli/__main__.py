@@ -2,4 +2,5 @@
 
 from flows.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # importing this module (as a walk over every module does) runs nothing
+    raise SystemExit(main())

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from compose.errors import SyndicateError
 from flows.settings import ConfigError, load_config
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 _STATE: dict[str, Any] = {"config": None, "json": False}
 
 
-class Abort(Exception):
+class Abort(SyndicateError):
     """A user-facing failure: printed as one clear message, exit status 1."""
 
 
