@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from compose.posts import RULES_BY_NETWORK, weighted_length
+from compose.post_length import RULES_BY_NETWORK, weighted_length
 from connectors.channels import EMAIL_CHANNELS, POST_CHANNELS
 from connectors.channels.base import OutboundEmail, Recipient
 from connectors.channels.outbox_posts import OutboxPostChannel

@@ -177,5 +177,7 @@ def test_the_gate_paces_each_host_but_not_across_hosts() -> None:
 
     starts = asyncio.run(run())
     same, spread = sorted(starts["same"]), sorted(starts["spread"])
-    assert all(b - a >= 0.019 for a, b in zip(same, same[1:], strict=False))
+    # the planned starts are 20 ms apart; a loaded machine may wake one late and the next on time,
+    # so the check is on the whole run: four requests to one host span at least three intervals
+    assert len(same) == 4 and same[-1] - same[0] >= 3 * 0.019
     assert spread[-1] - spread[0] < 0.015

@@ -13,7 +13,7 @@ from selectolax.lexbor import LexborNode as Node
 
 from compose.config import Selectors
 from compose.config import Source as SourceConfig
-from compose.items import parse_date
+from compose.dates import parse_date
 
 from .base import Entry, Parsed, to_items
 from .html_page import discover_feeds, page_base, read_html
