@@ -1,7 +1,9 @@
 """`syndicate serve`: one machine runs everything, until Ctrl-C.
 
-- a long-lived Prefect API server (`prefect server start`, its own PREFECT_HOME and SQLite database
-  under ./var/prefect), unless PREFECT_API_URL already names one;
+- a long-lived Prefect server with its UI (`prefect server start`, its own PREFECT_HOME and SQLite
+  database under ./var/prefect), unless PREFECT_API_URL already names one. The UI is bundled in the
+  prefect package and works offline; its API address is set to this server's (any port: left to
+  its default, the UI would look for port 4200 and say "Unable to connect to Prefect server");
 - the deployments of `prefect.yaml`, served in-process (`prefect.serve`, `pause_on_shutdown=False`
   so a restart finds its schedules and queued runs where it left them);
 - the event relay, every few seconds, from the ledger's `events` table to Prefect (so triggers fire);
@@ -33,7 +35,7 @@ Say = Callable[[str], None]
 
 class ServeSettings:
     prefect_port = 4200  # used when free, else any free port
-    health_timeout_s = 120.0
+    health_timeout_s = 300.0  # a first start on a busy 2-core machine took 96 s
     health_poll_s = 0.5
     progress_every_s = 10.0
     relay_interval_s = 3.0
@@ -91,17 +93,27 @@ class LocalPrefectServer:
         self.home = home.resolve()
         self.port = port or free_port(ServeSettings.prefect_port)
         self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.ui_url = f"http://127.0.0.1:{self.port}/"
         self.process: subprocess.Popen[bytes] | None = None
+
+    def environment(self) -> dict[str, str]:
+        """The server's environment: offline, its own home, and the UI pointed at this server's API."""
+        env = {**os.environ, "PREFECT_HOME": str(self.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+               "DO_NOT_TRACK": "1", "PREFECT_SERVER_UI_ENABLED": "true",
+               "PREFECT_SERVER_UI_API_URL": self.api_url,  # what the UI's browser code calls
+               "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(self.port),
+               "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false"}  # no upgrade banners (offline, self-hosted)
+        for key in ("PREFECT_API_URL", "PREFECT_UI_ENABLED", "PREFECT_UI_API_URL"):  # one name per setting
+            env.pop(key, None)
+        return env
 
     def start(self, *, say: Say = _say) -> float:
         self.home.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PREFECT_HOME": str(self.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-               "PREFECT_UI_ENABLED": "false", "DO_NOT_TRACK": "1"}
-        env.pop("PREFECT_API_URL", None)
         log = (self.home / "server.log").open("ab")
         command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                   str(self.port), "--no-ui", "--analytics-off"]
-        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,  # noqa: S603
+                   str(self.port), "--ui", "--analytics-off"]
+        self.process = subprocess.Popen(command, env=self.environment(), stdout=log,  # noqa: S603
+                                        stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         say(f"Starting the Prefect server on {self.api_url} (log: {self.home / 'server.log'})")
@@ -116,6 +128,11 @@ class LocalPrefectServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def prefect_ui_url(api_url: str) -> str:
+    """The UI of the server an API URL names: PREFECT_UI_URL when set, else the API URL without `/api`."""
+    return os.environ.get("PREFECT_UI_URL") or (api_url.removesuffix("/").removesuffix("/api") + "/")
 
 
 class RelayLoop(threading.Thread):
@@ -193,6 +210,7 @@ def run_serve(config_path: str | None, *, host: str = "127.0.0.1", port: int = 8
             os.environ["PREFECT_API_URL"] = server.api_url
             say(f"Prefect server ready in {took:.1f} s")
         api_url = os.environ["PREFECT_API_URL"]
+        ui_url = server.ui_url if server is not None else prefect_ui_url(api_url)
         from prefect import serve
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -203,6 +221,7 @@ def run_serve(config_path: str | None, *, host: str = "127.0.0.1", port: int = 8
             relay = RelayLoop(db)
             relay.start()
             start_web(config, db, host=host, port=port, say=say)
+            say(f"Prefect UI on {ui_url} (deployments, runs, artifacts, events)")
             deployments = served_deployments(config, path)
             say(f"Serving {len(deployments)} deployments against {api_url} (Ctrl-C stops; nothing is lost)")
             serve(*deployments, pause_on_shutdown=False, print_starting_message=False)

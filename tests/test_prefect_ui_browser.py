@@ -1,0 +1,113 @@
+"""The Prefect UI as `syndicate serve` serves it, in a real browser (Debian's chromium through Playwright),
+offline: it reaches its own API (no "Unable to connect to Prefect server"), lists the five deployments
+with their schedules and triggers, and shows a run's artifacts.
+
+The example site is served on loopback, so the `gather` and `build-edition` deployments run for real
+(through the served runner) and publish their artifacts. Screenshots go to the pytest temporary
+folder, or to $SYNDICATE_SHOTS_DIR when it is set (docs/img/ holds optimised copies: docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.demo import demo_config, serve_site
+from flows.serve import free_port
+from tests.helpers.syndicate_serve import Served, api, wait_for_deployments
+
+pytestmark = [pytest.mark.browser, pytest.mark.prefect]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+RUN_TIMEOUT_S = 240
+EXPECTED = ["build-edition", "gather", "publish-posts", "send-edition", "social-drafts"]
+
+
+def _run(api_url: str, deployment: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Start a run of a served deployment and wait until it is final; the flow run."""
+    run = api(api_url, f"/deployments/{deployment['id']}/create_flow_run", {"parameters": parameters or {}})
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        run = api(api_url, f"/flow_runs/{run['id']}")
+        if run["state"] and run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return run
+        time.sleep(1)
+    pytest.fail(f"{deployment['name']} run {run['id']} is still {run['state']['type']} after {RUN_TIMEOUT_S} s")
+
+
+def _shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("SYNDICATE_SHOTS_DIR") or tmp_path / "shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.mark.timeout(600)
+def test_the_prefect_ui_served_by_syndicate_serve_shows_deployments_and_artifacts(tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: run `make browser`")
+    from playwright.sync_api import sync_playwright
+
+    shots = _shots(tmp_path)
+    with serve_site() as origin:
+        config = demo_config(origin, tmp_path)
+        served = Served(tmp_path, free_port(), config=config)
+        try:
+            api_url = served.wait_for(r"Starting the Prefect server on (\S+)", 60).group(1)
+            ui_url = served.wait_for(r"Prefect UI on (\S+)", 300).group(1)
+            by_name = {d["name"]: d for d in wait_for_deployments(api_url, 5)}
+            assert sorted(by_name) == EXPECTED
+            gathered = _run(api_url, by_name["gather"], {"include_backlog": True})
+            built = _run(api_url, by_name["build-edition"])
+            assert (gathered["state"]["type"], built["state"]["type"]) == ("COMPLETED", "COMPLETED")
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                try:
+                    page = browser.new_page(viewport={"width": 1280, "height": 800})
+                    outside: list[str] = []
+                    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(
+                        ("http://127.0.0.1", "data:", "blob:")) else None)
+                    settings = api(ui_url.rstrip("/"), "/ui-settings")
+                    assert settings["api_url"] == api_url
+                    ui = ui_url.rstrip("/") + (settings.get("v2_base_url") or "")  # the UI Prefect opens by default
+                    page.goto(ui_url, wait_until="networkidle")
+                    assert page.url.startswith(ui), page.url
+                    page.goto(f"{ui}/deployments", wait_until="networkidle")
+                    for name in EXPECTED:
+                        page.get_by_text(name, exact=True).first.wait_for(timeout=30_000)
+                    text = page.inner_text("body")
+                    assert "Unable to connect" not in text and "5 Deployments" in text
+                    assert text.count("1 schedules") == 4, text  # all but social-drafts, which a trigger starts
+                    page.screenshot(path=str(shots / "prefect-deployments.png"))
+
+                    page.goto(f"{ui}/deployments/deployment/{by_name['gather']['id']}", wait_until="networkidle")
+                    page.get_by_text("Schedules").first.wait_for(timeout=30_000)
+                    text = page.inner_text("body")
+                    assert "every 30 minutes" in text.lower() or "*/30 * * * *" in text, text
+                    page.goto(f"{ui}/deployments/deployment/{by_name['send-edition']['id']}",
+                              wait_until="networkidle")
+                    page.get_by_text("Triggers").first.wait_for(timeout=30_000)
+                    text = page.inner_text("body")
+                    (shots / "send-edition-page.txt").write_text(text, "utf-8")
+                    assert "syndicate.edition.approved" in text, text
+
+                    page.goto(f"{ui}/runs/flow-run/{built['id']}", wait_until="networkidle")
+                    page.get_by_text("Artifacts", exact=True).first.click()
+                    page.get_by_text("build-edition").first.wait_for(timeout=30_000)
+                    page.screenshot(path=str(shots / "prefect-run-artifacts.png"))
+
+                    page.goto(f"{ui}/runs/flow-run/{gathered['id']}", wait_until="networkidle")
+                    page.get_by_text("Artifacts", exact=True).first.click()
+                    page.get_by_text("gather-sources").first.wait_for(timeout=30_000)
+                    page.screenshot(path=str(shots / "prefect-gather-artifact.png"))
+                    assert not outside, f"the UI reached outside this machine: {sorted(set(outside))[:5]}"
+                finally:
+                    browser.close()
+        finally:
+            code = served.interrupt()
+    assert code == 0, "\n".join(served.lines)
