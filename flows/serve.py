@@ -62,6 +62,16 @@ def free_port(preferred: int | None = None) -> int:
     raise RuntimeError("no free port on 127.0.0.1")
 
 
+def _in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def wait_healthy(api_url: str, *, timeout_s: float = ServeSettings.health_timeout_s, say: Say = _say,
                  process: subprocess.Popen[bytes] | None = None) -> float:
     """Poll `<api>/health` until it answers; returns the seconds it took. Raises with the reason."""
@@ -107,17 +117,56 @@ class LocalPrefectServer:
             env.pop(key, None)
         return env
 
-    def start(self, *, say: Say = _say) -> float:
+    def start(self, *, say: Say = _say, attempts: int = 3) -> float:
+        """Start the server and wait until it answers; returns the seconds it took. When another Prefect
+        server takes the port between the probe and the start (two serves starting at once), start
+        again on a free port."""
+        started = time.monotonic()
+        for attempt in range(attempts):
+            if self._start_once(say=say):
+                return time.monotonic() - started
+            taken = self.port
+            self.port = free_port()
+            self.api_url, self.ui_url = f"http://127.0.0.1:{self.port}/api", f"http://127.0.0.1:{self.port}/"
+            say(f"  port {taken} was taken by another Prefect server; trying {self.port}"
+                + (" (last try)" if attempt == attempts - 2 else ""))
+        raise RuntimeError(f"could not start the Prefect server: {attempts} ports were taken by other servers")
+
+    def _start_once(self, *, say: Say) -> bool:
         self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home / "server.log").open("ab")
         command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
                    str(self.port), "--ui", "--analytics-off"]
         self.process = subprocess.Popen(command, env=self.environment(), stdout=log,  # noqa: S603
-                                        stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         say(f"Starting the Prefect server on {self.api_url} (log: {self.home / 'server.log'})")
-        return wait_healthy(self.api_url, say=say, process=self.process)
+        started = time.monotonic()
+        try:
+            wait_healthy(self.api_url, say=say, process=self.process)
+        except RuntimeError:
+            if self.process.poll() is not None and _in_use(self.port):  # it could not bind: the port was taken
+                return False
+            raise
+        while not self.answering():  # another Prefect server answers on our port
+            if self.process.poll() is not None:
+                return False
+            if time.monotonic() - started > ServeSettings.health_timeout_s:
+                self.stop()
+                return False
+            time.sleep(ServeSettings.health_poll_s)
+        return True
+
+    def answering(self) -> bool:
+        """The server on our port is this one (its home is ours), not another that took the port."""
+        import json
+
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/admin/settings", timeout=5) as response:  # noqa: S310
+                home = json.loads(response.read()).get("home")
+        except (OSError, ValueError):
+            return False
+        return home is not None and Path(home).resolve() == self.home
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -59,8 +59,9 @@ def test_the_prefect_ui_served_by_syndicate_serve_shows_deployments_and_artifact
         config = demo_config(origin, tmp_path)
         served = Served(tmp_path, free_port(), config=config)
         try:
-            api_url = served.wait_for(r"Starting the Prefect server on (\S+)", 60).group(1)
-            ui_url = served.wait_for(r"Prefect UI on (\S+)", 300).group(1)
+            served.wait_for(r"Starting the Prefect server on (\S+)", 60)
+            ui_url = served.wait_for(r"Prefect UI on (\S+)", 400).group(1)
+            api_url = served.last(r"Starting the Prefect server on (\S+)").group(1)
             by_name = {d["name"]: d for d in wait_for_deployments(api_url, 5)}
             assert sorted(by_name) == EXPECTED
             gathered = _run(api_url, by_name["gather"], {"include_backlog": True})
@@ -116,15 +117,17 @@ def test_the_prefect_ui_served_by_syndicate_serve_shows_deployments_and_artifact
                     card.scroll_into_view_if_needed()
                     page.screenshot(path=str(shots / "prefect-run-artifacts.png"))
 
-                    page.goto(f"{ui}/artifacts/key/build-edition", wait_until="networkidle")
-                    page.get_by_text("Review it on the desk").first.wait_for(timeout=30_000)
-                    text = page.inner_text("body")
+                    artifacts = {a["key"]: a for a in api(api_url, "/artifacts/filter", {
+                        "flow_runs": {"id": {"any_": [built["id"], gathered["id"]]}}})}
+                    for key, expected in (("build-edition", "Review it on the desk"), ("gather-sources", "blogs")):
+                        page.goto(f"{ui}/artifacts/artifact/{artifacts[key]['id']}", wait_until="networkidle")
+                        try:
+                            page.get_by_text(expected).first.wait_for(timeout=30_000)
+                        finally:
+                            (shots / f"{key}.txt").write_text(page.inner_text("body"), "utf-8")
+                        page.screenshot(path=str(shots / f"prefect-{key}-artifact.png"))
+                    text = (shots / "build-edition.txt").read_text("utf-8")
                     assert "-byte budget" in text and "item(s)" in text, text
-                    page.screenshot(path=str(shots / "prefect-build-edition-artifact.png"))
-
-                    page.goto(f"{ui}/artifacts/key/gather-sources", wait_until="networkidle")
-                    page.get_by_text("hint", exact=True).first.wait_for(timeout=30_000)
-                    page.screenshot(path=str(shots / "prefect-gather-sources-artifact.png"))
                     # Prefect's bundled UI fetches its analytics library's remote config at load even with
                     # analytics off; offline that fails harmlessly. No analytics event is ever sent.
                     unexpected = [u for u in outside if not u.startswith("https://sr-client-cfg.amplitude.com/")]

@@ -52,6 +52,13 @@ class Served:
             time.sleep(0.2)
         pytest.fail(f"no line matching {pattern!r} within {timeout_s} s; output:\n" + "\n".join(self.lines))
 
+    def last(self, pattern: str) -> re.Match[str]:
+        """The last line so far matching `pattern` (e.g. the port serve ended up on after a retry)."""
+        for line in reversed(list(self.lines)):
+            if match := re.search(pattern, line):
+                return match
+        pytest.fail(f"no line matching {pattern!r}; output:\n" + "\n".join(self.lines))
+
     def interrupt(self) -> int:
         self.process.send_signal(signal.SIGINT)
         try:
