@@ -2,6 +2,7 @@
 
     LedgerError
     ├── NotFound        no such edition, thread or post
+    ├── TransitionRefused   the row's status may not move there (`state.models` tables)
     ├── NotApproved     the content is not approved (or changed since)
     ├── NotStaff        `--by` (or the desk's member of staff) names nobody on the staff list
     ├── NotAllowed      the member of staff's role does not allow it
@@ -44,3 +45,13 @@ class TwoPersonRule(NotAllowed):
 
 class TooLong(LedgerError):
     """A post is over its network's limit."""
+
+
+class TransitionRefused(LedgerError):
+    """A change of status its table does not allow: names the row, where it is, where it was asked
+    to go and where it may go from there."""
+
+    def __init__(self, message: str, *, row: str, ident: int | None, frm: str | None, to: str,
+                 allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.row, self.ident, self.frm, self.to, self.allowed = row, ident, frm, to, allowed

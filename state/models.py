@@ -1,14 +1,17 @@
 """SQLAlchemy 2 models: the ledger of what was gathered, composed, approved and sent.
 
-Tables are plural nouns of the domain. Statuses are StrEnums changed only by `state.ledger`.
+Tables are plural nouns of the domain. Statuses are StrEnums, each with its table of allowed
+transitions (`Lifecycle`, beside the enums), changed only by the ledger's functions in `state/`.
 Times are stored in UTC (`UTCDateTime` makes them timezone-aware on every backend).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -121,6 +124,105 @@ class BatchStatus(StrEnum):
     ACCEPTED = "accepted"
     FAILED = "failed"
     AMBIGUOUS = "ambiguous"
+
+
+# --- allowed transitions ------------------------------------------------------------------------
+#
+# One table per status enum: the statuses a new row may start in, and for each status the statuses
+# it may move to. `state.lifecycle.check_transition` holds every change of status against its table
+# (the ledger's functions call it before they write); tests/test_ledger_transitions.py walks every
+# pair the tables leave out and checks the ledger refuses it.
+
+
+S = TypeVar("S", bound=StrEnum)
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle(Generic[S]):
+    """The allowed statuses of one kind of ledger row: where a new row starts, and each allowed move."""
+
+    row: str  # the row's name in messages: "edition", "delivery batch", ...
+    status: type[S]
+    initial: frozenset[S]
+    moves: Mapping[S, frozenset[S]]
+
+    def allows(self, frm: str, to: str) -> bool:
+        """True when a row in `frm` may move to `to`."""
+        return to in self.moves.get(self.status(frm), frozenset())
+
+    def sources(self, to: str) -> frozenset[S]:
+        """Every status a row may move to `to` from."""
+        return frozenset(frm for frm, targets in self.moves.items() if to in targets)
+
+
+_E = EditionStatus
+EDITION_LIFECYCLE = Lifecycle("edition", EditionStatus, initial=frozenset({_E.DRAFT}), moves={
+    # edit -> draft; approve, reject, cancel; hold when its send time passes unapproved
+    _E.DRAFT: frozenset({_E.DRAFT, _E.APPROVED, _E.REJECTED, _E.CANCELLED, _E.HELD}),
+    _E.APPROVED: frozenset({_E.DRAFT, _E.APPROVED, _E.REJECTED, _E.CANCELLED, _E.SENDING}),
+    _E.REJECTED: frozenset({_E.DRAFT, _E.APPROVED, _E.REJECTED, _E.CANCELLED}),
+    _E.HELD: frozenset({_E.DRAFT, _E.APPROVED, _E.REJECTED, _E.CANCELLED}),
+    _E.SENDING: frozenset({_E.SENDING, _E.SENT}),  # a send resumed after a crash stays sending
+    _E.SENT: frozenset(),
+    _E.CANCELLED: frozenset({_E.DRAFT, _E.REJECTED, _E.CANCELLED}),
+})
+
+_T = ThreadStatus
+THREAD_LIFECYCLE = Lifecycle("thread", ThreadStatus, initial=frozenset({_T.DRAFT, _T.FAILED}), moves={
+    # FAILED at creation: an item the network cannot take (recorded once for staff)
+    _T.DRAFT: frozenset({_T.DRAFT, _T.APPROVED, _T.REJECTED, _T.CANCELLED}),
+    _T.APPROVED: frozenset({_T.DRAFT, _T.APPROVED, _T.REJECTED, _T.CANCELLED, _T.PUBLISHING, _T.PUBLISHED,
+                            _T.FAILED}),
+    _T.REJECTED: frozenset({_T.DRAFT, _T.APPROVED, _T.REJECTED, _T.CANCELLED}),
+    # a post that failed but may be retried puts its thread back to approved
+    _T.PUBLISHING: frozenset({_T.APPROVED, _T.PUBLISHED, _T.FAILED}),
+    _T.PUBLISHED: frozenset(),
+    _T.FAILED: frozenset({_T.DRAFT, _T.REJECTED, _T.CANCELLED}),
+    _T.CANCELLED: frozenset({_T.DRAFT, _T.REJECTED, _T.CANCELLED}),
+})
+
+_P = PostStatus
+POST_LIFECYCLE = Lifecycle("post", PostStatus, initial=frozenset({_P.PENDING}), moves={
+    _P.PENDING: frozenset({_P.POSTING, _P.FAILED}),
+    _P.POSTING: frozenset({_P.POSTED, _P.FAILED, _P.AMBIGUOUS, _P.DUPLICATE}),
+    _P.FAILED: frozenset({_P.POSTING, _P.FAILED}),
+    _P.AMBIGUOUS: frozenset({_P.AMBIGUOUS, _P.FAILED}),
+    # a thread over its limit is stopped on its first post even when that one went out (see the report)
+    _P.POSTED: frozenset({_P.FAILED}),
+    _P.DUPLICATE: frozenset({_P.FAILED}),
+})
+
+_S = SubscriberStatus
+SUBSCRIBER_LIFECYCLE = Lifecycle("subscriber", SubscriberStatus, initial=frozenset({_S.PENDING, _S.ACTIVE}), moves={
+    # ACTIVE at creation: an import (the file is the consent); PENDING: a sign-up waiting for its confirmation
+    _S.PENDING: frozenset({_S.ACTIVE, _S.UNSUBSCRIBED, _S.BOUNCED, _S.COMPLAINED}),
+    _S.ACTIVE: frozenset({_S.UNSUBSCRIBED, _S.BOUNCED, _S.COMPLAINED}),
+    _S.UNSUBSCRIBED: frozenset({_S.ACTIVE, _S.BOUNCED, _S.COMPLAINED}),  # ACTIVE: a fresh double opt-in
+    _S.BOUNCED: frozenset({_S.UNSUBSCRIBED, _S.COMPLAINED}),
+    _S.COMPLAINED: frozenset(),
+})
+
+_D = DeliveryStatus
+DELIVERY_LIFECYCLE = Lifecycle("delivery", DeliveryStatus, initial=frozenset({_D.PLANNED}), moves={
+    _D.PLANNED: frozenset({_D.SENDING, _D.SKIPPED}),
+    _D.SENDING: frozenset({_D.ACCEPTED, _D.FAILED, _D.AMBIGUOUS, _D.PLANNED}),
+    _D.AMBIGUOUS: frozenset({_D.ACCEPTED, _D.FAILED, _D.PLANNED}),  # a late answer, or staff's decision
+    _D.ACCEPTED: frozenset(),
+    _D.FAILED: frozenset(),
+    _D.SKIPPED: frozenset(),
+})
+
+_B = BatchStatus
+BATCH_LIFECYCLE = Lifecycle("delivery batch", BatchStatus, initial=frozenset({_B.PLANNED}), moves={
+    _B.PLANNED: frozenset({_B.SENDING}),
+    _B.SENDING: frozenset({_B.ACCEPTED, _B.FAILED, _B.AMBIGUOUS, _B.PLANNED}),  # PLANNED: safe to retry
+    _B.AMBIGUOUS: frozenset({_B.ACCEPTED, _B.PLANNED}),  # a late answer, or staff's decision
+    _B.ACCEPTED: frozenset(),
+    _B.FAILED: frozenset(),
+})
+
+LIFECYCLES: tuple[Lifecycle[Any], ...] = (EDITION_LIFECYCLE, THREAD_LIFECYCLE, POST_LIFECYCLE, SUBSCRIBER_LIFECYCLE,
+                                          DELIVERY_LIFECYCLE, BATCH_LIFECYCLE)
 
 
 def _now() -> datetime:

@@ -25,7 +25,8 @@ from compose.subscribers import (
     parse_subscriber_csv,
 )
 from state.ledger import SYSTEM, LedgerError, NotFound, audit
-from state.models import SubscriberRow, SubscriberStatus
+from state.lifecycle import check_initial, check_transition, move
+from state.models import SUBSCRIBER_LIFECYCLE, SubscriberRow, SubscriberStatus
 
 LEFT = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
 _CHUNK = 500
@@ -76,6 +77,7 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
     unchanged = activated = 0
     left: list[str] = []
     consent = source if source.startswith("import:") else f"import:{source}"
+    check_initial(SUBSCRIBER_LIFECYCLE, SubscriberStatus.ACTIVE)
     for row in rows:
         current = existing.get(row.email.lower())
         if current is None:
@@ -85,7 +87,7 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
         elif current.status in LEFT:
             left.append(current.email)
         elif current.status == SubscriberStatus.PENDING:
-            current.status = SubscriberStatus.ACTIVE
+            move(current, SubscriberStatus.ACTIVE)
             current.consent_source, current.consent_at, current.status_changed_at = consent, now, now
             current.name = row.name or current.name
             activated += 1
@@ -172,6 +174,7 @@ def subscribe_pending(session: Session, email: str, *, name: str = "", source: s
     name = check_name(name)
     row = find(session, address)
     if row is None:
+        check_initial(SUBSCRIBER_LIFECYCLE, SubscriberStatus.PENDING)
         row = SubscriberRow(email=address, name=name, status=SubscriberStatus.PENDING, consent_source=source,
                             consent_at=now, status_changed_at=now, created_at=now)
         session.add(row)
@@ -188,13 +191,14 @@ def confirm(session: Session, subscriber_id: int, email: str, *, now: datetime, 
     row = session.get(SubscriberRow, subscriber_id)
     if row is None or row.email.lower() != email.lower():
         raise NotFound("this confirmation link does not match a subscriber: sign up again")
-    if row.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED):
-        raise LedgerError(f"{row.email} is suppressed ({row.status}): contact the editors to be re-added")
+    if row.status != SubscriberStatus.ACTIVE:  # confirming again changes nothing
+        check_transition(SUBSCRIBER_LIFECYCLE, row.id, row.status, SubscriberStatus.ACTIVE,
+                         reason=f"{row.email} is suppressed ({row.status}): contact the editors to be re-added")
     if name:
         with contextlib.suppress(NameRefused):  # a name refused since the link was sent: keep the one stored
             row.name = check_name(name)
     if row.status != SubscriberStatus.ACTIVE:
-        row.status = SubscriberStatus.ACTIVE
+        move(row, SubscriberStatus.ACTIVE)
         row.confirmed_at = now
         row.status_changed_at = now
         row.status_reason = "confirmed"
@@ -228,7 +232,7 @@ def suppress(session: Session, subscriber_id: int, status: SubscriberStatus, *, 
 
 
 def _set(row: SubscriberRow, status: SubscriberStatus, reason: str, now: datetime) -> None:
-    row.status = status
+    move(row, status)
     row.status_reason = reason
     row.status_changed_at = now
 
