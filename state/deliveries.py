@@ -46,6 +46,8 @@ TERMINAL = (BatchStatus.ACCEPTED, BatchStatus.FAILED)
 
 @dataclass(frozen=True, slots=True)
 class ClaimedRecipient:
+    """One subscriber a claimed batch goes to, as read when it was claimed."""
+
     subscriber_id: int
     email: str
     name: str
@@ -53,6 +55,8 @@ class ClaimedRecipient:
 
 @dataclass(frozen=True, slots=True)
 class ClaimedBatch:
+    """A batch this worker marked SENDING, with the recipients still subscribed and how many left since planning."""
+
     batch_id: int
     edition_id: int
     attempts: int
@@ -67,6 +71,7 @@ def plan(session: Session, edition: EditionRow, *, batch_size: int, now: datetim
     """Freeze the recipient list of an edition: a delivery per active subscriber, in batches.
 
     Idempotent: an edition already planned is left as it is. Returns the number of new deliveries.
+    Every batch and delivery starts planned. Does not commit.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -110,6 +115,7 @@ def claim_next_batch(session: Session, edition_id: int, *, worker: str, now: dat
 
     PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED. SQLite: one atomic UPDATE ... WHERE status='planned'.
     The caller must commit before sending. Recipients who left since planning are SKIPPED.
+    Returns None when no planned batch is due.
     """
     check_transition(BATCH_LIFECYCLE, None, BatchStatus.PLANNED, BatchStatus.SENDING)
     due = and_(DeliveryBatchRow.edition_id == edition_id, DeliveryBatchRow.status == BatchStatus.PLANNED,
@@ -199,6 +205,7 @@ def mark_accepted(session: Session, batch_id: int, *, provider_id: str | None, r
     """The provider accepted the request (202). Rejected recipients (e.g. duplicates) are FAILED with the reason.
 
     Also allowed from AMBIGUOUS: a late answer is better evidence than the guess made on restart.
+    Refused from any other batch status. Returns how many deliveries were accepted. Does not commit.
     """
     _move_batch(session, batch_id, BatchStatus.ACCEPTED, now=now, allowed=(BatchStatus.SENDING, BatchStatus.AMBIGUOUS),
                 provider_id=provider_id, error=None)
@@ -214,7 +221,8 @@ def mark_accepted(session: Session, batch_id: int, *, provider_id: str | None, r
 
 
 def mark_failed(session: Session, batch_id: int, *, error: str, now: datetime) -> None:
-    """Not accepted and retrying will not help (e.g. a 400): the reason is kept against every recipient."""
+    """Not accepted and retrying will not help (e.g. a 400): the reason is kept against every recipient.
+    Refused unless the batch is sending. Does not commit."""
     _move_batch(session, batch_id, BatchStatus.FAILED, now=now, error=error)
     count = _move_deliveries(session, batch_id, (DeliveryStatus.SENDING,), DeliveryStatus.FAILED, now=now, error=error)
     edition_id = session.scalar(select(DeliveryBatchRow.edition_id).where(DeliveryBatchRow.id == batch_id))
@@ -223,7 +231,8 @@ def mark_failed(session: Session, batch_id: int, *, error: str, now: datetime) -
 
 
 def mark_ambiguous(session: Session, batch_id: int, *, error: str, now: datetime) -> None:
-    """The request may have been accepted: hold the batch for staff, never resend it blindly."""
+    """The request may have been accepted: hold the batch for staff, never resend it blindly.
+    Refused unless the batch is sending. Does not commit."""
     _move_batch(session, batch_id, BatchStatus.AMBIGUOUS, now=now, error=error)
     count = _move_deliveries(session, batch_id, (DeliveryStatus.SENDING,), DeliveryStatus.AMBIGUOUS, now=now,
                              error=error)
@@ -233,7 +242,8 @@ def mark_ambiguous(session: Session, batch_id: int, *, error: str, now: datetime
 
 
 def release(session: Session, batch_id: int, *, error: str, not_before: datetime | None, now: datetime) -> None:
-    """Not accepted, safe to retry (429, connection refused, auth stop): back to planned."""
+    """Not accepted, safe to retry (429, connection refused, auth stop): back to planned, not before
+    `not_before`. Refused unless the batch is sending. Does not commit."""
     _move_batch(session, batch_id, BatchStatus.PLANNED, now=now, error=error, not_before=not_before, claimed_by=None)
     _move_deliveries(session, batch_id, (DeliveryStatus.SENDING,), DeliveryStatus.PLANNED, now=now)
 
@@ -242,6 +252,7 @@ def split(session: Session, batch_id: int, *, now: datetime) -> int | None:
     """Payload too large (413): keep the first half in this batch, move the second to a new one; both planned.
 
     Returns the new batch id, or None when the batch has a single recipient (then it is FAILED).
+    Refused unless the batch is sending. Does not commit.
     """
     batch = session.get(DeliveryBatchRow, batch_id)
     if batch is None:
@@ -263,7 +274,8 @@ def split(session: Session, batch_id: int, *, now: datetime) -> int | None:
 def recover_interrupted(session: Session, edition_id: int, *, worker: str, now: datetime,
                         stale_after: timedelta | None = None) -> list[int]:
     """Batches left in `sending` by a sender that died mid-request become AMBIGUOUS: this worker's own,
-    and (with `stale_after`) anyone's that has not moved for longer than a request can take."""
+    and (with `stale_after`) anyone's that has not moved for longer than a request can take.
+    Returns their ids. Does not commit."""
     claimed_here = DeliveryBatchRow.claimed_by == worker
     condition = claimed_here if stale_after is None else or_(claimed_here, DeliveryBatchRow.updated_at < now - stale_after)
     stuck = session.execute(select(DeliveryBatchRow.id, DeliveryBatchRow.claimed_by).where(
@@ -275,7 +287,8 @@ def recover_interrupted(session: Session, edition_id: int, *, worker: str, now: 
 
 
 def resolve_ambiguous(session: Session, batch_id: int, *, action: str, by: str, now: datetime) -> None:
-    """Staff decision on an ambiguous batch: `resend` it (planned again) or `mark_sent` (accepted)."""
+    """Staff decision on an ambiguous batch: `resend` it (planned again) or `mark_sent` (accepted), audited.
+    Refused for a batch that is not ambiguous, or another action. Does not commit."""
     if action == "resend":
         _move_batch(session, batch_id, BatchStatus.PLANNED, now=now, allowed=(BatchStatus.AMBIGUOUS,), resolved_by=by,
                     claimed_by=None, not_before=None)
@@ -292,6 +305,7 @@ def resolve_ambiguous(session: Session, batch_id: int, *, action: str, by: str, 
 
 
 def batch_counts(session: Session, edition_id: int) -> dict[str, int]:
+    """How many of an edition's batches are in each status (every status present, zero or more). Reads only."""
     counts = {str(status): 0 for status in BatchStatus}
     for status, count in session.execute(select(DeliveryBatchRow.status, func.count())
                                          .where(DeliveryBatchRow.edition_id == edition_id)
@@ -301,6 +315,7 @@ def batch_counts(session: Session, edition_id: int) -> dict[str, int]:
 
 
 def ambiguous_batches(session: Session, edition_id: int | None = None) -> Sequence[DeliveryBatchRow]:
+    """Batches whose request may have been accepted, held for staff (of one edition, or all). Reads only."""
     query = select(DeliveryBatchRow).where(DeliveryBatchRow.status == BatchStatus.AMBIGUOUS)
     if edition_id is not None:
         query = query.where(DeliveryBatchRow.edition_id == edition_id)
@@ -314,6 +329,8 @@ def next_retry_at(session: Session, edition_id: int) -> datetime | None:
 
 
 def edition_figures(session: Session, edition_id: int) -> dict[str, int]:
+    """An edition's delivery figures for staff: recipients, accepted, delivered, bounced, opened, failed, pending...
+    Reads only."""
     d = DeliveryRow
     row = session.execute(select(
         func.count(),

@@ -24,11 +24,11 @@ class LedgerError(Exception):
 
 
 class NotFound(LedgerError):
-    pass
+    """No such edition, thread, post, batch or subscriber: the message says where to look."""
 
 
 class NotApproved(LedgerError):
-    pass
+    """The content was never approved, or changed since: the message says who approved what, and when."""
 
 
 class NotStaff(LedgerError):

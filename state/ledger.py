@@ -1,7 +1,9 @@
 """The ledger: the only code that changes the status of an edition, a thread or a post.
 
-Each allowed transition is a function here. Sessions are opened by the caller (a stage in
-`flows/`) and passed in; callers commit around each external call.
+Each allowed transition is a function here, and each checks its move against the table of its
+status (`state.models`, checked by `state.lifecycle`) before it writes anything; new editions,
+threads and posts are created here too. Sessions are opened by the caller (a stage in `flows/`)
+and passed in; callers commit around each external call.
 
 Approval is bound to a hash of the exact content: `approve` records the hash it saw, and
 `require_approved` refuses when the content changed since, or when nobody approved it.
@@ -66,10 +68,12 @@ SUBJECT_KINDS = ("edition", "thread", "post")
 
 
 def audit(session: Session, *, actor: str, action: str, kind: str, ident: int | None, now: datetime, **detail: object) -> None:
+    """Add an audit row (who did what to which row, with details) in the caller's transaction. Does not commit."""
     session.add(AuditRow(at=now, actor=actor, action=action, subject_kind=kind, subject_id=ident, detail=detail))
 
 
 def get_edition(session: Session, edition_id: int) -> EditionRow:
+    """The edition with this id; `NotFound` otherwise."""
     row = session.get(EditionRow, edition_id)
     if row is None:
         raise NotFound(f"there is no edition {edition_id}: `syndicate status` lists the editions")
@@ -77,6 +81,7 @@ def get_edition(session: Session, edition_id: int) -> EditionRow:
 
 
 def get_thread(session: Session, thread_id: int) -> ThreadRow:
+    """The thread with this id; `NotFound` otherwise."""
     row = session.get(ThreadRow, thread_id)
     if row is None:
         raise NotFound(f"there is no thread {thread_id}: `syndicate status` lists the threads")
@@ -113,6 +118,7 @@ def _decide(session: Session, kind: str, row: EditionRow | ThreadRow, *, decisio
 
 
 def latest_approval(session: Session, kind: str, ident: int) -> ApprovalRow | None:
+    """The last decision recorded on this edition or thread (approved, rejected or voided), or None."""
     return session.scalars(
         select(ApprovalRow)
         .where(ApprovalRow.subject_kind == kind, ApprovalRow.subject_id == ident)
@@ -122,6 +128,7 @@ def latest_approval(session: Session, kind: str, ident: int) -> ApprovalRow | No
 
 
 def is_approved(session: Session, kind: str, ident: int) -> bool:
+    """True when the content as it is now was approved (the last decision is an approval of this very hash)."""
     kind, row = _subject(session, kind, ident)
     approval = latest_approval(session, kind, row.id)
     return approval is not None and approval.decision == "approved" and approval.content_hash == row.content_hash
@@ -202,7 +209,9 @@ def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, 
 
     A post is approved through its thread (one hash covers every post of the thread); a thread
     with a post over its network's limit is refused. With the two-person rule, nobody who changed
-    the content since its last approval may approve it. A refusal raises with `refusal` set."""
+    the content since its last approval may approve it. A refusal raises with `refusal` set.
+    Moves it to approved (an edition from draft, rejected, held or approved; a thread from draft,
+    rejected or approved) with its approval, event and audit rows. Does not commit."""
     kind, row = _subject(session, kind, ident)
     try:
         who = require_role(session, by, APPROVING_ROLES, f"approve {kind} {row.id}")
@@ -233,7 +242,8 @@ def record_refusal(session: Session, error: LedgerError, *, now: datetime) -> No
 def auto_approve(session: Session, thread: ThreadRow, *, reason: str, now: datetime,
                  config: Config | None = None) -> ApprovalRow:
     """Approve an item's post because the config says its source or section needs no review
-    (`auto_approve = true`): recorded as `SYSTEM`, with the reason. Never a roundup thread."""
+    (`auto_approve = true`): recorded as `SYSTEM`, with the reason. Never a roundup thread, never
+    one over its network's limit, and only a draft, rejected or approved one. Does not commit."""
     if thread.kind != "item":
         raise LedgerError(f"thread {thread.id} is a {thread.kind} thread: only item posts are approved automatically")
     problems = over_limit(thread, config)
@@ -245,7 +255,8 @@ def auto_approve(session: Session, thread: ThreadRow, *, reason: str, now: datet
 
 
 def reject(session: Session, kind: str, ident: int, *, by: str, note: str, now: datetime) -> ApprovalRow:
-    """Send the content back with a note; `by` must be an approver or admin."""
+    """Send the content back with a note; `by` must be an approver or admin. Refused without a note,
+    and for an edition sending or sent, or a thread publishing or published. Does not commit."""
     if not note or not note.strip():
         raise LedgerError("a rejection needs a note that says what to change (--note TEXT)")
     kind, row = _subject(session, kind, ident)
@@ -277,7 +288,9 @@ def change_content(session: Session, row: EditionRow | ThreadRow, *, content_has
     """Record new content; any earlier approval no longer applies. Returns True when it voided one.
 
     `by` is a member of staff (any role) or `SYSTEM`; `changes` maps each field to (before, after)
-    and goes into the audit log with a word diff (`state.changes`)."""
+    and goes into the audit log with a word diff (`state.changes`). The row becomes a draft again;
+    refused for an edition sending or sent, and a thread publishing, published or with a post out.
+    Does not commit."""
     if row.content_hash == content_hash:
         return False
     kind = "edition" if isinstance(row, EditionRow) else "thread"
@@ -316,11 +329,15 @@ def create_edition(session: Session, *, slug: str, title: str, subject: str, pre
 
 
 def mark_edition_sending(session: Session, row: EditionRow) -> None:
+    """The edition starts going out. Refused unless its current content is approved (`NotApproved`) and it is approved
+    or already sending (a resumed send). Sets the status only; the caller commits before any message leaves."""
     require_approved(session, "edition", row.id)
     move(row, EditionStatus.SENDING, reason=f"edition {row.id} is {row.status}: only an approved edition can be sent")
 
 
 def mark_edition_sent(session: Session, row: EditionRow, *, now: datetime, summary: dict[str, int]) -> None:
+    """Every batch of a sending edition is settled: it is sent, with its `edition.sent` event; its roundup threads
+    nobody approved are cancelled. Refused unless it is sending. Does not commit."""
     move(row, EditionStatus.SENT, reason=f"edition {row.id} is {row.status}, not sending")
     row.sent_at = now
     events.record_event(session, events.EDITION_SENT, events.resource_id("edition", row.id),
@@ -332,7 +349,8 @@ def mark_edition_sent(session: Session, row: EditionRow, *, now: datetime, summa
 
 
 def hold_edition(session: Session, row: EditionRow, *, now: datetime, reason: str) -> None:
-    """Its send time came and it is not approved: never send it, tell staff."""
+    """Its send time came and it is not approved: never send it, tell staff (its event and audit rows).
+    Only a draft is held. Does not commit."""
     move(row, EditionStatus.HELD)
     events.record_event(session, events.EDITION_HELD, events.resource_id("edition", row.id),
                         {"id": row.id, "reason": reason}, now=now)
@@ -340,7 +358,8 @@ def hold_edition(session: Session, row: EditionRow, *, now: datetime, reason: st
 
 
 def cancel_edition(session: Session, row: EditionRow, *, by: str, now: datetime, reason: str | None = None) -> None:
-    """Never send it; its unsent threads are cancelled with it (`reason` says why, e.g. replaced)."""
+    """Never send it; its unsent threads are cancelled with it (`reason` says why, e.g. replaced).
+    Refused for an edition sending or sent. Does not commit."""
     check_transition(EDITION_LIFECYCLE, row.id, row.status, EditionStatus.CANCELLED,
                      reason=f"edition {row.id} is {row.status}: it can no longer be cancelled")
     by = editor_of(session, by)
@@ -358,7 +377,8 @@ def edition_threads(session: Session, edition_id: int) -> Sequence[ThreadRow]:
 
 
 def cancel_thread(session: Session, row: ThreadRow, *, by: str, now: datetime, reason: str) -> None:
-    """Never publish it, saying why. A thread that has started going out cannot be cancelled."""
+    """Never publish it, saying why (its event and audit rows). Refused for a thread that has started
+    going out; a cancelled one is left as it is. Does not commit."""
     published = "partly or wholly published: it can no longer be cancelled"
     if any(post.status in (PostStatus.POSTED, PostStatus.POSTING) for post in row.posts):
         raise LedgerError(f"thread {row.id} is {published}")
@@ -432,7 +452,8 @@ def next_post(thread: ThreadRow) -> tuple[PostRow | None, str | None]:
 
 def mark_post_posting(session: Session, post: PostRow, *, rules: NetworkRules | None = None) -> None:
     """About to send `post`: refused when it was sent already, or when its network would refuse it
-    (`rules`, default the network's own limits)."""
+    (`rules`, default the network's own limits). The post becomes posting (its thread publishing when
+    it was approved); the caller commits before the request leaves."""
     check_transition(POST_LIFECYCLE, post.id, post.status, PostStatus.POSTING,
                      reason=f"post {post.id} is {post.status}: it cannot be sent again (resolve it in the review desk)")
     rules = rules or RULES_BY_NETWORK.get(post.thread.network)
@@ -448,6 +469,9 @@ def mark_post_posting(session: Session, post: PostRow, *, rules: NetworkRules | 
 
 
 def mark_post_posted(session: Session, post: PostRow, *, provider_id: str, url: str | None, now: datetime) -> None:
+    """The network took the post (`provider_id`, `url`): it is posted, and when it was the thread's last, the thread is
+    published with its event. Refused unless the post is posting and (for the last post) the thread approved or
+    publishing. Does not commit."""
     check_transition(POST_LIFECYCLE, post.id, post.status, PostStatus.POSTED)
     thread = post.thread
     whole = all(p.status == PostStatus.POSTED for p in thread.posts if p is not post)
@@ -469,7 +493,10 @@ _NOT_OUT = (PostStatus.FAILED, PostStatus.AMBIGUOUS, PostStatus.DUPLICATE)
 
 def mark_post_failed(session: Session, post: PostRow, *, status: PostStatus, error: str, now: datetime,
                      stop_thread: bool) -> None:
-    """A post that did not go out (FAILED, retried later), or one that needs staff (AMBIGUOUS, DUPLICATE)."""
+    """A post that did not go out (FAILED, retried later), or one that needs staff (AMBIGUOUS, DUPLICATE).
+
+    `stop_thread`: the thread fails too (only an approved or publishing one), with its event; else a
+    publishing thread goes back to approved. Refused for a move its table does not allow. Does not commit."""
     if status not in _NOT_OUT:
         raise LedgerError(f"a post that did not go out is {' or '.join(_NOT_OUT)}, not {status}")
     check_transition(POST_LIFECYCLE, post.id, post.status, status)

@@ -48,6 +48,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Refuse a naive time; store an aware one in UTC."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -55,12 +56,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Read a stored time back as an aware UTC time (SQLite keeps none)."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
+    """The declarative base of every ledger table (naming convention, UTC times, JSON columns)."""
+
     metadata = MetaData(naming_convention=_NAMING)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -73,6 +77,8 @@ class Base(DeclarativeBase):
 
 
 class EditionStatus(StrEnum):
+    """Where an edition stands, from draft to sent; moves only as `EDITION_LIFECYCLE` allows."""
+
     DRAFT = "draft"  # built, waiting for approval
     APPROVED = "approved"  # approved for its content hash, waiting for its send time
     REJECTED = "rejected"
@@ -83,6 +89,8 @@ class EditionStatus(StrEnum):
 
 
 class ThreadStatus(StrEnum):
+    """Where a thread of posts stands on its network; moves only as `THREAD_LIFECYCLE` allows."""
+
     DRAFT = "draft"
     APPROVED = "approved"
     REJECTED = "rejected"
@@ -93,6 +101,8 @@ class ThreadStatus(StrEnum):
 
 
 class PostStatus(StrEnum):
+    """Where one post of a thread stands; moves only as `POST_LIFECYCLE` allows."""
+
     PENDING = "pending"
     POSTING = "posting"  # the request is about to leave / has left
     POSTED = "posted"
@@ -102,6 +112,9 @@ class PostStatus(StrEnum):
 
 
 class SubscriberStatus(StrEnum):
+    """Whether we may send to a subscriber; moves only as `SUBSCRIBER_LIFECYCLE` allows (leaving is final, but for a
+    fresh opt-in)."""
+
     PENDING = "pending"
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
@@ -110,6 +123,8 @@ class SubscriberStatus(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
+    """Where one edition's message to one subscriber stands; moves only as `DELIVERY_LIFECYCLE` allows."""
+
     PLANNED = "planned"
     SENDING = "sending"
     ACCEPTED = "accepted"
@@ -119,6 +134,8 @@ class DeliveryStatus(StrEnum):
 
 
 class BatchStatus(StrEnum):
+    """Where one provider request (a batch of deliveries) stands; moves only as `BATCH_LIFECYCLE` allows."""
+
     PLANNED = "planned"
     SENDING = "sending"
     ACCEPTED = "accepted"
@@ -233,6 +250,8 @@ def _now() -> datetime:
 
 
 class SourceRow(Base):
+    """A configured source (feed or page) and the health of its last fetches, with its conditional-GET cursor."""
+
     __tablename__ = "sources"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -259,6 +278,8 @@ class SourceRow(Base):
 
 
 class ItemRow(Base):
+    """Something a source published, once however many sources list it (by its key), with its revision."""
+
     __tablename__ = "items"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -286,6 +307,8 @@ class ItemRow(Base):
 
 
 class EditionRow(Base):
+    """An edition of the newsletter: its rendered email, its content hash (what approval binds to) and its status."""
+
     __tablename__ = "editions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -315,6 +338,8 @@ class EditionRow(Base):
 
 
 class EditionItemRow(Base):
+    """An item's place in an edition: its section and position."""
+
     __tablename__ = "edition_items"
     __table_args__ = (UniqueConstraint("edition_id", "item_id"),)
 
@@ -330,6 +355,8 @@ class EditionItemRow(Base):
 
 
 class ThreadRow(Base):
+    """A thread of posts for one network (an item's post or an edition's roundup), approved and published as one."""
+
     __tablename__ = "threads"
     __table_args__ = (UniqueConstraint("network", "key"),)
 
@@ -357,6 +384,8 @@ class ThreadRow(Base):
 
 
 class PostRow(Base):
+    """One post of a thread, with the network's id once it went out."""
+
     __tablename__ = "posts"
     __table_args__ = (UniqueConstraint("thread_id", "position"),)
 
@@ -394,6 +423,8 @@ class ApprovalRow(Base):
 
 
 class SubscriberRow(Base):
+    """Someone who may receive the newsletter, with the consent behind it and their status."""
+
     __tablename__ = "subscribers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -409,6 +440,8 @@ class SubscriberRow(Base):
 
 
 class DeliveryBatchRow(Base):
+    """One provider request carrying up to a batch of an edition's deliveries."""
+
     __tablename__ = "delivery_batches"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -427,6 +460,8 @@ class DeliveryBatchRow(Base):
 
 
 class DeliveryRow(Base):
+    """One edition to one subscriber: whether it went out, and what the provider reported after."""
+
     __tablename__ = "deliveries"
     __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"),)
 
@@ -479,6 +514,8 @@ class EventRow(Base):
 
 
 class StaffRow(Base):
+    """A member of staff: their role, password hash, set-up link and sign-in state."""
+
     __tablename__ = "staff"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -495,6 +532,8 @@ class StaffRow(Base):
 
 
 class AuditRow(Base):
+    """Who did what to which row, when, with the details (before and after for edits)."""
+
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -28,6 +28,8 @@ _SUPPRESS = {"bounce": SubscriberStatus.BOUNCED, "spamreport": SubscriberStatus.
 
 @dataclass(frozen=True, slots=True)
 class EventsReport:
+    """What a webhook delivery did: events applied, duplicates skipped, and events matching no delivery."""
+
     applied: int
     duplicates: int
     unmatched: int  # no sg_event_id, or no delivery it belongs to
