@@ -110,7 +110,7 @@ def _render(edition: Edition, config: Config) -> tuple[RenderedEmail, str]:
 
 
 def _link_warnings(edition: Edition, config: Config) -> tuple[str, ...]:
-    from connectors.links import broken_links
+    from connectors.link_check import broken_links
     from connectors.outbound import OutboundGuard
 
     shown = ((edition.featured,) if edition.featured else ()) + edition.items

@@ -29,13 +29,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from compose.config import Config, SocialNetwork
 from compose.models import Edition, EditionSection, Item
+from compose.post_length import RULES_BY_NETWORK, rules_for
 from compose.posts import (
-    RULES_BY_NETWORK,
     ItemNotPostable,
     item_post,
     roundup_left_out,
     roundup_thread,
-    rules_for,
 )
 from connectors.channels.base import PostChannel, PostReceipt
 from connectors.errors import (

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import httpx
 
 from connectors.outbound import OutboundGuard, OutboundRefused, Resolver, guarded_transport
-from connectors.sources.http import USER_AGENT
+from connectors.sources.fetch import USER_AGENT
 
 
 class LinkCheckLimits:
