@@ -2,7 +2,7 @@
 
     LedgerError
     ├── NotFound        no such edition, thread or post
-    ├── TransitionRefused   the row's status may not move there (`state.models` tables)
+    ├── TransitionRefused  a status its table (`state.models`) does not let move there
     ├── NotApproved     the content is not approved (or changed since)
     ├── NotStaff        `--by` (or the desk's member of staff) names nobody on the staff list
     ├── NotAllowed      the member of staff's role does not allow it
