@@ -143,13 +143,13 @@ def build_next_edition(session: Session, config: Config, *, now: datetime, by: s
     if unreachable:
         rendered = replace(rendered, warnings=(*rendered.warnings, unreachable))
     featured_id = edition.featured.id if edition.featured else None
-    row = EditionRow(slug=slug, title=edition.title, status=EditionStatus.DRAFT, subject=rendered.subject,
-                     preheader=rendered.preheader, intro_markdown=edition.intro_markdown, featured_item_id=featured_id,
-                     html=rendered.html, text=rendered.text, content_hash=content_hash, html_bytes=rendered.html_bytes,
-                     warnings=list(rendered.warnings), built_at=now,
-                     scheduled_for=next_slot(now, day=config.edition.send_day, at=config.edition.send_time,
-                                             zone=config.zone))
-    session.add(row)
+    row = ledger.create_edition(session, slug=slug, title=edition.title, subject=rendered.subject,
+                                preheader=rendered.preheader, intro_markdown=edition.intro_markdown,
+                                featured_item_id=featured_id, html=rendered.html, text=rendered.text,
+                                content_hash=content_hash, html_bytes=rendered.html_bytes,
+                                warnings=list(rendered.warnings), built_at=now,
+                                scheduled_for=next_slot(now, day=config.edition.send_day, at=config.edition.send_time,
+                                                        zone=config.zone))
     _set_items(session, row, edition)
     events.record_event(session, events.EDITION_BUILT, events.resource_id("edition", row.id),
                         {"id": row.id, "slug": slug, "items": len(edition.items),

@@ -45,7 +45,7 @@ from connectors.errors import (
     ReplyNotAllowedError,
     TransientError,
 )
-from state import events, ledger
+from state import ledger
 from state.models import (
     EditionRow,
     EditionStatus,
@@ -76,17 +76,11 @@ def thread_hash(texts: Sequence[str]) -> str:
 
 
 def _new_thread(session: Session, *, network: str, key: str, kind: str, texts: Sequence[str], now: datetime,
-                item_id: int | None = None, edition_id: int | None = None,
-                scheduled_for: datetime | None = None) -> ThreadRow:
-    row = ThreadRow(network=network, key=key, kind=kind, item_id=item_id, edition_id=edition_id,
-                    status=ThreadStatus.DRAFT, content_hash=thread_hash(texts), created_at=now,
-                    scheduled_for=scheduled_for)
-    row.posts = [PostRow(position=i, text=text, status=PostStatus.PENDING, attempts=0) for i, text in enumerate(texts)]
-    session.add(row)
-    session.flush()
-    events.record_event(session, events.THREAD_DRAFTED, events.resource_id("thread", row.id),
-                        {"id": row.id, "network": network, "kind": kind, "posts": len(texts)}, now=now)
-    return row
+                item_id: int | None = None, edition_id: int | None = None, scheduled_for: datetime | None = None,
+                error: str | None = None, failed: str | None = None) -> ThreadRow:
+    return ledger.create_thread(session, network=network, key=key, kind=kind, texts=texts,
+                                content_hash=thread_hash(texts), now=now, item_id=item_id, edition_id=edition_id,
+                                scheduled_for=scheduled_for, error=error, failed=failed)
 
 
 def _existing_keys(session: Session, network: str, keys: Sequence[str]) -> set[str]:
@@ -119,8 +113,8 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
             try:
                 text = item_post(item, template=config.social.post_template, hashtags=config.social.hashtags, rules=rules)
             except ItemNotPostable as exc:  # recorded once for staff (the desk shows it); the other items go on
-                held = _new_thread(session, network=network, key=key, kind="item", texts=[], now=now, item_id=row.id)
-                held.status, held.error = ThreadStatus.FAILED, f"no {network} post for {row.title[:80]!r}: {exc}"
+                _new_thread(session, network=network, key=key, kind="item", texts=[], now=now, item_id=row.id,
+                            failed=f"no {network} post for {row.title[:80]!r}: {exc}")
                 continue
             thread = _new_thread(session, network=network, key=key, kind="item", texts=[text], now=now, item_id=row.id,
                                  scheduled_for=now)
@@ -155,10 +149,10 @@ def draft_roundup(session: Session, config: Config, edition_row: EditionRow, edi
         if _existing_keys(session, network, [key]):
             continue
         texts = roundup_texts(config, edition, network)
-        row = _new_thread(session, network=network, key=key, kind="roundup", texts=texts,
-                          now=now, edition_id=edition_row.id, scheduled_for=edition_row.scheduled_for)
+        left_out = "; ".join(roundup_left_out(edition, config=config, rules=rules_for(network, config))) or None
+        row = _new_thread(session, network=network, key=key, kind="roundup", texts=texts, now=now,
+                          edition_id=edition_row.id, scheduled_for=edition_row.scheduled_for, error=left_out)
         row.derived_hash = row.content_hash
-        row.error = "; ".join(roundup_left_out(edition, config=config, rules=rules_for(network, config))) or None
         created.append(row.id)
     return created
 
@@ -202,8 +196,7 @@ def write_posts(session: Session, thread: ThreadRow, texts: Sequence[str], *, by
     else:
         thread.posts.clear()
         session.flush()  # delete before insert: (thread_id, position) is unique
-        thread.posts.extend(PostRow(position=i, text=text, status=PostStatus.PENDING, attempts=0)
-                            for i, text in enumerate(texts))
+        thread.posts.extend(ledger.new_posts(texts))
     session.flush()
     return True
 
@@ -606,6 +599,6 @@ class _ThreadPublisher:
             self._posted(post, receipt)
             self.posted += 1
             return None
-        post.error = f"{exc}: the next run asks the network whether it landed before sending anything"
+        ledger.note_post_error(post, f"{exc}: the next run asks the network whether it landed before sending anything")
         self.session.commit()
         return _Outcome("wait", f"no answer to a post; looked up again next run: {exc}")
