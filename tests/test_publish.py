@@ -12,12 +12,14 @@ import pytest
 from sqlalchemy import select
 
 from compose.config import Config
+from compose.threads import thread_hash
 from connectors.channels.outbox_posts import OutboxPostChannel
 from connectors.channels.x import XChannel
-from flows.stages.publish import PublishSummary, draft_item_posts, publish_due_posts, thread_hash
+from flows.stages.publish import PublishSummary, publish_due_posts
 from state import ledger
 from state.db import Database
 from state.models import ItemRow, PostRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
+from state.threads import draft_item_posts
 from tests.fakes import fake_x
 from tests.fakes.fake_x import FakeX
 from tests.fakes.server import FakeServer
