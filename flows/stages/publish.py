@@ -12,7 +12,8 @@ as ambiguous). What a network refuses is handled by kind: 5xx and refused connec
 retried with backoff within the run, then left for the next run; a rate limit moves the
 network's threads to "not before" the reset (`ThreadRow.scheduled_for`) with no retry in the
 run; a duplicate is recorded and never retried; refused credentials stop the network for the
-run; a refused reply follows `social.<network>.reply_fallback`.
+run; a refused reply follows `social.<network>.reply_fallback`. What each refusal finally means for
+the post and the run is one table, `_REFUSALS`.
 """
 
 from __future__ import annotations
@@ -96,6 +97,38 @@ class _Outcome:
     kind: str
     message: str = ""
     network: bool = False
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """What a refused post finally means, once nothing more is tried in this run: the post's
+    status, the thread's outcome (`kind`, and `message` with `{exc}` and `{network}`), whether the
+    thread stops for staff and whether the network stops for the rest of the run."""
+
+    status: PostStatus
+    kind: str
+    message: str
+    stop_thread: bool = True
+    stop_network: bool = False
+
+
+# Looked up by the error's class, else its nearest base class. Before one of these is final,
+# `_send` tries what may still work: a lost answer is looked up on the network, a rate limit
+# defers the network's threads, a refused reply goes out standalone when that is the fallback,
+# and a transient error is retried after each of `PublishPolicy.retry_backoff_s`.
+_REFUSALS: dict[type[DeliveryError], _Refusal] = {
+    ReplyNotAllowedError: _Refusal(PostStatus.FAILED, "failed",
+                                   'replies refused, thread stopped for staff (reply_fallback = "stop"): {exc}'),
+    DuplicateContentError: _Refusal(PostStatus.DUPLICATE, "failed", "duplicate content, not retried: {exc}"),
+    AuthError: _Refusal(PostStatus.FAILED, "failed", "credentials refused, {network} stopped for this run: {exc}",
+                        stop_thread=False, stop_network=True),
+    TransientError: _Refusal(PostStatus.FAILED, "wait", "{exc} (retried next run)", stop_thread=False),
+    DeliveryError: _Refusal(PostStatus.FAILED, "failed", "{exc}"),
+}
+
+
+def _refusal_for(exc: DeliveryError) -> _Refusal:
+    return next(_REFUSALS[cls] for cls in type(exc).__mro__ if cls in _REFUSALS)
 
 
 def _due_threads(session: Session, now: datetime) -> list[ThreadRow]:
@@ -326,42 +359,42 @@ class _ThreadPublisher:
             self.session.commit()  # the ledger says "posting" before the request leaves
             try:
                 receipt = self.channel.publish(post.text, reply_to=reply_to, thread_key=self.thread.key)
-            except ReplyNotAllowedError as exc:
-                if self.settings.reply_fallback != "standalone" or reply_to is None:
-                    return self._fail(post, PostStatus.FAILED, str(exc), f"replies refused, thread stopped for "
-                                      f"staff (reply_fallback = \"stop\"): {exc}")
-                ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc), now=self.now,
-                                        stop_thread=False)
-                self.standalone, reply_to = True, None  # the rest of the thread goes out as standalone posts
-                continue
-            except DuplicateContentError as exc:
-                return self._fail(post, PostStatus.DUPLICATE, str(exc), f"duplicate content, not retried: {exc}")
-            except AuthError as exc:
-                return self._fail(post, PostStatus.FAILED, str(exc), f"credentials refused, {self.thread.network} "
-                                  f"stopped for this run: {exc}", stop=False, network=True)
-            except AmbiguousError as exc:
+            except AmbiguousError as exc:  # the request left: it may have landed
                 return self._after_lost_answer(post, reply_to, exc)
-            except TransientError as exc:
-                if exc.status == 429 or exc.retry_after_s is not None:
-                    until = self.now + timedelta(seconds=exc.retry_after_s or 0)
-                    ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc),
-                                            now=self.now, stop_thread=False)
-                    _defer_network(self.session, self.thread.network, until)
-                    self.session.commit()
-                    return _Outcome("wait", f"rate limited until {until:%Y-%m-%d %H:%M:%S} UTC: {exc}", network=True)
-                if not retries:
-                    return self._fail(post, PostStatus.FAILED, str(exc), f"{exc} (retried next run)", stop=False,
-                                      kind="wait")
-                ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc), now=self.now,
-                                        stop_thread=False)
-                self.session.commit()
-                self.sleep(retries.pop(0))
-                continue
             except DeliveryError as exc:
-                return self._fail(post, PostStatus.FAILED, str(exc), str(exc))
+                if isinstance(exc, TransientError) and (exc.status == 429 or exc.retry_after_s is not None):
+                    return self._rate_limited(post, exc)
+                standalone = self.settings.reply_fallback == "standalone" and reply_to is not None
+                if isinstance(exc, ReplyNotAllowedError) and standalone:
+                    ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc), now=self.now,
+                                            stop_thread=False)
+                    self.standalone, reply_to = True, None  # the rest of the thread goes out as standalone posts
+                    continue
+                if isinstance(exc, TransientError) and retries:
+                    ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc), now=self.now,
+                                            stop_thread=False)
+                    self.session.commit()
+                    self.sleep(retries.pop(0))
+                    continue
+                return self._refused(post, exc)
             self._posted(post, receipt)
             self.posted += 1
             return None
+
+    def _refused(self, post: PostRow, exc: DeliveryError) -> _Outcome:
+        """Record what the network's refusal means (`_REFUSALS`) once nothing more is tried in this run."""
+        refusal = _refusal_for(exc)
+        return self._fail(post, refusal.status, str(exc), refusal.message.format(exc=exc, network=self.thread.network),
+                          stop=refusal.stop_thread, kind=refusal.kind, network=refusal.stop_network)
+
+    def _rate_limited(self, post: PostRow, exc: TransientError) -> _Outcome:
+        """No retry in this run: every open thread of the network waits for the reset."""
+        until = self.now + timedelta(seconds=exc.retry_after_s or 0)
+        ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc),
+                                now=self.now, stop_thread=False)
+        _defer_network(self.session, self.thread.network, until)
+        self.session.commit()
+        return _Outcome("wait", f"rate limited until {until:%Y-%m-%d %H:%M:%S} UTC: {exc}", network=True)
 
     def _after_lost_answer(self, post: PostRow, reply_to: str | None, exc: AmbiguousError) -> _Outcome | None:
         """The request left and no answer came back: look once, after a pause; if the network
