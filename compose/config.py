@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator, model_validator
 
-_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
+from compose.schedule import DAYS
 
 #: The fields each template may name, by the key that holds the template.
 TEMPLATE_FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -81,11 +80,20 @@ def fill_template(template: str, **fields: object) -> str:
     return template.format_map(fields)
 
 
+def _whole_match(pattern: str, value: str, problem: str) -> str:
+    """`value` when `pattern` matches all of it, else ValueError saying `problem`."""
+    if not re.fullmatch(pattern, value):
+        raise ValueError(problem)
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Organisation(_Strict):
+    """`[organisation]`: who sends the newsletter, and the postal address its footer must carry."""
+
     name: str = Field(min_length=1)
     site_url: HttpUrl
     postal_address: str = Field(min_length=5, description="required by anti-spam law in the footer")
@@ -103,6 +111,8 @@ class Selectors(_Strict):
 
 
 class Source(_Strict):
+    """One `[[sources]]` table: a feed or an HTML listing page, and the section its items go to."""
+
     name: str = Field(min_length=1, pattern=r"^[\w .:-]+$")
     kind: Literal["feed", "html"]
     url: HttpUrl
@@ -121,6 +131,8 @@ class Source(_Strict):
 
 
 class Section(_Strict):
+    """One `[[sections]]` table: a part of the edition (news, blogs, ...) and how many items it shows."""
+
     key: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     title: str
     url: HttpUrl | None = None  # the section's page on the site ("more on our site")
@@ -129,12 +141,16 @@ class Section(_Strict):
 
 
 class Utm(_Strict):
+    """`[edition.utm]`: the campaign parameters added to the email's links to the organisation's site."""
+
     enabled: bool = True
     source: str = "newsletter"
     medium: str = "email"
 
 
 class Branding(_Strict):
+    """`[branding]`: the logo, colours and fonts of the email and the pages."""
+
     logo_url: HttpUrl | None = None
     logo_alt: str = ""
     primary_colour: str = "#0b3d6e"
@@ -157,12 +173,12 @@ class Branding(_Strict):
     @field_validator("primary_colour", "accent_colour", "text_colour", "background_colour")
     @classmethod
     def _hex(cls, value: str) -> str:
-        if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
-            raise ValueError(f"{value!r} is not a colour: write it as #rrggbb, e.g. #0b3d6e")
-        return value
+        return _whole_match(r"#[0-9a-fA-F]{6}", value, f"{value!r} is not a colour: write it as #rrggbb, e.g. #0b3d6e")
 
 
 class EditionSettings(_Strict):
+    """`[edition]`: the newsletter's name, sender, schedule (in `timezone`) and templates."""
+
     title: str = "In Our View"
     from_email: str
     from_name: str
@@ -198,8 +214,8 @@ class EditionSettings(_Strict):
     @field_validator("send_day", "build_day")
     @classmethod
     def _day(cls, value: str) -> str:
-        if value.lower() not in _DAYS:
-            raise ValueError(f"{value!r} is not a day of the week: use one of {', '.join(_DAYS)}")
+        if value.lower() not in DAYS:
+            raise ValueError(f"{value!r} is not a day of the week: use one of {', '.join(DAYS)}")
         return value.lower()
 
     @field_validator("from_name", "title")
@@ -213,12 +229,12 @@ class EditionSettings(_Strict):
     @field_validator("from_email", "reply_to")
     @classmethod
     def _email(cls, value: str) -> str:
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
-            raise ValueError(f"{value!r} is not an email address")
-        return value
+        return _whole_match(r"[^@\s]+@[^@\s]+\.[^@\s]+", value, f"{value!r} is not an email address")
 
 
 class EmailChannel(_Strict):
+    """`[email]`: how the edition is delivered (the outbox folder, or SendGrid) and in what batches."""
+
     provider: Literal["outbox", "sendgrid"] = "outbox"
     outbox_dir: str = "outbox"
     batch_size: int = Field(default=1000, ge=1, le=1000)
@@ -229,6 +245,8 @@ class EmailChannel(_Strict):
 
 
 class SocialNetwork(_Strict):
+    """`[social.x]`, `[social.mastodon]`, `[social.bluesky]`: whether and how one network is posted to."""
+
     enabled: bool = True
     sections: tuple[str, ...] = ("news", "publications")
     link_placement: Literal["every", "first", "last"] = "every"
@@ -251,6 +269,8 @@ class XPricing(_Strict):
 
 
 class Social(_Strict):
+    """`[social]`: the templates and hashtags of posts and round-up threads, and each network."""
+
     post_template: str = "{title}\n\n{summary}\n\n{url} {hashtags}"
     hashtags: tuple[str, ...] = ("#localgov",)
     roundup_opening: str = "This week in {title}: {count} stories from {organisation} 🧵"
@@ -268,6 +288,8 @@ class Social(_Strict):
 
 
 class Review(_Strict):
+    """`[review]`: the rules of approval."""
+
     # nobody who changed an edition or thread since its last approval may approve it; turn off only
     # for a team of one
     two_person_rule: bool = True
@@ -292,13 +314,15 @@ class Fetch(_Strict):
     @classmethod
     def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for entry in value:
-            if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?", entry):
-                raise ValueError(f"fetch.allow_hosts: {entry!r} is not a host: write \"host\" or \"host:port\" "
-                                 "(no scheme, no path), e.g. \"intranet.example.org\" or \"127.0.0.1:8080\"")
+            _whole_match(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?", entry,
+                         f"fetch.allow_hosts: {entry!r} is not a host: write \"host\" or \"host:port\" "
+                         "(no scheme, no path), e.g. \"intranet.example.org\" or \"127.0.0.1:8080\"")
         return value
 
 
 class Config(_Strict):
+    """The whole of `syndicate.toml`, validated: every error names the key and the fix."""
+
     organisation: Organisation
     edition: EditionSettings
     branding: Branding = Branding()
@@ -327,6 +351,7 @@ class Config(_Strict):
         return self
 
     def section(self, key: str) -> Section:
+        """The configured section `key` (KeyError when there is none)."""
         for section in self.sections:
             if section.key == key:
                 return section
@@ -334,6 +359,7 @@ class Config(_Strict):
 
     @property
     def zone(self) -> ZoneInfo:
+        """The organisation's time zone (`edition.timezone`): sends are scheduled in it."""
         return ZoneInfo(self.edition.timezone)
 
 

@@ -11,6 +11,8 @@ from enum import StrEnum
 
 
 class SourceKind(StrEnum):
+    """What a source is: a feed (RSS, Atom, RDF, JSON Feed) or an HTML listing page."""
+
     FEED = "feed"
     HTML = "html"
 
@@ -67,11 +69,14 @@ class FetchReport:
 
     @property
     def ok(self) -> bool:
+        """Whether the fetch succeeded (no `error`)."""
         return self.error is None
 
 
 @dataclass(frozen=True, slots=True)
 class EditionSection:
+    """One section of an edition: its items, newest first, and how many more are on the site (`more_url`)."""
+
     key: str
     title: str
     items: tuple[Item, ...]
@@ -96,6 +101,7 @@ class Edition:
 
     @property
     def items(self) -> tuple[Item, ...]:
+        """Every item of the edition, section by section."""
         return tuple(item for section in self.sections for item in section.items)
 
 
@@ -113,6 +119,7 @@ class RenderedEmail:
 
     @property
     def html_bytes(self) -> int:
+        """The size of the HTML part in UTF-8 (Gmail clips a message past about 102 KB)."""
         return len(self.html.encode("utf-8"))
 
 

@@ -71,6 +71,7 @@ class Palette:
 
     @classmethod
     def from_branding(cls, branding: Branding) -> Palette:
+        """The light palette from the configured brand colours, each text colour adjusted until it is readable."""
         surface = "#ffffff"
         primary, text, background = branding.primary_colour, branding.text_colour, branding.background_colour
         on_primary = readable("#ffffff", primary)
@@ -124,6 +125,7 @@ class DarkPalette:
 
     @classmethod
     def from_branding(cls, branding: Branding) -> DarkPalette:
+        """The dark palette, with the brand's colours lightened until they are readable on it."""
         surface, background = DARK_SURFACE, DARK_BACKGROUND
         text = readable(DARK_TEXT, surface)
         return cls(

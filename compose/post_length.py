@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
 import regex
 from twitter_text import extract_urls_with_indices, parse_tweet
@@ -28,6 +28,9 @@ from twitter_text.regexp.extract_url import extract_url
 from twitter_text.regexp.spaces_group import spaces_group
 from twitter_text.regexp.valid_cctld import valid_cctld
 from twitter_text.regexp.valid_gtld import valid_gtld
+
+if TYPE_CHECKING:
+    from compose.config import Config
 
 Counting = Literal["weighted", "chars", "graphemes"]
 
@@ -66,6 +69,15 @@ MASTODON_RULES = NetworkRules(name="mastodon", max_length=500, url_length=23, co
 # 300 graphemes (app.bsky.feed.post `maxGraphemes`) and 3,000 UTF-8 bytes (`maxLength`)
 BLUESKY_RULES = NetworkRules(name="bluesky", max_length=300, url_length=None, counts="graphemes", max_bytes=3000)
 RULES_BY_NETWORK = {rules.name: rules for rules in (X_RULES, MASTODON_RULES, BLUESKY_RULES)}
+
+
+def rules_for(network: str, config: Config | None = None) -> NetworkRules:
+    """The rules of `network`, with `social.<network>.max_characters` applied when configured."""
+    rules = RULES_BY_NETWORK[network]
+    settings = getattr(config.social, network, None) if config is not None else None
+    if settings is not None and settings.max_characters:
+        rules = replace(rules, max_length=settings.max_characters)
+    return rules
 
 
 class MeasureLimits:
@@ -112,7 +124,9 @@ def _leading_match(token: str, *, protocol: bool, spaced: bool = True) -> tuple[
     return prefix, [entity["indices"] for entity in found] == [[len(pad), len(pad) + len(prefix)]]
 
 
-def _leading_url(token: str, *, protocol: bool = False) -> str | None:
+def leading_url(token: str, *, protocol: bool = False) -> str | None:
+    """The URL `token` starts with, as twitter-text finds it (with `protocol`, only one written
+    with http(s)://), or None."""
     lead = _leading_match(token, protocol=protocol)
     return lead[0] if lead and lead[1] else None
 
@@ -221,7 +235,7 @@ def weighted_length(text: str, rules: NetworkRules) -> int:
     return sum(_token_length(token, rules, spaced=index > 0) for index, token in enumerate(tokens) if token)
 
 
-def _within(text: str, rules: NetworkRules) -> bool:
+def within_limits(text: str, rules: NetworkRules) -> bool:
     """Within every limit the network states (length, and bytes where it has a byte limit)."""
     if rules.max_bytes is not None and len(text.encode("utf-8", "surrogatepass")) > rules.max_bytes:
         return False
@@ -233,14 +247,15 @@ def is_valid(text: str, rules: NetworkRules) -> bool:
     no character twitter-text calls invalid)."""
     if rules.counts == "weighted" and has_invalid_characters(text):
         return False
-    return _fits(text, rules)
+    return fits(text, rules)
 
 
-def _fits(text: str, rules: NetworkRules) -> bool:
-    return bool(text.strip()) and _within(text, rules) and weighted_length(text, rules) > 0
+def fits(text: str, rules: NetworkRules) -> bool:
+    """Whether `text` can be one post: it says something and is within every limit."""
+    return bool(text.strip()) and within_limits(text, rules) and weighted_length(text, rules) > 0
 
 
-def _has_url(text: str) -> bool:
+def has_url(text: str) -> bool:
     """Whether X would find a link in `text` (token by token, so the cost stays linear; a long
     token that might hold one counts as holding one)."""
     for token in _TOKENS.split(text):

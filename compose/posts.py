@@ -1,13 +1,12 @@
-"""Social posts and threads: how a long text is split into a thread, and how an item or a
-whole edition becomes posts, each within every limit its network states (measured by
-`compose.post_length`, whose names are re-exported here).
+"""Social posts and threads: how an item becomes a post, and an edition a round-up thread,
+each post within every limit its network states (measured by `compose.post_length`); and
+what posting costs on X.
 
 Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -17,41 +16,24 @@ from typing import Literal
 from twitter_text.extract_urls import max_url_length as MAX_URL_LENGTH
 
 from compose.config import Config, SocialNetwork, XPricing, fill_template
+from compose.errors import SyndicateError
 from compose.items import clip, drop_unprintable, one_line
 from compose.models import Edition, Item, Post, Thread
-from compose.post_length import BLUESKY_RULES as BLUESKY_RULES
-from compose.post_length import MASTODON_RULES as MASTODON_RULES
-from compose.post_length import RULES_BY_NETWORK as RULES_BY_NETWORK
-from compose.post_length import X_RULES as X_RULES
-from compose.post_length import MeasureLimits as MeasureLimits
-from compose.post_length import NetworkRules as NetworkRules
-from compose.post_length import _fits, _has_url, _leading_url, _within, graphemes, weighted_length
-from compose.post_length import is_valid as is_valid
+from compose.post_length import NetworkRules, fits, graphemes, has_url, leading_url, within_limits
+from compose.post_split import sentences
 
 LinkPlacement = Literal["every", "first", "last"]
 
 
-class ItemNotPostable(ValueError):
+class ItemNotPostable(SyndicateError, ValueError):
     """An item that cannot become a post on a network (its link alone is too long, the network
     would not see its link as one, or it has nothing to say): the reason says which."""
 
 
 X_PRICING = XPricing()  # the defaults of `[social.x_pricing]`; the desk uses the configured table
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…])(\s+)")
-_WHITESPACE = re.compile(r"(\s+)")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _ELLIPSIS = "…"
-
-
-def rules_for(network: str, config: Config | None = None) -> NetworkRules:
-    """The rules of `network`, with `social.<network>.max_characters` applied when configured."""
-    rules = RULES_BY_NETWORK[network]
-    settings = getattr(config.social, network, None) if config is not None else None
-    if settings is not None and settings.max_characters:
-        rules = replace(rules, max_length=settings.max_characters)
-    return rules
-
 
 
 def post_text(text: str) -> str:
@@ -60,96 +42,6 @@ def post_text(text: str) -> str:
     return drop_unprintable(text).replace("\r\n", "\n").replace("\r", "\n")
 
 
-
-
-def _chunks(text: str, pattern: re.Pattern[str]) -> list[tuple[str, str]]:
-    """`text` cut by `pattern` into (piece, whitespace that followed it) pairs."""
-    fields = pattern.split(text)
-    pairs = [(fields[i], fields[i + 1] if i + 1 < len(fields) else "") for i in range(0, len(fields), 2)]
-    return [(piece, gap) for piece, gap in pairs if piece]
-
-
-def _split_word(word: str, rules: NetworkRules) -> list[str]:
-    """An overlong word cut at grapheme boundaries; never a URL, hashtag or mention."""
-    if _has_url(word) or word[:1] in "#@":
-        raise ValueError(f"{word[:40]!r}… is longer than a {rules.name} post and cannot be split")
-    parts, current = [], ""
-    for cluster in graphemes(word):
-        if current and not _fits(current + cluster, rules):
-            parts.append(current)
-            current = ""
-        current += cluster
-    return parts + [current] if current else parts
-
-
-@functools.lru_cache(maxsize=8192)
-def _size(text: str, rules: NetworkRules) -> int:
-    return weighted_length(text, rules)
-
-
-def _bytes(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
-
-
-def _pack(pieces: list[tuple[str, str]], rules: NetworkRules, *, level: int, exact: bool) -> list[str]:
-    """Greedy packing of sentences (level 0) or words (level 1) into posts within the limit.
-
-    Not `exact`: a candidate's length is the sum of its pieces' lengths (true across
-    whitespace for every network; the caller checks each result and repacks exactly if not).
-    """
-    parts: list[str] = []
-    current, length, current_gap = "", 0, ""
-    for piece, gap in pieces:
-        if current:
-            candidate = f"{current}{current_gap}{piece}"
-            if exact:
-                size, within = 0, _within(candidate, rules)
-            else:
-                size = length + _size(current_gap, rules) + _size(piece, rules)
-                within = size <= rules.max_length and (rules.max_bytes is None or _bytes(candidate) <= rules.max_bytes)
-            if within:
-                current, length, current_gap = candidate, size, gap
-                continue
-            parts.append(current)
-        if _fits(piece, rules):
-            tail = [piece]
-        elif level == 0:
-            tail = _pack(_chunks(piece, _WHITESPACE), rules, level=1, exact=exact)
-        else:
-            tail = _split_word(piece, rules)
-        parts += tail[:-1]
-        current, length, current_gap = tail[-1], _size(tail[-1], rules), gap
-    if current:
-        parts.append(current)
-    return parts
-
-
-def _pack_checked(pieces: list[tuple[str, str]], rules: NetworkRules) -> list[str]:
-    parts = _pack(pieces, rules, level=0, exact=False)
-    if all(_fits(part, rules) for part in parts):
-        return parts
-    return _pack(pieces, rules, level=0, exact=True)
-
-
-def split_text(text: str, rules: NetworkRules, *, numbering: bool = False) -> list[str]:
-    """`text` as the posts of a thread, each within `rules.max_length`.
-
-    Splits between sentences, then between words; a URL, hashtag, mention or grapheme
-    cluster is never cut. With `numbering`, each post ends with " k/n", which is counted.
-    """
-    text = text.strip()
-    if not text:
-        return []
-    sentences = _chunks(text, _SENTENCE_END)
-    if not numbering:
-        return _pack_checked(sentences, rules)
-    digits = 1
-    while True:  # the " k/n" suffix width depends on the count it describes: settle it
-        budget = replace(rules, max_length=rules.max_length - (2 + 2 * digits))
-        parts = _pack_checked(sentences, budget)
-        if len(str(len(parts))) <= digits:
-            return [f"{part} {k}/{len(parts)}" for k, part in enumerate(parts, start=1)]
-        digits = len(str(len(parts)))
 
 
 def _shorten(text: str, keep_words: int) -> str:
@@ -177,7 +69,7 @@ def _render(template: str, *, title: str, summary: str, url: str, hashtags: str,
 def _longest_fit(render: Callable[[int], str], most: int, rules: NetworkRules) -> int | None:
     """The largest `k <= most` with `render(k)` within the limits (binary search), or None."""
     def within(k: int) -> bool:
-        return _within(render(k), rules)
+        return within_limits(render(k), rules)
 
     if not within(0):
         return None
@@ -193,8 +85,7 @@ def _longest_fit(render: Callable[[int], str], most: int, rules: NetworkRules) -
 
 def _short_summary(item: Item, rules: NetworkRules, max_sentences: int = 2) -> str:
     text = one_line(clip(item.summary_text, rules.max_length, max_chars=rules.max_field_chars))
-    sentences = [piece for piece, _ in _chunks(text, _SENTENCE_END)]
-    return " ".join(sentences[:max_sentences])
+    return " ".join(sentences(text)[:max_sentences])
 
 
 def _check_link(link: str, rules: NetworkRules) -> None:
@@ -204,11 +95,11 @@ def _check_link(link: str, rules: NetworkRules) -> None:
     if any(char.isspace() for char in link) or not link.isprintable():
         raise ItemNotPostable(f"its link {link[:80]!r} holds spaces or control characters")
     if rules.url_length is not None and (len(link) > MAX_URL_LENGTH
-                                         or _leading_url(link, protocol=rules.counts != "weighted") != link):
+                                         or leading_url(link, protocol=rules.counts != "weighted") != link):
         raise ItemNotPostable(
             f"{rules.name} would not see its link as one link (it would link only part of it, or none): "
             f"{link[:80]!r}{'…' if len(link) > 80 else ''}")
-    if rules.url_length is None and not _within(link, rules):
+    if rules.url_length is None and not within_limits(link, rules):
         raise ItemNotPostable(
             f"its link is {len(link):,} characters, longer than a whole {rules.name} post "
             f"({rules.max_length} characters{f', {rules.max_bytes:,} bytes' if rules.max_bytes else ''})")
@@ -241,7 +132,7 @@ def item_post(item: Item, *, template: str, hashtags: Sequence[str], rules: Netw
             return _render(template, title=title, summary=_shorten(summary, k), url=link, hashtags=tags, item=item)
 
         keep = _longest_fit(render, len(summary.split()), rules)
-        if keep is not None and (keep or title) and _fits(render(keep), rules):
+        if keep is not None and (keep or title) and fits(render(keep), rules):
             return render(keep)
 
         def by_words(k: int, tags: str = tag_text) -> str:
@@ -252,7 +143,7 @@ def item_post(item: Item, *, template: str, hashtags: Sequence[str], rules: Netw
 
         for shorter, most in ((by_words, len(title.split())), (by_clusters, len(graphemes(title)))):
             keep = _longest_fit(shorter, most, rules)
-            if keep and _fits(shorter(keep), rules):
+            if keep and fits(shorter(keep), rules):
                 return shorter(keep)
         if not tags:
             raise ItemNotPostable(f"its link and the template leave no room for its title in a {rules.name} post")
@@ -266,7 +157,7 @@ def _network_settings(config: Config, network: str) -> SocialNetwork | None:
 def _fit_line(text: str, rules: NetworkRules) -> str:
     """A fixed post (opening, closing) shortened by words, else between clusters, if it is too long."""
     text = post_text(text).strip()
-    if _fits(text, rules):
+    if fits(text, rules):
         return text
     keep = _longest_fit(lambda k: _shorten(text, k), len(text.split()), rules)
     if keep:
@@ -351,7 +242,7 @@ def roundup_thread(
     if link_placement in ("every", "first") and (edition.web_url or link_placement == "first"):
         opening = f"{opening}\n\n{edition.web_url or subscribe_url}"
     opening = _fit_line(f"{opening}\n\n{' '.join(social.hashtags)}".strip(), body_rules)
-    if not _fits(opening, body_rules):
+    if not fits(opening, body_rules):
         opening = _fit_line(fill_template(opening_template, **names), body_rules)
 
     closing_link = subscribe_url if link_placement in ("every", "last") else ""
@@ -370,7 +261,7 @@ def roundup_thread(
 
 def x_post_cost(text: str, pricing: XPricing = X_PRICING) -> Decimal:
     """What creating one post with `text` costs on X (a post with a URL costs more)."""
-    return pricing.post_with_url if _has_url(text) else pricing.post
+    return pricing.post_with_url if has_url(text) else pricing.post
 
 
 def estimate_x_cost(thread: Thread, pricing: XPricing = X_PRICING) -> Decimal:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+#: The days of the week as `syndicate.toml` names them, in `date.weekday()` order (Monday is 0).
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def cron_weekday(day: str) -> int:
+    """`day` (one of `DAYS`) as cron numbers it: Sunday is 0, Monday 1, ..., Saturday 6."""
+    return (DAYS.index(day) + 1) % 7
 
 
 def next_slot(now: datetime, *, day: str, at: time, zone: ZoneInfo) -> datetime:

@@ -13,17 +13,19 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from compose.errors import SyndicateError
 
-class TokenError(ValueError):
+
+class TokenError(SyndicateError, ValueError):
     """A token that cannot be trusted; the message says why."""
 
 
 class ForgedToken(TokenError):
-    pass
+    """A token altered, or not issued with our key."""
 
 
 class ExpiredToken(TokenError):
-    pass
+    """A genuine token past its lifetime (`TokenPolicy`)."""
 
 
 class TokenPolicy:
@@ -111,4 +113,5 @@ def unsubscribe_url(public_url: str, token: str) -> str:
 
 
 def confirm_url(public_url: str, token: str) -> str:
+    """The link in the double opt-in email that confirms a subscription."""
     return f"{str(public_url).rstrip('/')}/confirm/{token}"

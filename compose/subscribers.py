@@ -14,11 +14,14 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
+from compose.errors import SyndicateError
 from compose.items import drop_unprintable
 
 
 @dataclass(frozen=True, slots=True)
 class SubscriberCsvRow:
+    """One subscriber read from an imported CSV file, with the line it came from."""
+
     line: int
     email: str
     name: str = ""
@@ -26,6 +29,8 @@ class SubscriberCsvRow:
 
 @dataclass(frozen=True, slots=True)
 class CsvProblem:
+    """Why one line of an imported CSV file cannot be imported."""
+
     line: int
     reason: str
 
@@ -34,6 +39,8 @@ class CsvProblem:
 
 
 class CsvLimits:
+    """What an imported subscriber file may hold: its columns and the longest name kept."""
+
     max_name_length = 200
     required_columns = ("email",)
     known_columns = ("email", "name")
@@ -42,7 +49,7 @@ class CsvLimits:
 _NOT_IN_A_NAME = frozenset({"Cc", "Zl", "Zp", "Cs", "Co"})  # controls, line/paragraph separators, surrogates, private use
 
 
-class NameRefused(ValueError):
+class NameRefused(SyndicateError, ValueError):
     """A subscriber name that could become markup or break a header; the message says what to fix."""
 
 

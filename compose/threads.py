@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from compose.config import Config, SocialNetwork
 from compose.models import Edition
-from compose.posts import RULES_BY_NETWORK, roundup_thread, rules_for
+from compose.post_length import RULES_BY_NETWORK, rules_for
+from compose.posts import roundup_thread
 
 
 def thread_hash(texts: Sequence[str]) -> str:

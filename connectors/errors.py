@@ -1,24 +1,19 @@
 """Errors that leave `connectors/`: every library's exceptions are translated into these.
 
-    SyndicateError
-    ├── SourceError                 a source could not be fetched or parsed (kept as data on FetchReport)
-    └── DeliveryError               an outbound email batch or post did not go through
-        ├── TransientError          not accepted; safe to retry later (429, 5xx before acceptance, connect refused)
-        ├── PermanentError          not accepted; retrying the same request will not help (400, 413, duplicate)
-        │   ├── DuplicateContentError   the network already has this exact post (X 403 duplicate)
-        │   └── ReplyNotAllowedError    the network refused a reply (X restricts API replies on some plans)
-        ├── AuthError               credentials refused (401/403): stop the whole run and alert staff
-        └── AmbiguousError          the request left and no answer came back: it may have been accepted.
-                                    Never retried blindly; held for staff to resend or mark sent.
-
-Every error carries a `hint` that tells the operator what to do, and optional context as
-keyword arguments (`status`, `retry_after_s`, `provider_message`).
+`ConnectorError` and its subclasses are one family of the tree drawn in `compose.errors`
+(the one drawing of every error we raise). Every error here carries a `hint` that tells the
+operator what to do, and optional context as keyword arguments (`status`, `retry_after_s`,
+`provider_message`).
 """
 
 from __future__ import annotations
 
+from compose.errors import SyndicateError
 
-class SyndicateError(Exception):
+
+class ConnectorError(SyndicateError):
+    """An outside service failed; `hint` says what to do."""
+
     def __init__(
         self,
         message: str,
@@ -39,11 +34,11 @@ class SyndicateError(Exception):
         return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
 
 
-class SourceError(SyndicateError):
+class SourceError(ConnectorError):
     pass
 
 
-class DeliveryError(SyndicateError):
+class DeliveryError(ConnectorError):
     pass
 
 

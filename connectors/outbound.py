@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from compose.errors import SyndicateError
+
 Resolver = Callable[[str, int], Sequence[str]]  # host, port -> the addresses it resolves to
 
 RULE_HINT = ("syndicate does not connect to internal addresses (loopback, private, link-local, multicast, "
@@ -31,7 +33,7 @@ RULE_HINT = ("syndicate does not connect to internal addresses (loopback, privat
              "add it to [fetch] allow_hosts")
 
 
-class OutboundRefused(Exception):
+class OutboundRefused(SyndicateError):
     """A connection refused because its address is internal and its host is not trusted."""
 
     def __init__(self, host: str, address: str, kind: str) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from compose.errors import SyndicateError
 from flows import output
 from flows.settings import ConfigError, load_config
 
@@ -40,7 +41,7 @@ app.add_typer(posts_app, name="posts")
 _STATE: dict[str, Any] = {"config": None, "json": False}
 
 
-class Abort(Exception):
+class Abort(SyndicateError):
     """A user-facing failure: printed as one clear message, exit status 1."""
 
 
@@ -373,7 +374,7 @@ def _hoist_global_options(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from connectors.errors import SyndicateError
+    from connectors.errors import ConnectorError
     from state.ledger import LedgerError
     from state.secret_key import SecretKeyError
 
@@ -382,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         result = app(args=args, prog_name="syndicate", standalone_mode=False)
         if isinstance(result, int) and result:
             return result  # typer.Exit(code) comes back as the return value in this mode
-    except (ConfigError, LedgerError, Abort, SyndicateError, SecretKeyError) as exc:
+    except (ConfigError, LedgerError, Abort, ConnectorError, SecretKeyError) as exc:
         output.fail(str(exc))
         return 1
     except typer.Exit as exc:

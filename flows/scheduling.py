@@ -17,10 +17,10 @@ from typing import Any
 import yaml
 
 from compose.config import Config
+from compose.schedule import cron_weekday
 
 REPO = Path(__file__).resolve().parent.parent
 PREFECT_YAML = REPO / "prefect.yaml"
-_DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")  # cron numbering
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def load_flow(entrypoint: str) -> Any:
 def build_cron(config: Config) -> str:
     """The weekly build as a cron line, from the edition's `build_day` and `build_time`."""
     at = config.edition.build_time
-    return f"{at.minute} {at.hour} * * {_DAYS.index(config.edition.build_day)}"
+    return f"{at.minute} {at.hour} * * {cron_weekday(config.edition.build_day)}"
 
 
 def schedules_for(spec: DeploymentSpec, config: Config | None = None) -> list[Any]:

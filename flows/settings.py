@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from compose.config import Config
+from compose.errors import SyndicateError
 
 if TYPE_CHECKING:
     from state.db import Database
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 DEFAULT_CONFIG = "syndicate.toml"
 
 
-class ConfigError(Exception):
+class ConfigError(SyndicateError):
     """The configuration cannot be used; the message says which key and how to fix it."""
 
 

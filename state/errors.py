@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from compose.errors import SyndicateError
 
-class LedgerError(Exception):
+
+class LedgerError(SyndicateError):
     """A transition that is not allowed; the message says why and what to do.
 
     `refusal` is set when an approval was refused: the caller logs it (`record_refusal`)."""

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from compose.posts import RULES_BY_NETWORK, NetworkRules, is_valid, rules_for, weighted_length
+from compose.post_length import RULES_BY_NETWORK, NetworkRules, is_valid, rules_for, weighted_length
 from state import events
 from state.changes import describe
 from state.errors import LedgerError as LedgerError

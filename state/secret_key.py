@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from compose.errors import SyndicateError
 from compose.signing import TokenPolicy
 from state.models import EditionRow
 
@@ -41,7 +42,7 @@ MIN_LENGTH = 16
 _FINGERPRINT_MESSAGE = b"syndicate.secret-key.fingerprint.v1"
 
 
-class SecretKeyError(Exception):
+class SecretKeyError(SyndicateError):
     """The key cannot be used; the message says why and what to do."""
 
 

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from compose.config import Config
 from compose.models import Edition, Item
-from compose.posts import RULES_BY_NETWORK, ItemNotPostable, item_post, roundup_left_out, rules_for
+from compose.post_length import RULES_BY_NETWORK, rules_for
+from compose.posts import ItemNotPostable, item_post, roundup_left_out
 from compose.threads import enabled_networks, network_settings, roundup_texts, thread_hash
 from state import events, ledger
 from state.editions import edition_value

@@ -27,20 +27,18 @@ from compose.config import TEMPLATE_FIELDS, Config, check_template, fill_templat
 from compose.edition import EditionLimits, build_edition, left_out
 from compose.email import RECIPIENT_TOKENS, render_email
 from compose.models import Edition, EditionSection, Item
-from compose.post_length import _mastodon_countable
-from compose.posts import (
+from compose.post_length import (
     BLUESKY_RULES,
     MASTODON_RULES,
     RULES_BY_NETWORK,
     X_RULES,
-    ItemNotPostable,
     MeasureLimits,
+    _mastodon_countable,
     graphemes,
     is_valid,
-    item_post,
-    roundup_thread,
     weighted_length,
 )
+from compose.posts import ItemNotPostable, item_post, roundup_thread
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 SECTIONS = ("news", "blogs", "publications")

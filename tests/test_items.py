@@ -1,4 +1,5 @@
-"""Item normalisation: canonical URLs, identity, sanitised summaries, dates, the richer record."""
+"""Item normalisation (canonical URLs, identity, sanitised summaries, the richer record) and
+publication dates (`compose.dates`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from compose.dates import parse_date
 from compose.items import (
     canonical_url,
     content_hash,
@@ -13,7 +15,6 @@ from compose.items import (
     item_key,
     merge_items,
     one_line,
-    parse_date,
     richer,
     sanitise_html,
     summary_text,

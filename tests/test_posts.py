@@ -1,5 +1,5 @@
-"""compose.posts: length per network (twitter-text conformance), thread splitting, item posts,
-the weekly round-up thread and the X cost estimate."""
+"""Social posts: length per network (`compose.post_length`, twitter-text conformance), thread
+splitting (`compose.post_split`), item posts, the weekly round-up thread and the X cost estimate."""
 
 from __future__ import annotations
 
@@ -15,21 +15,23 @@ import yaml
 
 from compose.config import Config
 from compose.models import Edition, EditionSection, Item
-from compose.posts import (
+from compose.post_length import (
     BLUESKY_RULES,
     MASTODON_RULES,
-    X_PRICING,
     X_RULES,
-    ItemNotPostable,
-    estimate_x_cost,
     graphemes,
     is_valid,
+    rules_for,
+    weighted_length,
+)
+from compose.post_split import split_text
+from compose.posts import (
+    X_PRICING,
+    ItemNotPostable,
+    estimate_x_cost,
     item_post,
     roundup_left_out,
     roundup_thread,
-    rules_for,
-    split_text,
-    weighted_length,
 )
 
 CORPUS = Path(__file__).resolve().parent / "corpora" / "twitter-text" / "validate.yml"

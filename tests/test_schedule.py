@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from compose.schedule import next_slot
+from compose.schedule import DAYS, cron_weekday, next_slot
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -30,3 +30,11 @@ def test_next_thursday_ten_in_london(now: datetime, expected: datetime) -> None:
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         next_slot(datetime(2026, 11, 26), day="monday", at=time(9), zone=LONDON)
+
+
+def test_day_names_follow_the_calendar_and_cron_numbers_them_from_sunday() -> None:
+    monday = date(2026, 11, 23)
+    for offset, day in enumerate(DAYS):
+        when = monday + timedelta(days=offset)
+        assert when.strftime("%A").lower() == day
+        assert cron_weekday(day) == int(when.strftime("%w"))  # %w: Sunday is 0, as in cron

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from compose.config import Config
-from compose.posts import _has_url, counted
+from compose.post_length import has_url
+from compose.posts import counted
 from flows.cli import main as cli_main
 from flows.stages.edition import build_next_edition
 from state.editions import edition_value
@@ -147,10 +148,10 @@ def test_the_cheaper_placement_is_one_click_and_is_kept_when_the_edition_changes
     response = _post(editor, f"/desk/threads/{tid}/rebuild", {"placement": "first"}, "/desk/threads")
     assert response.status_code == 303
     texts = _texts(db, tid)
-    assert [_has_url(text) for text in texts] == [True] + [False] * (len(texts) - 1)
+    assert [has_url(text) for text in texts] == [True] + [False] * (len(texts) - 1)
     assert _edit_edition(editor, eid, {f"remove-{_news(db, eid)[0][0]}": "1"}).status_code == 303
     texts = _texts(db, tid)
-    assert [_has_url(text) for text in texts] == [True] + [False] * (len(texts) - 1)  # still one link
+    assert [has_url(text) for text in texts] == [True] + [False] * (len(texts) - 1)  # still one link
     assert "would cost" not in editor.get("/desk/threads").text  # nothing cheaper to offer now
 
 

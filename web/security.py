@@ -23,6 +23,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from compose.errors import SyndicateError
 from state.staff import LoginPolicy, Staff, current_staff, lock_delay
 
 SESSION_COOKIE = "syndicate_session"
@@ -34,11 +35,11 @@ class SessionPolicy:
     cookie_max_age_s = 12 * 3600
 
 
-class NotSignedIn(Exception):
+class NotSignedIn(SyndicateError):
     """An anonymous request to a staff page."""
 
 
-class Forbidden(Exception):
+class Forbidden(SyndicateError):
     """A signed-in member of staff whose role may not do this, or a form without a valid CSRF token."""
 
     def __init__(self, message: str) -> None:

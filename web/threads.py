@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from sqlalchemy import select
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from compose.post_length import NetworkRules
-from compose.posts import RULES_BY_NETWORK, rules_for, weighted_length, x_post_cost
+from compose.post_length import RULES_BY_NETWORK, NetworkRules, rules_for, weighted_length
+from compose.posts import x_post_cost
 from compose.threads import thread_hash
 from connectors.channels.reach import loopback_warning
 from state import ledger

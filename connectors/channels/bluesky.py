@@ -28,7 +28,7 @@ from atproto_client.request import Request
 from twitter_text import extract_urls_with_indices
 
 from compose.config import Config
-from compose.posts import BLUESKY_RULES, NetworkRules
+from compose.post_length import BLUESKY_RULES, NetworkRules
 from connectors.channels.base import PostReceipt
 from connectors.errors import (
     AmbiguousError,

@@ -39,7 +39,7 @@ from mastodon import (
 )
 
 from compose.config import Config
-from compose.posts import MASTODON_RULES, NetworkRules, rules_for
+from compose.post_length import MASTODON_RULES, NetworkRules, rules_for
 from connectors.channels.base import PostReceipt
 from connectors.channels.x import requests_failure
 from connectors.errors import AmbiguousError, AuthError, DeliveryError, PermanentError, TransientError

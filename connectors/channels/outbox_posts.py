@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from compose.posts import RULES_BY_NETWORK, NetworkRules
+from compose.post_length import RULES_BY_NETWORK, NetworkRules
 from connectors.channels.base import PostReceipt
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from compose.config import Config
-from compose.posts import RULES_BY_NETWORK
+from compose.post_length import RULES_BY_NETWORK
 from connectors.channels import email_channel, post_channel
 from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.outbox_posts import OutboxPostChannel

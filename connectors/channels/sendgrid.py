@@ -35,6 +35,7 @@ from sendgrid import SendGridAPIClient
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from compose.config import Config
+from compose.errors import SyndicateError
 from connectors.channels.base import (
     FIRST_NAME_TOKEN,
     UNSUBSCRIBE_TOKEN,
@@ -51,7 +52,7 @@ DEFAULT_HOST = "https://api.sendgrid.com"
 _LIBRARY_LOGGER = "python_http_client.client"
 
 
-class WebhookRejected(ValueError):
+class WebhookRejected(SyndicateError, ValueError):
     """An Event Webhook request that is not provably from SendGrid, or is too old (a replay)."""
 
 

@@ -31,7 +31,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from compose.config import Config
-from compose.posts import X_RULES, NetworkRules
+from compose.post_length import X_RULES, NetworkRules
 from connectors.channels.base import PostReceipt
 from connectors.errors import (
     AmbiguousError,

@@ -18,7 +18,8 @@ from selectolax.lexbor import LexborNode as Node
 
 from compose.config import Selectors
 from compose.config import Source as SourceConfig
-from compose.items import http_url, parse_date
+from compose.dates import parse_date
+from compose.items import http_url
 from connectors.errors import SourceError
 from connectors.outbound import OutboundGuard
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 
-from compose.items import parse_date
+from compose.dates import parse_date
 
 from .base import Entry
 

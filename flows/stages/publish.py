@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from compose.config import Config, SocialNetwork
-from compose.posts import RULES_BY_NETWORK, rules_for
+from compose.post_length import RULES_BY_NETWORK, rules_for
 from compose.threads import network_settings, thread_hash
 from connectors.channels.base import PostChannel, PostReceipt
 from connectors.errors import (

@@ -17,7 +17,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 
-from compose.posts import BLUESKY_RULES, weighted_length
+from compose.post_length import BLUESKY_RULES, weighted_length
 from tests.fakes.server import FakeServer, Fault, RecordedRequest, Reply
 
 XRPC = "/xrpc/"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from twitter_text import extract_urls_with_indices
 
-from compose.posts import MASTODON_RULES, weighted_length
+from compose.post_length import MASTODON_RULES, weighted_length
 from tests.fakes.server import FakeServer, Fault, RecordedRequest, Reply
 
 CREATED_AT = "2026-11-26T10:00:00.000Z"
