@@ -15,13 +15,13 @@ import json
 import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, tzinfo
-from urllib.parse import urlsplit
 
 from compose.config import TEMPLATE_FIELDS as _ALL_TEMPLATE_FIELDS
 from compose.config import Config, Section, fill_template
 from compose.items import clip, one_line
 from compose.models import Edition, EditionSection, Item, RenderedEmail
 from compose.schedule import next_slot
+from compose.urls import is_web_url
 
 _MONTHS = (
     "January", "February", "March", "April", "May", "June",
@@ -80,16 +80,6 @@ def local_date(stamp: datetime, zone: tzinfo) -> date:
         return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).astimezone(zone).date()
     except (OverflowError, ValueError, OSError):
         return stamp.date()
-
-
-def is_web_link(url: str) -> bool:
-    """Whether `url` is an http(s) link with a host (never raises: a stored link such as
-    "http://[bad" is simply not one)."""
-    try:
-        parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        return False
 
 
 def format_date(day: date) -> str:
@@ -260,7 +250,7 @@ def left_out(candidates: Sequence[Item], *, config: Config, removed_urls: Collec
 
 
 def _link_problem(url: str) -> str | None:
-    if not is_web_link(url):
+    if not is_web_url(url):
         return f"is not an http(s) link: {url[:200]!r}"
     if len(url) > EditionLimits.link_max_chars:
         return f"is {len(url):,} characters long, over the {EditionLimits.link_max_chars:,} an email can carry: {url[:80]!r}…"

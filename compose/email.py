@@ -33,6 +33,7 @@ from compose.items import clip, drop_unprintable, one_line
 from compose.markdown import markdown_to_html, markdown_to_text
 from compose.models import Edition, EditionSection, Item, RenderedEmail
 from compose.palette import MIN_CONTRAST, DarkPalette, Palette
+from compose.urls import is_web_url
 
 RECIPIENT_TOKENS = ("{{first_name}}", "{{unsubscribe_url}}")
 GREETING_FALLBACK = "there"  # "Hello there," when a subscriber gave no name, in every channel and on the archive
@@ -84,12 +85,9 @@ def add_utm(url: str, *, campaign: str, config: Config) -> str:
 
 @lru_cache(maxsize=4096)
 def _tagged(url: str, source: str, medium: str, campaign: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # "http://[bad": not a link a campaign can be added to
+    if not is_web_url(url):  # "http://[bad", mailto:, ...: not a link a campaign can be added to
         return url
-    if parts.scheme not in ("http", "https"):
-        return url
+    parts = urlsplit(url)
     query = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if not key.startswith("utm_")]
     query += [("utm_source", source), ("utm_medium", medium), ("utm_campaign", campaign)]
     return urlunsplit(parts._replace(query=urlencode(query)))

@@ -172,7 +172,7 @@ def subscribers_unsubscribe(
 @sources_app.command("discover")
 def sources_discover(url: Annotated[str, typer.Argument(metavar="URL")]) -> None:
     """Look at a page: does it advertise a feed? Proposes the [[sources]] config."""
-    from connectors.sources.html import discover
+    from connectors.sources.discovery import discover
 
     found = discover(url)
     if as_json():

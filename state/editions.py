@@ -22,7 +22,7 @@ FEATURED = "featured"  # the section recorded for the pinned item, shown once ab
 _CARRIED = (EditionStatus.SENT, EditionStatus.SENDING)
 
 LinkWarnings = Callable[[Edition, Config], tuple[str, ...]]
-"""A warning per link of the edition that does not answer (`connectors.links.edition_link_warnings`;
+"""A warning per link of the edition that does not answer (`connectors.link_check.edition_link_warnings`;
 called only when `[edition] check_links = true`)."""
 
 

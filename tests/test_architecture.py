@@ -73,8 +73,6 @@ FIRST_PARTY = frozenset(PACKAGES)
 # nothing stale stays.
 _PENDING_CYCLES: set[frozenset[str]] = {
     frozenset({"flows.cli", "flows.cli_more"}),  # the `cli` helper (flows/cli/ package)
-    frozenset({"connectors.sources.feed", "connectors.sources.html"}),  # the `contracts` helper
-    frozenset({"connectors.sources", "connectors.sources.runner"}),  # the `contracts` helper
 }
 _PENDING_OFFENCES: set[str] = set()
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 import pytest
 
 from connectors.channels.mastodon import MastodonChannel, idempotency_key
 from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
-from tests.fakes import fake_mastodon
 from tests.fakes.fake_mastodon import FakeMastodon
-from tests.fakes.server import Fault, closed_port_url
+from tests.fakes.server import Fault
 
 TOKEN = "mastodon-TOKEN-secret-93b1"
 NOW = 1_800_000_000.0
@@ -31,11 +29,6 @@ def channel(fake):
     channel = MastodonChannel.from_env(env, timeout_s=0.5, clock=lambda: NOW)
     yield channel
     channel.close()
-
-
-def test_from_env_without_credentials_gives_none():
-    assert MastodonChannel.from_env({}) is None
-    assert MastodonChannel.from_env({"MASTODON_ACCESS_TOKEN": TOKEN}) is None
 
 
 def test_construction_makes_no_request(fake, channel):
@@ -67,7 +60,6 @@ def test_a_retry_after_an_unanswered_request_does_not_duplicate(fake, channel):
 
 
 @pytest.mark.parametrize(("fault", "error", "status"), [
-    (Fault(status=401, json={"error": "The access token is invalid"}), AuthError, 401),
     (Fault(status=403, json={"error": "This action is not allowed"}), AuthError, 403),
     (Fault(status=500, json={"error": "Internal"}), TransientError, 500),
     (Fault(status=503, json={"error": "Unavailable"}), TransientError, 503),
@@ -88,33 +80,6 @@ def test_too_long_and_reply_to_unknown_are_permanent(fake, channel):
         channel.publish("hello", reply_to="999")
 
 
-def test_429_waits_until_the_reset_header(fake, channel):
-    _, server = fake
-    server.inject(fake_mastodon.rate_limited(reset_at="2027-01-15T08:02:00.000Z"))
-    with pytest.raises(TransientError) as caught:
-        channel.publish("hello")
-    assert caught.value.retry_after_s == 120 and caught.value.status == 429
-
-
-def test_429_without_reset_header_waits_conservatively_and_sends_once(fake, channel):
-    _, server = fake
-    server.inject(fake_mastodon.rate_limited())
-    with pytest.raises(TransientError) as caught:
-        channel.publish("hello")
-    assert caught.value.retry_after_s == MastodonChannel.default_rate_limit_wait_s
-    assert len(server.requests) == 1
-
-
-def test_connection_reset_is_ambiguous_and_refused_is_transient(fake, channel):
-    _, server = fake
-    server.inject(Fault(accept=True, reset=True))
-    with pytest.raises(AmbiguousError):
-        channel.publish("reset")
-    refused = MastodonChannel(api_base_url=closed_port_url(), access_token=TOKEN, timeout_s=0.5)
-    with pytest.raises(TransientError, match="could not connect"):
-        refused.publish("hello")
-
-
 def test_configured_instance_limit_and_url(fake):
     from tests.test_posts import _config
 
@@ -123,13 +88,6 @@ def test_configured_instance_limit_and_url(fake):
     channel = MastodonChannel.from_env({"MASTODON_ACCESS_TOKEN": TOKEN}, config=config)
     assert channel.max_weighted_length == 1000 and channel.api_base_url == server.url
     assert MastodonChannel.max_weighted_length == 500
-
-
-def test_token_never_in_repr_or_logs(fake, channel, caplog):
-    caplog.set_level(logging.DEBUG)
-    channel.publish("logged")
-    assert "published status" in caplog.text
-    assert TOKEN not in repr(channel) + str(channel) + caplog.text
 
 
 def test_find_post_reads_the_text_back_from_the_status_html(fake, channel):
@@ -143,10 +101,3 @@ def test_find_post_reads_the_text_back_from_the_status_html(fake, channel):
     assert channel.find_post("never posted", reply_to=second.provider_id) is None
     reads = server.requests_to("/api/v1/accounts/109000000000000001/statuses", "GET")
     assert reads[1].query["since_id"] == [first.provider_id]
-
-
-def test_a_failed_lookup_raises(fake, channel):
-    _, server = fake
-    server.inject(Fault(status=503, json={"error": "down"}, path="/api/v1/accounts"))
-    with pytest.raises(TransientError):
-        channel.find_post("anything")

@@ -9,7 +9,7 @@ import pytest
 
 from compose.config import Config
 from compose.models import FetchReport, Item
-from connectors.links import edition_link_warnings
+from connectors.link_check import edition_link_warnings
 from flows.settings import ConfigError, parse_config
 from flows.stages.edition import build_next_edition
 from state.edition_edits import edit_edition

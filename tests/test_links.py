@@ -9,7 +9,7 @@ import pytest
 
 from compose.config import Fetch
 from compose.models import FetchReport, Item
-from connectors.links import broken_links
+from connectors.link_check import broken_links
 from connectors.outbound import OutboundGuard
 from flows.settings import load_config
 from flows.stages.edition import build_next_edition

@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 
 from compose.models import FetchReport, Item
 from compose.signing import confirm_token, unsubscribe_token
-from connectors.links import edition_link_warnings
+from connectors.link_check import edition_link_warnings
 from flows.stages.edition import build_next_edition
 from state import deliveries, ledger
 from state.edition_edits import edit_edition

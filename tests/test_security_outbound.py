@@ -18,10 +18,10 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from compose.config import Source
-from connectors.links import broken_links
+from connectors.link_check import broken_links
 from connectors.outbound import RULE_HINT, OutboundGuard, OutboundRefused, address_kind
 from connectors.sources import fetch_sources
-from connectors.sources.http import fetch, make_client
+from connectors.sources.fetch import fetch, make_client
 from connectors.sources.websub import HubClient
 from tests.helpers.feedserver import body, redirect, serve
 

@@ -11,6 +11,7 @@ import pytest
 
 from compose.config import Source
 from connectors.sources import FeedSource, parse_body
+from connectors.sources.plain_xml import parse_plain
 
 CONFIG = Source(name="Blog", kind="feed", url="https://site.example/feed", section="news")
 URL = "https://site.example/feed"
@@ -169,11 +170,22 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
         b"<item><title>t</title><link>https://e.org/x</link></item></channel></rss>",
         b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]><rss version="2.0">'
         b"<channel><item><title>t</title></item></channel></rss>",
+        BILLION_LAUGHS.decode().replace('<?xml version="1.0"?>', "").encode("utf-16-le"),
+        BILLION_LAUGHS.decode().replace('<?xml version="1.0"?>', "").encode("utf-16-be"),
     ],
-    ids=["billion-laughs", "external-entity", "external-dtd", "parameter-entity"],
+    ids=["billion-laughs", "external-entity", "external-dtd", "parameter-entity", "utf-16le-no-bom", "utf-16be-no-bom"],
 )
 def test_xml_bombs_are_harmless(body: bytes) -> None:
     parsed, seconds, grown_kb = _bounded(body)
     assert seconds < 2 and grown_kb < 50_000
     text = " ".join(f"{i.title} {i.summary_text}" for i in parsed.items)
     assert "root:" not in text and "lollollol" not in text
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16", "utf-32"])
+def test_the_plain_path_reads_only_utf8_so_a_wide_doctype_goes_to_feedparser(encoding: str) -> None:
+    """The DOCTYPE check reads bytes: in UTF-16 or UTF-32 `<!DOCTYPE` has NULs between its letters."""
+    body = BILLION_LAUGHS.decode().replace('<?xml version="1.0"?>', "").encode(encoding)
+    assert parse_plain(body) is None
+    plain = b'<rss version="2.0"><channel><item><title>t</title><link>https://e.org/x</link></item></channel></rss>'
+    assert parse_plain(plain) is not None and parse_plain(plain.decode().encode(encoding)) is None

@@ -1,6 +1,7 @@
 """Fetching through `fetch_sources` against a loopback server: conditional GET, redirects,
-Retry-After, size and time limits, bad schemes, one broken source among good ones, redialling
-a dropped SYN, and the per-host pacing of one gather run."""
+size and time limits, one broken source among good ones, redialling a dropped SYN, and the
+per-host pacing of one gather run. (Every HTTP failure becoming an error with a hint, for
+every source kind, is the source contract: tests/test_contract_sources.py.)"""
 
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from helpers.feedserver import body, conditional, endless, redirect, serve, stall
+from helpers.feedserver import body, conditional, endless, redirect, serve
 
 from compose.config import Selectors, Source
-from compose.models import SourceCursor
 from connectors.sources import fetch_sources, shutdown
-from connectors.sources.http import USER_AGENT, Fetched, FetchLimits, _retry_after, fetch, make_client
+from connectors.sources.fetch import USER_AGENT, Fetched, FetchLimits, fetch, make_client
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>
 <item><title>One</title><link>https://site.example/one</link><description>Body</description></item>
@@ -67,39 +67,6 @@ def test_temporary_redirect_is_not_moved() -> None:
     assert report.ok and report.moved_to is None and report.cursor.url == server.url("/a")
 
 
-def test_redirect_to_a_bad_scheme_and_loops_are_refused() -> None:
-    routes = {"/evil": redirect("file:///etc/passwd"), "/loop": redirect("/loop", 302)}
-    with serve(routes) as server:
-        evil, loop = fetch_sources([feed("e", server.url("/evil")), feed("l", server.url("/loop"))])
-    assert "non-http" in evil.error and evil.hint
-    assert "redirects" in loop.error and "loop" in loop.hint
-
-
-@pytest.mark.parametrize("status", [429, 503])
-def test_retry_after_is_reported_not_slept(status: int) -> None:
-    with serve({"/busy": body(b"slow down", status, {"Retry-After": "120"})}) as server:
-        start = time.perf_counter()
-        (report,) = fetch_sources([feed("b", server.url("/busy"))])
-    assert time.perf_counter() - start < 5
-    assert report.status == status and report.retry_after_s == 120 and "120" in report.hint
-    assert str(status) in report.error
-
-
-def test_retry_after_as_http_date() -> None:
-    from datetime import UTC, datetime
-
-    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    assert _retry_after("Thu, 01 Jan 2026 12:01:30 GMT", now) == 90
-    assert _retry_after("garbage", now) is None
-
-
-def test_404_hint_names_the_config() -> None:
-    with serve({}) as server:
-        (report,) = fetch_sources([feed("x", server.url("/missing"))])
-    assert report.status == 404 and "check the URL in syndicate.toml" in report.hint
-    assert report.cursor.url == server.url("/missing")
-
-
 def test_oversize_response_is_cut_off() -> None:
     big = RSS.replace(b"Body", b"x" * 300_000)
     with serve({"/big": body(big)}) as server:
@@ -119,21 +86,6 @@ def test_slow_endless_response_hits_the_total_timeout() -> None:
         start = time.perf_counter()
         (report,) = fetch_sources([feed("d", server.url("/drip"))], timeout_s=1.0)
     assert report.error and "1 s" in report.error and time.perf_counter() - start < 4
-
-
-def test_read_timeout() -> None:
-    with serve({"/stall": stall(3)}) as server:
-        (report,) = fetch_sources([feed("s", server.url("/stall"))], timeout_s=0.5)
-    assert report.error and "time" in report.error and report.hint
-
-
-def test_bad_scheme_and_refused_connection() -> None:
-    cursor = SourceCursor(url="ftp://site.example/feed")
-    bad, refused = fetch_sources(
-        [feed("ftp", "https://site.example/feed"), feed("down", "http://127.0.0.1:9/feed")], {"ftp": cursor}
-    )
-    assert "only http and https" in bad.error
-    assert "could not connect" in refused.error and "host name" in refused.hint
 
 
 def test_one_broken_source_never_stops_the_others() -> None:
@@ -225,5 +177,7 @@ def test_the_gate_paces_each_host_but_not_across_hosts() -> None:
 
     starts = asyncio.run(run())
     same, spread = sorted(starts["same"]), sorted(starts["spread"])
-    assert all(b - a >= 0.019 for a, b in zip(same, same[1:], strict=False))
+    # the planned starts are 20 ms apart; a loaded machine may wake one late and the next on time,
+    # so the check is on the whole run: four requests to one host span at least three intervals
+    assert len(same) == 4 and same[-1] - same[0] >= 3 * 0.019
     assert spread[-1] - spread[0] < 0.015

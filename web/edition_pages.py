@@ -17,7 +17,7 @@ from connectors.channels.base import OutboundEmail, Recipient, header_text, pers
 from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.reach import loopback_warning
 from connectors.errors import DeliveryError
-from connectors.links import edition_link_warnings
+from connectors.link_check import edition_link_warnings
 from state import ledger
 from state.deliveries import edition_figures
 from state.edition_edits import edit_edition

@@ -29,13 +29,17 @@ EMAIL_CHANNELS: Mapping[str, tuple[str, str]] = {
 class _RealPostChannel(Protocol):
     """A network's channel class: built from credentials in the environment, None without them."""
 
-    def from_env(self, env: Mapping[str, str], *, config: Config) -> PostChannel | None: ...
+    def from_env(self, env: Mapping[str, str], *, config: Config) -> PostChannel | None:
+        """The channel built from `env` (its credentials and endpoint), or None without them."""
+        ...
 
 
 class _RealEmailChannel(Protocol):
     """An email provider's channel class: built from credentials in the environment, None without them."""
 
-    def from_env(self, env: Mapping[str, str], *, config: Config) -> EmailChannel | None: ...
+    def from_env(self, env: Mapping[str, str], *, config: Config) -> EmailChannel | None:
+        """The channel built from `env` (its API key and endpoint), or None without them."""
+        ...
 
 
 def _class(entry: tuple[str, str]) -> Any:
@@ -56,6 +60,7 @@ def post_channel(network: str, config: Config, env: Mapping[str, str] | None = N
 
 
 def email_channel(config: Config, env: Mapping[str, str] | None = None) -> EmailChannel:
+    """The configured provider's channel if its credentials are set, else the outbox."""
     env = os.environ if env is None else env
     if config.email.provider == "sendgrid":
         factory: _RealEmailChannel = _class(EMAIL_CHANNELS["sendgrid"])

@@ -8,6 +8,7 @@ raise a `connectors.errors.DeliveryError` subclass. What a channel can do is dat
 from __future__ import annotations
 
 import html
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
@@ -42,6 +43,12 @@ def personalise(template: str, recipient: Recipient, part: Part) -> str:
 def header_text(value: str) -> str:
     """A value for a header line: control characters (CR, LF, ...) dropped, whitespace collapsed."""
     return one_line(value)
+
+
+def comparable_text(text: str) -> str:
+    """A post's text as `find_post` compares it with what a network serves back: NFC-normalised,
+    every run of whitespace (line breaks included) collapsed to one space."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,16 +90,45 @@ class PostReceipt:
 
 
 class EmailChannel(Protocol):
-    name: ClassVar[str]
+    """Sends one edition to a batch of recipients: SendGrid, or the outbox without credentials.
+
+    What the channel can take is class data: `max_batch_size` recipients per call (the deliver
+    stage plans batches no larger; a larger batch is refused with a `PermanentError` before
+    anything is sent). Errors are raised as `connectors.errors.DeliveryError` subclasses, never
+    a library's own; credentials never appear in `repr()`, in logs or in an error's text.
+    """
+
+    name: ClassVar[str]  # provider name: "sendgrid", "outbox"
     max_batch_size: ClassVar[int]
 
-    def send_batch(self, message: OutboundEmail, recipients: Sequence[Recipient]) -> BatchReceipt: ...
+    def send_batch(self, message: OutboundEmail, recipients: Sequence[Recipient]) -> BatchReceipt:
+        """Send `message` to every recipient, each with their own personalisation, in one call.
 
-    def close(self) -> None: ...
+        Returns the subscriber ids accepted (and those refused one by one, with the reason).
+        Raises `TransientError` when nothing was accepted and a retry is safe (429 with
+        `retry_after_s`, connection refused), `AuthError` when the credentials are refused,
+        `PermanentError` when the same request would fail again, and `AmbiguousError` when
+        the request left but no answer came back: it may have been delivered.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections and detach log filters; the channel is not used afterwards."""
+        ...
 
 
 class PostChannel(Protocol):
-    name: ClassVar[str]  # network name: "x", "mastodon", "bluesky"
+    """Publishes one post on a social network, optionally as a reply: X, Mastodon, Bluesky, or
+    the outbox without credentials.
+
+    A thread is a reply chain: the caller publishes post 0, stores its receipt's provider id,
+    then publishes post k with `reply_to` = the id of post k-1. Errors are raised as
+    `connectors.errors.DeliveryError` subclasses; credentials never appear in `repr()`, in logs
+    or in an error's text. After an `AmbiguousError` (the request left, no answer came back),
+    `find_post` says whether the post exists before anything is resent.
+    """
+
+    name: ClassVar[str]  # network name: "x", "mastodon", "bluesky" ("outbox" for the fallback)
 
     @property
     def max_weighted_length(self) -> int:
@@ -100,6 +136,29 @@ class PostChannel(Protocol):
         constant for most networks; per instance for the outbox and a longer-post Mastodon)."""
         ...
 
-    def publish(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt: ...
+    def publish(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt:
+        """Publish `text`, as a reply to the post whose provider id is `reply_to` when given.
 
-    def close(self) -> None: ...
+        `thread_key` names the thread (logs; Mastodon's idempotency key; the outbox's file).
+        Returns the provider's id and the post's public URL. Raises `TransientError` when the
+        post was not accepted and a retry is safe (429 with `retry_after_s`, server error before
+        acceptance, connection refused), `AuthError` when the credentials are refused,
+        `PermanentError` (and its `DuplicateContentError`, `ReplyNotAllowedError`) when the same
+        request would fail again, and `AmbiguousError` when the request left and no answer came
+        back: the post may exist.
+        """
+        ...
+
+    def find_post(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt | None:
+        """The account's post with exactly this text replying to exactly `reply_to` (or to
+        nothing), among its newest posts, or None when there is none.
+
+        A network that serves a post's text altered (X: escaped, t.co links; Mastodon: HTML) has
+        it restored before the comparison, made with `comparable_text`. A lookup that fails raises
+        a `DeliveryError` (`TransientError`, `AuthError`): it never answers None for "could not tell".
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections and detach log filters; the channel is not used afterwards."""
+        ...

@@ -22,10 +22,7 @@ import logging
 import os
 import re
 import time
-import unicodedata
 from collections.abc import Callable, Mapping
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import ClassVar
 
 import requests
@@ -40,9 +37,10 @@ from mastodon import (
 
 from compose.config import Config
 from compose.post_length import MASTODON_RULES, NetworkRules, rules_for
-from connectors.channels.base import PostReceipt
+from connectors.channels.base import PostReceipt, comparable_text
 from connectors.channels.x import requests_failure
 from connectors.errors import AmbiguousError, AuthError, DeliveryError, PermanentError, TransientError
+from connectors.retry_after import reset_in_s, retry_after_s
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +52,9 @@ def idempotency_key(text: str, *, reply_to: str | None, thread_key: str) -> str:
 
 
 def _reset_in(headers: Mapping[str, str], *, now: float) -> float | None:
-    """Seconds until Mastodon's `X-RateLimit-Reset` (an ISO time) or `Retry-After`."""
-    value = headers.get("X-RateLimit-Reset")
-    if value:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - now
-        except ValueError:
-            pass
-    value = headers.get("Retry-After")
-    if value:
-        try:
-            return float(value)
-        except ValueError:
-            try:
-                return parsedate_to_datetime(value).timestamp() - now
-            except (TypeError, ValueError):
-                return None
-    return None
+    """Seconds until Mastodon's `X-RateLimit-Reset` (an ISO time), else from `Retry-After`."""
+    wait = reset_in_s(headers.get("X-RateLimit-Reset"), now=now)
+    return wait if wait is not None else retry_after_s(headers.get("Retry-After"), now=now)
 
 
 class MastodonChannel:
@@ -145,7 +129,7 @@ class MastodonChannel:
         """The account's status with this text, replying to `reply_to` (or to nothing), among its
         newest statuses (those after `reply_to` for a reply); None when there is none. A failed
         lookup raises a `DeliveryError`."""
-        wanted = _comparable(text)
+        wanted = comparable_text(text)
         try:
             if self._account_id is None:
                 self._account_id = str(self._api.account_verify_credentials()["id"])
@@ -158,7 +142,7 @@ class MastodonChannel:
             raise _api_error(exc) from exc
         for status in statuses:
             parent = status.get("in_reply_to_id")
-            if (str(parent) if parent else None) == reply_to and _comparable(status_text(status["content"])) == wanted:
+            if (str(parent) if parent else None) == reply_to and comparable_text(status_text(status["content"])) == wanted:
                 log.info("mastodon: found status %s already published (thread %s)", status["id"], thread_key or "-")
                 return PostReceipt(provider_id=str(status["id"]), url=status.get("url"))
         return None
@@ -199,7 +183,3 @@ def status_text(content: str) -> str:
     """The plain text of a status's HTML `content` (paragraphs, line breaks, links as their text)."""
     text = _TAG.sub("", _BREAK.sub("\n", _PARAGRAPH.sub("\n\n", content)))
     return html.unescape(text)
-
-
-def _comparable(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).split())

@@ -33,13 +33,14 @@ from connectors.channels.base import (
     header_text,
     personalise,
 )
+from connectors.errors import PermanentError
 
 
 class OutboxEmailChannel:
     """Writes one `.eml` per recipient, with the headers SendGrid would send."""
 
     name: ClassVar[str] = "outbox"
-    max_batch_size: ClassVar[int] = 1000
+    max_batch_size: ClassVar[int] = 1000  # SendGrid's: a demo plans the batches a real send would
     token_first_name: ClassVar[str] = FIRST_NAME_TOKEN
     token_unsubscribe: ClassVar[str] = UNSUBSCRIBE_TOKEN
 
@@ -86,6 +87,11 @@ class OutboxEmailChannel:
         return mail
 
     def send_batch(self, message: OutboundEmail, recipients: Sequence[Recipient]) -> BatchReceipt:
+        """Write one `.eml` per recipient; one no message can be written for is rejected alone.
+        A batch larger than `max_batch_size` is refused before anything is written, as SendGrid's is."""
+        if len(recipients) > self.max_batch_size:
+            raise PermanentError(f"{len(recipients)} recipients in one batch; the outbox takes at most "
+                                 f"{self.max_batch_size}, as SendGrid does", hint="plan smaller batches")
         folder = self.folder(message)
         folder.mkdir(parents=True, exist_ok=True)
         accepted: list[int] = []

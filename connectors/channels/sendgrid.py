@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import logging
 import socket
 import time
 import urllib.error
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from python_http_client import exceptions as http_errors
@@ -47,6 +46,8 @@ from connectors.channels.base import (
     personal_value,
 )
 from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
+from connectors.redact import SecretFilter
+from connectors.retry_after import reset_in_s, retry_after_s
 
 DEFAULT_HOST = "https://api.sendgrid.com"
 _LIBRARY_LOGGER = "python_http_client.client"
@@ -56,41 +57,29 @@ class WebhookRejected(SyndicateError, ValueError):
     """An Event Webhook request that is not provably from SendGrid, or is too old (a replay)."""
 
 
-class _Redact(logging.Filter):
-    """python-http-client logs request headers at DEBUG: mask our Authorization header."""
-
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.secret in message:
-            record.msg, record.args = message.replace(self.secret, "SG.***"), None
-        return True
-
-
 class SendGridChannel:
     """Sends an edition through SendGrid's v3 mail/send API with the official library."""
 
     name: ClassVar[str] = "sendgrid"
     max_batch_size: ClassVar[int] = 1000
     max_categories: ClassVar[int] = 10
+    default_rate_limit_wait_s: ClassVar[float] = 1.0  # a 429 without X-RateLimit-Reset
     token_first_name: ClassVar[str] = FIRST_NAME_TOKEN
     token_unsubscribe: ClassVar[str] = UNSUBSCRIBE_TOKEN
     token_first_name_html: ClassVar[str] = "{{first_name_html}}"
     token_unsubscribe_html: ClassVar[str] = "{{unsubscribe_url_html}}"
 
     def __init__(self, api_key: str, *, host: str = DEFAULT_HOST, timeout_s: float = 30.0,
-                 sandbox_mode: bool = False) -> None:
+                 sandbox_mode: bool = False, clock: Callable[[], float] = time.time) -> None:
         self._api_key = api_key
+        self._clock = clock
         self.host = host.rstrip("/")
         self.timeout_s = timeout_s
         self.sandbox_mode = sandbox_mode
         self._client = SendGridAPIClient(api_key, host=self.host)
         self._client.client.timeout = timeout_s  # the library has no timeout by default
-        self._redact = _Redact(api_key)
-        logging.getLogger(_LIBRARY_LOGGER).addFilter(self._redact)
+        # python-http-client logs request headers (our Authorization header) at DEBUG
+        self._redact = SecretFilter([api_key], mask="SG.***").attach(_LIBRARY_LOGGER)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, config: Config) -> SendGridChannel | None:
@@ -104,7 +93,7 @@ class SendGridChannel:
         return f"SendGridChannel(host={self.host!r}, api_key='SG.***', sandbox_mode={self.sandbox_mode})"
 
     def close(self) -> None:
-        logging.getLogger(_LIBRARY_LOGGER).removeFilter(self._redact)
+        self._redact.detach()
 
     # --- the request ------------------------------------------------------------------------------
 
@@ -161,7 +150,7 @@ class SendGridChannel:
         try:
             response = self._client.client.mail.send.post(request_body=body)
         except http_errors.HTTPError as exc:
-            raise _translate(exc) from None
+            raise self._translate(exc) from None
         except urllib.error.URLError as exc:
             raise _connection_error(exc.reason) from None
         except (TimeoutError, http.client.HTTPException, ConnectionError) as exc:
@@ -174,6 +163,34 @@ class SendGridChannel:
         provider_id = (response.headers.get("X-Message-Id") if response.headers else None)
         accepted = tuple(p.subscriber_id for p in recipients if p.subscriber_id not in rejected)
         return BatchReceipt(accepted=accepted, provider_id=provider_id, rejected=rejected)
+
+    def _translate(self, exc: http_errors.HTTPError) -> Exception:
+        status = exc.status_code
+        said = _provider_message(exc)
+        if status in (401, 403):
+            return AuthError(f"SendGrid refused the API key ({status}): {said}", status=status, provider_message=said,
+                             hint="check SENDGRID_API_KEY and its mail.send permission; the send is stopped")
+        if status == 413:
+            return PermanentError(f"the request is too large for SendGrid: {said}", status=413, provider_message=said,
+                                  hint="split the batch")
+        if status == 429:
+            reset = reset_in_s((exc.headers or {}).get("X-RateLimit-Reset"), now=self._clock())
+            wait = self.default_rate_limit_wait_s if reset is None else max(0.0, reset)
+            return TransientError(f"SendGrid rate limit reached: {said}", status=429, retry_after_s=wait,
+                                  provider_message=said, hint="retried after the reset time")
+        if status in (500, 503):
+            retry = retry_after_s((exc.headers or {}).get("Retry-After"), now=self._clock())
+            return TransientError(f"SendGrid could not process the request ({status}): {said}", status=status,
+                                  provider_message=said,
+                                  retry_after_s=retry,
+                                  hint="SendGrid reports it did not process the request; retried with backoff")
+        if status >= 500:
+            return AmbiguousError(f"SendGrid answered {status} after receiving the request: {said}", status=status,
+                                  provider_message=said,
+                                  hint="it may have been accepted: check SendGrid's activity feed, then resend or "
+                                       "mark the batch sent")
+        return PermanentError(f"SendGrid rejected the request ({status}): {said}", status=status, provider_message=said,
+                              hint="fix the message or the recipients, then resend")
 
 
 def _unsubscribe_headers(url: str, mailto: str | None) -> dict[str, str]:
@@ -195,35 +212,6 @@ def _provider_message(exc: http_errors.HTTPError) -> str:
                          for e in data.get("errors", []))
     except (ValueError, AttributeError, TypeError):
         return (exc.body or b"").decode("utf-8", "replace")[:500]
-
-
-def _translate(exc: http_errors.HTTPError) -> Exception:
-    status = exc.status_code
-    said = _provider_message(exc)
-    if status in (401, 403):
-        return AuthError(f"SendGrid refused the API key ({status}): {said}", status=status, provider_message=said,
-                         hint="check SENDGRID_API_KEY and its mail.send permission; the send is stopped")
-    if status == 413:
-        return PermanentError(f"the request is too large for SendGrid: {said}", status=413, provider_message=said,
-                              hint="split the batch")
-    if status == 429:
-        reset = (exc.headers or {}).get("X-RateLimit-Reset")
-        wait = max(0.0, float(reset) - time.time()) if reset and str(reset).isdigit() else 1.0
-        return TransientError(f"SendGrid rate limit reached: {said}", status=429, retry_after_s=wait,
-                              provider_message=said, hint="retried after the reset time")
-    if status in (500, 503):
-        retry = (exc.headers or {}).get("Retry-After")
-        return TransientError(f"SendGrid could not process the request ({status}): {said}", status=status,
-                              provider_message=said,
-                              retry_after_s=float(retry) if retry and str(retry).isdigit() else None,
-                              hint="SendGrid reports it did not process the request; retried with backoff")
-    if status >= 500:
-        return AmbiguousError(f"SendGrid answered {status} after receiving the request: {said}", status=status,
-                              provider_message=said,
-                              hint="it may have been accepted: check SendGrid's activity feed, then resend or "
-                                   "mark the batch sent")
-    return PermanentError(f"SendGrid rejected the request ({status}): {said}", status=status, provider_message=said,
-                          hint="fix the message or the recipients, then resend")
 
 
 def _connection_error(reason: object) -> Exception:

@@ -20,7 +20,6 @@ import html
 import logging
 import os
 import time
-import unicodedata
 from collections.abc import Callable, Mapping
 from typing import ClassVar
 from urllib.parse import urlsplit
@@ -32,7 +31,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from compose.config import Config
 from compose.post_length import X_RULES, NetworkRules
-from connectors.channels.base import PostReceipt
+from connectors.channels.base import PostReceipt, comparable_text
 from connectors.errors import (
     AmbiguousError,
     AuthError,
@@ -42,6 +41,8 @@ from connectors.errors import (
     ReplyNotAllowedError,
     TransientError,
 )
+from connectors.redact import SecretFilter
+from connectors.retry_after import reset_in_s
 
 log = logging.getLogger(__name__)
 
@@ -52,23 +53,6 @@ _AUTH_WORDS = ("oauth", "permission", "not permitted", "developer app", "project
 
 
 _SIGNING_LOGGERS = ("requests_oauthlib.oauth1_auth", "oauthlib.oauth1.rfc5849", "tweepy.client")
-
-
-class _RedactSecrets(logging.Filter):
-    """Masks credentials in the debug records of the OAuth1 signing libraries (oauthlib logs
-    the access token in its signature base string and headers)."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = [secret for secret in secrets if secret]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "****")
-            record.msg, record.args = message, ()
-        return True
 
 
 class _EndpointAdapter(HTTPAdapter):
@@ -127,10 +111,9 @@ def retry_after_from_headers(headers: Mapping[str, str], *, now: float, default_
         remaining = headers.get(f"{prefix}-remaining")
         if reset is None or (prefix != "x-rate-limit" and remaining != "0"):
             continue
-        try:
-            resets.append(float(reset) - now)
-        except ValueError:
-            continue
+        wait = reset_in_s(reset, now=now)
+        if wait is not None:
+            resets.append(wait)
     if not resets:
         return default_s
     return max(1.0, max(resets))
@@ -165,9 +148,8 @@ class XChannel:
             access_token=access_token, access_token_secret=access_token_secret,
             wait_on_rate_limit=False,
         )
-        self._redactor = _RedactSecrets([api_secret, access_token, access_token_secret])
-        for name in _SIGNING_LOGGERS:
-            logging.getLogger(name).addFilter(self._redactor)
+        # oauthlib logs the access token in its signature base string and headers at DEBUG
+        self._redactor = SecretFilter([api_secret, access_token, access_token_secret]).attach(*_SIGNING_LOGGERS)
         redirect = None if self.base_url == TWEEPY_HOST else self.base_url
         self._client.session.mount(f"{TWEEPY_HOST}/", _EndpointAdapter(redirect, timeout_s))
         self._user_id: str | None = None
@@ -207,7 +189,7 @@ class XChannel:
         """The account's post with exactly this text, replying to `reply_to` (or to nothing), if X
         has it among the account's newest posts; None when it does not. A failed lookup raises
         a `DeliveryError` (never "not found")."""
-        wanted = _comparable(text)
+        wanted = comparable_text(text)
         token: str | None = None
         try:
             user_id = self._me()
@@ -237,8 +219,7 @@ class XChannel:
 
     def close(self) -> None:
         self._client.session.close()
-        for name in _SIGNING_LOGGERS:
-            logging.getLogger(name).removeFilter(self._redactor)
+        self._redactor.detach()
 
     def _http_error(self, exc: tweepy.HTTPException) -> DeliveryError:
         status = exc.response.status_code
@@ -269,18 +250,13 @@ class XChannel:
                               "will fail again", **context)
 
 
-def _comparable(text: str) -> str:
-    """Text as X compares it here: NFC, whitespace runs collapsed."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
-
-
 def _tweet_text(tweet: tweepy.Tweet) -> str:
     """A post's text as it was written: t.co links expanded, HTML escapes undone."""
     text = tweet.text
     for link in (tweet.entities or {}).get("urls", []):
         if link.get("url") and link.get("expanded_url"):
             text = text.replace(link["url"], link["expanded_url"])
-    return _comparable(html.unescape(text))
+    return comparable_text(html.unescape(text))
 
 
 def _replied_to(tweet: tweepy.Tweet) -> str | None:

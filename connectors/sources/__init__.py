@@ -1,6 +1,6 @@
 """Sources: where items come from (syndication feeds, HTML listing pages).
 
-    SOURCES                 kind (as in syndicate.toml) -> the class that parses it
+    SOURCES                 kind (as in syndicate.toml) -> the class that parses it (`registry`)
     fetch_sources(...)      fetch and parse every source once -> [FetchReport] (the gather stage calls this)
     afetch_sources(...)     the same, from inside a running event loop
     shutdown()              stop the parse worker processes
@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 from .base import Parsed, Source
+from .discovery import discover
 from .feed import FeedSource
-from .html import HtmlSource, discover, discover_feeds
-from .http import FetchLimits
+from .fetch import FetchLimits
+from .html import HtmlSource
+from .html_page import discover_feeds
+from .registry import SOURCES
 from .runner import afetch_sources, fetch_sources, parse_body, shutdown
-
-SOURCES: dict[str, type[Source]] = {"feed": FeedSource, "html": HtmlSource}
 
 __all__ = [
     "SOURCES", "FeedSource", "FetchLimits", "HtmlSource", "Parsed", "Source", "afetch_sources", "discover",

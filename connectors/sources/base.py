@@ -2,7 +2,7 @@
 
 A source kind (feed, html page) turns the bytes of one HTTP response into normalised
 `Item`s. Parsing is a pure function of (source config, body, URL, headers) so that it can run
-in a worker process; fetching is shared (`connectors.sources.http`).
+in a worker process; fetching is shared (`connectors.sources.fetch`).
 """
 
 from __future__ import annotations
@@ -45,14 +45,27 @@ class Entry:
 
 
 class Source(Protocol):
-    """A kind of source: parses a fetched body into items for one configured source."""
+    """A kind of source: parses a fetched body into items for one configured source.
 
-    kind: ClassVar[str]
+    Fetching is shared by every kind (`connectors.sources.fetch`: conditional GET, redirects,
+    size and time limits, HTTP errors reported with a hint); a kind only turns the bytes of one
+    response into `Item`s. Bad input is data: `parse` never raises for what a server sends, it
+    returns a `Parsed` whose `error` says what is wrong and whose `hint` says what to do. Items
+    are normalised by `to_items`: canonical http(s) URLs, sanitised summaries, plain titles.
+    """
+
+    kind: ClassVar[str]  # the `kind` of a [[sources]] table, and this class's key in `SOURCES`
     accept: ClassVar[str]  # the HTTP Accept header sent when fetching it
 
-    def __init__(self, config: SourceConfig) -> None: ...
+    def __init__(self, config: SourceConfig) -> None:
+        """A parser for the configured source `config` (its name, section and selectors)."""
+        ...
 
-    def parse(self, body: bytes, *, url: str, headers: Mapping[str, str]) -> Parsed: ...
+    def parse(self, body: bytes, *, url: str, headers: Mapping[str, str]) -> Parsed:
+        """The items of one fetched body: `url` is where it came from (after redirects; relative
+        links resolve against it) and `headers` the response's, names lower-cased. Never raises
+        for bad input: a malformed or unexpected body is a `Parsed` with an `error` and a `hint`."""
+        ...
 
 
 class EntryLimits:

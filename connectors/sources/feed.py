@@ -3,7 +3,7 @@
 A malformed feed never raises: a feed with XML errors that still yields entries gives its
 items; one that yields none is an error with a hint (and when the URL is an HTML page that
 advertises a feed, the hint names that feed). Plain well-formed feeds take a fast path
-(`fastfeed`); everything else, including any DOCTYPE, goes through feedparser, which strips
+(`plain_xml`, expat); everything else, including any DOCTYPE, goes through feedparser, which strips
 entity declarations (no billion laughs, no external entities).
 """
 
@@ -20,8 +20,9 @@ import feedparser
 from compose.config import Source as SourceConfig
 
 from .base import Entry, Parsed, to_items, ungzip
-from .fastfeed import parse_fast
+from .html_page import discover_feeds
 from .jsonfeed import looks_like_json_feed, parse_json_feed
+from .plain_xml import parse_plain
 
 VALIDATOR_HINT = "check the feed with https://validator.w3.org/feed/ and tell the site owner"
 
@@ -49,7 +50,7 @@ class FeedSource:
             if problem:
                 return Parsed(error=problem, hint="the URL returns JSON that is not a JSON Feed: check the URL")
             return Parsed(items=to_items(entries, self.config, url))
-        fast = parse_fast(body) if self.fast_path else None
+        fast = parse_plain(body) if self.fast_path else None
         if fast is not None:
             return Parsed(items=to_items(fast, self.config, url))
         return self._parse_with_feedparser(body, url, headers)
@@ -80,8 +81,6 @@ def _looks_like_html(body: bytes) -> bool:
 
 
 def _not_a_feed(body: bytes, url: str) -> Parsed:
-    from .html import discover_feeds
-
     feeds = discover_feeds(body, url) if _looks_like_html(body) else []
     if feeds:
         return Parsed(

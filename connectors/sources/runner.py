@@ -25,7 +25,8 @@ from compose.models import FetchReport, SourceCursor
 from connectors.outbound import OutboundGuard
 
 from .base import Parsed
-from .http import Fetched, FetchLimits, fetch, make_client
+from .fetch import Fetched, FetchLimits, fetch, make_client
+from .registry import SOURCES
 from .websub import discover
 
 
@@ -37,7 +38,7 @@ class GatherLimits:
     pool_min_sources = 16  # fewer sources than this are parsed in this process (no worker pool to start)
     parse_timeout_s = 120.0
     per_host_interval_s = 0.001  # requests to one host start at least this far apart (a short accept queue drops bursts;
-    # a SYN dropped anyway is redialled after `http.ClientLimits.redial_after_s`, not the kernel's 1 s)
+    # a SYN dropped anyway is redialled after `fetch.ClientLimits.redial_after_s`, not the kernel's 1 s)
 
 
 _DEFAULTS = FetchLimits()
@@ -48,8 +49,6 @@ _pool_lock = threading.Lock()
 
 def parse_body(config: SourceConfig, body: bytes, url: str, headers: Mapping[str, str]) -> Parsed:
     """Parse one fetched body with the source's kind (runs in a worker process). Never raises."""
-    from . import SOURCES
-
     try:
         return SOURCES[config.kind](config).parse(body, url=url, headers=headers)
     except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the other sources
@@ -58,8 +57,7 @@ def parse_body(config: SourceConfig, body: bytes, url: str, headers: Mapping[str
 
 
 def _warm() -> int:
-    from . import SOURCES  # noqa: F401 - imports the parsers in the worker
-
+    """Start a worker: its parsers are imported by the forkserver preload (`connectors.sources`)."""
     return os.getpid()
 
 
@@ -142,8 +140,6 @@ async def _gather_one(
     pool: ProcessPoolExecutor | None,
     gate: _Gate,
 ) -> FetchReport:
-    from . import SOURCES
-
     url = cursor.url if cursor and cursor.url else str(source.url)
     started = time.perf_counter()
     try:

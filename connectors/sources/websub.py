@@ -24,13 +24,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpx
 
+from compose.urls import is_web_url
 from connectors.outbound import OutboundGuard, OutboundRefused, guarded_transport
 
-from .http import USER_AGENT
+from .fetch import USER_AGENT
 
 SIGNATURE_HEADER = "X-Hub-Signature"
 ALGORITHMS: dict[str, str] = {"sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
@@ -133,10 +134,9 @@ def _http(href: str, base: str) -> str | None:
     """`href` made absolute; None unless it is an http(s) URL with a host."""
     try:
         url = urljoin(base, href)
-        parts = urlsplit(url)
     except ValueError:
         return None
-    return url if parts.scheme in ("http", "https") and parts.hostname else None
+    return url if is_web_url(url) else None
 
 
 # --- secrets and signatures -----------------------------------------------------------------------------

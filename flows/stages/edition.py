@@ -15,7 +15,7 @@ from compose.edition import build_edition, left_out, slug_for
 from compose.models import Item
 from compose.schedule import next_slot
 from connectors.channels.reach import loopback_warning
-from connectors.links import edition_link_warnings
+from connectors.link_check import edition_link_warnings
 from state import events, ledger
 from state.editions import (
     candidate_items,

@@ -16,7 +16,7 @@ import httpx
 from compose.config import Config
 from compose.models import Edition
 from connectors.outbound import OutboundGuard, OutboundRefused, Resolver, guarded_transport
-from connectors.sources.http import USER_AGENT
+from connectors.sources.fetch import USER_AGENT
 
 
 class LinkCheckLimits:

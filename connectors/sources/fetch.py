@@ -14,11 +14,9 @@ a redirect to an internal address is refused unless its host is a configured sou
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import ssl
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -26,7 +24,9 @@ import certifi
 from aiohttp.abc import AbstractResolver
 
 from compose.models import SourceCursor
+from compose.urls import is_web_url
 from connectors.outbound import OutboundGuard, OutboundRefused, check_addr_infos
+from connectors.retry_after import retry_after_s
 
 USER_AGENT = "syndicate/0.1 (newsletter and social syndication; +https://github.com/syndicate)"
 
@@ -69,11 +69,6 @@ class _Failure(Exception):
     def __init__(self, error: str, hint: str, *, status: int | None = None, retry_after_s: float | None = None):
         super().__init__(error)
         self.error, self.hint, self.status, self.retry_after_s = error, hint, status, retry_after_s
-
-
-def _scheme_ok(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 _ssl_context: ssl.SSLContext | None = None
@@ -185,7 +180,7 @@ def _failed(state: dict, error: str, hint: str, *, status: int | None = None,
 
 async def _follow(client: aiohttp.ClientSession, url: str, headers: dict, limits: FetchLimits, state: dict) -> Fetched:
     for _ in range(limits.max_redirects + 1):
-        if not _scheme_ok(url):
+        if not is_web_url(url):
             raise _Failure(f"refusing to fetch {url!r}: only http and https URLs",
                            "use an http:// or https:// URL for this source in syndicate.toml")
         state["url"] = url
@@ -193,7 +188,7 @@ async def _follow(client: aiohttp.ClientSession, url: str, headers: dict, limits
             location = response.headers.get("Location")
             if response.status in ClientLimits.redirect_codes and location is not None:
                 target = urljoin(url, location)
-                if not _scheme_ok(target):
+                if not is_web_url(target):
                     raise _Failure(f"redirected to a non-http(s) URL {target!r}",
                                    "the site redirects somewhere syndicate will not follow: check the URL",
                                    status=response.status)
@@ -215,7 +210,7 @@ async def _read(response: aiohttp.ClientResponse, url: str, limits: FetchLimits,
         return Fetched(url=url, status=304, not_modified=True, moved_to=state["moved_to"], etag=etag,
                        last_modified=last_modified)
     if status >= 400:
-        retry = _retry_after(received.get("Retry-After")) if status in (429, 503) else None
+        retry = retry_after_s(received.get("Retry-After"), now=time.time()) if status in (429, 503) else None
         raise _Failure(f"the server returned {status}", _status_hint(status, retry), status=status,
                        retry_after_s=retry)
     declared = received.get("Content-Length", "")
@@ -252,19 +247,3 @@ def _status_hint(status: int, retry_after_s: float | None) -> str:
     if status >= 500:
         return f"the server failed ({status}): usually temporary, syndicate will try again next run"
     return f"the server returned {status}: check the URL in syndicate.toml"
-
-
-def _retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
