@@ -219,7 +219,7 @@ def edition_preview(
 @edition_app.command("acknowledge")
 def edition_acknowledge(edition_id: int, by: Annotated[str, typer.Option("--by", metavar="EMAIL", help="Your email.")]) -> None:
     """Acknowledge an edition's warnings (e.g. trimmed for size) so it can be approved."""
-    from flows.stages.edition import acknowledge_warnings
+    from state.editions import acknowledge_warnings
 
     with database().session() as session:
         acknowledge_warnings(session, edition_id, by=by, now=now())
@@ -319,7 +319,7 @@ def publish() -> None:
 @app.command()
 def status() -> None:
     """Sources, pending approvals, schedule and failures."""
-    from flows.status import status_report
+    from state.status_report import status_report
 
     cfg, db = config(), database()
     with db.session() as session:

@@ -194,8 +194,8 @@ def sources_discover(url: Annotated[str, typer.Argument(metavar="URL")]) -> None
 @sources_app.command("list")
 def sources_list() -> None:
     """Configured sources and their health."""
-    from flows.status import sources_health
     from state.items import sync_sources
+    from state.status_report import sources_health
 
     cfg = config()
     with database().session() as session:
@@ -264,7 +264,7 @@ def _parse_since(value: str, zone: Any) -> Any:
 @posts_app.command("draft")
 def posts_draft() -> None:
     """Draft a post per new item for each enabled network, for approval (what the social-drafts flow does)."""
-    from flows.stages.publish import draft_item_posts
+    from state.threads import draft_item_posts
 
     cfg = config()
     with database().session() as session:

@@ -106,7 +106,7 @@ def gather(config_path: str | None = None, include_backlog: bool = False) -> dic
 
 @task(cache_policy=NO_CACHE)
 def draft_posts_task(config_path: str | None, item_ids: list[int] | None) -> list[int]:
-    from flows.stages.publish import draft_item_posts
+    from state.threads import draft_item_posts
 
     with _db().session() as session:
         return draft_item_posts(session, load_config(config_path), now=_now(), item_ids=item_ids)

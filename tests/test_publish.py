@@ -12,15 +12,17 @@ import pytest
 from sqlalchemy import select
 
 from compose.config import Config
+from compose.threads import thread_hash
 from connectors.channels.outbox_posts import OutboxPostChannel
 from connectors.channels.x import XChannel
-from flows.stages.publish import PublishSummary, draft_item_posts, publish_due_posts, thread_hash
+from flows.stages.publish import PublishSummary, publish_due_posts
 from state import ledger
 from state.db import Database
 from state.models import ItemRow, PostRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
+from state.threads import draft_item_posts
 from tests.fakes import fake_x
 from tests.fakes.fake_x import FakeX
-from tests.fakes.server import FakeServer
+from tests.fakes.server import FakeServer, Fault
 from tests.helpers.staff import add_staff_rows
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -227,6 +229,23 @@ def test_403_duplicate_is_recorded_and_not_retried(db, fake, tmp_path):
     assert "duplicate content, not retried" in summary.failed[0]
     assert posts_of(db, thread_id)[0].status == PostStatus.DUPLICATE
     assert publish(db, make_config(tmp_path), server, now=NOW + timedelta(days=1)).posted == 0
+    assert len(post_requests(server)) == 1
+
+
+def test_a_refusal_without_a_row_of_its_own_fails_the_thread_for_staff_unretried(db, fake, tmp_path):
+    """A 400 (`PermanentError`) has no row in the refusal table: its nearest base class's
+    (`DeliveryError`) says what it means. No retry in the run, none in the next."""
+    _, server = fake
+    thread_id = add_thread(db)
+    server.inject(Fault(status=400, json={"title": "Invalid Request", "detail": "One or more parameters to your "
+                                          "request was invalid.", "type": "about:blank", "status": 400}))
+    sleeps: list[float] = []
+    summary = publish(db, make_config(tmp_path), server, sleeps=sleeps)
+    assert summary.failed == [f"thread {thread_id} (x): x: post refused (400) (hint: fix the post; retrying it "
+                              "unchanged will fail again)"] and sleeps == [] and summary.waiting == []
+    assert [p.status for p in posts_of(db, thread_id)] == [PostStatus.FAILED, PostStatus.PENDING, PostStatus.PENDING]
+    assert thread_of(db, thread_id).status == ThreadStatus.FAILED
+    assert publish(db, make_config(tmp_path), server, now=NOW + timedelta(hours=1)).posted == 0
     assert len(post_requests(server)) == 1
 
 
