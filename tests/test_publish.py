@@ -15,6 +15,7 @@ from compose.config import Config
 from compose.threads import thread_hash
 from connectors.channels.outbox_posts import OutboxPostChannel
 from connectors.channels.x import XChannel
+from connectors.errors import PermanentError
 from flows.stages.publish import PublishSummary, publish_due_posts
 from state import ledger
 from state.db import Database
@@ -341,6 +342,9 @@ def test_a_channel_that_cannot_look_up_holds_the_post(db, tmp_path):
 
         def publish(self, text, *, reply_to=None, thread_key=""):
             raise AssertionError("a post left posting must never be resent blind")
+
+        def find_post(self, text, *, reply_to=None, thread_key=""):
+            raise PermanentError("x: the network's search is switched off for this account", status=403)
 
         def close(self) -> None:
             pass

@@ -313,14 +313,11 @@ class _ThreadPublisher:
     def _lookup(self, post: PostRow, reply_to: str | None) -> PostReceipt | None:
         """Ask the network whether the post exists (as a reply, or standalone when that is the
         fallback); raises `DeliveryError` when it cannot tell, after the in-run retries."""
-        find = getattr(self.channel, "find_post", None)
-        if find is None:
-            raise DeliveryError(f"{self.thread.network}: this channel cannot look up its posts")
         candidates = [reply_to] + ([None] if reply_to and self.settings.reply_fallback == "standalone" else [])
         for delay in (*self.backoff_s, None):
             try:
                 for candidate in candidates:
-                    receipt = find(post.text, reply_to=candidate, thread_key=self.thread.key)
+                    receipt = self.channel.find_post(post.text, reply_to=candidate, thread_key=self.thread.key)
                     if receipt is not None:
                         return receipt
                 return None
