@@ -28,6 +28,7 @@ others say it in their message).
     ├── WebhookRejected(ValueError)          [connectors.channels.sendgrid] a webhook call not provably from SendGrid
     ├── LedgerError                          [state.errors] a change the ledger does not allow
     │   ├── NotFound                         no such edition, thread or post
+    │   ├── TransitionRefused                a status its table does not let move there
     │   ├── NotApproved                      not approved (or changed since)
     │   ├── NotStaff                         `--by` names nobody on the staff list
     │   ├── NotAllowed                       the member of staff's role does not allow it

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 import httpx
 
+from compose.config import Config
+from compose.models import Edition
 from connectors.outbound import OutboundGuard, OutboundRefused, Resolver, guarded_transport
 from connectors.sources.fetch import USER_AGENT
 
@@ -59,3 +61,13 @@ def broken_links(urls: Iterable[str], *, guard: OutboundGuard | None = None,
     public addresses unless `guard` trusts the host. `resolver` replaces DNS (tests)."""
     wanted = sorted({url for url in urls if url.startswith(("http://", "https://"))})
     return asyncio.run(_check_all(wanted, guard or OutboundGuard(), resolver)) if wanted else {}
+
+
+def edition_link_warnings(edition: Edition, config: Config) -> tuple[str, ...]:
+    """A warning per link of `edition` (its items and the pinned one) that does not answer; the
+    configured sources' hosts and `fetch.allow_hosts` are trusted even on internal addresses."""
+    shown = ((edition.featured,) if edition.featured else ()) + edition.items
+    guard = OutboundGuard.trusting([str(source.url) for source in config.sources], config.fetch.allow_hosts)
+    broken = broken_links((item.url for item in shown), guard=guard)
+    return tuple(f"broken link in \"{item.title}\": {item.url} ({broken[item.url]})"
+                 for item in shown if item.url in broken)

@@ -1,6 +1,12 @@
 """Prefect flows: thin wrappers around the stage functions, for schedules, event triggers,
 retries and the Prefect UI. Parameters are plain values (a config path), so every flow can be
 deployed (`prefect.yaml`). Never twice lives in the ledger, so the sending tasks use NO_CACHE.
+
+Each run publishes what it did as artifacts with stable keys (`flows.artifacts`), and a run whose
+stage recorded something staff must act on ends `Failed` with the reason as its message (the
+stage's summary stays the state's data). It is a returned state, not an exception: Prefect's
+retries start on exceptions, and nothing here is retried by Prefect; a later run asks the ledger
+what is still to do, so it never sends twice.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from flows.prefect_env import configure
 configure()
 
 from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.states import Failed, State  # noqa: E402
 
 from flows.settings import load_config, signing_key  # noqa: E402
 
@@ -30,6 +38,20 @@ def _db() -> Database:
     from state.db import connect
 
     return connect()
+
+
+def _outcome(result: Any, attention: str | None) -> Any:
+    """The flow's return: its result, or a Failed state saying what staff must act on (with the result
+    as its data, so `state.result(raise_on_failure=False)` still gives the summary)."""
+    if attention is None:
+        return result
+    get_run_logger().error("needs staff: %s", attention)
+    return Failed(message=attention, data=result)
+
+
+def result_of(state: State) -> Any:
+    """A flow run's summary whether it Completed or Failed for staff (see `_outcome`)."""
+    return state.result(raise_on_failure=False)
 
 
 def _api_configured() -> bool:
@@ -60,19 +82,31 @@ def gather_task(config_path: str | None, include_backlog: bool) -> dict[str, Any
     return summary.as_dict()
 
 
+@task(cache_policy=NO_CACHE)
+def gather_artifact_task(result: dict[str, Any]) -> str | None:
+    """The sources table (status, new, updated, failing, hint); returns what staff must act on."""
+    from flows.artifacts import ArtifactKeys, gather_attention, gather_table
+
+    table = gather_table(result)
+    create_table_artifact(table.rows, key=ArtifactKeys.gather, description=table.description)
+    return gather_attention(result)
+
+
 @flow(name="gather", log_prints=True)
 def gather(config_path: str | None = None, include_backlog: bool = False) -> dict[str, Any]:
-    """Fetch every source once; each new item becomes a `syndicate.item.discovered` event."""
+    """Fetch every source once; each new item becomes a `syndicate.item.discovered` event.
+    Every source failing ends the run Failed."""
     result = gather_task(config_path, include_backlog)
     get_run_logger().info("gathered: %s new, %s updated, %s failing", result["new"], result["updated"], result["failed"])
+    attention = gather_artifact_task(result)
     notify_task(config_path)
     relay_task()
-    return result
+    return _outcome(result, attention)
 
 
 @task(cache_policy=NO_CACHE)
 def draft_posts_task(config_path: str | None, item_ids: list[int] | None) -> list[int]:
-    from flows.stages.publish import draft_item_posts
+    from state.threads import draft_item_posts
 
     with _db().session() as session:
         return draft_item_posts(session, load_config(config_path), now=_now(), item_ids=item_ids)
@@ -95,10 +129,23 @@ def build_task(config_path: str | None) -> dict[str, Any]:
         return build_edition_and_threads(session, load_config(config_path), now=_now())
 
 
+@task(cache_policy=NO_CACHE)
+def build_artifact_task(config_path: str | None, built: dict[str, Any]) -> None:
+    """The edition as staff will review it, with a link to its desk page."""
+    from flows.artifacts import ArtifactKeys, build_markdown
+
+    config = load_config(config_path)
+    with _db().session() as session:
+        markdown = build_markdown(session, built, public_url=config.edition.public_url,
+                                  budget_bytes=config.edition.size_budget_bytes)
+    create_markdown_artifact(markdown.text, key=ArtifactKeys.build, description=markdown.description)
+
+
 @flow(name="build-edition")
-def build_edition(config_path: str | None = None) -> dict[str, Any]:
+def build_edition_flow(config_path: str | None = None) -> dict[str, Any]:
     """Compose the next edition and its roundup threads, for approval."""
     built = build_task(config_path)
+    build_artifact_task(config_path, built)
     relay_task()
     return built
 
@@ -172,20 +219,41 @@ def schedule_sends_task() -> list[str]:
     return scheduled
 
 
+@task(cache_policy=NO_CACHE)
+def send_artifact_task(config_path: str | None, delivered: list[dict[str, Any]], held: list[int]) -> str | None:
+    """The delivery figures and where to see who got it (only when the run sent or held something);
+    returns what staff must act on."""
+    from flows.artifacts import ArtifactKeys, desk_url, send_attention, send_table
+
+    config = load_config(config_path)
+    with _db().session() as session:
+        table = send_table(session, delivered, held, public_url=config.edition.public_url)
+    if table is not None:
+        create_table_artifact(table.rows, key=ArtifactKeys.send, description=table.description)
+        sent = [r for r in delivered if r.get("edition_id") is not None]
+        if sent:
+            edition_id = sent[-1]["edition_id"]
+            create_link_artifact(desk_url(config.edition.public_url, f"/desk/history/editions/{edition_id}"),
+                                 link_text=f"Who got edition {edition_id}", key=ArtifactKeys.send_link,
+                                 description="Each recipient of the latest edition sent, with any failure and its reason")
+    return send_attention(delivered)
+
+
 @flow(name="deliver-edition")
-def deliver_edition(config_path: str | None = None, edition_id: int | None = None) -> list[dict[str, Any]]:
+def deliver_edition_flow(config_path: str | None = None, edition_id: int | None = None) -> list[dict[str, Any]]:
     """Send approved editions that are due (or one edition now). Refuses unapproved or changed content.
     First holds drafts whose send time passed (staff are told); last, schedules a run at the send
-    time of each approved edition that is not yet due."""
+    time of each approved edition that is not yet due. An ambiguous or refused batch ends the run Failed."""
     held = hold_task(config_path)
     if held["held"]:
         get_run_logger().warning("held editions (not approved by their send time): %s", held["held"])
     delivered = deliver_task(config_path, edition_id)
+    attention = send_artifact_task(config_path, delivered, held["held"])
     if edition_id is None:
         schedule_sends_task()
     notify_task(config_path)
     relay_task()
-    return delivered
+    return _outcome(delivered, attention)
 
 
 @task(cache_policy=NO_CACHE)
@@ -195,20 +263,37 @@ def publish_task(config_path: str | None) -> dict[str, Any]:
     return publish_due_posts(_db().sessions, load_config(config_path), now=_now()).as_dict()
 
 
+@task(cache_policy=NO_CACHE)
+def publish_artifact_task(config_path: str | None, published: dict[str, Any], since: datetime) -> str | None:
+    """Links to the posts made (only when the run posted or stopped something); returns what staff
+    must act on."""
+    from flows.artifacts import ArtifactKeys, publish_attention, publish_markdown
+
+    config = load_config(config_path)
+    with _db().session() as session:
+        markdown = publish_markdown(session, published, since=since, public_url=config.edition.public_url)
+    if markdown is not None:
+        create_markdown_artifact(markdown.text, key=ArtifactKeys.publish, description=markdown.description)
+    return publish_attention(published)
+
+
 @flow(name="publish-posts")
 def publish_posts(config_path: str | None = None) -> dict[str, Any]:
-    """Post approved threads that are due, within each network's quotas."""
+    """Post approved threads that are due, within each network's quotas. A thread stopped for staff
+    ends the run Failed."""
+    started = _now()
     published = publish_task(config_path)
+    attention = publish_artifact_task(config_path, published, started)
     notify_task(config_path)
     relay_task()
-    return published
+    return _outcome(published, attention)
 
 
 @flow(name="demo-pipeline")
 def demo_pipeline(config_path: str, approver: str = "demo@socitm.example") -> dict[str, Any]:
     """The whole pipeline once, on the example site: gather, build, approve, deliver, publish."""
-    gathered = gather(config_path, include_backlog=True)
-    built = build_edition(config_path)
+    gathered = result_of(gather(config_path, include_backlog=True, return_state=True))
+    built = build_edition_flow(config_path)
     edition_id = built["id"]
     delivered: list[dict[str, Any]] = []
     published: dict[str, Any] = {}
@@ -226,6 +311,6 @@ def demo_pipeline(config_path: str, approver: str = "demo@socitm.example") -> di
         for thread_id in built.get("threads", []):
             approve_task(kind="thread", ident=thread_id, by=approver, note="approved by the demo",
                          config_path=config_path)
-        delivered = deliver_edition(config_path, edition_id)
-        published = publish_posts(config_path)
+        delivered = result_of(deliver_edition_flow(config_path, edition_id, return_state=True))
+        published = result_of(publish_posts(config_path, return_state=True))
     return {"gathered": gathered, "built": built, "delivered": delivered, "published": published}

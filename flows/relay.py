@@ -7,6 +7,11 @@ count and error are recorded), and every later row *of the same resource* waits 
 resource's events reach Prefect in the order they happened. Other resources go on. An outage of
 the Prefect API therefore delays events and never loses them.
 
+Each event names its resource in words (`prefect.resource.name`: an item's title, an edition's
+subject, a thread's network and what it is about) and lists the related resources with their roles
+(`source`, `edition`, `item`, `network`), read from the ledger when the event is relayed, so the
+Prefect UI's event feed and automations can filter by them (e.g. `syndicate.network: bluesky`).
+
 The event id sent to Prefect is derived from the row (`event_uuid`), so a re-emit after a crash
 between "emitted" and "marked" is the same event, which Prefect's trigger service recognises.
 
@@ -19,15 +24,16 @@ guarantee; it still fits the `Emit` signature for tests and one-off scripts.)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from state.db import Database
-from state.models import EventRow
+from state.models import EditionRow, EventRow, ItemRow, SourceRow, ThreadRow
 
 _NAMESPACE = uuid.UUID("5b0d7a52-3f6e-4f0b-9a51-7d1f3c2e8a10")  # syndicate's uuid5 namespace for events
 
@@ -37,11 +43,12 @@ class Emit(Protocol):
     The keyword arguments are those of `prefect.events.emit_event`."""
 
     def __call__(self, *, event: str, resource: dict[str, str], occurred: datetime, payload: dict[str, Any],
-                 id: uuid.UUID) -> Any: ...  # noqa: A002
+                 id: uuid.UUID, related: list[dict[str, str]]) -> Any: ...  # noqa: A002
 
 
 class RelayLimits:
     error_chars = 500  # how much of an emitter's error is kept on the row
+    label_chars = 200  # a readable name longer than this is cut (subjects and titles can be long)
 
 
 @dataclass
@@ -68,9 +75,97 @@ def event_uuid(row: EventRow) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, f"{row.id}|{row.name}|{row.resource_id}|{occurred}")
 
 
-def prefect_resource(row: EventRow) -> dict[str, str]:
-    """The Prefect resource an event is about, e.g. `{"prefect.resource.id": "syndicate.item.42", ...}`."""
-    return {"prefect.resource.id": row.resource_id, "syndicate.event.row": str(row.id)}
+@dataclass(frozen=True)
+class Labels:
+    """What an event's resource is called and what it relates to, in words."""
+
+    resource: dict[str, str] = field(default_factory=dict)  # extra labels of the resource itself
+    related: list[dict[str, str]] = field(default_factory=list)
+
+
+def prefect_resource(row: EventRow, labels: Labels | None = None) -> dict[str, str]:
+    """The Prefect resource an event is about, e.g. `{"prefect.resource.id": "syndicate.item.42",
+    "prefect.resource.name": "Councils and AI", ...}`."""
+    return {"prefect.resource.id": row.resource_id, **(labels.resource if labels else {}),
+            "syndicate.event.row": str(row.id)}
+
+
+def _name(text: object) -> str:
+    words = " ".join(str(text or "").split())
+    limit = RelayLimits.label_chars
+    return words if len(words) <= limit else words[: limit - 1] + "\u2026"
+
+
+def _related(kind: str, ident: object, name: object, role: str | None = None) -> dict[str, str]:
+    return {"prefect.resource.id": f"syndicate.{kind}.{ident}", "prefect.resource.role": role or kind,
+            "prefect.resource.name": _name(name)}
+
+
+def network_name(network: str) -> str:
+    return "X" if network == "x" else network.capitalize()
+
+
+def resource_labels(session: Session, rows: Sequence[EventRow]) -> dict[str, Labels]:
+    """Readable labels for the resources of `rows`, by resource id, read from the ledger in one query
+    per kind. A resource the ledger no longer has keeps what its event's payload says."""
+    wanted: dict[str, set[int]] = {}
+    for row in rows:
+        kind, _, ident = row.resource_id.removeprefix("syndicate.").partition(".")
+        if ident.isdigit():
+            wanted.setdefault(kind, set()).add(int(ident))
+    sources = {r.id: r for r in _rows(session, SourceRow, wanted.get("source"))}
+    threads = {r.id: r for r in _rows(session, ThreadRow, wanted.get("thread"))}
+    items = {r.id: r for r in _rows(session, ItemRow, (wanted.get("item") or set())
+                                    | {t.item_id for t in threads.values() if t.item_id})}
+    editions = {r.id: r for r in _rows(session, EditionRow, (wanted.get("edition") or set())
+                                       | {t.edition_id for t in threads.values() if t.edition_id})}
+    item_sources = {r.id: r for r in _rows(session, SourceRow, {i.source_id for i in items.values()})}
+    out: dict[str, Labels] = {}
+    for ident, item in items.items():
+        source = item_sources.get(item.source_id)
+        related = [_related("source", source.id, source.name)] if source else []
+        out[f"syndicate.item.{ident}"] = Labels({"prefect.resource.name": _name(item.title),
+                                                 "syndicate.section": item.section}, related)
+    for ident, edition in editions.items():
+        out[f"syndicate.edition.{ident}"] = Labels({"prefect.resource.name": _name(edition.subject),
+                                                    "syndicate.edition.slug": edition.slug})
+    for ident, source in sources.items():
+        out[f"syndicate.source.{ident}"] = Labels({"prefect.resource.name": _name(source.name),
+                                                   "syndicate.section": source.section})
+    for ident, thread in threads.items():
+        network = network_name(thread.network)
+        related = [_related("network", thread.network, network)]
+        about = ""
+        if thread.edition_id in editions:
+            edition = editions[thread.edition_id]
+            related.append(_related("edition", edition.id, edition.subject))
+            about = f"{network} roundup of {edition.subject}"
+        elif thread.item_id in items:
+            item = items[thread.item_id]
+            related.append(_related("item", item.id, item.title))
+            about = f"{network} thread: {item.title}"
+        out[f"syndicate.thread.{ident}"] = Labels({"prefect.resource.name": _name(about or f"{network} thread"),
+                                                   "syndicate.network": thread.network}, related)
+    return out
+
+
+def _fallback_labels(row: EventRow) -> Labels:
+    """From the payload alone, for a resource the ledger does not have (or not any more)."""
+    payload = row.payload or {}
+    name = payload.get("slug") or payload.get("source") or payload.get("title")
+    if row.resource_id == "syndicate.staff":
+        name = "staff"
+    labels = {"prefect.resource.name": _name(name)} if name else {}
+    if network := payload.get("network"):
+        labels["syndicate.network"] = str(network)
+        return Labels(labels, [_related("network", network, network_name(str(network)))])
+    return Labels(labels)
+
+
+def _rows(session: Session, model: Any, ids: set[int] | None) -> Sequence[Any]:
+    if not ids:
+        return []
+    return session.scalars(select(model).where(model.id.in_(sorted(ids)))).all()
 
 
 def relay_events(db: Database, *, emit: Emit | None = None, batch: int = 500, now: datetime) -> RelayReport:
@@ -83,14 +178,16 @@ def relay_events(db: Database, *, emit: Emit | None = None, batch: int = 500, no
     with db.session() as session:
         rows = session.scalars(select(EventRow).where(EventRow.relayed_at.is_(None))
                                .order_by(EventRow.id).limit(batch)).all()
+        labels = resource_labels(session, rows)
         session.expunge_all()
     for row in rows:
         if row.resource_id in blocked:
             report.deferred += 1
             continue
+        named = labels.get(row.resource_id) or _fallback_labels(row)
         try:
-            emit(event=row.name, resource=prefect_resource(row), occurred=_utc(row.occurred_at),
-                 payload=dict(row.payload or {}), id=event_uuid(row))
+            emit(event=row.name, resource=prefect_resource(row, named), occurred=_utc(row.occurred_at),
+                 payload=dict(row.payload or {}), id=event_uuid(row), related=named.related)
         except Exception as exc:  # noqa: BLE001  (any failure: keep the row for later, say why)
             blocked.add(row.resource_id)
             message = f"{type(exc).__name__}: {exc}"[: RelayLimits.error_chars]
@@ -132,13 +229,13 @@ class PrefectApiEmitter:
         self._client: Any = None
 
     def __call__(self, *, event: str, resource: dict[str, str], occurred: datetime, payload: dict[str, Any],
-                 id: uuid.UUID) -> None:  # noqa: A002
+                 id: uuid.UUID, related: list[dict[str, str]] | None = None) -> None:  # noqa: A002
         from prefect.events import Event
 
         # validated from plain values: pydantic turns the dict into a Resource and the datetime into
         # Prefect's DateTime, which the keyword constructor's annotations do not admit
         body = Event.model_validate({"event": event, "resource": resource, "occurred": occurred,
-                                     "payload": payload, "id": id})
+                                     "payload": payload, "id": id, "related": related or []})
         response = self._open().request("POST", "/events", json=[body.model_dump(mode="json")])
         response.raise_for_status()
 

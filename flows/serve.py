@@ -1,7 +1,9 @@
 """`syndicate serve`: one machine runs everything, until Ctrl-C.
 
-- a long-lived Prefect API server (`prefect server start`, its own PREFECT_HOME and SQLite database
-  under ./var/prefect), unless PREFECT_API_URL already names one;
+- a long-lived Prefect server with its UI (`prefect server start`, its own PREFECT_HOME and SQLite
+  database under ./var/prefect), unless PREFECT_API_URL already names one. The UI is bundled in the
+  prefect package and works offline; its API address is set to this server's (any port: left to
+  its default, the UI would look for port 4200 and say "Unable to connect to Prefect server");
 - the deployments of `prefect.yaml`, served in-process (`prefect.serve`, `pause_on_shutdown=False`
   so a restart finds its schedules and queued runs where it left them);
 - the event relay, every few seconds, from the ledger's `events` table to Prefect (so triggers fire);
@@ -33,7 +35,7 @@ Say = Callable[[str], None]
 
 class ServeSettings:
     prefect_port = 4200  # used when free, else any free port
-    health_timeout_s = 120.0
+    health_timeout_s = 300.0  # a first start on a busy 2-core machine took 96 s
     health_poll_s = 0.5
     progress_every_s = 10.0
     relay_interval_s = 3.0
@@ -58,6 +60,16 @@ def free_port(preferred: int | None = None) -> int:
                 continue
             return probe.getsockname()[1]
     raise RuntimeError("no free port on 127.0.0.1")
+
+
+def _in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def wait_healthy(api_url: str, *, timeout_s: float = ServeSettings.health_timeout_s, say: Say = _say,
@@ -91,21 +103,70 @@ class LocalPrefectServer:
         self.home = home.resolve()
         self.port = port or free_port(ServeSettings.prefect_port)
         self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.ui_url = f"http://127.0.0.1:{self.port}/"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, say: Say = _say) -> float:
-        self.home.mkdir(parents=True, exist_ok=True)
+    def environment(self) -> dict[str, str]:
+        """The server's environment: offline, its own home, and the UI pointed at this server's API."""
         env = {**os.environ, "PREFECT_HOME": str(self.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-               "PREFECT_UI_ENABLED": "false", "DO_NOT_TRACK": "1"}
-        env.pop("PREFECT_API_URL", None)
+               "DO_NOT_TRACK": "1", "PREFECT_SERVER_UI_ENABLED": "true",
+               "PREFECT_SERVER_UI_API_URL": self.api_url,  # what the UI's browser code calls
+               "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(self.port),
+               "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false"}  # no upgrade banners (offline, self-hosted)
+        for key in ("PREFECT_API_URL", "PREFECT_UI_ENABLED", "PREFECT_UI_API_URL"):  # one name per setting
+            env.pop(key, None)
+        return env
+
+    def start(self, *, say: Say = _say, attempts: int = 3) -> float:
+        """Start the server and wait until it answers; returns the seconds it took. When another Prefect
+        server takes the port between the probe and the start (two serves starting at once), start
+        again on a free port."""
+        started = time.monotonic()
+        for attempt in range(attempts):
+            if self._start_once(say=say):
+                return time.monotonic() - started
+            taken = self.port
+            self.port = free_port()
+            self.api_url, self.ui_url = f"http://127.0.0.1:{self.port}/api", f"http://127.0.0.1:{self.port}/"
+            say(f"  port {taken} was taken by another Prefect server; trying {self.port}"
+                + (" (last try)" if attempt == attempts - 2 else ""))
+        raise RuntimeError(f"could not start the Prefect server: {attempts} ports were taken by other servers")
+
+    def _start_once(self, *, say: Say) -> bool:
+        self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home / "server.log").open("ab")
         command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                   str(self.port), "--no-ui", "--analytics-off"]
-        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,  # noqa: S603
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                   str(self.port), "--ui", "--analytics-off"]
+        self.process = subprocess.Popen(command, env=self.environment(), stdout=log,  # noqa: S603
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         say(f"Starting the Prefect server on {self.api_url} (log: {self.home / 'server.log'})")
-        return wait_healthy(self.api_url, say=say, process=self.process)
+        started = time.monotonic()
+        try:
+            wait_healthy(self.api_url, say=say, process=self.process)
+        except RuntimeError:
+            if self.process.poll() is not None and _in_use(self.port):  # it could not bind: the port was taken
+                return False
+            raise
+        while not self.answering():  # another Prefect server answers on our port
+            if self.process.poll() is not None:
+                return False
+            if time.monotonic() - started > ServeSettings.health_timeout_s:
+                self.stop()
+                return False
+            time.sleep(ServeSettings.health_poll_s)
+        return True
+
+    def answering(self) -> bool:
+        """The server on our port is this one (its home is ours), not another that took the port."""
+        import json
+
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/admin/settings", timeout=5) as response:  # noqa: S310
+                home = json.loads(response.read()).get("home")
+        except (OSError, ValueError):
+            return False
+        return home is not None and Path(home).resolve() == self.home
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -116,6 +177,11 @@ class LocalPrefectServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def prefect_ui_url(api_url: str) -> str:
+    """The UI of the server an API URL names: PREFECT_UI_URL when set, else the API URL without `/api`."""
+    return os.environ.get("PREFECT_UI_URL") or (api_url.removesuffix("/").removesuffix("/api") + "/")
 
 
 class RelayLoop(threading.Thread):
@@ -193,6 +259,7 @@ def run_serve(config_path: str | None, *, host: str = "127.0.0.1", port: int = 8
             os.environ["PREFECT_API_URL"] = server.api_url
             say(f"Prefect server ready in {took:.1f} s")
         api_url = os.environ["PREFECT_API_URL"]
+        ui_url = server.ui_url if server is not None else prefect_ui_url(api_url)
         from prefect import serve
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -203,6 +270,7 @@ def run_serve(config_path: str | None, *, host: str = "127.0.0.1", port: int = 8
             relay = RelayLoop(db)
             relay.start()
             start_web(config, db, host=host, port=port, say=say)
+            say(f"Prefect UI on {ui_url} (deployments, runs, artifacts, events)")
             deployments = served_deployments(config, path)
             say(f"Serving {len(deployments)} deployments against {api_url} (Ctrl-C stops; nothing is lost)")
             serve(*deployments, pause_on_shutdown=False, print_starting_message=False)

@@ -28,6 +28,7 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def database_url(env: dict[str, str] | None = None) -> str:
+    """The ledger's database URL: `$SYNDICATE_DATABASE_URL`, else SQLite in ./var/syndicate.db."""
     source: Mapping[str, str] = os.environ if env is None else env
     return source.get("SYNDICATE_DATABASE_URL") or DEFAULT_URL
 
@@ -41,11 +42,14 @@ def _normalise(url: str) -> str:
 
 @dataclass
 class Database:
+    """The ledger's engine and its session factory; `session()` is the unit of work callers commit by."""
+
     engine: Engine
     sessions: sessionmaker[Session]
 
     @property
     def is_sqlite(self) -> bool:
+        """True on SQLite (one writer at a time), False on PostgreSQL."""
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
@@ -60,6 +64,7 @@ class Database:
                 raise
 
     def dispose(self) -> None:
+        """Close every pooled connection (at exit, or between tests)."""
         self.engine.dispose()
 
 

@@ -17,9 +17,9 @@ Decisions, documented for staff:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Update, and_, func, insert, literal, or_, select, update
@@ -27,24 +27,27 @@ from sqlalchemy.orm import Session
 
 from state import events
 from state.ledger import SYSTEM, LedgerError, NotFound, audit
+from state.lifecycle import check_initial, check_transition
 from state.models import (
+    BATCH_LIFECYCLE,
+    DELIVERY_LIFECYCLE,
     BatchStatus,
     DeliveryBatchRow,
     DeliveryRow,
     DeliveryStatus,
     EditionRow,
-    ProviderEventRow,
     SubscriberRow,
     SubscriberStatus,
     UTCDateTime,
 )
-from state.subscribers import suppress
 
 TERMINAL = (BatchStatus.ACCEPTED, BatchStatus.FAILED)
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimedRecipient:
+    """One subscriber a claimed batch goes to, as read when it was claimed."""
+
     subscriber_id: int
     email: str
     name: str
@@ -52,6 +55,8 @@ class ClaimedRecipient:
 
 @dataclass(frozen=True, slots=True)
 class ClaimedBatch:
+    """A batch this worker marked SENDING, with the recipients still subscribed and how many left since planning."""
+
     batch_id: int
     edition_id: int
     attempts: int
@@ -66,9 +71,11 @@ def plan(session: Session, edition: EditionRow, *, batch_size: int, now: datetim
     """Freeze the recipient list of an edition: a delivery per active subscriber, in batches.
 
     Idempotent: an edition already planned is left as it is. Returns the number of new deliveries.
+    Every batch and delivery starts planned. Does not commit.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    check_initial(DELIVERY_LIFECYCLE, DeliveryStatus.PLANNED)
     # one planner at a time per edition (PostgreSQL row lock; SQLite serialises writers anyway)
     session.execute(select(EditionRow.id).where(EditionRow.id == edition.id).with_for_update())
     if session.scalar(select(func.count()).select_from(DeliveryRow).where(DeliveryRow.edition_id == edition.id)):
@@ -79,10 +86,7 @@ def plan(session: Session, edition: EditionRow, *, batch_size: int, now: datetim
     active = SubscriberRow.status == SubscriberStatus.ACTIVE
     for start in range(0, len(subscriber_ids), batch_size):
         chunk = subscriber_ids[start:start + batch_size]
-        batch = DeliveryBatchRow(edition_id=edition.id, channel=channel, status=BatchStatus.PLANNED, size=len(chunk),
-                                 attempts=0, created_at=now, updated_at=now)
-        session.add(batch)
-        session.flush()
+        batch = _new_batch(session, edition.id, channel=channel, size=len(chunk), now=now)
         # one INSERT ... SELECT per batch: the chunk is a contiguous id range of the active list read above
         session.execute(insert(DeliveryRow.__table__).from_select(
             ["edition_id", "subscriber_id", "batch_id", "status", "updated_at"],
@@ -94,6 +98,15 @@ def plan(session: Session, edition: EditionRow, *, batch_size: int, now: datetim
     return len(rows)
 
 
+def _new_batch(session: Session, edition_id: int, *, channel: str, size: int, now: datetime) -> DeliveryBatchRow:
+    check_initial(BATCH_LIFECYCLE, BatchStatus.PLANNED)
+    batch = DeliveryBatchRow(edition_id=edition_id, channel=channel, status=BatchStatus.PLANNED, size=size,
+                             attempts=0, created_at=now, updated_at=now)
+    session.add(batch)
+    session.flush()
+    return batch
+
+
 # --- claiming and the transitions around a request ------------------------------------------------
 
 
@@ -102,7 +115,9 @@ def claim_next_batch(session: Session, edition_id: int, *, worker: str, now: dat
 
     PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED. SQLite: one atomic UPDATE ... WHERE status='planned'.
     The caller must commit before sending. Recipients who left since planning are SKIPPED.
+    Returns None when no planned batch is due.
     """
+    check_transition(BATCH_LIFECYCLE, None, BatchStatus.PLANNED, BatchStatus.SENDING)
     due = and_(DeliveryBatchRow.edition_id == edition_id, DeliveryBatchRow.status == BatchStatus.PLANNED,
                or_(DeliveryBatchRow.not_before.is_(None), DeliveryBatchRow.not_before <= now))
     if session.get_bind().dialect.name == "postgresql":
@@ -134,17 +149,21 @@ def claim_next_batch(session: Session, edition_id: int, *, worker: str, now: dat
     planned = [r for r in rows if r[1] == DeliveryStatus.PLANNED]
     going = [r for r in planned if r[5] == SubscriberStatus.ACTIVE]
     left = [r[0] for r in planned if r[5] != SubscriberStatus.ACTIVE]
-    _set_status(session, left, DeliveryStatus.SKIPPED, now=now, error="left before sending")
-    _set_status(session, [r[0] for r in going], DeliveryStatus.SENDING, now=now)
+    _set_status(session, left, DeliveryStatus.PLANNED, DeliveryStatus.SKIPPED, now=now, error="left before sending")
+    _set_status(session, [r[0] for r in going], DeliveryStatus.PLANNED, DeliveryStatus.SENDING, now=now)
     attempts = session.scalar(select(DeliveryBatchRow.attempts).where(DeliveryBatchRow.id == batch_id)) or 1
     return ClaimedBatch(batch_id, edition_id, attempts, tuple(ClaimedRecipient(r[2], r[3], r[4]) for r in going),
                         len(left))
 
 
-def _set_status(session: Session, ids: Sequence[int], status: DeliveryStatus, *, now: datetime, **values: Any) -> None:
+def _set_status(session: Session, ids: Sequence[int], frm: DeliveryStatus, to: DeliveryStatus, *, now: datetime,
+                **values: Any) -> None:
+    """Move the deliveries `ids`, read as `frm`, to `to` (checked against the table; rows no longer
+    in `frm` are left alone)."""
+    check_transition(DELIVERY_LIFECYCLE, None, frm, to)
     for start in range(0, len(ids), 900):
-        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids[start:start + 900]))
-                        .values(status=status, updated_at=now, **values))
+        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids[start:start + 900]), DeliveryRow.status == frm)
+                        .values(status=to, updated_at=now, **values))
 
 
 def _dml(session: Session, statement: Update) -> CursorResult[Any]:
@@ -155,16 +174,26 @@ def _dml(session: Session, statement: Update) -> CursorResult[Any]:
 
 def _move_batch(session: Session, batch_id: int, to: BatchStatus, *, now: datetime,
                 allowed: Sequence[BatchStatus] = (BatchStatus.SENDING,), **values: Any) -> None:
+    """Move a batch to `to` from one of `allowed` in one UPDATE (so two workers never both move it);
+    refused, naming where it is, when the table or `allowed` does not let it move from there."""
+    sources = BATCH_LIFECYCLE.sources(to) & frozenset(allowed)
     result = _dml(session, update(DeliveryBatchRow)
-                  .where(DeliveryBatchRow.id == batch_id, DeliveryBatchRow.status.in_(list(allowed)))
+                  .where(DeliveryBatchRow.id == batch_id, DeliveryBatchRow.status.in_(sorted(sources)))
                   .values(status=to, updated_at=now, **values))
     if not result.rowcount:
         current = session.scalar(select(DeliveryBatchRow.status).where(DeliveryBatchRow.id == batch_id))
-        raise LedgerError(f"delivery batch {batch_id} is {current}, not {' or '.join(allowed)}: it cannot become {to}")
+        if current is None:
+            raise NotFound(f"there is no delivery batch {batch_id}")
+        check_transition(BATCH_LIFECYCLE, batch_id, current, to, only=allowed,
+                         reason=f"delivery batch {batch_id} is {current}, not {' or '.join(allowed)}: it cannot become {to}")
 
 
 def _move_deliveries(session: Session, batch_id: int, frm: Sequence[DeliveryStatus], to: DeliveryStatus, *,
                      now: datetime, **values: Any) -> int:
+    """Move the batch's deliveries that are in one of `frm` to `to` (each move checked against the
+    table); the others are left alone. Returns how many moved."""
+    for status in frm:
+        check_transition(DELIVERY_LIFECYCLE, None, status, to)
     result = _dml(session, update(DeliveryRow)
                   .where(DeliveryRow.batch_id == batch_id, DeliveryRow.status.in_(list(frm)))
                   .values(status=to, updated_at=now, **values))
@@ -176,10 +205,13 @@ def mark_accepted(session: Session, batch_id: int, *, provider_id: str | None, r
     """The provider accepted the request (202). Rejected recipients (e.g. duplicates) are FAILED with the reason.
 
     Also allowed from AMBIGUOUS: a late answer is better evidence than the guess made on restart.
+    Refused from any other batch status. Returns how many deliveries were accepted. Does not commit.
     """
     _move_batch(session, batch_id, BatchStatus.ACCEPTED, now=now, allowed=(BatchStatus.SENDING, BatchStatus.AMBIGUOUS),
                 provider_id=provider_id, error=None)
     live = (DeliveryStatus.SENDING, DeliveryStatus.AMBIGUOUS)
+    for status in live:
+        check_transition(DELIVERY_LIFECYCLE, None, status, DeliveryStatus.FAILED)
     for subscriber_id, reason in rejected.items():
         session.execute(update(DeliveryRow).where(DeliveryRow.batch_id == batch_id,
                                                   DeliveryRow.subscriber_id == subscriber_id,
@@ -189,7 +221,8 @@ def mark_accepted(session: Session, batch_id: int, *, provider_id: str | None, r
 
 
 def mark_failed(session: Session, batch_id: int, *, error: str, now: datetime) -> None:
-    """Not accepted and retrying will not help (e.g. a 400): the reason is kept against every recipient."""
+    """Not accepted and retrying will not help (e.g. a 400): the reason is kept against every recipient.
+    Refused unless the batch is sending. Does not commit."""
     _move_batch(session, batch_id, BatchStatus.FAILED, now=now, error=error)
     count = _move_deliveries(session, batch_id, (DeliveryStatus.SENDING,), DeliveryStatus.FAILED, now=now, error=error)
     edition_id = session.scalar(select(DeliveryBatchRow.edition_id).where(DeliveryBatchRow.id == batch_id))
@@ -198,7 +231,8 @@ def mark_failed(session: Session, batch_id: int, *, error: str, now: datetime) -
 
 
 def mark_ambiguous(session: Session, batch_id: int, *, error: str, now: datetime) -> None:
-    """The request may have been accepted: hold the batch for staff, never resend it blindly."""
+    """The request may have been accepted: hold the batch for staff, never resend it blindly.
+    Refused unless the batch is sending. Does not commit."""
     _move_batch(session, batch_id, BatchStatus.AMBIGUOUS, now=now, error=error)
     count = _move_deliveries(session, batch_id, (DeliveryStatus.SENDING,), DeliveryStatus.AMBIGUOUS, now=now,
                              error=error)
@@ -208,7 +242,8 @@ def mark_ambiguous(session: Session, batch_id: int, *, error: str, now: datetime
 
 
 def release(session: Session, batch_id: int, *, error: str, not_before: datetime | None, now: datetime) -> None:
-    """Not accepted, safe to retry (429, connection refused, auth stop): back to planned."""
+    """Not accepted, safe to retry (429, connection refused, auth stop): back to planned, not before
+    `not_before`. Refused unless the batch is sending. Does not commit."""
     _move_batch(session, batch_id, BatchStatus.PLANNED, now=now, error=error, not_before=not_before, claimed_by=None)
     _move_deliveries(session, batch_id, (DeliveryStatus.SENDING,), DeliveryStatus.PLANNED, now=now)
 
@@ -217,6 +252,7 @@ def split(session: Session, batch_id: int, *, now: datetime) -> int | None:
     """Payload too large (413): keep the first half in this batch, move the second to a new one; both planned.
 
     Returns the new batch id, or None when the batch has a single recipient (then it is FAILED).
+    Refused unless the batch is sending. Does not commit.
     """
     batch = session.get(DeliveryBatchRow, batch_id)
     if batch is None:
@@ -228,12 +264,8 @@ def split(session: Session, batch_id: int, *, now: datetime) -> int | None:
         mark_failed(session, batch_id, error="the message alone is larger than the provider accepts", now=now)
         return None
     half = len(ids) // 2
-    other = DeliveryBatchRow(edition_id=batch.edition_id, channel=batch.channel, status=BatchStatus.PLANNED,
-                             size=len(ids) - half, attempts=0, created_at=now, updated_at=now)
-    session.add(other)
-    session.flush()
-    session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids[half:]))
-                    .values(batch_id=other.id, status=DeliveryStatus.PLANNED, updated_at=now))
+    other = _new_batch(session, batch.edition_id, channel=batch.channel, size=len(ids) - half, now=now)
+    _set_status(session, ids[half:], DeliveryStatus.SENDING, DeliveryStatus.PLANNED, now=now, batch_id=other.id)
     release(session, batch_id, error="payload too large: split in two", not_before=None, now=now)
     session.execute(update(DeliveryBatchRow).where(DeliveryBatchRow.id == batch_id).values(size=half))
     return other.id
@@ -242,7 +274,8 @@ def split(session: Session, batch_id: int, *, now: datetime) -> int | None:
 def recover_interrupted(session: Session, edition_id: int, *, worker: str, now: datetime,
                         stale_after: timedelta | None = None) -> list[int]:
     """Batches left in `sending` by a sender that died mid-request become AMBIGUOUS: this worker's own,
-    and (with `stale_after`) anyone's that has not moved for longer than a request can take."""
+    and (with `stale_after`) anyone's that has not moved for longer than a request can take.
+    Returns their ids. Does not commit."""
     claimed_here = DeliveryBatchRow.claimed_by == worker
     condition = claimed_here if stale_after is None else or_(claimed_here, DeliveryBatchRow.updated_at < now - stale_after)
     stuck = session.execute(select(DeliveryBatchRow.id, DeliveryBatchRow.claimed_by).where(
@@ -254,7 +287,8 @@ def recover_interrupted(session: Session, edition_id: int, *, worker: str, now: 
 
 
 def resolve_ambiguous(session: Session, batch_id: int, *, action: str, by: str, now: datetime) -> None:
-    """Staff decision on an ambiguous batch: `resend` it (planned again) or `mark_sent` (accepted)."""
+    """Staff decision on an ambiguous batch: `resend` it (planned again) or `mark_sent` (accepted), audited.
+    Refused for a batch that is not ambiguous, or another action. Does not commit."""
     if action == "resend":
         _move_batch(session, batch_id, BatchStatus.PLANNED, now=now, allowed=(BatchStatus.AMBIGUOUS,), resolved_by=by,
                     claimed_by=None, not_before=None)
@@ -271,6 +305,7 @@ def resolve_ambiguous(session: Session, batch_id: int, *, action: str, by: str, 
 
 
 def batch_counts(session: Session, edition_id: int) -> dict[str, int]:
+    """How many of an edition's batches are in each status (every status present, zero or more). Reads only."""
     counts = {str(status): 0 for status in BatchStatus}
     for status, count in session.execute(select(DeliveryBatchRow.status, func.count())
                                          .where(DeliveryBatchRow.edition_id == edition_id)
@@ -280,6 +315,7 @@ def batch_counts(session: Session, edition_id: int) -> dict[str, int]:
 
 
 def ambiguous_batches(session: Session, edition_id: int | None = None) -> Sequence[DeliveryBatchRow]:
+    """Batches whose request may have been accepted, held for staff (of one edition, or all). Reads only."""
     query = select(DeliveryBatchRow).where(DeliveryBatchRow.status == BatchStatus.AMBIGUOUS)
     if edition_id is not None:
         query = query.where(DeliveryBatchRow.edition_id == edition_id)
@@ -293,6 +329,8 @@ def next_retry_at(session: Session, edition_id: int) -> datetime | None:
 
 
 def edition_figures(session: Session, edition_id: int) -> dict[str, int]:
+    """An edition's delivery figures for staff: recipients, accepted, delivered, bounced, opened, failed, pending...
+    Reads only."""
     d = DeliveryRow
     row = session.execute(select(
         func.count(),
@@ -307,79 +345,3 @@ def edition_figures(session: Session, edition_id: int) -> dict[str, int]:
     keys = ("recipients", "accepted", "delivered", "bounced", "complained", "opened", "clicked", "failed",
             "ambiguous", "skipped", "pending")
     return dict(zip(keys, (int(v) for v in row), strict=True))
-
-
-# --- the provider's event webhook ----------------------------------------------------------------
-
-
-_TIMESTAMP_COLUMN = {"delivered": "delivered_at", "bounce": "bounced_at", "spamreport": "complained_at",
-                     "open": "opened_at", "click": "clicked_at"}
-_SUPPRESS = {"bounce": SubscriberStatus.BOUNCED, "spamreport": SubscriberStatus.COMPLAINED,
-             "unsubscribe": SubscriberStatus.UNSUBSCRIBED, "group_unsubscribe": SubscriberStatus.UNSUBSCRIBED}
-
-
-@dataclass(frozen=True, slots=True)
-class EventsReport:
-    applied: int
-    duplicates: int
-    unmatched: int  # no sg_event_id, or no delivery it belongs to
-
-
-def _int(value: object) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def apply_provider_events(session: Session, batch: Iterable[Mapping[str, Any]], *, now: datetime,
-                          provider: str = "sendgrid") -> EventsReport:
-    """Apply Event Webhook events once each (by `sg_event_id`). Every effect is itself idempotent too
-    (timestamps are only set when empty), since SendGrid may resend an event under a new id."""
-    items = [e for e in batch if isinstance(e, Mapping)]
-    ids = [str(e["sg_event_id"]) for e in items if e.get("sg_event_id")]
-    seen = set(session.scalars(select(ProviderEventRow.event_id).where(ProviderEventRow.event_id.in_(ids)))) if ids else set()
-    applied = duplicates = unmatched = 0
-    for event in items:
-        event_id = str(event.get("sg_event_id") or "")
-        if not event_id:
-            unmatched += 1
-            continue
-        if event_id in seen:
-            duplicates += 1
-            continue
-        seen.add(event_id)
-        kind = str(event.get("event") or "")
-        session.add(ProviderEventRow(provider=provider, event_id=event_id, kind=kind, payload=dict(event),
-                                     received_at=now))
-        if _apply_one(session, event, kind, now=now):
-            applied += 1
-        else:
-            unmatched += 1
-    return EventsReport(applied, duplicates, unmatched)
-
-
-def _apply_one(session: Session, event: Mapping[str, Any], kind: str, *, now: datetime) -> bool:
-    edition_id, subscriber_id = _int(event.get("edition_id")), _int(event.get("subscriber_id"))
-    if subscriber_id is None and event.get("email"):
-        subscriber_id = session.scalar(select(SubscriberRow.id).where(
-            func.lower(SubscriberRow.email) == str(event["email"]).lower()))
-    if subscriber_id is None:
-        return False
-    stamp = datetime.fromtimestamp(_int(event.get("timestamp")) or now.timestamp(), UTC)
-    where = [DeliveryRow.subscriber_id == subscriber_id]
-    if edition_id is not None:
-        where.append(DeliveryRow.edition_id == edition_id)
-    column = _TIMESTAMP_COLUMN.get(kind)
-    if kind == "bounce" and event.get("type") == "blocked":
-        column = None  # a block is temporary: recorded, not a bounce
-    if column is not None and edition_id is not None:
-        session.execute(update(DeliveryRow).where(*where, getattr(DeliveryRow, column).is_(None))
-                        .values({column: stamp, "updated_at": now}))
-    elif kind in ("dropped", "deferred", "bounce") and edition_id is not None:
-        reason = str(event.get("reason") or event.get("response") or kind)[:500]
-        session.execute(update(DeliveryRow).where(*where).values(error=f"{kind}: {reason}", updated_at=now))
-    status = _SUPPRESS.get(kind)
-    if status is not None and not (kind == "bounce" and event.get("type") == "blocked"):
-        suppress(session, subscriber_id, status, reason=f"provider event {kind}", now=now)
-    return True

@@ -2,6 +2,7 @@
 
     LedgerError
     ├── NotFound        no such edition, thread or post
+    ├── TransitionRefused  a status its table (`state.models`) does not let move there
     ├── NotApproved     the content is not approved (or changed since)
     ├── NotStaff        `--by` (or the desk's member of staff) names nobody on the staff list
     ├── NotAllowed      the member of staff's role does not allow it
@@ -25,11 +26,11 @@ class LedgerError(SyndicateError):
 
 
 class NotFound(LedgerError):
-    pass
+    """No such edition, thread, post, batch or subscriber: the message says where to look."""
 
 
 class NotApproved(LedgerError):
-    pass
+    """The content was never approved, or changed since: the message says who approved what, and when."""
 
 
 class NotStaff(LedgerError):
@@ -46,3 +47,13 @@ class TwoPersonRule(NotAllowed):
 
 class TooLong(LedgerError):
     """A post is over its network's limit."""
+
+
+class TransitionRefused(LedgerError):
+    """A change of status its table does not allow: names the row, where it is, where it was asked
+    to go and where it may go from there."""
+
+    def __init__(self, message: str, *, row: str, ident: int | None, frm: str | None, to: str,
+                 allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.row, self.ident, self.frm, self.to, self.allowed = row, ident, frm, to, allowed

@@ -42,6 +42,7 @@ def resource_id(kind: str, ident: object) -> str:
 def record_event(
     session: Session, name: str, resource: str, payload: Mapping[str, Any] | None = None, *, now: datetime
 ) -> None:
+    """Add a domain event in the caller's transaction (it is relayed only once that commits). Does not commit."""
     session.add(EventRow(name=name, resource_id=resource, payload=dict(payload or {}), occurred_at=now))
 
 

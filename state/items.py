@@ -28,6 +28,8 @@ _CHUNK = 900  # rows per statement: well under SQLite's 32,766 bound parameters
 
 @dataclass(frozen=True, slots=True)
 class StoreResult:
+    """What storing a source's items did: new, updated, duplicates of another source, and backlog."""
+
     new: int = 0
     updated: int = 0
     duplicates: int = 0

@@ -1,7 +1,9 @@
 """The ledger: the only code that changes the status of an edition, a thread or a post.
 
-Each allowed transition is a function here. Sessions are opened by the caller (a stage in
-`flows/`) and passed in; callers commit around each external call.
+Each allowed transition is a function here, and each checks its move against the table of its
+status (`state.models`, checked by `state.lifecycle`) before it writes anything; new editions,
+threads and posts are created here too. Sessions are opened by the caller (a stage in `flows/`)
+and passed in; callers commit around each external call.
 
 Approval is bound to a hash of the exact content: `approve` records the hash it saw, and
 `require_approved` refuses when the content changed since, or when nobody approved it.
@@ -33,8 +35,13 @@ from state.errors import NotApproved as NotApproved
 from state.errors import NotFound as NotFound
 from state.errors import NotStaff as NotStaff
 from state.errors import TooLong as TooLong
+from state.errors import TransitionRefused as TransitionRefused
 from state.errors import TwoPersonRule as TwoPersonRule
+from state.lifecycle import check_initial, check_transition, move
 from state.models import (
+    EDITION_LIFECYCLE,
+    POST_LIFECYCLE,
+    THREAD_LIFECYCLE,
     ApprovalRow,
     AuditRow,
     EditionRow,
@@ -61,10 +68,12 @@ SUBJECT_KINDS = ("edition", "thread", "post")
 
 
 def audit(session: Session, *, actor: str, action: str, kind: str, ident: int | None, now: datetime, **detail: object) -> None:
+    """Add an audit row (who did what to which row, with details) in the caller's transaction. Does not commit."""
     session.add(AuditRow(at=now, actor=actor, action=action, subject_kind=kind, subject_id=ident, detail=detail))
 
 
 def get_edition(session: Session, edition_id: int) -> EditionRow:
+    """The edition with this id; `NotFound` otherwise."""
     row = session.get(EditionRow, edition_id)
     if row is None:
         raise NotFound(f"there is no edition {edition_id}: `syndicate status` lists the editions")
@@ -72,6 +81,7 @@ def get_edition(session: Session, edition_id: int) -> EditionRow:
 
 
 def get_thread(session: Session, thread_id: int) -> ThreadRow:
+    """The thread with this id; `NotFound` otherwise."""
     row = session.get(ThreadRow, thread_id)
     if row is None:
         raise NotFound(f"there is no thread {thread_id}: `syndicate status` lists the threads")
@@ -108,6 +118,7 @@ def _decide(session: Session, kind: str, row: EditionRow | ThreadRow, *, decisio
 
 
 def latest_approval(session: Session, kind: str, ident: int) -> ApprovalRow | None:
+    """The last decision recorded on this edition or thread (approved, rejected or voided), or None."""
     return session.scalars(
         select(ApprovalRow)
         .where(ApprovalRow.subject_kind == kind, ApprovalRow.subject_id == ident)
@@ -117,6 +128,7 @@ def latest_approval(session: Session, kind: str, ident: int) -> ApprovalRow | No
 
 
 def is_approved(session: Session, kind: str, ident: int) -> bool:
+    """True when the content as it is now was approved (the last decision is an approval of this very hash)."""
     kind, row = _subject(session, kind, ident)
     approval = latest_approval(session, kind, row.id)
     return approval is not None and approval.decision == "approved" and approval.content_hash == row.content_hash
@@ -141,6 +153,9 @@ def over_limit(thread: ThreadRow, config: Config | None = None) -> list[str]:
     return problems
 
 
+_APPROVABLE_THREADS = (ThreadStatus.DRAFT, ThreadStatus.REJECTED, ThreadStatus.APPROVED)  # not a publishing one
+
+
 def _check_approvable(session: Session, kind: str, row: EditionRow | ThreadRow, who: str, *, now: datetime,
                       two_person_rule: bool, config: Config | None) -> None:
     """Raise the reason `who` (already checked to be an approver) may not approve `row` now."""
@@ -154,8 +169,8 @@ def _check_approvable(session: Session, kind: str, row: EditionRow | ThreadRow, 
                 + (f" (so did {', '.join(others)})" if others else "")
                 + ", so an approver who did not change it must approve it")
     if isinstance(row, EditionRow):
-        if row.status not in (EditionStatus.DRAFT, EditionStatus.REJECTED, EditionStatus.HELD, EditionStatus.APPROVED):
-            raise LedgerError(f"edition {row.id} is {row.status}: only a draft, rejected or held edition can be approved")
+        check_transition(EDITION_LIFECYCLE, row.id, row.status, EditionStatus.APPROVED,
+                         reason=f"edition {row.id} is {row.status}: only a draft, rejected or held edition can be approved")
         if row.warnings and not row.warnings_acknowledged_by:
             raise LedgerError(
                 f"edition {row.id} has warnings that must be acknowledged before approval: "
@@ -168,8 +183,8 @@ def _check_approvable(session: Session, kind: str, row: EditionRow | ThreadRow, 
                 "give it a new send time in the review desk (Schedule), then approve it"
             )
         return
-    if row.status not in (ThreadStatus.DRAFT, ThreadStatus.REJECTED, ThreadStatus.APPROVED):
-        raise LedgerError(f"thread {row.id} is {row.status}: only a draft or rejected thread can be approved")
+    check_transition(THREAD_LIFECYCLE, row.id, row.status, ThreadStatus.APPROVED, only=_APPROVABLE_THREADS,
+                     reason=f"thread {row.id} is {row.status}: only a draft or rejected thread can be approved")
     problems = over_limit(row, config)
     if problems:
         raise TooLong(f"thread {row.id} cannot be approved: on {row.network} {'; '.join(problems)}: "
@@ -194,7 +209,9 @@ def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, 
 
     A post is approved through its thread (one hash covers every post of the thread); a thread
     with a post over its network's limit is refused. With the two-person rule, nobody who changed
-    the content since its last approval may approve it. A refusal raises with `refusal` set."""
+    the content since its last approval may approve it. A refusal raises with `refusal` set.
+    Moves it to approved (an edition from draft, rejected, held or approved; a thread from draft,
+    rejected or approved) with its approval, event and audit rows. Does not commit."""
     kind, row = _subject(session, kind, ident)
     try:
         who = require_role(session, by, APPROVING_ROLES, f"approve {kind} {row.id}")
@@ -203,10 +220,10 @@ def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, 
         exc.refusal = {"kind": kind, "id": row.id, "by": by, "reason": str(exc), "content_hash": row.content_hash}
         raise
     if isinstance(row, EditionRow):
-        row.status = EditionStatus.APPROVED
+        move(row, EditionStatus.APPROVED)
         event = events.EDITION_APPROVED
     else:
-        row.status = ThreadStatus.APPROVED
+        move(row, ThreadStatus.APPROVED, only=_APPROVABLE_THREADS)
         event = events.POST_APPROVED
     return _decide(session, kind, row, decision="approved", event=event, by=who, note=note, now=now,
                    payload={"content_hash": row.content_hash,
@@ -225,33 +242,28 @@ def record_refusal(session: Session, error: LedgerError, *, now: datetime) -> No
 def auto_approve(session: Session, thread: ThreadRow, *, reason: str, now: datetime,
                  config: Config | None = None) -> ApprovalRow:
     """Approve an item's post because the config says its source or section needs no review
-    (`auto_approve = true`): recorded as `SYSTEM`, with the reason. Never a roundup thread."""
+    (`auto_approve = true`): recorded as `SYSTEM`, with the reason. Never a roundup thread, never
+    one over its network's limit, and only a draft, rejected or approved one. Does not commit."""
     if thread.kind != "item":
         raise LedgerError(f"thread {thread.id} is a {thread.kind} thread: only item posts are approved automatically")
     problems = over_limit(thread, config)
     if problems:
         raise TooLong(f"thread {thread.id} is not approved automatically: on {thread.network} {'; '.join(problems)}")
-    thread.status = ThreadStatus.APPROVED
+    move(thread, ThreadStatus.APPROVED, only=_APPROVABLE_THREADS)
     return _decide(session, "thread", thread, decision="approved", event=events.POST_APPROVED, by=SYSTEM,
                    note=reason, now=now, payload={"content_hash": thread.content_hash, "auto": True})
 
 
 def reject(session: Session, kind: str, ident: int, *, by: str, note: str, now: datetime) -> ApprovalRow:
-    """Send the content back with a note; `by` must be an approver or admin."""
+    """Send the content back with a note; `by` must be an approver or admin. Refused without a note,
+    and for an edition sending or sent, or a thread publishing or published. Does not commit."""
     if not note or not note.strip():
         raise LedgerError("a rejection needs a note that says what to change (--note TEXT)")
     kind, row = _subject(session, kind, ident)
     by = require_role(session, by, APPROVING_ROLES, f"reject {kind} {row.id}")
-    if isinstance(row, EditionRow):
-        if row.status in (EditionStatus.SENDING, EditionStatus.SENT):
-            raise LedgerError(f"edition {row.id} is {row.status}: it can no longer be rejected")
-        row.status = EditionStatus.REJECTED
-        event = events.EDITION_REJECTED
-    else:
-        if row.status in (ThreadStatus.PUBLISHING, ThreadStatus.PUBLISHED):
-            raise LedgerError(f"thread {row.id} is {row.status}: it can no longer be rejected")
-        row.status = ThreadStatus.REJECTED
-        event = events.POST_REJECTED
+    move(row, EditionStatus.REJECTED if kind == "edition" else ThreadStatus.REJECTED,
+         reason=f"{kind} {row.id} is {row.status}: it can no longer be rejected")
+    event = events.EDITION_REJECTED if kind == "edition" else events.POST_REJECTED
     return _decide(session, kind, row, decision="rejected", event=event, by=by, note=note, now=now,
                    payload={"note": note})
 
@@ -276,19 +288,20 @@ def change_content(session: Session, row: EditionRow | ThreadRow, *, content_has
     """Record new content; any earlier approval no longer applies. Returns True when it voided one.
 
     `by` is a member of staff (any role) or `SYSTEM`; `changes` maps each field to (before, after)
-    and goes into the audit log with a word diff (`state.changes`)."""
+    and goes into the audit log with a word diff (`state.changes`). The row becomes a draft again;
+    refused for an edition sending or sent, and a thread publishing, published or with a post out.
+    Does not commit."""
     if row.content_hash == content_hash:
         return False
     kind = "edition" if isinstance(row, EditionRow) else "thread"
     by = editor_of(session, by)
-    if isinstance(row, EditionRow) and row.status in (EditionStatus.SENDING, EditionStatus.SENT):
-        raise LedgerError(f"edition {row.id} is {row.status}: its content can no longer change")
-    if isinstance(row, ThreadRow) and (row.status in (ThreadStatus.PUBLISHING, ThreadStatus.PUBLISHED)
-                                       or any(post.status == PostStatus.POSTED for post in row.posts)):
+    if isinstance(row, ThreadRow) and any(post.status == PostStatus.POSTED for post in row.posts):
         raise LedgerError(f"thread {row.id} is partly or wholly published: its content can no longer change")
     was_approved = row.status in (EditionStatus.APPROVED, ThreadStatus.APPROVED)
+    move(row, EditionStatus.DRAFT if kind == "edition" else ThreadStatus.DRAFT,
+         reason=(f"edition {row.id} is {row.status}: its content can no longer change" if kind == "edition" else
+                 f"thread {row.id} is partly or wholly published: its content can no longer change"))
     row.content_hash = content_hash
-    row.status = EditionStatus.DRAFT if kind == "edition" else ThreadStatus.DRAFT
     if was_approved:
         session.add(ApprovalRow(subject_kind=kind, subject_id=row.id, content_hash=content_hash,
                                 decision="voided", by=by, note="content changed", at=now))
@@ -300,17 +313,32 @@ def change_content(session: Session, row: EditionRow | ThreadRow, *, content_has
 # --- editions ------------------------------------------------------------------------------------
 
 
+def create_edition(session: Session, *, slug: str, title: str, subject: str, preheader: str, intro_markdown: str,
+                   featured_item_id: int | None, html: str, text: str, content_hash: str, html_bytes: int,
+                   warnings: list[Any], built_at: datetime, scheduled_for: datetime | None) -> EditionRow:
+    """A new edition, a draft waiting for approval, added to the session (flushed, not committed)."""
+    check_initial(EDITION_LIFECYCLE, EditionStatus.DRAFT)
+    row = EditionRow(slug=slug, title=title, status=EditionStatus.DRAFT, subject=subject, preheader=preheader,
+                     intro_markdown=intro_markdown, featured_item_id=featured_item_id, html=html, text=text,
+                     content_hash=content_hash, html_bytes=html_bytes, warnings=warnings, built_at=built_at,
+                     scheduled_for=scheduled_for)
+    session.add(row)
+    session.flush()
+    return row
+
+
+
 def mark_edition_sending(session: Session, row: EditionRow) -> None:
+    """The edition starts going out. Refused unless its current content is approved (`NotApproved`) and it is approved
+    or already sending (a resumed send). Sets the status only; the caller commits before any message leaves."""
     require_approved(session, "edition", row.id)
-    if row.status not in (EditionStatus.APPROVED, EditionStatus.SENDING):
-        raise LedgerError(f"edition {row.id} is {row.status}: only an approved edition can be sent")
-    row.status = EditionStatus.SENDING
+    move(row, EditionStatus.SENDING, reason=f"edition {row.id} is {row.status}: only an approved edition can be sent")
 
 
 def mark_edition_sent(session: Session, row: EditionRow, *, now: datetime, summary: dict[str, int]) -> None:
-    if row.status != EditionStatus.SENDING:
-        raise LedgerError(f"edition {row.id} is {row.status}, not sending")
-    row.status = EditionStatus.SENT
+    """Every batch of a sending edition is settled: it is sent, with its `edition.sent` event; its roundup threads
+    nobody approved are cancelled. Refused unless it is sending. Does not commit."""
+    move(row, EditionStatus.SENT, reason=f"edition {row.id} is {row.status}, not sending")
     row.sent_at = now
     events.record_event(session, events.EDITION_SENT, events.resource_id("edition", row.id),
                         {"id": row.id, "slug": row.slug, **summary}, now=now)
@@ -321,19 +349,21 @@ def mark_edition_sent(session: Session, row: EditionRow, *, now: datetime, summa
 
 
 def hold_edition(session: Session, row: EditionRow, *, now: datetime, reason: str) -> None:
-    """Its send time came and it is not approved: never send it, tell staff."""
-    row.status = EditionStatus.HELD
+    """Its send time came and it is not approved: never send it, tell staff (its event and audit rows).
+    Only a draft is held. Does not commit."""
+    move(row, EditionStatus.HELD)
     events.record_event(session, events.EDITION_HELD, events.resource_id("edition", row.id),
                         {"id": row.id, "reason": reason}, now=now)
     audit(session, actor=SYSTEM, action="hold", kind="edition", ident=row.id, now=now, reason=reason)
 
 
 def cancel_edition(session: Session, row: EditionRow, *, by: str, now: datetime, reason: str | None = None) -> None:
-    """Never send it; its unsent threads are cancelled with it (`reason` says why, e.g. replaced)."""
-    if row.status in (EditionStatus.SENDING, EditionStatus.SENT):
-        raise LedgerError(f"edition {row.id} is {row.status}: it can no longer be cancelled")
+    """Never send it; its unsent threads are cancelled with it (`reason` says why, e.g. replaced).
+    Refused for an edition sending or sent. Does not commit."""
+    check_transition(EDITION_LIFECYCLE, row.id, row.status, EditionStatus.CANCELLED,
+                     reason=f"edition {row.id} is {row.status}: it can no longer be cancelled")
     by = editor_of(session, by)
-    row.status = EditionStatus.CANCELLED
+    move(row, EditionStatus.CANCELLED)
     audit(session, actor=by, action="cancel", kind="edition", ident=row.id, now=now, reason=reason)
     for thread in edition_threads(session, row.id):
         if thread.status in (ThreadStatus.DRAFT, ThreadStatus.REJECTED, ThreadStatus.APPROVED, ThreadStatus.FAILED):
@@ -347,13 +377,15 @@ def edition_threads(session: Session, edition_id: int) -> Sequence[ThreadRow]:
 
 
 def cancel_thread(session: Session, row: ThreadRow, *, by: str, now: datetime, reason: str) -> None:
-    """Never publish it, saying why. A thread that has started going out cannot be cancelled."""
-    if row.status in (ThreadStatus.PUBLISHING, ThreadStatus.PUBLISHED) or any(
-            post.status in (PostStatus.POSTED, PostStatus.POSTING) for post in row.posts):
-        raise LedgerError(f"thread {row.id} is partly or wholly published: it can no longer be cancelled")
+    """Never publish it, saying why (its event and audit rows). Refused for a thread that has started
+    going out; a cancelled one is left as it is. Does not commit."""
+    published = "partly or wholly published: it can no longer be cancelled"
+    if any(post.status in (PostStatus.POSTED, PostStatus.POSTING) for post in row.posts):
+        raise LedgerError(f"thread {row.id} is {published}")
+    check_transition(THREAD_LIFECYCLE, row.id, row.status, ThreadStatus.CANCELLED, reason=f"thread {row.id} is {published}")
     if row.status == ThreadStatus.CANCELLED:
         return
-    row.status = ThreadStatus.CANCELLED
+    move(row, ThreadStatus.CANCELLED)
     row.status_reason = reason
     audit(session, actor=editor_of(session, by), action="cancel", kind="thread", ident=row.id, now=now, reason=reason)
     events.record_event(session, events.THREAD_CANCELLED, events.resource_id("thread", row.id),
@@ -373,6 +405,40 @@ def open_editions(session: Session) -> Sequence[EditionRow]:
 # --- threads and posts ---------------------------------------------------------------------------
 
 
+def new_posts(texts: Sequence[str]) -> list[PostRow]:
+    """The posts of a thread, in order, each pending (for `create_thread`, or to replace a thread's posts)."""
+    check_initial(POST_LIFECYCLE, PostStatus.PENDING)
+    return [PostRow(position=i, text=text, status=PostStatus.PENDING, attempts=0) for i, text in enumerate(texts)]
+
+
+def create_thread(session: Session, *, network: str, key: str, kind: str, texts: Sequence[str], content_hash: str,
+                  now: datetime, item_id: int | None = None, edition_id: int | None = None,
+                  scheduled_for: datetime | None = None, error: str | None = None,
+                  failed: str | None = None) -> ThreadRow:
+    """A new thread of pending posts, a draft waiting for approval, with its `thread.drafted` event
+    (flushed, not committed). `error` notes what staff should know (e.g. items a roundup left out);
+    `failed` records an item the network cannot take: the thread starts FAILED with that reason."""
+    status = ThreadStatus.DRAFT if failed is None else ThreadStatus.FAILED
+    check_initial(THREAD_LIFECYCLE, status)
+    row = ThreadRow(network=network, key=key, kind=kind, item_id=item_id, edition_id=edition_id, status=status,
+                    content_hash=content_hash, created_at=now, scheduled_for=scheduled_for,
+                    error=failed if failed is not None else error)
+    row.posts = new_posts(texts)
+    session.add(row)
+    session.flush()
+    events.record_event(session, events.THREAD_DRAFTED, events.resource_id("thread", row.id),
+                        {"id": row.id, "network": network, "kind": kind, "posts": len(texts)}, now=now)
+    return row
+
+
+def note_post_error(post: PostRow, error: str) -> None:
+    """Record why a post is still `posting` (its answer was lost): the status does not change.
+    Refused for a post that is not posting. Nothing is committed."""
+    if post.status != PostStatus.POSTING:
+        raise LedgerError(f"post {post.id} is {post.status}, not posting: its error is recorded with its status")
+    post.error = error
+
+
 def next_post(thread: ThreadRow) -> tuple[PostRow | None, str | None]:
     """The first post not yet published and the provider id it must reply to."""
     reply_to: str | None = None
@@ -386,45 +452,61 @@ def next_post(thread: ThreadRow) -> tuple[PostRow | None, str | None]:
 
 def mark_post_posting(session: Session, post: PostRow, *, rules: NetworkRules | None = None) -> None:
     """About to send `post`: refused when it was sent already, or when its network would refuse it
-    (`rules`, default the network's own limits)."""
-    if post.status not in (PostStatus.PENDING, PostStatus.FAILED):
-        raise LedgerError(f"post {post.id} is {post.status}: it cannot be sent again (resolve it in the review desk)")
+    (`rules`, default the network's own limits). The post becomes posting (its thread publishing when
+    it was approved); the caller commits before the request leaves."""
+    check_transition(POST_LIFECYCLE, post.id, post.status, PostStatus.POSTING,
+                     reason=f"post {post.id} is {post.status}: it cannot be sent again (resolve it in the review desk)")
     rules = rules or RULES_BY_NETWORK.get(post.thread.network)
     if rules is not None and not is_valid(post.text, rules):
         length = weighted_length(post.text, rules)
         raise TooLong(f"post {post.id} is {length} / {rules.max_length} on {rules.name} "
                       f"({length - rules.max_length} over): it is not sent; shorten it and approve the thread again")
-    post.status = PostStatus.POSTING
-    post.attempts += 1
     thread = post.thread
     if thread.status == ThreadStatus.APPROVED:
-        thread.status = ThreadStatus.PUBLISHING
+        move(thread, ThreadStatus.PUBLISHING)
+    move(post, PostStatus.POSTING)
+    post.attempts += 1
 
 
 def mark_post_posted(session: Session, post: PostRow, *, provider_id: str, url: str | None, now: datetime) -> None:
-    post.status = PostStatus.POSTED
+    """The network took the post (`provider_id`, `url`): it is posted, and when it was the thread's last, the thread is
+    published with its event. Refused unless the post is posting and (for the last post) the thread approved or
+    publishing. Does not commit."""
+    check_transition(POST_LIFECYCLE, post.id, post.status, PostStatus.POSTED)
+    thread = post.thread
+    whole = all(p.status == PostStatus.POSTED for p in thread.posts if p is not post)
+    if whole:
+        move(thread, ThreadStatus.PUBLISHED)
+        thread.published_at = now
+    move(post, PostStatus.POSTED)
     post.provider_id = provider_id
     post.provider_url = url
     post.posted_at = now
     post.error = None
-    thread = post.thread
-    if all(p.status == PostStatus.POSTED for p in thread.posts):
-        thread.status = ThreadStatus.PUBLISHED
-        thread.published_at = now
+    if whole:
         events.record_event(session, events.THREAD_PUBLISHED, events.resource_id("thread", thread.id),
                             {"id": thread.id, "network": thread.network, "posts": len(thread.posts)}, now=now)
 
 
+_NOT_OUT = (PostStatus.FAILED, PostStatus.AMBIGUOUS, PostStatus.DUPLICATE)
+
+
 def mark_post_failed(session: Session, post: PostRow, *, status: PostStatus, error: str, now: datetime,
                      stop_thread: bool) -> None:
-    """A post that did not go out (FAILED, retried later), or one that needs staff (AMBIGUOUS, DUPLICATE)."""
-    post.status = status
-    post.error = error
+    """A post that did not go out (FAILED, retried later), or one that needs staff (AMBIGUOUS, DUPLICATE).
+
+    `stop_thread`: the thread fails too (only an approved or publishing one), with its event; else a
+    publishing thread goes back to approved. Refused for a move its table does not allow. Does not commit."""
+    if status not in _NOT_OUT:
+        raise LedgerError(f"a post that did not go out is {' or '.join(_NOT_OUT)}, not {status}")
+    check_transition(POST_LIFECYCLE, post.id, post.status, status)
     thread = post.thread
-    thread.error = error
     if stop_thread:
-        thread.status = ThreadStatus.FAILED
+        move(thread, ThreadStatus.FAILED)
         events.record_event(session, events.THREAD_FAILED, events.resource_id("thread", thread.id),
                             {"id": thread.id, "network": thread.network, "error": error}, now=now)
     elif thread.status == ThreadStatus.PUBLISHING:
-        thread.status = ThreadStatus.APPROVED
+        move(thread, ThreadStatus.APPROVED)
+    move(post, status)
+    post.error = error
+    thread.error = error

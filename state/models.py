@@ -1,14 +1,17 @@
 """SQLAlchemy 2 models: the ledger of what was gathered, composed, approved and sent.
 
-Tables are plural nouns of the domain. Statuses are StrEnums changed only by `state.ledger`.
+Tables are plural nouns of the domain. Statuses are StrEnums, each with its table of allowed
+transitions (`Lifecycle`, beside the enums), changed only by the ledger's functions in `state/`.
 Times are stored in UTC (`UTCDateTime` makes them timezone-aware on every backend).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -45,6 +48,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Refuse a naive time; store an aware one in UTC."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -52,12 +56,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Read a stored time back as an aware UTC time (SQLite keeps none)."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
+    """The declarative base of every ledger table (naming convention, UTC times, JSON columns)."""
+
     metadata = MetaData(naming_convention=_NAMING)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -70,6 +77,8 @@ class Base(DeclarativeBase):
 
 
 class EditionStatus(StrEnum):
+    """Where an edition stands, from draft to sent; moves only as `EDITION_LIFECYCLE` allows."""
+
     DRAFT = "draft"  # built, waiting for approval
     APPROVED = "approved"  # approved for its content hash, waiting for its send time
     REJECTED = "rejected"
@@ -80,6 +89,8 @@ class EditionStatus(StrEnum):
 
 
 class ThreadStatus(StrEnum):
+    """Where a thread of posts stands on its network; moves only as `THREAD_LIFECYCLE` allows."""
+
     DRAFT = "draft"
     APPROVED = "approved"
     REJECTED = "rejected"
@@ -90,6 +101,8 @@ class ThreadStatus(StrEnum):
 
 
 class PostStatus(StrEnum):
+    """Where one post of a thread stands; moves only as `POST_LIFECYCLE` allows."""
+
     PENDING = "pending"
     POSTING = "posting"  # the request is about to leave / has left
     POSTED = "posted"
@@ -99,6 +112,9 @@ class PostStatus(StrEnum):
 
 
 class SubscriberStatus(StrEnum):
+    """Whether we may send to a subscriber; moves only as `SUBSCRIBER_LIFECYCLE` allows (leaving is final, but for a
+    fresh opt-in)."""
+
     PENDING = "pending"
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
@@ -107,6 +123,8 @@ class SubscriberStatus(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
+    """Where one edition's message to one subscriber stands; moves only as `DELIVERY_LIFECYCLE` allows."""
+
     PLANNED = "planned"
     SENDING = "sending"
     ACCEPTED = "accepted"
@@ -116,11 +134,112 @@ class DeliveryStatus(StrEnum):
 
 
 class BatchStatus(StrEnum):
+    """Where one provider request (a batch of deliveries) stands; moves only as `BATCH_LIFECYCLE` allows."""
+
     PLANNED = "planned"
     SENDING = "sending"
     ACCEPTED = "accepted"
     FAILED = "failed"
     AMBIGUOUS = "ambiguous"
+
+
+# --- allowed transitions ------------------------------------------------------------------------
+#
+# One table per status enum: the statuses a new row may start in, and for each status the statuses
+# it may move to. `state.lifecycle.check_transition` holds every change of status against its table
+# (the ledger's functions call it before they write); tests/test_ledger_transitions.py walks every
+# pair the tables leave out and checks the ledger refuses it.
+
+
+S = TypeVar("S", bound=StrEnum)
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle(Generic[S]):
+    """The allowed statuses of one kind of ledger row: where a new row starts, and each allowed move."""
+
+    row: str  # the row's name in messages: "edition", "delivery batch", ...
+    status: type[S]
+    initial: frozenset[S]
+    moves: Mapping[S, frozenset[S]]
+
+    def allows(self, frm: str, to: str) -> bool:
+        """True when a row in `frm` may move to `to`."""
+        return to in self.moves.get(self.status(frm), frozenset())
+
+    def sources(self, to: str) -> frozenset[S]:
+        """Every status a row may move to `to` from."""
+        return frozenset(frm for frm, targets in self.moves.items() if to in targets)
+
+
+_E = EditionStatus
+EDITION_LIFECYCLE = Lifecycle("edition", EditionStatus, initial=frozenset({_E.DRAFT}), moves={
+    # edit -> draft; approve, reject, cancel; hold when its send time passes unapproved
+    _E.DRAFT: frozenset({_E.DRAFT, _E.APPROVED, _E.REJECTED, _E.CANCELLED, _E.HELD}),
+    _E.APPROVED: frozenset({_E.DRAFT, _E.APPROVED, _E.REJECTED, _E.CANCELLED, _E.SENDING}),
+    _E.REJECTED: frozenset({_E.DRAFT, _E.APPROVED, _E.REJECTED, _E.CANCELLED}),
+    _E.HELD: frozenset({_E.DRAFT, _E.APPROVED, _E.REJECTED, _E.CANCELLED}),
+    _E.SENDING: frozenset({_E.SENDING, _E.SENT}),  # a send resumed after a crash stays sending
+    _E.SENT: frozenset(),
+    _E.CANCELLED: frozenset({_E.DRAFT, _E.REJECTED, _E.CANCELLED}),
+})
+
+_T = ThreadStatus
+THREAD_LIFECYCLE = Lifecycle("thread", ThreadStatus, initial=frozenset({_T.DRAFT, _T.FAILED}), moves={
+    # FAILED at creation: an item the network cannot take (recorded once for staff)
+    _T.DRAFT: frozenset({_T.DRAFT, _T.APPROVED, _T.REJECTED, _T.CANCELLED}),
+    _T.APPROVED: frozenset({_T.DRAFT, _T.APPROVED, _T.REJECTED, _T.CANCELLED, _T.PUBLISHING, _T.PUBLISHED,
+                            _T.FAILED}),
+    _T.REJECTED: frozenset({_T.DRAFT, _T.APPROVED, _T.REJECTED, _T.CANCELLED}),
+    # a post that failed but may be retried puts its thread back to approved
+    _T.PUBLISHING: frozenset({_T.APPROVED, _T.PUBLISHED, _T.FAILED}),
+    _T.PUBLISHED: frozenset(),
+    _T.FAILED: frozenset({_T.DRAFT, _T.REJECTED, _T.CANCELLED}),
+    _T.CANCELLED: frozenset({_T.DRAFT, _T.REJECTED, _T.CANCELLED}),
+})
+
+_P = PostStatus
+POST_LIFECYCLE = Lifecycle("post", PostStatus, initial=frozenset({_P.PENDING}), moves={
+    _P.PENDING: frozenset({_P.POSTING, _P.FAILED}),
+    _P.POSTING: frozenset({_P.POSTED, _P.FAILED, _P.AMBIGUOUS, _P.DUPLICATE}),
+    _P.FAILED: frozenset({_P.POSTING, _P.FAILED}),
+    _P.AMBIGUOUS: frozenset({_P.AMBIGUOUS, _P.FAILED}),
+    # a thread over its limit is stopped on its first post even when that one went out (see the report)
+    _P.POSTED: frozenset({_P.FAILED}),
+    _P.DUPLICATE: frozenset({_P.FAILED}),
+})
+
+_S = SubscriberStatus
+SUBSCRIBER_LIFECYCLE = Lifecycle("subscriber", SubscriberStatus, initial=frozenset({_S.PENDING, _S.ACTIVE}), moves={
+    # ACTIVE at creation: an import (the file is the consent); PENDING: a sign-up waiting for its confirmation
+    _S.PENDING: frozenset({_S.ACTIVE, _S.UNSUBSCRIBED, _S.BOUNCED, _S.COMPLAINED}),
+    _S.ACTIVE: frozenset({_S.UNSUBSCRIBED, _S.BOUNCED, _S.COMPLAINED}),
+    _S.UNSUBSCRIBED: frozenset({_S.ACTIVE, _S.BOUNCED, _S.COMPLAINED}),  # ACTIVE: a fresh double opt-in
+    _S.BOUNCED: frozenset({_S.UNSUBSCRIBED, _S.COMPLAINED}),
+    _S.COMPLAINED: frozenset(),
+})
+
+_D = DeliveryStatus
+DELIVERY_LIFECYCLE = Lifecycle("delivery", DeliveryStatus, initial=frozenset({_D.PLANNED}), moves={
+    _D.PLANNED: frozenset({_D.SENDING, _D.SKIPPED}),
+    _D.SENDING: frozenset({_D.ACCEPTED, _D.FAILED, _D.AMBIGUOUS, _D.PLANNED}),
+    _D.AMBIGUOUS: frozenset({_D.ACCEPTED, _D.FAILED, _D.PLANNED}),  # a late answer, or staff's decision
+    _D.ACCEPTED: frozenset(),
+    _D.FAILED: frozenset(),
+    _D.SKIPPED: frozenset(),
+})
+
+_B = BatchStatus
+BATCH_LIFECYCLE = Lifecycle("delivery batch", BatchStatus, initial=frozenset({_B.PLANNED}), moves={
+    _B.PLANNED: frozenset({_B.SENDING}),
+    _B.SENDING: frozenset({_B.ACCEPTED, _B.FAILED, _B.AMBIGUOUS, _B.PLANNED}),  # PLANNED: safe to retry
+    _B.AMBIGUOUS: frozenset({_B.ACCEPTED, _B.PLANNED}),  # a late answer, or staff's decision
+    _B.ACCEPTED: frozenset(),
+    _B.FAILED: frozenset(),
+})
+
+LIFECYCLES: tuple[Lifecycle[Any], ...] = (EDITION_LIFECYCLE, THREAD_LIFECYCLE, POST_LIFECYCLE, SUBSCRIBER_LIFECYCLE,
+                                          DELIVERY_LIFECYCLE, BATCH_LIFECYCLE)
 
 
 def _now() -> datetime:
@@ -131,6 +250,8 @@ def _now() -> datetime:
 
 
 class SourceRow(Base):
+    """A configured source (feed or page) and the health of its last fetches, with its conditional-GET cursor."""
+
     __tablename__ = "sources"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -157,6 +278,8 @@ class SourceRow(Base):
 
 
 class ItemRow(Base):
+    """Something a source published, once however many sources list it (by its key), with its revision."""
+
     __tablename__ = "items"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -184,6 +307,8 @@ class ItemRow(Base):
 
 
 class EditionRow(Base):
+    """An edition of the newsletter: its rendered email, its content hash (what approval binds to) and its status."""
+
     __tablename__ = "editions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -213,6 +338,8 @@ class EditionRow(Base):
 
 
 class EditionItemRow(Base):
+    """An item's place in an edition: its section and position."""
+
     __tablename__ = "edition_items"
     __table_args__ = (UniqueConstraint("edition_id", "item_id"),)
 
@@ -228,6 +355,8 @@ class EditionItemRow(Base):
 
 
 class ThreadRow(Base):
+    """A thread of posts for one network (an item's post or an edition's roundup), approved and published as one."""
+
     __tablename__ = "threads"
     __table_args__ = (UniqueConstraint("network", "key"),)
 
@@ -255,6 +384,8 @@ class ThreadRow(Base):
 
 
 class PostRow(Base):
+    """One post of a thread, with the network's id once it went out."""
+
     __tablename__ = "posts"
     __table_args__ = (UniqueConstraint("thread_id", "position"),)
 
@@ -292,6 +423,8 @@ class ApprovalRow(Base):
 
 
 class SubscriberRow(Base):
+    """Someone who may receive the newsletter, with the consent behind it and their status."""
+
     __tablename__ = "subscribers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -307,6 +440,8 @@ class SubscriberRow(Base):
 
 
 class DeliveryBatchRow(Base):
+    """One provider request carrying up to a batch of an edition's deliveries."""
+
     __tablename__ = "delivery_batches"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -325,6 +460,8 @@ class DeliveryBatchRow(Base):
 
 
 class DeliveryRow(Base):
+    """One edition to one subscriber: whether it went out, and what the provider reported after."""
+
     __tablename__ = "deliveries"
     __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"),)
 
@@ -377,6 +514,8 @@ class EventRow(Base):
 
 
 class StaffRow(Base):
+    """A member of staff: their role, password hash, set-up link and sign-in state."""
+
     __tablename__ = "staff"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -393,6 +532,8 @@ class StaffRow(Base):
 
 
 class AuditRow(Base):
+    """Who did what to which row, when, with the details (before and after for edits)."""
+
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -41,6 +41,7 @@ def editor_of(session: Session, by: str) -> str:
 
 
 def last_editor(session: Session, kind: str, ident: int) -> str | None:
+    """Who last changed this edition's or thread's content (from the audit log), or None."""
     return session.scalar(select(AuditRow.actor).where(
         AuditRow.subject_kind == kind, AuditRow.subject_id == ident, AuditRow.action == "edit",
     ).order_by(AuditRow.id.desc()).limit(1))
@@ -52,6 +53,7 @@ def _last_approval_mark(session: Session, kind: str, ident: int) -> int | None:
 
 
 def ever_approved(session: Session, kind: str, ident: int) -> bool:
+    """True when anybody ever approved this edition or thread."""
     return _last_approval_mark(session, kind, ident) is not None
 
 

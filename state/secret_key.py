@@ -55,6 +55,7 @@ class SecretKey:
 
     @property
     def fingerprint(self) -> str:
+        """A keyed hash that tells keys apart without revealing this one."""
         return key_fingerprint(self.value)
 
 
@@ -128,6 +129,8 @@ def record_signing_key(row: EditionRow, key: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class KeyMismatch:
+    """An edition whose live links were signed by another key than the one in use."""
+
     edition_id: int
     slug: str
     sent_at: datetime | None
@@ -145,6 +148,7 @@ def editions_signed_otherwise(session: Session, key: SecretKey | None, *, now: d
 
 
 def mismatch_message(key: SecretKey | None, mismatched: list[KeyMismatch], *, database_url: str | None = None) -> str:
+    """Why the key in use cannot sign (it is missing or another one), and how to put the old key back."""
     first = mismatched[0]
     which = f"edition {first.edition_id} ({first.slug})"
     more = f" and {len(mismatched) - 1} other(s)" if len(mismatched) > 1 else ""

@@ -75,6 +75,7 @@ class Staff:
     generation: int  # goes up whenever this person's sessions must end
 
     def can(self, capability: str) -> bool:
+        """True when this member of staff's role grants `capability`."""
         return capability in CAPABILITIES.get(self.role, frozenset())
 
 
@@ -83,6 +84,7 @@ def _token_hash(token: str) -> str:
 
 
 def as_staff(row: StaffRow) -> Staff:
+    """A detached `Staff` for a staff row (safe to keep after its session closes)."""
     return Staff(id=row.id, email=row.email, role=row.role, generation=row.session_generation or 0)
 
 
@@ -92,6 +94,7 @@ def end_sessions(row: StaffRow) -> None:
 
 
 def find_staff(session: Session, email: str) -> StaffRow | None:
+    """The member of staff with this email (any case), or None."""
     return session.scalars(select(StaffRow).where(func.lower(StaffRow.email) == email.strip().lower())).first()
 
 
@@ -131,6 +134,7 @@ def add_staff(session: Session, email: str, role: str, *, now: datetime, by: str
 
 
 def setup_link(public_url: str, token: str) -> str:
+    """The address of the set-up page for a one-time token."""
     return f"{str(public_url).rstrip('/')}/setup/{token}"
 
 
@@ -174,10 +178,13 @@ def set_password(session: Session, token: str, password: str, *, now: datetime) 
 
 @dataclass(frozen=True, slots=True)
 class LoginResult:
+    """The outcome of a sign-in: the member of staff, or None (the same for every reason it failed)."""
+
     staff: Staff | None
 
     @property
     def ok(self) -> bool:
+        """True when the sign-in succeeded."""
         return self.staff is not None
 
 
@@ -242,4 +249,5 @@ def disable_staff(session: Session, email: str, *, now: datetime, by: str = SYST
 
 
 def list_staff(session: Session) -> list[StaffRow]:
+    """Every member of staff, by email."""
     return list(session.scalars(select(StaffRow).order_by(StaffRow.email)))

@@ -25,7 +25,8 @@ from compose.subscribers import (
     parse_subscriber_csv,
 )
 from state.ledger import SYSTEM, LedgerError, NotFound, audit
-from state.models import SubscriberRow, SubscriberStatus
+from state.lifecycle import check_initial, check_transition, move
+from state.models import SUBSCRIBER_LIFECYCLE, SubscriberRow, SubscriberStatus
 
 LEFT = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
 _CHUNK = 500
@@ -33,6 +34,8 @@ _CHUNK = 500
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
+    """What an import did: added, already subscribed, activated, and left alone because they had left."""
+
     added: int = 0
     unchanged: int = 0  # already active (names are refreshed)
     activated: int = 0  # pending addresses made active by the import
@@ -40,6 +43,7 @@ class ImportReport:
 
     @property
     def message(self) -> str:
+        """The report in one sentence for the CLI and the desk."""
         text = f"{self.added} added, {self.unchanged} already subscribed, {self.activated} activated"
         if self.left_alone:
             text += f", {len(self.left_alone)} not re-subscribed because they had left (unsubscribed, bounced or complained)"
@@ -47,6 +51,7 @@ class ImportReport:
 
 
 def find(session: Session, email_or_id: str | int) -> SubscriberRow | None:
+    """The subscriber with this id, or this email (any case), or None."""
     if isinstance(email_or_id, int) or (isinstance(email_or_id, str) and email_or_id.isdigit()):
         return session.get(SubscriberRow, int(email_or_id))
     return session.scalars(
@@ -76,6 +81,7 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
     unchanged = activated = 0
     left: list[str] = []
     consent = source if source.startswith("import:") else f"import:{source}"
+    check_initial(SUBSCRIBER_LIFECYCLE, SubscriberStatus.ACTIVE)
     for row in rows:
         current = existing.get(row.email.lower())
         if current is None:
@@ -85,7 +91,7 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
         elif current.status in LEFT:
             left.append(current.email)
         elif current.status == SubscriberStatus.PENDING:
-            current.status = SubscriberStatus.ACTIVE
+            move(current, SubscriberStatus.ACTIVE)
             current.consent_source, current.consent_at, current.status_changed_at = consent, now, now
             current.name = row.name or current.name
             activated += 1
@@ -125,6 +131,7 @@ class ImportPreview:
 
     @property
     def importable(self) -> bool:
+        """True when the file has no bad row and would add or change someone."""
         return not self.problems and bool(self.new or self.updated)
 
 
@@ -172,6 +179,7 @@ def subscribe_pending(session: Session, email: str, *, name: str = "", source: s
     name = check_name(name)
     row = find(session, address)
     if row is None:
+        check_initial(SUBSCRIBER_LIFECYCLE, SubscriberStatus.PENDING)
         row = SubscriberRow(email=address, name=name, status=SubscriberStatus.PENDING, consent_source=source,
                             consent_at=now, status_changed_at=now, created_at=now)
         session.add(row)
@@ -183,18 +191,20 @@ def confirm(session: Session, subscriber_id: int, email: str, *, now: datetime, 
     """A confirmed double opt-in (the token was checked by the caller): the subscriber is active,
     with the `name` their sign-up carried (when it is one `check_name` accepts).
 
-    A complaint (spam report) or a hard bounce is not undone by a click: those stay suppressed.
+    A complaint (spam report) or a hard bounce is not undone by a click: those stay suppressed
+    (refused); confirming an active subscriber again changes nothing. Does not commit.
     """
     row = session.get(SubscriberRow, subscriber_id)
     if row is None or row.email.lower() != email.lower():
         raise NotFound("this confirmation link does not match a subscriber: sign up again")
-    if row.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED):
-        raise LedgerError(f"{row.email} is suppressed ({row.status}): contact the editors to be re-added")
+    if row.status != SubscriberStatus.ACTIVE:  # confirming again changes nothing
+        check_transition(SUBSCRIBER_LIFECYCLE, row.id, row.status, SubscriberStatus.ACTIVE,
+                         reason=f"{row.email} is suppressed ({row.status}): contact the editors to be re-added")
     if name:
         with contextlib.suppress(NameRefused):  # a name refused since the link was sent: keep the one stored
             row.name = check_name(name)
     if row.status != SubscriberStatus.ACTIVE:
-        row.status = SubscriberStatus.ACTIVE
+        move(row, SubscriberStatus.ACTIVE)
         row.confirmed_at = now
         row.status_changed_at = now
         row.status_reason = "confirmed"
@@ -205,7 +215,8 @@ def confirm(session: Session, subscriber_id: int, email: str, *, now: datetime, 
 def unsubscribe(session: Session, email_or_id: str | int, *, reason: str, now: datetime,
                 by: str = "subscriber") -> SubscriberRow:
     """Stop all sends to this subscriber at once (idempotent: a second request changes nothing).
-    `by` is who asked: the subscriber (their link), or the member of staff who did it for them."""
+    `by` is who asked: the subscriber (their link), or the member of staff who did it for them.
+    Refused (`NotFound`) for an unknown subscriber. Audited; does not commit."""
     row = find(session, email_or_id)
     if row is None:
         raise NotFound(f"there is no subscriber {email_or_id}")
@@ -217,7 +228,8 @@ def unsubscribe(session: Session, email_or_id: str | int, *, reason: str, now: d
 
 
 def suppress(session: Session, subscriber_id: int, status: SubscriberStatus, *, reason: str, now: datetime) -> bool:
-    """Record a bounce or complaint reported by the provider; returns True when the status changed."""
+    """Record a bounce, complaint or unsubscribe reported by the provider; returns True when the status
+    changed (a complaint is final: nothing moves it). Refused for any other status. Does not commit."""
     if status not in LEFT:
         raise LedgerError(f"suppress takes one of {', '.join(LEFT)}, not {status}")
     row = session.get(SubscriberRow, subscriber_id)
@@ -228,13 +240,14 @@ def suppress(session: Session, subscriber_id: int, status: SubscriberStatus, *, 
 
 
 def _set(row: SubscriberRow, status: SubscriberStatus, reason: str, now: datetime) -> None:
-    row.status = status
+    move(row, status)
     row.status_reason = reason
     row.status_changed_at = now
 
 
 def list_subscribers(session: Session, *, status: SubscriberStatus | None = None, limit: int = 100,
                      offset: int = 0) -> Sequence[SubscriberRow]:
+    """A page of subscribers by id, optionally of one status. Reads only."""
     query = select(SubscriberRow).order_by(SubscriberRow.id).limit(limit).offset(offset)
     if status is not None:
         query = query.where(SubscriberRow.status == status)
@@ -242,6 +255,7 @@ def list_subscribers(session: Session, *, status: SubscriberStatus | None = None
 
 
 def counts_by_status(session: Session) -> dict[str, int]:
+    """How many subscribers are in each status (every status present). Reads only."""
     counts = {str(status): 0 for status in SubscriberStatus}
     for status, count in session.execute(select(SubscriberRow.status, func.count()).group_by(SubscriberRow.status)):
         counts[str(status)] = count

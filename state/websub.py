@@ -24,6 +24,8 @@ from state.models import SourceRow, WebSubSubscriptionRow
 
 
 class PushState(StrEnum):
+    """Where a WebSub subscription stands with its hub; changed only by this module."""
+
     DISCOVERED = "discovered"  # the source advertises a hub; not asked yet
     REQUESTED = "requested"  # the hub accepted the request and will verify our intent
     VERIFIED = "verified"  # the hub confirmed: pushes arrive until `expires_at`
@@ -86,6 +88,7 @@ def subscriptions(session: Session) -> list[WebSubSubscriptionRow]:
 
 
 def by_token(session: Session, token: str) -> WebSubSubscriptionRow | None:
+    """The subscription behind a callback URL's token (with its source), or None."""
     return session.scalars(select(WebSubSubscriptionRow).options(joinedload(WebSubSubscriptionRow.source))
                            .where(WebSubSubscriptionRow.token == token)).first()
 
@@ -179,6 +182,7 @@ def accepts_pushes(row: WebSubSubscriptionRow) -> bool:
 
 
 def record_push(row: WebSubSubscriptionRow, *, now: datetime) -> None:
+    """Count a push that was taken. Does not commit."""
     row.pushes = (row.pushes or 0) + 1
     row.last_push_at = now
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from flows.stages.publish import draft_roundup, edition_value
 from state import ledger
+from state.editions import edition_value
 from state.models import EditionRow
+from state.threads import draft_roundup
+from tests.helpers import desk_data
 from tests.helpers.serving import serve_on_loopback
-from web import testing
 from web.app import create_app
 
 pytestmark = pytest.mark.browser
@@ -42,12 +43,12 @@ def shots_dir(tmp_path):
 @pytest.fixture
 def server(sqlite_db, tmp_path):
     """The web app served by uvicorn on an ephemeral loopback port, with an edition approved once."""
-    config = testing.example_config(tmp_path)
-    edition_id = testing.seed_edition(sqlite_db, config, now=NOW)
-    testing.seed_threads(sqlite_db, config, now=NOW)
-    testing.seed_subscribers(sqlite_db, 3, now=NOW)
-    testing.seed_staff(sqlite_db, "alex@example.org", "admin", now=NOW)
-    testing.seed_staff(sqlite_db, "sam@example.org", "approver", now=NOW)
+    config = desk_data.example_config(tmp_path)
+    edition_id = desk_data.seed_edition(sqlite_db, config, now=NOW)
+    desk_data.seed_threads(sqlite_db, config, now=NOW)
+    desk_data.seed_subscribers(sqlite_db, 3, now=NOW)
+    desk_data.seed_staff(sqlite_db, "alex@example.org", "admin", now=NOW)
+    desk_data.seed_staff(sqlite_db, "sam@example.org", "approver", now=NOW)
     with sqlite_db.session() as session:
         row = session.get(EditionRow, edition_id)
         draft_roundup(session, config, row, edition_value(session, row, config), now=NOW)
@@ -87,7 +88,7 @@ def _sign_in(page, base: str, email: str) -> None:
     page.context.clear_cookies()
     page.goto(f"{base}/login")
     page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(testing.PASSWORD)
+    page.get_by_label("Password").fill(desk_data.PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base}/desk")
 
@@ -101,7 +102,7 @@ def test_sign_in_edit_voids_approval_approve_and_see_it_scheduled(server, browse
         page.goto(f"{base}/desk")
         assert "/login" in page.url
         page.get_by_label("Email address").fill("alex@example.org")
-        page.get_by_label("Password").fill(testing.PASSWORD)
+        page.get_by_label("Password").fill(desk_data.PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(f"{base}/desk")
         assert page.get_by_role("heading", name="Scheduled next").is_visible()

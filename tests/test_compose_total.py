@@ -282,8 +282,8 @@ def test_an_item_no_post_can_carry_is_recorded_for_staff_and_the_others_are_draf
     never drafted again; the item beside it is drafted as usual."""
     from sqlalchemy import select
 
-    from flows.stages.publish import draft_item_posts
     from state.models import ItemRow, SourceRow, ThreadRow, ThreadStatus
+    from state.threads import draft_item_posts
 
     config = _config(social={"x": {"enabled": False}})  # Mastodon and Bluesky
     links = {"long": "https://example.org/" + "a" * 400, "fine": "https://example.org/fine"}

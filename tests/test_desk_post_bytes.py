@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from compose.post_length import BLUESKY_RULES, X_RULES, has_invalid_characters, is_valid, weighted_length
-from flows.stages.publish import thread_hash
+from compose.threads import thread_hash
 from state.models import PostRow, PostStatus, ThreadRow, ThreadStatus
-from web import testing
+from tests.helpers import desk_data
 from web.app import create_app
 from web.threads import measure
 
@@ -50,15 +50,15 @@ def _bluesky_thread(db) -> tuple[int, int]:
 
 
 def test_the_desk_refuses_to_save_a_post_over_the_byte_limit_and_the_counter_flags_it(db, tmp_path) -> None:
-    config = testing.example_config(tmp_path)
+    config = desk_data.example_config(tmp_path)
     thread_id, post_id = _bluesky_thread(db)
-    testing.seed_staff(db, "ed@example.org", "editor", now=NOW)
+    desk_data.seed_staff(db, "ed@example.org", "editor", now=NOW)
     client = TestClient(create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW, env={}))
-    assert testing.sign_in(client, "ed@example.org").status_code == 303
+    assert desk_data.sign_in(client, "ed@example.org").status_code == 303
     counted = client.get("/desk/api/count", params={"network": "bluesky", "text": FAMILY * 130}).json()
     assert counted["over"] and counted["length"] == 130 and counted["max_bytes"] == 3000
     assert "250 over the network's 3,000-byte limit" in counted["why"]
-    token = testing.csrf_from(client.get("/desk/threads").text)
+    token = desk_data.csrf_from(client.get("/desk/threads").text)
     reply = client.post(f"/desk/threads/{thread_id}/edit", data={f"post-{post_id}": FAMILY * 130, "csrf_token": token},
                         follow_redirects=False)
     assert reply.status_code == 400

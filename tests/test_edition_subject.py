@@ -9,11 +9,14 @@ import pytest
 
 from compose.config import Config
 from compose.models import FetchReport, Item
+from connectors.link_check import edition_link_warnings
 from flows.settings import ConfigError, parse_config
-from flows.stages.edition import build_next_edition, edit_edition, issue_number
+from flows.stages.edition import build_next_edition
+from state.edition_edits import edit_edition
+from state.editions import issue_number
 from state.items import store_report, sync_sources
 from state.models import EditionRow, EditionStatus
-from web import testing
+from tests.helpers import desk_data
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)  # Thursday, after the 10:00 send: the next send is 3 December
 
@@ -34,8 +37,8 @@ def _send(db, edition_id: int) -> None:
 
 
 def test_two_editions_built_and_sent_the_same_day_have_different_subjects(db, tmp_path):
-    config = testing.example_config(tmp_path)
-    first = testing.seed_edition(db, config, now=NOW)
+    config = desk_data.example_config(tmp_path)
+    first = desk_data.seed_edition(db, config, now=NOW)
     _send(db, first)  # sent early, by hand
     _more_items(db, config, now=NOW + timedelta(hours=2), tag="b")
     with db.session() as session:
@@ -47,30 +50,31 @@ def test_two_editions_built_and_sent_the_same_day_have_different_subjects(db, tm
 
 
 def test_an_edit_keeps_the_issue_number(db, tmp_path):
-    config = testing.example_config(tmp_path)
-    first = testing.seed_edition(db, config, now=NOW)
+    config = desk_data.example_config(tmp_path)
+    first = desk_data.seed_edition(db, config, now=NOW)
     _send(db, first)
     _more_items(db, config, now=NOW + timedelta(hours=2), tag="c")
     with db.session() as session:
         second = build_next_edition(session, config, now=NOW + timedelta(hours=2)).edition_id
         assert issue_number(session, second) == 2 and issue_number(session) == 2
-    testing.seed_staff(db, "ed@example.org", "editor", now=NOW)
+    desk_data.seed_staff(db, "ed@example.org", "editor", now=NOW)
     with db.session() as session:
         edit_edition(session, config, second, by="ed@example.org", now=NOW + timedelta(hours=3),
+                     link_warnings=edition_link_warnings,
                      intro_markdown="A new intro.")
     with db.session() as session:
         assert session.get(EditionRow, second).subject.startswith("In Our View #2 · ")
 
 
 def test_number_is_an_allowed_field_and_a_misspelt_one_is_refused(tmp_path):
-    text = testing.EXAMPLE_CONFIG.read_text("utf-8")
+    text = desk_data.EXAMPLE_CONFIG.read_text("utf-8")
     assert parse_config(text.replace('subject = "{title} #{number} · {date}"', 'subject = "No. {number}"'))
     with pytest.raises(ConfigError, match="numbr"):
         parse_config(text.replace('subject = "{title} #{number} · {date}"', 'subject = "No. {numbr}"'))
 
 
 def test_when_every_new_item_is_left_out_the_build_names_them_and_says_what_to_fix(db, tmp_path):
-    config = testing.example_config(tmp_path)
+    config = desk_data.example_config(tmp_path)
     source = config.sources[0]
     bad = {"Ftp story": "ftp://files.socitm.net/report.pdf",
            "Spaced story": "https://www.socitm.net/a report.pdf"}
@@ -92,7 +96,7 @@ def test_when_every_new_item_is_left_out_the_build_names_them_and_says_what_to_f
 
 
 def test_with_nothing_new_the_build_says_so(db, tmp_path):
-    config = testing.example_config(tmp_path)
+    config = desk_data.example_config(tmp_path)
     with db.session() as session:
         result = build_next_edition(session, config, now=NOW)
     assert result.reason == "no new items since the last edition: nothing to send" and result.warnings == ()

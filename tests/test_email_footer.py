@@ -52,10 +52,10 @@ def test_one_greeting_rule_for_channels_previews_and_archive() -> None:
 def test_desk_pages_and_the_confirmation_email_name_the_organisation_once(db, tmp_path) -> None:
     from fastapi.testclient import TestClient
 
-    from web import testing
+    from tests.helpers import desk_data
     from web.app import create_app
 
-    config = testing.example_config(tmp_path)  # Socitm, at "Socitm Ltd, 8a Basset Court, ..."
+    config = desk_data.example_config(tmp_path)  # Socitm, at "Socitm Ltd, 8a Basset Court, ..."
     app = create_app(config=config, db=db, secret_key="footer-test-secret-key-0123456789", env={})
     page = " ".join(TestClient(app).get("/subscribe").text.split())
     assert "Socitm Ltd, 8a Basset Court" in page and "Socitm · Socitm Ltd" not in page

@@ -20,7 +20,7 @@ from flows.demo import EXAMPLES, PLACEHOLDER_ORIGIN, serve_site
 from flows.settings import load_config
 from state.db import connect
 from state.models import AuditRow, ItemRow, ThreadRow
-from web import testing
+from tests.helpers import desk_data
 from web.app import create_app
 
 RELEASE_HINT = "syndicate backlog release [--source NAME] [--since DATE]"
@@ -171,20 +171,20 @@ def desk_with_backlog(db, tmp_path):
     from compose.models import FetchReport, Item
     from state.items import store_report, sync_sources
 
-    config = testing.example_config(tmp_path)
+    config = desk_data.example_config(tmp_path)
     with db.session() as session:
         rows = sync_sources(session, config.sources)
         items = tuple(Item(url=f"https://www.socitm.net/news/{n}", title=f"News {n}", section="news", source="news",
                            summary_text="s", summary_html="<p>s</p>", published=NOW, image_url=None) for n in range(4))
         store_report(session, rows["news"], FetchReport(source="news", items=items, status=200), now=NOW)
     for email, role in (("ed@example.org", "editor"), ("ap@example.org", "approver")):
-        testing.seed_staff(db, email, role, now=NOW)
+        desk_data.seed_staff(db, email, role, now=NOW)
     return create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW, env={}), db
 
 
 def _signed_in(app, email: str) -> TestClient:
     client = TestClient(app)
-    assert testing.sign_in(client, email).status_code == 303
+    assert desk_data.sign_in(client, email).status_code == 303
     return client
 
 
@@ -200,7 +200,7 @@ def test_desk_shows_the_backlog_and_an_approver_releases_it(desk_with_backlog) -
     assert "4 item(s) held back as backlog" in page and 'id="release-backlog"' in page
     refused = approver.post("/desk/backlog/release", data={"csrf_token": "forged"}, follow_redirects=False)
     assert refused.status_code == 403 and _backlog(db) == 4
-    token = testing.csrf_from(page)
+    token = desk_data.csrf_from(page)
     done = approver.post("/desk/backlog/release", data={"csrf_token": token}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/desk?released=4"
     assert _backlog(db) == 0
@@ -216,6 +216,6 @@ def test_an_editor_sees_the_backlog_but_may_not_release_it(desk_with_backlog) ->
     editor = _signed_in(app, "ed@example.org")
     page = editor.get("/desk").text
     assert "4 item(s) held back as backlog" in page and 'id="release-backlog"' not in page
-    response = editor.post("/desk/backlog/release", data={"csrf_token": testing.csrf_from(page)},
+    response = editor.post("/desk/backlog/release", data={"csrf_token": desk_data.csrf_from(page)},
                            follow_redirects=False)
     assert response.status_code == 403 and _backlog(db) == 4

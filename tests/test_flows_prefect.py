@@ -9,6 +9,7 @@ example site served on loopback, their events reach Prefect through the relay, a
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -61,15 +62,18 @@ def test_flows_run_end_to_end_and_their_events_reach_prefect(site_config: str, t
     from prefect.client.orchestration import get_client
     from prefect.events.filters import EventFilter, EventNameFilter
 
-    from flows.pipeline import build_edition, deliver_edition, gather, publish_posts
+    from flows.pipeline import build_edition_flow, deliver_edition_flow, gather, publish_posts, result_of
     from flows.relay import pending_events
     from state import ledger
     from state.db import connect
     from state.models import DeliveryBatchRow, EditionRow
 
-    gathered = _timed("gather flow", lambda: gather(site_config, include_backlog=True))
+    gathered_state = _timed("gather flow", lambda: gather(site_config, include_backlog=True, return_state=True))
+    assert gathered_state.is_completed(), gathered_state.message
+    gathered = result_of(gathered_state)
     assert gathered["new"] > 0 and gathered["failed"] == 0
-    built = _timed("build-edition flow", lambda: build_edition(site_config))
+    built_state = _timed("build-edition flow", lambda: build_edition_flow(site_config, return_state=True))
+    built = result_of(built_state)
     assert built["built"] and built["id"] is not None
     db = connect()
     now = datetime.now(UTC)
@@ -81,14 +85,19 @@ def test_flows_run_end_to_end_and_their_events_reach_prefect(site_config: str, t
         overdue = EditionRow(slug="overdue-draft", title="In Our View", subject="Overdue", html="<p>x</p>", text="x",
                              content_hash="h" * 64, built_at=now, scheduled_for=now - timedelta(minutes=1))
         session.add(overdue)
-    delivered = _timed("deliver-edition flow", lambda: deliver_edition(site_config, built["id"]))
+    sent_state = _timed("deliver-edition flow", lambda: deliver_edition_flow(site_config, built["id"],
+                                                                             return_state=True))
+    assert sent_state.is_completed(), sent_state.message
+    delivered = result_of(sent_state)
     assert delivered[0]["sent"] and delivered[0]["accepted"] == delivered[0]["recipients"] > 0
     assert list((tmp_path / "outbox" / "email").glob("staff-notice-held-overdue-draft/*.eml"))
-    published = _timed("publish-posts flow", lambda: publish_posts(site_config))
-    assert isinstance(published, dict)
+    published_state = _timed("publish-posts flow", lambda: publish_posts(site_config, return_state=True))
+    assert isinstance(result_of(published_state), dict)
     with db.session() as session:
         assert session.get(EditionRow, overdue.id).status == "held"
         assert session.scalar(select(func.count()).select_from(DeliveryBatchRow)) >= 1
+        edition = session.get(EditionRow, built["id"])
+        subject, slug = edition.subject, edition.slug
     assert pending_events(db) == 0  # every flow relayed the ledger's events to the server
     with get_client(sync_client=True) as client:
         page = client.read_events(EventFilter(event=EventNameFilter(name=["syndicate.edition.sent",
@@ -96,6 +105,52 @@ def test_flows_run_end_to_end_and_their_events_reach_prefect(site_config: str, t
     names = {(e.event, e.resource.id) for e in page.events}
     assert ("syndicate.edition.sent", f"syndicate.edition.{built['id']}") in names
     assert ("syndicate.edition.held", f"syndicate.edition.{overdue.id}") in names
+    (sent,) = [e for e in page.events if e.event == "syndicate.edition.sent" and e.resource.id.endswith(f".{built['id']}")]
+    assert sent.resource.name == subject and sent.resource["syndicate.edition.slug"] == slug  # readable in the feed
+
+    artifacts = _artifacts_of(gathered_state, built_state, sent_state, published_state)
+    sources = json.loads(artifacts["gather-sources"].data)
+    assert {"source", "status", "new", "updated", "failing", "hint"} <= set(sources[0])
+    assert sum(row["new"] for row in sources) == gathered["new"] and {r["status"] for r in sources} == {"ok"}
+    review = artifacts["build-edition"].data
+    assert review.startswith(f"# {subject}") and f"/desk/editions/{built['id']})" in review
+    assert "-byte budget" in review and "item(s)" in review
+    figures = json.loads(artifacts["send-edition"].data)
+    by_edition = {row["edition"]: row for row in figures}
+    assert by_edition[slug]["accepted"] == delivered[0]["accepted"] and by_edition[slug]["ambiguous"] == 0
+    assert by_edition[slug]["who_got_it"].endswith(f"/desk/history/editions/{built['id']}")
+    assert by_edition["overdue-draft"]["held"] == 1
+    assert f"/desk/history/editions/{built['id']})" in artifacts["send-edition-who-got-it"].data
+    if "publish-posts" in artifacts:  # the example's networks post to the outbox when their threads are due
+        assert "post(s) published" in artifacts["publish-posts"].data
+
+
+def _artifacts_of(*states) -> dict:  # type: ignore[no-untyped-def]
+    """The artifacts the flow runs of these states published, by key (each key once per run)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    runs = [state.state_details.flow_run_id for state in states]
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=runs)))
+    keys = [a.key for a in found]
+    assert len(keys) == len(set(keys)), keys
+    return {a.key: a for a in found}
+
+
+def test_a_run_whose_every_source_failed_ends_failed_with_the_reason(site_config: str, tmp_path: Path) -> None:
+    from flows.pipeline import gather, result_of
+    from flows.serve import free_port
+
+    (tmp_path / "down").mkdir()
+    down = demo_config(f"http://127.0.0.1:{free_port()}", tmp_path / "down")  # nothing listens there
+    state = gather(str(down), return_state=True)
+    assert state.is_failed() and state.type.value == "FAILED" and state.name == "Failed"
+    assert state.message.startswith("every source failed"), state.message
+    summary = result_of(state)  # the summary is kept as the state's data
+    assert summary["new"] == 0 and summary["failed"] == len(summary["sources"]) > 0
+    rows = json.loads(_artifacts_of(state)["gather-sources"].data)
+    assert all(row["status"].startswith("failing") and row["failing"] >= 1 for row in rows)
 
 
 class _ServedRunner:

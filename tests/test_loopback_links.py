@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from connectors.channels.reach import is_loopback, loopback_warning, real_channels
 from flows.stages.edition import build_next_edition
 from state.models import EditionRow
-from web import testing
+from tests.helpers import desk_data
 from web.app import create_app
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -41,14 +41,14 @@ def test_an_ip_address_is_loopback_exactly_when_python_says_so(address) -> None:
 
 
 def test_no_warning_for_the_outbox_or_a_public_address(tmp_path) -> None:
-    config = testing.example_config(tmp_path)
+    config = desk_data.example_config(tmp_path)
     assert real_channels(config, {}) == [] and loopback_warning(config, {}) is None
     public = _with(config, public_url="https://news.example.org", provider="sendgrid")
     assert loopback_warning(public, SENDGRID) is None
 
 
 def test_sendgrid_with_its_key_and_a_loopback_public_url_warns_with_what_to_fix(tmp_path) -> None:
-    config = _with(testing.example_config(tmp_path), provider="sendgrid")
+    config = _with(desk_data.example_config(tmp_path), provider="sendgrid")
     warning = loopback_warning(config, SENDGRID)
     assert warning is not None
     assert "edition.public_url is http://127.0.0.1:8000" in warning and "SendGrid is set up" in warning
@@ -57,8 +57,8 @@ def test_sendgrid_with_its_key_and_a_loopback_public_url_warns_with_what_to_fix(
 
 
 def test_a_build_with_a_real_channel_and_loopback_links_carries_the_warning(db, tmp_path) -> None:
-    config = _with(testing.example_config(tmp_path), provider="sendgrid")
-    testing.seed_items(db, config, now=NOW)
+    config = _with(desk_data.example_config(tmp_path), provider="sendgrid")
+    desk_data.seed_items(db, config, now=NOW)
     with db.session() as session:
         result = build_next_edition(session, config, now=NOW, env=SENDGRID)
     assert result.edition_id is not None
@@ -68,13 +68,13 @@ def test_a_build_with_a_real_channel_and_loopback_links_carries_the_warning(db, 
 
 
 def test_the_desk_shows_the_warning_after_an_approval(db, tmp_path) -> None:
-    config = _with(testing.example_config(tmp_path), provider="sendgrid")
-    edition_id = testing.seed_edition(db, config, now=NOW)
-    testing.seed_staff(db, "ap@example.org", "approver", now=NOW)
+    config = _with(desk_data.example_config(tmp_path), provider="sendgrid")
+    edition_id = desk_data.seed_edition(db, config, now=NOW)
+    desk_data.seed_staff(db, "ap@example.org", "approver", now=NOW)
     for env, expected in ((SENDGRID, True), ({}, False)):
         app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW, env=env)
         client = TestClient(app)
-        assert testing.sign_in(client, "ap@example.org").status_code == 303
+        assert desk_data.sign_in(client, "ap@example.org").status_code == 303
         page = " ".join(client.get(f"/desk/editions/{edition_id}?done=approved").text.split())
         assert ("Check before it goes out:" in page and "SendGrid is set up" in page) is expected
         threads = " ".join(client.get("/desk/threads?done=approved").text.split())
@@ -82,7 +82,7 @@ def test_the_desk_shows_the_warning_after_an_approval(db, tmp_path) -> None:
 
 
 def test_a_network_with_credentials_counts_as_a_real_channel(tmp_path) -> None:
-    config = testing.example_config(tmp_path)  # X enabled in the example; email to the outbox
+    config = desk_data.example_config(tmp_path)  # X enabled in the example; email to the outbox
     x = {"X_API_KEY": "ck", "X_API_SECRET": "cs", "X_ACCESS_TOKEN": "at", "X_ACCESS_TOKEN_SECRET": "ats"}
     assert real_channels(config, x) == ["X"]
     warning = loopback_warning(_with(config, provider="sendgrid"), {**x, **SENDGRID})

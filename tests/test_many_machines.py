@@ -176,9 +176,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         server_env = _clean_env(
             PREFECT_HOME=str(tmp / "server-home"),
             PREFECT_SERVER_DATABASE_CONNECTION_URL=databases.url(prefect_db, "postgresql+asyncpg"),
+            PREFECT_SERVER_UI_API_URL=api_url, PREFECT_UI_ENABLED="true",
             PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS=str(Limits.slot_wait_s))
         t0 = time.monotonic()
-        processes.append(_start([*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui",
+        processes.append(_start([*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port),
                                  "--analytics-off"], server_env, tmp / "server.log"))
         _wait_healthy(api_url, processes[0], tmp / "server.log")
         timings["server start (fresh PostgreSQL)"] = time.monotonic() - t0

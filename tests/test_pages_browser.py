@@ -22,14 +22,16 @@ from fastapi.routing import APIRoute
 
 from compose.models import FetchReport, Item
 from compose.signing import confirm_token, unsubscribe_token
-from flows.stages.edition import build_next_edition, edit_edition
+from connectors.link_check import edition_link_warnings
+from flows.stages.edition import build_next_edition
 from state import deliveries, ledger
+from state.edition_edits import edit_edition
 from state.items import store_report, sync_sources
 from state.models import EditionRow, PostRow, SourceRow, SubscriberRow, SubscriberStatus, ThreadRow
 from state.staff import add_staff
+from tests.helpers import desk_data
 from tests.helpers.serving import serve_on_loopback
 from tests.helpers.staff import add_staff_rows
-from web import testing
 from web.app import create_app
 
 pytestmark = pytest.mark.browser
@@ -89,7 +91,7 @@ def _seed(db, config) -> dict[str, object]:
         _store(session, config, first, earlier)
         sent_id = build_next_edition(session, config, now=earlier).edition_id
         assert sent_id is not None
-    testing.seed_subscribers(db, 4, now=earlier)
+    desk_data.seed_subscribers(db, 4, now=earlier)
     with db.session() as session:
         session.add(SubscriberRow(email=LONG_EMAIL, name="Alexandra Catherine Montgomery-Fotheringham",
                                   status=SubscriberStatus.BOUNCED, consent_source=f"import:{'x' * 60}.csv",
@@ -116,7 +118,7 @@ def _seed(db, config) -> dict[str, object]:
         ledger.approve(session, "edition", sent_id, by="sam@example.org", now=earlier)
         ledger.mark_edition_sending(session, sent)
         ledger.mark_edition_sent(session, sent, now=earlier + timedelta(hours=1), summary={})
-    testing.seed_staff(db, "alex@example.org", "admin", now=NOW)
+    desk_data.seed_staff(db, "alex@example.org", "admin", now=NOW)
     with db.session() as session:
         fresh = {section: [_item(section, name, n, f"Fresh {section} story {n} on digital inclusion and skills",
                                  NOW - timedelta(hours=2 + n)) for n in range(4)] for section, name in sources.items()}
@@ -125,9 +127,10 @@ def _seed(db, config) -> dict[str, object]:
         _store(session, config, fresh, NOW - timedelta(minutes=30))
         draft_id = build_next_edition(session, config, now=NOW).edition_id
         assert draft_id is not None
-        edit_edition(session, config, draft_id, by="alex@example.org", now=NOW, subject=LONG_SUBJECT,
+        edit_edition(session, config, draft_id, by="alex@example.org", now=NOW, link_warnings=edition_link_warnings,
+                     subject=LONG_SUBJECT,
                      intro_markdown=f"This week: skills, security and a new briefing ({LONG_URL}).")
-    testing.seed_threads(db, config, now=NOW)
+    desk_data.seed_threads(db, config, now=NOW)
     with db.session() as session:
         source = session.query(SourceRow).filter_by(name=config.sources[0].name).one()
         store_report(session, source, FetchReport(source=source.name, error=LONG_ERROR,
@@ -165,7 +168,7 @@ def site(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("pages")
     db = connect(f"sqlite:///{folder / 'ledger.db'}")
-    config = testing.example_config(folder)
+    config = desk_data.example_config(folder)
     samples = _seed(db, config)
     app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW, env={})
     with serve_on_loopback(app) as base:
@@ -274,7 +277,7 @@ def _sign_in(context, base: str) -> None:
     page = context.new_page()
     page.goto(f"{base}/login")
     page.get_by_label("Email address").fill("alex@example.org")
-    page.get_by_label("Password").fill(testing.PASSWORD)
+    page.get_by_label("Password").fill(desk_data.PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base}/desk")
     page.close()

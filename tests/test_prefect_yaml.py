@@ -51,6 +51,20 @@ def test_entrypoint_imports_a_flow_and_parameters_match_it(spec) -> None:  # typ
     assert spec.concurrency_limit == 1
 
 
+def test_flow_functions_do_not_share_names_with_the_stage_functions_they_wrap() -> None:
+    """`build_edition` and `deliver_edition` are stage functions; their flows are `*_flow` (issue 15)."""
+    import importlib
+    import pkgutil
+
+    import flows.stages
+
+    stage_names = {name for module in pkgutil.iter_modules(flows.stages.__path__)
+                   for name in vars(importlib.import_module(f"flows.stages.{module.name}"))}
+    attributes = {s.name: s.entrypoint.partition(":")[2] for s in SPECS}
+    assert attributes["build-edition"] == "build_edition_flow" and attributes["send-edition"] == "deliver_edition_flow"
+    assert not set(attributes.values()) & stage_names
+
+
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.schedules], ids=lambda s: s.name)
 def test_every_schedule_parses_in_a_real_time_zone(spec) -> None:  # type: ignore[no-untyped-def]
     for schedule in spec.schedules:
@@ -105,3 +119,18 @@ def test_serve_builds_the_same_deployments_with_the_config_schedule() -> None:
     assert all(d.parameters["config_path"] == "/srv/syndicate.toml" for d in served.values())
     assert [t.expect for t in served["send-edition"].triggers] == [{"syndicate.edition.approved"}]
     assert build_cron(load_config(EXAMPLE)) == "0 14 * * 4"  # the example config matches prefect.yaml
+
+
+def test_the_automation_in_the_docs_is_one_prefect_accepts() -> None:
+    """docs/operations.md shows an automation as a file for `prefect automation create --from-file`."""
+    import re
+
+    import yaml
+    from prefect.automations import AutomationCore
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text("utf-8")
+    (block,) = re.findall(r"```yaml\n(name: edition-sent-to-chat\n.*?)```", text, re.S)
+    automation = AutomationCore.model_validate(yaml.safe_load(block))
+    assert automation.trigger.expect == {"syndicate.edition.sent"}
+    assert automation.actions[0].type == "send-notification"
+    assert "{{ event.resource.name }}" in automation.actions[0].body  # the edition's subject, from the relay

@@ -12,15 +12,18 @@ import pytest
 from sqlalchemy import select
 
 from compose.config import Config
+from compose.threads import thread_hash
 from connectors.channels.outbox_posts import OutboxPostChannel
 from connectors.channels.x import XChannel
-from flows.stages.publish import PublishSummary, draft_item_posts, publish_due_posts, thread_hash
+from connectors.errors import PermanentError
+from flows.stages.publish import PublishSummary, publish_due_posts
 from state import ledger
 from state.db import Database
 from state.models import ItemRow, PostRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
+from state.threads import draft_item_posts
 from tests.fakes import fake_x
 from tests.fakes.fake_x import FakeX
-from tests.fakes.server import FakeServer
+from tests.fakes.server import FakeServer, Fault
 from tests.helpers.staff import add_staff_rows
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -230,6 +233,23 @@ def test_403_duplicate_is_recorded_and_not_retried(db, fake, tmp_path):
     assert len(post_requests(server)) == 1
 
 
+def test_a_refusal_without_a_row_of_its_own_fails_the_thread_for_staff_unretried(db, fake, tmp_path):
+    """A 400 (`PermanentError`) has no row in the refusal table: its nearest base class's
+    (`DeliveryError`) says what it means. No retry in the run, none in the next."""
+    _, server = fake
+    thread_id = add_thread(db)
+    server.inject(Fault(status=400, json={"title": "Invalid Request", "detail": "One or more parameters to your "
+                                          "request was invalid.", "type": "about:blank", "status": 400}))
+    sleeps: list[float] = []
+    summary = publish(db, make_config(tmp_path), server, sleeps=sleeps)
+    assert summary.failed == [f"thread {thread_id} (x): x: post refused (400) (hint: fix the post; retrying it "
+                              "unchanged will fail again)"] and sleeps == [] and summary.waiting == []
+    assert [p.status for p in posts_of(db, thread_id)] == [PostStatus.FAILED, PostStatus.PENDING, PostStatus.PENDING]
+    assert thread_of(db, thread_id).status == ThreadStatus.FAILED
+    assert publish(db, make_config(tmp_path), server, now=NOW + timedelta(hours=1)).posted == 0
+    assert len(post_requests(server)) == 1
+
+
 @pytest.mark.parametrize(("reset_in_s", "expected_wait_s"), [(120, 120), (None, XChannel.default_rate_limit_wait_s)])
 def test_429_moves_the_networks_threads_past_the_reset_without_a_hot_loop(db, fake, tmp_path, reset_in_s,
                                                                           expected_wait_s):
@@ -322,6 +342,9 @@ def test_a_channel_that_cannot_look_up_holds_the_post(db, tmp_path):
 
         def publish(self, text, *, reply_to=None, thread_key=""):
             raise AssertionError("a post left posting must never be resent blind")
+
+        def find_post(self, text, *, reply_to=None, thread_key=""):
+            raise PermanentError("x: the network's search is switched off for this account", status=403)
 
         def close(self) -> None:
             pass

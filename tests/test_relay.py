@@ -17,8 +17,17 @@ from sqlalchemy import select, update
 
 from flows.relay import PrefectApiEmitter, event_uuid, pending_events, relay_events
 from state.db import Database
-from state.events import ITEM_DISCOVERED, ITEM_UPDATED, record_event, record_events, resource_id
-from state.models import EventRow
+from state.events import (
+    EDITION_SENT,
+    ITEM_DISCOVERED,
+    ITEM_UPDATED,
+    SOURCE_FAILED,
+    THREAD_PUBLISHED,
+    record_event,
+    record_events,
+    resource_id,
+)
+from state.models import EditionRow, EventRow, ItemRow, SourceRow, ThreadRow
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 
@@ -149,3 +158,67 @@ def test_batch_size_never_reorders_a_resource(db: Database, batch: int) -> None:
     while relay_events(db, emit=emit, now=NOW, batch=batch).relayed:
         pass
     assert [e["payload"]["n"] for e in emit.sent] == [0, 1, 2]
+
+
+def test_events_name_their_resources_and_related_resources_in_words(db: Database) -> None:
+    """What the Prefect UI's event feed shows and automations filter on: titles, subjects, networks."""
+    long_subject = "In Our View #12: " + "interoperability and data standards " * 10
+    with db.session() as session:
+        source = SourceRow(name="Socitm news", kind="rss", url="https://www.socitm.net/feed", section="news")
+        session.add(source)
+        session.flush()
+        item = ItemRow(key="https://www.socitm.net/a", url="https://www.socitm.net/a", title="Councils and AI",
+                       section="news", source_id=source.id, content_hash="c" * 64, published_at=NOW,
+                       first_seen_at=NOW)
+        edition = EditionRow(slug="2026-11-26", title="In Our View", subject=long_subject, html="<p>x</p>",
+                             text="x", content_hash="h" * 64, built_at=NOW)
+        session.add_all([item, edition])
+        session.flush()
+        roundup = ThreadRow(network="bluesky", key="edition:2026-11-26", kind="roundup", edition_id=edition.id,
+                            content_hash="t" * 64, created_at=NOW)
+        single = ThreadRow(network="x", key=f"item:{item.id}", kind="item", item_id=item.id, content_hash="u" * 64,
+                           created_at=NOW)
+        session.add_all([roundup, single])
+        session.flush()
+        ids = (source.id, item.id, edition.id, roundup.id, single.id)
+    source_id, item_id, edition_id, roundup_id, single_id = ids
+    with db.session() as session:
+        record_event(session, SOURCE_FAILED, resource_id("source", source_id), {"source": "Socitm news"}, now=NOW)
+        record_event(session, ITEM_DISCOVERED, resource_id("item", item_id), {}, now=NOW)
+        record_event(session, EDITION_SENT, resource_id("edition", edition_id), {"slug": "2026-11-26"}, now=NOW)
+        record_event(session, THREAD_PUBLISHED, resource_id("thread", roundup_id), {"network": "bluesky"}, now=NOW)
+        record_event(session, THREAD_PUBLISHED, resource_id("thread", single_id), {"network": "x"}, now=NOW)
+        record_event(session, THREAD_PUBLISHED, resource_id("thread", 999), {"network": "mastodon"}, now=NOW)
+    emit = Recorder()
+    assert relay_events(db, emit=emit, now=NOW).relayed == 6
+    failed, found, sent, bluesky, x_thread, gone = emit.sent
+    assert failed["resource"]["prefect.resource.name"] == "Socitm news"
+    assert found["resource"]["prefect.resource.name"] == "Councils and AI"
+    assert found["related"] == [{"prefect.resource.id": f"syndicate.source.{source_id}",
+                                 "prefect.resource.role": "source", "prefect.resource.name": "Socitm news"}]
+    name = sent["resource"]["prefect.resource.name"]
+    assert name.startswith("In Our View #12: interoperability") and len(name) == 200 and name.endswith("\u2026")
+    assert sent["resource"]["syndicate.edition.slug"] == "2026-11-26"
+    assert sent["resource"]["prefect.resource.id"] == f"syndicate.edition.{edition_id}"
+    assert bluesky["resource"]["syndicate.network"] == "bluesky"
+    assert bluesky["resource"]["prefect.resource.name"].startswith("Bluesky roundup of In Our View #12")
+    assert [(r["prefect.resource.role"], r["prefect.resource.id"]) for r in bluesky["related"]] == [
+        ("network", "syndicate.network.bluesky"), ("edition", f"syndicate.edition.{edition_id}")]
+    assert x_thread["resource"]["prefect.resource.name"] == "X thread: Councils and AI"
+    assert x_thread["related"][1] == {"prefect.resource.id": f"syndicate.item.{item_id}",
+                                      "prefect.resource.role": "item", "prefect.resource.name": "Councils and AI"}
+    assert gone["resource"]["syndicate.network"] == "mastodon"  # no longer in the ledger: its payload names it
+    assert gone["related"][0]["prefect.resource.name"] == "Mastodon"
+
+
+def test_the_emitted_event_carries_its_labels_as_prefect_reads_them(db: Database) -> None:
+    with db.session() as session:
+        source = SourceRow(name="Socitm news", kind="rss", url="https://www.socitm.net/feed", section="news")
+        session.add(source)
+        session.flush()
+        record_event(session, SOURCE_FAILED, resource_id("source", source.id), {"source": "Socitm news"}, now=NOW)
+    seen: list[Any] = []
+    assert relay_events(db, emit=PrefectApiEmitter(client_factory=lambda: _api(204, seen)), now=NOW).relayed == 1
+    body = seen[0][2][0]
+    assert body["resource"]["prefect.resource.name"] == "Socitm news"
+    assert body["resource"]["syndicate.section"] == "news" and body["related"] == []

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.helpers import desk_data
 from tests.helpers.serving import serve_on_loopback
-from web import testing
 from web.app import create_app
 from web.public import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from web.security import BodyLimits
@@ -29,7 +29,7 @@ MB = 1024 * 1024
 
 @pytest.fixture
 def app(sqlite_db, tmp_path):  # type: ignore[no-untyped-def]
-    config = testing.example_config(tmp_path)
+    config = desk_data.example_config(tmp_path)
     return create_app(config=config, db=sqlite_db, secret_key=SECRET, now=lambda: NOW,
                       env={"SENDGRID_WEBHOOK_PUBLIC_KEY": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE" + "A" * 88})
 
@@ -124,9 +124,9 @@ def test_an_unsigned_webhook_is_refused_before_its_body_is_read(app):
 
 @pytest.fixture
 def admin(app, sqlite_db) -> TestClient:  # type: ignore[no-untyped-def]
-    testing.seed_staff(sqlite_db, "admin@example.org", "admin", now=NOW)
+    desk_data.seed_staff(sqlite_db, "admin@example.org", "admin", now=NOW)
     client = TestClient(app)
-    assert testing.sign_in(client, "admin@example.org").status_code == 303
+    assert desk_data.sign_in(client, "admin@example.org").status_code == 303
     return client
 
 
@@ -148,16 +148,16 @@ def test_every_desk_page_says_no_store_and_back_after_sign_out_shows_nothing(adm
     for path in ("/desk", "/desk/history", "/desk/subscribers", "/desk/audit", "/desk/staff", "/desk/threads",
                  "/login", "/subscribers.csv".join(["/desk", ""])):
         assert admin.get(path).headers.get("cache-control") == "no-store", path
-    token = testing.csrf_from(admin.get("/desk").text)
+    token = desk_data.csrf_from(admin.get("/desk").text)
     admin.post("/logout", data={"csrf_token": token})
     assert admin.get("/desk", follow_redirects=False).status_code == 303
 
 
 def test_the_subscriber_list_needs_the_same_role_as_its_export(app, sqlite_db):
     for role in ("editor", "approver"):
-        testing.seed_staff(sqlite_db, f"{role}@example.org", role, now=NOW)
+        desk_data.seed_staff(sqlite_db, f"{role}@example.org", role, now=NOW)
         client = TestClient(app)
-        testing.sign_in(client, f"{role}@example.org")
+        desk_data.sign_in(client, f"{role}@example.org")
         assert client.get("/desk/subscribers").status_code == 403
         assert client.get("/desk/subscribers.csv").status_code == 403
         assert "/desk/subscribers" not in client.get("/desk").text  # no link to a page they cannot open

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from state.db import connect
-from web import account, desk, edition_pages, imports, public, records, testing, threads, websub
+from tests.helpers import desk_data
+from web import account, desk, edition_pages, imports, public, records, threads, websub
 from web.app import create_app
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -48,16 +49,16 @@ def _routes(routes):  # type: ignore[no-untyped-def]
 def site(tmp_path_factory):  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("fuzz")
     db = connect(f"sqlite:///{tmp / 'ledger.db'}")
-    config = testing.example_config(tmp)
-    testing.seed_edition(db, config, now=NOW)
-    testing.seed_threads(db, config, now=NOW)
-    testing.seed_subscribers(db, 3, now=NOW)
-    testing.seed_staff(db, "admin@example.org", "admin", now=NOW)
+    config = desk_data.example_config(tmp)
+    desk_data.seed_edition(db, config, now=NOW)
+    desk_data.seed_threads(db, config, now=NOW)
+    desk_data.seed_subscribers(db, 3, now=NOW)
+    desk_data.seed_staff(db, "admin@example.org", "admin", now=NOW)
     app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW, env={})
     anonymous = TestClient(app, client=("192.0.2.1", 5000))
     admin = TestClient(app, client=("192.0.2.2", 5000))
-    assert testing.sign_in(admin, "admin@example.org").status_code == 303
-    token = testing.csrf_from(admin.get("/desk").text)
+    assert desk_data.sign_in(admin, "admin@example.org").status_code == 303
+    token = desk_data.csrf_from(admin.get("/desk").text)
     assert {(m, r.path) for r in _routes(app.routes) for m in r.methods - {"HEAD"}} == set(ROUTES)
     yield app, anonymous, admin, token
     db.dispose()
@@ -90,7 +91,7 @@ def test_no_route_answers_500_or_reflects_markup(site, method, template, who, da
     else:
         form = data.draw(st.dictionaries(st.sampled_from(FIELDS), payloads, max_size=5), label="form")
         if signed_in or data.draw(st.booleans(), label="with csrf"):
-            form["csrf_token"] = token if signed_in else testing.csrf_from(anonymous.get("/login").text)
+            form["csrf_token"] = token if signed_in else desk_data.csrf_from(anonymous.get("/login").text)
         response = client.request(method, path, params=query, data=form, follow_redirects=False)
     assert response.status_code < 500, (method, path, response.status_code)
     if response.headers.get("content-type", "").startswith("text/html"):

@@ -24,7 +24,7 @@ from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.sendgrid import SendGridChannel
 from state.models import SubscriberRow, SubscriberStatus
 from state.subscribers import subscribe_pending
-from web import testing
+from tests.helpers import desk_data
 from web.app import create_app
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -41,9 +41,9 @@ def _message(subject: str = "Hello {{first_name}}") -> OutboundEmail:
 
 @pytest.fixture
 def site(sqlite_db, tmp_path):
-    config = testing.example_config(tmp_path)
-    app = create_app(config=config, db=sqlite_db, secret_key=SECRET, now=testing.Clock(NOW), env={})
-    testing.seed_subscribers(sqlite_db, 1, now=NOW)  # reader1@example.org, "Reader 1", active
+    config = desk_data.example_config(tmp_path)
+    app = create_app(config=config, db=sqlite_db, secret_key=SECRET, now=desk_data.Clock(NOW), env={})
+    desk_data.seed_subscribers(sqlite_db, 1, now=NOW)  # reader1@example.org, "Reader 1", active
     return app, sqlite_db
 
 
@@ -56,7 +56,7 @@ def _row(db, email_address: str) -> SubscriberRow | None:
 
 
 def _subscribe(client: TestClient, address: str, name: str):  # type: ignore[no-untyped-def]
-    token = testing.csrf_from(client.get("/subscribe").text)
+    token = desk_data.csrf_from(client.get("/subscribe").text)
     return client.post("/subscribe", data={"csrf_token": token, "email": address, "name": name})
 
 
@@ -95,7 +95,7 @@ def test_a_name_given_on_the_form_is_applied_only_when_its_owner_confirms(site):
     mail = email.message_from_bytes(next(outbox.glob("*.eml")).read_bytes(), policy=email.policy.default)
     link = "/confirm/" + mail.get_body(("plain",)).get_content().split("/confirm/", 1)[1].split()[0]
     page = client.get(link)
-    client.post(link, data={"csrf_token": testing.csrf_from(page.text)})
+    client.post(link, data={"csrf_token": desk_data.csrf_from(page.text)})
     row = _row(db, "left@example.org")
     assert row.status == SubscriberStatus.ACTIVE and row.name == "New Name"
 
@@ -156,17 +156,17 @@ def test_one_recipient_no_message_can_be_written_for_is_recorded_and_the_rest_go
 
 def test_a_subject_with_a_line_break_is_refused_at_the_desk_and_changes_nothing(site):
     app, db = site
-    edition_id = testing.seed_edition(db, app.state.syndicate.config, now=NOW)
-    testing.seed_staff(db, "ed@example.org", "editor", now=NOW)
+    edition_id = desk_data.seed_edition(db, app.state.syndicate.config, now=NOW)
+    desk_data.seed_staff(db, "ed@example.org", "editor", now=NOW)
     client = TestClient(app)
-    testing.sign_in(client, "ed@example.org")
+    desk_data.sign_in(client, "ed@example.org")
     page = client.get(f"/desk/editions/{edition_id}")
-    before = testing.edition(db, edition_id).subject
+    before = desk_data.edition(db, edition_id).subject
     response = client.post(f"/desk/editions/{edition_id}/edit",
-                           data={"csrf_token": testing.csrf_from(page.text), "subject": "Hi\r\nBcc: all@example.org",
+                           data={"csrf_token": desk_data.csrf_from(page.text), "subject": "Hi\r\nBcc: all@example.org",
                                  "preheader": "", "intro": ""})
     assert response.status_code == 409 and "line break" in response.text
-    assert testing.edition(db, edition_id).subject == before
+    assert desk_data.edition(db, edition_id).subject == before
 
 
 def test_a_subject_with_a_line_break_from_an_older_ledger_cannot_add_a_header(tmp_path):
@@ -184,7 +184,7 @@ def test_a_public_form_name_with_a_newline_is_refused_and_nothing_is_stored(site
 
 @pytest.mark.parametrize("key", ["from_name", "title"])
 def test_the_sender_name_and_subject_refuse_control_characters_in_the_config(tmp_path, key):
-    config = testing.example_config(tmp_path)
+    config = desk_data.example_config(tmp_path)
     data = config.model_dump(mode="json")
     data["edition"][key] = "In Our View\r\nBcc: all@example.org"
     with pytest.raises(ValueError, match="control character"):
@@ -226,10 +226,10 @@ def test_any_stored_name_renders_without_markup_or_extra_headers(tmp_path, name)
 
 def test_a_name_typed_on_the_desk_is_checked_like_every_other_door(site):
     app, db = site
-    testing.seed_staff(db, "admin@example.org", "admin", now=NOW)
+    desk_data.seed_staff(db, "admin@example.org", "admin", now=NOW)
     client = TestClient(app)
-    testing.sign_in(client, "admin@example.org")
-    token = testing.csrf_from(client.get("/desk/subscribers").text)
+    desk_data.sign_in(client, "admin@example.org")
+    token = desk_data.csrf_from(client.get("/desk/subscribers").text)
     refused = client.post("/desk/subscribers/add", data={"csrf_token": token, "email": "new@example.org",
                                                           "name": "<script>alert(1)</script>"})
     assert refused.status_code == 400 and "angle brackets" in refused.text and "<script>alert" not in refused.text

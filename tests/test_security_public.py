@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from compose.signing import confirm_token, unsubscribe_token
 from state.models import SubscriberRow
-from web import testing
+from tests.helpers import desk_data
 from web.access_log import TokenFilter, quiet_tokens, redact
 from web.app import create_app
 
@@ -23,9 +23,9 @@ SECRET = "test-secret-key-0123456789abcdef"
 
 @pytest.fixture
 def app(sqlite_db, tmp_path):  # type: ignore[no-untyped-def]
-    config = testing.example_config(tmp_path)
-    app = create_app(config=config, db=sqlite_db, secret_key=SECRET, now=testing.Clock(NOW), env={})
-    testing.seed_subscribers(sqlite_db, 1, now=NOW)  # reader1@example.org is active
+    config = desk_data.example_config(tmp_path)
+    app = create_app(config=config, db=sqlite_db, secret_key=SECRET, now=desk_data.Clock(NOW), env={})
+    desk_data.seed_subscribers(sqlite_db, 1, now=NOW)  # reader1@example.org is active
     return app
 
 
@@ -34,7 +34,7 @@ def _outbox(app) -> Path:  # type: ignore[no-untyped-def]
 
 
 def _post(client: TestClient, address: str, name: str = ""):  # type: ignore[no-untyped-def]
-    token = testing.csrf_from(client.get("/subscribe").text)
+    token = desk_data.csrf_from(client.get("/subscribe").text)
     return client.post("/subscribe", data={"csrf_token": token, "email": address, "name": name})
 
 
@@ -83,7 +83,7 @@ def test_a_get_on_a_confirmation_link_confirms_nothing_only_the_button_does(app,
     assert TestClient(app).post(f"/confirm/{token}").status_code == 403  # no CSRF token: not from the page
     assert _status(sqlite_db, sid) == "pending"
     page = client.get(f"/confirm/{token}")
-    confirmed = client.post(f"/confirm/{token}", data={"csrf_token": testing.csrf_from(page.text)})
+    confirmed = client.post(f"/confirm/{token}", data={"csrf_token": desk_data.csrf_from(page.text)})
     assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
     assert _status(sqlite_db, sid) == "active"
     assert TestClient(app).get(f"/confirm/{token[:-3]}abc").status_code == 400

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from flows.cli import main
 from state import staff as staff_module
 from state.staff import LoginPolicy, add_staff, set_password
-from web import testing
+from tests.helpers import desk_data
 from web.app import create_app
 from web.security import HSTS, SESSION_COOKIE
 
@@ -28,16 +28,16 @@ SECRET = "test-secret-key-0123456789abcdef"
 
 @pytest.fixture
 def app(sqlite_db, tmp_path):  # type: ignore[no-untyped-def]
-    config = testing.example_config(tmp_path)
-    app = create_app(config=config, db=sqlite_db, secret_key=SECRET, now=testing.Clock(NOW), env={})
-    testing.seed_staff(sqlite_db, "ed@example.org", "editor", now=NOW)
-    testing.seed_staff(sqlite_db, "admin@example.org", "admin", now=NOW)
+    config = desk_data.example_config(tmp_path)
+    app = create_app(config=config, db=sqlite_db, secret_key=SECRET, now=desk_data.Clock(NOW), env={})
+    desk_data.seed_staff(sqlite_db, "ed@example.org", "editor", now=NOW)
+    desk_data.seed_staff(sqlite_db, "admin@example.org", "admin", now=NOW)
     return app
 
 
 def _signed_in(app, email: str = "ed@example.org", ip: str = "203.0.113.5") -> TestClient:  # type: ignore[no-untyped-def]
     client = TestClient(app, client=(ip, 5000))
-    assert testing.sign_in(client, email).status_code == 303
+    assert desk_data.sign_in(client, email).status_code == 303
     assert client.get("/desk", follow_redirects=False).status_code == 200
     return client
 
@@ -60,7 +60,7 @@ def _out(client: TestClient) -> bool:
 def test_a_cookie_copied_before_sign_out_stops_working_after_it(app):
     victim = _signed_in(app)
     thief = _thief(app, victim)
-    victim.post("/logout", data={"csrf_token": testing.csrf_from(victim.get("/desk").text)})
+    victim.post("/logout", data={"csrf_token": desk_data.csrf_from(victim.get("/desk").text)})
     assert _out(victim) and _out(thief)
 
 
@@ -71,19 +71,19 @@ def test_a_password_change_ends_every_session(app, sqlite_db):
         _, token = add_staff(session, "ed@example.org", "editor", now=NOW)
         set_password(session, token, "a brand new password", now=NOW)
     assert _out(victim) and _out(thief)
-    assert testing.sign_in(TestClient(app), "ed@example.org").status_code == 401  # the old password is gone
-    assert testing.sign_in(TestClient(app), "ed@example.org", "a brand new password").status_code == 303
+    assert desk_data.sign_in(TestClient(app), "ed@example.org").status_code == 401  # the old password is gone
+    assert desk_data.sign_in(TestClient(app), "ed@example.org", "a brand new password").status_code == 303
 
 
 def test_re_adding_or_changing_the_role_ends_sessions_and_the_old_password(app, sqlite_db):
     victim = _signed_in(app)
     thief = _thief(app, victim)
     admin = _signed_in(app, "admin@example.org")
-    answer = admin.post("/desk/staff", data={"csrf_token": testing.csrf_from(admin.get("/desk/staff").text),
+    answer = admin.post("/desk/staff", data={"csrf_token": desk_data.csrf_from(admin.get("/desk/staff").text),
                                              "email": "ed@example.org", "role": "approver"})
     assert answer.status_code == 200 and "/setup/" in answer.text
     assert _out(victim) and _out(thief)
-    assert testing.sign_in(TestClient(app), "ed@example.org").status_code == 401
+    assert desk_data.sign_in(TestClient(app), "ed@example.org").status_code == 401
 
 
 def test_staff_disable_on_the_command_line_ends_every_session(app, sqlite_db, tmp_path, monkeypatch, capsys):
@@ -91,12 +91,12 @@ def test_staff_disable_on_the_command_line_ends_every_session(app, sqlite_db, tm
     thief = _thief(app, victim)
     monkeypatch.setenv("SYNDICATE_DATABASE_URL", sqlite_db.engine.url.render_as_string(hide_password=False))
     config = tmp_path / "syndicate.toml"
-    config.write_text((testing.EXAMPLE_CONFIG).read_text())
+    config.write_text((desk_data.EXAMPLE_CONFIG).read_text())
     assert main(["--config", str(config), "staff", "disable", "ed@example.org"]) == 0
     assert "disabled" in capsys.readouterr().out
     assert _out(victim) and _out(thief)
-    refused = testing.sign_in(TestClient(app), "ed@example.org")
-    unknown = testing.sign_in(TestClient(app), "nobody@example.org")
+    refused = desk_data.sign_in(TestClient(app), "ed@example.org")
+    unknown = desk_data.sign_in(TestClient(app), "nobody@example.org")
     assert refused.status_code == unknown.status_code == 401
     assert main(["--config", str(config), "staff", "disable", "nobody@example.org"]) == 1
 
@@ -106,14 +106,14 @@ def test_an_admin_disables_a_member_of_staff_on_the_staff_page(app):
     admin = _signed_in(app, "admin@example.org")
     page = admin.get("/desk/staff")
     assert "Disable" in page.text
-    done = admin.post("/desk/staff/disable", data={"csrf_token": testing.csrf_from(page.text),
+    done = admin.post("/desk/staff/disable", data={"csrf_token": desk_data.csrf_from(page.text),
                                                     "email": "ed@example.org"}, follow_redirects=False)
     assert done.status_code == 303 and _out(victim)
     assert "disabled" in admin.get("/desk/staff").text
-    mine = admin.post("/desk/staff/disable", data={"csrf_token": testing.csrf_from(page.text),
+    mine = admin.post("/desk/staff/disable", data={"csrf_token": desk_data.csrf_from(page.text),
                                                     "email": "admin@example.org"})
     assert mine.status_code == 400 and not _out(admin)
-    testing.seed_staff(app.state.syndicate.db, "ed2@example.org", "editor", now=NOW)
+    desk_data.seed_staff(app.state.syndicate.db, "ed2@example.org", "editor", now=NOW)
     editor = _signed_in(app, "ed2@example.org")  # an editor may not: only admins reach the form
     assert editor.post("/desk/staff/disable", data={"email": "x@example.org"}).status_code == 403
 
@@ -125,7 +125,7 @@ def _attempts(app, email: str, n: int, ip: str) -> list[tuple[int, str]]:  # typ
     client = TestClient(app, client=(ip, 5000))
     answers = []
     for _ in range(n):
-        response = testing.sign_in(client, email, "wrong password!")
+        response = desk_data.sign_in(client, email, "wrong password!")
         text = response.text.split('role="alert">', 1)[-1].split("<", 1)[0]
         answers.append((response.status_code, text))
     return answers
@@ -148,34 +148,34 @@ def test_an_unknown_account_costs_the_same_argon2_work(app, monkeypatch):
         return real(password_hash, password)
 
     monkeypatch.setattr(staff_module, "_verify", spy)
-    testing.sign_in(TestClient(app), "nobody@example.org", "guess")
-    testing.sign_in(TestClient(app), "ed@example.org", "guess")
+    desk_data.sign_in(TestClient(app), "nobody@example.org", "guess")
+    desk_data.sign_in(TestClient(app), "ed@example.org", "guess")
     assert len(checked) == 2
     assert extract_parameters(checked[0]) == extract_parameters(checked[1])  # same cost parameters
 
 
 def test_an_outsider_who_names_an_approver_cannot_lock_them_out(app, sqlite_db):
-    testing.seed_staff(sqlite_db, "approver@example.org", "approver", now=NOW)
+    desk_data.seed_staff(sqlite_db, "approver@example.org", "approver", now=NOW)
     clock = app.state.syndicate.now
     for hour in range(3):  # one burst an hour, as in the report, from wherever the outsider likes
         _attempts(app, "approver@example.org", LoginPolicy.free_failures + 2, f"198.51.100.{hour}")
         clock.advance(hours=1)
     owner = TestClient(app, client=("203.0.113.20", 5000))
-    assert testing.sign_in(owner, "approver@example.org").status_code == 303
+    assert desk_data.sign_in(owner, "approver@example.org").status_code == 303
 
 
 # --- row 8: Secure cookies and HSTS behind https ------------------------------------------------------------------
 
 
 def test_cookies_are_secure_and_hsts_is_sent_whenever_the_public_url_is_https(sqlite_db, tmp_path):
-    config = testing.example_config(tmp_path)
+    config = desk_data.example_config(tmp_path)
     config = config.model_copy(update={"edition": config.edition.model_copy(
         update={"public_url": "https://news.socitm.example"})})
     app = create_app(config=config, db=sqlite_db, secret_key=SECRET, now=lambda: NOW, env={})
     response = TestClient(app, base_url="https://testserver").get("/login")
     assert "Secure" in response.headers["set-cookie"] and "HttpOnly" in response.headers["set-cookie"]
     assert response.headers["strict-transport-security"] == HSTS
-    plain = create_app(config=testing.example_config(tmp_path), db=sqlite_db, secret_key=SECRET, now=lambda: NOW,
+    plain = create_app(config=desk_data.example_config(tmp_path), db=sqlite_db, secret_key=SECRET, now=lambda: NOW,
                        env={})
     assert "strict-transport-security" not in TestClient(plain).get("/login").headers
 
@@ -184,8 +184,8 @@ def test_a_disabled_approver_cannot_approve_from_any_door(app, sqlite_db):
     from state import ledger
     from state.staff import disable_staff
 
-    testing.seed_staff(sqlite_db, "approver@example.org", "approver", now=NOW)
-    edition_id = testing.seed_edition(sqlite_db, app.state.syndicate.config, now=NOW)
+    desk_data.seed_staff(sqlite_db, "approver@example.org", "approver", now=NOW)
+    edition_id = desk_data.seed_edition(sqlite_db, app.state.syndicate.config, now=NOW)
     with sqlite_db.session() as session:
         disable_staff(session, "approver@example.org", now=NOW)
     with sqlite_db.session() as session, pytest.raises(ledger.LedgerError, match="disabled"):

@@ -33,7 +33,7 @@ from flows.settings import ConfigError, parse_config
 from state.db import Database
 from state.items import store_report, sync_sources
 from state.models import AuditRow, SourceRow, SubscriberRow, SubscriberStatus
-from web import testing
+from tests.helpers import desk_data
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -54,11 +54,11 @@ def ledger(sqlite_db: Database, tmp_path: Path) -> Iterator[tuple[Path, dict[str
     long error full of brackets, a source retired from the config (failing too), a long source name,
     subscribers with long addresses and names that look like markup, and staff."""
     config_path = tmp_path / "syndicate.toml"
-    config_path.write_text(testing.EXAMPLE_CONFIG.read_text("utf-8"), "utf-8")
+    config_path.write_text(desk_data.EXAMPLE_CONFIG.read_text("utf-8"), "utf-8")
     config = parse_config(config_path.read_text("utf-8"))
-    edition_id = testing.seed_edition(sqlite_db, config, now=NOW)
-    testing.seed_staff(sqlite_db, "editor@example.org", "editor", now=NOW)
-    testing.seed_staff(sqlite_db, "boss@example.org", "admin", now=NOW)
+    edition_id = desk_data.seed_edition(sqlite_db, config, now=NOW)
+    desk_data.seed_staff(sqlite_db, "editor@example.org", "editor", now=NOW)
+    desk_data.seed_staff(sqlite_db, "boss@example.org", "admin", now=NOW)
     with sqlite_db.session() as session:
         rows = sync_sources(session, config.sources)
         store_report(session, rows["news"], FetchReport(source="news", status=503, error=LONG_ERROR, hint=LONG_HINT),
@@ -212,7 +212,7 @@ def test_text_from_data_is_printed_as_it_is(text: str) -> None:
 
 
 def test_a_config_error_with_brackets_keeps_them(tmp_path: Path) -> None:
-    text = testing.EXAMPLE_CONFIG.read_text("utf-8").replace('section = "blogs"', 'section = "blog"', 1)
+    text = desk_data.EXAMPLE_CONFIG.read_text("utf-8").replace('section = "blogs"', 'section = "blog"', 1)
     bad = tmp_path / "syndicate.toml"
     bad.write_text(text, "utf-8")
     done = run(["status"], {**os.environ, "SYNDICATE_CONFIG": str(bad), "PYTHONPATH": str(REPO)})
@@ -224,7 +224,7 @@ def test_a_config_error_with_brackets_keeps_them(tmp_path: Path) -> None:
 
 
 def test_a_url_without_a_scheme_gets_our_message_not_pydantics() -> None:
-    text = testing.EXAMPLE_CONFIG.read_text("utf-8").replace('public_url = "http://127.0.0.1:8000"',
+    text = desk_data.EXAMPLE_CONFIG.read_text("utf-8").replace('public_url = "http://127.0.0.1:8000"',
                                                              'public_url = "news.socitm.net"')
     with pytest.raises(ConfigError) as info:
         parse_config(text)
@@ -312,11 +312,11 @@ def _actors(db: Database, action: str) -> list[str]:
 
 def test_changes_at_the_terminal_name_a_person(sqlite_db: Database, tmp_path: Path) -> None:
     config_path = tmp_path / "syndicate.toml"
-    config_path.write_text(testing.EXAMPLE_CONFIG.read_text("utf-8"), "utf-8")
+    config_path.write_text(desk_data.EXAMPLE_CONFIG.read_text("utf-8"), "utf-8")
     config = parse_config(config_path.read_text("utf-8"))
-    testing.seed_items(sqlite_db, config, now=NOW - timedelta(hours=1))
-    testing.seed_staff(sqlite_db, "boss@example.org", "admin", now=NOW)
-    testing.seed_staff(sqlite_db, "ed@example.org", "editor", now=NOW)
+    desk_data.seed_items(sqlite_db, config, now=NOW - timedelta(hours=1))
+    desk_data.seed_staff(sqlite_db, "boss@example.org", "admin", now=NOW)
+    desk_data.seed_staff(sqlite_db, "ed@example.org", "editor", now=NOW)
     env = _env(sqlite_db, config_path)
     csv = tmp_path / "people.csv"
     csv.write_text("email,name\nann@example.org,Ann\n", "utf-8")

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from state.staff import LoginPolicy, add_staff, lock_delay
-from web import testing
+from tests.helpers import desk_data
 from web.app import create_app
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -23,9 +23,9 @@ PUBLIC = {"/", "/login", "/logout", "/setup/{token}", "/subscribe", "/confirm/{t
 
 @pytest.fixture
 def env(sqlite_db, tmp_path):
-    config = testing.example_config(tmp_path)
-    edition_id = testing.seed_edition(sqlite_db, config, now=NOW)
-    clock = testing.Clock(NOW)
+    config = desk_data.example_config(tmp_path)
+    edition_id = desk_data.seed_edition(sqlite_db, config, now=NOW)
+    clock = desk_data.Clock(NOW)
     app = create_app(config=config, db=sqlite_db, secret_key=SECRET, now=clock, env={})
     return app, clock, edition_id
 
@@ -78,9 +78,9 @@ def test_every_staff_route_refuses_an_anonymous_request(env):
 
 def test_a_signed_in_editor_reaches_every_staff_page_that_needs_no_more_than_view(env):
     app, _, edition_id = env
-    testing.seed_staff(app.state.syndicate.db, "ed@example.org", "editor", now=NOW)
+    desk_data.seed_staff(app.state.syndicate.db, "ed@example.org", "editor", now=NOW)
     client = _client(app)
-    assert testing.sign_in(client, "ed@example.org").status_code == 303
+    assert desk_data.sign_in(client, "ed@example.org").status_code == 303
     for path in ("/desk", f"/desk/editions/{edition_id}", "/desk/threads", "/desk/history",
                  "/desk/audit", f"/desk/history/editions/{edition_id}"):
         assert client.get(path).status_code == 200, path
@@ -91,9 +91,9 @@ def test_a_signed_in_editor_reaches_every_staff_page_that_needs_no_more_than_vie
 
 def test_every_staff_form_without_its_csrf_token_is_refused(env):
     app, _, edition_id = env
-    testing.seed_staff(app.state.syndicate.db, "boss@example.org", "admin", now=NOW)
+    desk_data.seed_staff(app.state.syndicate.db, "boss@example.org", "admin", now=NOW)
     client = _client(app)
-    testing.sign_in(client, "boss@example.org")
+    desk_data.sign_in(client, "boss@example.org")
     for template, path, method in _route_instances(app):
         if method != "POST" or not template.startswith("/desk"):
             continue
@@ -110,17 +110,17 @@ def test_every_staff_form_without_its_csrf_token_is_refused(env):
 def test_an_editor_cannot_approve_and_an_approver_may_fix_a_typo(env):
     app, _, edition_id = env
     db = app.state.syndicate.db
-    testing.seed_staff(db, "ed@example.org", "editor", now=NOW)
-    testing.seed_staff(db, "ap@example.org", "approver", now=NOW)
+    desk_data.seed_staff(db, "ed@example.org", "editor", now=NOW)
+    desk_data.seed_staff(db, "ap@example.org", "approver", now=NOW)
     editor = _client(app)
-    testing.sign_in(editor, "ed@example.org")
-    token = testing.csrf_from(editor.get(f"/desk/editions/{edition_id}").text)
+    desk_data.sign_in(editor, "ed@example.org")
+    token = desk_data.csrf_from(editor.get(f"/desk/editions/{edition_id}").text)
     refused = editor.post(f"/desk/editions/{edition_id}/approve", data={"csrf_token": token})
     assert refused.status_code == 403
-    assert testing.edition(db, edition_id).status == "draft"
+    assert desk_data.edition(db, edition_id).status == "draft"
     approver = _client(app)
-    testing.sign_in(approver, "ap@example.org")
-    token = testing.csrf_from(approver.get(f"/desk/editions/{edition_id}").text)
+    desk_data.sign_in(approver, "ap@example.org")
+    token = desk_data.csrf_from(approver.get(f"/desk/editions/{edition_id}").text)
     assert approver.post(f"/desk/editions/{edition_id}/edit", data={"csrf_token": token, "intro": "x"},
                          follow_redirects=False).status_code == 303
 
@@ -133,11 +133,11 @@ def test_set_up_link_works_once_and_then_signs_in(env):
     client = _client(app)
     page = client.get(f"/setup/{token}")
     assert page.status_code == 200 and "new@example.org" in page.text
-    csrf = testing.csrf_from(page.text)
+    csrf = desk_data.csrf_from(page.text)
     short = client.post(f"/setup/{token}", data={"csrf_token": csrf, "password": "short", "password_again": "short"})
     assert short.status_code == 400 and str(LoginPolicy.min_password_length) in short.text
-    done = client.post(f"/setup/{token}", data={"csrf_token": csrf, "password": testing.PASSWORD,
-                                                "password_again": testing.PASSWORD}, follow_redirects=False)
+    done = client.post(f"/setup/{token}", data={"csrf_token": csrf, "password": desk_data.PASSWORD,
+                                                "password_again": desk_data.PASSWORD}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/desk"
     assert client.get("/desk").status_code == 200
     again = _client(app).get(f"/setup/{token}")
@@ -157,62 +157,62 @@ def test_forged_and_expired_set_up_links_are_refused(env):
 
 def test_sign_in_waits_a_growing_delay_per_account_and_address_together(env):
     app, clock, _ = env
-    testing.seed_staff(app.state.syndicate.db, "ed@example.org", "editor", now=NOW)
+    desk_data.seed_staff(app.state.syndicate.db, "ed@example.org", "editor", now=NOW)
     client = _client(app, client=("10.0.1.1", 5000))
     for _ in range(LoginPolicy.free_failures):
-        assert testing.sign_in(client, "ed@example.org", "wrong password").status_code == 401
-    assert testing.sign_in(client, "ed@example.org", "wrong password").status_code == 429
-    waiting = testing.sign_in(client, "ed@example.org")
+        assert desk_data.sign_in(client, "ed@example.org", "wrong password").status_code == 401
+    assert desk_data.sign_in(client, "ed@example.org", "wrong password").status_code == 429
+    waiting = desk_data.sign_in(client, "ed@example.org")
     assert waiting.status_code == 429 and "try again in" in waiting.text  # the right password, but this pair waits
     # the owner, from elsewhere, is not locked out by what was tried from 10.0.1.1
-    assert testing.sign_in(_client(app, client=("10.0.1.2", 5000)), "ed@example.org").status_code == 303
+    assert desk_data.sign_in(_client(app, client=("10.0.1.2", 5000)), "ed@example.org").status_code == 303
     clock.advance(seconds=lock_delay(LoginPolicy.free_failures).total_seconds() + 1)
-    assert testing.sign_in(client, "ed@example.org").status_code == 303
+    assert desk_data.sign_in(client, "ed@example.org").status_code == 303
     assert lock_delay(LoginPolicy.free_failures + 1) > lock_delay(LoginPolicy.free_failures)
 
 
 def test_sign_in_is_throttled_per_client_address_across_accounts(env):
     app, _, _ = env
-    testing.seed_staff(app.state.syndicate.db, "ed@example.org", "editor", now=NOW)
+    desk_data.seed_staff(app.state.syndicate.db, "ed@example.org", "editor", now=NOW)
     client = _client(app, client=("192.0.2.7", 5000))
     for n in range(LoginPolicy.free_failures_per_address):
-        testing.sign_in(client, f"nobody{n}@example.org", "guess")
-    refused = testing.sign_in(client, "ed@example.org")
+        desk_data.sign_in(client, f"nobody{n}@example.org", "guess")
+    refused = desk_data.sign_in(client, "ed@example.org")
     assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
-    assert testing.sign_in(_client(app, client=("192.0.2.8", 5000)), "ed@example.org").status_code == 303
+    assert desk_data.sign_in(_client(app, client=("192.0.2.8", 5000)), "ed@example.org").status_code == 303
 
 
 def test_session_cookie_flags_and_logout(env, sqlite_db, tmp_path):
     app, _, _ = env
-    testing.seed_staff(app.state.syndicate.db, "ed@example.org", "editor", now=NOW)
+    desk_data.seed_staff(app.state.syndicate.db, "ed@example.org", "editor", now=NOW)
     client = _client(app)
-    response = testing.sign_in(client, "ed@example.org")
+    response = desk_data.sign_in(client, "ed@example.org")
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
-    token = testing.csrf_from(client.get("/desk").text)
+    token = desk_data.csrf_from(client.get("/desk").text)
     assert client.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
     assert client.get("/desk", follow_redirects=False).status_code == 303
-    secure = create_app(config=testing.example_config(tmp_path), db=sqlite_db, secret_key=SECRET, now=lambda: NOW,
+    secure = create_app(config=desk_data.example_config(tmp_path), db=sqlite_db, secret_key=SECRET, now=lambda: NOW,
                         https=True)
     assert "Secure" in _client(secure, base_url="https://testserver").get("/login").headers["set-cookie"]
 
 
 def test_next_after_sign_in_stays_on_this_site(env):
     app, _, _ = env
-    testing.seed_staff(app.state.syndicate.db, "ed@example.org", "editor", now=NOW)
+    desk_data.seed_staff(app.state.syndicate.db, "ed@example.org", "editor", now=NOW)
     client = _client(app)
-    token = testing.csrf_from(client.get("/login").text)
+    token = desk_data.csrf_from(client.get("/login").text)
     response = client.post("/login", data={"csrf_token": token, "email": "ed@example.org",
-                                           "password": testing.PASSWORD, "next": "//evil.example/"},
+                                           "password": desk_data.PASSWORD, "next": "//evil.example/"},
                            follow_redirects=False)
     assert response.headers["location"] == "/desk"
 
 
 def test_security_headers_and_only_the_preview_route_may_be_framed(env):
     app, _, edition_id = env
-    testing.seed_staff(app.state.syndicate.db, "ed@example.org", "editor", now=NOW)
+    desk_data.seed_staff(app.state.syndicate.db, "ed@example.org", "editor", now=NOW)
     client = _client(app)
-    testing.sign_in(client, "ed@example.org")
+    desk_data.sign_in(client, "ed@example.org")
     page = client.get(f"/desk/editions/{edition_id}")
     assert page.headers["x-frame-options"] == "DENY"
     assert "script-src 'self'" in page.headers["content-security-policy"]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from compose.config import Config
 from state import deliveries, ledger
 from state.models import AuditRow, BatchStatus, DeliveryBatchRow, EditionRow, SubscriberRow, ThreadRow
-from web import testing
+from tests.helpers import desk_data
 from web.app import create_app
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -32,22 +32,22 @@ class _ReviewedConfig(Config):
 
 @pytest.fixture
 def desk(db, tmp_path):
-    config = testing.example_config(tmp_path)
-    edition_id = testing.seed_edition(db, config, now=NOW)
+    config = desk_data.example_config(tmp_path)
+    edition_id = desk_data.seed_edition(db, config, now=NOW)
     app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW, env={})
     for email, role in (("ed@example.org", "editor"), ("ap@example.org", "approver"), ("boss@example.org", "admin")):
-        testing.seed_staff(db, email, role, now=NOW)
+        desk_data.seed_staff(db, email, role, now=NOW)
     return app, db, edition_id
 
 
 def _as(app, email) -> TestClient:
     client = TestClient(app)
-    assert testing.sign_in(client, email).status_code == 303
+    assert desk_data.sign_in(client, email).status_code == 303
     return client
 
 
 def _post(client, path, data, page=None):
-    token = testing.csrf_from(client.get(page or path.rsplit("/", 1)[0]).text)
+    token = desk_data.csrf_from(client.get(page or path.rsplit("/", 1)[0]).text)
     return client.post(path, data={**data, "csrf_token": token}, follow_redirects=False)
 
 
@@ -57,10 +57,10 @@ def test_edit_voids_the_approval_and_the_page_says_so(desk):
     assert _post(approver, f"/desk/editions/{eid}/approve", {"note": "fine"}).status_code == 303
     page = approver.get(f"/desk/editions/{eid}").text
     assert "The approval is current" in page and "ap@example.org" in page
-    before = testing.edition(db, eid)
+    before = desk_data.edition(db, eid)
     response = _post(editor, f"/desk/editions/{eid}/edit", {"subject": before.subject, "intro": "A **new** intro."})
     assert response.status_code == 303 and response.headers["location"].endswith("done=voided")
-    after = testing.edition(db, eid)
+    after = desk_data.edition(db, eid)
     assert after.status == "draft" and after.content_hash != before.content_hash
     assert "<strong>new</strong>" in after.html
     with db.session() as session, pytest.raises(ledger.NotApproved):
@@ -72,7 +72,7 @@ def test_edit_voids_the_approval_and_the_page_says_so(desk):
 def test_edit_removes_and_reorders_items(desk):
     app, db, eid = desk
     editor = _as(app, "ed@example.org")
-    row = testing.edition(db, eid)
+    row = desk_data.edition(db, eid)
     with db.session() as session:
         links = session.get(EditionRow, eid).items
         news = [(link.item_id, link.item.url, link.item.title) for link in links if link.section == "news"]
@@ -84,59 +84,59 @@ def test_edit_removes_and_reorders_items(desk):
         links = session.get(EditionRow, eid).items
         urls = [link.item.url for link in links if link.section == "news"]
     assert urls == [news[2][1], news[1][1]]
-    assert news[0][2] not in testing.edition(db, eid).html
+    assert news[0][2] not in desk_data.edition(db, eid).html
 
 
 def test_pinning_an_item_puts_it_above_the_sections_and_keeps_it_through_edits(desk):
     app, db, eid = desk
     editor = _as(app, "ed@example.org")
-    row = testing.edition(db, eid)
+    row = desk_data.edition(db, eid)
     with db.session() as session:
         links = session.get(EditionRow, eid).items
         pinned_id, pinned_title = next((link.item_id, link.item.title) for link in links if link.section == "publications")
     data = {"subject": row.subject, "intro": row.intro_markdown, "featured": str(pinned_id)}
     assert _post(editor, f"/desk/editions/{eid}/edit", data).status_code == 303
-    edited = testing.edition(db, eid)
+    edited = desk_data.edition(db, eid)
     assert edited.featured_item_id == pinned_id
     assert edited.html.index(pinned_title) < edited.html.index("News")
     assert _post(editor, f"/desk/editions/{eid}/edit", {"subject": row.subject, "intro": "New intro"}).status_code == 303
-    assert testing.edition(db, eid).featured_item_id == pinned_id  # other edits keep the pin
+    assert desk_data.edition(db, eid).featured_item_id == pinned_id  # other edits keep the pin
     assert _post(editor, f"/desk/editions/{eid}/edit", {"subject": row.subject, "intro": "New intro",
                                                         "featured": ""}).status_code == 303
-    assert testing.edition(db, eid).featured_item_id is None
+    assert desk_data.edition(db, eid).featured_item_id is None
 
 
 def test_saving_without_a_change_keeps_the_approval(desk):
     app, db, eid = desk
     approver, editor = _as(app, "ap@example.org"), _as(app, "ed@example.org")
     _post(approver, f"/desk/editions/{eid}/approve", {})
-    row = testing.edition(db, eid)
+    row = desk_data.edition(db, eid)
     response = _post(editor, f"/desk/editions/{eid}/edit", {"subject": row.subject, "intro": row.intro_markdown})
     assert response.headers["location"].endswith("done=unchanged")
-    assert testing.edition(db, eid).status == "approved"
+    assert desk_data.edition(db, eid).status == "approved"
 
 
 def test_two_person_rule_stops_the_last_editor_approving(db, tmp_path):
-    base = testing.example_config(tmp_path)
+    base = desk_data.example_config(tmp_path)
     config = _ReviewedConfig.model_validate({**base.model_dump(mode="json"), "review": {"two_person_rule": True}})
-    eid = testing.seed_edition(db, config, now=NOW)
-    testing.seed_staff(db, "boss@example.org", "admin", now=NOW)
-    testing.seed_staff(db, "ap@example.org", "approver", now=NOW)
+    eid = desk_data.seed_edition(db, config, now=NOW)
+    desk_data.seed_staff(db, "boss@example.org", "admin", now=NOW)
+    desk_data.seed_staff(db, "ap@example.org", "approver", now=NOW)
     app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW, env={})
     boss = _as(app, "boss@example.org")
     assert _post(boss, f"/desk/editions/{eid}/edit", {"intro": "Edited by the boss"}).status_code == 303
     refused = _post(boss, f"/desk/editions/{eid}/approve", {})
     assert refused.status_code == 403 and "two-person rule" in refused.text
-    assert testing.edition(db, eid).status == "draft"
+    assert desk_data.edition(db, eid).status == "draft"
     assert _post(_as(app, "ap@example.org"), f"/desk/editions/{eid}/approve", {}).status_code == 303
-    assert testing.edition(db, eid).status == "approved"
+    assert desk_data.edition(db, eid).status == "approved"
 
 
 def test_without_the_rule_the_editor_may_approve_their_own_edit(db, tmp_path):
-    base = testing.example_config(tmp_path)
+    base = desk_data.example_config(tmp_path)
     config = Config.model_validate({**base.model_dump(mode="json"), "review": {"two_person_rule": False}})
-    eid = testing.seed_edition(db, config, now=NOW)
-    testing.seed_staff(db, "boss@example.org", "admin", now=NOW)
+    eid = desk_data.seed_edition(db, config, now=NOW)
+    desk_data.seed_staff(db, "boss@example.org", "admin", now=NOW)
     app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW, env={})
     boss = _as(app, "boss@example.org")
     _post(boss, f"/desk/editions/{eid}/edit", {"intro": "mine"})
@@ -148,7 +148,7 @@ def test_reject_needs_a_note_and_records_it(desk):
     approver = _as(app, "ap@example.org")
     assert _post(approver, f"/desk/editions/{eid}/reject", {"note": " "}).status_code == 409
     assert _post(approver, f"/desk/editions/{eid}/reject", {"note": "Lead with the cyber guide"}).status_code == 303
-    assert testing.edition(db, eid).status == "rejected"
+    assert desk_data.edition(db, eid).status == "rejected"
     assert "Lead with the cyber guide" in approver.get(f"/desk/editions/{eid}").text
 
 
@@ -157,9 +157,9 @@ def test_schedule_is_entered_in_the_org_zone_and_stored_in_utc(desk):
     approver = _as(app, "ap@example.org")
     # 1 December is winter time in London: 09:30 local is 09:30 UTC; 1 July would be 08:30 UTC
     assert _post(approver, f"/desk/editions/{eid}/schedule", {"when": "2026-12-01T09:30"}).status_code == 303
-    assert testing.edition(db, eid).scheduled_for == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    assert desk_data.edition(db, eid).scheduled_for == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
     assert _post(approver, f"/desk/editions/{eid}/schedule", {"when": "2027-07-01T09:30"}).status_code == 303
-    assert testing.edition(db, eid).scheduled_for == datetime(2027, 7, 1, 8, 30, tzinfo=UTC)
+    assert desk_data.edition(db, eid).scheduled_for == datetime(2027, 7, 1, 8, 30, tzinfo=UTC)
     assert 'value="2027-07-01T09:30"' in approver.get(f"/desk/editions/{eid}").text
     assert _post(approver, f"/desk/editions/{eid}/schedule", {"when": "2020-01-01T09:30"}).status_code == 409
     assert _post(approver, f"/desk/editions/{eid}/schedule", {"when": "soon"}).status_code == 409
@@ -168,7 +168,7 @@ def test_schedule_is_entered_in_the_org_zone_and_stored_in_utc(desk):
 def test_cancel_stops_the_edition(desk):
     app, db, eid = desk
     assert _post(_as(app, "ap@example.org"), f"/desk/editions/{eid}/cancel", {}).status_code == 303
-    assert testing.edition(db, eid).status == "cancelled"
+    assert desk_data.edition(db, eid).status == "cancelled"
 
 
 def test_send_a_test_to_myself_writes_one_message_to_the_outbox(desk):
@@ -176,7 +176,7 @@ def test_send_a_test_to_myself_writes_one_message_to_the_outbox(desk):
     editor = _as(app, "ed@example.org")
     assert _post(editor, f"/desk/editions/{eid}/test", {}).status_code == 303
     outbox = app.state.syndicate.config.email.outbox_dir
-    slug = testing.edition(db, eid).slug
+    slug = desk_data.edition(db, eid).slug
     files = list((__import__("pathlib").Path(outbox) / "email" / f"{slug}-test").glob("*.eml"))
     assert len(files) == 1
     raw = files[0].read_text()
@@ -189,10 +189,10 @@ def test_send_a_test_to_myself_writes_one_message_to_the_outbox(desk):
 def test_a_test_through_sendgrid_says_it_was_sent_through_sendgrid(db, tmp_path):
     from tests.fakes.fake_sendgrid import FakeSendGrid
 
-    config = testing.example_config(tmp_path)
+    config = desk_data.example_config(tmp_path)
     config = config.model_copy(update={"email": config.email.model_copy(update={"provider": "sendgrid"})})
-    eid = testing.seed_edition(db, config, now=NOW)
-    testing.seed_staff(db, "ed@example.org", "editor", now=NOW)
+    eid = desk_data.seed_edition(db, config, now=NOW)
+    desk_data.seed_staff(db, "ed@example.org", "editor", now=NOW)
     with FakeSendGrid() as fake:
         app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW,
                          env={"SENDGRID_API_KEY": fake.api_key, "SENDGRID_API_HOST": fake.url})
@@ -214,14 +214,14 @@ def test_acknowledging_warnings_is_recorded(desk):
     approver = _as(app, "ap@example.org")
     assert _post(approver, f"/desk/editions/{eid}/approve", {}).status_code == 409  # not acknowledged yet
     assert _post(editor, f"/desk/editions/{eid}/acknowledge", {}).status_code == 303
-    assert testing.edition(db, eid).warnings_acknowledged_by == "ed@example.org"
+    assert desk_data.edition(db, eid).warnings_acknowledged_by == "ed@example.org"
     assert _post(approver, f"/desk/editions/{eid}/approve", {}).status_code == 303
 
 
 def test_thread_edit_voids_its_approval_and_counts_lengths(desk):
     app, db, _ = desk
     config = app.state.syndicate.config
-    thread_ids = testing.seed_threads(db, config, now=NOW)
+    thread_ids = desk_data.seed_threads(db, config, now=NOW)
     tid = thread_ids[0]
     approver, editor = _as(app, "ap@example.org"), _as(app, "ed@example.org")
     assert _post(approver, f"/desk/threads/{tid}/approve", {}, page="/desk/threads").status_code == 303
@@ -244,7 +244,7 @@ def test_thread_edit_voids_its_approval_and_counts_lengths(desk):
 
 def test_history_resolves_an_ambiguous_batch(desk):
     app, db, eid = desk
-    testing.seed_subscribers(db, 3, now=NOW)
+    desk_data.seed_subscribers(db, 3, now=NOW)
     with db.session() as session:
         row = session.get(EditionRow, eid)
         deliveries.plan(session, row, batch_size=2, now=NOW, channel="outbox")
@@ -269,7 +269,7 @@ def test_history_resolves_an_ambiguous_batch(desk):
 
 def test_subscribers_search_suppress_and_export(desk):
     app, db, _ = desk
-    testing.seed_subscribers(db, 3, now=NOW)
+    desk_data.seed_subscribers(db, 3, now=NOW)
     with db.session() as session:
         session.add(SubscriberRow(email="=cmd@example.org", name="@formula", status="active", consent_source="x",
                                   created_at=NOW))

@@ -13,7 +13,7 @@ from compose.signing import verify_unsubscribe
 from connectors.channels.base import OutboundEmail, Recipient
 from connectors.channels.outbox_email import OutboxEmailChannel
 from state.models import SubscriberRow
-from web import testing
+from tests.helpers import desk_data
 from web.app import create_app
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -21,12 +21,12 @@ SECRET = "test-secret-key-0123456789abcdef"
 
 
 def _desk(db, tmp_path, *, subscribers: int):
-    config = testing.example_config(tmp_path)
-    edition_id = testing.seed_edition(db, config, now=NOW)
-    testing.seed_subscribers(db, subscribers, now=NOW)
-    testing.seed_staff(db, "ed@example.org", "editor", now=NOW)
+    config = desk_data.example_config(tmp_path)
+    edition_id = desk_data.seed_edition(db, config, now=NOW)
+    desk_data.seed_subscribers(db, subscribers, now=NOW)
+    desk_data.seed_staff(db, "ed@example.org", "editor", now=NOW)
     client = TestClient(create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW, env={}))
-    assert testing.sign_in(client, "ed@example.org").status_code == 303
+    assert desk_data.sign_in(client, "ed@example.org").status_code == 303
     return client, edition_id
 
 
@@ -38,7 +38,7 @@ def _plain(page: str) -> str:
 
 def _as_received(db, edition_id: int, name: str, tmp_path) -> str:
     """The text part exactly as the outbox channel writes it for a recipient called `name`."""
-    row = testing.edition(db, edition_id)
+    row = desk_data.edition(db, edition_id)
     channel = OutboxEmailChannel(tmp_path / "received", now=NOW)
     message = OutboundEmail(edition_id=row.id, edition_slug=row.slug, subject=row.subject, html=row.html,
                             text=row.text, from_email="a@example.org", from_name="A", reply_to="a@example.org")

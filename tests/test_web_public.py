@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from compose.signing import confirm_token, unsubscribe_token
 from state import deliveries, ledger
 from state.models import DeliveryRow, EditionRow, EditionStatus, SubscriberRow
+from tests.helpers import desk_data
 from tests.helpers.staff import add_staff_rows
-from web import testing
 from web.app import create_app
 from web.public import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
@@ -34,11 +34,11 @@ PUBLIC_KEY = base64.b64encode(KEY.public_key().public_bytes(
 
 @pytest.fixture
 def site(sqlite_db, tmp_path):
-    config = testing.example_config(tmp_path)
-    clock = testing.Clock(NOW)
+    config = desk_data.example_config(tmp_path)
+    clock = desk_data.Clock(NOW)
     app = create_app(config=config, db=sqlite_db, secret_key=SECRET, now=clock,
                      env={"SENDGRID_WEBHOOK_PUBLIC_KEY": PUBLIC_KEY})
-    testing.seed_subscribers(sqlite_db, 2, now=NOW)
+    desk_data.seed_subscribers(sqlite_db, 2, now=NOW)
     return app, sqlite_db, clock, TestClient(app)
 
 
@@ -77,7 +77,7 @@ def test_forged_and_expired_unsubscribe_links_get_a_clear_400(site):
 def test_subscribe_sends_a_confirmation_link_that_activates(site):
     app, db, clock, client = site
     form = client.get("/subscribe")
-    token = testing.csrf_from(form.text)
+    token = desk_data.csrf_from(form.text)
     response = client.post("/subscribe", data={"csrf_token": token, "email": "New.Person@Example.org", "name": "Ada"})
     assert response.status_code == 200 and "Check your inbox" in response.text
     with db.session() as session:
@@ -93,7 +93,7 @@ def test_subscribe_sends_a_confirmation_link_that_activates(site):
     page = client.get(link)  # a GET shows a button and changes nothing (mail scanners follow links)
     assert page.status_code == 200 and "Confirm my subscription" in page.text
     assert _status(db, sid) == "pending"
-    confirmed = client.post(link, data={"csrf_token": testing.csrf_from(page.text)})
+    confirmed = client.post(link, data={"csrf_token": desk_data.csrf_from(page.text)})
     assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
     assert _status(db, sid) == "active"
 
@@ -101,7 +101,7 @@ def test_subscribe_sends_a_confirmation_link_that_activates(site):
 def test_subscribe_refuses_a_bad_address_and_a_missing_csrf_token(site):
     _, db, _, client = site
     assert client.post("/subscribe", data={"email": "a@example.org"}).status_code == 403
-    token = testing.csrf_from(client.get("/subscribe").text)
+    token = desk_data.csrf_from(client.get("/subscribe").text)
     bad = client.post("/subscribe", data={"csrf_token": token, "email": "not-an-address"})
     assert bad.status_code == 400 and "does not look right" in bad.text
 
@@ -119,7 +119,7 @@ def test_forged_and_expired_confirmation_links_are_refused(site):
 
 
 def _sent_edition(db, config) -> EditionRow:
-    eid = testing.seed_edition(db, config, now=NOW)
+    eid = desk_data.seed_edition(db, config, now=NOW)
     with db.session() as session:
         add_staff_rows(session, {"ap@example.org": "approver"})
         ledger.approve(session, "edition", eid, by="ap@example.org", now=NOW)

@@ -16,7 +16,7 @@ from compose.models import FetchReport
 from compose.subscribers import parse_subscriber_csv
 from state.items import store_report, sync_sources
 from state.models import AuditRow, SourceRow, SubscriberRow, SubscriberStatus
-from web import testing
+from tests.helpers import desk_data
 from web.app import create_app
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -30,11 +30,11 @@ MAILCHIMP = ("Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME\n"
 
 @pytest.fixture
 def desk(db, tmp_path):
-    config = testing.example_config(tmp_path)
+    config = desk_data.example_config(tmp_path)
     app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW, env={})
     for email, role in (("ed@example.org", "editor"), ("boss@example.org", "admin")):
-        testing.seed_staff(db, email, role, now=NOW)
-    testing.seed_subscribers(db, 2, now=NOW)
+        desk_data.seed_staff(db, email, role, now=NOW)
+    desk_data.seed_subscribers(db, 2, now=NOW)
     with db.session() as session:
         session.add(SubscriberRow(email="gone@example.org", name="Gone", status=SubscriberStatus.UNSUBSCRIBED,
                                   consent_source="x", created_at=NOW))
@@ -43,12 +43,12 @@ def desk(db, tmp_path):
 
 def _as(app, email) -> TestClient:
     client = TestClient(app)
-    assert testing.sign_in(client, email).status_code == 303
+    assert desk_data.sign_in(client, email).status_code == 303
     return client
 
 
 def _token(client, page="/desk/subscribers") -> str:
-    return testing.csrf_from(client.get(page).text)
+    return desk_data.csrf_from(client.get(page).text)
 
 
 def _count(db) -> int:
@@ -70,7 +70,7 @@ def test_import_previews_then_imports_only_when_confirmed(desk):
     assert "gone@example.org is unsubscribed" in text
     assert _count(db) == 3  # nothing written yet
     confirm = boss.post("/desk/subscribers/import", data={
-        "csrf_token": testing.csrf_from(text), "confirm": "yes", "filename": "mailchimp.csv",
+        "csrf_token": desk_data.csrf_from(text), "confirm": "yes", "filename": "mailchimp.csv",
         "csv": MAILCHIMP}, follow_redirects=False)
     assert confirm.status_code == 303
     assert "1 added" in boss.get(confirm.headers["location"]).text
@@ -93,7 +93,7 @@ def test_a_bad_line_stops_the_import_and_is_named(desk):
     assert "Line 3: &#39;not-an-address&#39; is not a valid email address" in preview.text
     assert "Line 4: ok@example.org is a duplicate of line 2" in preview.text
     assert 'name="confirm"' not in preview.text
-    forced = boss.post("/desk/subscribers/import", data={"csrf_token": testing.csrf_from(preview.text),
+    forced = boss.post("/desk/subscribers/import", data={"csrf_token": desk_data.csrf_from(preview.text),
                                                          "confirm": "yes", "csv": bad})
     assert forced.status_code == 400 and _count(db) == 3
 

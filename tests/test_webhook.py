@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from connectors.channels.sendgrid import WebhookRejected, verify_event_webhook
 from flows.stages.deliver import deliver_edition
-from state import deliveries
+from state import deliveries, provider_events
 from state.db import connect
 from state.models import DeliveryRow, ProviderEventRow, SubscriberRow, SubscriberStatus
 from tests.test_deliver import NOW, SECRET, add_subscribers, make_config, make_edition
@@ -93,10 +93,10 @@ def test_events_update_deliveries_and_suppress_once(sent):
              _event("spamreport", 3, "s3", edition), _event("deferred", 1, "df1", edition, response="try later"),
              {"event": "processed", "email": "x@example.com"}]
     with db.session() as session:
-        report = deliveries.apply_provider_events(session, batch, now=NOW)
+        report = provider_events.apply_provider_events(session, batch, now=NOW)
     assert (report.applied, report.duplicates, report.unmatched) == (6, 0, 1)
     with db.session() as session:
-        again = deliveries.apply_provider_events(session, batch, now=NOW)
+        again = provider_events.apply_provider_events(session, batch, now=NOW)
         assert (again.applied, again.duplicates) == (0, 6)
         assert session.scalar(select(func.count()).select_from(ProviderEventRow)) == 6
         figures = deliveries.edition_figures(session, edition)
@@ -112,7 +112,7 @@ def test_events_update_deliveries_and_suppress_once(sent):
 def test_an_unsubscribe_event_stops_the_next_edition(sent, tmp_path):
     db, edition = sent
     with db.session() as session:
-        deliveries.apply_provider_events(session, [_event("unsubscribe", 2, "u2", edition)], now=NOW)
+        provider_events.apply_provider_events(session, [_event("unsubscribe", 2, "u2", edition)], now=NOW)
     second = make_edition(db, slug="next")
     summary = deliver_edition(db, make_config(tmp_path), now=NOW, edition_id=second, secret_key=SECRET)
     assert summary.recipients == 2 and summary.accepted == 2
@@ -122,5 +122,5 @@ def test_an_unsubscribe_event_stops_the_next_edition(sent, tmp_path):
 def test_a_blocked_bounce_does_not_suppress(sent):
     db, edition = sent
     with db.session() as session:
-        deliveries.apply_provider_events(session, [_event("bounce", 1, "bl1", edition, type="blocked")], now=NOW)
+        provider_events.apply_provider_events(session, [_event("bounce", 1, "bl1", edition, type="blocked")], now=NOW)
         assert session.get(SubscriberRow, 1).status == SubscriberStatus.ACTIVE

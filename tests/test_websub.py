@@ -22,8 +22,8 @@ from connectors.sources.websub import check_signature, discover, sign
 from flows.stages.gather import gather_sources
 from state.events import ITEM_DISCOVERED
 from state.models import EventRow, ItemRow, SourceRow, WebSubSubscriptionRow
+from tests.helpers import desk_data
 from tests.helpers.serving import serve_on_loopback
-from web import testing
 from web.app import create_app
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -122,7 +122,7 @@ def hub() -> Iterator[FakeHub]:
 class Setup:
     config: Config  # what gather uses (push on, callback = the app)
     app_url: str
-    clock: testing.Clock
+    clock: desk_data.Clock
     db: object
 
 
@@ -134,8 +134,8 @@ def _config(base: Config, hub: FakeHub, app_url: str, *, enabled: bool = True) -
 
 @pytest.fixture
 def setup(db, hub, tmp_path) -> Iterator[Setup]:
-    clock = testing.Clock(NOW)
-    base = _config(testing.example_config(tmp_path), hub, "http://127.0.0.1:1")
+    clock = desk_data.Clock(NOW)
+    base = _config(desk_data.example_config(tmp_path), hub, "http://127.0.0.1:1")
     with serve_on_loopback(create_app(config=base, db=db, secret_key=SECRET_KEY, now=clock, env={})) as url:
         yield Setup(config=_config(base, hub, url), app_url=url, clock=clock, db=db)
 
@@ -221,8 +221,8 @@ def test_a_lease_is_renewed_only_when_near_its_end(setup: Setup, hub: FakeHub):
 
 
 def test_disabled_push_asks_no_hub_and_takes_no_push(db, hub: FakeHub, tmp_path):
-    base = _config(testing.example_config(tmp_path), hub, "http://127.0.0.1:1", enabled=False)
-    setup = Setup(config=base, app_url="", clock=testing.Clock(NOW), db=db)
+    base = _config(desk_data.example_config(tmp_path), hub, "http://127.0.0.1:1", enabled=False)
+    setup = Setup(config=base, app_url="", clock=desk_data.Clock(NOW), db=db)
     summary = _gather(setup)
     assert summary.push.requested == 0 and hub.requests == []
     row = _subscription(setup)
@@ -271,9 +271,9 @@ def _client(db, config: Config):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def requested(sqlite_db, hub: FakeHub, tmp_path):  # type: ignore[no-untyped-def]
     """A subscription the hub accepted but has not verified yet (the hub answers without verifying)."""
-    config = _config(testing.example_config(tmp_path), hub, "http://127.0.0.1:1")
+    config = _config(desk_data.example_config(tmp_path), hub, "http://127.0.0.1:1")
     hub.answer = 204
-    setup = Setup(config=config, app_url="", clock=testing.Clock(NOW), db=sqlite_db)
+    setup = Setup(config=config, app_url="", clock=desk_data.Clock(NOW), db=sqlite_db)
     _gather(setup)
     hub.answer = 202
     return setup, _client(sqlite_db, config), _subscription(setup)

@@ -17,9 +17,10 @@ from compose.post_length import has_url
 from compose.posts import counted
 from flows.cli import main as cli_main
 from flows.stages.edition import build_next_edition
-from flows.stages.publish import draft_roundup, edition_value
+from state.editions import edition_value
 from state.models import AuditRow, EditionRow, ThreadRow, ThreadStatus
-from web import testing
+from state.threads import draft_roundup
+from tests.helpers import desk_data
 from web.app import create_app
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -39,28 +40,28 @@ def sqlite_desk(sqlite_db, tmp_path):
 
 
 def _desk(db, tmp_path):
-    example = testing.example_config(tmp_path)  # served at a public address: X sees its links as links
+    example = desk_data.example_config(tmp_path)  # served at a public address: X sees its links as links
     config = Config.model_validate({**example.model_dump(mode="json"),
                                     "edition": {**example.edition.model_dump(mode="json"),
                                                 "public_url": "https://news.socitm.net"}})
-    edition_id = testing.seed_edition(db, config, now=NOW)
+    edition_id = desk_data.seed_edition(db, config, now=NOW)
     with db.session() as session:
         row = session.get(EditionRow, edition_id)
         (thread_id,) = draft_roundup(session, config, row, edition_value(session, row, config), now=NOW)
     app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW, env={})
     for email, role in (("ed@example.org", "editor"), ("ap@example.org", "approver"), ("boss@example.org", "admin")):
-        testing.seed_staff(db, email, role, now=NOW)
+        desk_data.seed_staff(db, email, role, now=NOW)
     return app, db, edition_id, thread_id
 
 
 def _as(app, email) -> TestClient:
     client = TestClient(app, base_url="https://testserver")  # the public URL is https: cookies are Secure
-    assert testing.sign_in(client, email).status_code == 303
+    assert desk_data.sign_in(client, email).status_code == 303
     return client
 
 
 def _post(client, path, data, page):
-    token = testing.csrf_from(client.get(page).text)
+    token = desk_data.csrf_from(client.get(page).text)
     return client.post(path, data={**data, "csrf_token": token}, follow_redirects=False)
 
 
@@ -179,7 +180,7 @@ def test_an_approver_fixes_a_typo_and_another_approver_approves_it(desk):
 
     refused = _post(approver, f"{page}/approve", {}, page)  # the button is disabled; the ledger refuses anyway
     assert refused.status_code == 403 and "Two-person rule: you changed edition" in refused.text
-    assert testing.edition(db, eid).status == "draft"
+    assert desk_data.edition(db, eid).status == "draft"
     (logged,) = _audit(db, action="approve-refused")
     assert logged.actor == "ap@example.org" and "two-person rule" in logged.detail["reason"]
 
@@ -226,7 +227,7 @@ def test_cancelling_an_edition_cancels_its_threads_with_the_reason(desk):
 def test_the_audit_page_shows_what_an_edit_changed(desk):
     app, db, eid, _ = desk
     editor = _as(app, "ed@example.org")
-    subject = testing.edition(db, eid).subject
+    subject = desk_data.edition(db, eid).subject
     news = _news(db, eid)
     assert _edit_edition(editor, eid, {"subject": subject + " special", f"remove-{news[0][0]}": "1",
                                        "intro": "Welcome back"}).status_code == 303
@@ -263,13 +264,13 @@ def test_approving_from_the_command_line_needs_an_approver_and_refusals_are_logg
     app, db, eid, _ = sqlite_desk
     monkeypatch.setenv("SYNDICATE_DATABASE_URL", str(db.engine.url))
     config = tmp_path / "syndicate.toml"
-    config.write_text(testing.EXAMPLE_CONFIG.read_text("utf-8"), "utf-8")
+    config.write_text(desk_data.EXAMPLE_CONFIG.read_text("utf-8"), "utf-8")
     for by, message in (("anyone@anywhere.example", "'anyone@anywhere.example' is not a member of staff"),
                         ("ed@example.org", "ed@example.org is an editor: only approvers or admins may approve"),
                         ("", "'nobody' is not a member of staff")):
         assert cli_main(["--config", str(config), "approve", "edition", str(eid), "--by", by]) == 1
         assert message in capsys.readouterr().err.replace("\n", " ")
-    assert testing.edition(db, eid).status == "draft"
+    assert desk_data.edition(db, eid).status == "draft"
     assert [a.actor for a in _audit(db, action="approve-refused")] == ["anyone@anywhere.example", "ed@example.org", ""]
     config.write_text(config.read_text("utf-8").replace('provider = "outbox"', 'provider = "sendgrid"', 1), "utf-8")
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key-never-used")  # a real channel, with loopback links
@@ -280,7 +281,7 @@ def test_approving_from_the_command_line_needs_an_approver_and_refusals_are_logg
     assert "edition.public_url is http://127.0.0.1:8000, which only this machine can open" in " ".join(said.out.split())
     assert cli_main(["--config", str(config), "reject", "edition", str(eid), "--by", "ed@example.org",
                      "--note", "no"]) == 1
-    assert testing.edition(db, eid).status == "approved"
+    assert desk_data.edition(db, eid).status == "approved"
 
 
 def test_rescheduling_an_edition_moves_its_roundup_with_it(desk):

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
-from flows.status import status_report
 from state.deliveries import ambiguous_batches, edition_figures
 from state.items import release_backlog
 from state.ledger import audit
 from state.models import EditionRow, EditionStatus, ThreadRow, ThreadStatus
 from state.staff import ROLES, Staff, StaffError, add_staff, list_staff, setup_link
+from state.status_report import status_report
 from web.render import app_of, page
 from web.security import Posted, need, posted
 

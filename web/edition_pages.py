@@ -17,9 +17,11 @@ from connectors.channels.base import OutboundEmail, Recipient, header_text, pers
 from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.reach import loopback_warning
 from connectors.errors import DeliveryError
-from flows.stages.edition import FEATURED, acknowledge_warnings, edit_edition
+from connectors.link_check import edition_link_warnings
 from state import ledger
 from state.deliveries import edition_figures
+from state.edition_edits import edit_edition
+from state.editions import FEATURED, acknowledge_warnings
 from state.models import ApprovalRow, EditionRow, EditionStatus, SubscriberRow, SubscriberStatus
 from state.staff import Staff
 from web.render import WebApp, app_of, page
@@ -197,6 +199,7 @@ def edition_edit(request: Request, edition_id: int, post: Posted = Depends(poste
             preheader = str(form.get("preheader") or "").strip()
             before, was_approved = row.content_hash, row.status == EditionStatus.APPROVED
             edit_edition(session, app.config, edition_id, by=post.staff.email, now=app.now(),
+                         link_warnings=edition_link_warnings,
                          intro_markdown=str(form.get("intro") or "").replace("\r\n", "\n"),
                          subject=subject if subject and subject != row.subject else None,
                          preheader=preheader if preheader and preheader != row.preheader else None,

@@ -30,8 +30,8 @@ from connectors.channels.base import OutboundEmail, Recipient
 from connectors.channels.sendgrid import WebhookRejected, verify_event_webhook
 from connectors.errors import DeliveryError
 from state import ledger
-from state.deliveries import apply_provider_events
 from state.models import EditionRow, EditionStatus, SubscriberStatus
+from state.provider_events import apply_provider_events
 from state.subscribers import confirm, subscribe_pending, unsubscribe
 from web.render import WebApp, app_of, message, neutral_tokens, page
 from web.security import EMAIL_CSP, BodyLimits, RateLimit, csrf_form

@@ -13,18 +13,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from compose.post_length import RULES_BY_NETWORK, NetworkRules, rules_for, weighted_length
 from compose.posts import x_post_cost
+from compose.threads import thread_hash
 from connectors.channels.reach import loopback_warning
-from flows.stages.publish import (
-    can_change,
-    derived_texts,
-    hand_edited,
-    rebuild_roundup,
-    thread_hash,
-    write_posts,
-)
 from state import ledger
 from state.models import EditionRow, ItemRow, ThreadRow, ThreadStatus
 from state.staff import Staff
+from state.threads import can_change, derived_texts, hand_edited, rebuild_roundup, write_posts
 from web.edition_pages import two_person_rule
 from web.render import app_of, page
 from web.security import Posted, need, posted

@@ -95,7 +95,7 @@ def edition_preview(
 
 def edition_acknowledge(edition_id: int, by: Annotated[str, typer.Option("--by", metavar="EMAIL", help="Your email.")]) -> None:
     """Acknowledge an edition's warnings (e.g. trimmed for size) so it can be approved."""
-    from flows.stages.edition import acknowledge_warnings
+    from state.editions import acknowledge_warnings
 
     with database().session() as session:
         acknowledge_warnings(session, edition_id, by=by, now=now())

@@ -10,7 +10,7 @@ from flows.cli.context import as_json, config, database, now
 
 def posts_draft() -> None:
     """Draft a post per new item for each enabled network, for approval (what the social-drafts flow does)."""
-    from flows.stages.publish import draft_item_posts
+    from state.threads import draft_item_posts
 
     cfg = config()
     with database().session() as session:

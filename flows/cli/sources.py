@@ -72,8 +72,8 @@ def sources_discover(url: Annotated[str, typer.Argument(metavar="URL")]) -> None
 
 def sources_list() -> None:
     """Configured sources and their health."""
-    from flows.status import sources_health
     from state.items import sync_sources
+    from state.status_report import sources_health
 
     cfg = config()
     with database().session() as session:

@@ -37,7 +37,7 @@ def delivery(figures: dict[str, int]) -> str:
 
 def status() -> None:
     """Sources, pending approvals, schedule and failures."""
-    from flows.status import status_report
+    from state.status_report import status_report
 
     cfg, db = config(), database()
     with db.session() as session:

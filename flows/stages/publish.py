@@ -1,7 +1,7 @@
-"""Stage 4b, publish: draft posts and threads for approval, then post the approved ones that are due.
+"""Stage 4b, publish: post the approved threads that are due (drafting them is `state.threads`).
 
-A thread waits for approval of its exact text (a hash of every post; a post edited after the
-approval is refused) unless its source or section is configured with `auto_approve`.
+A thread goes out only as approved: its posts' text must still hash to what was approved
+(`compose.threads.thread_hash`; a post edited after the approval is refused).
 
 The ledger is written around every call to a network: a post is marked `posting` and committed
 before the request leaves, and `posted` with the provider's id right after. A crash mid-thread
@@ -12,12 +12,12 @@ as ambiguous). What a network refuses is handled by kind: 5xx and refused connec
 retried with backoff within the run, then left for the next run; a rate limit moves the
 network's threads to "not before" the reset (`ThreadRow.scheduled_for`) with no retry in the
 run; a duplicate is recorded and never retried; refused credentials stop the network for the
-run; a refused reply follows `social.<network>.reply_fallback`.
+run; a refused reply follows `social.<network>.reply_fallback`. What each refusal finally means for
+the post and the run is one table, `_REFUSALS`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,14 +28,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from compose.config import Config, SocialNetwork
-from compose.models import Edition, EditionSection, Item
 from compose.post_length import RULES_BY_NETWORK, rules_for
-from compose.posts import (
-    ItemNotPostable,
-    item_post,
-    roundup_left_out,
-    roundup_thread,
-)
+from compose.threads import network_settings, thread_hash
 from connectors.channels.base import PostChannel, PostReceipt
 from connectors.errors import (
     AmbiguousError,
@@ -45,233 +39,10 @@ from connectors.errors import (
     ReplyNotAllowedError,
     TransientError,
 )
-from state import events, ledger
-from state.models import (
-    EditionRow,
-    EditionStatus,
-    ItemRow,
-    PostRow,
-    PostStatus,
-    SourceRow,
-    ThreadRow,
-    ThreadStatus,
-)
+from state import ledger
+from state.models import EditionRow, EditionStatus, PostRow, PostStatus, ThreadRow, ThreadStatus
 
 ChannelFactory = Callable[[str], PostChannel]
-
-
-def _settings(config: Config, network: str) -> SocialNetwork:
-    return getattr(config.social, network)
-
-
-def enabled_networks(config: Config) -> list[str]:
-    return [n for n in RULES_BY_NETWORK if _settings(config, n).enabled]
-
-
-def thread_hash(texts: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(text.encode("utf-8") + b"\x00")
-    return digest.hexdigest()
-
-
-def _new_thread(session: Session, *, network: str, key: str, kind: str, texts: Sequence[str], now: datetime,
-                item_id: int | None = None, edition_id: int | None = None,
-                scheduled_for: datetime | None = None) -> ThreadRow:
-    row = ThreadRow(network=network, key=key, kind=kind, item_id=item_id, edition_id=edition_id,
-                    status=ThreadStatus.DRAFT, content_hash=thread_hash(texts), created_at=now,
-                    scheduled_for=scheduled_for)
-    row.posts = [PostRow(position=i, text=text, status=PostStatus.PENDING, attempts=0) for i, text in enumerate(texts)]
-    session.add(row)
-    session.flush()
-    events.record_event(session, events.THREAD_DRAFTED, events.resource_id("thread", row.id),
-                        {"id": row.id, "network": network, "kind": kind, "posts": len(texts)}, now=now)
-    return row
-
-
-def _existing_keys(session: Session, network: str, keys: Sequence[str]) -> set[str]:
-    if not keys:
-        return set()
-    return set(session.scalars(select(ThreadRow.key).where(ThreadRow.network == network, ThreadRow.key.in_(keys))))
-
-
-def draft_item_posts(session: Session, config: Config, *, now: datetime,
-                     item_ids: Sequence[int] | None = None) -> list[int]:
-    """A post per new item in the configured sections, per enabled network. Idempotent."""
-    auto = {s.name for s in config.sources if s.auto_approve}
-    auto_sections = {s.key for s in config.sections if s.auto_approve}
-    created: list[int] = []
-    for network in enabled_networks(config):
-        settings = _settings(config, network)
-        query = (select(ItemRow, SourceRow.name).join(SourceRow, SourceRow.id == ItemRow.source_id)
-                 .where(ItemRow.backlog.is_(False), ItemRow.section.in_(settings.sections)))
-        if item_ids is not None:
-            query = query.where(ItemRow.id.in_(item_ids))
-        rows = session.execute(query.order_by(ItemRow.published_at)).all()
-        have = _existing_keys(session, network, [f"item:{row.id}" for row, _ in rows])
-        rules = rules_for(network, config)
-        for row, source in rows:
-            key = f"item:{row.id}"
-            if key in have:
-                continue
-            item = Item(url=row.url, title=row.title, section=row.section, source=source,
-                        summary_text=row.summary_text, published=row.published_at, id=row.id)
-            try:
-                text = item_post(item, template=config.social.post_template, hashtags=config.social.hashtags, rules=rules)
-            except ItemNotPostable as exc:  # recorded once for staff (the desk shows it); the other items go on
-                held = _new_thread(session, network=network, key=key, kind="item", texts=[], now=now, item_id=row.id)
-                held.status, held.error = ThreadStatus.FAILED, f"no {network} post for {row.title[:80]!r}: {exc}"
-                continue
-            thread = _new_thread(session, network=network, key=key, kind="item", texts=[text], now=now, item_id=row.id,
-                                 scheduled_for=now)
-            if source in auto or row.section in auto_sections:
-                what = f"source {source!r}" if source in auto else f"section {row.section!r}"
-                ledger.auto_approve(session, thread, now=now, config=config,
-                                    reason=f"the {what} is configured with auto_approve = true")
-            created.append(thread.id)
-    return created
-
-
-def subscribe_url(config: Config) -> str:
-    return f"{str(config.edition.public_url).rstrip('/')}/subscribe"
-
-
-def roundup_texts(config: Config, edition: Edition, network: str, *, link_placement: str | None = None) -> list[str]:
-    """The posts of `edition`'s roundup on `network`, as derived from it (links where `link_placement`
-    says, else where the config says)."""
-    placement = link_placement or _settings(config, network).link_placement
-    thread = roundup_thread(edition, config=config, rules=rules_for(network, config), subscribe_url=subscribe_url(config),
-                            link_placement=placement)  # type: ignore[arg-type]
-    return [p.text for p in thread.posts]
-
-
-def draft_roundup(session: Session, config: Config, edition_row: EditionRow, edition: Edition, *,
-                  now: datetime) -> list[int]:
-    """The roundup thread of an edition, per enabled network, published once the edition is sent.
-    It follows its edition (`follow_edition`) until someone edits it by hand."""
-    created: list[int] = []
-    for network in enabled_networks(config):
-        key = f"edition:{edition_row.slug}"
-        if _existing_keys(session, network, [key]):
-            continue
-        texts = roundup_texts(config, edition, network)
-        row = _new_thread(session, network=network, key=key, kind="roundup", texts=texts,
-                          now=now, edition_id=edition_row.id, scheduled_for=edition_row.scheduled_for)
-        row.derived_hash = row.content_hash
-        row.error = "; ".join(roundup_left_out(edition, config=config, rules=rules_for(network, config))) or None
-        created.append(row.id)
-    return created
-
-
-FOLLOWING = (ThreadStatus.DRAFT, ThreadStatus.REJECTED, ThreadStatus.APPROVED)  # may still change
-
-
-def hand_edited(thread: ThreadRow) -> bool:
-    """Its posts differ from what was last derived from its edition: someone edited them. A
-    roundup written before threads followed their edition (no `derived_hash`) counts as edited:
-    it is never rewritten behind anyone's back; the desk offers the rebuild."""
-    if thread.kind != "roundup":
-        return False
-    return thread.derived_hash is None or thread.derived_hash != thread.content_hash
-
-
-def can_change(thread: ThreadRow) -> bool:
-    return thread.status in FOLLOWING and all(p.status == PostStatus.PENDING for p in thread.posts)
-
-
-def write_posts(session: Session, thread: ThreadRow, texts: Sequence[str], *, by: str, now: datetime,
-                derived: bool = False, **detail: object) -> bool:
-    """Replace the thread's posts with `texts` (through the ledger, which voids an approval and
-    logs each post's before and after). `derived`: the texts come from the edition. True if changed."""
-    texts = list(texts)
-    new_hash = thread_hash(texts)
-    before = [p.text for p in thread.posts]
-    if derived:
-        thread.derived_hash = new_hash
-    if new_hash == thread.content_hash:
-        return False
-    if len(before) == len(texts):
-        changes: dict[str, tuple[object, object]] = {f"post {n}": (old, new)
-                                                     for n, (old, new) in enumerate(zip(before, texts, strict=True), 1)}
-    else:
-        changes = {"posts": (before, texts)}
-    ledger.change_content(session, thread, content_hash=new_hash, by=by, now=now, changes=changes, **detail)
-    if len(before) == len(texts):
-        for post, text in zip(thread.posts, texts, strict=True):
-            post.text = text
-    else:
-        thread.posts.clear()
-        session.flush()  # delete before insert: (thread_id, position) is unique
-        thread.posts.extend(PostRow(position=i, text=text, status=PostStatus.PENDING, attempts=0)
-                            for i, text in enumerate(texts))
-    session.flush()
-    return True
-
-
-def derived_texts(session: Session, config: Config, thread: ThreadRow, *,
-                  link_placement: str | None = None) -> list[str] | None:
-    """What the roundup `thread` would say if written from its edition now (None: not a roundup)."""
-    if thread.kind != "roundup" or thread.edition_id is None or thread.network not in RULES_BY_NETWORK:
-        return None
-    edition_row = session.get(EditionRow, thread.edition_id)
-    if edition_row is None:
-        return None
-    return roundup_texts(config, edition_value(session, edition_row, config), thread.network,
-                         link_placement=link_placement or thread.link_placement)
-
-
-def follow_edition(session: Session, config: Config, edition_row: EditionRow, *, by: str, now: datetime) -> list[int]:
-    """Rewrite each roundup of `edition_row` from it as it is now, except those edited by hand (the
-    desk says their edition changed, with a one-click rebuild). Returns the threads rewritten."""
-    edition = edition_value(session, edition_row, config)
-    changed = []
-    for thread in ledger.edition_threads(session, edition_row.id):
-        if not can_change(thread) or hand_edited(thread) or thread.network not in RULES_BY_NETWORK:
-            continue
-        texts = roundup_texts(config, edition, thread.network, link_placement=thread.link_placement)
-        if write_posts(session, thread, texts, by=by, now=now, derived=True,
-                       reason=f"edition {edition_row.id} changed"):
-            changed.append(thread.id)
-    return changed
-
-
-def rebuild_roundup(session: Session, config: Config, thread: ThreadRow, *, by: str, now: datetime,
-                    link_placement: str | None = None) -> bool:
-    """Write the roundup from its edition again (replacing hand edits), with links where
-    `link_placement` says (remembered for later rewrites). True if the posts changed."""
-    if not can_change(thread):
-        raise ledger.LedgerError(f"thread {thread.id} is {thread.status}: its posts can no longer change")
-    if link_placement is not None and link_placement not in ("every", "first", "last"):
-        raise ledger.LedgerError(f"{link_placement!r} is not a link placement: use every, first or last")
-    texts = derived_texts(session, config, thread, link_placement=link_placement)
-    if texts is None:
-        raise ledger.LedgerError(f"thread {thread.id} is not the roundup of an edition: there is nothing to rebuild from")
-    if link_placement is not None:
-        thread.link_placement = None if link_placement == _settings(config, thread.network).link_placement \
-            else link_placement
-    return write_posts(session, thread, texts, by=by, now=now, derived=True,
-                       reason="rebuilt from the edition" + (f", links: {link_placement}" if link_placement else ""))
-
-
-def edition_value(session: Session, row: EditionRow, config: Config) -> Edition:
-    """Rebuild the Edition value of a stored edition (its sections and items, as stored)."""
-    from flows.stages.edition import edition_items
-
-    items = {item.id: item for item in edition_items(session, row)}
-    sections = []
-    for section in config.sections:
-        chosen = tuple(items[link.item_id] for link in row.items if link.section == section.key)
-        if chosen:
-            sections.append(EditionSection(key=section.key, title=section.title, items=chosen,
-                                           more_url=str(section.url) if section.url else None))
-    featured = items.get(row.featured_item_id) if row.featured_item_id else None
-    return Edition(slug=row.slug, title=row.title, issue_date=row.built_at.astimezone(config.zone).date(),
-                   subject=row.subject, preheader=row.preheader, intro_markdown=row.intro_markdown,
-                   sections=tuple(sections), featured=featured,
-                   web_url=f"{str(config.edition.public_url).rstrip('/')}/editions/{row.slug}")
-
-
-# --- publishing ---------------------------------------------------------------------------------
 
 
 class PublishPolicy:
@@ -326,6 +97,38 @@ class _Outcome:
     kind: str
     message: str = ""
     network: bool = False
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """What a refused post finally means, once nothing more is tried in this run: the post's
+    status, the thread's outcome (`kind`, and `message` with `{exc}` and `{network}`), whether the
+    thread stops for staff and whether the network stops for the rest of the run."""
+
+    status: PostStatus
+    kind: str
+    message: str
+    stop_thread: bool = True
+    stop_network: bool = False
+
+
+# Looked up by the error's class, else its nearest base class. Before one of these is final,
+# `_send` tries what may still work: a lost answer is looked up on the network, a rate limit
+# defers the network's threads, a refused reply goes out standalone when that is the fallback,
+# and a transient error is retried after each of `PublishPolicy.retry_backoff_s`.
+_REFUSALS: dict[type[DeliveryError], _Refusal] = {
+    ReplyNotAllowedError: _Refusal(PostStatus.FAILED, "failed",
+                                   'replies refused, thread stopped for staff (reply_fallback = "stop"): {exc}'),
+    DuplicateContentError: _Refusal(PostStatus.DUPLICATE, "failed", "duplicate content, not retried: {exc}"),
+    AuthError: _Refusal(PostStatus.FAILED, "failed", "credentials refused, {network} stopped for this run: {exc}",
+                        stop_thread=False, stop_network=True),
+    TransientError: _Refusal(PostStatus.FAILED, "wait", "{exc} (retried next run)", stop_thread=False),
+    DeliveryError: _Refusal(PostStatus.FAILED, "failed", "{exc}"),
+}
+
+
+def _refusal_for(exc: DeliveryError) -> _Refusal:
+    return next(_REFUSALS[cls] for cls in type(exc).__mro__ if cls in _REFUSALS)
 
 
 def _due_threads(session: Session, now: datetime) -> list[ThreadRow]:
@@ -391,7 +194,7 @@ def publish_due_posts(sessions: sessionmaker[Session], config: Config, *, now: d
             channel = channels.setdefault(network, channel_for(network))
             with sessions() as session:
                 publisher = _ThreadPublisher(session, ledger.get_thread(session, tid), channel,
-                                             _settings(config, network), now=now, sleep=sleep,
+                                             network_settings(config, network), now=now, sleep=sleep,
                                              backoff_s=tuple(retry_backoff_s), config=config)
                 outcome = publisher.run()
             summary.posted += publisher.posted
@@ -510,14 +313,11 @@ class _ThreadPublisher:
     def _lookup(self, post: PostRow, reply_to: str | None) -> PostReceipt | None:
         """Ask the network whether the post exists (as a reply, or standalone when that is the
         fallback); raises `DeliveryError` when it cannot tell, after the in-run retries."""
-        find = getattr(self.channel, "find_post", None)
-        if find is None:
-            raise DeliveryError(f"{self.thread.network}: this channel cannot look up its posts")
         candidates = [reply_to] + ([None] if reply_to and self.settings.reply_fallback == "standalone" else [])
         for delay in (*self.backoff_s, None):
             try:
                 for candidate in candidates:
-                    receipt = find(post.text, reply_to=candidate, thread_key=self.thread.key)
+                    receipt = self.channel.find_post(post.text, reply_to=candidate, thread_key=self.thread.key)
                     if receipt is not None:
                         return receipt
                 return None
@@ -556,42 +356,42 @@ class _ThreadPublisher:
             self.session.commit()  # the ledger says "posting" before the request leaves
             try:
                 receipt = self.channel.publish(post.text, reply_to=reply_to, thread_key=self.thread.key)
-            except ReplyNotAllowedError as exc:
-                if self.settings.reply_fallback != "standalone" or reply_to is None:
-                    return self._fail(post, PostStatus.FAILED, str(exc), f"replies refused, thread stopped for "
-                                      f"staff (reply_fallback = \"stop\"): {exc}")
-                ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc), now=self.now,
-                                        stop_thread=False)
-                self.standalone, reply_to = True, None  # the rest of the thread goes out as standalone posts
-                continue
-            except DuplicateContentError as exc:
-                return self._fail(post, PostStatus.DUPLICATE, str(exc), f"duplicate content, not retried: {exc}")
-            except AuthError as exc:
-                return self._fail(post, PostStatus.FAILED, str(exc), f"credentials refused, {self.thread.network} "
-                                  f"stopped for this run: {exc}", stop=False, network=True)
-            except AmbiguousError as exc:
+            except AmbiguousError as exc:  # the request left: it may have landed
                 return self._after_lost_answer(post, reply_to, exc)
-            except TransientError as exc:
-                if exc.status == 429 or exc.retry_after_s is not None:
-                    until = self.now + timedelta(seconds=exc.retry_after_s or 0)
-                    ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc),
-                                            now=self.now, stop_thread=False)
-                    _defer_network(self.session, self.thread.network, until)
-                    self.session.commit()
-                    return _Outcome("wait", f"rate limited until {until:%Y-%m-%d %H:%M:%S} UTC: {exc}", network=True)
-                if not retries:
-                    return self._fail(post, PostStatus.FAILED, str(exc), f"{exc} (retried next run)", stop=False,
-                                      kind="wait")
-                ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc), now=self.now,
-                                        stop_thread=False)
-                self.session.commit()
-                self.sleep(retries.pop(0))
-                continue
             except DeliveryError as exc:
-                return self._fail(post, PostStatus.FAILED, str(exc), str(exc))
+                if isinstance(exc, TransientError) and (exc.status == 429 or exc.retry_after_s is not None):
+                    return self._rate_limited(post, exc)
+                standalone = self.settings.reply_fallback == "standalone" and reply_to is not None
+                if isinstance(exc, ReplyNotAllowedError) and standalone:
+                    ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc), now=self.now,
+                                            stop_thread=False)
+                    self.standalone, reply_to = True, None  # the rest of the thread goes out as standalone posts
+                    continue
+                if isinstance(exc, TransientError) and retries:
+                    ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc), now=self.now,
+                                            stop_thread=False)
+                    self.session.commit()
+                    self.sleep(retries.pop(0))
+                    continue
+                return self._refused(post, exc)
             self._posted(post, receipt)
             self.posted += 1
             return None
+
+    def _refused(self, post: PostRow, exc: DeliveryError) -> _Outcome:
+        """Record what the network's refusal means (`_REFUSALS`) once nothing more is tried in this run."""
+        refusal = _refusal_for(exc)
+        return self._fail(post, refusal.status, str(exc), refusal.message.format(exc=exc, network=self.thread.network),
+                          stop=refusal.stop_thread, kind=refusal.kind, network=refusal.stop_network)
+
+    def _rate_limited(self, post: PostRow, exc: TransientError) -> _Outcome:
+        """No retry in this run: every open thread of the network waits for the reset."""
+        until = self.now + timedelta(seconds=exc.retry_after_s or 0)
+        ledger.mark_post_failed(self.session, post, status=PostStatus.FAILED, error=str(exc),
+                                now=self.now, stop_thread=False)
+        _defer_network(self.session, self.thread.network, until)
+        self.session.commit()
+        return _Outcome("wait", f"rate limited until {until:%Y-%m-%d %H:%M:%S} UTC: {exc}", network=True)
 
     def _after_lost_answer(self, post: PostRow, reply_to: str | None, exc: AmbiguousError) -> _Outcome | None:
         """The request left and no answer came back: look once, after a pause; if the network
@@ -606,6 +406,6 @@ class _ThreadPublisher:
             self._posted(post, receipt)
             self.posted += 1
             return None
-        post.error = f"{exc}: the next run asks the network whether it landed before sending anything"
+        ledger.note_post_error(post, f"{exc}: the next run asks the network whether it landed before sending anything")
         self.session.commit()
         return _Outcome("wait", f"no answer to a post; looked up again next run: {exc}")

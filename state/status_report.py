@@ -1,4 +1,6 @@
-"""What `syndicate status` (and the review desk) shows: sources, pending approvals, schedule, failures."""
+"""What `syndicate status` and the review desk show: sources, pending approvals, schedule, failures.
+
+`status_report` gathers it all in one dict (the JSON of `syndicate --json status`)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from compose.config import Config, Source, retired
 from compose.schedule import next_slot
-from flows.stages.edition import candidate_items, last_sent_edition
+from state.editions import candidate_items, last_sent_edition
 from state.items import backlog_counts
 from state.models import (
     BatchStatus,
@@ -75,6 +77,7 @@ def backlog(session: Session) -> dict[str, Any]:
 
 
 def pending(session: Session) -> list[dict[str, Any]]:
+    """Editions and threads waiting for a decision by staff."""
     out: list[dict[str, Any]] = []
     for row in session.scalars(select(EditionRow).where(EditionRow.status.in_(
             [EditionStatus.DRAFT, EditionStatus.HELD])).order_by(EditionRow.id)):
@@ -87,6 +90,7 @@ def pending(session: Session) -> list[dict[str, Any]]:
 
 
 def schedule(session: Session, config: Config, *, now: datetime) -> dict[str, Any]:
+    """The next build and send times (in the organisation's zone) and the editions scheduled."""
     upcoming = [
         {"kind": "edition", "id": row.id, "slug": row.slug, "status": row.status, "scheduled_for": _iso(row.scheduled_for)}
         for row in session.scalars(select(EditionRow).where(EditionRow.status.in_(
@@ -122,6 +126,7 @@ def failures(session: Session, config: Config | None = None) -> list[dict[str, A
 
 
 def editions(session: Session, *, limit: int = 10) -> list[dict[str, Any]]:
+    """The latest editions, newest first, with their delivery figures."""
     from state.deliveries import edition_figures
 
     rows = session.scalars(select(EditionRow).order_by(EditionRow.id.desc()).limit(limit)).all()
@@ -143,6 +148,7 @@ def next_edition_outlook(session: Session, *, now: datetime) -> str:
 
 
 def status_report(session: Session, config: Config, *, now: datetime) -> dict[str, Any]:
+    """Everything `syndicate status` shows, as one JSON-ready dict."""
     subscribers = dict(session.execute(select(SubscriberRow.status, func.count()).group_by(SubscriberRow.status)).all())
     unrelayed = session.scalar(select(func.count()).select_from(EventRow).where(EventRow.relayed_at.is_(None))) or 0
     return {

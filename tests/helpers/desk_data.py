@@ -1,4 +1,6 @@
-"""Builders of realistic desk data for the web tests, the browser test and screenshots.
+"""Realistic desk data for the web tests, the browser tests and screenshots: the example
+organisation's config, its items, an edition, threads, staff and subscribers; a clock the
+tests move; signing in through the real form.
 
 Everything goes through the real stage and ledger functions (store a fetch report, build the
 edition, draft posts), so the pages show what a real run would show.
@@ -14,17 +16,17 @@ from compose.config import Config
 from compose.models import FetchReport, Item
 from flows.settings import parse_config
 from flows.stages.edition import build_next_edition
-from flows.stages.publish import draft_item_posts
 from state.db import Database
 from state.items import store_report, sync_sources
 from state.models import EditionRow, SubscriberRow, SubscriberStatus
 from state.staff import add_staff, set_password
+from state.threads import draft_item_posts
 
 if TYPE_CHECKING:
     import httpx
     from fastapi.testclient import TestClient
 
-EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "syndicate.toml"
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "syndicate.toml"
 PASSWORD = "correct horse battery staple"
 
 _ITEMS = {

@@ -1,0 +1,123 @@
+"""Stored editions as the desk and the pipeline read them: the items waiting for the next edition,
+an edition's items and its `Edition` value, its rendering, and staff reading its warnings.
+Staff edits are in `state.edition_edits`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from compose.config import Config
+from compose.edition import edition_content_hash
+from compose.email import render_email
+from compose.models import Edition, EditionSection, Item, RenderedEmail
+from state import ledger
+from state.models import EditionItemRow, EditionRow, EditionStatus, ItemRow, SourceRow
+
+FEATURED = "featured"  # the section recorded for the pinned item, shown once above the sections
+_CARRIED = (EditionStatus.SENT, EditionStatus.SENDING)
+
+LinkWarnings = Callable[[Edition, Config], tuple[str, ...]]
+"""A warning per link of the edition that does not answer (`connectors.link_check.edition_link_warnings`;
+called only when `[edition] check_links = true`)."""
+
+
+def _item(row: ItemRow, source: str) -> Item:
+    return Item(url=row.url, title=row.title, section=row.section, source=source,
+                summary_html=row.summary_html, summary_text=row.summary_text, published=row.published_at,
+                updated=row.updated_at, image_url=row.image_url, guid=row.guid, author=row.author, id=row.id)
+
+
+def last_sent_edition(session: Session) -> EditionRow | None:
+    """The edition sent most recently, if any."""
+    return session.scalars(select(EditionRow).where(EditionRow.status == EditionStatus.SENT)
+                           .order_by(EditionRow.sent_at.desc()).limit(1)).first()
+
+
+def candidate_items(session: Session, *, now: datetime) -> list[Item]:
+    """Items for the next edition: not backlog, not carried by a sent edition, and published (or first
+    seen) since the last sent edition was built. Later items wait for the next edition."""
+    carried = exists().where(
+        EditionItemRow.item_id == ItemRow.id, EditionItemRow.edition_id == EditionRow.id,
+        EditionRow.status.in_(_CARRIED),
+    )
+    query = (select(ItemRow, SourceRow.name).join(SourceRow, SourceRow.id == ItemRow.source_id)
+             .where(ItemRow.backlog.is_(False), ~carried, ItemRow.first_seen_at <= now))
+    last = last_sent_edition(session)
+    if last is not None:
+        query = query.where(or_(ItemRow.published_at > last.built_at, ItemRow.first_seen_at > last.built_at))
+    return [_item(row, source) for row, source in session.execute(query.order_by(ItemRow.published_at.desc()))]
+
+
+def issue_number(session: Session, edition_id: int | None = None) -> int:
+    """The edition's issue number (the subject's `{number}`): one more than the editions sent
+    before it (before `edition_id`, or before a new one). Only one edition is open at a time, so
+    no two sent editions share a number, even two built and sent on the same day."""
+    query = select(func.count()).select_from(EditionRow).where(EditionRow.status == EditionStatus.SENT)
+    if edition_id is not None:
+        query = query.where(EditionRow.id < edition_id)
+    return (session.scalar(query) or 0) + 1
+
+
+def web_url(config: Config, slug: str) -> str:
+    """The edition's public page."""
+    return f"{str(config.edition.public_url).rstrip('/')}/editions/{slug}"
+
+
+def render_edition(edition: Edition, config: Config, *, link_warnings: LinkWarnings) -> tuple[RenderedEmail, str]:
+    """The email of `edition` and its content hash; with `check_links`, its broken links as warnings."""
+    rendered = render_email(edition, config=config)
+    if config.edition.check_links:
+        rendered = replace(rendered, warnings=rendered.warnings + link_warnings(edition, config))
+    return rendered, edition_content_hash(edition, rendered)
+
+
+def set_edition_items(session: Session, row: EditionRow, edition: Edition) -> None:
+    """Store which items `edition` carries, where: the pinned one first (`FEATURED`), then by section."""
+    row.items.clear()
+    session.flush()  # delete before insert: (edition_id, item_id) is unique
+    if edition.featured is not None:
+        assert edition.featured.id is not None
+        row.items.append(EditionItemRow(item_id=edition.featured.id, section=FEATURED, section_position=-1, position=0))
+    for section_position, section in enumerate(edition.sections):
+        for position, item in enumerate(section.items):
+            assert item.id is not None
+            row.items.append(EditionItemRow(item_id=item.id, section=section.key,
+                                            section_position=section_position, position=position))
+
+
+def edition_items(session: Session, row: EditionRow) -> list[Item]:
+    """The items a stored edition carries, as `Item` values."""
+    pairs = session.execute(select(ItemRow, SourceRow.name).join(SourceRow, SourceRow.id == ItemRow.source_id)
+                            .join(EditionItemRow, and_(EditionItemRow.item_id == ItemRow.id,
+                                                       EditionItemRow.edition_id == row.id)))
+    return [_item(item, source) for item, source in pairs]
+
+
+def edition_value(session: Session, row: EditionRow, config: Config) -> Edition:
+    """Rebuild the Edition value of a stored edition (its sections and items, as stored)."""
+    items = {item.id: item for item in edition_items(session, row)}
+    sections = []
+    for section in config.sections:
+        chosen = tuple(items[link.item_id] for link in row.items if link.section == section.key)
+        if chosen:
+            sections.append(EditionSection(key=section.key, title=section.title, items=chosen,
+                                           more_url=str(section.url) if section.url else None))
+    featured = items.get(row.featured_item_id) if row.featured_item_id else None
+    return Edition(slug=row.slug, title=row.title, issue_date=row.built_at.astimezone(config.zone).date(),
+                   subject=row.subject, preheader=row.preheader, intro_markdown=row.intro_markdown,
+                   sections=tuple(sections), featured=featured,
+                   web_url=f"{str(config.edition.public_url).rstrip('/')}/editions/{row.slug}")
+
+
+def acknowledge_warnings(session: Session, edition_id: int, *, by: str, now: datetime) -> None:
+    """A member of staff has read the edition's warnings (broken links, size) and lets it go as it is."""
+    row = ledger.get_edition(session, edition_id)
+    by = ledger.editor_of(session, by)
+    row.warnings_acknowledged_by = by
+    ledger.audit(session, actor=by, action="acknowledge-warnings", kind="edition", ident=row.id, now=now,
+                 warnings=row.warnings)
