@@ -17,9 +17,9 @@ from compose.subscribers import NameRefused, SubscriberCsvRow, check_name, norma
 from state import ledger
 from state.staff import Staff
 from state.subscribers import LEFT, find, import_subscribers, preview_import, unsubscribe
-from web.records import subscribers_page
 from web.render import app_of, page
 from web.security import Posted, need, posted
+from web.subscribers import subscribers_page
 
 router = APIRouter()
 
