@@ -38,7 +38,7 @@ others say it in their message).
     │   └── CsvRejected                      [state.subscribers] a subscriber file with problems; none imported
     ├── SecretKeyError                       [state.secret_key] the signing key cannot be used
     ├── ConfigError                          [flows.settings] syndicate.toml cannot be used; names key and fix
-    ├── Abort                                [flows.cli] a command's failure: one message, exit status 1
+    ├── Abort                                [flows.cli.context] a command's failure: one message, exit status 1
     ├── NotSignedIn                          [web.security] an anonymous request to a staff page
     └── Forbidden                            [web.security] a role that may not do this, or a bad CSRF token
 

@@ -156,8 +156,7 @@ def test_the_cli_and_the_flows_call_the_same_stages() -> None:
     drafts = inspect.getsource(pipeline.draft_posts_task.fn)
     assert "build_edition_and_threads(" in build and "draft_roundup" not in build
     assert "draft_item_posts(" in drafts
-    cli = (Path(pipeline.__file__).with_name("cli.py").read_text("utf-8")
-           + Path(pipeline.__file__).with_name("cli_more.py").read_text("utf-8"))
+    cli = "".join(path.read_text("utf-8") for path in sorted(Path(pipeline.__file__).with_name("cli").glob("*.py")))
     assert "build_edition_and_threads(" in cli and "draft_roundup" not in cli and "draft_item_posts(" in cli
 
 

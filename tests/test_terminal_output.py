@@ -28,8 +28,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from compose.models import FetchReport
-from flows import output
-from flows.cli import app
+from flows.cli import app, terminal
 from flows.settings import ConfigError, parse_config
 from state.db import Database
 from state.items import store_report, sync_sources
@@ -135,7 +134,7 @@ def test_status_reads_like_a_person_wrote_it(ledger) -> None:
     _, env, edition_id = ledger
     text = run(["status"], env).stdout
     flat = _flat(text)
-    news_failed_at = output.when(NOW, LONDON, now=NOW)
+    news_failed_at = terminal.when(NOW, LONDON, now=NOW)
     assert news_failed_at == "Tue 1 Dec, 09:30 GMT"
     assert "Next build Thu 3 Dec, 14:00 GMT, next send Thu 3 Dec, 10:00 GMT" in flat  # the example's schedule
     assert f"edition {edition_id}" in flat and "Waiting for approval" in text
@@ -171,10 +170,10 @@ def test_subscribers_with_markup_in_their_names_are_listed_as_they_are(ledger) -
 
 
 def test_times_are_local_and_human() -> None:
-    assert output.when(datetime(2026, 12, 3, 10, 0, tzinfo=UTC), LONDON, now=NOW) == "Thu 3 Dec, 10:00 GMT"
-    assert output.when("2026-07-02T09:00:00+00:00", LONDON, now=NOW) == "Thu 2 Jul, 10:00 BST"
-    assert output.when(datetime(2025, 12, 3, 10, 0, tzinfo=UTC), LONDON, now=NOW) == "Wed 3 Dec 2025, 10:00 GMT"
-    assert output.when(None, LONDON) == "never"
+    assert terminal.when(datetime(2026, 12, 3, 10, 0, tzinfo=UTC), LONDON, now=NOW) == "Thu 3 Dec, 10:00 GMT"
+    assert terminal.when("2026-07-02T09:00:00+00:00", LONDON, now=NOW) == "Thu 2 Jul, 10:00 BST"
+    assert terminal.when(datetime(2025, 12, 3, 10, 0, tzinfo=UTC), LONDON, now=NOW) == "Wed 3 Dec 2025, 10:00 GMT"
+    assert terminal.when(None, LONDON) == "never"
 
 
 @settings(max_examples=60, deadline=None)
@@ -182,7 +181,7 @@ def test_times_are_local_and_human() -> None:
        st.sampled_from(["Europe/London", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"]))
 def test_a_human_time_is_the_same_moment_in_the_zone(moment: datetime, zone_name: str) -> None:
     zone = ZoneInfo(zone_name)
-    shown = output.when(moment, zone)
+    shown = terminal.when(moment, zone)
     local = moment.astimezone(zone)
     assert shown.startswith(f"{local:%a} {local.day} {local:%b} {local.year}, {local:%H:%M}")
     assert len(shown) <= 32 and "\n" not in shown
@@ -205,8 +204,8 @@ def _printed(call, *args) -> str:  # type: ignore[no-untyped-def]
 @given(_TEXT)
 def test_text_from_data_is_printed_as_it_is(text: str) -> None:
     squeezed = "".join(text.split())
-    for call, args in ((output.say, (text,)), (output.warn, (text,)), (output.fail, (text,)),
-                       (output.table, ("Title", ["column"], [(text,)]))):
+    for call, args in ((terminal.say, (text,)), (terminal.warn, (text,)), (terminal.fail, (text,)),
+                         (terminal.table, ("Title", ["column"], [(text,)]))):
         printed = _printed(call, *args)
         assert squeezed in "".join(printed.split()), f"{call.__name__} changed {text!r} into {printed!r}"
         assert all(len(line) <= 80 for line in printed.splitlines())

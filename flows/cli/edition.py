@@ -1,0 +1,124 @@
+"""Commands about editions of the newsletter: `edition build`, `show`, `preview`, `acknowledge`, and
+`send` (deliver what is approved and due).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli import terminal
+from flows.cli.context import Abort, as_json, config, database, display_zone, now
+
+
+def edition_build(by: Annotated[str | None, typer.Option(
+        "--by", metavar="EMAIL", help="Your email as on the staff list; without it the build is recorded as "
+                                      "the pipeline's own (`syndicate`), as a scheduled build is.")] = None) -> None:
+    """Compose the next edition from what was gathered, and its roundup threads, for approval."""
+    from flows.stages.edition import build_edition_and_threads
+    from state.roles import SYSTEM
+
+    cfg, db = config(), database()
+    with db.session() as session:
+        built = build_edition_and_threads(session, cfg, now=now(), by=by or SYSTEM)
+    if as_json():
+        terminal.emit_json(built)
+        return
+    terminal.say(built["reason"])
+    for warning in built["warnings"]:
+        terminal.warn(warning)
+    if built["threads"]:
+        terminal.say(f"{len(built['threads'])} roundup thread(s) drafted for approval: `syndicate status` lists them")
+
+
+def edition_show(edition_id: int) -> None:
+    """Summary of an edition: sections, items, size, warnings, approval."""
+    from state.ledger import get_edition, latest_approval
+
+    db = database()
+    with db.session() as session:
+        row = get_edition(session, edition_id)
+        approval = latest_approval(session, "edition", row.id)
+        sections: dict[str, list[str]] = {}
+        warnings = list(row.warnings)
+        current = approval is not None and approval.content_hash == row.content_hash
+        scheduled_for, sent_at = row.scheduled_for, row.sent_at
+        for link in row.items:
+            sections.setdefault(link.section, []).append(link.item.title)
+        data = {"id": row.id, "slug": row.slug, "status": row.status, "subject": row.subject,
+                "preheader": row.preheader, "html_bytes": row.html_bytes, "warnings": row.warnings,
+                "scheduled_for": row.scheduled_for, "sent_at": row.sent_at, "content_hash": row.content_hash,
+                "sections": sections,
+                "approval": None if approval is None else {"decision": approval.decision, "by": approval.by,
+                                                           "at": approval.at, "current": current}}
+    if as_json():
+        terminal.emit_json(data)
+        return
+    zone = display_zone()
+    terminal.heading(f"Edition {data['id']} {data['slug']}: {data['status']}, {data['html_bytes']:,} bytes of HTML")
+    terminal.say(f"Subject: {data['subject']}\nPreheader: {data['preheader']}")
+    terminal.say(f"Scheduled for: {terminal.when(scheduled_for, zone, now=now(), never='not scheduled')}"
+                 + (f"\nSent: {terminal.when(sent_at, zone, now=now())}" if sent_at else ""))
+    for section, titles in sections.items():
+        terminal.say("")
+        terminal.heading(f"{section} ({len(titles)})")
+        for title in titles:
+            terminal.say(f"  - {title}")
+    for warning in warnings:
+        terminal.warn(warning)
+    if approval:
+        terminal.say(f"\n{approval.decision} by {approval.by} on {terminal.when(approval.at, zone, now=now())}"
+                     + ("" if current else " (for earlier content: approve again)"))
+
+
+def edition_preview(
+    edition_id: int,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the HTML part here.")] = None,
+    text: Annotated[Path | None, typer.Option("--text", help="Write the plain-text part here.")] = None,
+) -> None:
+    """Write the edition exactly as subscribers will see it."""
+    from state.ledger import get_edition
+
+    if html is None and text is None:
+        raise Abort("say where to write the preview: --html FILE and/or --text FILE")
+    with database().session() as session:
+        row = get_edition(session, edition_id)
+        if html:
+            html.write_text(row.html, "utf-8")
+        if text:
+            text.write_text(row.text, "utf-8")
+    written = [str(p) for p in (html, text) if p]
+    terminal.emit_json({"id": edition_id, "written": written}) if as_json() else terminal.say("wrote " + ", ".join(written))
+
+
+def edition_acknowledge(edition_id: int, by: Annotated[str, typer.Option("--by", metavar="EMAIL", help="Your email.")]) -> None:
+    """Acknowledge an edition's warnings (e.g. trimmed for size) so it can be approved."""
+    from state.editions import acknowledge_warnings
+
+    with database().session() as session:
+        acknowledge_warnings(session, edition_id, by=by, now=now())
+    terminal.say(f"warnings of edition {edition_id} acknowledged by {by}")
+
+
+def send(edition_id: Annotated[int | None, typer.Argument(metavar="[EDITION_ID]")] = None) -> None:
+    """Deliver approved editions that are due (or this edition, now)."""
+    from flows.settings import signing_key
+    from flows.stages.deliver import deliver_edition
+
+    cfg, db = config(), database()
+    key = signing_key(db, now=now())
+    summaries = [deliver_edition(db, cfg, now=now(), edition_id=edition_id, secret_key=key)]
+    if as_json():
+        terminal.emit_json({"editions": [s.as_dict() for s in summaries]})
+    else:
+        for summary in summaries:
+            terminal.say(summary.message)
+    if edition_id is not None:
+        from state.ledger import get_edition
+        from state.models import EditionStatus
+
+        with db.session() as session:
+            if get_edition(session, edition_id).status != EditionStatus.SENT:
+                raise typer.Exit(1)

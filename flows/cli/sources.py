@@ -1,0 +1,133 @@
+"""Commands about sources: `gather` (fetch every source once), `sources discover` and `sources list`,
+and `backlog release` (what a source's first gather held back).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from flows.cli import terminal
+from flows.cli.context import BY, Abort, as_json, config, database, now, person
+from flows.cli.status import source_health
+
+BACKLOG_RELEASE = "syndicate backlog release [--source NAME] [--since DATE]"
+
+
+def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", help="Treat what a new source already has as new (may flood subscribers).")] = False) -> None:
+    """Fetch every source once and report per source."""
+    from flows.stages.gather import gather_sources
+
+    cfg, db = config(), database()
+    with db.session() as session:
+        summary = gather_sources(session, cfg, now=now(), include_backlog=include_backlog)
+    every_source_failed = bool(summary.sources) and summary.failed == len(summary.sources)
+    refusal = f"every source failed ({summary.failed}): nothing was gathered; see the errors and hints"
+    if as_json():
+        terminal.emit_json(summary.as_dict())
+        if every_source_failed:
+            raise Abort(refusal)
+        return
+    terminal.table("Sources", ["source", "section", "result", ("new", "number"), ("upd", "number"),
+                               ("HTTP", "number"), ("bytes", "number"), ("ms", "number")], [
+        (s.name, s.section, ("ok" + (" (not modified)" if s.not_modified else "")) if s.ok else "FAILED",
+         s.new, s.updated, s.status, f"{s.bytes:,}", round(s.elapsed_ms)) for s in summary.sources])
+    for s in summary.sources:  # the full text where it has the width to read, not one word a line in a cell
+        if s.moved_to:
+            terminal.say(f"{s.name}: moved permanently to {s.moved_to}")
+        if not s.ok:
+            terminal.labelled(f"{s.name}: ", f"{s.skipped or s.error}" + (f" (hint: {s.hint})" if s.hint else ""),
+                              "bold red")
+    terminal.say(f"{summary.new} new, {summary.updated} updated, {summary.failed} source(s) failing")
+    if summary.released:
+        terminal.say(f"released {summary.released} item(s) earlier gathers held back as backlog: the next edition may include them")
+    if summary.backlog:
+        terminal.say(f"{summary.backlog} of the new items were held back as backlog: a source's first gather never floods "
+                     f"subscribers. To include them: {BACKLOG_RELEASE}")
+    if every_source_failed:
+        raise Abort(f"{refusal} above")
+
+
+def sources_discover(url: Annotated[str, typer.Argument(metavar="URL")]) -> None:
+    """Look at a page: does it advertise a feed? Proposes the [[sources]] config."""
+    from connectors.sources.discovery import discover
+
+    found = discover(url)
+    if as_json():
+        terminal.emit_json({"url": url, "feeds": found})
+        return
+    if not found:
+        terminal.say(f"{url} advertises no feed: configure it as kind = \"html\" with CSS selectors "
+                     "(see the commented example syndicate.toml)")
+        return
+    for feed in found:
+        title = f" \"{feed['title']}\"" if feed.get("title") else ""
+        terminal.say(f"{feed['url']} is a feed{title}. Add it to syndicate.toml (set the section to one of yours):"
+                     if feed["url"] == url or feed.get("type") == "feed" else
+                     f"{url} advertises a feed{title}: {feed['url']} ({feed['type']}). Add it to syndicate.toml "
+                     "(set the section to one of yours):")
+        terminal.toml(feed["toml"])
+
+
+def sources_list() -> None:
+    """Configured sources and their health."""
+    from state.items import sync_sources
+    from state.status_report import sources_health
+
+    cfg = config()
+    with database().session() as session:
+        sync_sources(session, cfg.sources)
+        rows = sources_health(session, cfg)
+    if as_json():
+        terminal.emit_json({"sources": rows})
+        return
+    terminal.table("Sources", ["source (section, kind)", "url", ("last success", "time"), "health"],
+                   [(f"{r['name']}\n({r['section']}, {r['kind']})", r["url"],
+                     terminal.when(r["last_success"], cfg.zone, now=now()), source_health(r)) for r in rows])
+    if any(r["retired"] for r in rows):
+        terminal.say("retired: gathered before, no longer in syndicate.toml; nothing to do")
+
+
+def backlog_release(
+    source: Annotated[str | None, typer.Option("--source", help="Only this source (its name in syndicate.toml).")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE",
+                                              help="Only items published on or after this date (YYYY-MM-DD, in the config's time zone).")] = None,
+    by: Annotated[str | None, BY] = None,
+) -> None:
+    """Let items held back as backlog (a source's first gather) into the next edition."""
+    from sqlalchemy import select
+
+    from state.items import backlog_counts, release_backlog
+    from state.ledger import audit
+    from state.models import SourceRow
+
+    cfg = config()
+    since_at = _parse_since(since, cfg.zone) if since else None
+    with database().session() as session:
+        source_id = None
+        if source is not None:
+            source_id = session.scalar(select(SourceRow.id).where(SourceRow.name == source))
+            if source_id is None:
+                known = ", ".join(s.name for s in cfg.sources) or "none configured"
+                raise Abort(f"no source named {source!r} has been gathered: use one of {known}")
+        released = release_backlog(session, source_id, since=since_at)
+        left = sum(backlog_counts(session).values())
+        audit(session, actor=person(session, by), action="release-backlog",
+              kind="items", ident=None,
+              now=now(), released=released, source=source, since=since)
+    if as_json():
+        terminal.emit_json({"released": released, "backlog_left": left})
+        return
+    terminal.say(f"released {released} backlog item(s) into the next edition ({left} still held back)"
+                 + ("; `syndicate edition build` composes it" if released else ""))
+
+
+def _parse_since(value: str, zone: Any) -> Any:
+    from datetime import date, datetime
+
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise Abort(f"--since {value!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-11-01") from None
+    return datetime(day.year, day.month, day.day, tzinfo=zone)
