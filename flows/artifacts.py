@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flows.cli.terminal import when
 from state.models import EditionItemRow, EditionRow, PostRow, PostStatus, ThreadRow
 
 
@@ -93,8 +94,10 @@ def gather_attention(summary: Mapping[str, Any]) -> str | None:
 # build-edition --------------------------------------------------------------------------------
 
 
-def build_markdown(session: Session, built: Mapping[str, Any], *, public_url: object, budget_bytes: int) -> Markdown:
-    """The edition as staff will review it: subject, sections, items, size, warnings, its desk page."""
+def build_markdown(session: Session, built: Mapping[str, Any], *, public_url: object, budget_bytes: int,
+                   zone: tzinfo = UTC) -> Markdown:
+    """The edition as staff will review it: subject, sections, items, size, warnings, its desk page;
+    its send time in the organisation's `zone`."""
     edition_id = built.get("id")
     row = session.get(EditionRow, edition_id) if edition_id is not None else None
     if row is None:
@@ -109,7 +112,7 @@ def build_markdown(session: Session, built: Mapping[str, Any], *, public_url: ob
     state = "built" if built.get("built") else "unchanged"
     lines = [f"# {_cell(row.subject)}", "",
              f"Edition `{row.slug}` ({state}, {row.status}); "
-             f"send time {row.scheduled_for:%Y-%m-%d %H:%M} UTC." if row.scheduled_for else
+             f"send time {when(_aware(row.scheduled_for), zone)}." if row.scheduled_for else
              f"Edition `{row.slug}` ({state}, {row.status}).", "",
              f"**[Review it on the desk]({page})**", "",
              "| Section | Items |", "|---|---:|"]
@@ -125,6 +128,11 @@ def build_markdown(session: Session, built: Mapping[str, Any], *, public_url: ob
         lines += ["", f"{len(threads)} roundup thread(s) drafted for approval: "
                   f"[threads on the desk]({desk_url(public_url, '/desk/threads')})."]
     return Markdown("\n".join(lines) + "\n", f"{row.subject} ({items} items, {size:,} bytes)")
+
+
+def _aware(moment: datetime) -> datetime:
+    """A time read from the ledger, in UTC (SQLite gives it back without its zone)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # send-edition ---------------------------------------------------------------------------------

@@ -137,7 +137,7 @@ def build_artifact_task(config_path: str | None, built: dict[str, Any]) -> None:
     config = load_config(config_path)
     with _db().session() as session:
         markdown = build_markdown(session, built, public_url=config.edition.public_url,
-                                  budget_bytes=config.edition.size_budget_bytes)
+                                  budget_bytes=config.edition.size_budget_bytes, zone=config.zone)
     create_markdown_artifact(markdown.text, key=ArtifactKeys.build, description=markdown.description)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flows.artifacts import (
     ArtifactKeys,
@@ -75,11 +76,13 @@ def test_the_build_markdown_shows_subject_sections_size_warnings_and_the_desk_pa
     edition_id = _edition(db, html_bytes=120_000, warnings=["a link is broken: Item 2"])
     with db.session() as session:
         markdown = build_markdown(session, {"id": edition_id, "built": True, "warnings": ["a link is broken: Item 2"],
-                                            "threads": [4, 5]}, public_url=PUBLIC, budget_bytes=100_000)
+                                            "threads": [4, 5]}, public_url=PUBLIC, budget_bytes=100_000,
+                                 zone=ZoneInfo("Europe/London"))
     text = markdown.text
     assert text.startswith("# In Our View #12 \\| 26 November\n")
     assert f"[Review it on the desk](https://news.socitm.example/desk/editions/{edition_id})" in text
     assert "| news | 2 |" in text and "| events | 1 |" in text
+    assert "send time Thu 3 Dec 2026, 14:00 GMT." in text  # the organisation's zone, as staff say it
     assert "**3 item(s)** in 2 section(s)" in text
     assert "120,000 bytes of the 100,000-byte budget (120 %" in text and "**over budget**" in text
     assert "- a link is broken: Item 2" in text and "2 roundup thread(s)" in text
