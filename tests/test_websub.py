@@ -300,6 +300,9 @@ def test_pushes_over_the_limit_or_of_the_wrong_type_are_refused(requested, hub: 
     unsigned = client.post(f"/websub/{row.token}", content=body, headers={"Content-Type": "application/atom+xml"})
     assert unsigned.status_code == 202
     assert _counts(setup) == (3, 0)
+    stranger = client.post("/websub/not-a-token-we-gave", content=body, headers=dict(headers, **{
+        "Content-Type": "application/atom+xml"}))
+    assert stranger.status_code == 410 and _counts(setup) == (3, 0)  # refused for its token, before its body is read
     good = client.post(f"/websub/{row.token}", content=body,
                        headers=dict(headers, **{"Content-Type": "application/atom+xml; charset=utf-8"}))
     assert good.status_code == 202 and _counts(setup) == (5, 2)

@@ -74,7 +74,10 @@ def verify_intent(request: Request, token: str) -> Response:
 
 @router.post("/websub/{token}")
 async def content_distribution(request: Request, token: str) -> Response:
-    """New content from the hub: verified, parsed and stored like a poll (events for new items)."""
+    """New content from the hub: verified, parsed and stored like a poll (events for new items).
+    A token we do not know (or no longer want) gets its 410 before a byte of the body is read."""
+    if not await run_in_threadpool(_wanted, app_of(request), token):
+        return _text("no such subscription", 410)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > PushLimits.max_body_bytes:
         return _text("too large", 413)
@@ -105,6 +108,13 @@ def _receive(app: WebApp, push: _Push) -> Response:
             if attempt + 1 == PushLimits.store_attempts:
                 raise
     raise AssertionError("unreachable")
+
+
+def _wanted(app: WebApp, token: str) -> bool:
+    """A subscription with this token exists, its source is still configured, and it takes pushes."""
+    with app.db.session() as session:
+        row = websub.by_token(session, token)
+        return row is not None and _configured(app, row.source.name) is not None and websub.accepts_pushes(row)
 
 
 def _store(app: WebApp, push: _Push) -> Response:
