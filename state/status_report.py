@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -90,18 +90,27 @@ def pending(session: Session) -> list[dict[str, Any]]:
 
 
 def schedule(session: Session, config: Config, *, now: datetime) -> dict[str, Any]:
-    """The next build and send times (in the organisation's zone) and the editions scheduled."""
-    upcoming = [
-        {"kind": "edition", "id": row.id, "slug": row.slug, "status": row.status, "scheduled_for": _iso(row.scheduled_for)}
-        for row in session.scalars(select(EditionRow).where(EditionRow.status.in_(
-            [EditionStatus.DRAFT, EditionStatus.APPROVED])).order_by(EditionRow.scheduled_for))
-    ]
-    return {
-        "timezone": config.edition.timezone,
-        "next_build": _iso(next_slot(now, day=config.edition.build_day, at=config.edition.build_time, zone=config.zone)),
-        "next_send": _iso(next_slot(now, day=config.edition.send_day, at=config.edition.send_time, zone=config.zone)),
-        "scheduled": upcoming,
-    }
+    """The next build, the next send and the editions scheduled, in the organisation's zone.
+
+    `next_send` is when the next email goes out: the earliest edition waiting for its send time, else
+    the send slot of the edition the next build will make (an edition built on `build_day` goes out on
+    the following `send_day`), never a send slot with nothing to send."""
+    waiting = list(session.scalars(select(EditionRow).where(EditionRow.status.in_(
+        [EditionStatus.DRAFT, EditionStatus.APPROVED])).order_by(EditionRow.scheduled_for)))
+    upcoming = [{"kind": "edition", "id": row.id, "slug": row.slug, "status": row.status,
+                 "scheduled_for": _iso(row.scheduled_for)} for row in waiting]
+    build = next_slot(now, day=config.edition.build_day, at=config.edition.build_time, zone=config.zone)
+    due = sorted(moment for row in waiting if row.scheduled_for is not None
+                 and (moment := _aware(row.scheduled_for)) >= now)
+    send = due[0] if due else next_slot(build, day=config.edition.send_day, at=config.edition.send_time,
+                                        zone=config.zone)
+    return {"timezone": config.edition.timezone, "next_build": _iso(build), "next_send": _iso(send),
+            "scheduled": upcoming}
+
+
+def _aware(moment: datetime) -> datetime:
+    """A time read from the ledger, in UTC (SQLite gives it back without its zone)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def failures(session: Session, config: Config | None = None) -> list[dict[str, Any]]:
