@@ -112,7 +112,7 @@ def build_markdown(session: Session, built: Mapping[str, Any], *, public_url: ob
     state = "built" if built.get("built") else "unchanged"
     lines = [f"# {_cell(row.subject)}", "",
              f"Edition `{row.slug}` ({state}, {row.status}); "
-             f"send time {when(_aware(row.scheduled_for), zone)}." if row.scheduled_for else
+             f"send time {when(row.scheduled_for, zone)}." if row.scheduled_for else
              f"Edition `{row.slug}` ({state}, {row.status}).", "",
              f"**[Review it on the desk]({page})**", "",
              "| Section | Items |", "|---|---:|"]
@@ -128,11 +128,6 @@ def build_markdown(session: Session, built: Mapping[str, Any], *, public_url: ob
         lines += ["", f"{len(threads)} roundup thread(s) drafted for approval: "
                   f"[threads on the desk]({desk_url(public_url, '/desk/threads')})."]
     return Markdown("\n".join(lines) + "\n", f"{row.subject} ({items} items, {size:,} bytes)")
-
-
-def _aware(moment: datetime) -> datetime:
-    """A time read from the ledger, in UTC (SQLite gives it back without its zone)."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # send-edition ---------------------------------------------------------------------------------

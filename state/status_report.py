@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -100,17 +100,11 @@ def schedule(session: Session, config: Config, *, now: datetime) -> dict[str, An
     upcoming = [{"kind": "edition", "id": row.id, "slug": row.slug, "status": row.status,
                  "scheduled_for": _iso(row.scheduled_for)} for row in waiting]
     build = next_slot(now, day=config.edition.build_day, at=config.edition.build_time, zone=config.zone)
-    due = sorted(moment for row in waiting if row.scheduled_for is not None
-                 and (moment := _aware(row.scheduled_for)) >= now)
+    due = [row.scheduled_for for row in waiting if row.scheduled_for is not None and row.scheduled_for >= now]
     send = due[0] if due else next_slot(build, day=config.edition.send_day, at=config.edition.send_time,
                                         zone=config.zone)
     return {"timezone": config.edition.timezone, "next_build": _iso(build), "next_send": _iso(send),
             "scheduled": upcoming}
-
-
-def _aware(moment: datetime) -> datetime:
-    """A time read from the ledger, in UTC (SQLite gives it back without its zone)."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def failures(session: Session, config: Config | None = None) -> list[dict[str, Any]]:
