@@ -29,8 +29,8 @@ from tests.fakes.fake_x import rate_limited as x_rate_limited
 from tests.fakes.server import FakeServer, Fault, closed_port_url
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
-TIMEOUT_S = 0.5  # every channel's timeout here
-SLOW_S = 1.5  # an accepted request answered this late has timed out
+TIMEOUT_S = 2.0  # every channel's timeout here: long enough for a loaded CI machine to answer a normal request
+SLOW_S = 5.0  # an accepted request answered this late has timed out
 
 CONFIG = Config.model_validate({
     "organisation": {"name": "Org", "site_url": "https://example.org", "postal_address": "1 Road, Town"},
