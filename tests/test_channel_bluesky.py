@@ -24,7 +24,7 @@ def fake():
 def channel(fake):
     _, server = fake
     env = {"BLUESKY_HANDLE": HANDLE, "BLUESKY_APP_PASSWORD": PASSWORD, "BLUESKY_SERVICE_URL": server.url}
-    channel = BlueskyChannel.from_env(env, timeout_s=0.5, clock=lambda: NOW)
+    channel = BlueskyChannel.from_env(env, timeout_s=2.0, clock=lambda: NOW)
     yield channel
     channel.close()
 

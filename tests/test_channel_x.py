@@ -29,7 +29,7 @@ def fake():
 @pytest.fixture
 def channel(fake):
     _, server = fake
-    channel = XChannel.from_env({**SECRETS, "X_API_BASE_URL": server.url}, timeout_s=0.5, clock=lambda: NOW)
+    channel = XChannel.from_env({**SECRETS, "X_API_BASE_URL": server.url}, timeout_s=2.0, clock=lambda: NOW)
     yield channel
     channel.close()
 

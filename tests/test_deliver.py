@@ -213,8 +213,8 @@ def test_timeout_is_held_as_ambiguous_until_staff_resolve(ledger_db, fake, tmp_p
     add_subscribers(ledger_db, 4)
     edition = make_edition(ledger_db)
     config = make_config(tmp_path, batch_size=2, concurrency=1)
-    fake.server.inject(Fault(accept=True, delay_s=1.0))
-    summary = deliver_edition(ledger_db, config, now=NOW, channel=sendgrid(fake, timeout_s=0.3), secret_key=SECRET)
+    fake.server.inject(Fault(accept=True, delay_s=3.0))
+    summary = deliver_edition(ledger_db, config, now=NOW, channel=sendgrid(fake, timeout_s=1.0), secret_key=SECRET)
     assert (summary.accepted, summary.ambiguous, summary.sent) == (2, 2, False)
     assert "held for staff" in summary.message
     again = deliver_edition(ledger_db, config, now=NOW, channel=sendgrid(fake), secret_key=SECRET)

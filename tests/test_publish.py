@@ -291,8 +291,8 @@ def test_5xx_is_retried_with_backoff_then_left_for_the_next_run(db, fake, tmp_pa
 def test_a_lost_answer_is_looked_up_not_resent(db, fake, tmp_path):
     state, server = fake
     thread_id = add_thread(db)
-    server.inject(fake_x.Fault(accept=True, delay_s=1.0, path="/2/tweets"))  # post 0 lands, its answer is lost
-    summary = publish(db, make_config(tmp_path), server, channel_for=x_channels(server, timeout_s=0.3))
+    server.inject(fake_x.Fault(accept=True, delay_s=3.0, path="/2/tweets"))  # post 0 lands, its answer is lost
+    summary = publish(db, make_config(tmp_path), server, channel_for=x_channels(server, timeout_s=1.0))
     assert summary.threads_done == [thread_id] and len(state.posts) == 3 and len(post_requests(server)) == 3
     assert [p.provider_id for p in posts_of(db, thread_id)] == [p["id"] for p in state.posts]
 
