@@ -116,7 +116,8 @@ def hold_if_quiet(session: Session, calendar: QuietCalendar, row: Subject, *, no
             f"`syndicate override-quiet {_kind(row)} {row.id} --by EMAIL --reason TEXT`)")
 
 
-def _subject(session: Session, kind: str, ident: int) -> Subject:
+def subject(session: Session, kind: str, ident: int) -> Subject:
+    """The edition or thread `kind` and `ident` name (`NotFound`, or a LedgerError for another kind)."""
     if kind == "edition":
         return ledger.get_edition(session, ident)
     if kind == "thread":
@@ -133,7 +134,7 @@ def override(session: Session, calendar: QuietCalendar, kind: str, ident: int, *
     if not reason or not reason.strip():
         raise LedgerError("overriding quiet time needs a reason (--reason TEXT): it goes in the audit log and is "
                           "shown beside the edition or thread")
-    row = _subject(session, kind, ident)
+    row = subject(session, kind, ident)
     who = require_role(session, by, OVERRIDING_ROLES, f"override quiet time for {kind} {ident}")
     if row.status not in (OPEN_EDITIONS if isinstance(row, EditionRow) else OPEN_THREADS):
         raise LedgerError(f"{kind} {ident} is {row.status}: quiet time no longer applies to it")
