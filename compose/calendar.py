@@ -85,6 +85,7 @@ class QuietCalendar:
         self._periods = tuple(sorted(periods, key=lambda span: (span.start, span.end)))
         self._windows = {channel: tuple(ws) for channel, ws in (windows or {}).items() if ws}
         self._holiday_years: dict[int, Mapping[date, str]] = {}
+        self._opened_cache: dict[tuple[str, date, date], list[tuple[datetime, datetime]]] = {}
 
     @classmethod
     def from_config(cls, config: Config) -> QuietCalendar:
@@ -185,8 +186,14 @@ class QuietCalendar:
         windows = self._windows.get(channel)
         if not windows:
             return []
-        opened = self._opened(windows, start.astimezone(self.zone).date() - timedelta(days=8),
-                              end.astimezone(self.zone).date() + timedelta(days=8))
+        first = start.astimezone(self.zone).date() - timedelta(days=8)
+        last = end.astimezone(self.zone).date() + timedelta(days=8)
+        key = (channel, first, last)
+        if key not in self._opened_cache:
+            if len(self._opened_cache) > 512:
+                self._opened_cache.clear()
+            self._opened_cache[key] = self._opened(windows, first, last)
+        opened = self._opened_cache[key]
         reason = f"outside {channel}'s {_hours_word(channel)} hours ({describe_windows(windows)})"
         gaps = []
         for (_, closes), (opens, _) in zip(opened, opened[1:], strict=False):
