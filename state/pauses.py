@@ -226,6 +226,6 @@ def resume(session: Session, *, channels: Sequence[str] | None = None, by: str, 
     return result
 
 
-def summary(session: Session, zone: tzinfo) -> list[str]:
-    """Each pause in force as one line staff read (`Pause.describe`). Reads only."""
-    return [p.describe(zone) for p in active(session)]
+def recent(session: Session, *, limit: int = 20) -> list[PauseRow]:
+    """The latest pauses, in force or ended, newest first (for the desk's pause page). Reads only."""
+    return list(session.scalars(select(PauseRow).order_by(PauseRow.paused_at.desc(), PauseRow.id.desc()).limit(limit)))
