@@ -211,3 +211,28 @@ def test_a_paused_network_waits_while_another_goes(db, x_fake, tmp_path):
     summary = publish(db, config, server)
     assert summary.threads_done == [other] and summary.held == [f"thread {x_thread} (x): paused before it started"]
     assert post_requests(server) == []
+
+
+# --- what the flow runs record ----------------------------------------------------------------------
+
+
+def test_the_flow_artifacts_say_paused_by_whom_since_when_and_why_and_the_run_needs_no_staff(db, x_fake, tmp_path):
+    from flows.artifacts import publish_attention, publish_markdown, send_attention, send_table
+
+    add_subscribers(db, 2)
+    make_edition(db)
+    add_thread(db)
+    _pause(db, None, at=NOW - timedelta(hours=1))
+    with FakeSendGrid(api_key=KEY) as fake:
+        delivered = [deliver_edition(db, make_config(tmp_path), now=NOW, channel=sendgrid(fake),
+                                     secret_key=SECRET).as_dict()]
+    _, server = x_fake
+    published = publish(db, publish_config(tmp_path), server).as_dict()
+    with db.session() as session:
+        table = send_table(session, delivered, [], public_url="https://news.example.org")
+        markdown = publish_markdown(session, published, since=POST_NOW, public_url="https://news.example.org")
+    assert table is not None and table.rows[0]["outcome"] == (
+        f"paused: everything is paused by ap@example.org since Thu 26 Nov 2026, 09:00 GMT: {REASON}")
+    assert markdown is not None and "## Paused" in markdown.text and REASON in markdown.text
+    assert "thread 1 (x): paused before it started" in markdown.text and "1 network(s) paused" in markdown.description
+    assert send_attention(delivered) is None and publish_attention(published) is None

@@ -49,7 +49,7 @@ class DeliverySummary:
     message: str = ""
     channel: str = ""
     sent: bool = False
-    paused: dict[str, object] | None = None  # the pause that stopped it (`state.pauses.Pause.as_dict`)
+    paused: dict[str, object] | None = None  # the pause that stopped it (`Pause.as_dict`, and "said")
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -119,10 +119,15 @@ def deliver_edition(db: Database, config: Config, *, now: datetime, edition_id: 
 
 
 def _summary(edition_id: int, figures: Mapping[str, int], message: str, channel: str, sent: bool,
-             paused: pauses.Pause | None = None) -> DeliverySummary:
+             paused: dict[str, object] | None = None) -> DeliverySummary:
     return DeliverySummary(edition_id, recipients=figures["recipients"], accepted=figures["accepted"],
                            failed=figures["failed"], ambiguous=figures["ambiguous"], skipped=figures["skipped"],
-                           message=message, channel=channel, sent=sent, paused=paused.as_dict() if paused else None)
+                           message=message, channel=channel, sent=sent, paused=paused)
+
+
+def _paused(pause: pauses.Pause | None, config: Config) -> dict[str, object] | None:
+    """The pause for the summary: who, since when, why, and all of it as staff read it (`said`)."""
+    return None if pause is None else pause.as_dict() | {"said": pause.describe(config.zone)}
 
 
 def paused_note(pause: pauses.Pause, config: Config) -> str:
@@ -184,7 +189,7 @@ def _deliver_one(db: Database, config: Config, edition_id: int, *, channel: Emai
         with db.session() as session:
             figures = deliveries.edition_figures(session, edition_id)
         return _summary(edition_id, figures, refusal, channel.name, sent=refusal.find("already sent") >= 0,
-                        paused=pause)
+                        paused=_paused(pause, config))
     if isinstance(channel, OutboxEmailChannel):
         note = outbox_note(config, channel, message)
     run = _Run(db, config, channel, message, now=now, secret_key=secret_key, worker=worker)
@@ -301,4 +306,4 @@ class _Run:
         if done:
             said += "; edition marked sent"
         return _summary(edition_id, figures, f"{said}; {note}" if note else said, self.channel.name, sent=done,
-                        paused=None if done else self.paused)
+                        paused=None if done else _paused(self.paused, self.config))
