@@ -282,12 +282,12 @@ class _ThreadPublisher:
                 self.session.commit()
                 return _Outcome("done")
             reply_to = None if self.standalone else reply_to
-            paused = self._paused()
-            if paused:
-                return paused
             if post.status == PostStatus.AMBIGUOUS:
                 return self._fail(post, PostStatus.AMBIGUOUS, "a post's fate is unknown: check the network and "
                                   "mark it posted or resend it from the review desk", "ambiguous post: held for staff")
+            paused = self._paused()  # before every call to the network (a lookup or a post)
+            if paused:
+                return paused
             if post.status == PostStatus.POSTING:
                 held = self._reconcile(post, reply_to)
                 if held:
