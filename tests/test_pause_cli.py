@@ -118,6 +118,12 @@ def test_pausing_everything_then_resuming_the_email_keeps_the_networks_paused(le
         assert f"Still paused: {name} is paused by boss@example.org since Thu 3 Dec 2026, 10:30 GMT: {REASON}" in said
     code, out, _ = run(capsys, "send")
     assert code == 0 and "3 of 3 recipients accepted" in out
+    code, out, _ = run(capsys, "--json", "resume", "--by", "boss@example.org", "--channel", "x")
+    answer = json.loads(out)
+    assert code == 0 and [p["channel"] for p in answer["resumed"]] == ["x"] and answer["kept"] == []
+    assert [p["channel"] for p in answer["still_paused"]] == ["mastodon", "bluesky"]
+    code, out, _ = run(capsys, "--json", "pause", "--reason", REASON, "--by", "ap@example.org", "--channel", "x")
+    assert code == 0 and [(p["channel"], p["by"]) for p in json.loads(out)["paused"]] == [("x", "ap@example.org")]
 
 
 @pytest.mark.parametrize(("words", "code", "says"), [
