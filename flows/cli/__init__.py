@@ -12,6 +12,7 @@ the module of its group, and no module of this package imports this one:
     edition      edition build|show|preview|acknowledge, send
     approval     approve, reject
     posts        posts draft, publish
+    pause        pause, resume
     status       status (and its tables)
     subscribers  subscribers import|list|unsubscribe
     staff        staff add|disable
@@ -27,6 +28,7 @@ import sys
 import typer
 
 from flows.cli import approval, demo, edition, posts, sources, staff, status, subscribers, terminal, web
+from flows.cli import pause as pausing
 from flows.cli.context import Abort, global_options
 from flows.settings import ConfigError
 
@@ -48,6 +50,8 @@ app.command("approve")(approval.approve)
 app.command("reject")(approval.reject)
 app.command("send")(edition.send)
 app.command("publish")(posts.publish)
+app.command("pause")(pausing.pause)
+app.command("resume")(pausing.resume)
 app.command("status")(status.status)
 app.command("demo")(demo.demo)
 app.command("web")(web.web)
