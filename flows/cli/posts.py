@@ -32,5 +32,5 @@ def publish() -> None:
         terminal.emit_json(summary.as_dict())
         return
     terminal.say(summary.message)
-    for line in summary.waiting + summary.failed:
+    for line in summary.held + summary.waiting + summary.failed:
         terminal.say(f"  {line}")
