@@ -91,3 +91,23 @@ def test_override_quiet_needs_an_admin_and_a_reason_and_is_audited(sqlite_db: Da
     with sqlite_db.session() as session:
         entry = session.scalars(select(AuditRow).where(AuditRow.action == "quiet-override")).one()
         assert (entry.actor, entry.subject_kind, entry.subject_id) == ("boss@example.org", "edition", edition_id)
+
+
+def test_send_in_quiet_time_waits_and_says_until_when(sqlite_db: Database, tmp_path: Path) -> None:
+    from state import ledger
+
+    env, edition_id = _setup(sqlite_db, tmp_path)
+    desk_data.seed_subscribers(sqlite_db, 2, now=NOW)
+    with sqlite_db.session() as session:
+        ledger.approve(session, "edition", edition_id, by="approver@example.org", now=NOW)
+    saturday = {**env, "SYNDICATE_NOW": london("2027-12-18 10:00").isoformat()}
+    waited = run(["send", str(edition_id)], saturday)
+    assert waited.returncode == 1  # this edition was not sent
+    _fits(waited.stdout)
+    assert _flat(waited.stdout).startswith(
+        f"edition {edition_id} waits: quiet time on email (outside email's sending hours (weekdays 08:00-18:00); "
+        "Christmas shutdown;")
+    assert "it goes out at Wed 29 Dec 2027 08:00 GMT" in _flat(waited.stdout)
+    assert run(["send"], saturday).returncode == 0  # nothing due: not a failure
+    with sqlite_db.session() as session:
+        assert ledger.get_edition(session, edition_id).sent_at is None
