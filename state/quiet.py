@@ -67,6 +67,8 @@ def _move(session: Session, row: Subject, record: QuietMoveRow | None, moved: da
           *, now: datetime, action: str) -> QuietMoveRow:
     """Move `row` to `moved` for `reasons`, keeping the time it was first due when it moved before."""
     due = row.scheduled_for or now
+    if record is not None and record.moved_to == moved == row.scheduled_for and set(reasons) <= set(record.reasons):
+        return record  # moved there already, for these reasons (an interrupted send asks again each run)
     if record is None:
         record = QuietMoveRow(subject_kind=_kind(row), subject_id=row.id, channel=channel_of(row), due_at=due,
                               reasons=[], recorded_at=now)

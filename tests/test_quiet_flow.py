@@ -265,3 +265,19 @@ def test_an_override_of_a_thread_is_audited_and_lets_it_post(db: Database, tmp_p
                                 channel_for=lambda n: OutboxPostChannel(n, tmp_path / "o"), thread_id=ident)
     assert summary.posted == 1 and summary.threads_done == [ident]
     assert audit_actions(db, "thread", ident).count("quiet-override") == 1
+
+
+def test_an_interrupted_send_in_quiet_time_waits_each_run_without_filling_the_audit_log(db: Database,
+                                                                                       tmp_path: Path) -> None:
+    plain, config = config_with(tmp_path), config_with(tmp_path, CHRISTMAS)
+    edition_id = build(db, plain, london("2027-12-16 14:00"))  # built before [calendar] was set
+    approve_all(db, edition_id, london("2027-12-17 09:00"))
+    with db.session() as session:
+        row = session.get(EditionRow, edition_id)
+        assert row is not None
+        ledger.mark_edition_sending(session, row)  # a send that stopped half-way (SENDING is always due)
+    for minutes in range(0, 30, 5):
+        summary = deliver_edition(db, config, now=london("2027-12-18 10:00") + timedelta(minutes=minutes),
+                                  secret_key=SECRET)
+        assert "waits: quiet time on email" in summary.message and sent_to(db, edition_id) == 0
+    assert audit_actions(db, "edition", edition_id).count("quiet-wait") == 1
