@@ -26,7 +26,8 @@ from compose.config import Config
 from compose.errors import SyndicateError
 from compose.slot_grid import DAY_WORDS, normalise_slots, parse_slot, weekly_grid
 
-__all__ = ["DAY_WORDS", "NoFreeSlot", "describe", "next_free_slot", "normalise_slots", "parse_slot", "slot_times",
+__all__ = ["DAY_WORDS", "NoFreeSlot", "describe", "next_free_slot", "normalise_slots", "parse_local", "parse_slot",
+           "slot_times",
            "weekly_grid"]
 
 #: How far ahead `next_free_slot` looks before it says no slot is free.
@@ -104,3 +105,15 @@ def next_free_slot(config: Config, network: str, after: datetime, taken: Collect
     why = f" (quiet time: {'; '.join(list(reasons)[:3])})" if reasons else ""
     raise NoFreeSlot(f"no free {network} slot in the {SEARCH_WEEKS} weeks after {after:%Y-%m-%d %H:%M} UTC: every "
                      f"slot is taken or in quiet time{why}: add slots to [social.{network}] slots, or move threads")
+
+
+def parse_local(text: str, zone: ZoneInfo) -> datetime:
+    """`"2026-12-08 09:00"` (or `2026-12-08T09:00`, as a browser's picker sends it), meant in `zone`,
+    as UTC. A time the clocks repeat is the first of the two; one they skip, where it would have been."""
+    cleaned = text.strip().replace("T", " ", 1)
+    try:
+        naive = datetime.strptime(cleaned, "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date and time: write it as YYYY-MM-DD HH:MM, e.g. 2026-12-08 09:00 "
+                         f"({zone.key} time)") from None
+    return naive.replace(tzinfo=zone).astimezone(UTC)

@@ -20,6 +20,7 @@ free slot. Each thread holds at most one row (unique thread_id).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -27,8 +28,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from compose.config import Config
+from compose.post_length import RULES_BY_NETWORK
 from compose.slots import NoFreeSlot, next_free_slot, slot_times
-from compose.threads import network_settings
+from compose.threads import enabled_networks, network_settings
 from state.errors import LedgerError
 from state.models import ApprovalRow, AuditRow, ThreadRow, ThreadSlotRow, ThreadStatus
 from state.roles import editor_of
@@ -40,7 +42,7 @@ _ATTEMPTS = 50  # slots lost to other workers before giving up (each loss means 
 
 def slotted(config: Config, network: str) -> bool:
     """The network has a slot grid in the config (`[social.<network>] slots`)."""
-    return hasattr(config.social, network) and bool(network_settings(config, network).slots)
+    return network in RULES_BY_NETWORK and bool(network_settings(config, network).slots)
 
 
 def blocked_for(config: Config, network: str) -> Callable[[datetime], str | None]:
@@ -196,3 +198,35 @@ def move_thread(session: Session, config: Config, thread: ThreadRow, *, to: date
                                  "held": held.slot_at.isoformat() if held and held.slot_at else None}))
     session.flush()
     return to
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One slot of a network's grid as staff see it: who holds it, or why it is closed."""
+
+    at: datetime
+    network: str
+    thread_id: int | None  # the thread that holds it; None: free
+    quiet: str | None = None  # why no post may take it (quiet time)
+
+    @property
+    def free(self) -> bool:
+        return self.thread_id is None and self.quiet is None
+
+
+def board(session: Session, config: Config, *, now: datetime, days: int = 7,
+          networks: list[str] | None = None) -> list[Slot]:
+    """The slots of the next `days` days on each network with slots (or those named), in time order."""
+    found = []
+    for network in networks if networks is not None else enabled_networks(config):
+        if not slotted(config, network):
+            continue
+        holders = dict(session.execute(
+            select(ThreadSlotRow.slot_at, ThreadSlotRow.thread_id).join(ThreadRow, ThreadRow.id == ThreadSlotRow.thread_id)
+            .where(ThreadSlotRow.network == network, ThreadSlotRow.slot_at >= now,
+                   ThreadRow.status != ThreadStatus.CANCELLED)).tuples().all())
+        blocked = blocked_for(config, network)
+        for moment in slot_times(config, network, now, now + timedelta(days=days)):
+            holder = holders.get(moment)
+            found.append(Slot(moment, network, holder, None if holder is not None else blocked(moment)))
+    return sorted(found, key=lambda slot: (slot.at, slot.network))
