@@ -79,7 +79,8 @@ def test_approving_puts_posts_in_the_next_free_slots_and_the_page_shows_the_week
     assert "Posting slots, the week ahead" in page
     assert "weekdays 09:00, weekdays 12:30, saturday 10:00, Europe/London time" in page
     board = page[page.index('class="card slot-board"'):page.index('class="card thread"')]
-    assert re.search(r'data-slot="2026-11-27T09:00".*?href="#thread-%d"' % second, board, re.S)
+    assert re.search(rf'data-slot="2026-11-27T09:00" data-network="x">\s*<span class="slot-time">[^<]*</span>\s*'
+                     rf'<a class="slot-post" href="#thread-{second}"', board)
     assert re.search(r'data-slot="2026-11-28T10:00" data-network="x">\s*<span class="slot-time">Sat 28 Nov, 10:00'
                      r'</span>\s*<span class="muted">free</span>', board)
     assert f'id="when-{second}">\n      In the X slot of Fri 27 Nov 2026, 09:00 GMT' in page
