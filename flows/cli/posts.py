@@ -82,11 +82,17 @@ def posts_slots(
                                                 help="One network (x, mastodon, bluesky).")] = None,
 ) -> None:
     """The posting slots of the days ahead on each network with slots: which post holds each, which are free."""
+    from sqlalchemy import select
+
+    from state.models import ItemRow, ThreadRow
     from state.slots import board
 
     cfg = config()
     with database().session() as session:
         slots = board(session, cfg, now=now(), days=days, networks=[network] if network else None)
+        held = [s.thread_id for s in slots if s.thread_id]
+        titles = dict(session.execute(select(ThreadRow.id, ItemRow.title).join(ItemRow, ItemRow.id == ThreadRow.item_id)
+                                      .where(ThreadRow.id.in_(held))).tuples().all()) if held else {}
     if as_json():
         terminal.emit_json({"slots": [{"at": s.at, "network": s.network, "thread": s.thread_id, "quiet": s.quiet}
                                       for s in slots]})
@@ -97,6 +103,7 @@ def posts_slots(
         return
     terminal.table(f"Posting slots, the next {days} days", [("when", "time"), "network", "post"],
                    [(terminal.when(s.at, cfg.zone, now=now()), s.network,
-                     f"thread {s.thread_id}" if s.thread_id else f"quiet: {s.quiet}" if s.quiet else "free")
+                     f"thread {s.thread_id}: {titles.get(s.thread_id, '')}".rstrip(": ") if s.thread_id
+                     else f"quiet: {s.quiet}" if s.quiet else "free")
                     for s in slots])
     terminal.say("Move a post: syndicate posts move THREAD_ID --to \"YYYY-MM-DD HH:MM\" --by EMAIL")
