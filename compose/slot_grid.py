@@ -2,7 +2,8 @@
 `compose.slots` turns the grid into moments).
 
 An entry is a day and a 24-hour time, `"DAY HH:MM"`, where DAY is a day of the week (`monday` ...
-`sunday`), `weekdays` (Monday to Friday), `weekends` or `daily`: `"weekdays 09:00"`.
+`sunday`), `weekdays` (Monday to Friday), `weekends`, or `daily` (also `every day`, as `[calendar]`
+windows say it): `"weekdays 09:00"`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ DAY_WORDS: dict[str, tuple[int, ...]] = {
     "weekdays": (0, 1, 2, 3, 4),
     "weekends": (5, 6),
     "daily": (0, 1, 2, 3, 4, 5, 6),
+    "every day": (0, 1, 2, 3, 4, 5, 6),  # as [calendar] windows write it
 }
 
-_SLOT = re.compile(r"\s*([A-Za-z]+)\s+([0-9]{1,2}):([0-9]{2})\s*")
+_SLOT = re.compile(r"\s*((?i:every\s+day)|[A-Za-z]+)\s+([0-9]{1,2}):([0-9]{2})\s*")
 
 
 def parse_slot(text: str) -> tuple[tuple[int, ...], time]:
@@ -30,7 +32,7 @@ def parse_slot(text: str) -> tuple[tuple[int, ...], time]:
     if match is None:
         raise ValueError(f"{text!r} is not a slot: write a day and a 24-hour time, e.g. \"monday 09:00\" "
                          f"or \"weekdays 12:30\"")
-    word, hour, minute = match.group(1).lower(), int(match.group(2)), int(match.group(3))
+    word, hour, minute = " ".join(match.group(1).lower().split()), int(match.group(2)), int(match.group(3))
     if word not in DAY_WORDS:
         raise ValueError(f"{text!r}: {match.group(1)!r} is not a day: use one of {', '.join(DAY_WORDS)}")
     if hour > 23 or minute > 59:
@@ -45,7 +47,7 @@ def normalise_slots(entries: Collection[str]) -> tuple[str, ...]:
     kept = []
     for entry in entries:
         days, at = parse_slot(entry)
-        word = _SLOT.fullmatch(entry).group(1).lower()  # type: ignore[union-attr]  # parse_slot matched it
+        word = " ".join(_SLOT.fullmatch(entry).group(1).lower().split())  # type: ignore[union-attr]  # parse_slot matched it
         for day in days:
             if (day, at) in seen:
                 raise ValueError(f"{entry!r} repeats {DAYS[day]} {at:%H:%M}, already given by {seen[day, at]!r}: "

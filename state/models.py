@@ -602,3 +602,27 @@ class ThreadSlotRow(Base):
     slot_at: Mapped[datetime | None]  # the slot held; None: a time staff fixed off the grid
     set_by: Mapped[str | None] = mapped_column(String(320))  # who moved it there; None: taken in approval order
     at: Mapped[datetime]  # when it was taken or moved
+
+
+# --- quiet time (calendar) ----------------------------------------------------------------------
+
+
+class QuietMoveRow(Base):
+    """Why an edition's or thread's time is not the one it was due at: quiet time moved it
+    (`due_at` -> `moved_to`, with `reasons`), or an admin overrode quiet time for it (`override_*`).
+    One row per edition or thread, kept current by `state.quiet`; the audit log keeps the history."""
+
+    __tablename__ = "quiet_moves"
+    __table_args__ = (UniqueConstraint("subject_kind", "subject_id", name="uq_quiet_moves_subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(20))  # edition | thread
+    subject_id: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(20))  # email, or the thread's network
+    due_at: Mapped[datetime]  # when it was due before quiet time moved it
+    moved_to: Mapped[datetime | None]  # where quiet time moved it (None: not moved, e.g. only overridden)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    recorded_at: Mapped[datetime]
+    override_by: Mapped[str | None] = mapped_column(String(320))
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    override_at: Mapped[datetime | None]

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from compose.calendar import QuietCalendar
 from compose.config import Config
 from compose.post_length import RULES_BY_NETWORK
 from compose.slots import NoFreeSlot, next_free_slot, slot_times
@@ -46,8 +47,10 @@ def slotted(config: Config, network: str) -> bool:
 
 
 def blocked_for(config: Config, network: str) -> Callable[[datetime], str | None]:
-    """Why a moment is closed to the network's posts (quiet time), or None."""
-    return lambda moment: None
+    """Why a moment is closed to the network's posts (quiet time, `[calendar]`), or None: a slot in
+    quiet time is skipped, never taken."""
+    calendar = QuietCalendar.from_config(config)
+    return lambda moment: calendar.quiet_reason(network, moment)
 
 
 def slot_of(session: Session, thread_id: int) -> ThreadSlotRow | None:

@@ -165,4 +165,14 @@ def status_report(session: Session, config: Config, *, now: datetime) -> dict[st
         "failures": failures(session, config),
         "subscribers": {str(k): v for k, v in subscribers.items()},
         "events_waiting_for_relay": unrelayed,
+        "quiet": _quiet(session, config),
     }
+
+
+def _quiet(session: Session, config: Config) -> list[dict[str, Any]]:
+    """Editions and threads not yet out that quiet time moved, holds or an admin let through."""
+    from compose.calendar import QuietCalendar
+    from state.quiet import open_notes
+
+    calendar = QuietCalendar.from_config(config)
+    return [{**note.as_dict(), "said": note.sentence(config.zone)} for note in open_notes(session, calendar)]

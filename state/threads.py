@@ -14,22 +14,27 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from compose.calendar import QuietCalendar
 from compose.config import Config
 from compose.models import Edition, Item
 from compose.post_length import RULES_BY_NETWORK, rules_for
 from compose.posts import ItemNotPostable, item_post, roundup_left_out
 from compose.threads import enabled_networks, network_settings, roundup_texts, thread_hash
-from state import ledger
+from state import ledger, quiet
 from state.editions import edition_value
 from state.models import EditionRow, ItemRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
 
 
 def _new_thread(session: Session, *, network: str, key: str, kind: str, texts: Sequence[str], now: datetime,
                 item_id: int | None = None, edition_id: int | None = None, scheduled_for: datetime | None = None,
-                error: str | None = None, failed: str | None = None) -> ThreadRow:
-    return ledger.create_thread(session, network=network, key=key, kind=kind, texts=texts,
-                                content_hash=thread_hash(texts), now=now, item_id=item_id, edition_id=edition_id,
-                                scheduled_for=scheduled_for, error=error, failed=failed)
+                error: str | None = None, failed: str | None = None,
+                calendar: QuietCalendar | None = None) -> ThreadRow:
+    row = ledger.create_thread(session, network=network, key=key, kind=kind, texts=texts,
+                               content_hash=thread_hash(texts), now=now, item_id=item_id, edition_id=edition_id,
+                               scheduled_for=scheduled_for, error=error, failed=failed)
+    if calendar is not None and failed is None:
+        quiet.place(session, calendar, row, now=now)  # a time in the network's quiet time moves
+    return row
 
 
 def _existing_keys(session: Session, network: str, keys: Sequence[str]) -> set[str]:
@@ -44,6 +49,7 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
     auto = {s.name for s in config.sources if s.auto_approve}
     auto_sections = {s.key for s in config.sections if s.auto_approve}
     created: list[int] = []
+    calendar = QuietCalendar.from_config(config)
     for network in enabled_networks(config):
         settings = network_settings(config, network)
         query = (select(ItemRow, SourceRow.name).join(SourceRow, SourceRow.id == ItemRow.source_id)
@@ -66,7 +72,7 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
                             failed=f"no {network} post for {row.title[:80]!r}: {exc}")
                 continue
             thread = _new_thread(session, network=network, key=key, kind="item", texts=[text], now=now, item_id=row.id,
-                                 scheduled_for=now)
+                                 scheduled_for=now, calendar=calendar)
             if source in auto or row.section in auto_sections:
                 what = f"source {source!r}" if source in auto else f"section {row.section!r}"
                 ledger.auto_approve(session, thread, now=now, config=config,
@@ -80,6 +86,7 @@ def draft_roundup(session: Session, config: Config, edition_row: EditionRow, edi
     """The roundup thread of an edition, per enabled network, published once the edition is sent.
     It follows its edition (`follow_edition`) until someone edits it by hand."""
     created: list[int] = []
+    calendar = QuietCalendar.from_config(config)
     for network in enabled_networks(config):
         key = f"edition:{edition_row.slug}"
         if _existing_keys(session, network, [key]):
@@ -87,7 +94,8 @@ def draft_roundup(session: Session, config: Config, edition_row: EditionRow, edi
         texts = roundup_texts(config, edition, network)
         left_out = "; ".join(roundup_left_out(edition, config=config, rules=rules_for(network, config))) or None
         row = _new_thread(session, network=network, key=key, kind="roundup", texts=texts, now=now,
-                          edition_id=edition_row.id, scheduled_for=edition_row.scheduled_for, error=left_out)
+                          edition_id=edition_row.id, scheduled_for=edition_row.scheduled_for, error=left_out,
+                          calendar=calendar)
         row.derived_hash = row.content_hash
         created.append(row.id)
     return created

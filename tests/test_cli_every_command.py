@@ -45,6 +45,7 @@ VALUES: dict[str, str] = {
     "email": "someone@example.org",
     "by": "approver@example.org",
     "note": "the intro needs another sentence",
+    "reason": "an urgent notice agreed with the chief executive",
     "role": "editor",
     "path": str(EXAMPLES / "subscribers.csv"),
     "url": "{site}/",

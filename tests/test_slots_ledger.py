@@ -21,7 +21,7 @@ from flows.stages.publish import publish_due_posts
 from state import ledger
 from state.db import Database
 from state.models import AuditRow, PostRow, PostStatus, ThreadRow, ThreadSlotRow, ThreadStatus
-from state.slots import free_slots, move_thread, slot_of, taken_slots
+from state.slots import board, free_slots, move_thread, slot_of, taken_slots
 from state.threads import write_posts
 from tests.helpers.staff import add_staff_rows
 
@@ -30,13 +30,14 @@ NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # Monday 7 December 2026, 08:00 i
 APPROVER, OTHER, EDITOR = "approver@socitm.example", "a@socitm.example", "editor@socitm.example"
 
 
-def make_config(tmp_path: Path, slots: list[str] | None = None, **x: object) -> Config:
+def make_config(tmp_path: Path, slots: list[str] | None = None, calendar: dict | None = None, **x: object) -> Config:
     return Config.model_validate({
         "organisation": {"name": "Example Org", "site_url": "https://example.org", "postal_address": "1 High St"},
         "edition": {"from_email": "news@example.org", "from_name": "Example News", "reply_to": "ed@example.org"},
         "sections": [{"key": "news", "title": "News"}],
         "social": {"outbox_dir": str(tmp_path / "outbox"),
                    "x": {"slots": slots if slots is not None else ["weekdays 09:00", "weekdays 13:00"], **x}},
+        **({"calendar": calendar} if calendar else {}),
     })
 
 
@@ -269,3 +270,31 @@ def test_many_workers_approving_many_posts_fill_the_grid_once_each(db: Database,
     expected = [london(2026, 12, d, h, 0) for d in range(7, 12) for h in (9, 13)] + [
         london(2026, 12, 14, 9, 0), london(2026, 12, 14, 13, 0)]
     assert held == expected == times  # twelve threads, the twelve first slots, none twice
+
+
+QUIET = {"holidays": "england",
+         "windows": [{"channel": "x", "days": "weekdays", "start": "08:00", "end": "18:00"}]}
+
+
+def test_slots_in_quiet_time_are_skipped_by_the_queue_and_refused_to_a_move(db: Database, tmp_path: Path) -> None:
+    """x may post on weekdays 08:00-18:00 and not on English bank holidays: a daily 09:00 slot on a
+    Saturday, a Sunday or Christmas Day is never taken, and staff cannot move a post there."""
+    config = make_config(tmp_path, slots=["daily 09:00"], calendar=QUIET)
+    ids = [add_thread(db, n) for n in range(7)]
+    given = [approve(db, config, thread_id, now=london(2026, 12, 21, 8, 0)) for thread_id in ids]
+    assert given == [london(2026, 12, d, 9, 0) for d in (21, 22, 23, 24)] + [  # 25 Christmas, 26-27 weekend,
+        london(2026, 12, d, 9, 0) for d in (29, 30, 31)]  # 28 the Boxing Day substitute holiday
+    with db.session() as session:
+        spare = add_thread_in(session)
+        with pytest.raises(ledger.LedgerError, match=r"the x slot at 2027-01-02 09:00 UTC is in quiet time \("):
+            move_thread(session, config, spare, to=london(2027, 1, 2, 9, 0), by=EDITOR, now=london(2026, 12, 21, 8, 0))
+        week = board(session, config, now=london(2026, 12, 24, 0, 0), days=5)
+    assert [(s.at.day, s.thread_id is not None, s.quiet is not None) for s in week] == [
+        (24, True, False), (25, False, True), (26, False, True), (27, False, True), (28, False, True)]
+    assert "Christmas" in (week[1].quiet or "")
+
+
+def add_thread_in(session) -> ThreadRow:  # type: ignore[no-untyped-def]
+    texts = ["A spare post https://example.org/spare"]
+    return ledger.create_thread(session, network="x", key="item:spare", kind="item", texts=texts,
+                                content_hash=thread_hash(texts), now=NOW, scheduled_for=NOW)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from compose.calendar import QuietCalendar
 from compose.signing import unsubscribe_token, unsubscribe_url
 from connectors.channels import email_channel
 from connectors.channels.base import OutboundEmail, Recipient, header_text, personalise
@@ -18,7 +19,7 @@ from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.reach import loopback_warning
 from connectors.errors import DeliveryError
 from connectors.link_check import edition_link_warnings
-from state import ledger
+from state import ledger, quiet
 from state.deliveries import edition_figures
 from state.edition_edits import edit_edition
 from state.editions import FEATURED, acknowledge_warnings
@@ -39,6 +40,9 @@ NOTICES = {
     "approved": "Approved. It will be sent at its scheduled time.",
     "rejected": "Rejected, with your note.",
     "scheduled": "Schedule changed.",
+    "scheduled-quiet": "Schedule changed, but the time you chose is in quiet time: it moved to the next allowed "
+                       "moment (see Quiet time).",
+    "quiet-overridden": "Quiet time overridden, with your reason: it goes out at the time it was due.",
     "cancelled": "Cancelled: it will not be sent, and its roundup threads will not be posted.",
     "tested": "A test was sent to your address through {provider}; it should arrive in a minute or two.",
     "tested-outbox": "No email was sent: no email provider is set up, so the test was written to the outbox "
@@ -97,7 +101,9 @@ def _context(session: Session, app: WebApp, row: EditionRow, staff: Staff) -> di
             "threads": ledger.edition_threads(session, row.id),
             "editable": row.status in EDITABLE, "two_person": two_person_rule(app.config),
             "figures": edition_figures(session, row.id) if row.status in (EditionStatus.SENDING, EditionStatus.SENT)
-            else None, "preheader_editable": True}
+            else None, "preheader_editable": True,
+            "quiet": quiet.quiet_note(session, QuietCalendar.from_config(app.config), row)
+            if row.status in quiet.OPEN_EDITIONS else None}
 
 
 def _show(request: Request, edition_id: int, *, error: str | None = None, status: int = 200) -> Response:
@@ -286,12 +292,13 @@ def edition_schedule(request: Request, edition_id: int, post: Posted = Depends(p
             return _show_error(request, edition_id, f"edition {row.id} is {row.status}: its schedule cannot change")
         before = row.scheduled_for
         row.scheduled_for = when
-        for thread in ledger.edition_threads(session, row.id):  # its roundups go out with it
-            if thread.scheduled_for == before:
-                thread.scheduled_for = when
         ledger.audit(session, actor=post.staff.email, action="schedule", kind="edition", ident=row.id, now=now,
                      previous=before.isoformat() if before else None, scheduled_for=when.isoformat())
-    return _done(edition_id, "scheduled")
+        calendar = QuietCalendar.from_config(app.config)
+        moved = quiet.place(session, calendar, row, now=now)  # a time in quiet time moves, and says why
+        quiet.follow_edition_time(session, calendar, row, before, now=now)  # its roundups go out with it
+    return _done(edition_id, "scheduled-quiet" if moved else "scheduled")
+
 
 
 @router.post("/desk/editions/{edition_id}/cancel")

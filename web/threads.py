@@ -11,12 +11,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from sqlalchemy import select
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from compose.calendar import QuietCalendar
 from compose.post_length import RULES_BY_NETWORK, NetworkRules, rules_for, weighted_length
 from compose.posts import x_post_cost
 from compose.slots import parse_local
 from compose.threads import thread_hash
 from connectors.channels.reach import loopback_warning
-from state import ledger, slots
+from state import ledger, quiet, slots
 from state.models import EditionRow, ItemRow, ThreadRow, ThreadStatus
 from state.staff import Staff
 from state.threads import can_change, derived_texts, hand_edited, rebuild_roundup, write_posts
@@ -38,6 +39,7 @@ NOTICES = {
     "rebuilt": "Rebuilt from the edition. It needs approval again.",
     "rebuilt-unchanged": "Rebuilt from the edition: the posts were already up to date.",
     "moved": "Moved. It goes out at its new time; its approval stands (the time is not part of what was approved).",
+    "quiet-overridden": "Quiet time overridden, with your reason: the thread goes out at the time it was due.",
 }
 PLACEMENT_WORDS = {"every": "a link in every post", "first": "the link in the first post only",
                    "last": "the links in the last post only"}
@@ -86,6 +88,8 @@ def _view(thread: ThreadRow, config: Any, session: Any, staff: Staff, now: Any) 
     }
     approval = ledger.latest_approval(session, "thread", thread.id)
     view["approval"] = approval
+    view["quiet"] = quiet.quiet_note(session, QuietCalendar.from_config(config), thread) \
+        if thread.status in quiet.OPEN_THREADS else None
     view["approval_current"] = (approval is not None and approval.decision == "approved"
                                 and approval.content_hash == thread.content_hash)
     view["editors"] = ledger.editors_since_approval(session, "thread", thread.id)

@@ -11,6 +11,7 @@ the module of its group, and no module of this package imports this one:
     sources      gather, sources discover|list, backlog release
     edition      edition build|show|preview|acknowledge, send
     approval     approve, reject
+    quiet        override-quiet
     posts        posts draft, posts slots, posts move, publish
     status       status (and its tables)
     subscribers  subscribers import|list|unsubscribe
@@ -28,6 +29,7 @@ import typer
 
 from flows.cli import approval, demo, edition, posts, sources, staff, status, subscribers, terminal, web
 from flows.cli.context import Abort, global_options
+from flows.cli.quiet import override_quiet
 from flows.settings import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -46,6 +48,7 @@ def _group(name: str, help_text: str) -> typer.Typer:
 app.command("gather")(sources.gather)
 app.command("approve")(approval.approve)
 app.command("reject")(approval.reject)
+app.command("override-quiet")(override_quiet)
 app.command("send")(edition.send)
 app.command("publish")(posts.publish)
 app.command("status")(status.status)

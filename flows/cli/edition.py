@@ -35,11 +35,14 @@ def edition_build(by: Annotated[str | None, typer.Option(
 
 def edition_show(edition_id: int) -> None:
     """Summary of an edition: sections, items, size, warnings, approval."""
+    from compose.calendar import QuietCalendar
     from state.ledger import get_edition, latest_approval
+    from state.quiet import quiet_note
 
     db = database()
     with db.session() as session:
         row = get_edition(session, edition_id)
+        note = quiet_note(session, QuietCalendar.from_config(config()), row) if row.sent_at is None else None
         approval = latest_approval(session, "edition", row.id)
         sections: dict[str, list[str]] = {}
         warnings = list(row.warnings)
@@ -50,7 +53,7 @@ def edition_show(edition_id: int) -> None:
         data = {"id": row.id, "slug": row.slug, "status": row.status, "subject": row.subject,
                 "preheader": row.preheader, "html_bytes": row.html_bytes, "warnings": row.warnings,
                 "scheduled_for": row.scheduled_for, "sent_at": row.sent_at, "content_hash": row.content_hash,
-                "sections": sections,
+                "sections": sections, "quiet": note.as_dict() if note else None,
                 "approval": None if approval is None else {"decision": approval.decision, "by": approval.by,
                                                            "at": approval.at, "current": current}}
     if as_json():
@@ -61,6 +64,8 @@ def edition_show(edition_id: int) -> None:
     terminal.say(f"Subject: {data['subject']}\nPreheader: {data['preheader']}")
     terminal.say(f"Scheduled for: {terminal.when(scheduled_for, zone, now=now(), never='not scheduled')}"
                  + (f"\nSent: {terminal.when(sent_at, zone, now=now())}" if sent_at else ""))
+    if note:
+        terminal.labelled("Quiet time: ", note.sentence(zone), "bold yellow")
     for section, titles in sections.items():
         terminal.say("")
         terminal.heading(f"{section} ({len(titles)})")

@@ -93,6 +93,9 @@ def print_status(report: dict[str, Any]) -> None:
              when(p.get("scheduled_for"), never="")) for p in report["pending"]])
     else:
         terminal.say("Nothing waiting for approval.")
+    if report.get("quiet"):
+        terminal.table("Quiet time", ["kind", ("id", "number"), "channel", ("goes", "time"), "what and why"], [
+            (q["kind"], q["id"], q["channel"], when(q["goes_at"], never=""), q["said"]) for q in report["quiet"]])
     if report["editions"]:
         terminal.table("Editions", [("id", "number"), "edition", "status", ("items", "number"), ("sent or due", "time"),
                                     "delivery"], [

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from compose.calendar import QuietCalendar
 from compose.config import Config
 from compose.signing import unsubscribe_tokens, unsubscribe_url
 from connectors.channels import email_channel
@@ -28,7 +29,7 @@ from connectors.channels.base import EmailChannel, OutboundEmail, Recipient
 from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.sendgrid import SendGridChannel
 from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
-from state import deliveries, ledger
+from state import deliveries, ledger, quiet
 from state.db import Database
 from state.models import EditionRow, EditionStatus, SubscriberRow, SubscriberStatus
 from state.secret_key import key_fingerprint, record_signing_key
@@ -129,6 +130,10 @@ def _start(db: Database, config: Config, edition_id: int, channel: EmailChannel,
         if row.key_fingerprint not in (None, key_fingerprint(secret_key)):
             return None, (f"edition {edition_id} was not sent: its first messages were signed with another secret "
                           "key; set SYNDICATE_SECRET_KEY back to that key to finish it")
+        if row.status in (EditionStatus.APPROVED, EditionStatus.SENDING):
+            waits = quiet.hold_if_quiet(session, QuietCalendar.from_config(config), row, now=now)
+            if waits:  # inside quiet time: its time moved to the next allowed moment, nothing is sent
+                return None, waits
         try:
             ledger.mark_edition_sending(session, row)
             record_signing_key(row, secret_key)

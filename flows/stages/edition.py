@@ -10,13 +10,14 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from compose.calendar import QuietCalendar
 from compose.config import Config
 from compose.edition import build_edition, left_out, slug_for
 from compose.models import Item
 from compose.schedule import next_slot
 from connectors.channels.reach import loopback_warning
 from connectors.link_check import edition_link_warnings
-from state import events, ledger
+from state import events, ledger, quiet
 from state.editions import (
     candidate_items,
     edition_value,
@@ -98,6 +99,7 @@ def build_next_edition(session: Session, config: Config, *, now: datetime, by: s
                                 warnings=list(rendered.warnings), built_at=now,
                                 scheduled_for=next_slot(now, day=config.edition.send_day, at=config.edition.send_time,
                                                         zone=config.zone))
+    quiet.place(session, QuietCalendar.from_config(config), row, now=now)  # a send time in quiet time moves
     set_edition_items(session, row, edition)
     events.record_event(session, events.EDITION_BUILT, events.resource_id("edition", row.id),
                         {"id": row.id, "slug": slug, "items": len(edition.items),

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from compose.calendar import QuietCalendar
 from compose.config import Config, SocialNetwork
 from compose.post_length import RULES_BY_NETWORK, rules_for
 from compose.threads import network_settings, thread_hash
@@ -39,7 +40,7 @@ from connectors.errors import (
     ReplyNotAllowedError,
     TransientError,
 )
-from state import ledger, slots
+from state import ledger, quiet, slots
 from state.models import EditionRow, EditionStatus, PostRow, PostStatus, ThreadRow, ThreadStatus
 
 ChannelFactory = Callable[[str], PostChannel]
@@ -238,6 +239,9 @@ class _ThreadPublisher:
         too_long = self._length_problem()
         if too_long:
             return too_long
+        waits = self._quiet_wait()
+        if waits:
+            return _Outcome("wait", waits)
         while True:
             post, reply_to = ledger.next_post(self.thread)
             if post is None:
@@ -276,6 +280,16 @@ class _ThreadPublisher:
             self.session.commit()
         return (f"thread {thread.id}: its posts changed after approval: review the new text and approve "
                 f"it again (`syndicate approve thread {thread.id} --by EMAIL`)")
+
+    def _quiet_wait(self) -> str | None:
+        """Why the thread waits (quiet time on its network, not overridden; its time moves to the next
+        allowed moment), or None. A thread already under way finishes: its posts stay together."""
+        if self.config is None or any(p.status == PostStatus.POSTED for p in self.thread.posts):
+            return None
+        waits = quiet.hold_if_quiet(self.session, QuietCalendar.from_config(self.config), self.thread, now=self.now)
+        if waits:
+            self.session.commit()
+        return waits
 
     def _length_problem(self) -> _Outcome | None:
         """A post its network would refuse stops the thread before anything is sent (the limit

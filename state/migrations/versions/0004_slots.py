@@ -1,7 +1,7 @@
 """slots: the posting slot (or staff-fixed time) each thread holds
 
 Revision ID: 0004_slots
-Revises: 0003_security
+Revises: 0004_quiet (chained after quiet's, merged into this branch)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0004_slots'
-down_revision = '0003_security'
+down_revision = '0004_quiet'
 branch_labels = None
 depends_on = None
 
