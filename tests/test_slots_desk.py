@@ -77,7 +77,7 @@ def test_approving_puts_posts_in_the_next_free_slots_and_the_page_shows_the_week
     assert scheduled(db, first) == london(2026, 11, 27, 12, 30)
     page = approver.get("/desk/threads").text
     assert "Posting slots, the week ahead" in page
-    assert "weekdays 09:00, weekdays 12:30, saturday 10:00, Europe/London time" in page
+    assert "Slots: weekdays 09:00, weekdays 12:30, saturday 10:00 (Europe/London time)" in page
     board = page[page.index('class="card slot-board"'):page.index('class="card thread"')]
     assert re.search(rf'data-slot="2026-11-27T09:00" data-network="x">\s*<span class="slot-time">[^<]*</span>\s*'
                      rf'<a class="slot-post" href="#thread-{second}"', board)
