@@ -184,11 +184,12 @@ def move_thread(session: Session, config: Config, thread: ThreadRow, *, to: date
     if to <= now:
         raise LedgerError(f"{to:%Y-%m-%d %H:%M} UTC has passed: choose a time ahead")
     on_grid = to in slot_times(config, thread.network, to, to + timedelta(microseconds=1))
+    reason = blocked_for(config, thread.network)(to)
+    if reason:
+        what = "slot at" if on_grid else "time"
+        raise LedgerError(f"the {thread.network} {what} {to:%Y-%m-%d %H:%M} UTC is in quiet time ({reason}): "
+                          f"choose another")
     if on_grid:
-        reason = blocked_for(config, thread.network)(to)
-        if reason:
-            raise LedgerError(f"the {thread.network} slot at {to:%Y-%m-%d %H:%M} UTC is in quiet time ({reason}): "
-                              f"choose another")
         if to in taken_slots(session, thread.network, to, but=thread.id):
             raise LedgerError(f"the {thread.network} slot at {to:%Y-%m-%d %H:%M} UTC is taken by another thread: "
                               f"choose a free one")

@@ -114,3 +114,15 @@ def test_posts_move_refuses_clearly(setup, words: list[str], says: str) -> None:
     assert says in " ".join(done.stderr.split())
     fits(done.stderr)
     assert scheduled(db, threads[0]) == datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
+
+
+def test_approving_a_post_says_which_slot_it_took(setup) -> None:  # type: ignore[no-untyped-def]
+    db, env, threads = setup
+    done = run(["approve", "thread", str(threads[2]), "--by", "boss@example.org"], env)
+    assert done.returncode == 0, done.stderr
+    fits(done.stdout)
+    assert " ".join(done.stdout.split()).startswith(
+        f"thread {threads[2]} approved by boss@example.org: goes out Wed 2 Dec, 12:30 GMT")
+    assert scheduled(db, threads[2]) == datetime(2026, 12, 2, 12, 30, tzinfo=UTC)
+    data = json.loads(run(["--json", "approve", "thread", str(threads[3]), "--by", "boss@example.org"], env).stdout)
+    assert data["scheduled_for"] == "2026-12-03T09:00:00+00:00"

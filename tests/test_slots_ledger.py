@@ -288,6 +288,8 @@ def test_slots_in_quiet_time_are_skipped_by_the_queue_and_refused_to_a_move(db: 
         spare = add_thread_in(session)
         with pytest.raises(ledger.LedgerError, match=r"the x slot at 2027-01-02 09:00 UTC is in quiet time \("):
             move_thread(session, config, spare, to=london(2027, 1, 2, 9, 0), by=EDITOR, now=london(2026, 12, 21, 8, 0))
+        with pytest.raises(ledger.LedgerError, match=r"the x time 2026-12-21 19:00 UTC is in quiet time \(outside"):
+            move_thread(session, config, spare, to=london(2026, 12, 21, 19, 0), by=EDITOR, now=london(2026, 12, 21, 8, 0))
         week = board(session, config, now=london(2026, 12, 24, 0, 0), days=5)
     assert [(s.at.day, s.thread_id is not None, s.quiet is not None) for s in week] == [
         (24, True, False), (25, False, True), (26, False, True), (27, False, True), (28, False, True)]
