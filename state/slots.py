@@ -189,10 +189,9 @@ def move_thread(session: Session, config: Config, thread: ThreadRow, *, to: date
         what = "slot at" if on_grid else "time"
         raise LedgerError(f"the {thread.network} {what} {to:%Y-%m-%d %H:%M} UTC is in quiet time ({reason}): "
                           f"choose another")
-    if on_grid:
-        if to in taken_slots(session, thread.network, to, but=thread.id):
-            raise LedgerError(f"the {thread.network} slot at {to:%Y-%m-%d %H:%M} UTC is taken by another thread: "
-                              f"choose a free one")
+    if on_grid and to in taken_slots(session, thread.network, to, but=thread.id):
+        raise LedgerError(f"the {thread.network} slot at {to:%Y-%m-%d %H:%M} UTC is taken by another thread: "
+                          f"choose a free one")
     if not _hold(session, thread, to if on_grid else None, by=who, now=now, scheduled=to):
         raise LedgerError(f"another thread took the {thread.network} slot at {to:%Y-%m-%d %H:%M} UTC just now: "
                           f"choose another")
