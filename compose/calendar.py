@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays as holiday_tables
 
 from compose.config import DAY_GROUPS, DAYS, HOLIDAY_NATIONS, Config, QuietWindow
+from compose.schedule import wall_to_utc
 
 _TICK = timedelta(microseconds=1)
 _MAX_HOPS = 10_000  # quiet spans chained by one next_allowed: far more than any real calendar has
@@ -40,21 +41,6 @@ class QuietSpan:
     def applies_to(self, channel: str | None) -> bool:
         """True when this span is quiet for `channel` (None: asked about every channel)."""
         return channel is None or self.channels is None or channel in self.channels
-
-
-def wall_to_utc(day: date, at: time, zone: ZoneInfo) -> datetime:
-    """The first instant the clock in `zone` reads `at` or later on `day`, in UTC: the wall-clock
-    time itself, or, when the clocks skip over it, the moment they jump."""
-    naive = datetime.combine(day, at)
-    moment = naive.replace(tzinfo=zone).astimezone(UTC)  # fold=0: the first of two, if the hour repeats
-    if moment.astimezone(zone).replace(tzinfo=None) == naive:
-        return moment
-    # `at` does not exist that day (the clocks went forward over it): find the jump, minute by minute
-    earlier = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    probe = min(moment, earlier)
-    while probe.astimezone(zone).replace(tzinfo=None) < naive:
-        probe += timedelta(minutes=1)
-    return probe
 
 
 def describe_days(days: Sequence[str]) -> str:
@@ -99,6 +85,7 @@ class QuietCalendar:
         self._periods = tuple(sorted(periods, key=lambda span: (span.start, span.end)))
         self._windows = {channel: tuple(ws) for channel, ws in (windows or {}).items() if ws}
         self._holiday_years: dict[int, Mapping[date, str]] = {}
+        self._opened_cache: dict[tuple[str, date, date], list[tuple[datetime, datetime]]] = {}
 
     @classmethod
     def from_config(cls, config: Config) -> QuietCalendar:
@@ -199,8 +186,14 @@ class QuietCalendar:
         windows = self._windows.get(channel)
         if not windows:
             return []
-        opened = self._opened(windows, start.astimezone(self.zone).date() - timedelta(days=8),
-                              end.astimezone(self.zone).date() + timedelta(days=8))
+        first = start.astimezone(self.zone).date() - timedelta(days=8)
+        last = end.astimezone(self.zone).date() + timedelta(days=8)
+        key = (channel, first, last)
+        if key not in self._opened_cache:
+            if len(self._opened_cache) > 512:
+                self._opened_cache.clear()
+            self._opened_cache[key] = self._opened(windows, first, last)
+        opened = self._opened_cache[key]
         reason = f"outside {channel}'s {_hours_word(channel)} hours ({describe_windows(windows)})"
         gaps = []
         for (_, closes), (opens, _) in zip(opened, opened[1:], strict=False):

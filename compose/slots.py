@@ -5,11 +5,11 @@ times in the organisation's zone (`config.zone`): 09:00 stays 09:00 London time 
 changes (how an entry is written: `compose.slot_grid`). No slots: posts go out as they always
 did, when due, within the daily cap and the spacing.
 
-Clock changes (the two moments a wall-clock time is not one instant):
-- a slot in the hour the clocks skip (01:30 on the last Sunday of March in London) runs an hour
-  later by the clock, 02:30 BST: the instant it would have been without the change (PEP 495's
-  `fold=0`, as `compose.schedule.next_slot` places an edition's send). If the grid also has a slot
-  at that later time, the two are one slot that day;
+Clock changes (the two moments a wall-clock time is not one instant), as `compose.schedule.wall_to_utc`
+reads them for every schedule here (sends, builds, quiet windows):
+- a slot in the hour the clocks skip (01:30 on the last Sunday of March in London) runs at the
+  moment they jump, 02:00 BST (01:00 UTC), as a cron in the zone does: not skipped. Every slot of
+  that hour, and one at 02:00 itself, share that moment: one slot that day;
 - a slot in the hour the clocks repeat (01:30 on the last Sunday of October) runs once, at its
   first occurrence (01:30 BST, 00:30 UTC), never again an hour later.
 
@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from compose.config import Config
 from compose.errors import SyndicateError
+from compose.schedule import wall_to_utc
 from compose.slot_grid import DAY_WORDS, normalise_slots, parse_slot, weekly_grid
 
 __all__ = ["DAY_WORDS", "NoFreeSlot", "describe", "next_free_slot", "normalise_slots", "parse_local", "parse_slot",
@@ -53,10 +54,8 @@ def _moments(grid: list[tuple[int, time]], zone: ZoneInfo, first: date, last: da
     day = first
     previous: datetime | None = None
     while day <= last:
-        # fold=0: the first of a repeated time; a skipped time lands where it would have been
-        # without the change, which may be after a later slot of the day: hence sorted
-        for moment in sorted({datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
-                              for weekday, at in grid if weekday == day.weekday()}):
+        # the first of a repeated time; a skipped time at the jump, shared with the slots there
+        for moment in sorted({wall_to_utc(day, at, zone) for weekday, at in grid if weekday == day.weekday()}):
             if previous is None or moment > previous:
                 previous = moment
                 yield moment
@@ -109,11 +108,11 @@ def next_free_slot(config: Config, network: str, after: datetime, taken: Collect
 
 def parse_local(text: str, zone: ZoneInfo) -> datetime:
     """`"2026-12-08 09:00"` (or `2026-12-08T09:00`, as a browser's picker sends it), meant in `zone`,
-    as UTC. A time the clocks repeat is the first of the two; one they skip, where it would have been."""
+    as UTC. A time the clocks repeat is the first of the two; one they skip, the moment they jump."""
     cleaned = text.strip().replace("T", " ", 1)
     try:
         naive = datetime.strptime(cleaned, "%Y-%m-%d %H:%M")
     except ValueError:
         raise ValueError(f"{text!r} is not a date and time: write it as YYYY-MM-DD HH:MM, e.g. 2026-12-08 09:00 "
                          f"({zone.key} time)") from None
-    return naive.replace(tzinfo=zone).astimezone(UTC)
+    return wall_to_utc(naive.date(), naive.time(), zone)

@@ -5,8 +5,9 @@ October 2027 (31 October: 02:00 BST falls back to 01:00 GMT, the hour 01:00-02:0
 What we decided, and what these tests hold us to (also in compose/slots.py and docs/operations.md):
 - a slot keeps its wall-clock time: 09:00 is 09:00 London time before and after, so in UTC it is an
   hour earlier in summer; nothing else moves by an hour;
-- a slot in the skipped hour (01:30 on 28 March) runs where it would have been without the change,
-  02:30 BST (01:30 UTC): once, not skipped;
+- a slot in the skipped hour (01:30 on 28 March) runs at the moment the clocks jump, 02:00 BST
+  (01:00 UTC), as every schedule here does (`compose.schedule.wall_to_utc`, like the build cron):
+  once, not skipped;
 - a slot in the repeated hour (01:30 on 31 October) runs once, at the first 01:30 (BST, 00:30 UTC),
   never again at the second (GMT, 01:30 UTC);
 - publish, run every five minutes through each weekend, posts each approved thread once, in its slot.
@@ -60,13 +61,13 @@ def test_march_change_keeps_the_wall_clock_and_runs_the_missing_hours_slot_once_
     times = slot_times(config, "x", utc(2027, 3, 27), utc(2027, 3, 30))
     assert times == [
         utc(2027, 3, 27, 1, 30), utc(2027, 3, 27, 9, 0),  # Saturday, GMT: UTC is London time
-        utc(2027, 3, 28, 1, 30),  # Sunday 01:30 does not exist: 02:30 BST, where it would have been
+        utc(2027, 3, 28, 1, 0),  # Sunday 01:30 does not exist: 02:00 BST, the moment the clocks jump
         utc(2027, 3, 28, 8, 0),  # Sunday 09:00 BST
         utc(2027, 3, 29, 0, 30), utc(2027, 3, 29, 8, 0),  # Monday, BST: an hour earlier in UTC
     ]
     local = [m.astimezone(LONDON) for m in times]
     assert [f"{m:%a %H:%M %Z}" for m in local] == [
-        "Sat 01:30 GMT", "Sat 09:00 GMT", "Sun 02:30 BST", "Sun 09:00 BST", "Mon 01:30 BST", "Mon 09:00 BST"]
+        "Sat 01:30 GMT", "Sat 09:00 GMT", "Sun 02:00 BST", "Sun 09:00 BST", "Mon 01:30 BST", "Mon 09:00 BST"]
 
 
 def test_october_change_runs_the_repeated_hours_slot_once_at_its_first_occurrence() -> None:
@@ -86,8 +87,8 @@ def test_october_change_runs_the_repeated_hours_slot_once_at_its_first_occurrenc
 @pytest.mark.parametrize("day", [SPRING, AUTUMN], ids=["march", "october"])
 def test_every_slot_of_the_change_day_runs_once_and_the_others_keep_their_wall_clock(day) -> None:  # type: ignore[no-untyped-def]
     """Every quarter hour of the day as a slot: each wall-clock time that exists on the day runs
-    once at that time; the four of the skipped hour run an hour later by the clock (02:00-02:45
-    BST), sharing those moments with the slots already there, so nothing runs twice."""
+    once at that time; the four of the skipped hour run when the clocks jump (02:00 BST), sharing
+    that moment with the 02:00 slot, so nothing runs twice."""
     quarters = [time(h, m) for h in range(24) for m in (0, 15, 30, 45)]
     config = make_config(slots=tuple(f"daily {t:%H:%M}" for t in quarters))
     start = datetime.combine(day, time(0), tzinfo=LONDON).astimezone(UTC)
@@ -96,7 +97,7 @@ def test_every_slot_of_the_change_day_runs_once_and_the_others_keep_their_wall_c
     assert times == sorted(set(times))
     walls = [m.astimezone(LONDON).time() for m in times]
     if day == SPRING:
-        assert len(times) == 92  # 23 hours of quarter hours: 01:00-01:45 share 02:00-02:45's moments
+        assert len(times) == 92  # 23 hours of quarter hours: 01:00-01:45 share 02:00's moment
         assert not any(time(1, 0) <= t < time(2, 0) for t in walls)
     else:
         assert len(times) == 96  # 25 hours, but the repeated hour's slots run once each
@@ -105,19 +106,20 @@ def test_every_slot_of_the_change_day_runs_once_and_the_others_keep_their_wall_c
                                                            else set()))
 
 
-def test_a_slot_in_the_missing_hour_shares_its_moment_with_one_an_hour_later() -> None:
-    config = make_config(slots=("sunday 01:30", "sunday 02:30"))
-    assert slot_times(config, "x", utc(2027, 3, 28), utc(2027, 3, 29)) == [utc(2027, 3, 28, 1, 30)]
-    # the week before and after, two slots
-    assert slot_times(config, "x", utc(2027, 3, 21), utc(2027, 3, 22)) == [utc(2027, 3, 21, 1, 30),
-                                                                           utc(2027, 3, 21, 2, 30)]
-    assert slot_times(config, "x", utc(2027, 4, 4), utc(2027, 4, 5)) == [utc(2027, 4, 4, 0, 30),
-                                                                         utc(2027, 4, 4, 1, 30)]
+def test_a_slot_in_the_missing_hour_shares_the_jump_with_a_slot_at_two() -> None:
+    config = make_config(slots=("sunday 01:30", "sunday 02:00", "sunday 02:30"))
+    assert slot_times(config, "x", utc(2027, 3, 28), utc(2027, 3, 29)) == [utc(2027, 3, 28, 1, 0),
+                                                                           utc(2027, 3, 28, 1, 30)]
+    # the week before and after, three slots
+    assert slot_times(config, "x", utc(2027, 3, 21), utc(2027, 3, 22)) == [
+        utc(2027, 3, 21, 1, 30), utc(2027, 3, 21, 2, 0), utc(2027, 3, 21, 2, 30)]
+    assert slot_times(config, "x", utc(2027, 4, 4), utc(2027, 4, 5)) == [
+        utc(2027, 4, 4, 0, 30), utc(2027, 4, 4, 1, 0), utc(2027, 4, 4, 1, 30)]
 
 
 def test_a_time_staff_type_in_the_changing_hours_means_what_the_slots_mean() -> None:
     assert parse_local("2027-10-31 01:30", LONDON) == utc(2027, 10, 31, 0, 30)  # the first 01:30
-    assert parse_local("2027-03-28 01:30", LONDON) == utc(2027, 3, 28, 1, 30)  # 02:30 BST
+    assert parse_local("2027-03-28 01:30", LONDON) == utc(2027, 3, 28, 1, 0)  # 02:00 BST, the jump
     assert parse_local("2027-03-28 09:00", LONDON) == utc(2027, 3, 28, 8, 0)
 
 
@@ -140,7 +142,7 @@ def test_queueing_across_a_change_hands_out_each_daily_slot_once_in_order(day, h
     walls = {m.astimezone(LONDON).time() for m in taken}
     expected = time(hour, minute)
     skipped = day == SPRING and hour == 1
-    assert walls == {expected} or (skipped and walls == {expected, time(2, minute)})
+    assert walls == {expected} or (skipped and walls == {expected, time(2, 0)})
 
 
 # --- the ledger and publish, driven by a clock through each weekend --------------------------------
@@ -180,7 +182,7 @@ def test_march_weekend_each_thread_posts_once_in_its_slot_at_wall_clock(db: Data
     posted = _publish_every_five_minutes(db, config, friday, utc(2027, 3, 29, 12, 0), tmp_path / "outbox")
     assert posted == {
         ids[0]: [utc(2027, 3, 27, 1, 30)], ids[1]: [utc(2027, 3, 27, 9, 0)],
-        ids[2]: [utc(2027, 3, 28, 1, 30)],  # the missing 01:30: at 02:30 BST, not skipped
+        ids[2]: [utc(2027, 3, 28, 1, 0)],  # the missing 01:30: at 02:00 BST as the clocks jump, not skipped
         ids[3]: [utc(2027, 3, 28, 8, 0)],  # 09:00 BST
         ids[4]: [utc(2027, 3, 29, 0, 30)], ids[5]: [utc(2027, 3, 29, 8, 0)],
     }
