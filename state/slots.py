@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -95,6 +95,14 @@ def _hold(session: Session, thread: ThreadRow, moment: datetime | None, *, by: s
     return True
 
 
+def _lock(session: Session, thread: ThreadRow) -> None:
+    """Write to the thread's row before choosing its slot: another worker placing the same thread
+    waits for us (PostgreSQL's row lock), and on SQLite this transaction takes the write lock
+    before it reads which slots are taken, so what it reads is current when it writes."""
+    session.execute(update(ThreadRow).where(ThreadRow.id == thread.id).values(scheduled_for=ThreadRow.scheduled_for)
+                    .execution_options(synchronize_session=False))
+
+
 def take_slot(session: Session, config: Config, thread: ThreadRow, *, now: datetime) -> datetime | None:
     """Give an approved item post the next free slot of its network from `now` (keeping the one it
     holds while that is still ahead, and a time staff fixed). None when its network has no slots,
@@ -102,15 +110,17 @@ def take_slot(session: Session, config: Config, thread: ThreadRow, *, now: datet
     Raises `LedgerError` when no slot is free for two years (the approval is refused). Does not commit."""
     if thread.kind != "item" or not slotted(config, thread.network):
         return None
-    held = slot_of(session, thread.id)
-    if held is not None and held.slot_at is None:  # staff fixed a time off the grid: kept
-        return thread.scheduled_for
-    if held is not None and held.slot_at is not None and held.slot_at >= now:
-        thread.scheduled_for = held.slot_at
-        return held.slot_at
+    _lock(session, thread)
     _free_cancelled(session, thread.network, now)
     blocked = blocked_for(config, thread.network)
     for _ in range(_ATTEMPTS):
+        # read again after a lost race: the worker that won may have given this very thread its slot
+        held = slot_of(session, thread.id)
+        if held is not None and held.slot_at is None:  # staff fixed a time off the grid: kept
+            return thread.scheduled_for
+        if held is not None and held.slot_at is not None and held.slot_at >= now:
+            thread.scheduled_for = held.slot_at
+            return held.slot_at
         taken = taken_slots(session, thread.network, now, but=thread.id)
         try:
             moment = next_free_slot(config, thread.network, now, taken, blocked=blocked)
@@ -173,6 +183,7 @@ def move_thread(session: Session, config: Config, thread: ThreadRow, *, to: date
                           f"reschedule the edition instead")
     if thread.status not in MOVABLE or any(post.status != "pending" for post in thread.posts):
         raise LedgerError(f"thread {thread.id} is {thread.status}: only a thread not yet going out can move")
+    _lock(session, thread)
     before = thread.scheduled_for
     held = slot_of(session, thread.id)
     if to is None:

@@ -21,7 +21,7 @@ from flows.stages.publish import publish_due_posts
 from state import ledger
 from state.db import Database
 from state.models import AuditRow, PostRow, PostStatus, ThreadRow, ThreadSlotRow, ThreadStatus
-from state.slots import board, free_slots, move_thread, slot_of, taken_slots
+from state.slots import assign_waiting, board, free_slots, move_thread, slot_of, taken_slots
 from state.threads import write_posts
 from tests.helpers.staff import add_staff_rows
 
@@ -300,3 +300,37 @@ def add_thread_in(session) -> ThreadRow:  # type: ignore[no-untyped-def]
     texts = ["A spare post https://example.org/spare"]
     return ledger.create_thread(session, network="x", key="item:spare", kind="item", texts=texts,
                                 content_hash=thread_hash(texts), now=NOW, scheduled_for=NOW)
+
+
+def test_two_publish_workers_giving_waiting_posts_their_slots_give_each_post_one(db: Database, tmp_path: Path) -> None:
+    """Posts approved before the network had slots: worker A gives the first its slot (uncommitted);
+    worker B, doing the same at once, loses the race on that post and finds it already placed: it
+    does not move it to another slot, and gives the second post the next one."""
+    before = make_config(tmp_path, slots=[])
+    first, second = add_thread(db, 1), add_thread(db, 2)
+    approve(db, before, first, now=NOW - timedelta(minutes=10))
+    approve(db, before, second, now=NOW - timedelta(minutes=5))
+    config = make_config(tmp_path)
+    a_session = db.sessions()
+    assert assign_waiting(a_session, config, now=NOW) == [first, second]
+    a_session.flush()
+    result: dict[str, object] = {}
+
+    def worker_b() -> None:
+        try:
+            with db.session() as session:
+                result["given"] = assign_waiting(session, config, now=NOW)
+        except Exception as exc:  # noqa: BLE001  # reported by the assertion below
+            result["error"] = exc
+
+    b = threading.Thread(target=worker_b)
+    b.start()
+    clock.sleep(0.5)
+    a_session.commit()
+    a_session.close()
+    b.join(timeout=30)
+    assert "error" not in result, result
+    with db.session() as session:
+        held = {r.thread_id: r.slot_at for r in session.scalars(select(ThreadSlotRow))}
+    assert held == {first: london(2026, 12, 7, 9, 0), second: london(2026, 12, 7, 13, 0)}
+    assert (scheduled(db, first), scheduled(db, second)) == (london(2026, 12, 7, 9, 0), london(2026, 12, 7, 13, 0))
