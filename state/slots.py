@@ -58,6 +58,14 @@ def slot_of(session: Session, thread_id: int) -> ThreadSlotRow | None:
     return session.scalars(select(ThreadSlotRow).where(ThreadSlotRow.thread_id == thread_id)).first()
 
 
+def slots_of(session: Session, thread_ids: list[int]) -> dict[int, ThreadSlotRow]:
+    """The slot (or fixed time) each of these threads holds, by thread id (one query, for pages)."""
+    if not thread_ids:
+        return {}
+    return {row.thread_id: row for row in session.scalars(select(ThreadSlotRow)
+                                                          .where(ThreadSlotRow.thread_id.in_(thread_ids)))}
+
+
 def taken_slots(session: Session, network: str, since: datetime, *, but: int | None = None) -> set[datetime]:
     """The network's slots at or after `since` held by a thread (other than `but`) that is not cancelled."""
     query = (select(ThreadSlotRow.slot_at).join(ThreadRow, ThreadRow.id == ThreadSlotRow.thread_id)
@@ -137,17 +145,21 @@ def take_slot(session: Session, config: Config, thread: ThreadRow, *, now: datet
 def assign_waiting(session: Session, config: Config, *, now: datetime) -> list[int]:
     """Approved item posts on a network with slots that hold none (approved before the slots were
     configured) take the next free slots, in the order they were approved. Returns their ids. Does not commit."""
+    networks = [network for network in RULES_BY_NETWORK if slotted(config, network)]
+    if not networks:
+        return []
     approved_at = (select(ApprovalRow.id).where(ApprovalRow.subject_kind == "thread",
                                                 ApprovalRow.subject_id == ThreadRow.id,
                                                 ApprovalRow.decision == "approved")
                    .order_by(ApprovalRow.id.desc()).limit(1).scalar_subquery())
     rows = session.scalars(
         select(ThreadRow).outerjoin(ThreadSlotRow, ThreadSlotRow.thread_id == ThreadRow.id)
-        .where(ThreadRow.status == ThreadStatus.APPROVED, ThreadRow.kind == "item", ThreadSlotRow.id.is_(None))
+        .where(ThreadRow.status == ThreadStatus.APPROVED, ThreadRow.kind == "item", ThreadSlotRow.id.is_(None),
+               ThreadRow.network.in_(networks))
         .order_by(approved_at, ThreadRow.id)).all()
     given = []
     for row in rows:
-        if any(post.status != "pending" for post in row.posts) or not slotted(config, row.network):
+        if any(post.status != "pending" for post in row.posts):  # under way: it goes on as it is
             continue
         if take_slot(session, config, row, now=now) is not None:
             given.append(row.id)

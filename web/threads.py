@@ -113,17 +113,18 @@ def _views(request: Request, session: Any) -> list[dict[str, Any]]:
                            .order_by(ThreadRow.scheduled_for, ThreadRow.id)).all()
     views = [_view(row, app.config, session, staff, app.now()) for row in rows]
     free: dict[str, list[Any]] = {}
+    held = slots.slots_of(session, [row.id for row in rows])
     for view in views:
-        _timing(view, session, app.config, app.now(), free)
+        _timing(view, session, app.config, app.now(), free, held)
     return views
 
 
-def _timing(view: dict[str, Any], session: Any, config: Any, now: Any, free: dict[str, list[Any]]) -> None:
+def _timing(view: dict[str, Any], session: Any, config: Any, now: Any, free: dict[str, list[Any]],
+            held: dict[int, Any]) -> None:
     """When the thread goes out and why (its slot, a time staff fixed, its edition), and the free
     slots it may move to (`free` caches them per network)."""
     thread = view["thread"]
-    held = slots.slot_of(session, thread.id)
-    view["slot"] = held
+    view["slot"] = held.get(thread.id)
     view["slotted"] = slots.slotted(config, thread.network)
     view["movable"] = (thread.kind == "item" and thread.status in slots.MOVABLE
                        and all(p.status == "pending" for p in thread.posts))
