@@ -143,7 +143,7 @@ def send_table(session: Session, delivered: Sequence[Mapping[str, Any]], held: S
             continue
         row = session.get(EditionRow, result["edition_id"])
         rows.append({"edition": row.slug if row else str(result["edition_id"]),
-                     "subject": row.subject if row else "", "outcome": "sent" if result.get("sent") else "partly sent",
+                     "subject": row.subject if row else "", "outcome": _send_outcome(result),
                      "recipients": result.get("recipients", 0), "accepted": result.get("accepted", 0),
                      "failed": result.get("failed", 0), "ambiguous": result.get("ambiguous", 0),
                      "skipped": result.get("skipped", 0), "held": 0,
@@ -158,6 +158,14 @@ def send_table(session: Session, delivered: Sequence[Mapping[str, Any]], held: S
         return None
     total = {k: sum(int(r[k]) for r in rows) for k in ("accepted", "failed", "ambiguous", "held")}
     return Table(rows, ", ".join(f"{v} {k}" for k, v in total.items()))
+
+
+def _send_outcome(result: Mapping[str, Any]) -> str:
+    """"sent", "partly sent", or "paused: email is paused by who since when: why" (not a failure)."""
+    if result.get("sent"):
+        return "sent"
+    pause = result.get("paused")
+    return f"paused: {pause['said']}" if pause else "partly sent"
 
 
 def send_attention(delivered: Sequence[Mapping[str, Any]]) -> str | None:
@@ -181,7 +189,8 @@ def publish_markdown(session: Session, summary: Mapping[str, Any], *, since: dat
                             .where(PostRow.status == PostStatus.POSTED, PostRow.posted_at >= since)
                             .order_by(PostRow.posted_at, PostRow.id)).all()
     failed = list(summary.get("failed") or [])
-    if not posts and not failed:
+    paused = dict(summary.get("paused") or {})
+    if not posts and not failed and not paused:
         return None
     lines = [f"# {summary.get('message') or 'Posts published'}", ""]
     for post, network in posts:
@@ -190,8 +199,13 @@ def publish_markdown(session: Session, summary: Mapping[str, Any], *, since: dat
         lines.append(f"- {network}, thread {post.thread_id} post {post.position + 1}: {link}")
     if failed:
         lines += ["", "## Stopped (staff must act)", ""] + [f"- {_cell(f)}" for f in failed]
+    if paused:
+        lines += ["", "## Paused (they go on where they stopped once resumed)", ""]
+        lines += [f"- {_cell(said)}" for _, said in sorted(paused.items())]
+        lines += [f"- {_cell(held)}" for held in summary.get("held") or ()]
     lines += ["", f"[Threads on the desk]({desk_url(public_url, '/desk/threads')})"]
-    return Markdown("\n".join(lines) + "\n", f"{len(posts)} post(s), {len(failed)} stopped")
+    description = f"{len(posts)} post(s), {len(failed)} stopped" + (f", {len(paused)} network(s) paused" if paused else "")
+    return Markdown("\n".join(lines) + "\n", description)
 
 
 def publish_attention(summary: Mapping[str, Any]) -> str | None:

@@ -248,6 +248,8 @@ def deliver_edition_flow(config_path: str | None = None, edition_id: int | None 
     if held["held"]:
         get_run_logger().warning("held editions (not approved by their send time): %s", held["held"])
     delivered = deliver_task(config_path, edition_id)
+    for paused in {str(r["paused"]["said"]) for r in delivered if r.get("paused")}:
+        get_run_logger().warning("paused: %s", paused)  # the run completes: a pause is not a failure
     attention = send_artifact_task(config_path, delivered, held["held"])
     if edition_id is None:
         schedule_sends_task()
@@ -283,6 +285,8 @@ def publish_posts(config_path: str | None = None) -> dict[str, Any]:
     ends the run Failed."""
     started = _now()
     published = publish_task(config_path)
+    for paused in (published.get("paused") or {}).values():
+        get_run_logger().warning("paused: %s", paused)  # the run completes: a pause is not a failure
     attention = publish_artifact_task(config_path, published, started)
     notify_task(config_path)
     relay_task()

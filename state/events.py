@@ -32,6 +32,8 @@ THREAD_FAILED = "syndicate.thread.failed"
 THREAD_CANCELLED = "syndicate.thread.cancelled"
 DELIVERY_AMBIGUOUS = "syndicate.delivery.ambiguous"
 DELIVERY_FAILED = "syndicate.delivery.failed"
+PAUSED = "syndicate.paused"
+RESUMED = "syndicate.resumed"
 
 
 def resource_id(kind: str, ident: object) -> str:

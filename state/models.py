@@ -626,3 +626,22 @@ class QuietMoveRow(Base):
     override_by: Mapped[str | None] = mapped_column(String(320))
     override_reason: Mapped[str | None] = mapped_column(Text)
     override_at: Mapped[datetime | None]
+
+
+# --- pauses -------------------------------------------------------------------------------------
+
+
+class PauseRow(Base):
+    """A pause of every channel (`channel` "all") or of one ("email", "x", ...): while `resumed_at` is
+    empty nothing goes out on it. Who paused it, when and why; who resumed it and when. Written only
+    by `state.pauses`."""
+
+    __tablename__ = "pauses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(40), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    paused_by: Mapped[str] = mapped_column(String(320))
+    paused_at: Mapped[datetime]
+    resumed_by: Mapped[str | None] = mapped_column(String(320))
+    resumed_at: Mapped[datetime | None] = mapped_column(index=True)

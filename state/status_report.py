@@ -28,6 +28,7 @@ from state.models import (
     ThreadStatus,
     WebSubSubscriptionRow,
 )
+from state.pauses import active as active_pauses
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -156,6 +157,7 @@ def status_report(session: Session, config: Config, *, now: datetime) -> dict[st
     unrelayed = session.scalar(select(func.count()).select_from(EventRow).where(EventRow.relayed_at.is_(None))) or 0
     return {
         "now": now.isoformat(),
+        "paused": [pause.as_dict() | {"said": pause.describe(config.zone)} for pause in active_pauses(session)],
         "sources": sources_health(session, config),
         "backlog": backlog(session),
         "pending": pending(session),

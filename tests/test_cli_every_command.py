@@ -45,7 +45,7 @@ VALUES: dict[str, str] = {
     "email": "someone@example.org",
     "by": "approver@example.org",
     "note": "the intro needs another sentence",
-    "reason": "an urgent notice agreed with the chief executive",
+    "reason": "a story is wrong: hold everything until it is corrected",
     "role": "editor",
     "path": str(EXAMPLES / "subscribers.csv"),
     "url": "{site}/",

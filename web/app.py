@@ -24,6 +24,7 @@ from compose.config import Config
 from state.db import Database
 from state.staff import LoginPolicy
 from web import account, desk, edition_pages, history, imports, public, quiet, subscribers, threads, websub
+from web import pause as pause_switch
 from web.public import SubscribeLimits
 from web.render import STATIC, WebApp, make_templates, message
 from web.security import (
@@ -94,7 +95,8 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (public, websub, account, desk, edition_pages, threads, history, subscribers, imports, quiet):
+    for module in (public, websub, account, desk, edition_pages, threads, history, subscribers, imports, quiet,
+                   pause_switch):
         app.include_router(module.router)
     app.state.body_meter = BodyMeter()
     app.add_middleware(BodyLimit, meter=app.state.body_meter)  # added last: the outermost, so no body is read past its cap

@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse
 from compose.config import Config
 from compose.email import RECIPIENT_TOKENS, greeting_name, postal_line
 from state.db import Database
+from state.pauses import active as active_pauses
 from web.security import CSRF_FIELD, IpThrottle, web_session
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
@@ -72,6 +73,9 @@ def page(request: Request, name: str, context: dict[str, Any] | None = None, *, 
     values = {"request": request, "csrf": web_session(request).csrf, "staff": getattr(request.state, "staff", None),
               "zone_name": app.config.edition.timezone, "path": request.url.path}
     values.update(context or {})
+    if values["staff"] is not None:  # every desk page shows the pauses in force (templates/web/base.html)
+        with app.db.session() as session:
+            values["pauses"] = active_pauses(session)
     return app.templates.TemplateResponse(request, name, values, status_code=status)
 
 

@@ -13,6 +13,7 @@ the module of its group, and no module of this package imports this one:
     approval     approve, reject
     quiet        override-quiet
     posts        posts draft, posts slots, posts move, publish
+    pause        pause, resume
     status       status (and its tables)
     subscribers  subscribers import|list|unsubscribe
     staff        staff add|disable
@@ -28,6 +29,7 @@ import sys
 import typer
 
 from flows.cli import approval, demo, edition, posts, sources, staff, status, subscribers, terminal, web
+from flows.cli import pause as pausing
 from flows.cli.context import Abort, global_options
 from flows.cli.quiet import override_quiet
 from flows.settings import ConfigError
@@ -51,6 +53,8 @@ app.command("reject")(approval.reject)
 app.command("override-quiet")(override_quiet)
 app.command("send")(edition.send)
 app.command("publish")(posts.publish)
+app.command("pause")(pausing.pause)
+app.command("resume")(pausing.resume)
 app.command("status")(status.status)
 app.command("demo")(demo.demo)
 app.command("web")(web.web)

@@ -36,7 +36,7 @@ def publish() -> None:
         terminal.emit_json(summary.as_dict())
         return
     terminal.say(summary.message)
-    for line in summary.waiting + summary.failed:
+    for line in summary.held + summary.waiting + summary.failed:
         terminal.say(f"  {line}")
 
 

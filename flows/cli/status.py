@@ -73,6 +73,11 @@ def print_status(report: dict[str, Any]) -> None:
     def when(value: str | None, never: str = "never") -> str:
         return terminal.when(value, zone, now=now, never=never)
 
+    for pause in report.get("paused") or ():
+        terminal.labelled("PAUSED: ", f"{pause['said']}. Nothing goes out on it until an admin runs "
+                          f"`syndicate resume --by EMAIL{'' if pause['channel'] == 'all' else ' --channel ' + pause['channel']}`.",
+                          "bold red")
+
     terminal.table("Sources", ["source", "section", ("last success", "time"), "health",
                                ("new", "number"), ("upd", "number")], [
         (s["name"], s["section"], when(s["last_success"]), source_health(s), s["items_new"], s["items_updated"])

@@ -5,6 +5,10 @@ from the ledger, send each batch in one provider request and record the answer. 
 committed before each request leaves and after each answer, so a crash at any point resumes
 with `deliver_edition` again: accepted batches are never resent, and a batch that was in flight
 when the process died is held as ambiguous for staff (`state.deliveries.resolve_ambiguous`).
+
+A pause of the email (`state.pauses`) is asked in the ledger before an edition starts and before
+each batch is claimed: a send under way stops at its next batch, the edition stays `sending`, and
+the first run after the resume goes on with the batches still planned.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from connectors.channels.base import EmailChannel, OutboundEmail, Recipient
 from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.sendgrid import SendGridChannel
 from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
-from state import deliveries, ledger, quiet
+from state import deliveries, ledger, pauses, quiet
 from state.db import Database
 from state.models import EditionRow, EditionStatus, SubscriberRow, SubscriberStatus
 from state.secret_key import key_fingerprint, record_signing_key
@@ -46,6 +50,7 @@ class DeliverySummary:
     message: str = ""
     channel: str = ""
     sent: bool = False
+    paused: dict[str, object] | None = None  # the pause that stopped it (`Pause.as_dict`, and "said")
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -110,39 +115,56 @@ def deliver_edition(db: Database, config: Config, *, now: datetime, edition_id: 
         None, recipients=sum(s.recipients for s in summaries), accepted=sum(s.accepted for s in summaries),
         failed=sum(s.failed for s in summaries), ambiguous=sum(s.ambiguous for s in summaries),
         skipped=sum(s.skipped for s in summaries), channel=channel.name,
-        message="; ".join(s.message for s in summaries), sent=all(s.sent for s in summaries))
+        message="; ".join(s.message for s in summaries), sent=all(s.sent for s in summaries),
+        paused=next((s.paused for s in summaries if s.paused), None))
 
 
-def _summary(edition_id: int, figures: Mapping[str, int], message: str, channel: str, sent: bool) -> DeliverySummary:
+def _summary(edition_id: int, figures: Mapping[str, int], message: str, channel: str, sent: bool,
+             paused: dict[str, object] | None = None) -> DeliverySummary:
     return DeliverySummary(edition_id, recipients=figures["recipients"], accepted=figures["accepted"],
                            failed=figures["failed"], ambiguous=figures["ambiguous"], skipped=figures["skipped"],
-                           message=message, channel=channel, sent=sent)
+                           message=message, channel=channel, sent=sent, paused=paused)
+
+
+def _paused(pause: pauses.Pause | None, config: Config) -> dict[str, object] | None:
+    """The pause for the summary: who, since when, why, and all of it as staff read it (`said`)."""
+    return None if pause is None else pause.as_dict() | {"said": pause.describe(config.zone)}
+
+
+def paused_note(pause: pauses.Pause, config: Config) -> str:
+    """Why nothing more goes out, and what lets it go: for the summary's message."""
+    return (f"{pause.describe(config.zone)}; it goes on where it stopped after "
+            f"`syndicate resume --by EMAIL` (or Resume on the desk)")
 
 
 def _start(db: Database, config: Config, edition_id: int, channel: EmailChannel, *, now: datetime,
-           worker: str, secret_key: str) -> tuple[OutboundEmail | None, str]:
-    """Check approval, mark the edition sending, plan it; or say why nothing will be sent."""
+           worker: str, secret_key: str) -> tuple[OutboundEmail | None, str, pauses.Pause | None]:
+    """Check approval, mark the edition sending, plan it; or say why nothing will be sent (and the
+    pause that stops it, if one does)."""
     with db.session() as session:
         row = ledger.get_edition(session, edition_id)
         if row.status == EditionStatus.SENT:
             figures = deliveries.edition_figures(session, edition_id)
-            return None, f"edition {edition_id} was already sent to {figures['accepted']} recipients"
+            return None, f"edition {edition_id} was already sent to {figures['accepted']} recipients", None
+        pause = pauses.stopping(session, pauses.EMAIL)
+        if pause is not None:
+            return None, f"edition {edition_id} was not sent: {paused_note(pause, config)}", pause
         if row.key_fingerprint not in (None, key_fingerprint(secret_key)):
             return None, (f"edition {edition_id} was not sent: its first messages were signed with another secret "
-                          "key; set SYNDICATE_SECRET_KEY back to that key to finish it")
+                          "key; set SYNDICATE_SECRET_KEY back to that key to finish it"), None
         if row.status in (EditionStatus.APPROVED, EditionStatus.SENDING):
             waits = quiet.hold_if_quiet(session, QuietCalendar.from_config(config), row, now=now)
             if waits:  # inside quiet time: its time moved to the next allowed moment, nothing is sent
-                return None, waits
+                return None, waits, None
         try:
             ledger.mark_edition_sending(session, row)
             record_signing_key(row, secret_key)
         except ledger.LedgerError as exc:
             session.rollback()
-            return None, f"edition {edition_id} was not sent: {exc}"
+            return None, f"edition {edition_id} was not sent: {exc}", None
         if not _has_deliveries(session, edition_id) and not _active(session):
             session.rollback()
-            return None, f"edition {edition_id} was not sent: there are no active subscribers"
+            return None, f"edition {edition_id} was not sent: there are no active subscribers", None
         deliveries.plan(session, row, batch_size=min(config.email.batch_size, channel.max_batch_size), now=now,
                         channel=channel.name)
         deliveries.recover_interrupted(session, edition_id, worker=worker, now=now,
@@ -153,7 +175,7 @@ def _start(db: Database, config: Config, edition_id: int, channel: EmailChannel,
             from_email=edition.from_email, from_name=edition.from_name, reply_to=edition.reply_to,
             categories=tuple(config.email.categories), list_unsubscribe_mailto=f"mailto:{edition.reply_to}?subject=unsubscribe",
         )
-    return message, ""
+    return message, "", None
 
 
 def _has_deliveries(session: Session, edition_id: int) -> bool:
@@ -167,11 +189,12 @@ def _active(session: Session) -> int:
 
 def _deliver_one(db: Database, config: Config, edition_id: int, *, channel: EmailChannel, note: str, now: datetime,
                  secret_key: str, worker: str) -> DeliverySummary:
-    message, refusal = _start(db, config, edition_id, channel, now=now, worker=worker, secret_key=secret_key)
+    message, refusal, pause = _start(db, config, edition_id, channel, now=now, worker=worker, secret_key=secret_key)
     if message is None:
         with db.session() as session:
             figures = deliveries.edition_figures(session, edition_id)
-        return _summary(edition_id, figures, refusal, channel.name, sent=refusal.find("already sent") >= 0)
+        return _summary(edition_id, figures, refusal, channel.name, sent=refusal.find("already sent") >= 0,
+                        paused=_paused(pause, config))
     if isinstance(channel, OutboxEmailChannel):
         note = outbox_note(config, channel, message)
     run = _Run(db, config, channel, message, now=now, secret_key=secret_key, worker=worker)
@@ -191,6 +214,7 @@ class _Run:
         self._start, self._t0 = now, time.monotonic()
         self.stop = threading.Event()
         self.stop_reason = ""
+        self.paused: pauses.Pause | None = None
 
     def now(self) -> datetime:
         return self._start + timedelta(seconds=time.monotonic() - self._t0)
@@ -198,6 +222,11 @@ class _Run:
     def work(self) -> None:
         while not self.stop.is_set():
             with self.db.session() as session:
+                pause = pauses.stopping(session, pauses.EMAIL)  # before every batch: a pause stops it here
+                if pause is not None:
+                    self.paused = self.paused or pause
+                    self.stop.set()
+                    return
                 claimed = deliveries.claim_next_batch(session, self.message.edition_id, worker=self.worker,
                                                       now=self.now())
             if claimed is None:
@@ -270,7 +299,9 @@ class _Run:
         extras = [f"{figures[k]} {k}" for k in ("failed", "skipped", "ambiguous") if figures[k]]
         if extras:
             said += f" ({', '.join(extras)})"
-        if self.stop_reason:
+        if self.paused is not None and not done:
+            said += f"; {paused_note(self.paused, self.config)}"
+        elif self.stop_reason:
             said += f"; stopped: {self.stop_reason}"
         elif counts["ambiguous"]:
             said += (f"; {counts['ambiguous']} batch(es) are ambiguous and held for staff: check the provider, then "
@@ -279,4 +310,5 @@ class _Run:
             said += f"; {counts['planned']} batch(es) wait to retry (the next run resumes them)"
         if done:
             said += "; edition marked sent"
-        return _summary(edition_id, figures, f"{said}; {note}" if note else said, self.channel.name, sent=done)
+        return _summary(edition_id, figures, f"{said}; {note}" if note else said, self.channel.name, sent=done,
+                        paused=None if done else _paused(self.paused, self.config))

@@ -14,6 +14,10 @@ network's threads to "not before" the reset (`ThreadRow.scheduled_for`) with no 
 run; a duplicate is recorded and never retried; refused credentials stop the network for the
 run; a refused reply follows `social.<network>.reply_fallback`. What each refusal finally means for
 the post and the run is one table, `_REFUSALS`.
+
+A pause of the network or of everything (`state.pauses`) is asked in the ledger before each
+thread and before each post (and each retry): a thread under way stops before its next post and
+the first run after the resume goes on from there, as a reply to the last post that went.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,7 +44,7 @@ from connectors.errors import (
     ReplyNotAllowedError,
     TransientError,
 )
-from state import ledger, quiet, slots
+from state import ledger, pauses, quiet, slots
 from state.models import EditionRow, EditionStatus, PostRow, PostStatus, ThreadRow, ThreadStatus
 
 ChannelFactory = Callable[[str], PostChannel]
@@ -62,20 +66,27 @@ class PublishSummary:
     failed: list[str] = field(default_factory=list)
     reconciled: int = 0  # posts an interrupted run left `posting`, found on the network and recorded
     where: dict[str, str] = field(default_factory=dict)  # network -> where its posts went, in words
+    held: list[str] = field(default_factory=list)  # threads a pause stopped: "thread 4 (x): 1 of 3 post(s) out"
+    paused: dict[str, str] = field(default_factory=dict)  # network -> the pause that stops it, in words
 
     def as_dict(self) -> dict[str, object]:
         return {"posted": self.posted, "threads_done": self.threads_done, "waiting": self.waiting,
                 "failed": self.failed, "reconciled": self.reconciled, "where": self.where,
-                "message": self.message}
+                "held": self.held, "paused": self.paused, "message": self.message}
 
     @property
     def message(self) -> str:
-        """What happened, saying where the posts went (the network, or the outbox and its folder)."""
+        """What happened, saying where the posts went (the network, or the outbox and its folder), and
+        what a pause holds back."""
         head = f"{self.posted} post(s) published, {len(self.threads_done)} thread(s) complete"
-        if not self.where:
-            return head
-        return f"{head}: " + "; ".join(f"{NETWORK_NAMES.get(network, network)}: {place}"
-                                       for network, place in sorted(self.where.items()))
+        if self.where:
+            head += ": " + "; ".join(f"{NETWORK_NAMES.get(network, network)}: {place}"
+                                     for network, place in sorted(self.where.items()))
+        for network, pause in sorted(self.paused.items()):
+            held = sum(1 for line in self.held if f"({network})" in line)
+            head += (f"; {held} {NETWORK_NAMES.get(network, network)} thread(s) wait: {pause}; they go on "
+                     "where they stopped after `syndicate resume --by EMAIL` (or Resume on the desk)")
+        return head
 
 
 def destination(network: str, channel: PostChannel) -> str:
@@ -194,6 +205,12 @@ def publish_due_posts(sessions: sessionmaker[Session], config: Config, *, now: d
         for tid, network in plan:
             if network in halted:
                 continue
+            with sessions() as session:
+                pause = pauses.stopping(session, network)
+            if pause is not None:
+                summary.paused[network] = pause.describe(config.zone)
+                summary.held.append(f"thread {tid} ({network}): paused before it started")
+                continue
             channel = channels.setdefault(network, channel_for(network))
             with sessions() as session:
                 publisher = _ThreadPublisher(session, ledger.get_thread(session, tid), channel,
@@ -206,6 +223,10 @@ def publish_due_posts(sessions: sessionmaker[Session], config: Config, *, now: d
                 summary.where[network] = destination(network, channel)
             if outcome.kind == "done":
                 summary.threads_done.append(tid)
+            elif outcome.kind == "paused":
+                summary.paused[network] = outcome.message
+                summary.held.append(f"thread {tid} ({network}): paused after {publisher.out} of "
+                                    f"{publisher.total} post(s)")
             elif outcome.kind == "wait":
                 summary.waiting.append(f"thread {tid} ({network}): wait: {outcome.message}")
             else:
@@ -232,6 +253,25 @@ class _ThreadPublisher:
         self.posted = 0
         self.reconciled = 0
 
+    @property
+    def total(self) -> int:
+        return len(self.thread.posts)
+
+    @property
+    def out(self) -> int:
+        """How many of the thread's posts are on the network."""
+        return sum(1 for p in self.thread.posts if p.status in (PostStatus.POSTED, PostStatus.DUPLICATE))
+
+    def _paused(self) -> _Outcome | None:
+        """A pause of this network (or of everything), asked in the ledger before each post: the
+        thread stops here and the next run after the resume goes on from this post."""
+        pause = pauses.stopping(self.session, self.thread.network)
+        if pause is None:
+            return None
+        self.session.commit()
+        zone = self.config.zone if self.config is not None else UTC
+        return _Outcome("paused", pause.describe(zone))
+
     def run(self) -> _Outcome:
         refused = self._approval_problem()
         if refused:
@@ -251,6 +291,9 @@ class _ThreadPublisher:
             if post.status == PostStatus.AMBIGUOUS:
                 return self._fail(post, PostStatus.AMBIGUOUS, "a post's fate is unknown: check the network and "
                                   "mark it posted or resend it from the review desk", "ambiguous post: held for staff")
+            paused = self._paused()  # before every call to the network (a lookup or a post)
+            if paused:
+                return paused
             if post.status == PostStatus.POSTING:
                 held = self._reconcile(post, reply_to)
                 if held:
@@ -388,6 +431,9 @@ class _ThreadPublisher:
                                             stop_thread=False)
                     self.session.commit()
                     self.sleep(retries.pop(0))
+                    paused = self._paused()  # paused while it waited to retry: stop before sending again
+                    if paused:
+                        return paused
                     continue
                 return self._refused(post, exc)
             self._posted(post, receipt)

@@ -1,7 +1,7 @@
 """quiet: editions and threads moved by quiet time, and admins' overrides
 
 Revision ID: 0004_quiet
-Revises: 0003_security
+Revises: 0004_pause (chained at the merge of main into slots)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0004_quiet'
-down_revision = '0003_security'
+down_revision = '0004_pause'
 branch_labels = None
 depends_on = None
 
