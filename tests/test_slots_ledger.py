@@ -334,3 +334,17 @@ def test_two_publish_workers_giving_waiting_posts_their_slots_give_each_post_one
         held = {r.thread_id: r.slot_at for r in session.scalars(select(ThreadSlotRow))}
     assert held == {first: london(2026, 12, 7, 9, 0), second: london(2026, 12, 7, 13, 0)}
     assert (scheduled(db, first), scheduled(db, second)) == (london(2026, 12, 7, 9, 0), london(2026, 12, 7, 13, 0))
+
+
+def test_moving_is_not_editing_for_the_two_person_rule(db: Database, tmp_path: Path) -> None:
+    """Time is not content: an approver who moved a draft post may still approve it (they changed
+    when it goes, not what it says), and the move voids nothing."""
+    config = make_config(tmp_path)
+    thread = add_thread(db, 1)
+    with db.session() as session:
+        move_thread(session, config, ledger.get_thread(session, thread), to=london(2026, 12, 8, 13, 0), by=OTHER,
+                    now=NOW)
+        session.commit()
+        assert ledger.editors_since_approval(session, "thread", thread) == []
+        assert ledger.why_not_approve(session, "thread", thread, by=OTHER, now=NOW, config=config) is None
+    assert approve(db, config, thread, by=OTHER) == london(2026, 12, 8, 13, 0)  # and it keeps the slot it was moved to
