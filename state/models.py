@@ -584,24 +584,23 @@ class WebSubSubscriptionRow(Base):
         return f"WebSubSubscriptionRow(id={self.id!r}, source_id={self.source_id!r}, state={self.state!r})"
 
 
-# --- posting slots ------------------------------------------------------------------------------
+# --- pauses -------------------------------------------------------------------------------------
 
 
-class ThreadSlotRow(Base):
-    """The time a thread goes out when it is not simply "when due": the posting slot it holds in
-    its network's weekly grid (`compose.slots`; one thread per slot, enforced by the unique
-    constraint, so two workers never give one slot to two threads), or a time staff fixed by hand
-    (`slot_at` empty, `set_by` named). Written only by `state.slots`."""
+class PauseRow(Base):
+    """A pause of every channel (`channel` "all") or of one ("email", "x", ...): while `resumed_at` is
+    empty nothing goes out on it. Who paused it, when and why; who resumed it and when. Written only
+    by `state.pauses`."""
 
-    __tablename__ = "thread_slots"
-    __table_args__ = (UniqueConstraint("network", "slot_at", name="uq_thread_slots_network_slot_at"),)
+    __tablename__ = "pauses"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), unique=True)
-    network: Mapped[str] = mapped_column(String(20))
-    slot_at: Mapped[datetime | None]  # the slot held; None: a time staff fixed off the grid
-    set_by: Mapped[str | None] = mapped_column(String(320))  # who moved it there; None: taken in approval order
-    at: Mapped[datetime]  # when it was taken or moved
+    channel: Mapped[str] = mapped_column(String(40), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    paused_by: Mapped[str] = mapped_column(String(320))
+    paused_at: Mapped[datetime]
+    resumed_by: Mapped[str | None] = mapped_column(String(320))
+    resumed_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 # --- quiet time (calendar) ----------------------------------------------------------------------
@@ -628,20 +627,21 @@ class QuietMoveRow(Base):
     override_at: Mapped[datetime | None]
 
 
-# --- pauses -------------------------------------------------------------------------------------
+# --- posting slots ------------------------------------------------------------------------------
 
 
-class PauseRow(Base):
-    """A pause of every channel (`channel` "all") or of one ("email", "x", ...): while `resumed_at` is
-    empty nothing goes out on it. Who paused it, when and why; who resumed it and when. Written only
-    by `state.pauses`."""
+class ThreadSlotRow(Base):
+    """The time a thread goes out when it is not simply "when due": the posting slot it holds in
+    its network's weekly grid (`compose.slots`; one thread per slot, enforced by the unique
+    constraint, so two workers never give one slot to two threads), or a time staff fixed by hand
+    (`slot_at` empty, `set_by` named). Written only by `state.slots`."""
 
-    __tablename__ = "pauses"
+    __tablename__ = "thread_slots"
+    __table_args__ = (UniqueConstraint("network", "slot_at", name="uq_thread_slots_network_slot_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(40), index=True)
-    reason: Mapped[str] = mapped_column(Text)
-    paused_by: Mapped[str] = mapped_column(String(320))
-    paused_at: Mapped[datetime]
-    resumed_by: Mapped[str | None] = mapped_column(String(320))
-    resumed_at: Mapped[datetime | None] = mapped_column(index=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), unique=True)
+    network: Mapped[str] = mapped_column(String(20))
+    slot_at: Mapped[datetime | None]  # the slot held; None: a time staff fixed off the grid
+    set_by: Mapped[str | None] = mapped_column(String(320))  # who moved it there; None: taken in approval order
+    at: Mapped[datetime]  # when it was taken or moved

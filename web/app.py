@@ -95,8 +95,8 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (public, websub, account, desk, edition_pages, threads, history, subscribers, imports, quiet,
-                   pause_switch):
+    for module in (public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch,
+                   quiet):
         app.include_router(module.router)
     app.state.body_meter = BodyMeter()
     app.add_middleware(BodyLimit, meter=app.state.body_meter)  # added last: the outermost, so no body is read past its cap

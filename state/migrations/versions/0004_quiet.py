@@ -1,7 +1,7 @@
 """quiet: editions and threads moved by quiet time, and admins' overrides
 
 Revision ID: 0004_quiet
-Revises: 0004_pause (chained at the merge of main into slots)
+Revises: 0004_pause
 """
 
 from __future__ import annotations
