@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator, model_validator
 
 from compose.schedule import DAYS
+from compose.slot_grid import normalise_slots
 
 #: The fields each template may name, by the key that holds the template.
 TEMPLATE_FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -256,6 +257,19 @@ class SocialNetwork(_Strict):
     reply_fallback: Literal["standalone", "stop"] = "stop"
     max_characters: int | None = None  # Mastodon instances may allow more than 500
     instance_url: HttpUrl | None = None
+    # posting slots, wall-clock in edition.timezone: "monday 09:00", "weekdays 12:30", "weekends 10:00",
+    # "daily 18:00"; approved posts take the next free one (compose.slots). Empty: posts go out when due
+    slots: tuple[str, ...] = ()
+
+    @field_validator("slots", mode="before")
+    @classmethod
+    def _one_slot(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value  # slots = "weekdays 09:00"
+
+    @field_validator("slots")
+    @classmethod
+    def _slots(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return normalise_slots(value)
 
 
 class XPricing(_Strict):

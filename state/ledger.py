@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compose.post_length import RULES_BY_NETWORK, NetworkRules, is_valid, rules_for, weighted_length
-from state import events
+from state import events, slots
 from state.changes import describe
 from state.errors import LedgerError as LedgerError
 from state.errors import NotAllowed as NotAllowed
@@ -225,6 +225,8 @@ def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, 
     else:
         move(row, ThreadStatus.APPROVED, only=_APPROVABLE_THREADS)
         event = events.POST_APPROVED
+        if config is not None:
+            slots.take_slot(session, config, row, now=now)  # an item post without a fixed time: the next free slot
     return _decide(session, kind, row, decision="approved", event=event, by=who, note=note, now=now,
                    payload={"content_hash": row.content_hash,
                             "scheduled_for": row.scheduled_for.isoformat() if row.scheduled_for else None})
@@ -250,6 +252,8 @@ def auto_approve(session: Session, thread: ThreadRow, *, reason: str, now: datet
     if problems:
         raise TooLong(f"thread {thread.id} is not approved automatically: on {thread.network} {'; '.join(problems)}")
     move(thread, ThreadStatus.APPROVED, only=_APPROVABLE_THREADS)
+    if config is not None:
+        slots.take_slot(session, config, thread, now=now)
     return _decide(session, "thread", thread, decision="approved", event=events.POST_APPROVED, by=SYSTEM,
                    note=reason, now=now, payload={"content_hash": thread.content_hash, "auto": True})
 

@@ -625,3 +625,23 @@ class QuietMoveRow(Base):
     override_by: Mapped[str | None] = mapped_column(String(320))
     override_reason: Mapped[str | None] = mapped_column(Text)
     override_at: Mapped[datetime | None]
+
+
+# --- posting slots ------------------------------------------------------------------------------
+
+
+class ThreadSlotRow(Base):
+    """The time a thread goes out when it is not simply "when due": the posting slot it holds in
+    its network's weekly grid (`compose.slots`; one thread per slot, enforced by the unique
+    constraint, so two workers never give one slot to two threads), or a time staff fixed by hand
+    (`slot_at` empty, `set_by` named). Written only by `state.slots`."""
+
+    __tablename__ = "thread_slots"
+    __table_args__ = (UniqueConstraint("network", "slot_at", name="uq_thread_slots_network_slot_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), unique=True)
+    network: Mapped[str] = mapped_column(String(20))
+    slot_at: Mapped[datetime | None]  # the slot held; None: a time staff fixed off the grid
+    set_by: Mapped[str | None] = mapped_column(String(320))  # who moved it there; None: taken in approval order
+    at: Mapped[datetime]  # when it was taken or moved

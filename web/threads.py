@@ -14,9 +14,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from compose.calendar import QuietCalendar
 from compose.post_length import RULES_BY_NETWORK, NetworkRules, rules_for, weighted_length
 from compose.posts import x_post_cost
+from compose.slots import parse_local
 from compose.threads import thread_hash
 from connectors.channels.reach import loopback_warning
-from state import ledger, quiet
+from state import ledger, quiet, slots
 from state.models import EditionRow, ItemRow, ThreadRow, ThreadStatus
 from state.staff import Staff
 from state.threads import can_change, derived_texts, hand_edited, rebuild_roundup, write_posts
@@ -37,6 +38,7 @@ NOTICES = {
     "rejected": "Rejected, with your note.",
     "rebuilt": "Rebuilt from the edition. It needs approval again.",
     "rebuilt-unchanged": "Rebuilt from the edition: the posts were already up to date.",
+    "moved": "Moved. It goes out at its new time; its approval stands (the time is not part of what was approved).",
     "quiet-overridden": "Quiet time overridden, with your reason: the thread goes out at the time it was due.",
 }
 PLACEMENT_WORDS = {"every": "a link in every post", "first": "the link in the first post only",
@@ -109,7 +111,40 @@ def _views(request: Request, session: Any) -> list[dict[str, Any]]:
     staff = request.state.staff
     rows = session.scalars(select(ThreadRow).where(ThreadRow.status.in_(SHOWN))
                            .order_by(ThreadRow.scheduled_for, ThreadRow.id)).all()
-    return [_view(row, app.config, session, staff, app.now()) for row in rows]
+    views = [_view(row, app.config, session, staff, app.now()) for row in rows]
+    free: dict[str, list[Any]] = {}
+    held = slots.slots_of(session, [row.id for row in rows])
+    for view in views:
+        _timing(view, session, app.config, app.now(), free, held)
+    return views
+
+
+def _timing(view: dict[str, Any], session: Any, config: Any, now: Any, free: dict[str, list[Any]],
+            held: dict[int, Any]) -> None:
+    """When the thread goes out and why (its slot, a time staff fixed, its edition), and the free
+    slots it may move to (`free` caches them per network)."""
+    thread = view["thread"]
+    view["slot"] = held.get(thread.id)
+    view["slotted"] = slots.slotted(config, thread.network)
+    view["movable"] = (thread.kind == "item" and thread.status in slots.MOVABLE
+                       and all(p.status == "pending" for p in thread.posts))
+    if view["movable"] and view["slotted"] and thread.network not in free:
+        free[thread.network] = slots.free_slots(session, config, thread.network, now=now, count=10)
+    view["free"] = free.get(thread.network, []) if view["movable"] else []
+
+
+def _board(session: Any, config: Any, now: Any, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The posting slots of the week ahead per network, with the thread in each (for the board the
+    posts are dragged across), and the movable posts of a slotted network that hold no slot yet."""
+    by_id = {v["thread"].id: v for v in views}
+    networks = []
+    for network in [n for n in RULES_BY_NETWORK if slots.slotted(config, n)]:
+        grid = [s for s in slots.board(session, config, now=now, days=7, networks=[network])]
+        waiting = [v for v in views if v["thread"].network == network and v["movable"]
+                   and (v["slot"] is None or (v["slot"].slot_at is not None and v["slot"].slot_at < now))]
+        networks.append({"network": network, "slots": grid, "threads": by_id, "waiting": waiting,
+                         "grid": getattr(config.social, network).slots})
+    return networks
 
 
 @router.get("/desk/threads")
@@ -118,8 +153,9 @@ def threads_page(request: Request, staff: Staff = Depends(need("view"))) -> Resp
     notice = NOTICES.get(request.query_params.get("done", ""))
     caution = loopback_warning(app.config, app.env) if request.query_params.get("done") == "approved" else None
     with app.db.session() as session:
-        return page(request, "threads.html", {"threads": _views(request, session), "notice": notice, "error": None,
-                                              "caution": caution})
+        views = _views(request, session)
+        return page(request, "threads.html", {"threads": views, "notice": notice, "error": None,
+                                              "caution": caution, "board": _board(session, app.config, app.now(), views)})
 
 
 @router.get("/desk/api/count")
@@ -146,8 +182,9 @@ def _thread(session: Any, thread_id: int) -> ThreadRow:
 def _error(request: Request, message: str, status: int = 409) -> Response:
     app = app_of(request)
     with app.db.session() as session:
-        return page(request, "threads.html", {"threads": _views(request, session), "notice": None, "error": message},
-                    status=status)
+        views = _views(request, session)
+        return page(request, "threads.html", {"threads": views, "notice": None, "error": message,
+                                              "board": _board(session, app.config, app.now(), views)}, status=status)
 
 
 def _too_long(row: ThreadRow, texts: list[str], config: Any) -> str | None:
@@ -235,3 +272,25 @@ def thread_reject(request: Request, thread_id: int, post: Posted = Depends(poste
     except ledger.LedgerError as exc:
         return _error(request, str(exc))
     return RedirectResponse(f"/desk/threads?done=rejected#thread-{thread_id}", status_code=303)
+
+
+@router.post("/desk/threads/{thread_id}/move")
+def thread_move(request: Request, thread_id: int, post: Posted = Depends(posted("edit"))) -> Response:
+    """Move an item's post to another slot (`to`: a slot as the form lists it, or "next"), or to a
+    time of day staff choose (`at`, a datetime-local in the organisation's zone). Audited; the
+    approval stands, since the time is not part of what was approved."""
+    app = app_of(request)
+    at = str(post.form.get("at") or "").strip()
+    to = at or str(post.form.get("to") or "").strip()
+    try:
+        moment = None if to in ("", "next") else parse_local(to, app.zone)
+    except ValueError as exc:
+        return _error(request, str(exc), 400)
+    try:
+        with app.db.session() as session:
+            slots.move_thread(session, app.config, _thread(session, thread_id), to=moment, by=post.staff.email,
+                              now=app.now())
+            session.commit()
+    except ledger.LedgerError as exc:
+        return _error(request, str(exc))
+    return RedirectResponse(f"/desk/threads?done=moved#thread-{thread_id}", status_code=303)

@@ -12,7 +12,7 @@ the module of its group, and no module of this package imports this one:
     edition      edition build|show|preview|acknowledge, send
     approval     approve, reject
     quiet        override-quiet
-    posts        posts draft, publish
+    posts        posts draft, posts slots, posts move, publish
     pause        pause, resume
     status       status (and its tables)
     subscribers  subscribers import|list|unsubscribe
@@ -84,6 +84,8 @@ backlog_app.command("release")(sources.backlog_release)
 
 posts_app = _group("posts", "Per-item social posts.")
 posts_app.command("draft")(posts.posts_draft)
+posts_app.command("slots")(posts.posts_slots)
+posts_app.command("move")(posts.posts_move)
 
 
 def _hoist_global_options(argv: list[str]) -> list[str]:

@@ -4,7 +4,7 @@ or post.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,14 +21,18 @@ def approve(
     """Approve the exact content of an edition, thread or post (as an approver or admin who did not change it)."""
     from connectors.channels.reach import loopback_warning
     from state import ledger
+    from state.slots import slot_of
 
     cfg, db = config(), database()
     try:
         with db.session() as session:
             approval = ledger.approve(session, kind, ident, by=by, now=now(), note=note,
                                       two_person_rule=cfg.review.two_person_rule, config=cfg)
-            data = {"kind": approval.subject_kind, "id": approval.subject_id, "by": approval.by,
-                    "content_hash": approval.content_hash}
+            data: dict[str, Any] = {"kind": approval.subject_kind, "id": approval.subject_id, "by": approval.by,
+                                    "content_hash": approval.content_hash}
+            held = slot_of(session, approval.subject_id) if approval.subject_kind == "thread" else None
+            if held is not None:  # a posting slot (or a time staff set): say when it goes
+                data["scheduled_for"] = ledger.get_thread(session, approval.subject_id).scheduled_for
     except ledger.LedgerError as exc:
         with db.session() as session:
             ledger.record_refusal(session, exc, now=now())
@@ -37,7 +41,8 @@ def approve(
     if as_json():
         terminal.emit_json({**data, "warning": warning})
         return
-    terminal.say(f"{kind} {ident} approved by {data['by']}")
+    goes = f": goes out {terminal.when(data['scheduled_for'], cfg.zone, now=now())}" if "scheduled_for" in data else ""
+    terminal.say(f"{kind} {ident} approved by {data['by']}{goes}")
     if warning:
         terminal.warn(warning)
 

@@ -44,7 +44,7 @@ from connectors.errors import (
     ReplyNotAllowedError,
     TransientError,
 )
-from state import ledger, pauses, quiet
+from state import ledger, pauses, quiet, slots
 from state.models import EditionRow, EditionStatus, PostRow, PostStatus, ThreadRow, ThreadStatus
 
 ChannelFactory = Callable[[str], PostChannel]
@@ -196,6 +196,8 @@ def publish_due_posts(sessions: sessionmaker[Session], config: Config, *, now: d
     halted: set[str] = set()
     try:
         with sessions() as session:
+            slots.assign_waiting(session, config, now=now)  # approved before the network had slots
+            session.commit()
             threads = _due_threads(session, now)
             if thread_id is not None:
                 threads = [t for t in threads if t.id == thread_id]

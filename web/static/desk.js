@@ -77,4 +77,37 @@
       }, 200);
     });
   });
+
+  // drag a post onto a free posting slot: fills in and submits that post's "Move to a slot" form
+  // (the form under each post does the same without JavaScript)
+  document.querySelectorAll(".slot-board").forEach(function (board) {
+    var dragged = null;
+    function clear() { board.querySelectorAll(".drop-ok").forEach(function (s) { s.classList.remove("drop-ok"); }); }
+    board.querySelectorAll(".slot-post[data-movable]").forEach(function (chip) {
+      chip.setAttribute("draggable", "true");
+      chip.addEventListener("dragstart", function (e) {
+        dragged = chip; chip.classList.add("dragging");
+        e.dataTransfer.effectAllowed = "move";
+        e.dataTransfer.setData("text/plain", chip.dataset.thread);
+      });
+      chip.addEventListener("dragend", function () { chip.classList.remove("dragging"); dragged = null; clear(); });
+    });
+    board.querySelectorAll(".slot-free").forEach(function (slot) {
+      slot.addEventListener("dragover", function (e) {
+        if (dragged && dragged.dataset.network === slot.dataset.network) { e.preventDefault(); slot.classList.add("drop-ok"); }
+      });
+      slot.addEventListener("dragleave", function () { slot.classList.remove("drop-ok"); });
+      slot.addEventListener("drop", function (e) {
+        e.preventDefault(); clear();
+        var chip = dragged; if (!chip) { return; }
+        var form = document.querySelector('form[data-move-thread="' + chip.dataset.thread + '"]');
+        var select = form && form.querySelector("select[name=to]"); if (!select) { return; }
+        var option = Array.prototype.find.call(select.options, function (o) { return o.value === slot.dataset.slot; });
+        if (!option) { option = new Option(slot.querySelector(".slot-time").textContent, slot.dataset.slot); select.add(option); }
+        select.value = slot.dataset.slot;
+        slot.classList.add("dropping");
+        form.submit();
+      });
+    });
+  });
 })();
