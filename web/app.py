@@ -23,7 +23,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from compose.config import Config
 from state.db import Database
 from state.staff import LoginPolicy
-from web import account, desk, edition_pages, history, imports, public, subscribers, threads, websub
+from web import account, calendar, desk, edition_pages, history, imports, public, subscribers, threads, websub
 from web.public import SubscribeLimits
 from web.render import STATIC, WebApp, make_templates, message
 from web.security import (
@@ -94,7 +94,7 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (public, websub, account, desk, edition_pages, threads, history, subscribers, imports):
+    for module in (public, websub, account, desk, edition_pages, threads, history, subscribers, imports, calendar):
         app.include_router(module.router)
     app.state.body_meter = BodyMeter()
     app.add_middleware(BodyLimit, meter=app.state.body_meter)  # added last: the outermost, so no body is read past its cap
