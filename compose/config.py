@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator, model_validator
 
 from compose.schedule import DAYS
+from compose.slot_grid import normalise_slots
 
 #: The fields each template may name, by the key that holds the template.
 TEMPLATE_FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -256,6 +257,19 @@ class SocialNetwork(_Strict):
     reply_fallback: Literal["standalone", "stop"] = "stop"
     max_characters: int | None = None  # Mastodon instances may allow more than 500
     instance_url: HttpUrl | None = None
+    # posting slots, wall-clock in edition.timezone: "monday 09:00", "weekdays 12:30", "weekends 10:00",
+    # "daily 18:00"; approved posts take the next free one (compose.slots). Empty: posts go out when due
+    slots: tuple[str, ...] = ()
+
+    @field_validator("slots", mode="before")
+    @classmethod
+    def _one_slot(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value  # slots = "weekdays 09:00"
+
+    @field_validator("slots")
+    @classmethod
+    def _slots(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return normalise_slots(value)
 
 
 class XPricing(_Strict):
@@ -320,6 +334,185 @@ class Fetch(_Strict):
         return value
 
 
+#: The UK nations whose public holidays `[calendar] holidays` may name, as the `holidays` package
+#: names their subdivisions of "GB", and as staff read them in a reason.
+HOLIDAY_NATIONS: Mapping[str, tuple[str, str]] = {
+    "england": ("ENG", "England"),
+    "wales": ("WLS", "Wales"),
+    "scotland": ("SCT", "Scotland"),
+    "northern-ireland": ("NIR", "Northern Ireland"),
+}
+#: Shorthands `days` may use in a weekly window.
+DAY_GROUPS: Mapping[str, tuple[str, ...]] = {"weekdays": DAYS[:5], "weekends": DAYS[5:], "every day": DAYS}
+
+
+def channel_names() -> tuple[str, ...]:
+    """The channels quiet time can apply to: "email" and every post network `[social]` has a table
+    for (taken from the schema, so a new network needs no change here)."""
+    return ("email", *(name for name, field in Social.model_fields.items() if field.annotation is SocialNetwork))
+
+
+def _known_channels(value: tuple[str, ...] | None, key: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    known = channel_names()
+    for channel in value:
+        if channel not in known:
+            raise ValueError(f"{key}: {channel!r} is not a channel: use {', '.join(known)}")
+    if not value:
+        raise ValueError(f"{key} is an empty list: leave the key out to mean every channel")
+    return value
+
+
+def _local(value: date | datetime, key: str) -> date | datetime:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        raise ValueError(f"{key} = {value.isoformat()} has a UTC offset: write it without one "
+                         "(e.g. 2027-04-01 or 2027-04-01T18:00:00); it is read in edition.timezone")
+    return value
+
+
+class QuietPeriod(_Strict):
+    """One `[[calendar.periods]]` table: a named stretch of time when nothing goes out (on the
+    listed channels, else on every channel), e.g. a pre-election period or a day of mourning.
+
+    `start` and `end` are wall-clock in the organisation's zone: a date means the whole day
+    (`end` included), a date and time the exact moment (`end` excluded)."""
+
+    name: str = Field(min_length=1, max_length=120)
+    start: datetime | date
+    end: datetime | date
+    channels: tuple[str, ...] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if not value.strip() or any(ord(c) < 32 for c in value):
+            raise ValueError(f"{value!r}: write the period's name on one line, e.g. \"Pre-election period\"")
+        return value.strip()
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _date_only(cls, value: object) -> object:
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError:
+                pass  # pydantic names the problem
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _no_offset(cls, value: date | datetime, info: ValidationInfo) -> date | datetime:
+        return _local(value, str(info.field_name))
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _known_channels(value, "channels")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> QuietPeriod:
+        start, end = self.local_bounds()
+        if end <= start:
+            raise ValueError(f"period {self.name!r} ends ({self.end.isoformat()}) before it starts "
+                             f"({self.start.isoformat()}): swap them, or give end a later date")
+        return self
+
+    def local_bounds(self) -> tuple[datetime, datetime]:
+        """[start, end) as naive wall-clock datetimes in the organisation's zone (a date `end` is
+        the midnight after that day)."""
+        start = self.start if isinstance(self.start, datetime) else datetime.combine(self.start, time())
+        end = (self.end if isinstance(self.end, datetime)
+               else datetime.combine(self.end + timedelta(days=1), time()))
+        return start, end
+
+
+class QuietWindow(_Strict):
+    """One `[[calendar.windows]]` table: hours in which `channel` may send or post. A channel with
+    windows is quiet outside all of them; a channel with none is never quiet for its hours.
+
+    `days` is a list of days, or "weekdays", "weekends" or "every day"; `start` and `end` are
+    wall-clock "HH:MM" in the organisation's zone. An `end` at or before `start` runs past midnight
+    into the next day ("22:00" to "02:00"; "00:00" means until midnight)."""
+
+    channel: str
+    days: tuple[str, ...]
+    start: time
+    end: time
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        _known_channels((value,), "channel")
+        return value
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _days(cls, value: object) -> object:
+        if isinstance(value, str):
+            group = DAY_GROUPS.get(value.strip().lower())
+            if group is None:
+                raise ValueError(f"{value!r} is not a group of days: write \"weekdays\", \"weekends\", "
+                                 "\"every day\" or a list, e.g. [\"monday\", \"friday\"]")
+            return group
+        if isinstance(value, list | tuple):
+            days = []
+            for day in value:
+                if not isinstance(day, str) or day.strip().lower() not in DAYS:
+                    raise ValueError(f"{day!r} is not a day of the week: use {', '.join(DAYS)}")
+                if day.strip().lower() not in days:
+                    days.append(day.strip().lower())
+            if not days:
+                raise ValueError("no days: list at least one, or write \"weekdays\"")
+            return tuple(sorted(days, key=DAYS.index))
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _minutes(cls, value: time) -> time:
+        if value.second or value.microsecond or value.tzinfo is not None:
+            raise ValueError(f"{value.isoformat()}: write a wall-clock time to the minute, e.g. \"08:00\"")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietWindow:
+        if self.start == self.end and self.start != time():
+            raise ValueError(f"window for {self.channel} starts and ends at {self.start:%H:%M}: give it an end "
+                             "after its start (or \"00:00\" for until midnight)")
+        return self
+
+
+class CalendarSettings(_Strict):
+    """`[calendar]`: quiet time, when nothing goes out. Public holidays of one UK nation, named
+    periods, and weekly windows per channel. An edition or post due in quiet time moves to the
+    next allowed moment (staff see the move and why); an admin may override it with a reason.
+    The default has no quiet time at all."""
+
+    holidays: str = "none"  # england | wales | scotland | northern-ireland | none
+    holiday_channels: tuple[str, ...] | None = None  # default: every channel is quiet on a holiday
+    periods: tuple[QuietPeriod, ...] = ()
+    windows: tuple[QuietWindow, ...] = ()
+
+    @field_validator("holidays")
+    @classmethod
+    def _nation(cls, value: str) -> str:
+        nation = value.strip().lower().replace(" ", "-")
+        if nation != "none" and nation not in HOLIDAY_NATIONS:
+            raise ValueError(f"{value!r} is not a UK nation we know the holidays of: use "
+                             + ", ".join(f'"{name}"' for name in HOLIDAY_NATIONS) + ' or "none"')
+        return nation
+
+    @field_validator("holiday_channels")
+    @classmethod
+    def _channels(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _known_channels(value, "holiday_channels")
+
+    @property
+    def empty(self) -> bool:
+        """True when there is no quiet time at all (the default)."""
+        return self.holidays == "none" and not self.periods and not self.windows
+
+
 class Config(_Strict):
     """The whole of `syndicate.toml`, validated: every error names the key and the fix."""
 
@@ -333,6 +526,7 @@ class Config(_Strict):
     review: Review = Review()
     websub: WebSub = WebSub()
     fetch: Fetch = Fetch()
+    calendar: CalendarSettings = CalendarSettings()  # [calendar]: quiet time (holidays, periods, hours)
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

@@ -14,6 +14,7 @@ others say it in their message).
     │   └── ExpiredToken                     genuine, but past its lifetime
     ├── ItemNotPostable(ValueError)          [compose.posts] no post on a network can carry the item
     ├── NameRefused(ValueError)              [compose.subscribers] a subscriber's name we do not store
+    ├── NoFreeSlot(ValueError)               [compose.slots] every posting slot of a network taken or quiet, as far as we look
     ├── ConnectorError *                     [connectors.errors] an outside service failed; says `status`, `retry_after_s`
     │   ├── SourceError *                    a source could not be fetched or parsed
     │   └── DeliveryError *                  an email batch or a post did not go through
