@@ -176,7 +176,7 @@ def _threads(session: Session, start: datetime, end: datetime) -> tuple[ThreadEn
         if not inside and not mine:
             continue
         title = item_title if kind == "item" and item_title else (
-            f"roundup of edition {edition_slug}" if edition_slug else kind)
+            f"roundup of edition {edition_slug}" if edition_slug else f"{kind} thread {ident}")
         entries.append(ThreadEntry(id=ident, network=network, kind=kind, status=str(status), title=title,
                                    scheduled_for=scheduled, published_at=published_at,
                                    at=moment if inside else None, posts=mine))

@@ -18,7 +18,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
+from compose.calendar import QuietCalendar, QuietSpan
+from compose.config import Config
 from compose.signing import TokenError, verify_calendar_feed
+from compose.slots import slot_times
+from compose.threads import enabled_networks
 from state.calendar_feeds import feed_owner, feed_token, new_feed_link
 from state.calendar_view import EditionEntry, Schedule, ThreadEntry, schedule_between
 from state.models import ThreadStatus
@@ -57,6 +61,24 @@ class Period:
     month: int | None  # the month shown (month view): other days are its neighbours'
 
 
+@dataclass(frozen=True, slots=True)
+class QuietLine:
+    """One day's quiet time for one reason: its stretches within the day, in the zone."""
+
+    reason: str
+    channels: str  # "every channel", or "x, mastodon"
+    stretches: tuple[tuple[datetime, datetime], ...]  # UTC, clipped to the day
+    all_day: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SlotLine:
+    """One network's posting slots on one day: each moment, and whether a thread has it or it is quiet."""
+
+    network: str
+    slots: tuple[tuple[datetime, str], ...]  # (moment, "free" | "taken" | "quiet")
+
+
 @dataclass
 class Day:
     """One day of the page in the zone, [start, end) in UTC, with what happens in it."""
@@ -68,10 +90,12 @@ class Day:
     today: bool
     editions: list[EditionEntry] = field(default_factory=list)
     threads: list[ThreadEntry] = field(default_factory=list)
+    quiet: list[QuietLine] = field(default_factory=list)
+    slots: list[SlotLine] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.editions or self.threads)
+        return not (self.editions or self.threads or self.quiet or self.slots)
 
     @property
     def entries(self) -> list[tuple[str, datetime, Any]]:
@@ -126,6 +150,47 @@ def lay_out(shown: Period, schedule: Schedule, zone: ZoneInfo, today: date) -> l
     return days
 
 
+def _channels(channels: frozenset[str] | None) -> str:
+    return "every channel" if channels is None else ", ".join(sorted(channels))
+
+
+def quiet_lines(day: Day, spans: list[QuietSpan]) -> list[QuietLine]:
+    """The quiet spans overlapping the day, clipped to it, one line per reason and channels."""
+    grouped: dict[tuple[str, frozenset[str] | None], list[tuple[datetime, datetime]]] = {}
+    for span in spans:
+        start, end = max(span.start, day.start), min(span.end, day.end)
+        if start < end:
+            grouped.setdefault((span.reason, span.channels), []).append((start, end))
+    return [QuietLine(reason=reason, channels=_channels(channels), stretches=tuple(sorted(stretches)),
+                      all_day=any(a == day.start and b == day.end for a, b in stretches))
+            for (reason, channels), stretches in grouped.items()]
+
+
+def slot_lines(config: Config, day: Day, quiet: QuietCalendar, taken: dict[str, set[datetime]]) -> list[SlotLine]:
+    """Each enabled network's slots on the day, marked taken (a thread is scheduled at it) or quiet."""
+    lines = []
+    for network in enabled_networks(config):
+        moments = slot_times(config, network, day.start, day.end)
+        if moments:
+            lines.append(SlotLine(network=network, slots=tuple(
+                (m, "taken" if m in taken.get(network, ()) else "quiet" if quiet.quiet_reason(network, m) else "free")
+                for m in moments)))
+    return lines
+
+
+def add_quiet_and_slots(days: list[Day], config: Config, schedule: Schedule, start: datetime, end: datetime) -> None:
+    """Put the quiet time (`compose.calendar`) and the posting slots (`compose.slots`) on each day."""
+    quiet = QuietCalendar.from_config(config)
+    spans = quiet.spans(start, end)
+    taken: dict[str, set[datetime]] = {}
+    for thread in schedule.threads:
+        if thread.scheduled_for is not None:
+            taken.setdefault(thread.network, set()).add(thread.scheduled_for)
+    for day in days:
+        day.quiet = quiet_lines(day, spans)
+        day.slots = slot_lines(config, day, quiet, taken)
+
+
 def thread_link(thread: ThreadEntry) -> str:
     """Its desk page: the posts page while it can still change or needs staff, else the history."""
     return f"/desk/threads#thread-{thread.id}" if thread.status in ON_THREADS_PAGE else "/desk/history#th-h"
@@ -164,6 +229,7 @@ def calendar_page(request: Request, staff: Staff = Depends(need("view"))) -> Res
         schedule = schedule_between(session, shown.start, shown.end)
         token = feed_token(session, staff.id, secret_key=app.secret_key, now=now)
     days = lay_out(shown, schedule, zone, today)
+    add_quiet_and_slots(days, app.config, schedule, shown.start, shown.end)
     context: dict[str, Any] = {
         "period": shown, "days": days, "weeks": [days[n:n + 7] for n in range(0, len(days), 7)],
         "today": today, "thread_link": thread_link, "counts": _counts(schedule),
