@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from compose.errors import SyndicateError
 from state.models import EditionRow, EditionStatus, ItemRow, PostRow, ThreadRow, ThreadStatus
 
 
@@ -94,7 +95,7 @@ class Schedule:
         return tuple(sorted((p for t in self.threads for p in t.posts), key=lambda p: (p.at, p.thread_id, p.position)))
 
 
-class RangeError(ValueError):
+class RangeError(SyndicateError, ValueError):
     """A range the calendar does not read: start after end, naive times, or too long."""
 
 

@@ -273,6 +273,8 @@ def calendar_feed(request: Request, token: str) -> Response:
         if feed_owner(session, staff_id, nonce) is None:
             return PlainTextResponse(_NOT_VALID, status_code=404, headers={"Cache-Control": "no-store"})
         schedule = schedule_between(session, start, end)
-    calendar = schedule_calendar(schedule, public_url=app.public_url, name=app.config.edition.title, now=now)
+    quiet = QuietCalendar.from_config(app.config).spans(start, end)
+    calendar = schedule_calendar(schedule, public_url=app.public_url, name=app.config.edition.title, now=now,
+                                 quiet=quiet)
     return Response(calendar.to_ical(), media_type="text/calendar; charset=utf-8",
                     headers={"Cache-Control": "private, no-store", "Content-Disposition": 'inline; filename="schedule.ics"'})

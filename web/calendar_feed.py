@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from icalendar import Calendar, Event, vDuration
 
+from compose.calendar import QuietSpan
 from state.calendar_view import EditionEntry, PostEntry, Schedule, ThreadEntry
 
 
@@ -49,10 +50,12 @@ def _host(public_url: str) -> str:
 def _event(uid: str, *, start: datetime, length: timedelta, summary: str, description: str, status: str,
            url: str, stamp: datetime, transparent: bool = False) -> Event:
     event = Event()
+    start = start.replace(microsecond=0)  # iCalendar counts whole seconds
+    end = max((start + length).replace(microsecond=0), start + timedelta(seconds=1))
     event.add("uid", uid)
-    event.add("dtstamp", stamp)
+    event.add("dtstamp", stamp.replace(microsecond=0))
     event.add("dtstart", start)
-    event.add("dtend", start + length)
+    event.add("dtend", end)
     event.add("summary", summary)
     event.add("description", description)
     event.add("status", status)
@@ -82,14 +85,25 @@ def _post_event(post: PostEntry, thread: ThreadEntry, *, host: str, desk: str, s
                   status=_THREAD_STATUS.get(thread.status, "TENTATIVE"), url=url, stamp=stamp)
 
 
-def quiet_uid(start: datetime, end: datetime, reason: str, channels: Iterable[str] | None, host: str) -> str:
+def quiet_uid(span: QuietSpan, host: str) -> str:
     """A quiet period's UID, from what it is: the same period gets the same UID on every poll."""
-    what = f"{start.isoformat()}|{end.isoformat()}|{reason}|{','.join(sorted(channels)) if channels else '*'}"
+    channels = ",".join(sorted(span.channels)) if span.channels is not None else "*"
+    what = f"{span.start.isoformat()}|{span.end.isoformat()}|{span.reason}|{channels}"
     return f"quiet-{hashlib.sha256(what.encode('utf-8')).hexdigest()[:24]}@{host}"
 
 
-def schedule_calendar(schedule: Schedule, *, public_url: str, name: str, now: datetime) -> Calendar:
-    """The calendar of a schedule: its editions' sends and its threads' posts."""
+def _quiet_event(span: QuietSpan, *, host: str, desk: str, stamp: datetime) -> Event:
+    channels = "every channel" if span.channels is None else ", ".join(sorted(span.channels))
+    return _event(quiet_uid(span, host), start=span.start, length=span.end - span.start,
+                  summary=f"Quiet ({channels}): {span.reason}",
+                  description=f"Nothing goes out on {channels}: {span.reason}. Something due then moves to "
+                              f"the next allowed moment. On the desk: {desk}/calendar",
+                  status="CONFIRMED", url=f"{desk}/calendar", stamp=stamp, transparent=True)
+
+
+def schedule_calendar(schedule: Schedule, *, public_url: str, name: str, now: datetime,
+                      quiet: Iterable[QuietSpan] = ()) -> Calendar:
+    """The calendar of a schedule: its editions' sends, its threads' posts, and the `quiet` spans."""
     host = _host(public_url)
     desk = f"{public_url.rstrip('/')}/desk"
     calendar = Calendar()
@@ -105,4 +119,6 @@ def schedule_calendar(schedule: Schedule, *, public_url: str, name: str, now: da
     for thread in schedule.threads:
         for post in thread.posts:
             calendar.add_component(_post_event(post, thread, host=host, desk=desk, stamp=now))
+    for span in quiet:
+        calendar.add_component(_quiet_event(span, host=host, desk=desk, stamp=now))
     return calendar
