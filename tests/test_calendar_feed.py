@@ -13,13 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from compose.signing import calendar_feed_token, unsubscribe_token
 from state.calendar_view import EditionEntry, PostEntry, Schedule, ThreadEntry
-from state.models import EditionRow
+from state.models import AuditRow, EditionRow
 from state.staff import add_staff, disable_staff
 from tests.helpers import calendar_data, desk_data
+from web.access_log import redact
 from web.app import create_app
 from web.calendar_feed import FeedPolicy, schedule_calendar
 
@@ -260,21 +261,20 @@ def test_disabling_the_account_ends_its_feed_and_adding_it_again_does_not_bring_
     assert feed.get(path).status_code == 404
 
 
+def test_the_access_log_never_shows_a_feed_token():
+    line = '127.0.0.1:5000 - "GET /calendar/eyJzIjoxfQ.abc.def-ghi.ics HTTP/1.1" 200'
+    assert redact(line) == '127.0.0.1:5000 - "GET /calendar/[token] HTTP/1.1" 200'
+    assert redact('"GET /desk/calendar?view=month HTTP/1.1"') == '"GET /desk/calendar?view=month HTTP/1.1"'
+
+
 def test_the_link_appears_in_the_audit_log(site):
     app, client, _, _ = site
     _make_link(client)
     _make_link(client)
     with app.state.syndicate.db.session() as session:
-        actions = [row.action for row in ledger_audit(session)]
-    assert actions[-2:] == ["calendar-feed.create", "calendar-feed.reset"]
-
-
-def ledger_audit(session):  # type: ignore[no-untyped-def]
-    from sqlalchemy import select
-
-    from state.models import AuditRow
-
-    return session.scalars(select(AuditRow).where(AuditRow.action.like("calendar-feed.%")).order_by(AuditRow.id)).all()
+        rows = session.scalars(select(AuditRow).where(AuditRow.action.like("calendar-feed.%")).order_by(AuditRow.id))
+        assert [(row.action, row.actor) for row in rows] == [("calendar-feed.create", "ed@example.org"),
+                                                             ("calendar-feed.reset", "ed@example.org")]
 
 
 # --- any schedule: each event once, the rules kept ---------------------------------------------

@@ -25,17 +25,16 @@ from compose.slots import slot_times
 from compose.threads import enabled_networks
 from state.calendar_feeds import feed_owner, feed_token, new_feed_link
 from state.calendar_view import EditionEntry, Schedule, ThreadEntry, schedule_between
-from state.models import ThreadStatus
 from state.staff import Staff
 from web.calendar_feed import feed_range, schedule_calendar
 from web.render import app_of, page
 from web.security import Posted, need, posted
+from web.threads import SHOWN
 
 router = APIRouter()
 
 VIEWS = ("week", "month")
-ON_THREADS_PAGE = frozenset({ThreadStatus.DRAFT, ThreadStatus.REJECTED, ThreadStatus.APPROVED, ThreadStatus.FAILED,
-                             ThreadStatus.PUBLISHING})  # what /desk/threads lists (`web.threads.SHOWN`)
+ON_THREADS_PAGE = frozenset(SHOWN)  # the threads /desk/threads lists
 
 
 class CalendarBounds:
