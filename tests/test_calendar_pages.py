@@ -16,10 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compose.calendar import QuietSpan
+from state import ledger
 from state.calendar_view import EditionEntry, PostEntry, Schedule, ThreadEntry
 from tests.helpers import calendar_data, desk_data
 from web.app import create_app
-from web.calendar import Day, lay_out, period, quiet_lines
+from web.calendar import Day, MonthCell, lay_out, period, quiet_lines
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)  # Thursday 26 November 2026, 14:00 in London
 SECRET = "test-secret-key-0123456789abcdef"
@@ -92,6 +93,19 @@ def test_times_and_days_are_the_organisations_zone(db, tmp_path):
     assert "Edition 10:00" in _day(week, "2026-11-26")
     # the published thread went out on Tuesday 24 November at 14:00 UTC: 09:00 in New York
     assert "09:00 post 1 of 2, posted" in _day(week, "2026-11-24")
+
+
+def test_a_busy_day_in_the_month_lists_a_few_and_links_to_its_week_which_lists_all(db, tmp_path):
+    client, _ = _site(db, tmp_path)
+    with client.app.state.syndicate.db.session() as session:  # type: ignore[attr-defined]
+        for n in range(MonthCell.most + 4):
+            ledger.create_thread(session, network="x", key=f"item:busy-{n}", kind="item", texts=[f"Busy {n}"],
+                                 content_hash=f"{n:064d}", now=NOW, scheduled_for=datetime(2026, 12, 8, 9, n, tzinfo=UTC))
+    month = _day(client.get("/desk/calendar?view=month&date=2026-12-01").text, "2026-12-08")
+    assert month.count("X post") == MonthCell.most and "4 more that day: see the week" in month
+    assert 'href="/desk/calendar?view=week&amp;date=2026-12-08"' in client.get("/desk/calendar?view=month&date=2026-12-01").text
+    week = _day(client.get("/desk/calendar?view=week&date=2026-12-08").text, "2026-12-08")
+    assert week.count("X post") == MonthCell.most + 4 and "more that day" not in week
 
 
 @pytest.mark.parametrize("query", ["view=year", "date=2026-13-01", "date=yesterday", "date=1999-12-31",

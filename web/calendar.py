@@ -37,6 +37,12 @@ VIEWS = ("week", "month")
 ON_THREADS_PAGE = frozenset(SHOWN)  # the threads /desk/threads lists
 
 
+class MonthCell:
+    """How much a day of the month view lists before it links to its week."""
+
+    most = 6
+
+
 class CalendarBounds:
     """The dates the calendar pages through (a date outside is refused with 400)."""
 
@@ -232,6 +238,7 @@ def calendar_page(request: Request, staff: Staff = Depends(need("view"))) -> Res
     context: dict[str, Any] = {
         "period": shown, "days": days, "weeks": [days[n:n + 7] for n in range(0, len(days), 7)],
         "today": today, "thread_link": thread_link, "counts": _counts(schedule),
+        "most": MonthCell.most if view == "month" else None,
         "feed_url": feed_url(request, token) if token else None,
         "notice": {"made": "Your calendar link is ready: copy it into your calendar app.",
                    "reset": "Your calendar link was replaced: the old one no longer works."}
