@@ -38,6 +38,7 @@ others say it in their message).
     │   ├── StaffError                       [state.staff] a staff account change that cannot be done
     │   └── CsvRejected                      [state.subscribers] a subscriber file with problems; none imported
     ├── SecretKeyError                       [state.secret_key] the signing key cannot be used
+    ├── RangeError(ValueError)               [state.calendar_view] a range of time the calendar does not read
     ├── ConfigError                          [flows.settings] syndicate.toml cannot be used; names key and fix
     ├── Abort                                [flows.cli.context] a command's failure: one message, exit status 1
     ├── NotSignedIn                          [web.security] an anonymous request to a staff page

@@ -3,7 +3,8 @@
 Tokens are itsdangerous URL-safe timed signatures. The clock is a parameter (`now`), so this
 module stays pure: the signer's timestamp is taken from `now`, never from the system clock.
 Unsubscribe tokens live for years (RFC 8058 one-click must keep working from an old email in
-an inbox); confirmation tokens for double opt-in expire after 7 days.
+an inbox); confirmation tokens for double opt-in expire after 7 days. A member of staff's
+calendar feed token names them and their feed's nonce; it is revoked in the ledger, not by age.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ class TokenPolicy:
 
     unsubscribe_max_age = timedelta(days=730)
     confirm_max_age = timedelta(days=7)
+    calendar_feed_max_age = timedelta(days=3650)  # a subscribed calendar keeps polling; revoked in the ledger
 
 
 _UNSUBSCRIBE_SALT = "syndicate.unsubscribe"
 _CONFIRM_SALT = "syndicate.confirm"
+_CALENDAR_FEED_SALT = "syndicate.calendar-feed"
 
 
 def _serializer(secret_key: str, salt: str, now: datetime) -> URLSafeTimedSerializer:
@@ -115,3 +118,19 @@ def unsubscribe_url(public_url: str, token: str) -> str:
 def confirm_url(public_url: str, token: str) -> str:
     """The link in the double opt-in email that confirms a subscription."""
     return f"{str(public_url).rstrip('/')}/confirm/{token}"
+
+
+def calendar_feed_token(secret_key: str, *, staff_id: int, nonce: str, now: datetime) -> str:
+    """The token in a member of staff's iCalendar feed link: their id and their feed's current nonce
+    (`state.calendar_feeds`; a new nonce or a disabled account ends the link)."""
+    return _serializer(secret_key, _CALENDAR_FEED_SALT, now).dumps({"s": staff_id, "n": nonce})
+
+
+def verify_calendar_feed(secret_key: str, token: str, *, now: datetime) -> tuple[int, str]:
+    """(staff id, nonce) of a genuine calendar feed token; raises `TokenError` otherwise. The caller
+    still checks the nonce and the account in the ledger."""
+    data = _load(secret_key, _CALENDAR_FEED_SALT, token, now=now, max_age=TokenPolicy.calendar_feed_max_age,
+                 what="calendar")
+    if not isinstance(data, dict) or not isinstance(data.get("s"), int) or not isinstance(data.get("n"), str):
+        raise ForgedToken("this calendar link is not valid (unexpected content)")
+    return data["s"], data["n"]

@@ -645,3 +645,23 @@ class ThreadSlotRow(Base):
     slot_at: Mapped[datetime | None]  # the slot held; None: a time staff fixed off the grid
     set_by: Mapped[str | None] = mapped_column(String(320))  # who moved it there; None: taken in approval order
     at: Mapped[datetime]  # when it was taken or moved
+
+
+# --- calendar feeds -----------------------------------------------------------------------------
+
+
+class CalendarFeedRow(Base):
+    """A member of staff's iCalendar feed link: the random nonce their signed link carries.
+
+    A new nonce resets the link (the old one stops working); disabling the member of staff deletes
+    the row, so their feed ends with their account (`state.calendar_feeds`)."""
+
+    __tablename__ = "calendar_feeds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), unique=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+    def __repr__(self) -> str:
+        return f"CalendarFeedRow(id={self.id!r}, staff_id={self.staff_id!r})"

@@ -24,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from state.calendar_feeds import end_feed
 from state.ledger import SYSTEM, LedgerError, audit
 from state.models import StaffRow
 
@@ -126,6 +127,7 @@ def add_staff(session: Session, email: str, role: str, *, now: datetime, by: str
         row.failed_logins = 0
         row.locked_until = None
         end_sessions(row)
+        end_feed(session, row.id)
     row.role = role
     token = _issue_setup(row, now)
     session.flush()
@@ -244,6 +246,7 @@ def disable_staff(session: Session, email: str, *, now: datetime, by: str = SYST
     row.setup_token_hash = None
     row.setup_expires_at = None
     end_sessions(row)
+    end_feed(session, row.id)
     audit(session, actor=by, action="staff.disable", kind="staff", ident=row.id, now=now, email=row.email)
     return row
 

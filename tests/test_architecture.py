@@ -34,6 +34,7 @@ PURE = frozenset({
     "email_validator",  # used with check_deliverability=False: syntax only, no DNS
     "itsdangerous",  # HMAC signing of tokens
     "holidays",  # public holiday tables, computed in memory
+    "icalendar",  # writes iCalendar text (web/calendar_feed.py), in memory
     "jinja2", "markdown_it", "markupsafe", "mjml", "nh3", "pydantic", "regex", "twitter_text",
 })
 # Standard-library modules that reach the network, a database, other processes or the clock:

@@ -63,6 +63,7 @@ NOT_PAGES = {
     "/brand.css": "text/css",
     "/desk/api/count": "application/json",
     "/websub/{token}": "",  # a hub's verification request: answered in plain text, or refused
+    "/calendar/{token}.ics": "text/calendar",  # a member of staff's feed (tests/test_calendar_feed.py)
 }
 
 

@@ -23,7 +23,19 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from compose.config import Config
 from state.db import Database
 from state.staff import LoginPolicy
-from web import account, desk, edition_pages, history, imports, public, quiet, subscribers, threads, websub
+from web import (
+    account,
+    calendar,
+    desk,
+    edition_pages,
+    history,
+    imports,
+    public,
+    quiet,
+    subscribers,
+    threads,
+    websub,
+)
 from web import pause as pause_switch
 from web.public import SubscribeLimits
 from web.render import STATIC, WebApp, make_templates, message
@@ -96,7 +108,7 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch,
-                   quiet):
+                   quiet, calendar):
         app.include_router(module.router)
     app.state.body_meter = BodyMeter()
     app.add_middleware(BodyLimit, meter=app.state.body_meter)  # added last: the outermost, so no body is read past its cap
