@@ -34,6 +34,7 @@ from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.sendgrid import SendGridChannel
 from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
 from state import deliveries, ledger, pauses, quiet
+from state import figures as figures_ledger
 from state.db import Database
 from state.models import EditionRow, EditionStatus, SubscriberRow, SubscriberStatus
 from state.secret_key import key_fingerprint, record_signing_key
@@ -295,6 +296,7 @@ class _Run:
             row = session.get(EditionRow, edition_id, with_for_update=True)
             if done and row is not None and row.status == EditionStatus.SENDING:  # another worker may have done it
                 ledger.mark_edition_sent(session, row, now=self.now(), summary=figures)
+                figures_ledger.settle(session, edition_id, now=self.now())  # its status counts are final
         said = f"edition {edition_id}: {figures['accepted']} of {figures['recipients']} recipients accepted"
         extras = [f"{figures[k]} {k}" for k in ("failed", "skipped", "ambiguous") if figures[k]]
         if extras:
