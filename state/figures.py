@@ -160,7 +160,7 @@ def many_figures(session: Session, edition_ids: Iterable[int]) -> dict[int, Edit
     return {i: _figures(i, rows.get(i), live.get(i)) for i in ids}
 
 
-def _sent_moment() -> Any:
+def sent_moment() -> Any:
     """When an edition counts as sent for spans of time: when it was sent, or, while it is being
     sent, its send time (or when it was built)."""
     return func.coalesce(EditionRow.sent_at, EditionRow.scheduled_for, EditionRow.built_at)
@@ -168,7 +168,7 @@ def _sent_moment() -> Any:
 
 def editions_between(session: Session, *, since: datetime, until: datetime) -> list[int]:
     """Editions sent (or being sent) in [since, until), oldest first. Reads only."""
-    moment = _sent_moment()
+    moment = sent_moment()
     return list(session.scalars(select(EditionRow.id).where(
         EditionRow.status.in_([EditionStatus.SENDING, EditionStatus.SENT]), moment >= since, moment < until)
         .order_by(moment, EditionRow.id)))

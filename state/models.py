@@ -725,3 +725,21 @@ class SuppressionRow(Base):
     lifted_at: Mapped[datetime | None]
     lifted_by: Mapped[str | None] = mapped_column(String(320))
     lifted_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ReputationTripRow(Base):
+    """The reputation guard warned staff, or paused the email, for one scope (`key`: "edition-12",
+    or "window-12", the span of days ending with edition 12's send): once per key and level, so
+    a resume by an admin is not undone by the next event about the same numbers
+    (`state.reputation`)."""
+
+    __tablename__ = "reputation_trips"
+    __table_args__ = (UniqueConstraint("key", "level", name="uq_reputation_trips_key_level"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(10))  # "warn" or "stop"
+    said: Mapped[str] = mapped_column(Text)  # the sentence staff were told, with the numbers
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    pause_id: Mapped[int | None] = mapped_column(ForeignKey("pauses.id", ondelete="SET NULL"))
+    at: Mapped[datetime]

@@ -1,9 +1,20 @@
 """The provider's event webhook: what happened to a message after the provider accepted it.
 
 SendGrid's Event Webhook reports delivered, opened, clicked, bounced, dropped, deferred, spam
-reports and unsubscribes. Each event is applied once (by its `sg_event_id`, kept in
-`provider_events`), stamps its delivery (each timestamp only when still empty), and a bounce,
-complaint or unsubscribe suppresses the subscriber through `state.subscribers.suppress`.
+reports and unsubscribes (shapes: tests/fakes/sendgrid_events.py, after SendGrid's Event Webhook
+reference). Each event is applied once (by its `sg_event_id`, kept in `provider_events`), stamps
+its delivery (each stamp only when still empty, and then counted in the edition's figures:
+`state.figures.count_stamps`), and changes the subscriber through `state.subscribers.suppress`:
+- a hard bounce (`type` "bounce", or none) and a spam report suppress the address for good;
+- a bounce of `type` "blocked" is counted as blocked and suppresses nothing: SendGrid uses it
+  when the receiving server refused the message for a reason not about the address (its content,
+  our sending IP or domain's reputation, a rate limit), so the address may well work next time;
+  a surge of blocks is a reputation problem, which staff see in the figures;
+- an unsubscribe or group_unsubscribe unsubscribes;
+- a drop whose reason names one of SendGrid's own suppression lists ("Bounced Address", "Spam
+  Reporting Address", "Unsubscribed Address") follows it; other drops are only counted;
+- processed, deferred, open, click and group_resubscribe change no subscriber (a resubscribe on
+  SendGrid's page never re-activates anyone here: only a fresh double opt-in does).
 The caller verifies the signature and commits.
 """
 
@@ -39,6 +50,7 @@ class EventsReport:
     applied: int
     duplicates: int
     unmatched: int  # no sg_event_id, or no delivery it belongs to
+    editions: tuple[int, ...] = ()  # the editions the applied events were about (for the reputation guard)
 
 
 def _int(value: object) -> int | None:
@@ -56,6 +68,7 @@ def apply_provider_events(session: Session, batch: Iterable[Mapping[str, Any]], 
     ids = [str(e["sg_event_id"]) for e in items if e.get("sg_event_id")]
     seen = set(session.scalars(select(ProviderEventRow.event_id).where(ProviderEventRow.event_id.in_(ids)))) if ids else set()
     applied = duplicates = unmatched = 0
+    editions: dict[int, None] = {}
     for event in items:
         event_id = str(event.get("sg_event_id") or "")
         if not event_id:
@@ -70,9 +83,12 @@ def apply_provider_events(session: Session, batch: Iterable[Mapping[str, Any]], 
                                      received_at=now))
         if _apply_one(session, event, kind, now=now):
             applied += 1
+            edition_id = _int(event.get("edition_id"))
+            if edition_id is not None:
+                editions[edition_id] = None
         else:
             unmatched += 1
-    return EventsReport(applied, duplicates, unmatched)
+    return EventsReport(applied, duplicates, unmatched, tuple(editions))
 
 
 def _kind_of(kind: str, event: Mapping[str, Any]) -> str | None:

@@ -29,7 +29,7 @@ from connectors.channels import email_channel
 from connectors.channels.base import OutboundEmail, Recipient
 from connectors.channels.sendgrid import WebhookRejected, verify_event_webhook
 from connectors.errors import DeliveryError
-from state import ledger
+from state import ledger, reputation
 from state.models import EditionRow, EditionStatus
 from state.provider_events import apply_provider_events
 from state.subscribers import SuppressedAddress, confirm, may_confirm, subscribe_pending, unsubscribe
@@ -299,8 +299,11 @@ async def sendgrid_events(request: Request) -> Response:
         return PlainTextResponse("the body is not a JSON array of events", status_code=400)
     with app.db.session() as session:
         report = apply_provider_events(session, events, now=app.now())
+        # the sender's reputation, judged as the events arrive: a stop pauses email in this transaction
+        guarded = reputation.guard(session, app.config.reputation, now=app.now(), edition_ids=report.editions)
     return Response(json.dumps({"applied": report.applied, "duplicates": report.duplicates,
-                                "unmatched": report.unmatched}), media_type="application/json")
+                                "unmatched": report.unmatched, "reputation": guarded.level.name.lower()}),
+                    media_type="application/json")
 
 
 # --- look ---------------------------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ Revises: 0004_calendar_feeds
 
 Adds to `deliveries` the stamps of the provider events not kept before (a blocked bounce, a drop,
 a deferral, an unsubscribe), an index for the live figures of an edition being sent, the
-`edition_counters` table (filled here from what the deliveries already say) and `suppressions`
-(filled here from the subscribers who already bounced or complained).
+`edition_counters` table (filled here from what the deliveries already say), `suppressions`
+(filled here from the subscribers who already bounced or complained) and `reputation_trips`.
 """
 
 from __future__ import annotations
@@ -58,6 +58,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_suppressions')),
     )
     op.create_index(op.f('ix_suppressions_email'), 'suppressions', ['email'], unique=False)
+    op.create_table(
+        'reputation_trips',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('key', sa.String(length=100), nullable=False),
+        sa.Column('level', sa.String(length=10), nullable=False),
+        sa.Column('said', sa.Text(), nullable=False),
+        sa.Column('figures', sa.JSON(), nullable=False),
+        sa.Column('pause_id', sa.Integer(), nullable=True),
+        sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['pause_id'], ['pauses.id'], name=op.f('fk_reputation_trips_pause_id_pauses'),
+                                ondelete='SET NULL'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_reputation_trips')),
+        sa.UniqueConstraint('key', 'level', name='uq_reputation_trips_key_level'),
+    )
     # what the ledger already knows: counters from the deliveries' stamps, frozen status counts for
     # sent editions, and a suppression for every subscriber who bounced or complained
     op.execute("""
@@ -84,6 +98,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('reputation_trips')
     op.drop_index(op.f('ix_suppressions_email'), table_name='suppressions')
     op.drop_table('suppressions')
     op.drop_table('edition_counters')
