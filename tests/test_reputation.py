@@ -6,7 +6,6 @@ stops like a staff pause, staff are emailed the numbers, and only an admin's res
 from __future__ import annotations
 
 import email
-from datetime import timedelta
 from email import policy
 from pathlib import Path
 
