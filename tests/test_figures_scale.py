@@ -16,7 +16,14 @@ from sqlalchemy import func, insert, select, update
 from compose.config import Reputation
 from state import figures, reputation
 from state.figures import STAMPS
-from state.models import DeliveryRow, DeliveryStatus, EditionRow, EditionStatus, SubscriberRow, SubscriberStatus
+from state.models import (
+    DeliveryRow,
+    DeliveryStatus,
+    EditionRow,
+    EditionStatus,
+    SubscriberRow,
+    SubscriberStatus,
+)
 from tests.test_deliver import NOW
 
 N = 100_000
