@@ -193,8 +193,8 @@ def lift_suppression(session: Session, email_or_id: str | int, *, by: str, reaso
     that is not suppressed. Does not commit."""
     text = " ".join((reason or "").split())
     if not text:
-        raise LedgerError("say why with --reason, e.g. --reason \"asked by phone on 3 Dec to be re-added; their "
-                          "mailbox works again\": it is kept in the audit log")
+        raise LedgerError("say why (--reason at the terminal, the Why field on the desk), e.g. \"asked by phone on "
+                          "3 Dec to be re-added; their mailbox works again\": it is kept in the audit log")
     row = find(session, email_or_id)
     address = (row.email if row is not None else str(email_or_id)).strip().lower()
     who = require_role(session, by, REINSTATING_ROLES, f"lift the suppression of {address}")

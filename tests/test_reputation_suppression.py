@@ -138,7 +138,7 @@ def test_only_an_admin_with_a_reason_reinstates_and_the_person_then_confirms(sit
     db = app.state.syndicate.db
     with db.session() as session, pytest.raises(NotAllowed, match="only admins"):
         subscribers.lift_suppression(session, "reader2@example.org", by=APPROVER, reason="asked", now=now)
-    with db.session() as session, pytest.raises(LedgerError, match="--reason"):
+    with db.session() as session, pytest.raises(LedgerError, match="say why"):
         subscribers.lift_suppression(session, "reader2@example.org", by=ADMIN, reason="  ", now=now)
     with db.session() as session, pytest.raises(LedgerError, match="not suppressed"):
         subscribers.lift_suppression(session, "reader3@example.org", by=ADMIN, reason="asked", now=now)
@@ -161,3 +161,47 @@ def test_only_an_admin_with_a_reason_reinstates_and_the_person_then_confirms(sit
     page = client.get(link)
     assert client.post(link, data={"csrf_token": desk_data.csrf_from(page.text)}).status_code == 200
     assert statuses(db)[2] == "active"
+
+
+@pytest.fixture
+def desk(ledger, tmp_path, now):
+    config = desk_data.example_config(tmp_path)
+    app = create_app(config=config, db=ledger, secret_key=SECRET, now=lambda: now, env={})
+    for email, role in (("boss@example.org", "admin"), ("ap@example.org", "approver")):
+        desk_data.seed_staff(ledger, email, role, now=now)
+    return app
+
+
+def _as(app, email) -> TestClient:
+    client = TestClient(app)
+    assert desk_data.sign_in(client, email).status_code == 303
+    return client
+
+
+def test_the_desk_never_adds_a_suppressed_address_and_only_an_admin_lifts_it(desk):
+    db = desk.state.syndicate.db
+    admin = _as(desk, "boss@example.org")
+    token = desk_data.csrf_from(admin.get("/desk/subscribers").text)
+    refused = admin.post("/desk/subscribers/add", data={"csrf_token": token, "email": "reader1@example.org"})
+    assert refused.status_code == 400 and "suppressed for good" in refused.text and "bounced for good" in refused.text
+    assert statuses(db)[1] == "bounced"
+    # without a reason: refused, saying how
+    missing = admin.post("/desk/subscribers/reinstate", data={"csrf_token": token, "email": "reader1@example.org",
+                                                              "reason": " "})
+    assert missing.status_code == 400 and "say why" in missing.text
+    # an approver may not
+    approver = _as(desk, "ap@example.org")
+    page = approver.get("/desk/subscribers")
+    assert "Lift the suppression" not in page.text
+    denied = approver.post("/desk/subscribers/reinstate",
+                           data={"csrf_token": desk_data.csrf_from(approver.get("/desk").text),
+                                 "email": "reader1@example.org",
+                                 "reason": "asked"})
+    assert denied.status_code == 403 and statuses(db)[1] == "bounced"
+    done = admin.post("/desk/subscribers/reinstate", data={"csrf_token": token, "email": "reader1@example.org",
+                                                           "reason": "asked at the front desk"},
+                      follow_redirects=True)
+    assert done.status_code == 200 and "the suppression is lifted" in done.text
+    assert statuses(db)[1] == "unsubscribed"
+    with db.session() as session:
+        assert session.scalars(select(AuditRow).where(AuditRow.action == "reinstate")).one().actor == "boss@example.org"
