@@ -8,8 +8,6 @@ The overrides of the check (`syndicate send --override-doctor REASON`) are liste
 
 from __future__ import annotations
 
-import os
-
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from starlette.responses import Response
@@ -32,7 +30,7 @@ class DoctorLimits:
 @router.get("/desk/doctor")
 def doctor_page(request: Request, staff: Staff = Depends(need("view"))) -> Response:
     app = app_of(request)
-    now, env = app.now(), os.environ
+    now, env = app.now(), app.env
     url = app.db.engine.url.render_as_string(hide_password=False)
     outside = outside_findings(app.config, env, secret_key=app.secret_key, now=now)
     with app.db.session() as session:
