@@ -162,7 +162,7 @@ class FakeDns:
         else:
             raise RuntimeError("no free port for both UDP and TCP")
         for server in (self._udp, self._tcp):
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:
