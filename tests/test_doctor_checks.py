@@ -23,7 +23,7 @@ from state import doctor
 from state.models import AuditRow, EditionRow, SubscriberRow, SubscriberStatus
 from state.secret_key import SecretKey, key_fingerprint
 from tests.fakes.fake_sendgrid import FakeSendGrid
-from tests.fakes.server import Fault, FakeServer, Reply
+from tests.fakes.server import FakeServer, Fault, Reply
 from tests.helpers import desk_data
 from tests.helpers.serving import serve_on_loopback
 from web.app import create_app
