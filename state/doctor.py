@@ -75,9 +75,13 @@ def clip_findings(session: Session) -> list[Finding]:
     return [clip_finding(row.html_bytes, which=f"{which}, {row.id} ({row.slug}),")]
 
 
-def ledger_findings(session: Session, env: Mapping[str, str], *, now: datetime, database_url: str) -> list[Finding]:
-    """Every check of the ledger, in the order the report lists them."""
-    key, problem = current_key(env, database_url=database_url)
+def ledger_findings(session: Session, env: Mapping[str, str], *, now: datetime, database_url: str,
+                    key: SecretKey | None = None) -> list[Finding]:
+    """Every check of the ledger, in the order the report lists them. `key` is the key in use when the
+    caller holds it (the web app); without it, the environment's or the key file's is read."""
+    problem = None
+    if key is None:
+        key, problem = current_key(env, database_url=database_url)
     findings = [problem] if problem else key_findings(session, key, now=now, database_url=database_url)
     return [*findings, *clip_findings(session)]
 

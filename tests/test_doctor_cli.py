@@ -104,7 +104,7 @@ def _status(db: Database, edition_id: int) -> str:
 def test_doctor_lists_each_blocker_with_what_to_change_and_exits_1(world, capsys):
     code, out, _ = run(capsys, "doctor")
     assert code == 1
-    assert out.startswith("BLOCKER ")
+    assert out.startswith("BLOCKER ") and not any(line.endswith(" ") for line in out.splitlines())
     assert f"{DOMAIN} has no SPF record" in out and f"{DOMAIN} has no DMARC record" in out
     assert f"no DKIM key at s1._domainkey.{DOMAIN}" in out
     assert "SENDGRID_WEBHOOK_PUBLIC_KEY is not set" in out and "public_url is not https" in out

@@ -16,6 +16,7 @@ from compose.doctor import GMAIL_CLIP_BYTES, DoctorReport
 from connectors.preflight import outside_findings, real_sending
 from state.doctor import OVERRIDE_ACTION, first_real_send, ledger_findings
 from state.models import AuditRow
+from state.secret_key import SecretKey
 from state.staff import Staff
 from web.render import app_of, page
 from web.security import need
@@ -34,7 +35,8 @@ def doctor_page(request: Request, staff: Staff = Depends(need("view"))) -> Respo
     url = app.db.engine.url.render_as_string(hide_password=False)
     outside = outside_findings(app.config, env, secret_key=app.secret_key, now=now)
     with app.db.session() as session:
-        report = DoctorReport.of([*outside, *ledger_findings(session, env, now=now, database_url=url)])
+        key = SecretKey(app.secret_key, "the key the web app runs with")
+        report = DoctorReport.of([*outside, *ledger_findings(session, env, now=now, database_url=url, key=key)])
         first = first_real_send(session, "sendgrid")
         overrides = session.scalars(select(AuditRow).where(AuditRow.action == OVERRIDE_ACTION)
                                     .order_by(AuditRow.at.desc()).limit(DoctorLimits.overrides)).all()

@@ -7,6 +7,7 @@ the desk's doctor page shows the same report.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from state.db import Database
 
 _MARK = {"blocker": "BLOCKER", "warning": "warning", "ok": "ok"}
+_STYLE = {"blocker": "bold red", "warning": "bold yellow", "ok": "green"}
 
 
 def doctor_report(cfg: Config, db: Database, *, now: datetime, env: Mapping[str, str] | None = None) -> DoctorReport:
@@ -36,14 +38,28 @@ def doctor_report(cfg: Config, db: Database, *, now: datetime, env: Mapping[str,
 
 
 def show(report: DoctorReport) -> None:
-    """The report as a person reads it: each finding, then what to change."""
+    """The report as a person reads it: a column of verdicts, and beside each what was found, why it
+    matters and what to change, wrapped inside its column (text from DNS or config is never markup)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, width=7)
+    grid.add_column(overflow="fold")
     for finding in report.findings:
-        style = {"blocker": "bold red", "warning": "bold yellow", "ok": "green"}[finding.level]
-        terminal.labelled(f"{_MARK[finding.level]:<8}", f"{finding.title}", style)
+        body = Text(finding.title, style="bold" if finding.level != "ok" else "")
         if finding.detail and finding.level != "ok":
-            terminal.say(f"        {finding.detail}")
+            body.append("\n" + finding.detail, style="dim")
         if finding.fix:
-            terminal.labelled("        fix: ", finding.fix, "bold")
+            body.append("\nfix: ", style="bold")
+            body.append(finding.fix)
+        grid.add_row(Text(_MARK[finding.level], style=_STYLE[finding.level]), body)
+    console = Console(highlight=False, width=terminal.width(), soft_wrap=False,
+                      force_terminal=sys.stdout.isatty(), no_color=not sys.stdout.isatty())
+    with console.capture() as captured:
+        console.print(grid)
+    sys.stdout.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
     terminal.say("")
     terminal.heading(report.summary())
 
