@@ -102,7 +102,7 @@ def _status(db: Database, edition_id: int) -> str:
 
 
 def test_doctor_lists_each_blocker_with_what_to_change_and_exits_1(world, capsys):
-    code, out, _ = run(capsys, "doctor")
+    code, out, err = run(capsys, "doctor")
     assert code == 1
     assert out.startswith("BLOCKER ") and not any(line.endswith(" ") for line in out.splitlines())
     assert f"{DOMAIN} has no SPF record" in out and f"{DOMAIN} has no DMARC record" in out
@@ -110,7 +110,7 @@ def test_doctor_lists_each_blocker_with_what_to_change_and_exits_1(world, capsys
     assert "SENDGRID_WEBHOOK_PUBLIC_KEY is not set" in out and "public_url is not https" in out
     flat = " ".join(out.split())
     assert f'fix: add a TXT record at {DOMAIN}: "v=spf1 include:sendgrid.net ~all"' in flat
-    assert "blocker(s)" in out.splitlines()[-1] and "fix the blockers before the first real send" in flat
+    assert err.strip() == "error: 6 blocker(s), 1 warning(s): fix the blockers before the first real send"
 
 
 def test_doctor_json_is_one_object_with_every_finding(world, capsys):

@@ -60,22 +60,21 @@ def show(report: DoctorReport) -> None:
     with console.capture() as captured:
         console.print(grid)
     sys.stdout.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
-    terminal.say("")
-    terminal.heading(report.summary())
+    if not report.blockers:  # with blockers, the summary is the command's error line
+        terminal.say("")
+        terminal.heading(report.summary())
 
 
 def doctor() -> None:
     """Check the set-up before the first real send: SPF, DKIM, DMARC, one-click unsubscribe, the
     secret key, SendGrid's key scopes and webhook key, Gmail's clip. Exit status 1 while a blocker stands."""
-    import typer
-
     report = doctor_report(config(), database(), now=now())
     if as_json():
         terminal.emit_json(report.as_dict())
     else:
         show(report)
     if report.blockers:
-        raise typer.Exit(1)
+        raise Abort(report.summary())
 
 
 def gate_first_send(cfg: Config, db: Database, *, edition_id: int | None, override: str | None, by: str,
