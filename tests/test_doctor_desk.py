@@ -103,7 +103,7 @@ def test_the_desk_home_links_to_it(desk):
 
 def test_the_page_reads_the_same_checks_as_the_cli(desk):
     """One implementation: the page's findings are those the CLI's report gives for the same world."""
-    from flows.cli.doctor import doctor_report
+    from flows.stages.preflight import doctor_report
 
     app, db, _, _ = desk
     state = app.state.syndicate

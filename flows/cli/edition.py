@@ -114,14 +114,20 @@ def send(edition_id: Annotated[int | None, typer.Argument(metavar="[EDITION_ID]"
          by: Annotated[str | None, BY] = None) -> None:
     """Deliver approved editions that are due (or this edition, now). The first real send waits while
     `syndicate doctor` reports a blocker."""
-    from flows.cli.doctor import gate_first_send
     from flows.settings import signing_key
     from flows.stages.deliver import deliver_edition
+    from flows.stages.preflight import FirstSendRefused, gate_first_send
 
     cfg, db = config(), database()
     with db.session() as session:
         actor = person(session, by)
-    gate_first_send(cfg, db, edition_id=edition_id, override=override_doctor, by=actor, when=now())
+    try:
+        overridden = gate_first_send(cfg, db, edition_id=edition_id, override=override_doctor, by=actor, when=now())
+    except FirstSendRefused as exc:
+        raise Abort(str(exc)) from None
+    if overridden is not None:
+        terminal.warn(f"sending despite {len(overridden.blockers)} pre-flight blocker(s); the override is in the "
+                      "audit log")
     key = signing_key(db, now=now())
     summaries = [deliver_edition(db, cfg, now=now(), edition_id=edition_id, secret_key=key)]
     if as_json():
