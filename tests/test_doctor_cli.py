@@ -191,15 +191,3 @@ def test_the_outbox_never_waits_for_the_doctor(world, capsys):
     assert "outbox" in out and _status(world.db, world.edition_id) == EditionStatus.SENT
     assert not world.dns.questions and not world.sendgrid.server.requests
 
-
-def test_the_scheduled_send_flow_passes_through_the_same_gate(world):
-    """The `deliver-edition` deployment's send task (called as a plain function, no Prefect server)
-    refuses the first real send while a blocker stands: nobody is there to override it, so the run
-    fails saying what to do, and nothing is sent."""
-    from flows.pipeline import deliver_task
-    from flows.stages.preflight import FirstSendRefused
-
-    with pytest.raises(FirstSendRefused, match=r"pre-flight check reports \d+ blocker\(s\).*--override-doctor"):
-        deliver_task.fn(str(world.config_path), None)
-    assert world.sendgrid.accepted_requests == 0
-    assert _status(world.db, world.edition_id) == EditionStatus.APPROVED

@@ -1,7 +1,7 @@
 """The pre-flight check as the send stages ask it: the whole report (`doctor_report`, the outside
 world's checks and the ledger's), and the gate before a first real send (`gate_first_send`), which
-`syndicate send` and the `deliver-edition` flow both pass through. The CLI's `syndicate doctor` and
-the desk's doctor page show the same report.
+`syndicate send` passes through. The CLI's `syndicate doctor` and the desk's doctor page show the
+same report. (The `deliver-edition` flow does not ask it yet: see docs/operations.md.)
 """
 
 from __future__ import annotations
