@@ -27,6 +27,7 @@ from web import (
     account,
     calendar,
     desk,
+    doctor,
     edition_pages,
     history,
     imports,
@@ -53,7 +54,7 @@ from web.security import (
 
 #: Every router the app serves, in order: the security fuzz test walks exactly these.
 ROUTERS = (public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch, quiet,
-           calendar)
+           calendar, doctor)
 
 
 def _utc_now() -> datetime:
