@@ -167,8 +167,8 @@ def test_only_an_admin_with_a_reason_reinstates_and_the_person_then_confirms(sit
 def desk(ledger, tmp_path, now):
     config = desk_data.example_config(tmp_path)
     app = create_app(config=config, db=ledger, secret_key=SECRET, now=lambda: now, env={})
-    for email, role in (("boss@example.org", "admin"), ("ap@example.org", "approver")):
-        desk_data.seed_staff(ledger, email, role, now=now)
+    for address, role in (("boss@example.org", "admin"), ("ap@example.org", "approver")):
+        desk_data.seed_staff(ledger, address, role, now=now)
     return app
 
 
