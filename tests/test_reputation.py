@@ -141,11 +141,11 @@ def test_complaints_over_the_stop_threshold_pause_email_until_an_admin_resumes(d
 
 
 def test_a_warning_tells_staff_and_pauses_nothing(db, fake, tmp_path):
-    world = World(db, fake, tmp_path, config_with(tmp_path, complaint_rate_warn=0.01, complaint_rate_stop=0.05))
-    add_subscribers(db, 50)
+    world = World(db, fake, tmp_path, config_with(tmp_path, complaint_rate_warn=0.003, complaint_rate_stop=0.01))
+    add_subscribers(db, 200)
     edition, _ = world.send("first")
     people = world.people(edition)
-    # 1 of 50 is 2%: over the 1% warning, under the 5% stop
+    # 1 of 200 is 0.5%: over the 0.3% warning, under the 1% stop
     answer = world.post([world.maker.event("delivered", p, b) for p, b in people]
                         + [world.maker.event("spamreport", *people[3])])
     assert answer["reputation"] == "warn"
@@ -154,7 +154,7 @@ def test_a_warning_tells_staff_and_pauses_nothing(db, fake, tmp_path):
         warned = session.scalars(select(EventRow).where(EventRow.name == events.REPUTATION_WARNED)).all()
     assert {e.payload["key"] for e in warned} == {f"edition-{edition}", f"window-{edition}"}
     text = staff_notice(tmp_path, db, world.config, world.clock.now)
-    assert "warning" in text and "complaint rate 2.00% (1 spam reports of 50 delivered)" in text
+    assert "warning" in text and "complaint rate 0.50% (1 spam reports of 200 delivered)" in text
     assert "nothing is paused" in text
     # told once: the same numbers again tell nobody
     world.post([world.maker.event("open", *people[4])])
