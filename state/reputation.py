@@ -76,14 +76,16 @@ def scopes(session: Session, settings: Reputation, *, now: datetime, edition_ids
     keyed by the edition about to be sent (`sending`), else the last one sent. Reads only."""
     last = last_sent(session)
     ids = list(dict.fromkeys([*edition_ids, *([last] if last is not None else [])]))
-    out = [Scope(f"edition-{i}", _reading(f"edition {i}", f)) for i, f in figures.many_figures(session, ids).items()]
     latest = sending if sending is not None else last
-    if latest is not None:
-        days = settings.window_days
-        total = figures.rolling_figures(session, since=now - timedelta(days=days), until=now + timedelta(seconds=1))
-        if total.editions:
-            out.append(Scope(f"window-{latest}", _reading(
-                f"the last {days} days ({total.editions} edition{'s' if total.editions != 1 else ''})", total)))
+    days = settings.window_days
+    window = figures.editions_between(session, since=now - timedelta(days=days),
+                                      until=now + timedelta(seconds=1)) if latest is not None else []
+    read = figures.many_figures(session, [*ids, *window])  # each edition read once (a sending one is counted live)
+    out = [Scope(f"edition-{i}", _reading(f"edition {i}", read[i])) for i in ids]
+    if window:
+        total = sum((read[i] for i in window), EditionFigures(None, editions=0))
+        out.append(Scope(f"window-{latest}", _reading(
+            f"the last {days} days ({total.editions} edition{'s' if total.editions != 1 else ''})", total)))
     return out
 
 

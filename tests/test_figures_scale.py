@@ -67,6 +67,8 @@ def test_figures_of_a_100k_edition_are_read_in_milliseconds(db):
     with db.session() as session:
         sending = _best(lambda: figures.edition_figures(session, edition_id))
         live = figures.edition_figures(session, edition_id)
+        # what the guard reads before every batch of this send: the send and the 7 days, each edition once
+        per_batch = _best(lambda: reputation.scopes(session, Reputation(), now=NOW, sending=edition_id))
         stamps = _best(lambda: session.execute(select(*(func.count(getattr(DeliveryRow, c)) for c in STAMPS.values()))
                                                .where(DeliveryRow.edition_id == edition_id)).one(), rounds=2)
     assert (live.recipients, live.accepted, live.delivered, live.bounced) == (N, N, N - N // 10, N // 10)
@@ -82,7 +84,8 @@ def test_figures_of_a_100k_edition_are_read_in_milliseconds(db):
         assert figures.edition_figures(session, edition_id) == live
         assert window == dataclasses.replace(live, edition_id=None)
     print(f"\n{db.engine.dialect.name}, {N:,} deliveries: sent edition {sent * 1000:.2f} ms, sending edition "
-          f"{sending * 1000:.1f} ms, guard's whole read {guard * 1000:.2f} ms; counting the stamps instead "
+          f"{sending * 1000:.1f} ms, guard's whole read {guard * 1000:.2f} ms (before each batch of the sending "
+          f"edition {per_batch * 1000:.1f} ms); counting the stamps instead "
           f"{stamps * 1000:.1f} ms")
     assert sent < 0.02 and guard < 0.05  # a primary-key read or two
-    assert sending < 0.5  # an index scan of 100k entries, only while an edition is being sent
+    assert sending < 0.5 and per_batch < 0.5  # an index scan of 100k entries, only while an edition is being sent
