@@ -238,3 +238,55 @@ def test_an_unsubscribe_through_our_link_counts_once_with_the_provider_s(db, fak
         got = figures.edition_figures(session, edition)
         assert got.unsubscribes == 1 and got.unsubscribe_rate == pytest.approx(1 / 4)
         assert figures.recount(session, edition, now=NOW).unsubscribes == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_migration_fills_counters_and_suppressions_from_what_the_ledger_knew(backend, tmp_path):
+    """A ledger at 0004_calendar_feeds with a sent edition, stamps and people who left, upgraded."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from state.db import _alembic_config, connect
+    from tests.helpers.postgres import ThrowawayPostgres
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+        databases = None
+    else:
+        databases = ThrowawayPostgres()
+        url = databases.url(databases.create("syndicate_migration"))
+    engine = create_engine(url)
+    config = _alembic_config(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004_calendar_feeds")
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO editions (id, slug, title, status, subject, preheader, intro_markdown, html, text, "
+                       "content_hash, html_bytes, warnings, built_at, sent_at) VALUES (1, 'old', 'Old', 'sent', 's', "
+                       "'', '', '<p/>', 't', 'h', 0, '[]', :t, :t)"), {"t": NOW})
+        for n, status in enumerate(["active", "bounced", "complained", "unsubscribed"], start=1):
+            c.execute(text("INSERT INTO subscribers (id, email, name, status, consent_source, status_reason, "
+                           "status_changed_at, created_at) VALUES (:n, :e, '', :s, 'x', :r, :t, :t)"),
+                      {"n": n, "e": f"Reader{n}@Example.org", "s": status, "r": f"provider event {status}", "t": NOW})
+            c.execute(text("INSERT INTO deliveries (edition_id, subscriber_id, status, updated_at, delivered_at, "
+                           "bounced_at, complained_at) VALUES (1, :n, 'accepted', :t, :d, :b, :c)"),
+                      {"n": n, "t": NOW, "d": NOW if n != 2 else None, "b": NOW if n == 2 else None,
+                       "c": NOW if n == 3 else None})
+    engine.dispose()
+    db = connect(url)  # migrates to the head
+    try:
+        with db.session() as session:
+            got = figures.edition_figures(session, 1)
+            suppressed = subscribers_suppressed(session)
+        assert (got.recipients, got.accepted, got.delivered, got.bounced, got.complaints) == (4, 4, 3, 1, 1)
+        assert suppressed == [("reader2@example.org", "bounce"), ("reader3@example.org", "complaint")]
+    finally:
+        db.dispose()
+        if databases is not None:
+            databases.drop_all()
+
+
+def subscribers_suppressed(session):
+    from state.models import SuppressionRow
+
+    return [(r.email, r.kind) for r in session.scalars(select(SuppressionRow).order_by(SuppressionRow.email))]
