@@ -513,6 +513,29 @@ class CalendarSettings(_Strict):
         return self.holidays == "none" and not self.periods and not self.windows
 
 
+DEFAULT_TRACKING_NOTICE = (
+    "We count which links in this email are followed and whether it was opened, per reader, to learn "
+    "what is useful; the links go through our site first. Unsubscribing stops it."
+)
+
+
+class Tracking(_Strict):
+    """`[tracking]`: what the email's links and images tell us. Clicks on article links are always
+    counted per item and edition, naming nobody. Per-reader clicks and the open pixel are off
+    unless turned on here; while either is on, `notice` is printed in every email's footer."""
+
+    count_clicks: bool = True  # article links go through /r/<token>: clicks per item and edition, naming nobody
+    per_reader_clicks: bool = False  # keep who clicked which link (deleted with the subscriber)
+    open_pixel: bool = False  # a 1x1 image per reader: who opened the email, when their client loads images
+    notice: str = Field(default=DEFAULT_TRACKING_NOTICE, min_length=1, max_length=600)
+    flush_seconds: float = Field(default=1.0, ge=0, le=60)  # clicks counted in memory this long (0: written at once)
+
+    @property
+    def identifies_readers(self) -> bool:
+        """Whether any link or image of the email names its reader (the footer then says so)."""
+        return self.per_reader_clicks or self.open_pixel
+
+
 class Config(_Strict):
     """The whole of `syndicate.toml`, validated: every error names the key and the fix."""
 
@@ -527,6 +550,7 @@ class Config(_Strict):
     websub: WebSub = WebSub()
     fetch: Fetch = Fetch()
     calendar: CalendarSettings = CalendarSettings()  # [calendar]: quiet time (holidays, periods, hours)
+    tracking: Tracking = Tracking()  # [tracking]: per-reader clicks and the open pixel (off by default)
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

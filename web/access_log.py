@@ -1,12 +1,12 @@
 """The access log without secrets: set-up, confirm, unsubscribe, WebSub and calendar feed links carry
-tokens that work for whoever holds them, so uvicorn's access log shows `[token]` in their place."""
+tokens that work for whoever holds them (and click and open pixel links may name a reader), so uvicorn's access log shows `[token]` in their place."""
 
 from __future__ import annotations
 
 import logging
 import re
 
-_TOKEN_PATH = re.compile(r"/(setup|confirm|unsubscribe|websub|calendar)/[^/?#\s\"]+")
+_TOKEN_PATH = re.compile(r"/(setup|confirm|unsubscribe|websub|calendar|r|o)/[^/?#\s\"]+")
 _ACCESS_LOGGER = "uvicorn.access"
 
 

@@ -33,6 +33,7 @@ from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.eventwebhook import EventWebhook
 
+from compose.clicks import READER_TOKEN
 from compose.config import Config
 from compose.errors import SyndicateError
 from connectors.channels.base import (
@@ -124,7 +125,8 @@ class SendGridChannel:
                 "substitutions": {self.token_first_name: personal_value(given, "header"),
                                   self.token_unsubscribe: person.unsubscribe_url,
                                   self.token_first_name_html: personal_value(given, "html"),
-                                  self.token_unsubscribe_html: personal_value(person.unsubscribe_url, "html")},
+                                  self.token_unsubscribe_html: personal_value(person.unsubscribe_url, "html"),
+                                  READER_TOKEN: person.reader},
                 "headers": _unsubscribe_headers(person.unsubscribe_url, message.list_unsubscribe_mailto),
                 "custom_args": {"edition_id": str(message.edition_id), "subscriber_id": str(person.subscriber_id)},
             })
