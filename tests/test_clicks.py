@@ -7,7 +7,6 @@ and per-reader clicks, the open pixel and the footer notice only when the config
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -290,4 +289,3 @@ def test_tracking_config_defaults_name_nobody() -> None:
     tracking = Tracking()
     assert (tracking.count_clicks, tracking.per_reader_clicks, tracking.open_pixel) == (True, False, False)
     assert not tracking.identifies_readers and tracking.notice
-    assert replace  # dataclasses.replace is used by other tests of this module's helpers

@@ -18,7 +18,19 @@ from hypothesis import strategies as st
 
 from state.db import connect
 from tests.helpers import desk_data
-from web import account, calendar, clicks, desk, edition_pages, history, imports, public, subscribers, threads, websub
+from web import (
+    account,
+    calendar,
+    clicks,
+    desk,
+    edition_pages,
+    history,
+    imports,
+    public,
+    subscribers,
+    threads,
+    websub,
+)
 from web.app import create_app
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
