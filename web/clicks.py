@@ -30,16 +30,19 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from compose.signing import ForgedToken, verify_click, verify_open
 from state import clicks
 from state.db import Database
 from state.models import EditionRow, EditionStatus
-from web.render import WebApp, app_of
+from web.render import WebApp
 
 router = APIRouter()
 PATHS = ("/r/", "/o/")  # answered without a session (web.app): no cookie is ever read or set
@@ -63,11 +66,11 @@ _HEADERS = {"Cache-Control": "no-store, private, max-age=0", "Pragma": "no-cache
 _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")  # 1x1 transparent GIF
 
 
-def counts(request: Request) -> bool:
+def counts(method: str, agent: str) -> bool:
     """Whether a request to a click link or the pixel is a reader's: a GET from a browser."""
-    if request.method != "GET":
+    if method != "GET":
         return False
-    agent = request.headers.get("user-agent", "").lower()
+    agent = agent.lower()
     return bool(agent) and _BOT.search(agent) is None
 
 
@@ -199,68 +202,100 @@ class ClickCounter:
         self.flush()
 
 
-def click_counter(request: Request) -> ClickCounter:
-    counter: ClickCounter = request.app.state.click_counter
-    return counter
+_Answer = tuple[int, dict[str, str], bytes, str | None]  # status, headers, body, media type
 
 
-def _targets(request: Request) -> Targets:
-    targets: Targets = request.app.state.click_targets
-    return targets
-
-
-def _redirect(location: str) -> Response:
-    return Response(status_code=302, headers={**_HEADERS, "Location": location})
-
-
-@router.get("/r/{token}")
-@router.head("/r/{token}")
-async def click(request: Request, token: str) -> Response:
+async def _click(owner: Any, method: str, token: str, agent: str) -> _Answer:
     """Count a click on an article link of an edition and send the reader to the article."""
-    app = app_of(request)
+    app: WebApp = owner.state.syndicate
     site = str(app.config.organisation.site_url)
     try:
         edition_id, item_id, subscriber_id = verify_click(app.secret_key, token)
     except ForgedToken:
-        return _redirect(site)
-    targets = _targets(request)
+        return 302, {**_HEADERS, "Location": site}, b"", None
+    targets: Targets = owner.state.click_targets
     edition = targets.cached(edition_id) or await run_in_threadpool(targets.load, app, edition_id)
     url = edition.targets.get(item_id) if edition is not None else None
     if edition is None or url is None:
-        return _redirect(site)
-    if edition.counted and counts(request):
-        counter = click_counter(request)
+        return 302, {**_HEADERS, "Location": site}, b"", None
+    if edition.counted and counts(method, agent):
+        counter: ClickCounter = owner.state.click_counter
         reader = subscriber_id if app.config.tracking.per_reader_clicks else None
         counter.add_click(edition_id, item_id, url, reader, app.now())
         await counter.counted()
-    return _redirect(url)
+    return 302, {**_HEADERS, "Location": url}, b"", None
 
 
-@router.get("/o/{token}")
-@router.head("/o/{token}")
-async def open_pixel(request: Request, token: str) -> Response:
+async def _open(owner: Any, method: str, token: str, agent: str) -> _Answer:
     """The open pixel: a 1x1 GIF, counted against its reader only while `[tracking] open_pixel` is on."""
-    app = app_of(request)
-    if app.config.tracking.open_pixel and counts(request):
+    app: WebApp = owner.state.syndicate
+    if app.config.tracking.open_pixel and counts(method, agent):
         try:
             edition_id, subscriber_id = verify_open(app.secret_key, token.removesuffix(".gif"))
         except ForgedToken:
             edition_id = subscriber_id = 0
         if edition_id:
-            targets = _targets(request)
+            targets: Targets = owner.state.click_targets
             edition = targets.cached(edition_id) or await run_in_threadpool(targets.load, app, edition_id)
             if edition is not None and edition.counted:
-                counter = click_counter(request)
+                counter: ClickCounter = owner.state.click_counter
                 counter.add_open(edition_id, subscriber_id, app.now())
                 await counter.counted()
-    return Response(_PIXEL, media_type="image/gif", headers=_HEADERS)
+    return 200, dict(_HEADERS), _PIXEL, "image/gif"
 
 
-def install(app: object, db: Database, *, flush_seconds: float) -> ClickCounter:
-    """Give the app its counter and target cache, and write the counts when it stops."""
+def _response(answer: _Answer) -> Response:
+    status, headers, body, media_type = answer
+    return Response(body, status_code=status, headers=headers, media_type=media_type)
+
+
+@router.get("/r/{token}")
+@router.head("/r/{token}")
+async def click(request: Request, token: str) -> Response:
+    """Count a click on an article link and redirect to the article (`FastPath` answers first in the app)."""
+    return _response(await _click(request.app, request.method, token, request.headers.get("user-agent", "")))
+
+
+@router.get("/o/{token}")
+@router.head("/o/{token}")
+async def open_pixel(request: Request, token: str) -> Response:
+    """The open pixel (`FastPath` answers first in the app)."""
+    return _response(await _open(request.app, request.method, token, request.headers.get("user-agent", "")))
+
+
+class FastPath:
+    """Plain ASGI in front of the whole app: `/r/<token>` and `/o/<token>` are answered here,
+    before the session, security-header and body-limit middleware and the router, so a click
+    costs a signature check and a dictionary update. Everything else goes on to the app."""
+
+    def __init__(self, app: ASGIApp, owner: Any) -> None:
+        self.app, self.owner = app, owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (is_click_path(path) and scope["method"] in ("GET", "HEAD")):
+            await self.app(scope, receive, send)
+            return
+        agent = ""
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                agent = value.decode("latin-1")
+                break
+        handler = _click if path.startswith("/r/") else _open
+        status, headers, body, media_type = await handler(self.owner, scope["method"], unquote(path[3:]), agent)
+        raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        if media_type:
+            raw.append((b"content-type", media_type.encode("latin-1")))
+        raw.append((b"content-length", str(len(body)).encode("latin-1")))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+
+def install(app: Any, db: Database, *, flush_seconds: float) -> ClickCounter:
+    """Give the app its counter and target cache, and write the counts when it stops. The caller
+    adds `FastPath` as the outermost middleware (`app.add_middleware(FastPath, owner=app)`)."""
     counter = ClickCounter(db, flush_seconds=flush_seconds)
-    state = app.state  # type: ignore[attr-defined]
-    state.click_counter = counter
-    state.click_targets = Targets()
-    app.router.add_event_handler("shutdown", counter.close)  # type: ignore[attr-defined]
+    app.state.click_counter = counter
+    app.state.click_targets = Targets()
+    app.router.add_event_handler("shutdown", counter.close)
     return counter
