@@ -43,7 +43,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from compose.signing import click_token  # noqa: E402
 from state.db import connect  # noqa: E402
-from state.models import ClickRow, EditionRow, EditionStatus, EditionItemRow  # noqa: E402
+from state.models import ClickRow, EditionItemRow, EditionRow, EditionStatus  # noqa: E402
 from tests.helpers import desk_data  # noqa: E402
 from tests.helpers.postgres import ThrowawayPostgres  # noqa: E402
 
