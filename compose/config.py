@@ -513,10 +513,10 @@ class CalendarSettings(_Strict):
         return self.holidays == "none" and not self.periods and not self.windows
 
 
-DEFAULT_TRACKING_NOTICE = (
-    "We count which links in this email are followed and whether it was opened, per reader, to learn "
-    "what is useful; the links go through our site first. Unsubscribing stops it."
-)
+_NOTICE_WHAT = {(True, False): "which links in this email each reader follows",
+                (False, True): "whether each reader opens this email (by an invisible image)",
+                (True, True): "which links in this email each reader follows and whether they open it "
+                              "(by an invisible image)"}
 
 
 class Tracking(_Strict):
@@ -527,13 +527,23 @@ class Tracking(_Strict):
     count_clicks: bool = True  # article links go through /r/<token>: clicks per item and edition, naming nobody
     per_reader_clicks: bool = False  # keep who clicked which link (deleted with the subscriber)
     open_pixel: bool = False  # a 1x1 image per reader: who opened the email, when their client loads images
-    notice: str = Field(default=DEFAULT_TRACKING_NOTICE, min_length=1, max_length=600)
+    notice: str = Field(default="", max_length=600)  # "": a notice that says what is on (`notice_text`)
     flush_seconds: float = Field(default=1.0, ge=0, le=60)  # clicks counted in memory this long (0: written at once)
 
     @property
     def identifies_readers(self) -> bool:
         """Whether any link or image of the email names its reader (the footer then says so)."""
         return self.per_reader_clicks or self.open_pixel
+
+    @property
+    def notice_text(self) -> str:
+        """The footer's privacy notice: `notice`, else one saying exactly what is on ("" when nothing is)."""
+        if not self.identifies_readers:
+            return ""
+        if self.notice.strip():
+            return " ".join(self.notice.split())
+        what = _NOTICE_WHAT[(self.per_reader_clicks, self.open_pixel)]
+        return f"Privacy: we record {what}, to learn what is useful to readers. Nothing else about you is recorded."
 
 
 class Config(_Strict):

@@ -204,7 +204,7 @@ def _blocks(views: list[dict[str, object]]) -> list[dict[str, object]]:
 
 def tracking_notice(config: Config) -> str:
     """The privacy notice for the footer while anything in the email names its reader, else ""."""
-    return config.tracking.notice if config.tracking.identifies_readers else ""
+    return config.tracking.notice_text
 
 
 def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str, object],

@@ -213,7 +213,7 @@ def tracks_readers(row: EditionRow, config: Config) -> tuple[bool, bool]:
     the email as approved carries the privacy notice (a config changed after approval never makes
     an email track its readers without saying so)."""
     tracking = config.tracking
-    told = carries_notice(row.text, tracking.notice)
+    told = bool(tracking.notice_text) and carries_notice(row.text, tracking.notice_text)
     return tracking.per_reader_clicks and told, tracking.open_pixel and told
 
 

@@ -234,7 +234,7 @@ def test_default_emails_carry_no_notice_no_reader_token_and_no_pixel(db: Databas
         row = session.get(EditionRow, edition_id)
         assert row is not None
         html_part, text_part = clicks.as_sent(row, config, secret_key=SECRET)
-        assert not carries_notice(row.text, config.tracking.notice)
+        assert not carries_notice(row.text, Tracking(per_reader_clicks=True).notice_text)
     assert READER_TOKEN not in html_part + text_part and "/o/" not in html_part
 
 
@@ -288,4 +288,7 @@ def test_clicks_counted_in_memory_are_written_when_the_app_stops(db: Database, t
 def test_tracking_config_defaults_name_nobody() -> None:
     tracking = Tracking()
     assert (tracking.count_clicks, tracking.per_reader_clicks, tracking.open_pixel) == (True, False, False)
-    assert not tracking.identifies_readers and tracking.notice
+    assert not tracking.identifies_readers and tracking.notice_text == ""
+    assert "follows" in Tracking(per_reader_clicks=True).notice_text
+    assert "opens" in Tracking(open_pixel=True).notice_text and "follows" not in Tracking(open_pixel=True).notice_text
+    assert Tracking(open_pixel=True, notice=" Our  words. ").notice_text == "Our words."
