@@ -60,6 +60,7 @@ request = function()
 end
 %s
 """
+PACED_CONNECTIONS = 28  # each pausing 10 ms after an answer: about 2,000 requests a second in all
 # wrk keeps each connection busy; `delay` paces every connection: `connections` * 1000 / `pace_ms` a second at most
 PACED = "delay = function() return %d end"
 
@@ -74,7 +75,8 @@ def _prepare(url: str, folder: Path, flush_seconds: float) -> tuple[Path, list[s
     """A ledger with a sent edition; the config file; the edition's click paths."""
     config_text = desk_data.EXAMPLE_CONFIG.read_text("utf-8").replace(
         'outbox_dir = "outbox"', f'outbox_dir = "{folder / "outbox"}"')
-    config_text += f"\n[tracking]\nflush_seconds = {flush_seconds}\n"
+    config_text = (config_text.replace("[tracking]\n", f"[tracking]\nflush_seconds = {flush_seconds}\n", 1)
+                   if "[tracking]\n" in config_text else config_text + f"\n[tracking]\nflush_seconds = {flush_seconds}\n")
     config_file = folder / "syndicate.toml"
     config_file.write_text(config_text, "utf-8")
     db = connect(url)
@@ -163,7 +165,7 @@ def _load(ports: list[int], paths: list[str], seconds: int, connections: int, fo
 
 def run(url: str, label: str, flush_seconds: float, *, seconds: int, connections: int, workers: int = 1
         ) -> dict[str, object]:
-    """Saturate the server(s) (`max`), then drive about 2,000 clicks a second (`at_2000`: 24
+    """Saturate the server(s) (`max`), then drive about 2,000 clicks a second (`at_2000`: 28
     connections, each pausing 10 ms after an answer), then stop them and count the ledger."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -172,14 +174,14 @@ def run(url: str, label: str, flush_seconds: float, *, seconds: int, connections
         servers = [_start(url, config_file, port) for port in ports]
         try:
             saturated = _load(ports, paths, seconds, connections, folder)
-            paced = _load(ports, paths, seconds, 24 // workers, folder, pace_ms=10)
+            paced = _load(ports, paths, seconds, PACED_CONNECTIONS // workers, folder, pace_ms=10)
         finally:
             for server in servers:
                 _stop(server)
         counted = _clicks(url)
         requests = int(saturated["requests"] + paced["requests"])
         # wrk leaves out of its count the requests still in flight when it stops (one per connection at most)
-        in_flight = workers * connections + 24
+        in_flight = workers * connections + PACED_CONNECTIONS
         return {"ledger": label, "mode": "batched" if flush_seconds else "per-click", "workers": workers,
                 "max": saturated, "at_2000": paced, "completed": requests, "counted": counted,
                 "lost": max(0, requests - counted), "over": max(0, counted - requests - in_flight)}
@@ -214,7 +216,8 @@ def main() -> None:
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps({
         "target": {"per_s": 2000, "p99_ms": 50}, "seconds": args.seconds, "connections": args.connections,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "runs": runs,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_1m_at_end": round(os.getloadavg()[0], 2)}, "runs": runs,
     }, indent=2) + "\n", "utf-8")
     print(f"wrote {RESULTS.relative_to(REPO)}")
 
