@@ -104,6 +104,7 @@ class SendGridChannel:
             raise PermanentError(f"{len(recipients)} recipients in one batch; SendGrid takes at most "
                                  f"{self.max_batch_size}", hint="plan smaller batches")
         personalizations: list[dict[str, Any]] = []
+        names_reader = READER_TOKEN in message.html or READER_TOKEN in message.text  # [tracking], docs/clicks.md
         rejected: dict[int, str] = {}
         seen: dict[str, int] = {}
         for person in recipients:
@@ -126,7 +127,7 @@ class SendGridChannel:
                                   self.token_unsubscribe: person.unsubscribe_url,
                                   self.token_first_name_html: personal_value(given, "html"),
                                   self.token_unsubscribe_html: personal_value(person.unsubscribe_url, "html"),
-                                  READER_TOKEN: person.reader},
+                                  **({READER_TOKEN: person.reader} if names_reader else {})},
                 "headers": _unsubscribe_headers(person.unsubscribe_url, message.list_unsubscribe_mailto),
                 "custom_args": {"edition_id": str(message.edition_id), "subscriber_id": str(person.subscriber_id)},
             })
