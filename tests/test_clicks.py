@@ -292,3 +292,56 @@ def test_tracking_config_defaults_name_nobody() -> None:
     assert "follows" in Tracking(per_reader_clicks=True).notice_text
     assert "opens" in Tracking(open_pixel=True).notice_text and "follows" not in Tracking(open_pixel=True).notice_text
     assert Tracking(open_pixel=True, notice=" Our  words. ").notice_text == "Our words."
+
+
+# ---------------------------------------------------------------- through a real send
+
+
+def _send(db: Database, tmp_path: Path, tracking: Tracking) -> tuple[Config, int, list[dict[str, object]]]:
+    from flows.stages.deliver import deliver_edition
+    from state import ledger
+    from tests.fakes.fake_sendgrid import FakeSendGrid
+    from tests.helpers.staff import add_staff_rows
+
+    config = desk_data.example_config(tmp_path).model_copy(update={"tracking": tracking})
+    edition_id = desk_data.seed_edition(db, config, now=NOW)
+    desk_data.seed_subscribers(db, 3, now=NOW)
+    with db.session() as session:
+        add_staff_rows(session, {"editor@example.org": "approver"})
+        ledger.approve(session, "edition", edition_id, by="editor@example.org", now=NOW)
+    with FakeSendGrid(api_key="SG.test") as fake:
+        from connectors.channels.sendgrid import SendGridChannel
+
+        summary = deliver_edition(db, config, now=NOW, edition_id=edition_id, secret_key=SECRET,
+                                  channel=SendGridChannel("SG.test", host=fake.url, timeout_s=5))
+        assert summary.sent, summary.message
+        return config, edition_id, list(fake.bodies)
+
+
+def test_a_default_send_carries_signed_links_and_names_nobody(db: Database, tmp_path: Path) -> None:
+    _, edition_id, bodies = _send(db, tmp_path, Tracking(flush_seconds=0))
+    content = {part["type"]: part["value"] for part in bodies[0]["content"]}  # type: ignore[union-attr]
+    tokens = re.findall(r"/r/([^\s\"<]+)", content["text/plain"])
+    assert tokens and all(verify_click(SECRET, token)[0::2] == (edition_id, None) for token in tokens)
+    assert READER_TOKEN not in content["text/html"] and "/o/" not in content["text/html"]
+    for person in bodies[0]["personalizations"]:  # type: ignore[union-attr]
+        assert READER_TOKEN not in person["substitutions"]
+
+
+def test_an_opted_in_send_names_each_reader_in_their_links_and_pixel(db: Database, tmp_path: Path) -> None:
+    config, edition_id, bodies = _send(db, tmp_path, Tracking(per_reader_clicks=True, open_pixel=True,
+                                                              flush_seconds=0))
+    content = {part["type"]: part["value"] for part in bodies[0]["content"]}  # type: ignore[union-attr]
+    link = re.search(r"http://127\.0\.0\.1:8000(/r/[^\s\"<]+)", content["text/plain"])
+    assert link and link[1].endswith(READER_TOKEN) and content["text/html"].count("/o/") == 1
+    client = TestClient(create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW))
+    for person in bodies[0]["personalizations"]:  # type: ignore[union-attr]
+        reader = person["substitutions"][READER_TOKEN]
+        subscriber_id = int(person["custom_args"]["subscriber_id"])
+        assert reader == reader_suffix(SECRET, edition_id=edition_id, subscriber_id=subscriber_id)
+        path = link[1].replace(READER_TOKEN, reader)
+        assert client.get(path, headers={"User-Agent": BROWSER}, follow_redirects=False).status_code == 302
+    with db.session() as session:
+        readers = sorted(row.subscriber_id for row in session.scalars(select(ReaderClickRow)))
+        assert readers == sorted(int(p["custom_args"]["subscriber_id"])  # type: ignore[index]
+                                 for p in bodies[0]["personalizations"])  # type: ignore[union-attr]
