@@ -345,3 +345,32 @@ def test_an_opted_in_send_names_each_reader_in_their_links_and_pixel(db: Databas
         readers = sorted(row.subscriber_id for row in session.scalars(select(ReaderClickRow)))
         assert readers == sorted(int(p["custom_args"]["subscriber_id"])  # type: ignore[index]
                                  for p in bodies[0]["personalizations"])  # type: ignore[union-attr]
+
+
+def test_clicks_and_opens_never_reach_the_access_log() -> None:
+    import logging
+
+    import uvicorn
+
+    from web.access_log import quiet_tokens
+
+    uvicorn.Config("web.app:create_app", log_level="info")  # uvicorn configures its loggers, as `syndicate web` does
+    quiet_tokens()
+    logger = logging.getLogger("uvicorn.access")
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    keeper = Keep()
+    logger.addHandler(keeper)
+    try:
+        token = click_token(SECRET, edition_id=3, item_id=4) + reader_suffix(SECRET, edition_id=3, subscriber_id=5)
+        for path in (f"/r/{token}", f"/o/3{reader_suffix(SECRET, edition_id=3, subscriber_id=5)}", "/r/x?y=1",
+                     "/editions/2026-12-03"):
+            # exactly uvicorn's call (uvicorn/protocols/http/httptools_impl.py)
+            logger.info('%s - "%s %s HTTP/%s" %d', "203.0.113.9:5000", "GET", path, "1.1", 302)
+    finally:
+        logger.removeHandler(keeper)
+    assert lines == ['203.0.113.9:5000 - "GET /editions/2026-12-03 HTTP/1.1" 302']
