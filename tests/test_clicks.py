@@ -374,3 +374,18 @@ def test_clicks_and_opens_never_reach_the_access_log() -> None:
     finally:
         logger.removeHandler(keeper)
     assert lines == ['203.0.113.9:5000 - "GET /editions/2026-12-03 HTTP/1.1" 302']
+
+
+def test_a_failed_write_keeps_the_counts_for_the_next_flush(db: Database, tmp_path: Path) -> None:
+    from web.clicks import ClickCounter
+
+    _, _, edition_id, targets, _ = _site(db, tmp_path)
+    item_id, url = next(iter(targets.items()))
+    counter = ClickCounter(db, flush_seconds=1)
+    counter.add_click(edition_id + 999, item_id, url, None, NOW)  # no such edition: the write fails
+    counter.add_click(edition_id, item_id, url, None, NOW)
+    with pytest.raises(Exception, match="(?i)foreign key"):
+        counter.flush()
+    assert counter.pending == 2 and _count(db) == 0
+    counter._clicks = {key: tally for key, tally in counter._clicks.items() if key[0] == edition_id}
+    assert counter.flush() == 1 and counter.pending == 0 and _count(db) == 1

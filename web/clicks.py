@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import re
 import threading
 import time
@@ -45,12 +46,14 @@ from state.models import EditionRow, EditionStatus
 from web.render import WebApp
 
 router = APIRouter()
+_log = logging.getLogger("syndicate.clicks")
 PATHS = ("/r/", "/o/")  # answered without a session (web.app): no cookie is ever read or set
 
 
 def is_click_path(path: str) -> bool:
     """Whether `path` is answered by the redirect or the pixel (one segment after /r/ or /o/)."""
     return path.startswith(PATHS) and len(path) > 3 and "/" not in path[3:]
+
 
 COUNTED_STATUSES = frozenset({EditionStatus.SENDING, EditionStatus.SENT})
 # Substrings (lower case) of the User-Agent of programs that follow or fetch links on their own:
@@ -192,7 +195,7 @@ class ClickCounter:
     def _due(self) -> None:
         self._timer = None
         task = asyncio.get_running_loop().run_in_executor(None, self.flush)
-        task.add_done_callback(lambda done: done.exception())  # a failed write is retried at the next flush
+        task.add_done_callback(_report_failed_flush)  # its counts are kept and written at the next flush
 
     def close(self) -> None:
         """The app stops: cancel the timer and write what is left."""
@@ -200,6 +203,13 @@ class ClickCounter:
             self._timer.cancel()
             self._timer = None
         self.flush()
+
+
+def _report_failed_flush(done: asyncio.Future[int]) -> None:
+    error = done.exception()
+    if error is not None:
+        _log.warning("clicks could not be written to the ledger (%s: %s); they are kept in memory and written "
+                     "at the next flush", type(error).__name__, error)
 
 
 _Answer = tuple[int, dict[str, str], bytes, str | None]  # status, headers, body, media type
