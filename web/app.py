@@ -28,6 +28,7 @@ from web import (
     calendar,
     clicks,
     desk,
+    doctor,
     edition_pages,
     history,
     imports,
@@ -51,6 +52,10 @@ from web.security import (
     save_session,
     security_headers,
 )
+
+#: Every router the app serves, in order: the security fuzz test walks exactly these.
+ROUTERS = (public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch, quiet,
+           calendar, doctor, clicks)
 
 
 def _utc_now() -> datetime:
@@ -111,8 +116,7 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     clicks.install(app, db, flush_seconds=config.tracking.flush_seconds)
-    for module in (clicks, public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch,
-                   quiet, calendar):
+    for module in ROUTERS:
         app.include_router(module.router)
     app.state.body_meter = BodyMeter()
     app.add_middleware(BodyLimit, meter=app.state.body_meter)  # added last: the outermost, so no body is read past its cap

@@ -15,6 +15,7 @@ the module of its group, and no module of this package imports this one:
     posts        posts draft, posts slots, posts move, publish
     pause        pause, resume
     status       status (and its tables)
+    doctor       doctor (the pre-flight check) and the gate on a first real send
     subscribers  subscribers import|list|unsubscribe
     staff        staff add|disable
     web          web, serve
@@ -31,6 +32,7 @@ import typer
 from flows.cli import approval, demo, edition, posts, sources, staff, status, subscribers, terminal, web
 from flows.cli import pause as pausing
 from flows.cli.context import Abort, global_options
+from flows.cli.doctor import doctor
 from flows.cli.quiet import override_quiet
 from flows.settings import ConfigError
 
@@ -56,6 +58,7 @@ app.command("publish")(posts.publish)
 app.command("pause")(pausing.pause)
 app.command("resume")(pausing.resume)
 app.command("status")(status.status)
+app.command("doctor")(doctor)
 app.command("demo")(demo.demo)
 app.command("web")(web.web)
 app.command("serve")(web.serve)
