@@ -171,10 +171,28 @@ def approve_task(kind: str, ident: int, by: str, note: str | None, config_path: 
 def deliver_task(config_path: str | None, edition_id: int | None) -> list[dict[str, Any]]:
     from flows.stages.deliver import deliver_edition as deliver
 
-    db = _db()
-    result = deliver(db, load_config(config_path), now=_now(), edition_id=edition_id, secret_key=signing_key(db, now=_now()))
+    db, config = _db(), load_config(config_path)
+    result = deliver(db, config, now=_now(), edition_id=edition_id, secret_key=signing_key(db, now=_now()))
     results = result if isinstance(result, list) else [result]
     return [r.as_dict() for r in results]
+
+
+@task(cache_policy=NO_CACHE)
+def preflight_task(config_path: str | None, edition_id: int | None) -> str | None:
+    """Why the first real send may not start (the pre-flight check reports a blocker and no staff
+    override stands), or None; asked only when something is due."""
+    from flows.stages.deliver import due_edition_ids
+    from flows.stages.preflight import FirstSendRefused, gate_first_send
+    from state.roles import SYSTEM
+
+    db = _db()
+    if edition_id is None and not due_edition_ids(db, now=_now()):
+        return None
+    try:
+        gate_first_send(load_config(config_path), db, edition_id=edition_id, override=None, by=SYSTEM, when=_now())
+    except FirstSendRefused as exc:
+        return str(exc)
+    return None
 
 
 @task(cache_policy=NO_CACHE)
@@ -243,10 +261,16 @@ def send_artifact_task(config_path: str | None, delivered: list[dict[str, Any]],
 def deliver_edition_flow(config_path: str | None = None, edition_id: int | None = None) -> list[dict[str, Any]]:
     """Send approved editions that are due (or one edition now). Refuses unapproved or changed content.
     First holds drafts whose send time passed (staff are told); last, schedules a run at the send
-    time of each approved edition that is not yet due. An ambiguous or refused batch ends the run Failed."""
+    time of each approved edition that is not yet due. An ambiguous or refused batch ends the run Failed,
+    and so does a first real send the pre-flight check holds (`syndicate doctor`)."""
     held = hold_task(config_path)
     if held["held"]:
         get_run_logger().warning("held editions (not approved by their send time): %s", held["held"])
+    refused = preflight_task(config_path, edition_id)
+    if refused is not None:
+        notify_task(config_path)
+        relay_task()
+        return _outcome([], refused)
     delivered = deliver_task(config_path, edition_id)
     for paused in {str(r["paused"]["said"]) for r in delivered if r.get("paused")}:
         get_run_logger().warning("paused: %s", paused)  # the run completes: a pause is not a failure

@@ -4,7 +4,8 @@
   fingerprints `state.secret_key` keeps per edition);
 - `clip_findings`: the next edition (or, with none waiting, the last one sent) is under Gmail's clip;
 - `first_real_send`: no edition has gone out through the provider yet (a batch accepted by it);
-- `record_override`: a member of staff sent despite blockers; the audit log keeps who, why and which.
+- `record_override`: a member of staff sent (or let the scheduled send go) despite blockers; the audit
+  log keeps who, why and which; `standing_override` finds the latest, which lets the first send through.
 
 The checks of the outside world are `connectors.preflight`'s; the CLI and the desk join both into
 one `compose.doctor.DoctorReport`.
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from compose.doctor import DoctorReport, Finding, clip_finding
 from state.errors import LedgerError
 from state.ledger import audit
-from state.models import BatchStatus, DeliveryBatchRow, EditionRow, EditionStatus
+from state.models import AuditRow, BatchStatus, DeliveryBatchRow, EditionRow, EditionStatus
 from state.secret_key import (
     SecretKey,
     SecretKeyError,
@@ -110,3 +111,10 @@ def record_override(session: Session, *, reason: str, by: str, edition_id: int |
     blockers: Sequence[Finding] = report.blockers
     audit(session, actor=by, action=OVERRIDE_ACTION, kind="edition", ident=edition_id, now=now,
           reason=check_override_reason(reason), blockers=[{"check": f.check, "title": f.title} for f in blockers])
+
+
+def standing_override(session: Session) -> AuditRow | None:
+    """The latest override of the pre-flight check (`syndicate doctor --override`, or a `send` with
+    `--override-doctor`): once staff have given their reason, the first send is no longer held."""
+    return session.scalars(select(AuditRow).where(AuditRow.action == OVERRIDE_ACTION)
+                           .order_by(AuditRow.id.desc()).limit(1)).first()

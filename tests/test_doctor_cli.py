@@ -191,3 +191,39 @@ def test_the_outbox_never_waits_for_the_doctor(world, capsys):
     assert "outbox" in out and _status(world.db, world.edition_id) == EditionStatus.SENT
     assert not world.dns.questions and not world.sendgrid.server.requests
 
+
+
+def test_an_admins_standing_override_lets_the_first_send_go_later(world, capsys):
+    code, out, err = run(capsys, "doctor", "--override", REASON, "--by", "boss@example.org")
+    assert code == 0, out + err
+    assert "the first real send may now go despite 6 blocker(s)" in " ".join((out + err).split())
+    assert world.sendgrid.accepted_requests == 0  # recorded, nothing sent yet
+    code, out, err = run(capsys, "send")  # no --override-doctor: the standing one lets it go
+    assert code == 0, out + err
+    assert _status(world.db, world.edition_id) == EditionStatus.SENT
+    with world.db.session() as session:
+        [row] = session.scalars(select(AuditRow).where(AuditRow.action == OVERRIDE_ACTION)).all()
+    assert (row.actor, row.subject_id, row.detail["reason"]) == ("boss@example.org", None, REASON)
+
+
+@pytest.mark.parametrize(("by", "refusal"), [(None, "--override needs --by EMAIL"),
+                                             ("ap@example.org", "only admins may override the pre-flight check"),
+                                             ("stranger@example.org", "is not a member of staff")])
+def test_a_standing_override_needs_an_admin_and_changes_nothing_otherwise(world, capsys, by, refusal):
+    code, _, err = run(capsys, "doctor", "--override", REASON, *(("--by", by) if by else ()))
+    assert code == 1 and refusal in " ".join(err.split())
+    with world.db.session() as session:
+        assert session.scalars(select(AuditRow).where(AuditRow.action == OVERRIDE_ACTION)).all() == []
+
+
+def test_the_scheduled_send_asks_the_doctor_too(world, capsys):
+    """The deliver-edition flow's pre-flight step: a due first real send is held with what to do,
+    until an admin's override stands."""
+    from flows.pipeline import preflight_task
+
+    refused = preflight_task.fn(str(world.config_path), None)
+    assert refused is not None and "first real send through SendGrid" in refused
+    assert "syndicate doctor --override" in refused
+    assert run(capsys, "doctor", "--override", REASON, "--by", "boss@example.org")[0] == 0
+    assert preflight_task.fn(str(world.config_path), None) is None
+    assert world.sendgrid.accepted_requests == 0 and _status(world.db, world.edition_id) == EditionStatus.APPROVED

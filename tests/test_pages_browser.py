@@ -64,6 +64,8 @@ NOT_PAGES = {
     "/desk/api/count": "application/json",
     "/websub/{token}": "",  # a hub's verification request: answered in plain text, or refused
     "/calendar/{token}.ics": "text/calendar",  # a member of staff's feed (tests/test_calendar_feed.py)
+    "/r/{token}": "",  # a counted link: a redirect, never a page (tests/test_clicks.py)
+    "/o/{token}": "image/gif",  # the opt-in open pixel (tests/test_clicks.py)
 }
 
 

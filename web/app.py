@@ -26,6 +26,7 @@ from state.staff import LoginPolicy
 from web import (
     account,
     calendar,
+    clicks,
     desk,
     doctor,
     edition_pages,
@@ -54,7 +55,7 @@ from web.security import (
 
 #: Every router the app serves, in order: the security fuzz test walks exactly these.
 ROUTERS = (public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch, quiet,
-           calendar, doctor)
+           calendar, doctor, clicks)
 
 
 def _utc_now() -> datetime:
@@ -85,6 +86,8 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
         if _oversized_number(request.url.path):
             return PlainTextResponse("a number in this address is out of range", status_code=400,
                                      headers={"Cache-Control": "no-store"})
+        if clicks.is_click_path(request.url.path):  # the click redirect and pixel: no session, no cookie
+            return await call_next(request)
         session = load_session(request, secret_key, state.now())
         request.state.web_session = session
         response = await call_next(request)
@@ -112,10 +115,12 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    clicks.install(app, db, flush_seconds=config.tracking.flush_seconds)
     for module in ROUTERS:
         app.include_router(module.router)
     app.state.body_meter = BodyMeter()
     app.add_middleware(BodyLimit, meter=app.state.body_meter)  # added last: the outermost, so no body is read past its cap
+    app.add_middleware(clicks.FastPath, owner=app)  # outside even that: a click is answered before any of it
     return app
 
 

@@ -8,14 +8,13 @@ doctor page shows the same report.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import Annotated
+
+import typer
 
 from compose.doctor import DoctorReport
 from flows.cli import terminal
-from flows.cli.context import Abort, as_json, config, database, now
-
-if TYPE_CHECKING:
-    pass
+from flows.cli.context import BY, Abort, as_json, config, database, now, person
 
 _MARK = {"blocker": "BLOCKER", "warning": "warning", "ok": "ok"}
 _STYLE = {"blocker": "bold red", "warning": "bold yellow", "ok": "green"}
@@ -49,12 +48,31 @@ def show(report: DoctorReport) -> None:
         terminal.heading(report.summary())
 
 
-def doctor() -> None:
+def doctor(override: Annotated[str | None, typer.Option(
+               "--override", metavar="REASON", help="Let the first real send (the scheduled one too) go despite "
+               "the blockers; an admin only, with --by; the reason is kept in the audit log.")] = None,
+           by: Annotated[str | None, BY] = None) -> None:
     """Check the set-up before the first real send: SPF, DKIM, DMARC, one-click unsubscribe, the
     secret key, SendGrid's key scopes and webhook key, Gmail's clip. Exit status 1 while a blocker stands."""
     from flows.stages.preflight import doctor_report
+    from state.doctor import check_override_reason, record_override
 
-    report = doctor_report(config(), database(), now=now())
+    db = database()
+    if override is not None:
+        if by is None:
+            raise Abort("--override needs --by EMAIL: an admin's address, which the audit log keeps with the reason")
+        check_override_reason(override)
+    report = doctor_report(config(), db, now=now())
+    if override is not None:
+        if not report.blockers:
+            raise Abort("nothing to override: the pre-flight check reports no blocker")
+        with db.session() as session:
+            actor = person(session, by, roles=("admin",), doing="override the pre-flight check")
+            record_override(session, reason=override, by=actor, edition_id=None, report=report, now=now())
+            session.commit()
+        terminal.warn(f"the first real send may now go despite {len(report.blockers)} blocker(s); "
+                      "the override is in the audit log")
+        return
     if as_json():
         terminal.emit_json(report.as_dict())
     else:

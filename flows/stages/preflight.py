@@ -1,7 +1,7 @@
 """The pre-flight check as the send stages ask it: the whole report (`doctor_report`, the outside
 world's checks and the ledger's), and the gate before a first real send (`gate_first_send`), which
-`syndicate send` passes through. The CLI's `syndicate doctor` and the desk's doctor page show the
-same report. (The `deliver-edition` flow does not ask it yet: see docs/operations.md.)
+`syndicate send` and the scheduled `deliver-edition` flow pass through. The CLI's `syndicate doctor`
+and the desk's doctor page show the same report.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def gate_first_send(cfg: Config, db: Database, *, edition_id: int | None, overri
     reports a blocker (`FirstSendRefused`), unless `override` gives the reason, which the audit log keeps
     with the blockers; then the report is returned so the caller can say so. The outbox never waits."""
     from connectors.preflight import real_sending
-    from state.doctor import check_override_reason, first_real_send, record_override
+    from state.doctor import check_override_reason, first_real_send, record_override, standing_override
 
     env = os.environ if env is None else env
     if not real_sending(cfg, env):
@@ -47,6 +47,8 @@ def gate_first_send(cfg: Config, db: Database, *, edition_id: int | None, overri
     with db.session() as session:
         if not first_real_send(session, "sendgrid"):
             return None
+        if override is None and standing_override(session) is not None:
+            return None  # staff have already said why it may go (`syndicate doctor --override`)
     if override is not None:
         check_override_reason(override)
     report = doctor_report(cfg, db, now=when, env=env)
@@ -57,7 +59,8 @@ def gate_first_send(cfg: Config, db: Database, *, edition_id: int | None, overri
         raise FirstSendRefused(f"this would be the first real send through SendGrid, and the pre-flight check "
                                f"reports {len(report.blockers)} blocker(s): {listed}. Run `syndicate doctor` to see "
                                "what to change, or send anyway with `syndicate send --override-doctor \"REASON\"` "
-                               "(the reason is kept in the audit log)")
+                               "(now) or `syndicate doctor --override \"REASON\" --by EMAIL` (an admin; the scheduled "
+                               "send then goes); the reason is kept in the audit log")
     with db.session() as session:
         record_override(session, reason=override, by=by, edition_id=edition_id, report=report, now=when)
     return report

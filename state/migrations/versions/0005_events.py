@@ -1,7 +1,7 @@
 """events: provider events per delivery, per-edition counters, suppression for good
 
 Revision ID: 0005_events
-Revises: 0004_calendar_feeds
+Revises: 0005_clicks
 
 Adds to `deliveries` the stamps of the provider events not kept before (a blocked bounce, a drop,
 a deferral, an unsubscribe), an index for the live figures of an edition being sent, the
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005_events'
-down_revision = '0004_calendar_feeds'
+down_revision = '0005_clicks'
 branch_labels = None
 depends_on = None
 
