@@ -15,8 +15,18 @@ from starlette.responses import RedirectResponse, Response
 
 from compose.subscribers import NameRefused, SubscriberCsvRow, check_name, normalise_email
 from state import ledger
+from state.errors import LedgerError
+from state.models import SubscriberStatus
 from state.staff import Staff
-from state.subscribers import LEFT, find, import_subscribers, preview_import, unsubscribe
+from state.subscribers import (
+    LEFT,
+    find,
+    import_subscribers,
+    lift_suppression,
+    preview_import,
+    suppression_of,
+    unsubscribe,
+)
 from web.render import app_of, page
 from web.security import Posted, need, posted
 from web.subscribers import subscribers_page
@@ -104,6 +114,9 @@ def add_one(request: Request, post: Posted = Depends(posted("admin"))) -> Respon
         return _refused(request, f"That name cannot be used: {exc}.")
     with app.db.session() as session:
         current = find(session, email)
+        suppression = suppression_of(session, email)
+        if suppression is not None and (current is None or current.status != SubscriberStatus.ACTIVE):
+            return _refused(request, suppression.refusal(email))
         if current is not None and current.status in LEFT:
             return _refused(request, f"{current.email} is {current.status}: only they can subscribe again, "
                                      "through the sign-up form")
@@ -128,3 +141,18 @@ def unsubscribe_one(request: Request, post: Posted = Depends(posted("admin"))) -
                      ident=row.id, now=now)
         email = row.email
     return _back("unsubscribed", who=email)
+
+
+@router.post("/desk/subscribers/reinstate")
+def reinstate_one(request: Request, post: Posted = Depends(posted("admin"))) -> Response:
+    """Lift the suppression of an address that bounced or complained, because the person asked to
+    come back (admins, with a reason: audited). They are unsubscribed until they confirm a new sign-up."""
+    app = app_of(request)
+    raw, reason = str(post.form.get("email") or "").strip(), str(post.form.get("reason") or "")[:500]
+    with app.db.session() as session:
+        try:
+            done = lift_suppression(session, raw, by=post.staff.email, reason=reason, now=app.now())
+        except LedgerError as exc:
+            session.rollback()
+            return _refused(request, str(exc))
+    return _back("reinstated", who=done.email)

@@ -45,6 +45,8 @@ SUBSCRIBER_NOTICES = {
     "added": "{who} is subscribed.",
     "known": "{who} was already in the list: nothing changed.",
     "unsubscribed": "{who} is unsubscribed: nothing more will be sent to that address.",
+    "reinstated": "{who}: the suppression is lifted. Nothing is sent until they sign up again and confirm from "
+                  "their inbox.",
 }
 
 
