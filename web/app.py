@@ -32,6 +32,7 @@ from web import (
     imports,
     public,
     quiet,
+    reports,
     subscribers,
     threads,
     websub,
@@ -108,7 +109,7 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch,
-                   quiet, calendar):
+                   quiet, calendar, reports):
         app.include_router(module.router)
     app.state.body_meter = BodyMeter()
     app.add_middleware(BodyLimit, meter=app.state.body_meter)  # added last: the outermost, so no body is read past its cap

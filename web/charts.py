@@ -1,0 +1,160 @@
+"""The reports' charts: SVG drawn on the server with pygal, no JavaScript, nothing fetched.
+
+pygal (Kozea, LGPL) is made for exactly this: it writes a self-contained SVG from Python values,
+with its title and labels as text. Its tooltips script (fetched from a CDN by default) is turned
+off (`js=[]`): the desk's Content-Security-Policy forbids it, the tests run offline, and the pages
+work without JavaScript. The SVG is served as an image (`<img>`, where no script would run anyway)
+with its own policy, which allows only its inline style (`SVG_CSP`).
+
+Every chart comes in two sizes from the same figures: `wide` for a desk screen, `narrow` for a
+phone (drawn at a phone's width with larger type and shorter labels, so it reads at 375 px rather
+than a wide chart shrunk). The page picks one with `<picture>`. Every chart has a table beside it
+with the same figures, and says what it shows in its `alt` text: colour is never the only cue
+(values are printed on the bars; the reference line is dashed and named in the legend).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import pygal
+from pygal.style import Style
+
+from compose.config import Config
+from compose.reports import EditionReport, Trend
+
+Size = Literal["wide", "narrow"]
+SIZES: tuple[Size, ...] = ("wide", "narrow")
+SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+#: What the mailbox providers ask bulk senders to keep the complaint rate under (Gmail and Yahoo).
+COMPLAINT_AIM = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A chart's drawing size and type sizes, per page size."""
+
+    width: int
+    bar_height: int  # per bar, for horizontal bar charts
+    height: int  # for the other charts
+    label: int  # axis labels
+    value: int  # values printed on bars
+    title: int
+    truncate: int  # characters of a label kept (the table has it whole)
+
+
+BOXES = {"wide": Box(width=760, bar_height=34, height=320, label=13, value=13, title=17, truncate=48),
+         "narrow": Box(width=360, bar_height=40, height=300, label=14, value=14, title=16, truncate=22)}
+
+
+def _style(config: Config, box: Box) -> Style:
+    brand = config.branding
+    return Style(background="#ffffff", plot_background="#ffffff", foreground="#1f2933",
+                 foreground_strong="#1f2933", foreground_subtle="#52606d", opacity="1", opacity_hover="1",
+                 colors=(brand.primary_colour, "#b42318", "#52606d", brand.accent_colour),
+                 font_family="system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif",
+                 label_font_size=box.label, major_label_font_size=box.label, value_font_size=box.value,
+                 title_font_size=box.title, legend_font_size=box.label, tooltip_font_size=box.label,
+                 no_data_font_size=box.title, guide_stroke_color="#cbd2d9", major_guide_stroke_color="#cbd2d9")
+
+
+def _common(config: Config, size: Size, title: str) -> dict[str, Any]:
+    box = BOXES[size]
+    return {"style": _style(config, box), "width": box.width, "title": title, "js": [],
+            "disable_xml_declaration": True, "explicit_size": False, "show_legend": False, "margin": 12,
+            "no_data_text": "Nothing yet", "print_values": True, "truncate_label": box.truncate, "no_prefix": True,
+            "classes": ("pygal-chart", "report-chart")}
+
+
+def _render(chart: Any) -> str:
+    return str(chart.render(is_unicode=True))
+
+
+def _bars(config: Config, size: Size, title: str, labels: Sequence[str], values: Sequence[int | float | None],
+          *, name: str, formatter: Any = None) -> str:
+    """A horizontal bar chart, one bar per label, the value printed on it."""
+    box = BOXES[size]
+    height = max(140, 90 + box.bar_height * max(1, len(labels)))
+    options = _common(config, size, title)
+    chart = pygal.HorizontalBar(height=height, print_values_position="top", **options)
+    if formatter is not None:
+        chart.value_formatter = formatter
+    chart.x_labels = list(labels)
+    chart.add(name, list(values))
+    return _render(chart)
+
+
+def delivery_chart(report: EditionReport, config: Config, size: Size) -> str:
+    f = report.figures
+    labels = ["Delivered", "Bounced", "Dropped", "Deferred", "Complaints", "Unsubscribed", "Failed"]
+    values = [f.delivered, f.bounced, f.dropped, f.deferred, f.complaints, f.unsubscribes, f.failed]
+    return _bars(config, size, f"What happened to {f.recipients} messages", labels, values, name="Messages")
+
+
+def item_clicks_chart(report: EditionReport, config: Config, size: Size) -> str:
+    items = [line for line in report.items if line.section]
+    return _bars(config, size, "Clicks per item", [line.title for line in items], [line.clicks for line in items],
+                 name="Clicks")
+
+
+def section_clicks_chart(report: EditionReport, config: Config, size: Size) -> str:
+    return _bars(config, size, "Clicks per section", [s.title for s in report.sections],
+                 [s.clicks for s in report.sections], name="Clicks")
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}%"
+
+
+def _line(config: Config, size: Size, title: str, labels: Sequence[str], series: Sequence[tuple[str, list[Any], bool]],
+          *, formatter: Any = None, zero: bool = True, bar: bool = False) -> str:
+    box = BOXES[size]
+    options = _common(config, size, title)
+    options.update(show_legend=len(series) > 1, legend_at_bottom=True, legend_at_bottom_columns=1,
+                   x_label_rotation=45 if size == "narrow" and len(labels) > 5 else 0,
+                   show_minor_x_labels=size == "wide" or len(labels) <= 6,
+                   print_values=bar and len(labels) <= (12 if size == "wide" else 6),
+                   include_x_axis=zero, allow_interruptions=True, dots_size=4 if size == "wide" else 5,
+                   stroke_style={"width": 3})
+    chart = (pygal.Bar if bar else pygal.Line)(height=box.height + (40 if len(series) > 1 else 0), **options)
+    if formatter is not None:
+        chart.value_formatter = formatter
+    chart.x_labels = list(labels)
+    for name, values, dashed in series:
+        extra = {"stroke_style": {"width": 2, "dasharray": "8, 6"}, "show_dots": False} if dashed else {}
+        chart.add(name, values, **extra)
+    return _render(chart)
+
+
+def list_size_chart(trend: Trend, config: Config, size: Size) -> str:
+    labels = [f"{w.week.day} {w.week:%b}" for w in trend.weeks]
+    return _line(config, size, "Subscribers on the list, week by week", labels,
+                 [("Active subscribers", [w.size for w in trend.weeks], False)], zero=False)
+
+
+def growth_chart(trend: Trend, config: Config, size: Size) -> str:
+    weeks = trend.weeks[1:]
+    labels = [f"{w.week.day} {w.week:%b}" for w in weeks]
+    return _line(config, size, "Growth: subscribers gained or lost each week", labels,
+                 [("Change", [w.growth for w in weeks], False)], bar=True,
+                 formatter=lambda v: f"{v:+d}" if isinstance(v, int) else str(v))
+
+
+def click_rate_chart(trend: Trend, config: Config, zone: ZoneInfo, size: Size) -> str:
+    labels = [e.label(zone) for e in trend.editions]
+    values = [None if e.click_rate is None else round(e.click_rate * 100, 2) for e in trend.editions]
+    return _line(config, size, "Click-through: clicks per 100 delivered", labels,
+                 [("Clicks per 100 delivered", values, False)], bar=True, formatter=_percent)
+
+
+def complaint_rate_chart(trend: Trend, config: Config, zone: ZoneInfo, size: Size) -> str:
+    labels = [e.label(zone) for e in trend.editions]
+    values = [None if e.complaint_rate is None else round(e.complaint_rate * 100, 3) for e in trend.editions]
+    aim = [COMPLAINT_AIM * 100] * len(labels)
+    return _line(config, size, "Complaint rate per edition", labels,
+                 [("Complaint rate", values, False), ("Keep under 0.1% (Gmail, Yahoo)", aim, True)],
+                 formatter=_percent)
