@@ -5,8 +5,9 @@ functions here add them up per section, work out the rates and lay them out for 
 CLI and the weekly note. No clock, no I/O.
 
 Rates, as staff read them:
-- bounce, complaint and unsubscribe rates are over the messages delivered (over those the
-  provider accepted while no delivery is reported yet), as the mailbox providers count them;
+- the bounce rate is over the messages the provider accepted; complaint and unsubscribe rates
+  are over the messages delivered (over those accepted while no delivery is reported yet), as
+  the mailbox providers count them (the same definitions as `state.figures`);
 - the click rate is clicks per delivered message. Clicks are counted per item and edition,
   never per reader (unless the config opts in to per-reader records), so it is not a count of
   people: a reader clicking two stories counts twice.
@@ -77,7 +78,7 @@ class DeliveryFigures:
 
     @property
     def bounce_rate(self) -> float | None:
-        return rate(self.bounced, self.base)
+        return rate(self.bounced, self.accepted)
 
     @property
     def complaint_rate(self) -> float | None:
@@ -166,7 +167,8 @@ def edition_report(*, edition_id: int, subject: str, slug: str, status: str, sen
 
 @dataclass(frozen=True, slots=True)
 class ListWeek:
-    """The list at the end of one week: active subscribers, and the change from the week before."""
+    """The list at the end of one week (`week`: its last day): active subscribers, and the change from
+    the week before."""
 
     week: date
     size: int

@@ -81,7 +81,7 @@ def edition_alt(report: EditionReport) -> dict[str, str]:
 def trend_alt(trend: Trend) -> dict[str, str]:
     weeks, editions = trend.weeks, trend.editions
     first, last = (weeks[0], weeks[-1]) if weeks else (None, None)
-    sizes = (f"from {first.size} in the week of {first.week:%-d %b} to {last.size} in the week of {last.week:%-d %b}"
+    sizes = (f"from {first.size} in the week to {first.week:%-d %b} to {last.size} in the week to {last.week:%-d %b}"
              if first and last else "no weeks yet")
     growth = sum(w.growth or 0 for w in weeks)
     return {

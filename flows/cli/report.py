@@ -29,7 +29,7 @@ def report(
             terminal.emit_json(result.as_dict())
             return
         zone = cfg.zone
-        terminal.table("The list, week by week", ["week of", ("subscribers", "number"), ("growth", "number")], [
+        terminal.table("The list, week by week", ["week to", ("subscribers", "number"), ("growth", "number")], [
             (w.week.strftime("%-d %b %Y"), w.size, "–" if w.growth is None else f"{w.growth:+d}") for w in result.weeks])
         if not result.editions:
             terminal.say("No edition sent yet.")
@@ -68,7 +68,8 @@ def report(
         (line.title, line.section or "other link", line.clicks) for line in result_one.items])
     terminal.table("Clicks per section", ["section", ("items", "number"), ("clicks", "number")], [
         (s.title, s.items, s.clicks) for s in result_one.sections])
-    terminal.say("Rates are over the messages delivered. On the desk, with charts: "
+    terminal.say("Bounces are over the messages accepted, complaints and unsubscribes over those delivered. "
+                 "On the desk, with charts: "
                  f"{str(cfg.edition.public_url).rstrip('/')}/desk/reports/editions/{result_one.edition_id}")
 
 
