@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from compose.reports import DeliveryFigures, ItemClicksLine, edition_report, list_weeks, percent, rate
-from compose.weekly_note import PostsSent, SourceTrouble, Waiting, WeeklyNoteData, compose_weekly_note, week_label
+from compose.weekly_note import (
+    PostsSent,
+    SourceTrouble,
+    Waiting,
+    WeeklyNoteData,
+    compose_weekly_note,
+    week_label,
+)
 
 LONDON = ZoneInfo("Europe/London")
 SENT = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)

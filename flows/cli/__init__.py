@@ -29,7 +29,19 @@ import sys
 
 import typer
 
-from flows.cli import approval, demo, edition, posts, report, sources, staff, status, subscribers, terminal, web
+from flows.cli import (
+    approval,
+    demo,
+    edition,
+    posts,
+    report,
+    sources,
+    staff,
+    status,
+    subscribers,
+    terminal,
+    web,
+)
 from flows.cli import pause as pausing
 from flows.cli.context import Abort, global_options
 from flows.cli.quiet import override_quiet
