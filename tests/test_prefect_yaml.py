@@ -142,7 +142,9 @@ def test_the_weekly_note_runs_on_the_configured_day_and_time_in_the_zone() -> No
     by_name = {s.name: s for s in SPECS}
     assert by_name["weekly-note"].schedules[0]["cron"] == "0 8 * * 1"  # Monday 08:00, as [weekly_note] defaults
     assert weekly_note_cron(load_config(EXAMPLE)) == "0 8 * * 1"
-    text = EXAMPLE.read_text("utf-8") + '\n[weekly_note]\nday = "friday"\nat = 16:30:00\n'
+    text = EXAMPLE.read_text("utf-8").replace('[weekly_note]\nenabled = true\nday = "monday"\nat = 08:00:00',
+                                              '[weekly_note]\nenabled = true\nday = "friday"\nat = 16:30:00')
+    assert 'day = "friday"' in text
     served = {d.name: d for d in served_deployments(parse_config(text), None)}
     note = served["weekly-note"].schedules[0].schedule
     assert (note.cron, note.timezone) == ("30 16 * * 5", "Europe/London")

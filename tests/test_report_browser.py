@@ -72,7 +72,7 @@ def _charts_loaded(page) -> list[tuple[str, int, int]]:
 def _check(page, width: int, shot: str) -> None:
     wide = page.evaluate("document.documentElement.scrollWidth")
     assert wide <= width, f"{page.url} is {wide} px wide at {width} px"
-    page.add_script_tag(path=str(AXE))
+    page.evaluate(AXE.read_text("utf-8") + "\n;0")  # through DevTools: the page's CSP stays in force for the page
     assert page.evaluate(_AXE_RUN) == [], page.url
     page.screenshot(path=str(SHOTS / f"{shot}-{width}.png"), full_page=True)
 

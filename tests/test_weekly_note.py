@@ -7,6 +7,7 @@ have left is never repeated."""
 from __future__ import annotations
 
 import email
+import email.policy
 from datetime import UTC, date, datetime, timedelta
 from email.message import Message
 from pathlib import Path
@@ -61,7 +62,7 @@ def week(db, tmp_path):
 
 def _outbox(config) -> list[Message]:  # type: ignore[no-untyped-def]
     folder = Path(config.email.outbox_dir) / "email"
-    return [email.message_from_bytes(p.read_bytes()) for p in sorted(folder.glob(f"{SLUG_PREFIX}-*/*.eml"))]
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in sorted(folder.glob(f"{SLUG_PREFIX}-*/*.eml"))]
 
 
 def _text(message: Message) -> str:
@@ -86,9 +87,9 @@ def test_the_note_goes_to_admins_and_approvers_once_and_says_what_happened(week,
     assert outcome.sent and outcome.week_start == WEEK
     assert sorted(outcome.recipients) == ["ap@example.org", report_data.APPROVER, "boss@example.org"]
     messages = _outbox(config)
-    assert sorted(m["To"] for m in messages) == sorted(outcome.recipients)  # not the editor, not the disabled admin
+    assert sorted(str(m["To"]) for m in messages) == sorted(outcome.recipients)  # not the editor, not the disabled admin
     note = messages[0]
-    assert note["Subject"] == "In Our View: the week of 30 Nov – 6 Dec 2026"
+    assert str(note["Subject"]) == "In Our View: the week of 30 Nov – 6 Dec 2026"
     text = _text(note)
     assert "(sent Thu 3 Dec, 10:00 GMT)" in text
     assert "20 recipients, 18 delivered, 1 bounced (5.0%), 1 complaints (5.56%), 0 unsubscribed, 15 clicks" in text
@@ -96,7 +97,7 @@ def test_the_note_goes_to_admins_and_approvers_once_and_says_what_happened(week,
             "Councils join the digital skills compact (2)") in text
     assert f"{failing}: failed 3 time(s) in a row: HTTP 503 Service Unavailable" in text
     assert "X is paused by approver@socitm.example since Sat 5 Dec 2026, 10:00 GMT: the X account is being checked" in text
-    assert "thread(s) of posts wait for approval: https://" in text
+    assert "- 4 thread(s) of posts wait for approval: http://127.0.0.1:8000/desk/threads" in text
     with db.session() as session:
         record = session.scalar(select(WeeklyNoteRow).where(WeeklyNoteRow.week_start == WEEK))
         assert record.sent_at == MONDAY and record.claimed_by == "the weekly-note schedule"

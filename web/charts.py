@@ -2,7 +2,7 @@
 
 pygal (Kozea, LGPL) is made for exactly this: it writes a self-contained SVG from Python values,
 with its title and labels as text. Its tooltips script (fetched from a CDN by default) is turned
-off (`js=[]`): the desk's Content-Security-Policy forbids it, the tests run offline, and the pages
+off (`js=[]`, and the settings script it always writes is taken out): the desk's Content-Security-Policy forbids it, the tests run offline, and the pages
 work without JavaScript. The SVG is served as an image (`<img>`, where no script would run anyway)
 with its own policy, which allows only its inline style (`SVG_CSP`).
 
@@ -15,6 +15,7 @@ with the same figures, and says what it shows in its `alt` text: colour is never
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -47,8 +48,8 @@ class Box:
     truncate: int  # characters of a label kept (the table has it whole)
 
 
-BOXES = {"wide": Box(width=760, bar_height=34, height=320, label=13, value=13, title=17, truncate=48),
-         "narrow": Box(width=360, bar_height=40, height=300, label=14, value=14, title=16, truncate=22)}
+BOXES = {"wide": Box(width=760, bar_height=34, height=320, label=13, value=13, title=17, truncate=44),
+         "narrow": Box(width=360, bar_height=40, height=300, label=14, value=14, title=16, truncate=17)}
 
 
 def _style(config: Config, box: Box) -> Style:
@@ -59,7 +60,8 @@ def _style(config: Config, box: Box) -> Style:
                  font_family="system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif",
                  label_font_size=box.label, major_label_font_size=box.label, value_font_size=box.value,
                  title_font_size=box.title, legend_font_size=box.label, tooltip_font_size=box.label,
-                 no_data_font_size=box.title, guide_stroke_color="#cbd2d9", major_guide_stroke_color="#cbd2d9")
+                 no_data_font_size=box.title, guide_stroke_color="#cbd2d9", major_guide_stroke_color="#cbd2d9",
+                 stroke_width=3, stroke_width_hover=3)
 
 
 def _common(config: Config, size: Size, title: str) -> dict[str, Any]:
@@ -67,25 +69,42 @@ def _common(config: Config, size: Size, title: str) -> dict[str, Any]:
     return {"style": _style(config, box), "width": box.width, "title": title, "js": [],
             "disable_xml_declaration": True, "explicit_size": False, "show_legend": False, "margin": 12,
             "no_data_text": "Nothing yet", "print_values": True, "truncate_label": box.truncate, "no_prefix": True,
+            "max_scale": 5 if size == "narrow" else 10, "min_scale": 3,
             "classes": ("pygal-chart", "report-chart")}
 
 
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+
 def _render(chart: Any) -> str:
-    return str(chart.render(is_unicode=True))
+    """The SVG without the script pygal always adds (its settings, for its tooltips: nothing runs
+    here) nor its comments."""
+    return _COMMENT.sub("", _SCRIPT.sub("", str(chart.render(is_unicode=True))))
 
 
 def _bars(config: Config, size: Size, title: str, labels: Sequence[str], values: Sequence[int | float | None],
           *, name: str, formatter: Any = None) -> str:
-    """A horizontal bar chart, one bar per label, the value printed on it."""
+    """A horizontal bar chart, one bar per label from the top down, the value printed on it; labels
+    are shortened to fit (the table beside the chart has them whole)."""
     box = BOXES[size]
     height = max(140, 90 + box.bar_height * max(1, len(labels)))
     options = _common(config, size, title)
     chart = pygal.HorizontalBar(height=height, print_values_position="top", **options)
     if formatter is not None:
         chart.value_formatter = formatter
-    chart.x_labels = list(labels)
-    chart.add(name, list(values))
+    chart.x_labels = [shorten(label, box.truncate) for label in reversed(labels)]  # pygal draws the first at the bottom
+    chart.add(name, list(reversed(values)))
     return _render(chart)
+
+
+def shorten(label: str, most: int) -> str:
+    """`label` cut at a word to at most `most` characters, with an ellipsis when cut."""
+    if len(label) <= most:
+        return label
+    hard = label[:most - 1]
+    soft = hard.rsplit(" ", 1)[0]
+    return (soft if len(soft) >= most * 2 // 3 else hard).rstrip(" ,:;-") + "…"
 
 
 def delivery_chart(report: EditionReport, config: Config, size: Size) -> str:
@@ -114,18 +133,18 @@ def _line(config: Config, size: Size, title: str, labels: Sequence[str], series:
           *, formatter: Any = None, zero: bool = True, bar: bool = False) -> str:
     box = BOXES[size]
     options = _common(config, size, title)
+    crowded = len(labels) > (12 if size == "wide" else 5)
     options.update(show_legend=len(series) > 1, legend_at_bottom=True, legend_at_bottom_columns=1,
-                   x_label_rotation=45 if size == "narrow" and len(labels) > 5 else 0,
-                   show_minor_x_labels=size == "wide" or len(labels) <= 6,
+                   truncate_legend=60, x_label_rotation=40 if crowded else 0,
+                   show_minor_x_labels=not crowded, x_labels_major_every=3 if crowded else None,
                    print_values=bar and len(labels) <= (12 if size == "wide" else 6),
-                   include_x_axis=zero, allow_interruptions=True, dots_size=4 if size == "wide" else 5,
-                   stroke_style={"width": 3})
+                   include_x_axis=zero, allow_interruptions=True, dots_size=4 if size == "wide" else 5)
     chart = (pygal.Bar if bar else pygal.Line)(height=box.height + (40 if len(series) > 1 else 0), **options)
     if formatter is not None:
         chart.value_formatter = formatter
     chart.x_labels = list(labels)
     for name, values, dashed in series:
-        extra = {"stroke_style": {"width": 2, "dasharray": "8, 6"}, "show_dots": False} if dashed else {}
+        extra = {"stroke_style": {"width": 3, "dasharray": "10, 6"}, "show_dots": len(labels) == 1} if dashed else {}
         chart.add(name, values, **extra)
     return _render(chart)
 
@@ -141,7 +160,7 @@ def growth_chart(trend: Trend, config: Config, size: Size) -> str:
     labels = [f"{w.week.day} {w.week:%b}" for w in weeks]
     return _line(config, size, "Growth: subscribers gained or lost each week", labels,
                  [("Change", [w.growth for w in weeks], False)], bar=True,
-                 formatter=lambda v: f"{v:+d}" if isinstance(v, int) else str(v))
+                 formatter=lambda v: f"{v:+.0f}" if isinstance(v, int | float) else "–")
 
 
 def click_rate_chart(trend: Trend, config: Config, zone: ZoneInfo, size: Size) -> str:
@@ -156,5 +175,5 @@ def complaint_rate_chart(trend: Trend, config: Config, zone: ZoneInfo, size: Siz
     values = [None if e.complaint_rate is None else round(e.complaint_rate * 100, 3) for e in trend.editions]
     aim = [COMPLAINT_AIM * 100] * len(labels)
     return _line(config, size, "Complaint rate per edition", labels,
-                 [("Complaint rate", values, False), ("Keep under 0.1% (Gmail, Yahoo)", aim, True)],
+                 [("Complaint rate", values, False), ("Dashed: keep under 0.1%", aim, True)],
                  formatter=_percent)
