@@ -539,6 +539,64 @@ class WeeklyNoteSettings(_Strict):
         return value
 
 
+class Reputation(_Strict):
+    """`[reputation]`: the guard of the sender's reputation (`state.reputation`, docs/operations.md,
+    "Sender reputation"). Rates are fractions: 0.001 is 0.1%. Over a *_stop threshold the email is
+    paused (as a staff pause would) until an admin resumes it; over a *_warn threshold staff are
+    told. Checked per send (the edition being sent, or the last one) and over the last
+    `window_days`, when provider events arrive and before every batch."""
+
+    # Gmail and Yahoo's bulk sender rules: keep spam complaints under 0.1%, never reach 0.3%
+    complaint_rate_warn: float = 0.001
+    complaint_rate_stop: float = 0.003
+    # hard bounces over messages sent: AWS SES reviews an account at 5% and guides under 2%
+    bounce_rate_warn: float = 0.02
+    bounce_rate_stop: float = 0.05
+    # below this many messages a rate is noise (one complaint in 499 is already 0.2%): no verdict
+    min_sample: int = 500
+    window_days: int = 7
+
+    @field_validator("complaint_rate_warn", "complaint_rate_stop", "bounce_rate_warn", "bounce_rate_stop",
+                     mode="before")
+    @classmethod
+    def _fraction(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+            raise ValueError(f"must be a number, a fraction such as 0.003 for 0.3% (got {value!r})")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"must be a number, a fraction such as 0.003 for 0.3% (got {value!r})") from None
+        if not 0 < number < 1:
+            hint = f": {number}% is written {number / 100:g}" if 1 <= number <= 100 else ""
+            raise ValueError(f"must be a fraction between 0 and 1, e.g. 0.003 for 0.3% (got {value!r}){hint}")
+        return number
+
+    @field_validator("min_sample")
+    @classmethod
+    def _sample(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be at least 1 message (got {value}); the default, 500, keeps one complaint in a "
+                             "small send from stopping everything")
+        return value
+
+    @field_validator("window_days")
+    @classmethod
+    def _window(cls, value: int) -> int:
+        if not 1 <= value <= 90:
+            raise ValueError(f"must be between 1 and 90 days (got {value}); Gmail's Postmaster Tools reads 7")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Reputation:
+        for what in ("complaint", "bounce"):
+            warn, stop = getattr(self, f"{what}_rate_warn"), getattr(self, f"{what}_rate_stop")
+            if warn > stop:
+                raise ValueError(f"reputation.{what}_rate_warn ({warn:g}) is above reputation.{what}_rate_stop "
+                                 f"({stop:g}): staff must be warned before email is paused; lower the warning or "
+                                 "raise the stop")
+        return self
+
+
 class Config(_Strict):
     """The whole of `syndicate.toml`, validated: every error names the key and the fix."""
 
@@ -554,6 +612,7 @@ class Config(_Strict):
     fetch: Fetch = Fetch()
     calendar: CalendarSettings = CalendarSettings()  # [calendar]: quiet time (holidays, periods, hours)
     weekly_note: WeeklyNoteSettings = WeeklyNoteSettings()  # [weekly_note]: the note to staff each week
+    reputation: Reputation = Reputation()  # [reputation]: pause email when complaints or bounces run high
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

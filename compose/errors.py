@@ -36,7 +36,8 @@ others say it in their message).
     │   │   └── TwoPersonRule                they changed it since its last approval
     │   ├── TooLong                          a post over its network's limit
     │   ├── StaffError                       [state.staff] a staff account change that cannot be done
-    │   └── CsvRejected                      [state.subscribers] a subscriber file with problems; none imported
+    │   ├── CsvRejected                      [state.subscribers] a subscriber file with problems; none imported
+    │   └── SuppressedAddress                [state.subscribers] an address suppressed for good (bounce, complaint)
     ├── SecretKeyError                       [state.secret_key] the signing key cannot be used
     ├── RangeError(ValueError)               [state.calendar_view] a range of time the calendar does not read
     ├── ConfigError                          [flows.settings] syndicate.toml cannot be used; names key and fix

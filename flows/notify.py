@@ -10,7 +10,8 @@ configured). The email goes to the edition's reply-to address and to every appro
 A failed email is logged and reported, and the hold stands: the event is the record.
 
 `notify_failures` reads the failure events written since the last notice (a batch failed or held
-as ambiguous, a thread stopped, a source failing several times in a row) and sends staff one
+as ambiguous, a thread stopped, a source failing several times in a row, the reputation guard
+warning or pausing email, with the numbers) and sends staff one
 email listing them; a `syndicate.staff.notified` event marks how far it got, so each failure is
 told once.
 """
@@ -39,7 +40,8 @@ class NoticeSettings:
     slug_prefix = "staff-notice"  # outbox folder: <outbox>/email/staff-notice-held-<edition slug>/
     lock_key = 0x5EAD_0001  # PostgreSQL advisory lock that serialises failure notices
     source_failures_to_alert = 3  # a source is reported when it has failed this many times in a row
-    failure_events = (events.DELIVERY_FAILED, events.DELIVERY_AMBIGUOUS, events.THREAD_FAILED, events.SOURCE_FAILED)
+    failure_events = (events.DELIVERY_FAILED, events.DELIVERY_AMBIGUOUS, events.THREAD_FAILED, events.SOURCE_FAILED,
+                      events.REPUTATION_STOPPED, events.REPUTATION_WARNED)
 
 
 @dataclass
@@ -142,6 +144,13 @@ def _describe(row: EventRow) -> str | None:
             return None  # told once per streak, when it reaches the threshold
         return (f"source {payload.get('source')} failed {NoticeSettings.source_failures_to_alert} times in a row: "
                 f"{payload.get('error')}" + (f" (hint: {payload['hint']})" if payload.get("hint") else ""))
+    if row.name == events.REPUTATION_STOPPED:
+        paused = ("email is PAUSED until an admin resumes it (`syndicate resume --channel email --by EMAIL`, or "
+                  "Resume on the desk)" if payload.get("pause_id") else "email was already paused")
+        return f"sender reputation, stop threshold reached: {payload.get('said')}; {paused}"
+    if row.name == events.REPUTATION_WARNED:
+        return (f"sender reputation, warning: {payload.get('said')}; nothing is paused yet: look at the complaints "
+                "and bounces before the next send")
     if row.name == events.THREAD_FAILED:
         return f"{payload.get('network')} thread {payload.get('id')} stopped: {payload.get('error')}"
     what = "held as ambiguous (it may have been accepted)" if row.name == events.DELIVERY_AMBIGUOUS else "failed"

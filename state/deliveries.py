@@ -25,7 +25,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Update, and_, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from state import events
+from state import events, figures
 from state.ledger import SYSTEM, LedgerError, NotFound, audit
 from state.lifecycle import check_initial, check_transition
 from state.models import (
@@ -328,20 +328,8 @@ def next_retry_at(session: Session, edition_id: int) -> datetime | None:
         DeliveryBatchRow.edition_id == edition_id, DeliveryBatchRow.status == BatchStatus.PLANNED))
 
 
-def edition_figures(session: Session, edition_id: int) -> dict[str, int]:
-    """An edition's delivery figures for staff: recipients, accepted, delivered, bounced, opened, failed, pending...
-    Reads only."""
-    d = DeliveryRow
-    row = session.execute(select(
-        func.count(),
-        func.count().filter(d.status == DeliveryStatus.ACCEPTED),
-        func.count(d.delivered_at), func.count(d.bounced_at), func.count(d.complained_at),
-        func.count(d.opened_at), func.count(d.clicked_at),
-        func.count().filter(d.status == DeliveryStatus.FAILED),
-        func.count().filter(d.status == DeliveryStatus.AMBIGUOUS),
-        func.count().filter(d.status == DeliveryStatus.SKIPPED),
-        func.count().filter(d.status.in_([DeliveryStatus.PLANNED, DeliveryStatus.SENDING])),
-    ).where(d.edition_id == edition_id)).one()
-    keys = ("recipients", "accepted", "delivered", "bounced", "complained", "opened", "clicked", "failed",
-            "ambiguous", "skipped", "pending")
-    return dict(zip(keys, (int(v) for v in row), strict=True))
+def edition_figures(session: Session, edition_id: int) -> dict[str, Any]:
+    """An edition's delivery figures for staff as a dict (recipients, accepted, delivered, bounced,
+    complained, opened, failed, pending, the rates...): `state.figures.edition_figures`, the one
+    place figures are computed. Reads only."""
+    return figures.edition_figures(session, edition_id).as_dict()

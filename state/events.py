@@ -34,6 +34,8 @@ DELIVERY_AMBIGUOUS = "syndicate.delivery.ambiguous"
 DELIVERY_FAILED = "syndicate.delivery.failed"
 PAUSED = "syndicate.paused"
 RESUMED = "syndicate.resumed"
+REPUTATION_WARNED = "syndicate.reputation.warned"
+REPUTATION_STOPPED = "syndicate.reputation.stopped"
 
 
 def resource_id(kind: str, ident: object) -> str:

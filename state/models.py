@@ -216,8 +216,9 @@ SUBSCRIBER_LIFECYCLE = Lifecycle("subscriber", SubscriberStatus, initial=frozens
     _S.PENDING: frozenset({_S.ACTIVE, _S.UNSUBSCRIBED, _S.BOUNCED, _S.COMPLAINED}),
     _S.ACTIVE: frozenset({_S.UNSUBSCRIBED, _S.BOUNCED, _S.COMPLAINED}),
     _S.UNSUBSCRIBED: frozenset({_S.ACTIVE, _S.BOUNCED, _S.COMPLAINED}),  # ACTIVE: a fresh double opt-in
+    # UNSUBSCRIBED from BOUNCED or COMPLAINED: only an admin lifting the suppression (state.subscribers.lift_suppression)
     _S.BOUNCED: frozenset({_S.UNSUBSCRIBED, _S.COMPLAINED}),
-    _S.COMPLAINED: frozenset(),
+    _S.COMPLAINED: frozenset({_S.UNSUBSCRIBED}),
 })
 
 _D = DeliveryStatus
@@ -464,7 +465,8 @@ class DeliveryRow(Base):
     """One edition to one subscriber: whether it went out, and what the provider reported after."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"),)
+    __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"),
+                      Index("ix_deliveries_edition_status", "edition_id", "status"))  # live figures
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id"), index=True)
@@ -479,6 +481,11 @@ class DeliveryRow(Base):
     complained_at: Mapped[datetime | None]
     opened_at: Mapped[datetime | None]
     clicked_at: Mapped[datetime | None]
+    # more provider events (migration 0005_events; counted per edition in `EditionCountersRow`)
+    blocked_at: Mapped[datetime | None]
+    dropped_at: Mapped[datetime | None]
+    deferred_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
 
 
@@ -743,3 +750,74 @@ class WeeklyNoteRow(Base):
     claimed_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+# --- figures and suppression (issue 17: provider events, reputation) ---------------------------
+
+
+class EditionCountersRow(Base):
+    """An edition's figures kept as counters, so the desk reads one row instead of counting its
+    deliveries (`state.figures`). The event counters move with `state.provider_events`, in the
+    same transaction as the delivery they count (each delivery counted once per kind); the
+    status counts (`recipients` .. `pending`) are frozen here when the edition is sent
+    (`settled_at`), and counted live from the deliveries before that."""
+
+    __tablename__ = "edition_counters"
+
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    bounced: Mapped[int] = mapped_column(Integer, default=0)
+    blocked: Mapped[int] = mapped_column(Integer, default=0)
+    dropped: Mapped[int] = mapped_column(Integer, default=0)
+    deferred: Mapped[int] = mapped_column(Integer, default=0)
+    complaints: Mapped[int] = mapped_column(Integer, default=0)
+    unsubscribes: Mapped[int] = mapped_column(Integer, default=0)
+    opened: Mapped[int] = mapped_column(Integer, default=0)
+    clicked: Mapped[int] = mapped_column(Integer, default=0)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    ambiguous: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    pending: Mapped[int] = mapped_column(Integer, default=0)
+    settled_at: Mapped[datetime | None]  # status counts frozen (the edition was sent)
+    updated_at: Mapped[datetime]
+
+
+class SuppressionRow(Base):
+    """An address we never write to again: it hard-bounced or its owner reported us as spam.
+
+    Kept by address (lower case), apart from the subscriber's status, so that no import, sign-up,
+    confirmation or status change makes it active again. Only an admin lifts one, saying why
+    (`state.subscribers.lift_suppression`, audited); the row stays, with who lifted it and when."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)  # lower case
+    kind: Mapped[str] = mapped_column(String(20))  # "bounce" or "complaint"
+    detail: Mapped[str] = mapped_column(Text, default="")  # the provider's reason, as reported
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"))
+    edition_id: Mapped[int | None] = mapped_column(ForeignKey("editions.id", ondelete="SET NULL"))
+    suppressed_at: Mapped[datetime]
+    lifted_at: Mapped[datetime | None]
+    lifted_by: Mapped[str | None] = mapped_column(String(320))
+    lifted_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ReputationTripRow(Base):
+    """The reputation guard warned staff, or paused the email, for one scope (`key`: "edition-12",
+    or "window-12", the span of days ending with edition 12's send): once per key and level, so
+    a resume by an admin is not undone by the next event about the same numbers
+    (`state.reputation`)."""
+
+    __tablename__ = "reputation_trips"
+    __table_args__ = (UniqueConstraint("key", "level", name="uq_reputation_trips_key_level"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(10))  # "warn" or "stop"
+    said: Mapped[str] = mapped_column(Text)  # the sentence staff were told, with the numbers
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    pause_id: Mapped[int | None] = mapped_column(ForeignKey("pauses.id", ondelete="SET NULL"))
+    at: Mapped[datetime]

@@ -30,7 +30,7 @@ from compose.post_length import RULES_BY_NETWORK
 from state import events
 from state.errors import LedgerError
 from state.models import AuditRow, PauseRow
-from state.roles import require_role
+from state.roles import SYSTEM, require_role
 
 ALL = "all"  # the channel of a pause of everything
 EMAIL = "email"
@@ -229,3 +229,14 @@ def resume(session: Session, *, channels: Sequence[str] | None = None, by: str, 
 def recent(session: Session, *, limit: int = 20) -> list[PauseRow]:
     """The latest pauses, in force or ended, newest first (for the desk's pause page). Reads only."""
     return list(session.scalars(select(PauseRow).order_by(PauseRow.paused_at.desc(), PauseRow.id.desc()).limit(limit)))
+
+
+def pause_by_system(session: Session, *, channel: str = EMAIL, reason: str, now: datetime) -> Pause | None:
+    """Pause `channel` as the pipeline itself (`state.roles.SYSTEM`, e.g. the reputation guard),
+    exactly as a staff pause: the senders stop at their next batch and only an admin resumes.
+    Returns the new pause, or None when a pause already stops the channel. Audited, with its
+    event. Does not commit."""
+    text = check_reason(reason)
+    if stopping(session, channel) is not None:
+        return None
+    return _start(session, channel, reason=text, by=SYSTEM, since=now, now=now, actor=SYSTEM, by_system=True)

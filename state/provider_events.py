@@ -1,9 +1,20 @@
 """The provider's event webhook: what happened to a message after the provider accepted it.
 
 SendGrid's Event Webhook reports delivered, opened, clicked, bounced, dropped, deferred, spam
-reports and unsubscribes. Each event is applied once (by its `sg_event_id`, kept in
-`provider_events`), stamps its delivery (each timestamp only when still empty), and a bounce,
-complaint or unsubscribe suppresses the subscriber through `state.subscribers.suppress`.
+reports and unsubscribes (shapes: tests/fakes/sendgrid_events.py, after SendGrid's Event Webhook
+reference). Each event is applied once (by its `sg_event_id`, kept in `provider_events`), stamps
+its delivery (each stamp only when still empty, and then counted in the edition's figures:
+`state.figures.count_stamps`), and changes the subscriber through `state.subscribers.suppress`:
+- a hard bounce (`type` "bounce", or none) and a spam report suppress the address for good;
+- a bounce of `type` "blocked" is counted as blocked and suppresses nothing: SendGrid uses it
+  when the receiving server refused the message for a reason not about the address (its content,
+  our sending IP or domain's reputation, a rate limit), so the address may well work next time;
+  a surge of blocks is a reputation problem, which staff see in the figures;
+- an unsubscribe or group_unsubscribe unsubscribes;
+- a drop whose reason names one of SendGrid's own suppression lists ("Bounced Address", "Spam
+  Reporting Address", "Unsubscribed Address") follows it; other drops are only counted;
+- processed, deferred, open, click and group_resubscribe change no subscriber (a resubscribe on
+  SendGrid's page never re-activates anyone here: only a fresh double opt-in does).
 The caller verifies the signature and commits.
 """
 
@@ -12,18 +23,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, Update, func, select, update
 from sqlalchemy.orm import Session
 
+from state import figures
+from state.figures import STAMPS
 from state.models import DeliveryRow, ProviderEventRow, SubscriberRow, SubscriberStatus
 from state.subscribers import suppress
 
-_TIMESTAMP_COLUMN = {"delivered": "delivered_at", "bounce": "bounced_at", "spamreport": "complained_at",
-                     "open": "opened_at", "click": "clicked_at"}
-_SUPPRESS = {"bounce": SubscriberStatus.BOUNCED, "spamreport": SubscriberStatus.COMPLAINED,
-             "unsubscribe": SubscriberStatus.UNSUBSCRIBED, "group_unsubscribe": SubscriberStatus.UNSUBSCRIBED}
+#: The figure each event counts towards (a bounce: "bounced", or "blocked" for a blocked one).
+_FIGURE = {"delivered": "delivered", "dropped": "dropped", "deferred": "deferred", "spamreport": "complaints",
+           "unsubscribe": "unsubscribes", "group_unsubscribe": "unsubscribes", "open": "opened", "click": "clicked"}
+_SUPPRESS = {"spamreport": SubscriberStatus.COMPLAINED, "unsubscribe": SubscriberStatus.UNSUBSCRIBED,
+             "group_unsubscribe": SubscriberStatus.UNSUBSCRIBED}
+#: A drop's reason (SendGrid's words, any case) when it names one of SendGrid's own suppression lists.
+_DROPPED = {"bounced address": SubscriberStatus.BOUNCED, "spam reporting address": SubscriberStatus.COMPLAINED,
+            "unsubscribed address": SubscriberStatus.UNSUBSCRIBED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +50,7 @@ class EventsReport:
     applied: int
     duplicates: int
     unmatched: int  # no sg_event_id, or no delivery it belongs to
+    editions: tuple[int, ...] = ()  # the editions the applied events were about (for the reputation guard)
 
 
 def _int(value: object) -> int | None:
@@ -50,6 +68,7 @@ def apply_provider_events(session: Session, batch: Iterable[Mapping[str, Any]], 
     ids = [str(e["sg_event_id"]) for e in items if e.get("sg_event_id")]
     seen = set(session.scalars(select(ProviderEventRow.event_id).where(ProviderEventRow.event_id.in_(ids)))) if ids else set()
     applied = duplicates = unmatched = 0
+    editions: dict[int, None] = {}
     for event in items:
         event_id = str(event.get("sg_event_id") or "")
         if not event_id:
@@ -64,9 +83,19 @@ def apply_provider_events(session: Session, batch: Iterable[Mapping[str, Any]], 
                                      received_at=now))
         if _apply_one(session, event, kind, now=now):
             applied += 1
+            edition_id = _int(event.get("edition_id"))
+            if edition_id is not None:
+                editions[edition_id] = None
         else:
             unmatched += 1
-    return EventsReport(applied, duplicates, unmatched)
+    return EventsReport(applied, duplicates, unmatched, tuple(editions))
+
+
+def _kind_of(kind: str, event: Mapping[str, Any]) -> str | None:
+    """The figure an event counts towards (`state.figures.STAMPS`), or None for one only recorded."""
+    if kind == "bounce":
+        return "blocked" if str(event.get("type") or "bounce") == "blocked" else "bounced"
+    return _FIGURE.get(kind)
 
 
 def _apply_one(session: Session, event: Mapping[str, Any], kind: str, *, now: datetime) -> bool:
@@ -77,19 +106,38 @@ def _apply_one(session: Session, event: Mapping[str, Any], kind: str, *, now: da
     if subscriber_id is None:
         return False
     stamp = datetime.fromtimestamp(_int(event.get("timestamp")) or now.timestamp(), UTC)
-    where = [DeliveryRow.subscriber_id == subscriber_id]
-    if edition_id is not None:
-        where.append(DeliveryRow.edition_id == edition_id)
-    column = _TIMESTAMP_COLUMN.get(kind)
-    if kind == "bounce" and event.get("type") == "blocked":
-        column = None  # a block is temporary: recorded, not a bounce
-    if column is not None and edition_id is not None:
-        session.execute(update(DeliveryRow).where(*where, getattr(DeliveryRow, column).is_(None))
-                        .values({column: stamp, "updated_at": now}))
-    elif kind in ("dropped", "deferred", "bounce") and edition_id is not None:
-        reason = str(event.get("reason") or event.get("response") or kind)[:500]
-        session.execute(update(DeliveryRow).where(*where).values(error=f"{kind}: {reason}", updated_at=now))
-    status = _SUPPRESS.get(kind)
-    if status is not None and not (kind == "bounce" and event.get("type") == "blocked"):
-        suppress(session, subscriber_id, status, reason=f"provider event {kind}", now=now)
+    figure = _kind_of(kind, event)
+    if edition_id is not None and figure is not None:
+        where = (DeliveryRow.subscriber_id == subscriber_id, DeliveryRow.edition_id == edition_id)
+        column = getattr(DeliveryRow, STAMPS[figure])
+        values: dict[str, object] = {STAMPS[figure]: stamp, "updated_at": now}
+        if kind in ("dropped", "deferred", "bounce"):
+            values["error"] = f"{kind}: {_reason(event, kind)}"
+        stamped = _dml(session, update(DeliveryRow).where(*where, column.is_(None)).values(values)).rowcount or 0
+        if not stamped and "error" in values:  # a later deferral or bounce: its reason is the news
+            session.execute(update(DeliveryRow).where(*where).values(error=values["error"], updated_at=now))
+        figures.count_stamps(session, edition_id, {figure: stamped}, now=now)
+    status = _suppression(kind, event)
+    if status is not None:
+        suppress(session, subscriber_id, status, reason=f"provider event {kind}: {_reason(event, kind)}"[:500],
+                 now=now, edition_id=edition_id)
     return True
+
+
+def _reason(event: Mapping[str, Any], kind: str) -> str:
+    return str(event.get("reason") or event.get("response") or kind)[:400]
+
+
+def _suppression(kind: str, event: Mapping[str, Any]) -> SubscriberStatus | None:
+    """What an event does to the subscriber: a hard bounce and a spam report suppress the address
+    for good, an unsubscribe unsubscribes; a blocked bounce does nothing (see the module's notes).
+    A drop says SendGrid already suppresses the address: we follow when its reason says why."""
+    if kind == "bounce":
+        return None if str(event.get("type") or "bounce") == "blocked" else SubscriberStatus.BOUNCED
+    if kind == "dropped":
+        return _DROPPED.get(str(event.get("reason") or "").strip().lower())
+    return _SUPPRESS.get(kind)
+
+
+def _dml(session: Session, statement: Update) -> CursorResult[Any]:
+    return cast(CursorResult[Any], session.execute(statement))

@@ -4,6 +4,14 @@ Only these functions change a subscriber's status. Leaving is final: an address 
 unsubscribed, bounced or complained is never re-activated by an import or a sign-up (only a
 fresh confirmation through double opt-in, `confirm`, re-activates an unsubscribed address).
 Addresses are matched case-insensitively.
+
+Suppression for good: a hard bounce or a spam complaint (`suppress`, from the provider's events)
+also puts the address on the suppression list (`SuppressionRow`), kept apart from the status. An
+import, the sign-up form, a confirmation link and the desk all refuse a suppressed address and
+say why (`suppression_of`, `SuppressedAddress`). If the person really asks to come back, an admin
+lifts the suppression with a reason (`lift_suppression`: audited); the subscriber is then
+unsubscribed, and comes back only by confirming a fresh sign-up (double opt-in), so the return
+rests on their own consent, proved from the inbox that bounced or complained.
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ from compose.subscribers import (
 )
 from state.ledger import SYSTEM, LedgerError, NotFound, audit
 from state.lifecycle import check_initial, check_transition, move
-from state.models import SUBSCRIBER_LIFECYCLE, SubscriberRow, SubscriberStatus
+from state.models import SUBSCRIBER_LIFECYCLE, SubscriberRow, SubscriberStatus, SuppressionRow
+from state.roles import require_role
 
 LEFT = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
 _CHUNK = 500
@@ -46,7 +55,8 @@ class ImportReport:
         """The report in one sentence for the CLI and the desk."""
         text = f"{self.added} added, {self.unchanged} already subscribed, {self.activated} activated"
         if self.left_alone:
-            text += f", {len(self.left_alone)} not re-subscribed because they had left (unsubscribed, bounced or complained)"
+            text += (f", {len(self.left_alone)} not re-subscribed because they had left (unsubscribed, or suppressed "
+                     "for good after a bounce or a spam complaint)")
         return text
 
 
@@ -77,6 +87,7 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
     transaction. Re-importing the same file changes nothing.
     """
     existing = _existing(session, [row.email for row in rows])
+    suppressed = suppressed_addresses(session, [row.email for row in rows])
     new: list[dict[str, object]] = []
     unchanged = activated = 0
     left: list[str] = []
@@ -84,7 +95,9 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
     check_initial(SUBSCRIBER_LIFECYCLE, SubscriberStatus.ACTIVE)
     for row in rows:
         current = existing.get(row.email.lower())
-        if current is None:
+        if row.email.lower() in suppressed and (current is None or current.status != SubscriberStatus.ACTIVE):
+            left.append(current.email if current is not None else row.email)
+        elif current is None:
             new.append({"email": row.email, "name": row.name, "status": SubscriberStatus.ACTIVE,
                         "consent_source": consent, "consent_at": now, "confirmed_at": now,
                         "status_changed_at": now, "created_at": now})
@@ -104,6 +117,102 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
     audit(session, actor=by, action="import", kind="subscribers", ident=None, now=now,
           source=source, added=len(new), activated=activated, left_alone=len(left))
     return ImportReport(added=len(new), unchanged=unchanged, activated=activated, left_alone=tuple(left))
+
+
+class SuppressedAddress(LedgerError):
+    """The address is suppressed for good (a hard bounce or a spam complaint): nothing but an
+    admin's `lift_suppression` lets it subscribe again. The message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """A suppression in force, detached from the session."""
+
+    email: str
+    kind: str  # "bounce" or "complaint"
+    detail: str
+    since: datetime
+
+    def refusal(self, address: str) -> str:
+        """Why `address` cannot (re)subscribe, and the way back, in words staff and the person read."""
+        why = "a message to it bounced for good" if self.kind == "bounce" else "its owner reported a message as spam"
+        return (f"{address} is suppressed for good since {self.since:%Y-%m-%d}: {why}, and writing to it again would "
+                "harm the newsletter's delivery to everyone. If the person asks to come back, an admin lifts the "
+                "suppression with `syndicate subscribers reinstate ADDRESS --by ADMIN --reason WHY`, then the person "
+                "signs up again and confirms from their inbox")
+
+
+def _suppression(row: SuppressionRow) -> Suppression:
+    return Suppression(email=row.email, kind=row.kind, detail=row.detail, since=row.suppressed_at)
+
+
+def suppressed_addresses(session: Session, emails: Sequence[str]) -> dict[str, Suppression]:
+    """The suppressions in force among `emails`, by lower-case address (a complaint before a bounce). Reads only."""
+    found: dict[str, Suppression] = {}
+    keys = sorted({email.strip().lower() for email in emails})
+    for start in range(0, len(keys), _CHUNK):
+        for row in session.scalars(select(SuppressionRow).where(
+                SuppressionRow.email.in_(keys[start:start + _CHUNK]), SuppressionRow.lifted_at.is_(None))
+                .order_by(SuppressionRow.id)):
+            if row.email not in found or row.kind == "complaint":
+                found[row.email] = _suppression(row)
+    return found
+
+
+def suppression_of(session: Session, email: str) -> Suppression | None:
+    """The suppression in force for this address (any case), or None. Reads only."""
+    return suppressed_addresses(session, [email]).get(email.strip().lower())
+
+
+def may_confirm(session: Session, row: SubscriberRow) -> bool:
+    """Whether a sign-up may write a confirmation email to this subscriber: not when active
+    already, nor when bounced, complained or suppressed. Reads only."""
+    return row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED) \
+        and suppression_of(session, row.email) is None
+
+
+REINSTATING_ROLES = ("admin",)
+
+
+@dataclass(frozen=True, slots=True)
+class Reinstated:
+    """What `lift_suppression` did: the address, the suppressions it lifted, and the status now."""
+
+    email: str
+    lifted: tuple[str, ...]  # kinds: "bounce", "complaint"
+    status: str
+
+
+def lift_suppression(session: Session, email_or_id: str | int, *, by: str, reason: str | None,
+                     now: datetime) -> Reinstated:
+    """An admin lifts the suppression of an address whose owner asked to come back, saying why
+    (audited, with the suppressions lifted). The subscriber becomes unsubscribed: they come back
+    by signing up again and confirming from their inbox (double opt-in); nothing here sends them
+    anything. Refused (`LedgerError`) without a reason, by anyone but an admin, or for an address
+    that is not suppressed. Does not commit."""
+    text = " ".join((reason or "").split())
+    if not text:
+        raise LedgerError("say why with --reason, e.g. --reason \"asked by phone on 3 Dec to be re-added; their "
+                          "mailbox works again\": it is kept in the audit log")
+    row = find(session, email_or_id)
+    address = (row.email if row is not None else str(email_or_id)).strip().lower()
+    who = require_role(session, by, REINSTATING_ROLES, f"lift the suppression of {address}")
+    rows = session.scalars(select(SuppressionRow).where(SuppressionRow.email == address,
+                                                        SuppressionRow.lifted_at.is_(None))).all()
+    stuck = row is not None and row.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
+    if not rows and not stuck:
+        raise LedgerError(f"{address} is not suppressed: "
+                          + ("there is no such subscriber" if row is None else f"it is {row.status}")
+                          + "; nothing to lift")
+    kinds = tuple(sorted({r.kind for r in rows})) or (
+        ("complaint",) if row is not None and row.status == SubscriberStatus.COMPLAINED else ("bounce",))
+    for suppression in rows:
+        suppression.lifted_at, suppression.lifted_by, suppression.lifted_reason = now, who, text[:500]
+    if stuck and row is not None:
+        _set(row, SubscriberStatus.UNSUBSCRIBED, f"suppression lifted by {who}: {text}"[:500], now)
+    audit(session, actor=who, action="reinstate", kind="subscriber", ident=row.id if row is not None else None,
+          now=now, email=address, lifted=list(kinds), reason=text)
+    return Reinstated(email=address, lifted=kinds, status=str(row.status) if row is not None else "none")
 
 
 class CsvRejected(LedgerError):
@@ -139,13 +248,17 @@ def preview_import(session: Session, text: str) -> ImportPreview:
     """The same checks as `import_csv`, and what `import_subscribers` would do with each good row."""
     rows, problems = parse_subscriber_csv(text)
     existing = _existing(session, [row.email for row in rows])
+    suppressed = suppressed_addresses(session, [row.email for row in rows])
     new: list[SubscriberCsvRow] = []
     updated: list[tuple[SubscriberCsvRow, str]] = []
     unchanged: list[SubscriberCsvRow] = []
     refused: list[CsvProblem] = []
     for row in rows:
         current = existing.get(row.email.lower())
-        if current is None:
+        suppression = suppressed.get(row.email.lower())
+        if suppression is not None and (current is None or current.status != SubscriberStatus.ACTIVE):
+            refused.append(CsvProblem(row.line, suppression.refusal(row.email)))
+        elif current is None:
             new.append(row)
         elif current.status in LEFT:
             refused.append(CsvProblem(row.line, f"{current.email} is {current.status}: an import never "
@@ -173,12 +286,17 @@ def subscribe_pending(session: Session, email: str, *, name: str = "", source: s
 
     An address already known is never changed here (anyone can post the form with anyone's address):
     the name it carries travels in the confirmation link and is applied by `confirm`. A new address
-    gets a pending row with the name (checked by `check_name`, `NameRefused` otherwise).
+    gets a pending row with the name (checked by `check_name`, `NameRefused` otherwise); a new
+    address on the suppression list gets none (`SuppressedAddress`). The caller asks
+    `may_confirm` before it writes to the address.
     """
     address = normalise_email(email)
     name = check_name(name)
     row = find(session, address)
     if row is None:
+        suppression = suppression_of(session, address)
+        if suppression is not None:
+            raise SuppressedAddress(suppression.refusal(address))
         check_initial(SUBSCRIBER_LIFECYCLE, SubscriberStatus.PENDING)
         row = SubscriberRow(email=address, name=name, status=SubscriberStatus.PENDING, consent_source=source,
                             consent_at=now, status_changed_at=now, created_at=now)
@@ -198,6 +316,9 @@ def confirm(session: Session, subscriber_id: int, email: str, *, now: datetime, 
     if row is None or row.email.lower() != email.lower():
         raise NotFound("this confirmation link does not match a subscriber: sign up again")
     if row.status != SubscriberStatus.ACTIVE:  # confirming again changes nothing
+        suppression = suppression_of(session, row.email)
+        if suppression is not None:
+            raise SuppressedAddress(suppression.refusal(row.email))
         check_transition(SUBSCRIBER_LIFECYCLE, row.id, row.status, SubscriberStatus.ACTIVE,
                          reason=f"{row.email} is suppressed ({row.status}): contact the editors to be re-added")
     if name:
@@ -227,16 +348,41 @@ def unsubscribe(session: Session, email_or_id: str | int, *, reason: str, now: d
     return row
 
 
-def suppress(session: Session, subscriber_id: int, status: SubscriberStatus, *, reason: str, now: datetime) -> bool:
+def suppress(session: Session, subscriber_id: int, status: SubscriberStatus, *, reason: str, now: datetime,
+             edition_id: int | None = None) -> bool:
     """Record a bounce, complaint or unsubscribe reported by the provider; returns True when the status
-    changed (a complaint is final: nothing moves it). Refused for any other status. Does not commit."""
+    changed. A hard bounce or a complaint also suppresses the address for good (`SuppressionRow`:
+    nothing but an admin's `lift_suppression` lets it back). A complaint outranks a bounce, which
+    outranks an unsubscribe: a later, milder event never replaces a stronger one. Refused for any
+    other status. Does not commit."""
     if status not in LEFT:
         raise LedgerError(f"suppress takes one of {', '.join(LEFT)}, not {status}")
     row = session.get(SubscriberRow, subscriber_id)
-    if row is None or row.status == status or row.status == SubscriberStatus.COMPLAINED:
+    if row is None:
+        return False
+    if status in _SUPPRESSING:
+        _add_suppression(session, row.email, _SUPPRESSING[status], detail=reason, subscriber_id=row.id,
+                         edition_id=edition_id, now=now)
+    if row.status == status or _RANK.get(row.status, 0) > _RANK[status]:
         return False
     _set(row, status, reason, now)
     return True
+
+
+_RANK = {SubscriberStatus.UNSUBSCRIBED: 1, SubscriberStatus.BOUNCED: 2, SubscriberStatus.COMPLAINED: 3}
+_SUPPRESSING = {SubscriberStatus.BOUNCED: "bounce", SubscriberStatus.COMPLAINED: "complaint"}
+
+
+def _add_suppression(session: Session, email: str, kind: str, *, detail: str, subscriber_id: int | None,
+                     edition_id: int | None, now: datetime) -> None:
+    """Suppress the address (once per kind while in force). Does not commit."""
+    address = email.strip().lower()
+    if session.scalar(select(SuppressionRow.id).where(SuppressionRow.email == address, SuppressionRow.kind == kind,
+                                                      SuppressionRow.lifted_at.is_(None)).limit(1)) is not None:
+        return
+    session.add(SuppressionRow(email=address, kind=kind, detail=detail[:500], subscriber_id=subscriber_id,
+                               edition_id=edition_id, suppressed_at=now))
+    session.flush()
 
 
 def _set(row: SubscriberRow, status: SubscriberStatus, reason: str, now: datetime) -> None:

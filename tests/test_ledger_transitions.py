@@ -286,6 +286,7 @@ def _subscriber(session: Session, status: str) -> SubscriberRow:
 
 S = SubscriberStatus
 LEFT = frozenset(subscribers.LEFT)
+LEFT_RANK = (S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED)
 SUBSCRIBER_MOVERS = [
     Mover("confirm", S.ACTIVE, quiet=frozenset({S.ACTIVE}),  # confirming twice changes nothing
           call=lambda s, r: subscribers.confirm(s, r.id, r.email, now=NOW)),
@@ -294,9 +295,13 @@ SUBSCRIBER_MOVERS = [
                                                            now=NOW)),
     Mover("unsubscribe", S.UNSUBSCRIBED, quiet=LEFT,  # a second request changes nothing
           call=lambda s, r: subscribers.unsubscribe(s, r.id, reason="link", now=NOW)),
-    *(Mover(f"suppress ({status})", status, quiet=frozenset({status, S.COMPLAINED}),  # a complaint is final
+    # a complaint outranks a bounce, which outranks an unsubscribe: a milder event leaves a stronger one alone
+    *(Mover(f"suppress ({status})", status, quiet=frozenset(LEFT_RANK[LEFT_RANK.index(status):]),
             call=lambda s, r, status=status: subscribers.suppress(s, r.id, status, reason="provider", now=NOW))
       for status in LEFT),
+    Mover("lift_suppression", S.UNSUBSCRIBED,  # an admin, when the person asks to come back
+          call=lambda s, r: (add_staff_rows(s), subscribers.lift_suppression(s, r.id, by="admin@socitm.example",
+                                                                              reason="asked to come back", now=NOW))),
     Mover("subscribe_pending", S.PENDING, quiet=frozenset(S),  # a known address is never changed by the form
           call=lambda s, r: subscribers.subscribe_pending(s, r.email, source="form", now=NOW)),
 ]

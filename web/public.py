@@ -29,10 +29,10 @@ from connectors.channels import email_channel
 from connectors.channels.base import OutboundEmail, Recipient
 from connectors.channels.sendgrid import WebhookRejected, verify_event_webhook
 from connectors.errors import DeliveryError
-from state import ledger
-from state.models import EditionRow, EditionStatus, SubscriberStatus
+from state import ledger, reputation
+from state.models import EditionRow, EditionStatus
 from state.provider_events import apply_provider_events
-from state.subscribers import confirm, subscribe_pending, unsubscribe
+from state.subscribers import SuppressedAddress, confirm, may_confirm, subscribe_pending, unsubscribe
 from web.render import WebApp, app_of, message, neutral_tokens, page
 from web.security import EMAIL_CSP, BodyLimits, RateLimit, csrf_form
 
@@ -130,15 +130,20 @@ def subscribe(request: Request, background: BackgroundTasks, form: FormData = De
                                                 "email": email, "name": ""}, status=400)
     if limits.per_address.allow(address.lower(), now):
         with app.db.session() as session:
-            row = subscribe_pending(session, address, name=name, source="web:/subscribe", now=now)
-            send = row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
-            subscriber_id, stored = row.id, row.email
+            send, subscriber_id, stored = False, 0, ""
+            try:  # a suppressed address (a hard bounce, a spam report) is never written to again
+                row = subscribe_pending(session, address, name=name, source="web:/subscribe", now=now)
+            except SuppressedAddress:
+                pass
+            else:
+                send, subscriber_id, stored = may_confirm(session, row), row.id, row.email
         if send:
             background.add_task(_send_confirmation, app, subscriber_id, stored, name)
     # the same answer whether or not the address was known (or asked for too often): no way to probe who subscribes
     return message(request, "Check your inbox",
                    f"If {address} can receive {app.config.edition.title}, we have sent it a link to confirm. "
-                   "The link works for 7 days.")
+                   "The link works for 7 days. No link comes to an address whose messages bounced for good or "
+                   f"were reported as spam: to come back from there, write to {app.config.edition.reply_to}.")
 
 
 def _send_confirmation(app: WebApp, subscriber_id: int, email: str, name: str) -> None:
@@ -294,8 +299,11 @@ async def sendgrid_events(request: Request) -> Response:
         return PlainTextResponse("the body is not a JSON array of events", status_code=400)
     with app.db.session() as session:
         report = apply_provider_events(session, events, now=app.now())
+        # the sender's reputation, judged as the events arrive: a stop pauses email in this transaction
+        guarded = reputation.guard(session, app.config.reputation, now=app.now(), edition_ids=report.editions)
     return Response(json.dumps({"applied": report.applied, "duplicates": report.duplicates,
-                                "unmatched": report.unmatched}), media_type="application/json")
+                                "unmatched": report.unmatched, "reputation": guarded.level.name.lower()}),
+                    media_type="application/json")
 
 
 # --- look ---------------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ with `deliver_edition` again: accepted batches are never resent, and a batch tha
 when the process died is held as ambiguous for staff (`state.deliveries.resolve_ambiguous`).
 
 A pause of the email (`state.pauses`) is asked in the ledger before an edition starts and before
-each batch is claimed: a send under way stops at its next batch, the edition stays `sending`, and
+each batch is claimed, right after the reputation guard (`state.reputation`, which pauses the email
+itself when complaints or bounces reach `[reputation]`'s stop thresholds): a send under way stops at its next batch, the edition stays `sending`, and
 the first run after the resume goes on with the batches still planned.
 """
 
@@ -33,7 +34,8 @@ from connectors.channels.base import EmailChannel, OutboundEmail, Recipient
 from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.sendgrid import SendGridChannel
 from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
-from state import deliveries, ledger, pauses, quiet
+from state import deliveries, ledger, pauses, quiet, reputation
+from state import figures as figures_ledger
 from state.db import Database
 from state.models import EditionRow, EditionStatus, SubscriberRow, SubscriberStatus
 from state.secret_key import key_fingerprint, record_signing_key
@@ -146,6 +148,7 @@ def _start(db: Database, config: Config, edition_id: int, channel: EmailChannel,
         if row.status == EditionStatus.SENT:
             figures = deliveries.edition_figures(session, edition_id)
             return None, f"edition {edition_id} was already sent to {figures['accepted']} recipients", None
+        reputation.guard(session, config.reputation, now=now, sending=edition_id)  # may pause email
         pause = pauses.stopping(session, pauses.EMAIL)
         if pause is not None:
             return None, f"edition {edition_id} was not sent: {paused_note(pause, config)}", pause
@@ -221,8 +224,9 @@ class _Run:
 
     def work(self) -> None:
         while not self.stop.is_set():
-            with self.db.session() as session:
-                pause = pauses.stopping(session, pauses.EMAIL)  # before every batch: a pause stops it here
+            with self.db.session() as session:  # before every batch: the reputation guard, then the pauses
+                reputation.guard(session, self.config.reputation, now=self.now(), sending=self.message.edition_id)
+                pause = pauses.stopping(session, pauses.EMAIL)  # a pause stops it here
                 if pause is not None:
                     self.paused = self.paused or pause
                     self.stop.set()
@@ -295,6 +299,7 @@ class _Run:
             row = session.get(EditionRow, edition_id, with_for_update=True)
             if done and row is not None and row.status == EditionStatus.SENDING:  # another worker may have done it
                 ledger.mark_edition_sent(session, row, now=self.now(), summary=figures)
+                figures_ledger.settle(session, edition_id, now=self.now())  # its status counts are final
         said = f"edition {edition_id}: {figures['accepted']} of {figures['recipients']} recipients accepted"
         extras = [f"{figures[k]} {k}" for k in ("failed", "skipped", "ambiguous") if figures[k]]
         if extras:

@@ -1,7 +1,7 @@
 """weekly notes: the note to staff, once per week
 
 Revision ID: 0005_weekly_notes
-Revises: 0005_clicks
+Revises: 0005_clicks, 0005_events
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005_weekly_notes'
-down_revision = '0005_clicks'
+down_revision = ('0005_clicks', '0005_events')  # also joins the two heads of issue 17's branches
 branch_labels = None
 depends_on = None
 
