@@ -10,7 +10,7 @@ Every chart comes in two sizes from the same figures: `wide` for a desk screen, 
 phone (drawn at a phone's width with larger type and shorter labels, so it reads at 375 px rather
 than a wide chart shrunk). The page picks one with `<picture>`. Every chart has a table beside it
 with the same figures, and says what it shows in its `alt` text: colour is never the only cue
-(values are printed on the bars; the reference line is dashed and named in the legend).
+(values are printed on the bars; the reference lines are dashed or dotted and named in the legend).
 """
 
 from __future__ import annotations
@@ -30,10 +30,6 @@ from compose.reports import EditionReport, Trend
 Size = Literal["wide", "narrow"]
 SIZES: tuple[Size, ...] = ("wide", "narrow")
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-
-#: What the mailbox providers ask bulk senders to keep the complaint rate under (Gmail and Yahoo).
-COMPLAINT_AIM = 0.001
-
 
 @dataclass(frozen=True, slots=True)
 class Box:
@@ -129,7 +125,8 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}%"
 
 
-def _line(config: Config, size: Size, title: str, labels: Sequence[str], series: Sequence[tuple[str, list[Any], bool]],
+def _line(config: Config, size: Size, title: str, labels: Sequence[str],
+          series: Sequence[tuple[str, list[Any], str | None]],
           *, formatter: Any = None, zero: bool = True, bar: bool = False) -> str:
     box = BOXES[size]
     options = _common(config, size, title)
@@ -143,8 +140,8 @@ def _line(config: Config, size: Size, title: str, labels: Sequence[str], series:
     if formatter is not None:
         chart.value_formatter = formatter
     chart.x_labels = list(labels)
-    for name, values, dashed in series:
-        extra = {"stroke_style": {"width": 3, "dasharray": "10, 6"}, "show_dots": len(labels) == 1} if dashed else {}
+    for name, values, dashes in series:
+        extra = {"stroke_style": {"width": 3, "dasharray": dashes}, "show_dots": len(labels) == 1} if dashes else {}
         chart.add(name, values, **extra)
     return _render(chart)
 
@@ -152,14 +149,14 @@ def _line(config: Config, size: Size, title: str, labels: Sequence[str], series:
 def list_size_chart(trend: Trend, config: Config, size: Size) -> str:
     labels = [f"{w.week.day} {w.week:%b}" for w in trend.weeks]
     return _line(config, size, "Subscribers on the list, week by week", labels,
-                 [("Active subscribers", [w.size for w in trend.weeks], False)], zero=False)
+                 [("Active subscribers", [w.size for w in trend.weeks], None)], zero=False)
 
 
 def growth_chart(trend: Trend, config: Config, size: Size) -> str:
     weeks = trend.weeks[1:]
     labels = [f"{w.week.day} {w.week:%b}" for w in weeks]
     return _line(config, size, "Growth: subscribers gained or lost each week", labels,
-                 [("Change", [w.growth for w in weeks], False)], bar=True,
+                 [("Change", [w.growth for w in weeks], None)], bar=True,
                  formatter=lambda v: f"{v:+.0f}" if isinstance(v, int | float) else "–")
 
 
@@ -167,13 +164,15 @@ def click_rate_chart(trend: Trend, config: Config, zone: ZoneInfo, size: Size) -
     labels = [e.label(zone) for e in trend.editions]
     values = [None if e.click_rate is None else round(e.click_rate * 100, 2) for e in trend.editions]
     return _line(config, size, "Click-through: clicks per 100 delivered", labels,
-                 [("Clicks per 100 delivered", values, False)], bar=True, formatter=_percent)
+                 [("Clicks per 100 delivered", values, None)], bar=True, formatter=_percent)
 
 
 def complaint_rate_chart(trend: Trend, config: Config, zone: ZoneInfo, size: Size) -> str:
     labels = [e.label(zone) for e in trend.editions]
     values = [None if e.complaint_rate is None else round(e.complaint_rate * 100, 3) for e in trend.editions]
-    aim = [COMPLAINT_AIM * 100] * len(labels)
+    guard = config.reputation
+    warn, stop = guard.complaint_rate_warn * 100, guard.complaint_rate_stop * 100
     return _line(config, size, "Complaint rate per edition", labels,
-                 [("Complaint rate", values, False), ("Dashed: keep under 0.1%", aim, True)],
+                 [("Complaint rate", values, None), (f"Dashed: staff warned at {warn:g}%", [warn] * len(labels), "10, 6"),
+                  (f"Dotted: email paused at {stop:g}%", [stop] * len(labels), "3, 5")],
                  formatter=_percent)

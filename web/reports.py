@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.responses import Response
 
+from compose.config import Config
 from compose.reports import EditionReport, Trend, percent
 from compose.weekly_note import compose_weekly_note
 from state.errors import NotFound
@@ -79,8 +80,8 @@ def edition_alt(report: EditionReport) -> dict[str, str]:
     }
 
 
-def trend_alt(trend: Trend) -> dict[str, str]:
-    weeks, editions = trend.weeks, trend.editions
+def trend_alt(trend: Trend, config: Config) -> dict[str, str]:
+    weeks, editions, guard = trend.weeks, trend.editions, config.reputation
     first, last = (weeks[0], weeks[-1]) if weeks else (None, None)
     sizes = (f"from {first.size} in the week to {first.week:%-d %b} to {last.size} in the week to {last.week:%-d %b}"
              if first and last else "no weeks yet")
@@ -91,15 +92,17 @@ def trend_alt(trend: Trend) -> dict[str, str]:
                   "The table below has every week.",
         "click-rate": f"Bar chart of clicks per 100 delivered messages for the last {len(editions)} editions. "
                       "The table below has every edition.",
-        "complaint-rate": f"Line chart of the complaint rate of the last {len(editions)} editions, against the 0.1% "
-                          "that Gmail and Yahoo ask senders to stay under. The table below has every edition.",
+        "complaint-rate": (f"Line chart of the complaint rate of the last {len(editions)} editions, against the "
+                           f"{guard.complaint_rate_warn * 100:g}% at which staff are warned and the "
+                           f"{guard.complaint_rate_stop * 100:g}% at which email is paused ([reputation]). "
+                           "The table below has every edition."),
     }
 
 
 @router.get("/desk/reports")
 def trend_page(request: Request, staff: Staff = Depends(need("view"))) -> Response:
     trend = _trend(request)
-    return page(request, "reports.html", {"trend": trend, "alt": trend_alt(trend), "percent": percent,
+    return page(request, "reports.html", {"trend": trend, "alt": trend_alt(trend, app_of(request).config), "percent": percent,
                                           "charts": TREND_CHARTS, "zone": app_of(request).zone})
 
 
