@@ -165,3 +165,34 @@ def test_off_or_nobody_to_tell_sends_nothing_and_says_why(week, db):
     assert _outbox(config) == []
     with db.session() as session:
         assert session.scalar(select(WeeklyNoteRow)) is None
+
+
+def test_the_desk_shows_this_weeks_note_and_whether_it_went(week, db):
+    import html as markup
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from web.app import create_app
+
+    config, edition_id, failing = week
+    desk_data.seed_staff(db, "viewer@example.org", "editor", now=SENT)
+    app = create_app(config=config, db=db, secret_key=report_data.SECRET, now=lambda: MONDAY + timedelta(hours=1),
+                     env={})
+    client = TestClient(app)
+    assert desk_data.sign_in(client, "viewer@example.org").status_code == 303
+
+    def said() -> str:
+        page = client.get("/desk/weekly-note")
+        assert page.status_code == 200
+        return " ".join(markup.unescape(re.sub(r"<[^>]+>", " ", page.text)).split())
+
+    before = said()
+    assert "In Our View: the week of 30 Nov – 6 Dec 2026" in before
+    assert ("Not sent yet: it goes Monday at 08:00 (Europe/London) to approver@socitm.example, boss@example.org, "
+            "ap@example.org") in before
+    assert f"{failing} failed 3 time(s) in a row: HTTP 503 Service Unavailable" in before
+    assert "X is paused by approver@socitm.example" in before and "4 thread(s) of posts wait for approval" in before
+    assert f'href="/desk/reports/editions/{edition_id}"' in client.get("/desk/weekly-note").text
+    send_weekly_note(db, config, now=MONDAY)
+    assert "Sent Mon 7 Dec 2026, 08:00 GMT to approver@socitm.example, boss@example.org, ap@example.org." in said()
