@@ -597,6 +597,39 @@ class Reputation(_Strict):
         return self
 
 
+_NOTICE_WHAT = {(True, False): "which links in this email each reader follows",
+                (False, True): "whether each reader opens this email (by an invisible image)",
+                (True, True): "which links in this email each reader follows and whether they open it "
+                              "(by an invisible image)"}
+
+
+class Tracking(_Strict):
+    """`[tracking]`: what the email's links and images tell us. Clicks on article links are always
+    counted per item and edition, naming nobody. Per-reader clicks and the open pixel are off
+    unless turned on here; while either is on, `notice` is printed in every email's footer."""
+
+    count_clicks: bool = True  # article links go through /r/<token>: clicks per item and edition, naming nobody
+    per_reader_clicks: bool = False  # keep who clicked which link (deleted with the subscriber)
+    open_pixel: bool = False  # a 1x1 image per reader: who opened the email, when their client loads images
+    notice: str = Field(default="", max_length=600)  # "": a notice that says what is on (`notice_text`)
+    flush_seconds: float = Field(default=1.0, ge=0, le=60)  # clicks counted in memory this long (0: written at once)
+
+    @property
+    def identifies_readers(self) -> bool:
+        """Whether any link or image of the email names its reader (the footer then says so)."""
+        return self.per_reader_clicks or self.open_pixel
+
+    @property
+    def notice_text(self) -> str:
+        """The footer's privacy notice: `notice`, else one saying exactly what is on ("" when nothing is)."""
+        if not self.identifies_readers:
+            return ""
+        if self.notice.strip():
+            return " ".join(self.notice.split())
+        what = _NOTICE_WHAT[(self.per_reader_clicks, self.open_pixel)]
+        return f"Privacy: we record {what}, to learn what is useful to readers. Nothing else about you is recorded."
+
+
 class Config(_Strict):
     """The whole of `syndicate.toml`, validated: every error names the key and the fix."""
 
@@ -613,6 +646,7 @@ class Config(_Strict):
     calendar: CalendarSettings = CalendarSettings()  # [calendar]: quiet time (holidays, periods, hours)
     weekly_note: WeeklyNoteSettings = WeeklyNoteSettings()  # [weekly_note]: the note to staff each week
     reputation: Reputation = Reputation()  # [reputation]: pause email when complaints or bounces run high
+    tracking: Tracking = Tracking()  # [tracking]: per-reader clicks and the open pixel (off by default)
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

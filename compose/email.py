@@ -26,6 +26,7 @@ import nh3
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from compose.clicks import click_mark
 from compose.config import Config
 from compose.edition import EditionLimits, format_date, header_text, item_count_warnings, local_date
 from compose.edition import untokened as _untokened_text
@@ -145,9 +146,28 @@ def _more_label(section: EditionSection, config: Config) -> str:
 # ---------------------------------------------------------------- context
 
 
-def _item_view(item: Item, edition: Edition, config: Config) -> dict[str, object]:
+LinkFor = Callable[[Item, str], str]  # (item, its URL with UTM) -> the link the email carries
+
+
+def counted_link(config: Config) -> LinkFor | None:
+    """The email's article links through the click redirect (`compose.clicks.click_mark`), unless
+    `[tracking] count_clicks` is off; items not yet in the ledger (no id) keep their own link."""
+    if not config.tracking.count_clicks:
+        return None
+    public_url = str(config.edition.public_url)
+
+    def link_for(item: Item, url: str) -> str:
+        return click_mark(public_url, item.id) if item.id is not None and is_web_url(url) else url
+
+    return link_for
+
+
+def _item_view(item: Item, edition: Edition, config: Config, link_for: LinkFor | None = None) -> dict[str, object]:
     """An item as the template shows it, escaped once (it is reused by every re-render)."""
-    return {key: _finalize_html(value) for key, value in _item_fields(item, edition, config).items()}
+    view = {key: _finalize_html(value) for key, value in _item_fields(item, edition, config).items()}
+    if link_for is not None:  # our own link (a marker with braces): trusted, escaped here and not brace-escaped
+        view["url"] = Markup(escape(link_for(item, add_utm(item.url, campaign=edition.slug, config=config))))
+    return view
 
 
 def _item_fields(item: Item, edition: Edition, config: Config) -> dict[str, object]:
@@ -182,14 +202,20 @@ def _blocks(views: list[dict[str, object]]) -> list[dict[str, object]]:
     return blocks
 
 
-def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str, object]) -> dict[str, object]:
+def tracking_notice(config: Config) -> str:
+    """The privacy notice for the footer while anything in the email names its reader, else ""."""
+    return config.tracking.notice_text
+
+
+def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str, object],
+             link_for: LinkFor | None = None) -> dict[str, object]:
     """The template's variables. `memo` keeps item views and the intro between the renders
     of one email (size trimming renders it again)."""
 
     def view(item: Item) -> dict[str, object]:
         key = "item:" + item.url
         if key not in memo:
-            memo[key] = _item_view(item, edition, config)
+            memo[key] = _item_view(item, edition, config, link_for)
         return memo[key]  # type: ignore[return-value]
 
     branding = config.branding
@@ -228,6 +254,7 @@ def _context(edition: Edition, config: Config, palette: Palette, memo: dict[str,
             for section in edition.sections
         ],
         "footer_text": branding.footer_text,
+        "tracking_notice": tracking_notice(config),
         "why_text": f"You are receiving this email because you subscribed to {edition.title} "
         f"from {config.organisation.name}.",
         "token": {name.strip("{}"): Markup(name) for name in RECIPIENT_TOKENS},
@@ -247,11 +274,12 @@ def _environment(directory: Path) -> Environment:
 
 
 def render_mjml(
-    edition: Edition, *, config: Config, template: str = "edition.mjml", _memo: dict[str, object] | None = None
+    edition: Edition, *, config: Config, template: str = "edition.mjml", _memo: dict[str, object] | None = None,
+    link_for: LinkFor | None = None,
 ) -> str:
     """The edition as MJML source (before `mjml_to_html`): what the node validator checks."""
     palette = Palette.from_branding(config.branding)
-    context = _context(edition, config, palette, {} if _memo is None else _memo)
+    context = _context(edition, config, palette, {} if _memo is None else _memo, link_for)
     return _environment(TEMPLATES_DIR).get_template(template).render(context)
 
 
@@ -310,14 +338,17 @@ def _underline(title: str, rule: str) -> str:
     return f"{title}\n{rule * len(title)}"
 
 
-def _text_item(item: Item, edition: Edition, config: Config) -> list[str]:
+def _text_item(item: Item, edition: Edition, config: Config, link_for: LinkFor | None = None) -> list[str]:
     view = _item_fields(item, edition, config)
+    if link_for is not None:
+        view["url"] = link_for(item, _text_link(str(view["url"])))
     lines = [_wrap(_untokened_text(str(view["title"])))]
     if view["meta"]:
         lines.append(_untokened_text(str(view["meta"])))
     if view["summary"]:
         lines.append(_wrap(_untokened_text(str(view["summary"]))))
-    lines.append(f"Read more: {_text_link(str(view['url']))}")
+    url = str(view["url"])
+    lines.append(f"Read more: {url if link_for is not None else _text_link(url)}")
     return ["\n".join(drop_unprintable(line) for line in lines)]
 
 
@@ -327,7 +358,7 @@ def _text_link(url: str) -> str:
     return "".join(char for char in url.replace("{", "%7B").replace("}", "%7D") if char.isprintable() and not char.isspace())
 
 
-def render_text(edition: Edition, *, config: Config) -> str:
+def render_text(edition: Edition, *, config: Config, link_for: LinkFor | None = None) -> str:
     """The text/plain part: every link written out, sections underlined, footer with the
     postal address and the unsubscribe token."""
     utm = partial(add_utm, campaign=edition.slug, config=config)
@@ -344,11 +375,11 @@ def render_text(edition: Edition, *, config: Config) -> str:
         blocks += [_wrap(_untokened_text(paragraph)) for paragraph in intro.split("\n\n")]
     if edition.featured:
         blocks.append(_underline("Featured", "-"))
-        blocks += _text_item(edition.featured, edition, config)
+        blocks += _text_item(edition.featured, edition, config, link_for)
     for section in edition.sections:
         blocks.append(_underline(section.title, "-"))
         for item in section.items:
-            blocks += _text_item(item, edition, config)
+            blocks += _text_item(item, edition, config, link_for)
         if section.more_url and section.omitted:
             blocks.append(f"{_more_label(section, config)}: {utm(section.more_url)}")
     site = utm(str(config.organisation.site_url))
@@ -358,6 +389,7 @@ def render_text(edition: Edition, *, config: Config) -> str:
     blocks += [
         _wrap(f"You are receiving this email because you subscribed to {edition.title} from "
               f"{config.organisation.name}."),
+        *([_wrap(tracking_notice(config))] if tracking_notice(config) else []),
         f"Unsubscribe: {unsubscribe}\nView in browser: {web_url}\n{config.organisation.name}: {site}",
         _wrap(postal_line(config.organisation.name, config.organisation.postal_address)),
     ]
@@ -407,15 +439,16 @@ def _content_warnings(edition: Edition, config: Config) -> list[str]:
     return notes
 
 
-def render_email(edition: Edition, *, config: Config) -> RenderedEmail:
+def render_email(edition: Edition, *, config: Config, link_for: LinkFor | None = None) -> RenderedEmail:
     """The edition as subscribers get it: subject, preheader, HTML and text, with warnings
-    for staff (missing summaries or alt text, adjusted colours, items trimmed for size)."""
+    for staff (missing summaries or alt text, adjusted colours, items trimmed for size).
+    `link_for` makes each article link (e.g. `counted_link(config)`: through the click redirect)."""
     budget = config.edition.size_budget_bytes
     edition = dataclasses.replace(  # header lines, whoever wrote them (staff edit the subject on the desk)
         edition, subject=header_text(edition.subject, EditionLimits.subject_max_chars),
         preheader=header_text(edition.preheader, EditionLimits.preheader_max_chars))
     memo: dict[str, object] = {}
-    html_out = mjml_to_html(render_mjml(edition, config=config, _memo=memo))
+    html_out = mjml_to_html(render_mjml(edition, config=config, _memo=memo, link_for=link_for))
     trimmed: list[Item] = []
     shown = len(edition.items) + (1 if edition.featured else 0)
     per_item = len(html_out.encode("utf-8")) / max(1, shown)  # first guess: the average item
@@ -430,7 +463,7 @@ def render_email(edition: Edition, *, config: Config) -> RenderedEmail:
             trimmed.append(dropped)
         if len(trimmed) == before:
             break  # every section is down to its minimum
-        html_out = mjml_to_html(render_mjml(edition, config=config, _memo=memo))
+        html_out = mjml_to_html(render_mjml(edition, config=config, _memo=memo, link_for=link_for))
         # learn what the dropped items really weighed
         per_item = max(1.0, (size - len(html_out.encode("utf-8"))) / (len(trimmed) - before))
     warnings = (list(edition.warnings) + Palette.from_branding(config.branding).warnings(config.branding)
@@ -448,7 +481,7 @@ def render_email(edition: Edition, *, config: Config) -> RenderedEmail:
         subject=edition.subject,
         preheader=edition.preheader,
         html=html_out,
-        text=render_text(edition, config=config),
+        text=render_text(edition, config=config, link_for=link_for),
         warnings=tuple(warnings),
         trimmed=tuple(item.url for item in trimmed),
     )

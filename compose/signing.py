@@ -9,6 +9,9 @@ calendar feed token names them and their feed's nonce; it is revoked in the ledg
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -134,3 +137,95 @@ def verify_calendar_feed(secret_key: str, token: str, *, now: datetime) -> tuple
     if not isinstance(data, dict) or not isinstance(data.get("s"), int) or not isinstance(data.get("n"), str):
         raise ForgedToken("this calendar link is not valid (unexpected content)")
     return data["s"], data["n"]
+
+
+# ---------------------------------------------------------------- click links (`/r/<token>`)
+
+_CLICK_SALT = b"syndicate.click"
+_READER_SALT = b"syndicate.reader"
+CLICK_SIGNATURE_BYTES = 9  # 72 bits: 12 characters; a forger gets one guess per request, rate-limited by nothing useful
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _b36(number: int) -> str:
+    if number < 0:
+        raise ValueError("ids in click links are never negative")
+    out = ""
+    while True:
+        number, digit = divmod(number, 36)
+        out = _B36[digit] + out
+        if not number:
+            return out
+
+
+def _from_b36(text: str) -> int:
+    if not text or len(text) > 12 or any(char not in _B36 for char in text) or (len(text) > 1 and text[0] == "0"):
+        raise ForgedToken("this link is not valid (unexpected content)")
+    return int(text, 36)
+
+
+def _mac(secret_key: str, salt: bytes, payload: str) -> str:
+    if not secret_key:
+        raise ValueError("no secret key: set SYNDICATE_SECRET_KEY to a long random string")
+    key = hashlib.sha256(salt + b"\0" + secret_key.encode("utf-8")).digest()
+    digest = hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest()[:CLICK_SIGNATURE_BYTES]
+    return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def click_token(secret_key: str, *, edition_id: int, item_id: int) -> str:
+    """The token of an article link in an edition ("2k.1b.<12 characters>"): edition and item in
+    base 36 and a truncated HMAC-SHA256 of them with a key derived from the secret key. It never
+    holds the URL: the redirect takes it from the ledger. It does not expire (an old email keeps
+    working)."""
+    payload = f"{_b36(edition_id)}.{_b36(item_id)}"
+    return f"{payload}.{_mac(secret_key, _CLICK_SALT, payload)}"
+
+
+def reader_suffix(secret_key: str, *, edition_id: int, subscriber_id: int) -> str:
+    """What follows a click token (or the open pixel's edition) for one reader, only when
+    per-reader tracking is on: "~<subscriber>.<signature>", bound to the edition."""
+    payload = f"{_b36(edition_id)}~{_b36(subscriber_id)}"
+    return f"~{_b36(subscriber_id)}.{_mac(secret_key, _READER_SALT, payload)}"
+
+
+def _reader(secret_key: str, edition_id: int, suffix: str) -> int:
+    subscriber_id = _from_b36(suffix.partition(".")[0])
+    expected = reader_suffix(secret_key, edition_id=edition_id, subscriber_id=subscriber_id)
+    if not hmac.compare_digest(expected.encode("ascii"), f"~{suffix}".encode("ascii", "replace")):
+        raise ForgedToken("this link is not valid (it was altered or not issued by us)")
+    return subscriber_id
+
+
+def verify_click(secret_key: str, token: str) -> tuple[int, int, int | None]:
+    """(edition id, item id, subscriber id or None) of a genuine click token; `ForgedToken` otherwise."""
+    if len(token) > 80 or not token.isascii():
+        raise ForgedToken("this link is not valid (unexpected content)")
+    token, tilde, suffix = token.partition("~")
+    edition, _, rest = token.partition(".")
+    item, _, signature = rest.partition(".")
+    edition_id, item_id = _from_b36(edition), _from_b36(item)
+    expected = _mac(secret_key, _CLICK_SALT, f"{edition}.{item}")
+    if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
+        raise ForgedToken("this link is not valid (it was altered or not issued by us)")
+    return edition_id, item_id, _reader(secret_key, edition_id, suffix) if tilde else None
+
+
+def open_token(edition_id: int) -> str:
+    """The open pixel's edition part ("2k"); the reader suffix follows (`reader_suffix`)."""
+    return _b36(edition_id)
+
+
+def verify_open(secret_key: str, token: str) -> tuple[int, int]:
+    """(edition id, subscriber id) of a genuine open pixel token "<edition>~<subscriber>.<signature>"."""
+    if len(token) > 60 or not token.isascii():
+        raise ForgedToken("this link is not valid (unexpected content)")
+    edition, tilde, suffix = token.partition("~")
+    if not tilde:
+        raise ForgedToken("this link is not valid (unexpected content)")
+    edition_id = _from_b36(edition)
+    return edition_id, _reader(secret_key, edition_id, suffix)
+
+
+def click_url(public_url: str, token: str) -> str:
+    """The redirect an article link in the email goes through."""
+    return f"{str(public_url).rstrip('/')}/r/{token}"

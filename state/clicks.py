@@ -23,7 +23,10 @@ from sqlalchemy import Table, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from state.models import ClickRow, EditionItemRow, ItemRow, ReaderClickRow, ReaderOpenRow
+from compose.clicks import carries_notice, direct_links, signed_links, with_open_pixel
+from compose.config import Config
+from compose.email import add_utm
+from state.models import ClickRow, EditionItemRow, EditionRow, ItemRow, ReaderClickRow, ReaderOpenRow
 
 
 @dataclass(frozen=True)
@@ -189,3 +192,49 @@ def total_clicks(session: Session, edition_id: int) -> int:
     """Every counted click on the edition's links."""
     return int(session.scalar(select(func.coalesce(func.sum(ClickRow.clicks), 0))
                               .where(ClickRow.edition_id == edition_id)) or 0)
+
+
+# ---------------------------------------------------------------- the email's links, from the ledger
+
+
+def link_targets(session: Session, edition_id: int, config: Config) -> dict[int, str]:
+    """Where each article link of an edition leads (item id -> its URL with the edition's UTM
+    tags): from the ledger's items of the edition, never from a link's text."""
+    slug = session.scalar(select(EditionRow.slug).where(EditionRow.id == edition_id))
+    if slug is None:
+        return {}
+    rows = session.execute(select(ItemRow.id, ItemRow.url).join(EditionItemRow, EditionItemRow.item_id == ItemRow.id)
+                           .where(EditionItemRow.edition_id == edition_id))
+    return {item_id: add_utm(url, campaign=slug, config=config) for item_id, url in rows}
+
+
+def tracks_readers(row: EditionRow, config: Config) -> tuple[bool, bool]:
+    """(per-reader clicks, open pixel) for sending `row`: what the config turns on, and only when
+    the email as approved carries the privacy notice (a config changed after approval never makes
+    an email track its readers without saying so)."""
+    tracking = config.tracking
+    told = bool(tracking.notice_text) and carries_notice(row.text, tracking.notice_text)
+    return tracking.per_reader_clicks and told, tracking.open_pixel and told
+
+
+def as_sent(row: EditionRow, config: Config, *, secret_key: str) -> tuple[str, str]:
+    """The edition's (HTML, text) as it goes out: every article link signed for this edition,
+    with the per-recipient reader token and the open pixel only as `tracks_readers` allows."""
+    public_url = str(config.edition.public_url)
+    per_reader, pixel = tracks_readers(row, config)
+    html_part = signed_links(row.html, public_url=public_url, secret_key=secret_key, edition_id=row.id,
+                             per_reader=per_reader)
+    if pixel:
+        html_part = with_open_pixel(html_part, public_url, row.id)
+    text_part = signed_links(row.text, public_url=public_url, secret_key=secret_key, edition_id=row.id,
+                             per_reader=per_reader)
+    return html_part, text_part
+
+
+def as_shown(session: Session, row: EditionRow, config: Config) -> tuple[str, str]:
+    """The edition's (HTML, text) for staff and the public archive: each article link goes
+    straight to the article, so what is shown is where a reader lands."""
+    public_url = str(config.edition.public_url)
+    targets = link_targets(session, row.id, config)
+    return (direct_links(row.html, public_url=public_url, targets=targets, escape=True),
+            direct_links(row.text, public_url=public_url, targets=targets, escape=False))

@@ -27,6 +27,8 @@ USED_WITHOUT_IMPORT = {
     "runtime": {
         "psycopg": "SQLAlchemy loads the driver a postgresql+psycopg:// URL names",
         "python-multipart": "FastAPI parses the desk's form posts with it",
+        "httptools": "uvicorn parses HTTP with it when installed (the click redirect's throughput, docs/clicks.md)",
+        "uvloop": "uvicorn runs its event loop on it when installed (the click redirect's p99, docs/clicks.md)",
     },
     "test": {
         "pytest-timeout": "a pytest plugin (timeout = 300 in [tool.pytest.ini_options])",

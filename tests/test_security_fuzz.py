@@ -18,7 +18,19 @@ from hypothesis import strategies as st
 
 from state.db import connect
 from tests.helpers import desk_data
-from web import account, calendar, desk, edition_pages, history, imports, public, subscribers, threads, websub
+from web import (
+    account,
+    calendar,
+    clicks,
+    desk,
+    edition_pages,
+    history,
+    imports,
+    public,
+    subscribers,
+    threads,
+    websub,
+)
 from web.app import create_app
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
@@ -64,7 +76,7 @@ def site(tmp_path_factory):  # type: ignore[no-untyped-def]
     db.dispose()
 
 
-ROUTES = sorted({(method, route.path) for module in (public, websub, account, desk, edition_pages, threads, history, subscribers, imports,
+ROUTES = sorted({(method, route.path) for module in (clicks, public, websub, account, desk, edition_pages, threads, history, subscribers, imports,
                                                   calendar)
                  for route in module.router.routes if isinstance(route, APIRoute)
                  for method in route.methods - {"HEAD"}})

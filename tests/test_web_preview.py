@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
-from compose.signing import verify_unsubscribe
+from compose.signing import verify_click, verify_unsubscribe
 from connectors.channels.base import OutboundEmail, Recipient
 from connectors.channels.outbox_email import OutboxEmailChannel
+from state import clicks
 from state.models import SubscriberRow
 from tests.helpers import desk_data
 from web.app import create_app
@@ -37,14 +38,25 @@ def _plain(page: str) -> str:
 
 
 def _as_received(db, edition_id: int, name: str, tmp_path) -> str:
-    """The text part exactly as the outbox channel writes it for a recipient called `name`."""
+    """The text part exactly as the outbox channel writes it for a recipient called `name`, its
+    article links (the click redirect, `state.clicks.as_sent`) replaced by where they lead."""
     row = desk_data.edition(db, edition_id)
+    config = desk_data.example_config(tmp_path)
+    html_part, text_part = clicks.as_sent(row, config, secret_key=SECRET)
     channel = OutboxEmailChannel(tmp_path / "received", now=NOW)
-    message = OutboundEmail(edition_id=row.id, edition_slug=row.slug, subject=row.subject, html=row.html,
-                            text=row.text, from_email="a@example.org", from_name="A", reply_to="a@example.org")
+    message = OutboundEmail(edition_id=row.id, edition_slug=row.slug, subject=row.subject, html=html_part,
+                            text=text_part, from_email="a@example.org", from_name="A", reply_to="a@example.org")
     mail = channel.render(message, Recipient(subscriber_id=1, email="r@example.org", name=name,
                                              unsubscribe_url="https://unsubscribe.example/x"))
-    return mail.get_body(("plain",)).get_content()
+    with db.session() as session:
+        targets = clicks.link_targets(session, edition_id, config)
+
+    def destination(found: re.Match[str]) -> str:
+        edition, item, _ = verify_click(SECRET, found[1])
+        assert edition == edition_id
+        return targets[item]
+
+    return re.sub(r"http://127\.0\.0\.1:8000/r/(\S+)", destination, mail.get_body(("plain",)).get_content())
 
 
 def test_both_tabs_greet_the_sample_subscriber_by_name(db, tmp_path):

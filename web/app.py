@@ -26,6 +26,7 @@ from state.staff import LoginPolicy
 from web import (
     account,
     calendar,
+    clicks,
     desk,
     edition_pages,
     history,
@@ -81,6 +82,8 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
         if _oversized_number(request.url.path):
             return PlainTextResponse("a number in this address is out of range", status_code=400,
                                      headers={"Cache-Control": "no-store"})
+        if clicks.is_click_path(request.url.path):  # the click redirect and pixel: no session, no cookie
+            return await call_next(request)
         session = load_session(request, secret_key, state.now())
         request.state.web_session = session
         response = await call_next(request)
@@ -108,11 +111,13 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch,
+    clicks.install(app, db, flush_seconds=config.tracking.flush_seconds)
+    for module in (clicks, public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch,
                    quiet, calendar, reports):
         app.include_router(module.router)
     app.state.body_meter = BodyMeter()
     app.add_middleware(BodyLimit, meter=app.state.body_meter)  # added last: the outermost, so no body is read past its cap
+    app.add_middleware(clicks.FastPath, owner=app)  # outside even that: a click is answered before any of it
     return app
 
 

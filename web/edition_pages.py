@@ -19,7 +19,7 @@ from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.reach import loopback_warning
 from connectors.errors import DeliveryError
 from connectors.link_check import edition_link_warnings
-from state import ledger, quiet
+from state import clicks, ledger, quiet
 from state.deliveries import edition_figures
 from state.edition_edits import edit_edition
 from state.editions import FEATURED, acknowledge_warnings
@@ -64,9 +64,10 @@ def _notice(request: Request, app: WebApp, row: EditionRow) -> str | None:
     return template.format(folder=folder.as_posix() if folder else "the outbox", provider=provider)
 
 
-def _test_message(row: EditionRow, config: Any) -> OutboundEmail:
+def _test_message(row: EditionRow, config: Any, secret_key: str = "") -> OutboundEmail:
+    html_part, text_part = clicks.as_sent(row, config, secret_key=secret_key) if secret_key else (row.html, row.text)
     return OutboundEmail(edition_id=row.id, edition_slug=f"{row.slug}-test", subject=f"[Test] {row.subject}",
-                         html=row.html, text=row.text, from_email=config.edition.from_email,
+                         html=html_part, text=text_part, from_email=config.edition.from_email,
                          from_name=config.edition.from_name, reply_to=config.edition.reply_to,
                          categories=("test",))
 
@@ -129,9 +130,10 @@ def _preview(session: Session, app: WebApp, row: EditionRow, chosen: str | None)
             if sample else f"{app.public_url}/subscribe")
     recipient = Recipient(subscriber_id=sample.id if sample else 0, email=sample.email if sample else "",
                           name=sample.name if sample else "", unsubscribe_url=link)
+    shown = clicks.as_shown(session, row, app.config)  # article links straight to the article: where readers land
     return {"preview_as": "noname" if sample is None else "", "sample": sample,
-            "preview_html": personalise(row.html, recipient, "html"),
-            "preview_text": personalise(row.text, recipient, "text"),
+            "preview_html": personalise(shown[0], recipient, "html"),
+            "preview_text": personalise(shown[1], recipient, "text"),
             "preview_subject": header_text(personalise(row.subject, recipient, "header"))}
 
 
@@ -320,7 +322,7 @@ def edition_test_send(request: Request, edition_id: int, post: Posted = Depends(
     config = app.config
     with app.db.session() as session:
         row = _get(session, edition_id)
-        message = _test_message(row, config)
+        message = _test_message(row, config, app.secret_key)
     channel = email_channel(config, app.env)
     try:
         channel.send_batch(message, [Recipient(subscriber_id=0, email=post.staff.email,

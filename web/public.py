@@ -29,8 +29,8 @@ from connectors.channels import email_channel
 from connectors.channels.base import OutboundEmail, Recipient
 from connectors.channels.sendgrid import WebhookRejected, verify_event_webhook
 from connectors.errors import DeliveryError
-from state import ledger, reputation
-from state.models import EditionRow, EditionStatus
+from state import clicks, ledger, reputation
+from state.models import EditionRow, EditionStatus, SubscriberStatus
 from state.provider_events import apply_provider_events
 from state.subscribers import SuppressedAddress, confirm, may_confirm, subscribe_pending, unsubscribe
 from web.render import WebApp, app_of, message, neutral_tokens, page
@@ -254,7 +254,7 @@ def archived_edition(request: Request, slug: str) -> Response:
                                                        EditionRow.status == EditionStatus.SENT)).first()
         if row is None:
             raise HTTPException(404, "There is no sent edition at this address.")
-        html = neutral_tokens(row.html, unsubscribe_url=f"{app.public_url}/subscribe")
+        html = neutral_tokens(clicks.as_shown(session, row, app.config)[0], unsubscribe_url=f"{app.public_url}/subscribe")
     return HTMLResponse(html, headers={"Content-Security-Policy": EMAIL_CSP + "; frame-ancestors 'none'"})
 
 

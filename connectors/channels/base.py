@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
+from compose.clicks import READER_TOKEN
 from compose.email import RECIPIENT_TOKENS, greeting_name
 from compose.items import one_line
 
@@ -37,7 +38,8 @@ def personal_value(value: str, part: Part) -> str:
 def personalise(template: str, recipient: Recipient, part: Part) -> str:
     """`template` (an edition's HTML, text or subject) with this recipient's tokens filled for `part`."""
     return (template.replace(FIRST_NAME_TOKEN, personal_value(first_name(recipient.name), part))
-            .replace(UNSUBSCRIBE_TOKEN, personal_value(recipient.unsubscribe_url, part)))
+            .replace(UNSUBSCRIBE_TOKEN, personal_value(recipient.unsubscribe_url, part))
+            .replace(READER_TOKEN, recipient.reader))  # URL-safe characters only, or ""
 
 
 def header_text(value: str) -> str:
@@ -57,6 +59,7 @@ class Recipient:
     email: str
     name: str = ""
     unsubscribe_url: str = ""
+    reader: str = ""  # fills `{{reader}}` in click links and the open pixel, only when [tracking] names readers
 
 
 @dataclass(frozen=True, slots=True)

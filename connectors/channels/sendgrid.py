@@ -33,6 +33,7 @@ from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.eventwebhook import EventWebhook
 
+from compose.clicks import READER_TOKEN
 from compose.config import Config
 from compose.errors import SyndicateError
 from connectors.channels.base import (
@@ -103,6 +104,7 @@ class SendGridChannel:
             raise PermanentError(f"{len(recipients)} recipients in one batch; SendGrid takes at most "
                                  f"{self.max_batch_size}", hint="plan smaller batches")
         personalizations: list[dict[str, Any]] = []
+        names_reader = READER_TOKEN in message.html or READER_TOKEN in message.text  # [tracking], docs/clicks.md
         rejected: dict[int, str] = {}
         seen: dict[str, int] = {}
         for person in recipients:
@@ -124,7 +126,8 @@ class SendGridChannel:
                 "substitutions": {self.token_first_name: personal_value(given, "header"),
                                   self.token_unsubscribe: person.unsubscribe_url,
                                   self.token_first_name_html: personal_value(given, "html"),
-                                  self.token_unsubscribe_html: personal_value(person.unsubscribe_url, "html")},
+                                  self.token_unsubscribe_html: personal_value(person.unsubscribe_url, "html"),
+                                  **({READER_TOKEN: person.reader} if names_reader else {})},
                 "headers": _unsubscribe_headers(person.unsubscribe_url, message.list_unsubscribe_mailto),
                 "custom_args": {"edition_id": str(message.edition_id), "subscriber_id": str(person.subscriber_id)},
             })

@@ -84,16 +84,18 @@ def edition_preview(
     text: Annotated[Path | None, typer.Option("--text", help="Write the plain-text part here.")] = None,
 ) -> None:
     """Write the edition exactly as subscribers will see it."""
+    from state.clicks import as_shown
     from state.ledger import get_edition
 
     if html is None and text is None:
         raise Abort("say where to write the preview: --html FILE and/or --text FILE")
     with database().session() as session:
         row = get_edition(session, edition_id)
+        html_part, text_part = as_shown(session, row, config())  # article links straight to the article
         if html:
-            html.write_text(row.html, "utf-8")
+            html.write_text(html_part, "utf-8")
         if text:
-            text.write_text(row.text, "utf-8")
+            text.write_text(text_part, "utf-8")
     written = [str(p) for p in (html, text) if p]
     terminal.emit_json({"id": edition_id, "written": written}) if as_json() else terminal.say("wrote " + ", ".join(written))
 

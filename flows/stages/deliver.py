@@ -27,14 +27,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from compose.calendar import QuietCalendar
+from compose.clicks import READER_TOKEN
 from compose.config import Config
-from compose.signing import unsubscribe_tokens, unsubscribe_url
+from compose.signing import reader_suffix, unsubscribe_tokens, unsubscribe_url
 from connectors.channels import email_channel
 from connectors.channels.base import EmailChannel, OutboundEmail, Recipient
 from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.sendgrid import SendGridChannel
 from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
-from state import deliveries, ledger, pauses, quiet, reputation
+from state import clicks, deliveries, ledger, pauses, quiet, reputation
 from state import figures as figures_ledger
 from state.db import Database
 from state.models import EditionRow, EditionStatus, SubscriberRow, SubscriberStatus
@@ -173,8 +174,9 @@ def _start(db: Database, config: Config, edition_id: int, channel: EmailChannel,
         deliveries.recover_interrupted(session, edition_id, worker=worker, now=now,
                                        stale_after=timedelta(seconds=2 * config.email.timeout_s + 30))
         edition = config.edition
+        html_part, text_part = clicks.as_sent(row, config, secret_key=secret_key)  # signed article links
         message = OutboundEmail(
-            edition_id=row.id, edition_slug=row.slug, subject=row.subject, html=row.html, text=row.text,
+            edition_id=row.id, edition_slug=row.slug, subject=row.subject, html=html_part, text=text_part,
             from_email=edition.from_email, from_name=edition.from_name, reply_to=edition.reply_to,
             categories=tuple(config.email.categories), list_unsubscribe_mailto=f"mailto:{edition.reply_to}?subject=unsubscribe",
         )
@@ -254,7 +256,11 @@ class _Run:
         ids = [r.subscriber_id for r in claimed.recipients]
         tokens = unsubscribe_tokens(self.secret_key, edition_id=claimed.edition_id, subscriber_ids=ids, now=self.now())
         public = str(self.config.edition.public_url)
-        return [Recipient(r.subscriber_id, r.email, r.name, unsubscribe_url(public, token))
+        # [tracking] per-reader clicks or the open pixel, and the approved email says so (`clicks.as_sent`)
+        named = READER_TOKEN in self.message.html or READER_TOKEN in self.message.text
+        return [Recipient(r.subscriber_id, r.email, r.name, unsubscribe_url(public, token),
+                          reader_suffix(self.secret_key, edition_id=claimed.edition_id, subscriber_id=r.subscriber_id)
+                          if named else "")
                 for r, token in zip(claimed.recipients, tokens, strict=True)]
 
     def _send(self, claimed: deliveries.ClaimedBatch) -> None:
