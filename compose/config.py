@@ -539,6 +539,11 @@ class WeeklyNoteSettings(_Strict):
         return value
 
 
+#: The highest a threshold may be set: 1% of complaints is over three times Gmail's hard limit, and
+#: 20% of hard bounces is a list that was never cleaned; anything higher is a misplaced percent sign.
+_REPUTATION_CEILINGS = {"complaint": 0.01, "bounce": 0.2}
+
+
 class Reputation(_Strict):
     """`[reputation]`: the guard of the sender's reputation (`state.reputation`, docs/operations.md,
     "Sender reputation"). Rates are fractions: 0.001 is 0.1%. Over a *_stop threshold the email is
@@ -569,6 +574,11 @@ class Reputation(_Strict):
         if not 0 < number < 1:
             hint = f": {number}% is written {number / 100:g}" if 1 <= number <= 100 else ""
             raise ValueError(f"must be a fraction between 0 and 1, e.g. 0.003 for 0.3% (got {value!r}){hint}")
+        ceiling = _REPUTATION_CEILINGS[str(info.field_name).split("_")[0]]
+        if number > ceiling:
+            raise ValueError(f"{number:g} is {number * 100:g}%, above the most this threshold may be ({ceiling:g}, "
+                             f"{ceiling * 100:g}%): mailbox providers refuse a sender long before; for "
+                             f"{number:g}% write {number / 100:g}")
         return number
 
     @field_validator("min_sample")

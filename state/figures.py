@@ -233,6 +233,19 @@ def count_stamps(session: Session, edition_id: int, counted: Mapping[str, int], 
                     .values({getattr(c, name): getattr(c, name) + n for name, n in moves.items()} | {c.updated_at: now}))
 
 
+def stamp(session: Session, edition_id: int, subscriber_id: int, figure: str, *, at: datetime, now: datetime) -> bool:
+    """Stamp one delivery with `figure`'s event (when its stamp is still empty) and count it; True
+    when it was new. For events that do not come from the provider (our own unsubscribe link).
+    Does not commit."""
+    column = getattr(DeliveryRow, STAMPS[figure])
+    result = session.execute(update(DeliveryRow).where(
+        DeliveryRow.edition_id == edition_id, DeliveryRow.subscriber_id == subscriber_id, column.is_(None))
+        .values({STAMPS[figure]: at, "updated_at": now}))
+    stamped = int(getattr(result, "rowcount", 0) or 0)
+    count_stamps(session, edition_id, {figure: stamped}, now=now)
+    return bool(stamped)
+
+
 def settle(session: Session, edition_id: int, *, now: datetime) -> None:
     """Freeze the edition's status counts: it was sent, its deliveries will not change status
     again. Called in the transaction that marks it sent. Does not commit."""

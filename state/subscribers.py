@@ -32,6 +32,7 @@ from compose.subscribers import (
     normalise_email,
     parse_subscriber_csv,
 )
+from state import figures
 from state.ledger import SYSTEM, LedgerError, NotFound, audit
 from state.lifecycle import check_initial, check_transition, move
 from state.models import SUBSCRIBER_LIFECYCLE, SubscriberRow, SubscriberStatus, SuppressionRow
@@ -334,13 +335,16 @@ def confirm(session: Session, subscriber_id: int, email: str, *, now: datetime, 
 
 
 def unsubscribe(session: Session, email_or_id: str | int, *, reason: str, now: datetime,
-                by: str = "subscriber") -> SubscriberRow:
+                by: str = "subscriber", edition_id: int | None = None) -> SubscriberRow:
     """Stop all sends to this subscriber at once (idempotent: a second request changes nothing).
-    `by` is who asked: the subscriber (their link), or the member of staff who did it for them.
+    `by` is who asked: the subscriber (their link), or the member of staff who did it for them;
+    `edition_id`, the edition whose link they used (counted in its figures, once).
     Refused (`NotFound`) for an unknown subscriber. Audited; does not commit."""
     row = find(session, email_or_id)
     if row is None:
         raise NotFound(f"there is no subscriber {email_or_id}")
+    if edition_id is not None:
+        figures.stamp(session, edition_id, row.id, "unsubscribes", at=now, now=now)
     if row.status not in LEFT:
         _set(row, SubscriberStatus.UNSUBSCRIBED, reason, now)
         audit(session, actor=by, action="unsubscribe", kind="subscriber", ident=row.id, now=now,

@@ -220,3 +220,21 @@ def test_totals_add_every_count_and_rates_stay_fractions(a, b):
     assert total.delivered == a.delivered + b.delivered and total.editions == a.editions + b.editions
     for value in (total.bounce_rate, total.complaint_rate, total.unsubscribe_rate, total.delivery_rate):
         assert 0.0 <= value <= 1.0
+
+
+def test_an_unsubscribe_through_our_link_counts_once_with_the_provider_s(db, fake, tmp_path):
+    from state.subscribers import unsubscribe
+
+    edition = send(db, fake, tmp_path, 4)
+    maker = EventMaker(start=T + 60)
+    person, body = maker.people(fake.bodies)[1]
+    sid = int(person["custom_args"]["subscriber_id"])
+    with db.session() as session:
+        unsubscribe(session, sid, reason="unsubscribe link", now=NOW, edition_id=edition)
+        unsubscribe(session, sid, reason="unsubscribe link", now=NOW, edition_id=edition)  # clicked twice
+    with db.session() as session:
+        provider_events.apply_provider_events(session, [maker.event("unsubscribe", person, body)], now=NOW)
+    with db.session() as session:
+        got = figures.edition_figures(session, edition)
+        assert got.unsubscribes == 1 and got.unsubscribe_rate == pytest.approx(1 / 4)
+        assert figures.recount(session, edition, now=NOW).unsubscribes == 1

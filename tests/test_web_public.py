@@ -174,9 +174,10 @@ def test_webhook_applies_signed_events_once(site):
         deliveries.plan(session, session.get(EditionRow, row.id), batch_size=10, now=NOW, channel="sendgrid")
     body = _events(row.id)
     first = client.post("/webhooks/sendgrid", content=body, headers=_signed(body, int(NOW.timestamp())))
-    assert first.status_code == 200 and first.json() == {"applied": 2, "duplicates": 0, "unmatched": 0}
+    assert first.status_code == 200 and first.json() == {"applied": 2, "duplicates": 0, "unmatched": 0,
+                                                    "reputation": "ok"}
     again = client.post("/webhooks/sendgrid", content=body, headers=_signed(body, int(NOW.timestamp())))
-    assert again.json() == {"applied": 0, "duplicates": 2, "unmatched": 0}
+    assert again.json() == {"applied": 0, "duplicates": 2, "unmatched": 0, "reputation": "ok"}
     with db.session() as session:
         delivered = session.query(DeliveryRow).filter_by(edition_id=row.id, subscriber_id=1).one()
         assert delivered.delivered_at is not None

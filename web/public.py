@@ -76,7 +76,7 @@ def unsubscribe_now(request: Request, token: str) -> Response:
     try:
         with app.db.session() as session:
             reason = f"unsubscribe link (edition {edition_id})" if edition_id else "unsubscribe link"
-            unsubscribe(session, subscriber_id, reason=reason, now=now)
+            unsubscribe(session, subscriber_id, reason=reason, now=now, edition_id=edition_id or None)
     except ledger.NotFound:
         return message(request, "This unsubscribe link does not work",
                        "We have no subscriber for this link any more: you will not get the newsletter.", status=400)

@@ -84,6 +84,7 @@ subscribers_app = _group("subscribers", "Import, list and unsubscribe subscriber
 subscribers_app.command("import")(subscribers.subscribers_import)
 subscribers_app.command("list")(subscribers.subscribers_list)
 subscribers_app.command("unsubscribe")(subscribers.subscribers_unsubscribe)
+subscribers_app.command("reinstate")(subscribers.subscribers_reinstate)
 
 sources_app = _group("sources", "Inspect sources and discover feeds.")
 sources_app.command("discover")(sources.sources_discover)

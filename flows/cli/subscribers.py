@@ -1,4 +1,4 @@
-"""`subscribers import`, `list` and `unsubscribe`: who receives the newsletter."""
+"""`subscribers import`, `list`, `unsubscribe` and `reinstate`: who receives the newsletter."""
 
 from __future__ import annotations
 
@@ -66,3 +66,22 @@ def subscribers_unsubscribe(
         who = person(session, by)
         unsubscribe(session, email, reason="staff: syndicate subscribers unsubscribe", now=now(), by=who)
     terminal.emit_json({"email": email, "status": "unsubscribed"}) if as_json() else terminal.say(f"{email} unsubscribed")
+
+
+def subscribers_reinstate(
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why: the person asked to come back (kept in the audit log).")] = None,
+    by: Annotated[str | None, BY] = None,
+) -> None:
+    """Lift the suppression of an address that bounced or complained, when the person asks to come
+    back (admins only, audited); they then sign up again and confirm from their inbox."""
+    from state.subscribers import lift_suppression
+
+    with database().session() as session:
+        who = person(session, by)
+        done = lift_suppression(session, email, by=who, reason=reason, now=now())
+    if as_json():
+        terminal.emit_json(dataclasses.asdict(done))
+        return
+    terminal.say(f"{done.email}: the {' and '.join(done.lifted)} suppression is lifted (by {who}); the address is "
+                 f"{done.status}. Nothing is sent to it until the person signs up again and confirms from their inbox.")
