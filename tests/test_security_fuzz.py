@@ -18,26 +18,14 @@ from hypothesis import strategies as st
 
 from state.db import connect
 from tests.helpers import desk_data
-from web import (
-    account,
-    calendar,
-    clicks,
-    desk,
-    edition_pages,
-    history,
-    imports,
-    public,
-    subscribers,
-    threads,
-    websub,
-)
-from web.app import create_app
+from web.app import ROUTERS, create_app
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 SECRET = "test-secret-key-0123456789abcdef"
 MARKUP = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
 FIELDS = ("email", "name", "password", "password_again", "next", "subject", "preheader", "intro", "note", "action",
-          "role", "q", "status", "when", "text", "featured", "remove", "List-Unsubscribe")
+          "role", "q", "status", "when", "text", "featured", "remove", "List-Unsubscribe", "reason", "channel",
+          "placement", "at", "to")
 
 hostile = st.sampled_from([MARKUP, "99999999999999999999", "2147483648", "-1", "0", "²", "..", "%00", "\u202e", ""])
 payloads = st.one_of(
@@ -76,8 +64,7 @@ def site(tmp_path_factory):  # type: ignore[no-untyped-def]
     db.dispose()
 
 
-ROUTES = sorted({(method, route.path) for module in (clicks, public, websub, account, desk, edition_pages, threads, history, subscribers, imports,
-                                                  calendar)
+ROUTES = sorted({(method, route.path) for module in ROUTERS
                  for route in module.router.routes if isinstance(route, APIRoute)
                  for method in route.methods - {"HEAD"}})
 

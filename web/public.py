@@ -30,7 +30,7 @@ from connectors.channels.base import OutboundEmail, Recipient
 from connectors.channels.sendgrid import WebhookRejected, verify_event_webhook
 from connectors.errors import DeliveryError
 from state import clicks, ledger, reputation
-from state.models import EditionRow, EditionStatus, SubscriberStatus
+from state.models import EditionRow, EditionStatus
 from state.provider_events import apply_provider_events
 from state.subscribers import SuppressedAddress, confirm, may_confirm, subscribe_pending, unsubscribe
 from web.render import WebApp, app_of, message, neutral_tokens, page
