@@ -2,7 +2,7 @@
 (1280 px) width, with the desk's Content-Security-Policy in force (not bypassed): every chart loads as
 an image (the phone gets the one drawn for its width), nothing scrolls sideways, nothing is refused by
 the policy or fetched from elsewhere, and axe-core finds nothing serious. The figures come from a
-real send, signed webhook events and counted clicks (tests/helpers/report_data.py).
+real send, signed webhook events and clicks through the signed links (tests/helpers/report_data.py).
 
 Screenshots go to /tmp/shots-reports/ (report-edition-375.png, reports-trend-1280.png, ...) to look at.
 """
@@ -28,7 +28,7 @@ SHOTS = __import__("pathlib").Path("/tmp/shots-reports")
 
 @pytest.fixture
 def server(sqlite_db, tmp_path):
-    config = desk_data.example_config(tmp_path)
+    config = report_data.counting_config(desk_data.example_config(tmp_path))
     edition_id = report_data.send_edition(sqlite_db, config, now=SENT, subscribers=60)
     keys = report_data.WebhookKeys()
     app = create_app(config=config, db=sqlite_db, secret_key=report_data.SECRET, now=lambda: NOW,
@@ -40,7 +40,8 @@ def server(sqlite_db, tmp_path):
               + report_data.events_for(edition_id, people[1:3], "unsubscribe", at=SENT + timedelta(hours=3)))
     raw, headers = keys.signed(events, now=NOW)
     assert TestClient(app).post("/webhooks/sendgrid", content=raw, headers=headers).status_code == 200
-    report_data.click_items(sqlite_db, edition_id, [21, 8, 3, 13, 5, 2], now=SENT + timedelta(hours=1))
+    report_data.click_items(sqlite_db, edition_id, [21, 8, 3, 13, 5, 2], now=SENT + timedelta(hours=1),
+                            client=TestClient(app))
     desk_data.seed_staff(sqlite_db, "alexandra.longname@example.org", "editor", now=SENT)
     with serve_on_loopback(app) as base:
         yield base, edition_id

@@ -1,6 +1,6 @@
 """The desk's reports through HTTP on SQLite and PostgreSQL, with real figures: an edition sent by the
-real deliver stage to the outbox, SendGrid's signed event webhook posted to the app, clicks counted
-in the clicks ledger. The edition report shows delivered, bounced, complaints, unsubscribes and
+real deliver stage to the outbox, SendGrid's signed event webhook posted to the app, clicks through
+the email's signed links (`/r/<token>`), counted by the redirect. The edition report shows delivered, bounced, complaints, unsubscribes and
 clicks per item and per section, as tables and as charts (SVG images with their own strict policy,
 nothing fetched from elsewhere); the trend page shows the list and the editions; only staff see them."""
 
@@ -23,7 +23,7 @@ CLICKS = [12, 3, 0, 7, 1, 2]  # per item, in the edition's order: news x3, blogs
 
 @pytest.fixture
 def sent(db, tmp_path):
-    config = desk_data.example_config(tmp_path)
+    config = report_data.counting_config(desk_data.example_config(tmp_path))
     edition_id = report_data.send_edition(db, config, now=NOW, subscribers=40)
     keys = report_data.WebhookKeys()
     app = create_app(config=config, db=db, secret_key=report_data.SECRET, now=lambda: LATER,
@@ -39,7 +39,7 @@ def sent(db, tmp_path):
     raw, headers = keys.signed(events, now=LATER)
     answer = TestClient(app).post("/webhooks/sendgrid", content=raw, headers=headers)
     assert answer.status_code == 200 and answer.json()["applied"] == len(events), answer.text
-    report_data.click_items(db, edition_id, CLICKS, now=NOW + timedelta(minutes=30))
+    report_data.click_items(db, edition_id, CLICKS, now=NOW + timedelta(minutes=30), client=TestClient(app))
     for email, role in (("ed@example.org", "editor"), ("boss@example.org", "admin")):
         desk_data.seed_staff(db, email, role, now=NOW)
     return app, edition_id

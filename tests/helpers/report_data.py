@@ -1,6 +1,7 @@
 """Real figures for the report tests: an edition built from the example items, approved, sent to
 the outbox by the real deliver stage, then SendGrid's signed event webhook posted to the real app
-(delivered, bounce, spamreport, unsubscribe, ...) and clicks counted in the clicks ledger.
+(delivered, bounce, spamreport, unsubscribe, ...) and clicks through the email's signed links
+(`/r/<token>`), which the redirect counts in the clicks ledger.
 
 Nothing is written into the figures directly: they are what the ledger makes of a real send and
 real events.
@@ -12,13 +13,14 @@ import base64
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
 from compose.config import Config
+from compose.signing import click_token
 from flows.stages.deliver import deliver_edition
 from state import ledger
 from state.clicks import record_click
@@ -27,8 +29,12 @@ from state.models import EditionItemRow, SubscriberRow
 from tests.helpers import desk_data
 from tests.helpers.staff import add_staff_rows
 
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
 SECRET = "report-test-secret-key-0123456789"
 APPROVER = "approver@socitm.example"
+BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
@@ -83,14 +89,28 @@ def events_for(edition_id: int, people: Sequence[tuple[int, str]], kind: str, *,
             for ident, email in people]
 
 
-def click_items(db: Database, edition_id: int, clicks: Sequence[int], *, now: datetime) -> list[int]:
-    """Count clicks on the edition's items in order (`clicks[n]` on the n-th item) in the clicks
-    ledger; returns the item ids."""
+def click_items(db: Database, edition_id: int, clicks: Sequence[int], *, now: datetime,
+                client: TestClient | None = None) -> list[int]:
+    """Clicks on the edition's items in order (`clicks[n]` on the n-th item); returns the item ids.
+
+    With `client` (an app whose `[tracking] flush_seconds` is 0), each click follows the signed link
+    the email carries (`/r/<token>`) as a reader's browser would, and the redirect counts it;
+    without, each is counted by the clicks ledger's own `record_click`."""
     with db.session() as session:
         items = [(row.item_id, row.item.url) for row in session.scalars(
             select(EditionItemRow).where(EditionItemRow.edition_id == edition_id)
             .order_by(EditionItemRow.section_position, EditionItemRow.position))]
         for (item_id, url), count in zip(items, clicks, strict=False):
             for _ in range(count):
-                record_click(session, edition_id=edition_id, item_id=item_id, url=url, subscriber_id=None, now=now)
+                if client is None:
+                    record_click(session, edition_id=edition_id, item_id=item_id, url=url, subscriber_id=None, now=now)
+                    continue
+                token = click_token(SECRET, edition_id=edition_id, item_id=item_id)
+                answer = client.get(f"/r/{token}", headers={"User-Agent": BROWSER}, follow_redirects=False)
+                assert answer.status_code == 302 and answer.headers["location"].startswith(url.split("?")[0]), answer
     return [item_id for item_id, _ in items]
+
+
+def counting_config(config: Config) -> Config:
+    """`config` with clicks written to the ledger at once (no batching), for tests that read them back."""
+    return config.model_copy(update={"tracking": config.tracking.model_copy(update={"flush_seconds": 0})})
