@@ -64,6 +64,8 @@ NOT_PAGES = {
     "/desk/api/count": "application/json",
     "/websub/{token}": "",  # a hub's verification request: answered in plain text, or refused
     "/calendar/{token}.ics": "text/calendar",  # a member of staff's feed (tests/test_calendar_feed.py)
+    "/desk/reports/charts/{name}.svg": "image/svg+xml",  # the reports' charts (tests/test_report_pages.py)
+    "/desk/reports/editions/{edition_id}/charts/{name}.svg": "image/svg+xml",
 }
 
 
