@@ -243,6 +243,17 @@ class EmailChannel(_Strict):
     categories: tuple[str, ...] = ("in-our-view",)
     timeout_s: float = Field(default=30.0, gt=0)
     concurrency: int = Field(default=16, ge=1, le=64)
+    # DKIM selectors `syndicate doctor` looks up at <selector>._domainkey.<From domain>; SendGrid's
+    # automated security sets up s1 and s2
+    dkim_selectors: tuple[str, ...] = ("s1", "s2")
+
+    @field_validator("dkim_selectors")
+    @classmethod
+    def _selectors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for selector in value:
+            _whole_match(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?", selector,
+                         f"{selector!r} is not a DKIM selector: use the name before ._domainkey, e.g. \"s1\"")
+        return value
 
 
 class SocialNetwork(_Strict):

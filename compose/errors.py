@@ -42,6 +42,7 @@ others say it in their message).
     ├── SecretKeyError                       [state.secret_key] the signing key cannot be used
     ├── RangeError(ValueError)               [state.calendar_view] a range of time the calendar does not read
     ├── ConfigError                          [flows.settings] syndicate.toml cannot be used; names key and fix
+    ├── FirstSendRefused                     [flows.stages.preflight] a first real send while the pre-flight check reports a blocker
     ├── Abort                                [flows.cli.context] a command's failure: one message, exit status 1
     ├── NotSignedIn                          [web.security] an anonymous request to a staff page
     └── Forbidden                            [web.security] a role that may not do this, or a bad CSRF token

@@ -61,6 +61,7 @@ ALLOWED = {
         "aiohttp", "certifi", "feedparser", "selectolax",  # sources
         "httpx", "httpcore", "anyio", "requests", "urllib3",  # HTTP clients and what they raise
         "sendgrid", "python_http_client", "tweepy", "mastodon", "atproto", "atproto_client",  # channels
+        "dns",  # dnspython: the From domain's SPF, DKIM and DMARC (connectors/dns_check.py)
     }),
     "state": Allowed(frozenset({"compose", "state"}), PURE | {"sqlalchemy", "alembic", "argon2"}),
     "web": Allowed(frozenset({"compose", "state", "connectors", "web"}), PURE | {

@@ -28,6 +28,7 @@ from web import (
     calendar,
     clicks,
     desk,
+    doctor,
     edition_pages,
     history,
     imports,
@@ -55,7 +56,7 @@ from web.security import (
 
 #: Every router the app serves, in order: the security fuzz test walks exactly these.
 ROUTERS = (clicks, public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch,
-           quiet, calendar, reports)
+           quiet, calendar, reports, doctor)
 
 
 def _utc_now() -> datetime:

@@ -167,6 +167,27 @@ class SendGridChannel:
         accepted = tuple(p.subscriber_id for p in recipients if p.subscriber_id not in rejected)
         return BatchReceipt(accepted=accepted, provider_id=provider_id, rejected=rejected)
 
+    def scopes(self) -> frozenset[str]:
+        """The permissions of the API key in use (`GET /v3/scopes`), for the pre-flight check.
+        Errors as for a send: 401/403 AuthError, 429/500/503 TransientError, connection failures."""
+        try:
+            response = self._client.client.scopes.get()
+        except http_errors.HTTPError as exc:
+            raise self._translate(exc) from None
+        except urllib.error.URLError as exc:
+            raise _connection_error(exc.reason) from None
+        except (TimeoutError, http.client.HTTPException, ConnectionError) as exc:
+            raise TransientError(f"no answer from SendGrid to the scopes request ({type(exc).__name__})",
+                                 hint="nothing was changed; try again") from None
+        try:
+            listed = json.loads(response.body or b"{}")["scopes"]
+            if not isinstance(listed, list) or not all(isinstance(s, str) for s in listed):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise PermanentError("SendGrid's answer to GET /v3/scopes holds no list of scopes",
+                                 status=response.status_code, hint="check SENDGRID_API_HOST points at SendGrid") from None
+        return frozenset(listed)
+
     def _translate(self, exc: http_errors.HTTPError) -> Exception:
         status = exc.status_code
         said = _provider_message(exc)

@@ -16,6 +16,7 @@ the module of its group, and no module of this package imports this one:
     pause        pause, resume
     status       status (and its tables)
     report       report, weekly-note show|send
+    doctor       doctor (the pre-flight check) and the gate on a first real send
     subscribers  subscribers import|list|unsubscribe
     staff        staff add|disable
     web          web, serve
@@ -44,6 +45,7 @@ from flows.cli import (
 )
 from flows.cli import pause as pausing
 from flows.cli.context import Abort, global_options
+from flows.cli.doctor import doctor
 from flows.cli.quiet import override_quiet
 from flows.settings import ConfigError
 
@@ -70,6 +72,7 @@ app.command("pause")(pausing.pause)
 app.command("resume")(pausing.resume)
 app.command("status")(status.status)
 app.command("report")(report.report)
+app.command("doctor")(doctor)
 app.command("demo")(demo.demo)
 app.command("web")(web.web)
 app.command("serve")(web.serve)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from flows.cli import terminal
-from flows.cli.context import Abort, as_json, config, database, display_zone, now
+from flows.cli.context import BY, Abort, as_json, config, database, display_zone, now, person
 
 
 def edition_build(by: Annotated[str | None, typer.Option(
@@ -109,12 +109,27 @@ def edition_acknowledge(edition_id: int, by: Annotated[str, typer.Option("--by",
     terminal.say(f"warnings of edition {edition_id} acknowledged by {by}")
 
 
-def send(edition_id: Annotated[int | None, typer.Argument(metavar="[EDITION_ID]")] = None) -> None:
-    """Deliver approved editions that are due (or this edition, now)."""
+def send(edition_id: Annotated[int | None, typer.Argument(metavar="[EDITION_ID]")] = None,
+         override_doctor: Annotated[str | None, typer.Option(
+             "--override-doctor", metavar="REASON", help="Send the first real edition even though `syndicate "
+             "doctor` reports a blocker; the reason is kept in the audit log.")] = None,
+         by: Annotated[str | None, BY] = None) -> None:
+    """Deliver approved editions that are due (or this edition, now). The first real send waits while
+    `syndicate doctor` reports a blocker."""
     from flows.settings import signing_key
     from flows.stages.deliver import deliver_edition
+    from flows.stages.preflight import FirstSendRefused, gate_first_send
 
     cfg, db = config(), database()
+    with db.session() as session:
+        actor = person(session, by)
+    try:
+        overridden = gate_first_send(cfg, db, edition_id=edition_id, override=override_doctor, by=actor, when=now())
+    except FirstSendRefused as exc:
+        raise Abort(str(exc)) from None
+    if overridden is not None:
+        terminal.warn(f"sending despite {len(overridden.blockers)} pre-flight blocker(s); the override is in the "
+                      "audit log")
     key = signing_key(db, now=now())
     summaries = [deliver_edition(db, cfg, now=now(), edition_id=edition_id, secret_key=key)]
     if as_json():

@@ -5,7 +5,9 @@ request schema (`tests/corpora/openapi/sendgrid/tsg_mail_v3.json`, with its one 
 fixed: top-level `custom_args` is an object, not a string) and answers 400 with SendGrid's error
 shape when it fails, refuses bodies over `max_bytes` with 413, and counts what it accepted per
 `custom_args.subscriber_id`. Faults (429, 5xx, timeouts, resets) are injected with
-`tests.fakes.server.Fault`. Run as a script (`python -m tests.fakes.fake_sendgrid --delay 0.1`)
+`tests.fakes.server.Fault`. `GET /v3/scopes` answers the key's `scopes` (default: a full-access key's
+mail.send and more) in the shape of the official Scopes API spec (`SCOPES_RESPONSE`, from
+twilio/sendgrid-oai spec/json/tsg_scopes_v3.json, ListScope: 200 `{"scopes": [...]}`, 401 errors). Run as a script (`python -m tests.fakes.fake_sendgrid --delay 0.1`)
 it serves in its own process and prints its URL; `GET /_stats` returns the counts.
 """
 
@@ -28,6 +30,12 @@ from tests.fakes.server import FakeServer, RecordedRequest, Reply
 
 SPEC = Path(__file__).resolve().parents[1] / "corpora" / "openapi" / "sendgrid" / "tsg_mail_v3.json"
 SEND_PATH = "/v3/mail/send"
+SCOPES_PATH = "/v3/scopes"
+# The 200 response of ListScope (GET /v3/scopes) in twilio/sendgrid-oai spec/json/tsg_scopes_v3.json
+SCOPES_RESPONSE = {"type": "object", "required": ["scopes"],
+                   "properties": {"scopes": {"type": "array", "uniqueItems": True, "items": {"type": "string"}}}}
+FULL_ACCESS_SCOPES = ("mail.send", "alerts.create", "alerts.read", "scopes.read", "stats.read",
+                      "suppression.read", "user.webhooks.event.settings.read")
 
 
 @cache
@@ -58,6 +66,7 @@ class FakeSendGrid:
         self.accepted_requests = 0
         self.bodies: list[dict[str, Any]] = []
         self.keep_bodies = True
+        self.scopes: tuple[str, ...] = FULL_ACCESS_SCOPES
         self.server = FakeServer(self)
 
     # FakeServer calls the app with each request
@@ -68,6 +77,10 @@ class FakeSendGrid:
                                         "received": {str(k): v for k, v in self.received.items()}})
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return Reply(401, json=_error("The provided authorization grant is invalid, expired, or revoked"))
+        if request.path == SCOPES_PATH and request.method == "GET":
+            body = {"scopes": list(dict.fromkeys(self.scopes))}
+            jsonschema.validate(body, SCOPES_RESPONSE)
+            return Reply(200, json=body)
         if request.path != SEND_PATH or request.method != "POST":
             return Reply(404, json=_error("not found"))
         if len(request.body) > self.max_bytes:
