@@ -524,6 +524,32 @@ class CalendarSettings(_Strict):
         return self.holidays == "none" and not self.periods and not self.windows
 
 
+class WeeklyNoteSettings(_Strict):
+    """`[weekly_note]`: the note to staff each week (what went out, how it did, what failed, what
+    waits), sent through the email channel on `day` at `at` (edition.timezone) to every member of
+    staff with one of `roles`. `day` and `at` are wall-clock, so the clocks changing never moves it."""
+
+    enabled: bool = True
+    day: str = "monday"
+    at: time = time(8, 0)  # `at = 08:00:00` in the file
+    roles: tuple[Literal["editor", "approver", "admin"], ...] = ("approver", "admin")
+
+    @field_validator("day")
+    @classmethod
+    def _day(cls, value: str) -> str:
+        if value.lower() not in DAYS:
+            raise ValueError(f"{value!r} is not a day of the week: use one of {', '.join(DAYS)}")
+        return value.lower()
+
+    @field_validator("roles")
+    @classmethod
+    def _someone(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("roles is empty: name who gets the note, e.g. [\"approver\", \"admin\"], "
+                             "or set enabled = false")
+        return value
+
+
 #: The highest a threshold may be set: 1% of complaints is over three times Gmail's hard limit, and
 #: 20% of hard bounces is a list that was never cleaned; anything higher is a misplaced percent sign.
 _REPUTATION_CEILINGS = {"complaint": 0.01, "bounce": 0.2}
@@ -639,9 +665,8 @@ class Config(_Strict):
     websub: WebSub = WebSub()
     fetch: Fetch = Fetch()
     calendar: CalendarSettings = CalendarSettings()  # [calendar]: quiet time (holidays, periods, hours)
+    weekly_note: WeeklyNoteSettings = WeeklyNoteSettings()  # [weekly_note]: the note to staff each week
     reputation: Reputation = Reputation()  # [reputation]: pause email when complaints or bounces run high
-
-
     tracking: Tracking = Tracking()  # [tracking]: per-reader clicks and the open pixel (off by default)
 
     @model_validator(mode="after")

@@ -37,7 +37,8 @@ others say it in their message).
     │   ├── TooLong                          a post over its network's limit
     │   ├── StaffError                       [state.staff] a staff account change that cannot be done
     │   ├── CsvRejected                      [state.subscribers] a subscriber file with problems; none imported
-    │   └── SuppressedAddress                [state.subscribers] an address suppressed for good (bounce, complaint)
+    │   ├── SuppressedAddress                [state.subscribers] an address suppressed for good (bounce, complaint)
+    │   └── NoteAlreadySent                  [state.weekly_note] this week's note to staff went (or is going) already
     ├── SecretKeyError                       [state.secret_key] the signing key cannot be used
     ├── RangeError(ValueError)               [state.calendar_view] a range of time the calendar does not read
     ├── ConfigError                          [flows.settings] syndicate.toml cannot be used; names key and fix

@@ -317,6 +317,23 @@ def publish_posts(config_path: str | None = None) -> dict[str, Any]:
     return _outcome(published, attention)
 
 
+@task(cache_policy=NO_CACHE)
+def weekly_note_task(config_path: str | None) -> dict[str, Any]:
+    from flows.weekly_note import send_weekly_note
+
+    return send_weekly_note(_db(), load_config(config_path), now=_now()).as_dict()
+
+
+@flow(name="weekly-note")
+def weekly_note_flow(config_path: str | None = None) -> dict[str, Any]:
+    """Send staff the weekly note (what went out, how it did, sources that failed, what waits) through
+    the email channel, once per week: a week already sent is said and skipped, never sent twice."""
+    outcome = weekly_note_task(config_path)
+    get_run_logger().info("weekly note for the week of %s: %s", outcome["week_start"], outcome["said"])
+    relay_task()
+    return outcome
+
+
 @flow(name="demo-pipeline")
 def demo_pipeline(config_path: str, approver: str = "demo@socitm.example") -> dict[str, Any]:
     """The whole pipeline once, on the example site: gather, build, approve, deliver, publish."""

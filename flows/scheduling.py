@@ -61,6 +61,15 @@ def build_cron(config: Config) -> str:
     return f"{at.minute} {at.hour} * * {cron_weekday(config.edition.build_day)}"
 
 
+def weekly_note_cron(config: Config) -> str:
+    """The weekly note as a cron line, from `[weekly_note] day` and `at`."""
+    at = config.weekly_note.at
+    return f"{at.minute} {at.hour} * * {cron_weekday(config.weekly_note.day)}"
+
+
+_CONFIG_CRONS = {"build-edition": build_cron, "weekly-note": weekly_note_cron}
+
+
 def schedules_for(spec: DeploymentSpec, config: Config | None = None) -> list[Any]:
     """Prefect schedules for a deployment; with a config, in its time zone (and its build time)."""
     from prefect.schedules import Cron, Interval
@@ -69,7 +78,7 @@ def schedules_for(spec: DeploymentSpec, config: Config | None = None) -> list[An
     for schedule in spec.schedules:
         zone = config.edition.timezone if config else schedule.get("timezone", "UTC")
         if "cron" in schedule:
-            cron = build_cron(config) if config and spec.name == "build-edition" else schedule["cron"]
+            cron = _CONFIG_CRONS[spec.name](config) if config and spec.name in _CONFIG_CRONS else schedule["cron"]
             out.append(Cron(cron, timezone=zone, active=schedule.get("active", True)))
         elif "interval" in schedule:
             out.append(Interval(schedule["interval"], timezone=zone, active=schedule.get("active", True)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -796,3 +797,27 @@ class ReaderOpenRow(Base):
     opens: Mapped[int] = mapped_column(Integer, default=0)
     first_at: Mapped[datetime]
     last_at: Mapped[datetime]
+
+
+# --- the weekly note to staff -------------------------------------------------------------------
+
+
+class WeeklyNoteRow(Base):
+    """The weekly note to staff for one week (`week_start`, the Monday of the week it reports on, in
+    the organisation's zone): claimed before it is sent, so it goes once. `sent_at` set: it went;
+    `error` set and no `sent_at`: the send failed before anything left, and the next run tries
+    again; neither: a send under way, or one that died mid-way (never sent blindly again). Written
+    only by `state.weekly_note`."""
+
+    __tablename__ = "weekly_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    week_start: Mapped[date] = mapped_column(Date, unique=True)
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    claimed_by: Mapped[str] = mapped_column(String(320))  # who asked: the schedule, or a member of staff
+    claimed_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -67,6 +67,7 @@ ALLOWED = {
     "web": Allowed(frozenset({"compose", "state", "connectors", "web"}), PURE | {
         "fastapi", "starlette", "uvicorn",
         "sqlalchemy",  # queries over state's models
+        "pygal",  # web/charts.py: the reports' SVG charts, drawn in memory
     }),
 }
 FIRST_PARTY = frozenset(PACKAGES)

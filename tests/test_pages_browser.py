@@ -66,6 +66,8 @@ NOT_PAGES = {
     "/calendar/{token}.ics": "text/calendar",  # a member of staff's feed (tests/test_calendar_feed.py)
     "/r/{token}": "",  # a counted link: a redirect, never a page (tests/test_clicks.py)
     "/o/{token}": "image/gif",  # the opt-in open pixel (tests/test_clicks.py)
+    "/desk/reports/charts/{name}.svg": "image/svg+xml",  # the reports' charts (tests/test_report_pages.py)
+    "/desk/reports/editions/{edition_id}/charts/{name}.svg": "image/svg+xml",
 }
 
 

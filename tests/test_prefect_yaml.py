@@ -30,10 +30,10 @@ from flows.settings import load_config, parse_config  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "syndicate.toml"
 SPECS = deployment_specs()
-EXPECTED = {"gather", "social-drafts", "build-edition", "send-edition", "publish-posts"}
+EXPECTED = {"gather", "social-drafts", "build-edition", "send-edition", "publish-posts", "weekly-note"}
 
 
-def test_the_five_deployments_of_the_issue_are_declared() -> None:
+def test_the_deployments_of_the_issues_are_declared() -> None:
     assert {s.name for s in SPECS} == EXPECTED
     assert PREFECT_YAML.name == "prefect.yaml"
 
@@ -134,3 +134,17 @@ def test_the_automation_in_the_docs_is_one_prefect_accepts() -> None:
     assert automation.trigger.expect == {"syndicate.edition.sent"}
     assert automation.actions[0].type == "send-notification"
     assert "{{ event.resource.name }}" in automation.actions[0].body  # the edition's subject, from the relay
+
+
+def test_the_weekly_note_runs_on_the_configured_day_and_time_in_the_zone() -> None:
+    from flows.scheduling import weekly_note_cron
+
+    by_name = {s.name: s for s in SPECS}
+    assert by_name["weekly-note"].schedules[0]["cron"] == "0 8 * * 1"  # Monday 08:00, as [weekly_note] defaults
+    assert weekly_note_cron(load_config(EXAMPLE)) == "0 8 * * 1"
+    text = EXAMPLE.read_text("utf-8").replace('[weekly_note]\nenabled = true\nday = "monday"\nat = 08:00:00',
+                                              '[weekly_note]\nenabled = true\nday = "friday"\nat = 16:30:00')
+    assert 'day = "friday"' in text
+    served = {d.name: d for d in served_deployments(parse_config(text), None)}
+    note = served["weekly-note"].schedules[0].schedule
+    assert (note.cron, note.timezone) == ("30 16 * * 5", "Europe/London")

@@ -34,6 +34,7 @@ from web import (
     imports,
     public,
     quiet,
+    reports,
     subscribers,
     threads,
     websub,
@@ -54,8 +55,8 @@ from web.security import (
 )
 
 #: Every router the app serves, in order: the security fuzz test walks exactly these.
-ROUTERS = (public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch, quiet,
-           calendar, doctor, clicks)
+ROUTERS = (clicks, public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch,
+           quiet, calendar, reports, doctor)
 
 
 def _utc_now() -> datetime:

@@ -15,6 +15,7 @@ the module of its group, and no module of this package imports this one:
     posts        posts draft, posts slots, posts move, publish
     pause        pause, resume
     status       status (and its tables)
+    report       report, weekly-note show|send
     doctor       doctor (the pre-flight check) and the gate on a first real send
     subscribers  subscribers import|list|unsubscribe
     staff        staff add|disable
@@ -29,7 +30,19 @@ import sys
 
 import typer
 
-from flows.cli import approval, demo, edition, posts, sources, staff, status, subscribers, terminal, web
+from flows.cli import (
+    approval,
+    demo,
+    edition,
+    posts,
+    report,
+    sources,
+    staff,
+    status,
+    subscribers,
+    terminal,
+    web,
+)
 from flows.cli import pause as pausing
 from flows.cli.context import Abort, global_options
 from flows.cli.doctor import doctor
@@ -58,6 +71,7 @@ app.command("publish")(posts.publish)
 app.command("pause")(pausing.pause)
 app.command("resume")(pausing.resume)
 app.command("status")(status.status)
+app.command("report")(report.report)
 app.command("doctor")(doctor)
 app.command("demo")(demo.demo)
 app.command("web")(web.web)
@@ -90,6 +104,10 @@ posts_app = _group("posts", "Per-item social posts.")
 posts_app.command("draft")(posts.posts_draft)
 posts_app.command("slots")(posts.posts_slots)
 posts_app.command("move")(posts.posts_move)
+
+weekly_note_app = _group("weekly-note", "The note to staff each week: what went out, how it did, what waits.")
+weekly_note_app.command("show")(report.weekly_note_show)
+weekly_note_app.command("send")(report.weekly_note_send)
 
 
 def _hoist_global_options(argv: list[str]) -> list[str]:
