@@ -3,7 +3,7 @@
 The checks are `connectors.preflight` (DNS, public_url, SendGrid) and `state.doctor` (the ledger),
 the same ones the CLI runs. Every member of staff sees each finding and what to change; admins also
 see the details that name keys and credentials (where the secret key comes from, the API key's scopes).
-The overrides of the check (`syndicate send --override-doctor REASON`) are listed from the audit log.
+The overrides of the check (`syndicate send --override-doctor REASON`, `syndicate doctor --override REASON`) are listed from the audit log.
 """
 
 from __future__ import annotations
