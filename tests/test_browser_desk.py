@@ -7,7 +7,6 @@ when SYNDICATE_KEEP_SCREENSHOTS=1. Requests that would leave the machine (the lo
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,26 +17,16 @@ from state.editions import edition_value
 from state.models import EditionRow
 from state.threads import draft_roundup
 from tests.helpers import desk_data
-from tests.helpers.serving import serve_on_loopback
-from web.app import create_app
+from tests.helpers.browser import browser_fixture, fits, new_page, serving_desk, shots_folder, sign_in  # noqa: F401  (the browser fixture)
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
-PLACEHOLDER = ('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="60">'
-               '<rect width="100%" height="100%" fill="#9db4cc"/></svg>')
 
 
 @pytest.fixture
 def shots_dir(tmp_path):
-    if os.environ.get("SYNDICATE_KEEP_SCREENSHOTS") == "1":
-        keep = Path(__file__).resolve().parent / "artifacts"
-        keep.mkdir(exist_ok=True)
-        return keep
-    return tmp_path
+    return shots_folder(tmp_path)
 
 
 @pytest.fixture
@@ -53,49 +42,13 @@ def server(sqlite_db, tmp_path):
         row = session.get(EditionRow, edition_id)
         draft_roundup(session, config, row, edition_value(session, row, config), now=NOW)
         ledger.approve(session, "edition", edition_id, by="sam@example.org", now=NOW, note="first look")
-    app = create_app(config=config, db=sqlite_db, secret_key="browser-test-secret-key-0123", now=lambda: NOW, env={})
-    with serve_on_loopback(app) as base:
+    with serving_desk(config, sqlite_db, NOW) as base:
         yield base, edition_id
-
-
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (or `make test`, which installs Debian's chromium)",
-                    pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-def _page(browser, base: str, width: int = 1280):
-    page = browser.new_page(viewport={"width": width, "height": 900})
-
-    def answer(route):
-        if route.request.url.startswith(base):
-            route.continue_()
-        else:
-            route.fulfill(status=200, content_type="image/svg+xml", body=PLACEHOLDER)
-
-    page.route("**/*", answer)
-    return page
-
-
-def _sign_in(page, base: str, email: str) -> None:
-    page.context.clear_cookies()
-    page.goto(f"{base}/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(desk_data.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/desk")
 
 
 def test_sign_in_edit_voids_approval_approve_and_see_it_scheduled(server, browser, shots_dir):
     base, edition_id = server
-    page = _page(browser, base)
+    page = new_page(browser, base, 1280, bypass_csp=False)
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     try:
@@ -129,7 +82,7 @@ def test_sign_in_edit_voids_approval_approve_and_see_it_scheduled(server, browse
         button = page.get_by_role("button", name="Approve this content")
         assert button.is_disabled()  # alex changed it: someone else approves, and the page says so first
         assert "You cannot approve this: two-person rule" in page.locator("#why-not").inner_text()
-        _sign_in(page, base, "sam@example.org")
+        sign_in(page, base, "sam@example.org")
         page.goto(f"{base}/desk/editions/{edition_id}")
         page.get_by_role("button", name="Approve this content").click()
         page.wait_for_load_state()
@@ -151,15 +104,9 @@ def test_sign_in_edit_voids_approval_approve_and_see_it_scheduled(server, browse
         page.screenshot(path=str(Path(shots_dir) / "threads.png"), full_page=True)
         assert not [e for e in errors if "Content Security Policy" in e], errors
     finally:
-        page.close()
+        page.context.close()
     for name in ("desk.png", "edition.png"):
         assert (Path(shots_dir) / name).stat().st_size > 10_000
-
-
-def _fits(page) -> None:
-    """Nothing scrolls sideways: the page is no wider than the window."""
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= page.viewport_size["width"], f"{page.url} is {width} px wide"
 
 
 @pytest.mark.parametrize("width", [375, 1280])
@@ -169,9 +116,9 @@ def test_posts_follow_the_edition_and_show_cost_and_why_approval_waits(server, b
     base, edition_id = server
     shots = Path("/tmp/shots-workflow")
     shots.mkdir(exist_ok=True)
-    page = _page(browser, base, width)
+    page = new_page(browser, base, width, bypass_csp=False)
     try:
-        _sign_in(page, base, "alex@example.org")
+        sign_in(page, base, "alex@example.org")
         page.goto(f"{base}/desk/threads")
         card = page.locator("section.thread", has_text="roundup of edition")
         assert "goes out with it, Thu 3 Dec 2026, 10:00 GMT" in card.inner_text()
@@ -190,7 +137,7 @@ def test_posts_follow_the_edition_and_show_cost_and_why_approval_waits(server, b
         page.wait_for_load_state()
         assert "voided its approval" in page.get_by_role("status").first.inner_text()
         assert page.get_by_role("button", name="Approve this content").is_disabled()
-        _fits(page)
+        fits(page)
         page.screenshot(path=str(shots / f"edition-{width}.png"), full_page=True)
 
         page.goto(f"{base}/desk/threads")
@@ -198,7 +145,7 @@ def test_posts_follow_the_edition_and_show_cost_and_why_approval_waits(server, b
         assert "3 stories" in card.locator("textarea").first.input_value()
         assert card.get_by_role("button", name="Approve").is_disabled()
         assert "two-person rule" in card.locator(".why-not").inner_text()
-        _fits(page)
+        fits(page)
         page.screenshot(path=str(shots / f"posts-{width}.png"), full_page=True)
         card.screenshot(path=str(shots / f"roundup-card-{width}.png"))
 
@@ -206,4 +153,4 @@ def test_posts_follow_the_edition_and_show_cost_and_why_approval_waits(server, b
         assert page.locator("dl.changes del").first.is_visible()  # the removed item, struck through
         page.screenshot(path=str(shots / f"audit-{width}.png"), full_page=True)
     finally:
-        page.close()
+        page.context.close()

@@ -8,7 +8,6 @@ Screenshots go to the pytest temporary folder, or to $SYNDICATE_SHOTS_DIR when i
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,31 +15,19 @@ import httpx
 import pytest
 
 from tests.helpers import calendar_data, desk_data
+from tests.helpers.browser import browser_fixture, check_page, shots_folder, signed_in_page  # noqa: F401  (the browser fixture)
 from tests.helpers.serving import serve_on_loopback
 from web.app import create_app
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-AXE = ROOT / "tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)  # a Thursday
-_AXE_RUN = """async () => {
-  const result = await axe.run(document, { resultTypes: ["violations"] });
-  return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
-}"""
+STUB = "<svg xmlns='http://www.w3.org/2000/svg'/>"  # what a request off the machine is answered with
 
 
 @pytest.fixture
 def shots(tmp_path) -> Path:
-    chosen = os.environ.get("SYNDICATE_SHOTS_DIR")
-    if chosen:
-        Path(chosen).mkdir(parents=True, exist_ok=True)
-        return Path(chosen)
-    return tmp_path
+    return shots_folder(tmp_path)
 
 
 @pytest.fixture
@@ -52,41 +39,6 @@ def site(sqlite_db, tmp_path):
                      env={})
     with serve_on_loopback(app) as base:
         yield base, ids
-
-
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (or `make test`, which installs Debian's chromium)",
-                    pytrace=False)
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `make axe`", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-def _signed_in(browser, base: str, width: int):
-    page = browser.new_page(viewport={"width": width, "height": 900}, bypass_csp=True)  # to inject axe-core
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
-               else route.fulfill(status=200, content_type="image/svg+xml", body="<svg xmlns='http://www.w3.org/2000/svg'/>"))
-    page.goto(f"{base}/login")
-    page.get_by_label("Email address").fill("alex@example.org")
-    page.get_by_label("Password").fill(desk_data.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/desk")
-    return page
-
-
-def _checked(page, width: int, shot: Path) -> None:
-    wide = page.evaluate("document.documentElement.scrollWidth")
-    assert wide <= width, f"{page.url} at {width} px is {wide} px wide"
-    page.add_script_tag(path=str(AXE))
-    assert page.evaluate(_AXE_RUN) == []
-    page.screenshot(path=str(shot), full_page=True)
 
 
 def _text(locator) -> str:
@@ -102,7 +54,7 @@ def _columns(page) -> set[int]:
 @pytest.mark.parametrize("width", [375, 1280])
 def test_the_week_and_the_month_at_phone_and_desktop_width(site, browser, shots, width):
     base, ids = site
-    page = _signed_in(browser, base, width)
+    page = signed_in_page(browser, base, width, "alex@example.org", stub=STUB)
     try:
         page.get_by_role("navigation", name="Desk").get_by_role("link", name="Calendar").click()
         page.wait_for_url(f"{base}/desk/calendar")
@@ -115,7 +67,7 @@ def test_the_week_and_the_month_at_phone_and_desktop_width(site, browser, shots,
         assert "09:00 taken" in text and "12:30 free" in text  # the slots, in words, not colour alone
         assert "Quiet 00:00–08:00, 18:00–24:00" in text and "outside x's posting hours" in text
         assert len(_columns(page)) == (1 if width == 375 else 7)
-        _checked(page, width, shots / f"calendar-week-{width}.png")
+        check_page(page, width, shots / f"calendar-week-{width}.png")
 
         page.get_by_role("link", name="Next week →").click()
         page.wait_for_load_state()
@@ -137,7 +89,7 @@ def test_the_week_and_the_month_at_phone_and_desktop_width(site, browser, shots,
             assert [_text(d.get_by_role("heading")) for d in shown] == ["Thursday 3 December"]
         else:
             assert not page.locator(".cal-phone-note").is_visible() and len(shown) == 35
-        _checked(page, width, shots / f"calendar-month-{width}.png")
+        check_page(page, width, shots / f"calendar-month-{width}.png")
 
         page.get_by_role("link", name="← Previous month").click()
         page.wait_for_load_state()
@@ -153,12 +105,12 @@ def test_the_week_and_the_month_at_phone_and_desktop_width(site, browser, shots,
         page.wait_for_load_state()
         assert "23 November to 29 November 2026" in page.get_by_role("heading", level=1).inner_text()
     finally:
-        page.close()
+        page.context.close()
 
 
 def test_make_the_feed_link_on_the_page_and_a_calendar_app_reads_it(site, browser, shots):
     base, _ = site
-    page = _signed_in(browser, base, 1280)
+    page = signed_in_page(browser, base, 1280, "alex@example.org", stub=STUB)
     try:
         page.goto(f"{base}/desk/calendar")
         page.get_by_role("button", name="Make my calendar link").click()
@@ -169,7 +121,7 @@ def test_make_the_feed_link_on_the_page_and_a_calendar_app_reads_it(site, browse
             assert app_name in page.locator("#feed").inner_text()
         page.locator("#feed").screenshot(path=str(shots / "calendar-feed-1280.png"))
     finally:
-        page.close()
+        page.context.close()
     assert link.startswith("http://127.0.0.1:8000/calendar/") and link.endswith(".ics")  # the configured public URL
     answer = httpx.get(base + link.removeprefix("http://127.0.0.1:8000"))
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/calendar")

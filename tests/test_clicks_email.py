@@ -95,7 +95,8 @@ def test_the_sent_links_name_the_edition_item_and_reader() -> None:
 @pytest.mark.browser
 @pytest.mark.parametrize("width", [375, 1280])
 def test_the_email_with_the_notice_reads_well_at_phone_and_desktop_widths(width: int, tmp_path: Path) -> None:
-    from tests.test_email_browser import CHROMIUM, CHROMIUM_ARGS, PLACEHOLDER
+    from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.test_email_browser import PLACEHOLDER
 
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium`")

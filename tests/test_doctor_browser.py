@@ -21,21 +21,14 @@ from state.doctor import record_override
 from tests.fakes.fake_dns import FakeDns
 from tests.fakes.fake_sendgrid import FakeSendGrid
 from tests.helpers import desk_data
+from tests.helpers.browser import browser_fixture, check_page, sign_in, signed_in_page  # noqa: F401  (the browser fixture)
 from tests.helpers.serving import serve_on_loopback
-from tests.test_browser_desk import CHROMIUM, CHROMIUM_ARGS, PLACEHOLDER
 from web.app import create_app
 
 pytestmark = pytest.mark.browser
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
-ROOT = Path(__file__).resolve().parents[1]
-AXE = ROOT / "tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = Path("/tmp/shots-doctor")
-_AXE_RUN = """async () => {
-  const result = await axe.run(document, { resultTypes: ["violations"] });
-  return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
-}"""
 
 
 @pytest.fixture
@@ -66,51 +59,12 @@ def server(sqlite_db, tmp_path):
             yield base
 
 
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (or `make test`)", pytrace=False)
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `make axe` (or `make test`)", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-def _page(browser, base: str, width: int):
-    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
-                  else route.fulfill(status=200, content_type="image/svg+xml", body=PLACEHOLDER))
-    return context.new_page()
-
-
-def _sign_in(page, base: str, email: str) -> None:
-    page.context.clear_cookies()
-    page.goto(f"{base}/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(desk_data.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/desk")
-
-
-def _check(page, width: int, shot: str) -> None:
-    wide = page.evaluate("document.documentElement.scrollWidth")
-    assert wide <= width, f"{page.url} is {wide} px wide at {width} px"
-    page.add_script_tag(path=str(AXE))
-    assert page.evaluate(_AXE_RUN) == [], page.url
-    page.screenshot(path=str(SHOTS / f"{shot}-{width}.png"), full_page=True)
-
-
 @pytest.mark.parametrize("width", [375, 1280])
 def test_the_doctor_page_from_the_desk_home_for_an_admin_and_an_editor(server, browser, width):
     base = server
     SHOTS.mkdir(exist_ok=True)
-    page = _page(browser, base, width)
+    page = signed_in_page(browser, base, width, "alexandra.longname@example.org")
     try:
-        _sign_in(page, base, "alexandra.longname@example.org")
         page.get_by_role("link", name="run the pre-flight check").click()
         page.wait_for_url(f"{base}/desk/doctor")
         verdict = page.get_by_role("region", name="Not ready for a real send")
@@ -127,13 +81,13 @@ def test_the_doctor_page_from_the_desk_home_for_an_admin_and_an_editor(server, b
         assert "it has 7 scope(s)" in page.locator('[data-check="scopes"]').inner_text()
         overrides = page.get_by_role("region", name="Sent despite the check").inner_text()
         assert "office resolver still caches" in overrides
-        _check(page, width, "doctor-admin")
+        check_page(page, width, SHOTS / f"doctor-admin-{width}.png")
 
-        _sign_in(page, base, "ed@example.org")
+        sign_in(page, base, "ed@example.org")
         page.goto(f"{base}/desk/doctor")
         assert "it has 7 scope(s)" not in page.locator('[data-check="scopes"]').inner_text()
         assert page.get_by_text("Details that name keys and credentials are shown to admins.").is_visible()
-        _check(page, width, "doctor-editor")
+        check_page(page, width, SHOTS / f"doctor-editor-{width}.png")
     finally:
         page.context.close()
     assert (SHOTS / f"doctor-admin-{width}.png").stat().st_size > 10_000

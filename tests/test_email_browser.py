@@ -9,7 +9,6 @@ Remote images are answered locally (a grey placeholder) so the test never touche
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 
@@ -20,18 +19,10 @@ from compose.edition import build_edition
 from compose.email import render_email
 from compose.models import Item
 from compose.palette import MIN_CONTRAST, contrast_ratio
+from tests.helpers.browser import launched, shots_folder
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PLACEHOLDER = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="600" height="320">'
     '<rect width="100%" height="100%" fill="#9db4cc"/></svg>'
@@ -52,30 +43,13 @@ def _sample_html() -> str:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium), "
-            "or `apt-get install -y chromium`"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    with launched(axe=False) as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")
 def shots_dir(tmp_path_factory):
-    if os.environ.get("SYNDICATE_SHOTS_DIR"):
-        chosen = Path(os.environ["SYNDICATE_SHOTS_DIR"])
-        chosen.mkdir(parents=True, exist_ok=True)
-        return chosen
-    if os.environ.get("SYNDICATE_KEEP_SCREENSHOTS") == "1":
-        keep = Path(__file__).resolve().parent / "artifacts"
-        keep.mkdir(exist_ok=True)
-        return keep
-    return tmp_path_factory.mktemp("email-shots")
+    return shots_folder(tmp_path_factory.mktemp("email-shots"))
 
 
 def _open(browser, width: int, color_scheme: str = "light", *, images: bool = True):

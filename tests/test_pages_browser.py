@@ -12,7 +12,6 @@ axe-core comes from npm (`make axe` installs it under tools/axe/) and is injecte
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,22 +29,16 @@ from state.items import store_report, sync_sources
 from state.models import EditionRow, PostRow, SourceRow, SubscriberRow, SubscriberStatus, ThreadRow
 from state.staff import add_staff
 from tests.helpers import desk_data
+from tests.helpers.browser import axe_violations, launched, new_context, shots_folder, sign_in, too_wide
 from tests.helpers.serving import serve_on_loopback
 from tests.helpers.staff import add_staff_rows
 from web.app import create_app
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-AXE = ROOT / "tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 SECRET = "pages-browser-secret-key-0123456789"
 WIDTHS = (375, 1280)
-PLACEHOLDER = ('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="60">'
-               '<rect width="100%" height="100%" fill="#9db4cc"/></svg>')
 LONG_URL = ("https://www.socitm.net/publications/policy-briefings/2026/interoperability-and-data-standards-across-"
             "integrated-care-systems-and-local-government-a-practical-guide-for-digital-leaders?utm_source=newsletter"
             "&utm_medium=email&utm_campaign=in-our-view-2026-11-26&reference=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
@@ -182,24 +175,14 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (or `make test`)", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+def browser():  # one chromium for the module
+    with launched(axe=True) as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Path:
-    chosen = os.environ.get("SYNDICATE_SHOTS_DIR")
-    if chosen:
-        Path(chosen).mkdir(parents=True, exist_ok=True)
-        return Path(chosen)
-    return tmp_path_factory.mktemp("page-shots")
+    return shots_folder(tmp_path_factory.mktemp("page-shots"))
 
 
 def get_routes(routes, prefix: str = "") -> list[str]:
@@ -258,33 +241,9 @@ _TABLES_OUT_OF_THEIR_BOX = """() => {
   return out;
 }"""
 
-_AXE_RUN = """async () => {
-  const result = await axe.run(document, { resultTypes: ["violations"] });
-  return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
-}"""
-
-
-def _context(browser, base: str, width: int):
-    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
-
-    def answer(route):
-        if route.request.url.startswith(base):
-            route.continue_()
-        else:  # nothing leaves the machine: remote images are answered with a placeholder
-            route.fulfill(status=200, content_type="image/svg+xml", body=PLACEHOLDER)
-
-    context.route("**/*", answer)
-    return context
-
-
 def _sign_in(context, base: str) -> None:
     page = context.new_page()
-    page.goto(f"{base}/login")
-    page.get_by_label("Email address").fill("alex@example.org")
-    page.get_by_label("Password").fill(desk_data.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/desk")
+    sign_in(page, base, "alex@example.org")
     page.close()
 
 
@@ -294,12 +253,9 @@ def _check(context, url: str, width: int, shot: Path) -> list[str]:
     try:
         response = page.goto(url)
         assert response is not None and response.status < 500, f"{url}: {response and response.status}"
-        wide = page.evaluate("document.documentElement.scrollWidth")
-        if wide > width:
-            problems.append(f"{url} at {width} px is {wide} px wide")
+        problems += [wide] if (wide := too_wide(page, width)) else []
         problems += [f"{url} at {width} px: table out of its box: {t}" for t in page.evaluate(_TABLES_OUT_OF_THEIR_BOX)]
-        page.add_script_tag(path=str(AXE))
-        problems += [f"{url} at {width} px: {v}" for v in page.evaluate(_AXE_RUN)]
+        problems += [f"{url} at {width} px: {v}" for v in axe_violations(page)]
         page.screenshot(path=str(shot), full_page=True)
     finally:
         page.close()
@@ -308,16 +264,14 @@ def _check(context, url: str, width: int, shot: Path) -> list[str]:
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_every_page_fits_the_screen_and_passes_axe(site, browser, shots, width):
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `make axe` (or `make test`)", pytrace=False)
     base, app, samples = site
     paths = page_paths(app, samples)
     public = [(route, path) for route, path in paths.items() if not route.startswith("/desk")]
     desk = [(route, path) for route, path in paths.items() if route.startswith("/desk")]
     desk += [("/desk/subscribers-bounced", "/desk/subscribers?status=bounced"), ("/desk/history-1", "/desk/history?page=1")]
     problems: list[str] = []
-    anonymous = _context(browser, base, width)
-    staff = _context(browser, base, width)
+    anonymous = new_context(browser, base, width)
+    staff = new_context(browser, base, width)
     try:
         _sign_in(staff, base)
         for context, group in ((anonymous, public), (staff, desk)):
@@ -337,8 +291,7 @@ def test_axe_finds_a_serious_violation_when_there_is_one(browser, tmp_path):
     try:
         page.set_content('<!doctype html><html lang="en"><title>t</title><main><input type="text">'
                          '<p style="color:#ccc;background:#fff">faint</p></main></html>')
-        page.add_script_tag(path=str(AXE))
-        found = page.evaluate(_AXE_RUN)
+        found = axe_violations(page)
         assert any(v.startswith("label") for v in found) and any(v.startswith("color-contrast") for v in found), found
     finally:
         context.close()
@@ -353,7 +306,7 @@ def test_the_import_preview_fits_and_passes_axe(site, browser, shots, width, tmp
                       f"{LONG_EMAIL.replace('firstname', 'other')},Alexandra,Montgomery-Fotheringham\n"
                       f"{LONG_EMAIL},Alex,Again\nreader3@example.org,Reader,Three\n"
                       f"not-an-address-{'x' * 120},Bad,Line\n", encoding="utf-8")
-    context = _context(browser, base, width)
+    context = new_context(browser, base, width)
     try:
         _sign_in(context, base)
         page = context.new_page()
@@ -362,13 +315,9 @@ def test_the_import_preview_fits_and_passes_axe(site, browser, shots, width, tmp
         page.get_by_role("button", name="Check the file").click()
         page.wait_for_load_state()
         assert "Fix these lines" in page.content() and "Line 5" in page.content()
-        problems = []
-        wide = page.evaluate("document.documentElement.scrollWidth")
-        if wide > width:
-            problems.append(f"the import preview at {width} px is {wide} px wide")
+        problems = [wide] if (wide := too_wide(page, width)) else []
         problems += page.evaluate(_TABLES_OUT_OF_THEIR_BOX)
-        page.add_script_tag(path=str(AXE))
-        problems += page.evaluate(_AXE_RUN)
+        problems += axe_violations(page)
         page.screenshot(path=str(shots / f"desk-subscribers-import-preview-{width}.png"), full_page=True)
         assert not problems, problems
     finally:

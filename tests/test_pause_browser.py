@@ -14,22 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import desk_data
-from tests.helpers.serving import serve_on_loopback
-from tests.test_browser_desk import CHROMIUM, CHROMIUM_ARGS, PLACEHOLDER
-from web.app import create_app
+from tests.helpers.browser import browser_fixture, check_page, serving_desk, sign_in, signed_in_page  # noqa: F401  (the browser fixture)
 
 pytestmark = pytest.mark.browser
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
-ROOT = Path(__file__).resolve().parents[1]
-AXE = ROOT / "tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = Path("/tmp/shots-pause")
 REASON = "A story in this week's edition names the wrong council: nothing goes out until it is corrected"
-_AXE_RUN = """async () => {
-  const result = await axe.run(document, { resultTypes: ["violations"] });
-  return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
-}"""
 
 
 @pytest.fixture
@@ -39,57 +30,16 @@ def server(sqlite_db, tmp_path):
     desk_data.seed_threads(sqlite_db, config, now=NOW)
     desk_data.seed_staff(sqlite_db, "alexandra.longname@example.org", "admin", now=NOW)
     desk_data.seed_staff(sqlite_db, "sam@example.org", "approver", now=NOW)
-    app = create_app(config=config, db=sqlite_db, secret_key="browser-test-secret-key-0123", now=lambda: NOW, env={})
-    with serve_on_loopback(app) as base:
+    with serving_desk(config, sqlite_db, NOW) as base:
         yield base, edition_id
-
-
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (or `make test`)", pytrace=False)
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `make axe` (or `make test`)", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-def _page(browser, base: str, width: int):
-    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
-                  else route.fulfill(status=200, content_type="image/svg+xml", body=PLACEHOLDER))
-    return context.new_page()
-
-
-def _sign_in(page, base: str, email: str) -> None:
-    page.context.clear_cookies()
-    page.goto(f"{base}/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(desk_data.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/desk")
-
-
-def _check(page, width: int, shot: str) -> None:
-    """Nothing scrolls sideways, axe finds nothing serious; a full-page screenshot to look at."""
-    wide = page.evaluate("document.documentElement.scrollWidth")
-    assert wide <= width, f"{page.url} is {wide} px wide at {width} px"
-    page.add_script_tag(path=str(AXE))
-    assert page.evaluate(_AXE_RUN) == [], page.url
-    page.screenshot(path=str(SHOTS / f"{shot}-{width}.png"), full_page=True)
 
 
 @pytest.mark.parametrize("width", [375, 1280])
 def test_pause_from_the_desk_see_the_banner_everywhere_and_resume(server, browser, width):
     base, edition_id = server
     SHOTS.mkdir(exist_ok=True)
-    page = _page(browser, base, width)
+    page = signed_in_page(browser, base, width, "sam@example.org")
     try:
-        _sign_in(page, base, "sam@example.org")
         assert page.locator(".paused-banner").count() == 0
         switch = page.get_by_role("region", name="Pause")
         switch.get_by_label("Stop everything going out, because").fill(REASON)
@@ -104,18 +54,18 @@ def test_pause_from_the_desk_see_the_banner_everywhere_and_resume(server, browse
             said = " ".join(banner.inner_text().split())
             assert f"Everything is paused by sam@example.org since Thu 26 Nov 2026, 14:00 GMT: {REASON}" in said
             assert banner.bounding_box()["y"] < 200  # at the top, seen without scrolling
-            _check(page, width, shot)
+            check_page(page, width, SHOTS / f"{shot}-{width}.png")
         page.goto(f"{base}/desk/pause")
         assert page.get_by_role("button", name="Resume everything").count() == 0  # an approver cannot
-        _check(page, width, "pause-page-approver")
+        check_page(page, width, SHOTS / f"pause-page-approver-{width}.png")
 
-        _sign_in(page, base, "alexandra.longname@example.org")
+        sign_in(page, base, "alexandra.longname@example.org")
         page.goto(f"{base}/desk/pause")
         page.get_by_label("What to pause").select_option("x")
         page.get_by_label("Why").fill("And X until the account is checked")
         page.get_by_role("button", name="Pause now").click()
         page.wait_for_url(f"{base}/desk/pause?done=already")  # everything is paused already: X with it
-        _check(page, width, "pause-page-admin")
+        check_page(page, width, SHOTS / f"pause-page-admin-{width}.png")
         page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name="Resume everything").click()
         page.wait_for_url(f"{base}/desk/pause?done=resumed")

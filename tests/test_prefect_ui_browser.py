@@ -19,13 +19,11 @@ import pytest
 
 from flows.demo import demo_config, serve_site
 from flows.serve import free_port
+from tests.helpers.browser import launch, require
 from tests.helpers.syndicate_serve import Served, api, wait_for_deployments
 
 pytestmark = [pytest.mark.browser, pytest.mark.prefect]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 RUN_TIMEOUT_S = 240
 EXPECTED = ["build-edition", "gather", "publish-posts", "send-edition", "social-drafts"]
 
@@ -50,8 +48,7 @@ def _shots(tmp_path: Path) -> Path:
 
 @pytest.mark.timeout(600)
 def test_the_prefect_ui_served_by_syndicate_serve_shows_deployments_and_artifacts(tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: run `make browser`")
+    require(axe=False)
     from playwright.sync_api import sync_playwright
 
     shots = _shots(tmp_path)
@@ -71,7 +68,7 @@ def test_the_prefect_ui_served_by_syndicate_serve_shows_deployments_and_artifact
             assert triggers == {"send-edition__automation_1": ["syndicate.edition.approved"],
                                 "social-drafts__automation_1": ["syndicate.item.discovered"]}
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                browser = launch(playwright)
                 try:
                     page = browser.new_page(viewport={"width": 1280, "height": 800})
                     outside: list[str] = []  # offline: every request off this machine is refused and noted

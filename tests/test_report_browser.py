@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.helpers import desk_data, report_data
+from tests.helpers.browser import browser_fixture, check_page, new_page, sign_in  # noqa: F401  (the browser fixture)
 from tests.helpers.serving import serve_on_loopback
-from tests.test_pause_browser import _AXE_RUN, AXE, _sign_in, browser  # noqa: F401  (the browser fixture)
 from web.app import create_app
 
 pytestmark = pytest.mark.browser
@@ -47,19 +47,10 @@ def server(sqlite_db, tmp_path):
         yield base, edition_id
 
 
-def _page(browser, base: str, width: int, seen: list[str]):  # noqa: F811
-    context = browser.new_context(viewport={"width": width, "height": 900})  # the CSP stays in force
-
-    def route(request_route):  # type: ignore[no-untyped-def]
-        url = request_route.request.url
-        if url.startswith(base):
-            request_route.continue_()
-        else:
-            seen.append(url)
-            request_route.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
+def _page(browser, base: str, width: int, seen: list[str]):
+    """The page with the desk's CSP in force; what it fetches from elsewhere (refused) and what the
+    console warns of go to `seen`."""
+    page = new_page(browser, base, width, bypass_csp=False, stub=None, seen=seen)
     page.on("console", lambda message: seen.append(f"console {message.type}: {message.text}")
             if message.type in ("error", "warning") else None)
     return page
@@ -71,22 +62,19 @@ def _charts_loaded(page) -> list[tuple[str, int, int]]:
 
 
 def _check(page, width: int, shot: str) -> None:
-    wide = page.evaluate("document.documentElement.scrollWidth")
-    assert wide <= width, f"{page.url} is {wide} px wide at {width} px"
-    page.evaluate(AXE.read_text("utf-8") + "\n;0")  # through DevTools: the page's CSP stays in force for the page
-    assert page.evaluate(_AXE_RUN) == [], page.url
-    page.screenshot(path=str(SHOTS / f"{shot}-{width}.png"), full_page=True)
+    """check_page with axe-core injected through DevTools: the page's CSP stays in force for the page."""
+    check_page(page, width, SHOTS / f"{shot}-{width}.png", csp_in_force=True)
 
 
 @pytest.mark.parametrize("width", [375, 1280])
-def test_reports_render_with_their_charts_at_phone_and_desk_widths(server, browser, width):  # noqa: F811
+def test_reports_render_with_their_charts_at_phone_and_desk_widths(server, browser, width):
     base, edition_id = server
     SHOTS.mkdir(exist_ok=True)
     seen: list[str] = []
     page = _page(browser, base, width, seen)
     size = "narrow" if width < 640 else "wide"
     try:
-        _sign_in(page, base, "alexandra.longname@example.org")
+        sign_in(page, base, "alexandra.longname@example.org")
         page.get_by_role("link", name="Reports").first.click()
         page.wait_for_url(f"{base}/desk/reports")
         page.wait_for_load_state("networkidle")

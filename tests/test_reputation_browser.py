@@ -14,9 +14,8 @@ from compose.config import Reputation
 from compose.reputation import Reading, judge
 from state import pauses, provider_events
 from tests.helpers import desk_data
-from tests.helpers.serving import serve_on_loopback
-from tests.test_pause_browser import NOW, SHOTS, _check, _page, _sign_in, browser  # noqa: F401  (browser: a fixture)
-from web.app import create_app
+from tests.helpers.browser import browser_fixture, check_page, serving_desk, signed_in_page  # noqa: F401  (the browser fixture)
+from tests.test_pause_browser import NOW, SHOTS
 
 pytestmark = pytest.mark.browser
 ADMIN = "alexandra.longname@example.org"
@@ -34,25 +33,23 @@ def server(sqlite_db, tmp_path):
              "timestamp": int(NOW.timestamp()), "subscriber_id": "1"}], now=NOW)
         pauses.pause_by_system(session, reason=f"sender reputation: {verdict.said()}. An admin resumes email after "
                                                "checking the complaints and bounces", now=NOW)
-    app = create_app(config=config, db=sqlite_db, secret_key="browser-test-secret-key-0123", now=lambda: NOW, env={})
-    with serve_on_loopback(app) as base:
+    with serving_desk(config, sqlite_db, NOW) as base:
         yield base, sqlite_db
 
 
 @pytest.mark.parametrize("width", [375, 1280])
-def test_the_guard_s_pause_and_a_reinstatement_on_the_desk(browser, server, width):  # noqa: F811
+def test_the_guard_s_pause_and_a_reinstatement_on_the_desk(browser, server, width):
     base, db = server
     SHOTS.mkdir(exist_ok=True)
-    page = _page(browser, base, width)
-    _sign_in(page, base, ADMIN)
+    page = signed_in_page(browser, base, width, ADMIN)
     banner = page.locator(".paused-banner").first
     text = banner.inner_text()
     assert "syndicate" in text and "complaint rate 0.42% (9 spam reports of 2,130 delivered)" in text
-    _check(page, width, f"desk-reputation-paused-{width}")
+    check_page(page, width, SHOTS / f"desk-reputation-paused-{width}.png")
     page.goto(f"{base}/desk/subscribers")
     page.get_by_label("Email address", exact=True).last.fill("reader1@example.org")
     page.get_by_label("Why (kept in the audit log)").fill("asked at the front desk; sure it was a mistake")
     page.get_by_role("button", name="Lift the suppression").click()
     page.wait_for_url(f"{base}/desk/subscribers?*")
     assert "the suppression is lifted" in page.content()
-    _check(page, width, f"subscribers-reinstated-{width}")
+    check_page(page, width, SHOTS / f"subscribers-reinstated-{width}.png")

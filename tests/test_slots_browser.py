@@ -7,7 +7,6 @@ Screenshots go to the pytest temporary folder, or to tests/artifacts/ when SYNDI
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,11 +17,8 @@ from state import ledger
 from state.db import Database
 from state.models import ThreadRow
 from tests.helpers import desk_data
-from tests.helpers.serving import serve_on_loopback
-from tests.test_browser_desk import CHROMIUM, CHROMIUM_ARGS, PLACEHOLDER
-from tests.test_pages_browser import _AXE_RUN, AXE
+from tests.helpers.browser import browser_fixture, check_page, serving_desk, shots_folder, signed_in_page  # noqa: F401  (the browser fixture)
 from tests.test_slots_desk import slotted_config
-from web.app import create_app
 
 pytestmark = pytest.mark.browser
 
@@ -32,11 +28,7 @@ LONDON = ZoneInfo("Europe/London")
 
 @pytest.fixture
 def shots_dir(tmp_path: Path) -> Path:
-    if os.environ.get("SYNDICATE_KEEP_SCREENSHOTS") == "1":
-        keep = Path(__file__).resolve().parent / "artifacts"
-        keep.mkdir(exist_ok=True)
-        return keep
-    return tmp_path
+    return shots_folder(tmp_path)
 
 
 @pytest.fixture
@@ -50,35 +42,8 @@ def server(sqlite_db: Database, tmp_path: Path):  # type: ignore[no-untyped-def]
         for thread_id in threads[:2]:
             ledger.approve(session, "thread", thread_id, by="alex@example.org", now=NOW, config=config,
                            two_person_rule=False)
-    app = create_app(config=config, db=sqlite_db, secret_key="browser-test-secret-key-0123", now=lambda: NOW, env={})
-    with serve_on_loopback(app) as base:
+    with serving_desk(config, sqlite_db, NOW) as base:
         yield base, sqlite_db, threads
-
-
-@pytest.fixture
-def browser():  # type: ignore[no-untyped-def]
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (or `make test`)", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-def signed_in_page(browser, base: str, width: int, *, javascript: bool = True):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": width, "height": 900}, java_script_enabled=javascript,
-                                  bypass_csp=True)
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
-                  else route.fulfill(status=200, content_type="image/svg+xml", body=PLACEHOLDER))
-    page = context.new_page()
-    page.goto(f"{base}/login")
-    page.get_by_label("Email address").fill("alex@example.org")
-    page.get_by_label("Password").fill(desk_data.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/desk")
-    return page
 
 
 def scheduled(db: Database, thread_id: int) -> datetime | None:
@@ -93,16 +58,12 @@ def london(*args: int) -> datetime:
 @pytest.mark.parametrize("width", [375, 1280])
 def test_the_slot_board_and_move_forms_fit_and_pass_axe(server, browser, shots_dir: Path, width: int) -> None:  # type: ignore[no-untyped-def]
     base, _, threads = server
-    page = signed_in_page(browser, base, width)
+    page = signed_in_page(browser, base, width, "alex@example.org")
     page.goto(f"{base}/desk/threads")
     board = page.locator("section.slot-board")
     assert board.get_by_role("heading", name="Posting slots, the week ahead").is_visible()
     assert "Fri 27 Nov, 09:00" in board.inner_text() and "free" in board.inner_text()
-    wide = page.evaluate("document.documentElement.scrollWidth")
-    assert wide <= width, f"the Posts page is {wide} px wide at {width} px"
-    page.add_script_tag(path=str(AXE))
-    assert page.evaluate(_AXE_RUN) == []
-    page.screenshot(path=str(shots_dir / f"slots-threads-{width}.png"), full_page=True)
+    check_page(page, width, shots_dir / f"slots-threads-{width}.png")
     board.screenshot(path=str(shots_dir / f"slots-board-{width}.png"))
     page.locator(f"#thread-{threads[2]}").screenshot(path=str(shots_dir / f"slots-move-form-{width}.png"))
     page.context.close()
@@ -110,7 +71,7 @@ def test_the_slot_board_and_move_forms_fit_and_pass_axe(server, browser, shots_d
 
 def test_dragging_a_post_onto_a_free_slot_moves_it(server, browser) -> None:  # type: ignore[no-untyped-def]
     base, db, threads = server
-    page = signed_in_page(browser, base, 1280)
+    page = signed_in_page(browser, base, 1280, "alex@example.org")
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.goto(f"{base}/desk/threads")
@@ -134,7 +95,7 @@ def test_dragging_a_post_onto_a_free_slot_moves_it(server, browser) -> None:  # 
 
 def test_without_javascript_the_form_moves_a_post(server, browser) -> None:  # type: ignore[no-untyped-def]
     base, db, threads = server
-    page = signed_in_page(browser, base, 375, javascript=False)
+    page = signed_in_page(browser, base, 375, "alex@example.org", java_script_enabled=False)
     page.goto(f"{base}/desk/threads")
     assert page.locator(".slot-post[draggable]").count() == 0  # no drag without the script
     card = page.locator(f"#thread-{threads[1]}")
