@@ -20,9 +20,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from compose.figures import EditionFigures
 
-def rate(part: int, whole: int) -> float | None:
-    """`part` over `whole`; None when there is nothing to divide by (shown as "–", never 0%)."""
+#: The counts a report shows (and gives in --json).
+_SHOWN = ("recipients", "accepted", "delivered", "bounced", "dropped", "deferred", "complaints", "unsubscribes",
+          "failed")
+
+
+def per(part: int, whole: int) -> float | None:
+    """`part` per `whole` (clicks per message delivered: it may pass 1); None when there is nothing
+    to divide by (shown as "–", never 0%). The delivery rates are `compose.figures`'."""
     return part / whole if whole > 0 else None
 
 
@@ -58,43 +65,6 @@ class SectionClicks:
 
 
 @dataclass(frozen=True, slots=True)
-class DeliveryFigures:
-    """What happened to an edition's messages, from the ledger's rollup (`state.figures`)."""
-
-    recipients: int = 0
-    accepted: int = 0
-    delivered: int = 0
-    bounced: int = 0
-    dropped: int = 0
-    deferred: int = 0
-    complaints: int = 0
-    unsubscribes: int = 0
-    failed: int = 0
-
-    @property
-    def base(self) -> int:
-        """What rates are over: delivered, else accepted while nothing is reported delivered yet."""
-        return self.delivered or self.accepted
-
-    @property
-    def bounce_rate(self) -> float | None:
-        return rate(self.bounced, self.accepted)
-
-    @property
-    def complaint_rate(self) -> float | None:
-        return rate(self.complaints, self.base)
-
-    @property
-    def unsubscribe_rate(self) -> float | None:
-        return rate(self.unsubscribes, self.base)
-
-    @classmethod
-    def of(cls, figures: Any) -> DeliveryFigures:
-        """From any object with the rollup's attributes (`state.figures.EditionFigures`)."""
-        return cls(**{name: int(getattr(figures, name, 0) or 0) for name in cls.__dataclass_fields__})
-
-
-@dataclass(frozen=True, slots=True)
 class EditionReport:
     """One edition's figures and its clicks per item and per section."""
 
@@ -103,7 +73,7 @@ class EditionReport:
     slug: str
     status: str
     sent_at: datetime | None
-    figures: DeliveryFigures
+    figures: EditionFigures
     items: tuple[ItemClicksLine, ...] = ()
     sections: tuple[SectionClicks, ...] = ()
 
@@ -113,7 +83,7 @@ class EditionReport:
 
     @property
     def click_rate(self) -> float | None:
-        return rate(self.clicks, self.figures.base)
+        return per(self.clicks, self.figures.reached)
 
     def top_items(self, count: int = 3) -> list[ItemClicksLine]:
         """The most clicked items (none that nobody clicked), most first, then in edition order."""
@@ -125,7 +95,7 @@ class EditionReport:
         return {
             "edition": {"id": self.edition_id, "subject": self.subject, "slug": self.slug, "status": self.status,
                         "sent_at": self.sent_at.isoformat() if self.sent_at else None},
-            "figures": {name: getattr(f, name) for name in DeliveryFigures.__dataclass_fields__},
+            "figures": {name: getattr(f, name) for name in _SHOWN},
             "rates": {"bounce": f.bounce_rate, "complaint": f.complaint_rate, "unsubscribe": f.unsubscribe_rate,
                       "click": self.click_rate},
             "clicks": self.clicks,
@@ -153,12 +123,12 @@ def section_clicks(items: Sequence[ItemClicksLine], titles: Mapping[str, str],
 
 
 def edition_report(*, edition_id: int, subject: str, slug: str, status: str, sent_at: datetime | None,
-                   figures: Any, items: Iterable[ItemClicksLine], section_titles: Mapping[str, str],
+                   figures: EditionFigures, items: Iterable[ItemClicksLine], section_titles: Mapping[str, str],
                    section_order: Sequence[str] = ()) -> EditionReport:
     """An edition's report from its rollup and its clicks (items in the edition's order)."""
     lines = tuple(items)
     return EditionReport(edition_id=edition_id, subject=subject, slug=slug, status=status, sent_at=sent_at,
-                         figures=DeliveryFigures.of(figures), items=lines,
+                         figures=figures, items=lines,
                          sections=section_clicks(lines, section_titles, section_order))
 
 
@@ -191,16 +161,16 @@ class EditionTrend:
     slug: str
     subject: str
     sent_at: datetime | None
-    figures: DeliveryFigures
+    figures: EditionFigures
     clicks: int
 
     @property
     def click_rate(self) -> float | None:
-        return rate(self.clicks, self.figures.base)
+        return per(self.clicks, self.figures.reached)
 
     @property
     def complaint_rate(self) -> float | None:
-        return self.figures.complaint_rate
+        return self.figures.complaint_rate if self.figures.reached else None
 
     def label(self, zone: Any) -> str:
         """Short, for a chart's axis: "3 Dec", else the slug."""

@@ -10,21 +10,11 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from compose.config import Reputation
-
-
-def rate(part: int, whole: int) -> float:
-    """`part` out of `whole` as a fraction in [0, 1]: 0.0 when `whole` is zero (nothing to divide
-    by is nothing wrong yet), clamped to 1.0 when counts disagree (late events may outnumber what
-    a partial read saw). Negative counts are refused."""
-    if part < 0 or whole < 0:
-        raise ValueError(f"counts cannot be negative (got {part} of {whole})")
-    if whole == 0:
-        return 0.0
-    return min(1.0, part / whole)
+from compose.figures import DeliveryRates
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(DeliveryRates):
     """The counts one verdict is taken on: one send, or the editions sent over a span."""
 
     scope: str  # as staff read it: "edition 12 (2026-12-03)", "the last 7 days (3 editions)"
@@ -32,19 +22,7 @@ class Reading:
     delivered: int  # reported delivered
     bounced: int  # hard bounces
     complaints: int  # spam reports
-
-    @property
-    def reached(self) -> int:
-        """What the complaint rate is taken over: delivered, or accepted while nothing is reported delivered."""
-        return self.delivered or self.accepted
-
-    @property
-    def complaint_rate(self) -> float:
-        return rate(self.complaints, self.reached)
-
-    @property
-    def bounce_rate(self) -> float:
-        return rate(self.bounced, self.accepted)
+    unsubscribes: int = 0
 
 
 class Level(IntEnum):

@@ -15,18 +15,12 @@ Where the numbers come from (all from the ledger):
 So reading an edition's figures is one primary-key read once it is sent (and one index scan
 while it is sending), whatever the size of the list: measured in tests/test_figures_scale.py.
 
-Rates (properties of `EditionFigures`, each 0.0 when there is nothing to divide by):
-- `bounce_rate` = bounced / accepted: of the messages the provider took, how many came back
-  for good (a blocked bounce is temporary and is not counted: see docs/operations.md).
-- `complaint_rate` = complaints / delivered, or over accepted while nothing is reported delivered
-  yet (the convention of Gmail's Postmaster Tools: spam reports over messages delivered).
-- `unsubscribe_rate` = unsubscribes / delivered (or accepted), the same way.
+Rates: properties of `EditionFigures` (`compose.figures`, where each rate is defined once).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -34,7 +28,7 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from compose.reputation import rate
+from compose.figures import EditionFigures
 from state.models import (
     DeliveryRow,
     DeliveryStatus,
@@ -53,64 +47,6 @@ STAMPS: Mapping[str, str] = {
 }
 #: Status counts, frozen when an edition is sent.
 STATUS_COUNTS = ("recipients", "accepted", "failed", "ambiguous", "skipped", "pending")
-
-
-@dataclass(frozen=True, slots=True)
-class EditionFigures:
-    """An edition's figures, or totals over several (`edition_id` None, `editions` how many)."""
-
-    edition_id: int | None
-    recipients: int = 0
-    accepted: int = 0
-    delivered: int = 0
-    bounced: int = 0
-    dropped: int = 0
-    deferred: int = 0
-    complaints: int = 0
-    unsubscribes: int = 0
-    failed: int = 0
-    blocked: int = 0
-    opened: int = 0
-    clicked: int = 0
-    ambiguous: int = 0
-    skipped: int = 0
-    pending: int = 0
-    editions: int = 1
-
-    @property
-    def reached(self) -> int:
-        """What complaint and unsubscribe rates are taken over: delivered, or accepted while no
-        delivery is reported yet."""
-        return self.delivered or self.accepted
-
-    @property
-    def bounce_rate(self) -> float:
-        return rate(self.bounced, self.accepted)
-
-    @property
-    def complaint_rate(self) -> float:
-        return rate(self.complaints, self.reached)
-
-    @property
-    def unsubscribe_rate(self) -> float:
-        return rate(self.unsubscribes, self.reached)
-
-    @property
-    def delivery_rate(self) -> float:
-        return rate(self.delivered, self.accepted)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Every count, the rates, and "complained" (the name the desk's templates used before)."""
-        out: dict[str, Any] = asdict(self)
-        out["complained"] = self.complaints
-        out.update(bounce_rate=self.bounce_rate, complaint_rate=self.complaint_rate,
-                   unsubscribe_rate=self.unsubscribe_rate, delivery_rate=self.delivery_rate)
-        return out
-
-    def __add__(self, other: EditionFigures) -> EditionFigures:
-        counts = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)
-                  if f.name != "edition_id"}
-        return EditionFigures(None, **counts)
 
 
 def _status_counts(session: Session, edition_ids: Iterable[int]) -> dict[int, dict[str, int]]:

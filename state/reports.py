@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from compose.config import Config
 from compose.reports import (
-    DeliveryFigures,
     EditionReport,
     EditionTrend,
     ItemClicksLine,
@@ -72,5 +71,5 @@ def trend_for(session: Session, *, now: datetime, weeks: int = TrendSpan.weeks,
     for row in reversed(rows):
         clicks = sum(c.clicks for c in click_counts(session, row.id))
         points.append(EditionTrend(edition_id=row.id, slug=row.slug, subject=row.subject, sent_at=row.sent_at,
-                                   figures=DeliveryFigures.of(edition_figures(session, row.id)), clicks=clicks))
+                                   figures=edition_figures(session, row.id), clicks=clicks))
     return Trend(weeks=list_weeks(history), editions=tuple(points))

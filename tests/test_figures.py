@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, insert, select, update
 
-from compose.reputation import rate
+from compose.figures import rate
 from connectors.channels.sendgrid import SendGridChannel
 from flows.stages.deliver import deliver_edition
 from state import figures, provider_events

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compose.reports import DeliveryFigures, ItemClicksLine, edition_report, list_weeks, percent, rate
+from compose.figures import EditionFigures
+from compose.reports import ItemClicksLine, edition_report, list_weeks, per, percent
 from compose.weekly_note import (
     PostsSent,
     SourceTrouble,
@@ -27,7 +28,7 @@ TITLES = {"news": "News", "blogs": "Blogs", "publications": "Publications"}
 
 def _report(items: list[ItemClicksLine], **figures: int):  # type: ignore[no-untyped-def]
     return edition_report(edition_id=7, subject="In Our View #7", slug="2026-12-03", status="sent", sent_at=SENT,
-                          figures=DeliveryFigures(**figures), items=items, section_titles=TITLES,
+                          figures=EditionFigures(7, **figures), items=items, section_titles=TITLES,
                           section_order=["news", "blogs", "publications"])
 
 
@@ -43,9 +44,9 @@ def test_rates_follow_the_figures_definitions_and_say_nothing_when_there_is_noth
     f = report.figures
     assert f.bounce_rate == 10 / 1990 and f.complaint_rate == 3 / 1980 and f.unsubscribe_rate == 8 / 1980
     assert report.clicks == 29 and report.click_rate == 29 / 1980
-    nothing_delivered = DeliveryFigures(recipients=5, accepted=5, complaints=1)
+    nothing_delivered = EditionFigures(7, recipients=5, accepted=5, complaints=1)
     assert nothing_delivered.complaint_rate == 1 / 5  # over accepted while no delivery is reported yet
-    assert DeliveryFigures().complaint_rate is None and rate(0, 0) is None
+    assert EditionFigures(7).complaint_rate == 0.0 and per(0, 0) is None  # no messages: no rate to show
     assert percent(None) == "–" and percent(3 / 1980, digits=2) == "0.15%" and percent(1 / 100_000) == "0.001%"
 
 
