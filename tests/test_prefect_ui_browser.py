@@ -1,5 +1,5 @@
 """The Prefect UI as `syndicate serve` serves it, in a real browser (Debian's chromium through Playwright),
-offline: it reaches its own API (no "Unable to connect to Prefect server"), lists the five deployments
+offline: it reaches its own API (no "Unable to connect to Prefect server"), lists the six deployments
 with their schedules and triggers, and shows a run's artifacts.
 
 The example site is served on loopback, so the `gather` and `build-edition` deployments run for real
@@ -25,7 +25,7 @@ from tests.helpers.syndicate_serve import Served, api, wait_for_deployments
 pytestmark = [pytest.mark.browser, pytest.mark.prefect]
 
 RUN_TIMEOUT_S = 240
-EXPECTED = ["build-edition", "gather", "publish-posts", "send-edition", "social-drafts"]
+EXPECTED = ["build-edition", "gather", "publish-posts", "send-edition", "social-drafts", "weekly-note"]
 
 
 def _run(api_url: str, deployment: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -59,7 +59,7 @@ def test_the_prefect_ui_served_by_syndicate_serve_shows_deployments_and_artifact
             served.wait_for(r"Starting the Prefect server on (\S+)", 60)
             ui_url = served.wait_for(r"Prefect UI on (\S+)", 400).group(1)
             api_url = served.last(r"Starting the Prefect server on (\S+)").group(1)
-            by_name = {d["name"]: d for d in wait_for_deployments(api_url, 5)}
+            by_name = {d["name"]: d for d in wait_for_deployments(api_url, len(EXPECTED))}
             assert sorted(by_name) == EXPECTED
             gathered = _run(api_url, by_name["gather"], {"include_backlog": True})
             built = _run(api_url, by_name["build-edition"])
@@ -87,8 +87,8 @@ def test_the_prefect_ui_served_by_syndicate_serve_shows_deployments_and_artifact
                     for name in EXPECTED:
                         page.get_by_text(name, exact=True).first.wait_for(timeout=30_000)
                     text = page.inner_text("body")
-                    assert "Unable to connect" not in text and "5 Deployments" in text
-                    assert text.count("1 schedules") == 4, text  # all but social-drafts, which a trigger starts
+                    assert "Unable to connect" not in text and f"{len(EXPECTED)} Deployments" in text
+                    assert text.count("1 schedules") == len(EXPECTED) - 1, text  # all but social-drafts, which a trigger starts
                     page.screenshot(path=str(shots / "prefect-deployments.png"))
 
                     page.goto(f"{ui}/deployments/deployment/{by_name['gather']['id']}", wait_until="networkidle")

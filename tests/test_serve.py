@@ -1,4 +1,4 @@
-"""`syndicate serve` on one machine: a long-lived Prefect server, the five deployments, the web app;
+"""`syndicate serve` on one machine: a long-lived Prefect server, the six deployments, the web app;
 Ctrl-C stops all of it, and starting again resumes with the deployments still active."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def test_serve_runs_everything_stops_on_ctrl_c_and_resumes(tmp_path: Path) -> No
         served = Served(tmp_path, port)
         try:
             served.wait_for(r"Starting the Prefect server on (\S+)", 60)
-            served.wait_for(r"Serving 5 deployments", 400)
+            served.wait_for(r"Serving 6 deployments", 400)  # prefect.yaml's, weekly-note included
             api_url = served.last(r"Starting the Prefect server on (\S+)").group(1)
             deadline = time.monotonic() + 30
             while not answers(f"http://127.0.0.1:{port}/editions") and time.monotonic() < deadline:
@@ -32,9 +32,9 @@ def test_serve_runs_everything_stops_on_ctrl_c_and_resumes(tmp_path: Path) -> No
             assert served.wait_for(r"Review desk on (\S+)", 5).group(1) == f"http://127.0.0.1:{port}/"
             assert ui_url == api_url.removesuffix("api"), "the UI is served by the server serve started"
             assert api(ui_url.rstrip("/"), "/ui-settings")["api_url"] == api_url, "the UI calls another API"
-            deployments = wait_for_deployments(api_url, 5)
+            deployments = wait_for_deployments(api_url, 6)
             assert sorted(d["name"] for d in deployments) == [
-                "build-edition", "gather", "publish-posts", "send-edition", "social-drafts"], attempt
+                "build-edition", "gather", "publish-posts", "send-edition", "social-drafts", "weekly-note"], attempt
             assert not any(d.get("paused") for d in deployments), f"{attempt}: deployments paused"
         finally:
             code = served.interrupt()
