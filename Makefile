@@ -7,7 +7,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test test-corpora lint bench test-deps browser node-deps axe postgres mjml-validate clean
+.PHONY: install demo test test-corpora lint bench test-deps browser node-deps axe postgres wrk mjml-validate clean
 
 install: $(STAMP)
 
@@ -42,6 +42,12 @@ postgres:
 
 test-deps: install browser node-deps axe postgres
 
+# The click benchmark (bench/bench_clicks.py) loads `syndicate web` with Debian's wrk from a second process.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing Debian's wrk for the click benchmark"; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
 mjml-validate: install node-deps
 	PYTHON=$(PY) node tools/mjml-validate/validate.mjs
 
@@ -62,7 +68,7 @@ test-corpora: install
 	  echo "test-corpora: ingesting $$n files from $$(cd "$(CORPORA)" && pwd)"
 	$(PY) -m pytest -q -p no:cacheprovider "tests/test_corpora.py::test_every_corpus_file_is_ingested_safely" --corpora "$(CORPORA)"
 
-bench: install node-deps
+bench: install node-deps postgres wrk
 	$(PY) bench/run.py
 
 clean:
