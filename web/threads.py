@@ -67,7 +67,8 @@ def _cost(texts: list[str], pricing: Any) -> Decimal:
     return sum((x_post_cost(text, pricing) for text in texts), Decimal("0"))
 
 
-def _view(thread: ThreadRow, config: Any, session: Any, staff: Staff, now: Any) -> dict[str, Any]:
+def _view(thread: ThreadRow, config: Any, session: Any, staff: Staff, now: Any,
+          calendar: QuietCalendar) -> dict[str, Any]:
     rules = rules_for(thread.network, config) if thread.network in RULES_BY_NETWORK else None
     pricing = config.social.x_pricing
     posts = []
@@ -88,7 +89,7 @@ def _view(thread: ThreadRow, config: Any, session: Any, staff: Staff, now: Any) 
     }
     approval = ledger.latest_approval(session, "thread", thread.id)
     view["approval"] = approval
-    view["quiet"] = quiet.quiet_note(session, QuietCalendar.from_config(config), thread) \
+    view["quiet"] = quiet.quiet_note(session, calendar, thread) \
         if thread.status in quiet.OPEN_THREADS else None
     view["approval_current"] = (approval is not None and approval.decision == "approved"
                                 and approval.content_hash == thread.content_hash)
@@ -111,7 +112,8 @@ def _views(request: Request, session: Any) -> list[dict[str, Any]]:
     staff = request.state.staff
     rows = session.scalars(select(ThreadRow).where(ThreadRow.status.in_(SHOWN))
                            .order_by(ThreadRow.scheduled_for, ThreadRow.id)).all()
-    views = [_view(row, app.config, session, staff, app.now()) for row in rows]
+    calendar = QuietCalendar.from_config(app.config)  # once a page, not once a thread
+    views = [_view(row, app.config, session, staff, app.now(), calendar) for row in rows]
     free: dict[str, list[Any]] = {}
     held = slots.slots_of(session, [row.id for row in rows])
     for view in views:
