@@ -1,4 +1,4 @@
-"""The ledger owns every status: each table of allowed transitions (state/models.py) is walked pair
+"""The ledger owns every status: each table of allowed transitions (state/models/base.py) is walked pair
 by pair, on SQLite and on PostgreSQL.
 
 For every status enum and every (from, to) pair the table leaves out, a real row is put in `from`

@@ -1,0 +1,75 @@
+"""Gathering: the configured sources and the items gathered from them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from compose.items import KEY_MAX_CHARS
+from state.models.base import Base
+
+# --- gathering ----------------------------------------------------------------------------------
+
+
+class SourceRow(Base):
+    """A configured source (feed or page) and the health of its last fetches, with its conditional-GET cursor."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str] = mapped_column(Text)
+    section: Mapped[str] = mapped_column(String(50))
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    moved_to: Mapped[str | None] = mapped_column(Text)  # a permanent redirect seen, reported to staff
+    first_gathered_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_hint: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_elapsed_ms: Mapped[float] = mapped_column(default=0.0)
+    last_items_new: Mapped[int] = mapped_column(Integer, default=0)
+    last_items_updated: Mapped[int] = mapped_column(Integer, default=0)
+    retry_after: Mapped[datetime | None]
+
+
+class ItemRow(Base):
+    """Something a source published, once however many sources list it (by its key), with its revision."""
+
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(KEY_MAX_CHARS), unique=True)  # url, guid:, hash: or long:
+    url: Mapped[str] = mapped_column(Text)
+    guid: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    summary_html: Mapped[str] = mapped_column(Text, default="")
+    summary_text: Mapped[str] = mapped_column(Text, default="")
+    image_url: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    section: Mapped[str] = mapped_column(String(50), index=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime]  # published, else updated, else first seen
+    first_seen_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    backlog: Mapped[bool] = mapped_column(Boolean, default=False)  # there before its source was first gathered
+
+    source: Mapped[SourceRow] = relationship()
+
