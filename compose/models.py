@@ -37,6 +37,7 @@ class Item:
     guid: str | None = None
     author: str | None = None
     id: int | None = None
+    image_alt: str | None = None  # the image's alt text from the source (media description, <img alt>, og:image:alt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,9 @@ class Post:
 
     text: str
     position: int = 0
+    image_url: str | None = None  # the item image this post carries (per network: `[social.<net>] images`)
+    image_alt: str | None = None  # its alt text; a post with an image and no alt text is never published
+    card_url: str | None = None  # the link its card previews (Bluesky external embed, LinkedIn article)
 
 
 @dataclass(frozen=True, slots=True)

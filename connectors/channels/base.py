@@ -87,6 +87,51 @@ class BatchReceipt:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageLimits:
+    """What a network takes as an image: the largest file, the longest edge, the types, and the
+    longest alt text. Images are resized and re-encoded to fit before they are uploaded."""
+
+    max_bytes: int
+    max_edge_px: int
+    mime_types: tuple[str, ...] = ("image/jpeg", "image/png")
+    max_alt_chars: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PostImage:
+    """An image ready to upload: fetched through the guarded fetcher (size cap, content-type
+    check, no internal addresses) and resized within the network's limits. `alt` is never empty:
+    an image without alt text is never published."""
+
+    data: bytes
+    mime_type: str  # image/jpeg, image/png, image/webp, image/gif
+    alt: str
+    width: int
+    height: int
+    source_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCard:
+    """A link preview built by us (Bluesky's `app.bsky.embed.external`, LinkedIn's article
+    content): the page's title and description and, when it has one, its thumbnail."""
+
+    url: str
+    title: str
+    description: str = ""
+    thumb: PostImage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """What a post carries besides its text: an image with alt text, or a link card (a network
+    that shows one kind at a time takes the image and leaves the card to the link)."""
+
+    image: PostImage | None = None
+    card: LinkCard | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PostReceipt:
     provider_id: str
     url: str | None = None
@@ -139,8 +184,26 @@ class PostChannel(Protocol):
         constant for most networks; per instance for the outbox and a longer-post Mastodon)."""
         ...
 
-    def publish(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt:
-        """Publish `text`, as a reply to the post whose provider id is `reply_to` when given.
+    @property
+    def image_limits(self) -> ImageLimits:
+        """What this network takes as an image (a class constant for most; read from the instance
+        for Mastodon)."""
+        ...
+
+    def upload(self, attachment: Attachment, *, thread_key: str = "") -> str | None:
+        """Upload the media `attachment` needs (its image, its card's thumbnail) through the
+        network's media API, with the alt text, and return the network's reference to it as an
+        opaque string (JSON when it has parts) for `publish`; None when nothing needs uploading
+        (no image, or a card the network builds itself). The caller records the reference in the
+        ledger before publishing, so a resumed run publishes with it instead of uploading again.
+        Raises the same errors as `publish`.
+        """
+        ...
+
+    def publish(self, text: str, *, reply_to: str | None = None, thread_key: str = "",
+                attachment: Attachment | None = None, media_ref: str | None = None) -> PostReceipt:
+        """Publish `text`, as a reply to the post whose provider id is `reply_to` when given,
+        carrying `attachment` (its media already uploaded: `media_ref` from `upload`).
 
         `thread_key` names the thread (logs; Mastodon's idempotency key; the outbox's file).
         Returns the provider's id and the post's public URL. Raises `TransientError` when the

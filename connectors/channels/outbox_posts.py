@@ -5,11 +5,17 @@ A file is never overwritten and never holds two threads: a thread whose opening 
 from the one a file under its name already holds (another ledger's thread with the same key,
 say the demo's and a real run's) goes beside it as `<thread-key>.2.json`. Each post's id names
 its file (`outbox:<network>:<file>:<position>`), so its replies follow it there; writing the same
-post again (a resumed run) writes nothing."""
+post again (a resumed run) writes nothing.
+
+An image is written once under `<outbox>/<network>/media/<sha256>.<ext>` (its name is its
+content, so uploading it again writes nothing); the post records the file, its alt text and
+any link card, as the network would show them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import mimetypes
 import os
 import re
 from collections.abc import Iterator
@@ -17,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from compose.post_length import RULES_BY_NETWORK, NetworkRules
-from connectors.channels.base import PostReceipt
+from connectors.channels.base import Attachment, ImageLimits, PostReceipt
 
 
 def _safe(name: str) -> str:
@@ -33,6 +39,8 @@ class OutboxPostChannel:
     """Writes each post into its thread's JSON file, atomically, as a reply chain."""
 
     name: ClassVar[str] = "outbox"
+    image_limits: ClassVar[ImageLimits] = ImageLimits(max_bytes=5_000_000, max_edge_px=4096,
+                                                      mime_types=("image/jpeg", "image/png", "image/webp", "image/gif"))
 
     def __init__(self, network: str, outbox_dir: str | os.PathLike[str]) -> None:
         self.network = network
@@ -78,7 +86,24 @@ class OutboxPostChannel:
                 return path, _matching(path, text, None)
         raise AssertionError("unreachable: _files ends with a free name")
 
-    def publish(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt:
+    def upload(self, attachment: Attachment, *, thread_key: str = "") -> str | None:
+        """Write the attachment's image (or its card's thumbnail) into the outbox's media folder;
+        its reference names the file and keeps the alt text."""
+        image = attachment.image or (attachment.card.thumb if attachment.card else None)
+        if image is None:
+            return None
+        extension = mimetypes.guess_extension(image.mime_type) or ".bin"
+        media = self.outbox_dir / self.network / "media"
+        media.mkdir(parents=True, exist_ok=True)
+        path = media / f"{hashlib.sha256(image.data).hexdigest()}{extension}"
+        if not path.exists():
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_bytes(image.data)
+            os.replace(tmp, path)
+        return json.dumps({"file": path.name, "alt": image.alt, "width": image.width, "height": image.height})
+
+    def publish(self, text: str, *, reply_to: str | None = None, thread_key: str = "",
+                attachment: Attachment | None = None, media_ref: str | None = None) -> PostReceipt:
         path, found = self._find(text, reply_to, thread_key)
         if found is not None:  # the same post replying to the same one: a resumed run, not a new post
             return found
@@ -88,7 +113,15 @@ class OutboxPostChannel:
         posts = document["posts"]
         position = len(posts)
         provider_id = f"outbox:{self.network}:{path.name.removesuffix('.json')}:{position}"
-        posts.append({"id": provider_id, "position": position, "in_reply_to": reply_to, "text": text})
+        entry: dict[str, Any] = {"id": provider_id, "position": position, "in_reply_to": reply_to, "text": text}
+        if attachment is not None and attachment.image is not None:
+            entry["image"] = json.loads(media_ref) if media_ref else {"alt": attachment.image.alt}
+        if attachment is not None and attachment.card is not None:
+            card = attachment.card
+            entry["card"] = {"url": card.url, "title": card.title, "description": card.description}
+            if card.thumb is not None and attachment.image is None and media_ref:
+                entry["card"]["thumb"] = json.loads(media_ref)
+        posts.append(entry)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", "utf-8")
         os.replace(tmp, path)

@@ -38,6 +38,7 @@ from state.models.delivery import (
     EditionCountersRow,
     ProviderEventRow,
     ReputationTripRow,
+    SubscriberChangeRow,
     SubscriberRow,
     SuppressionRow,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "ThreadRow",
     "PostRow",
     "ApprovalRow",
+    "SubscriberChangeRow",
     "SubscriberRow",
     "DeliveryBatchRow",
     "DeliveryRow",

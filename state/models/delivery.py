@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ForeignKey,
     Index,
     Integer,
@@ -35,6 +36,27 @@ class SubscriberRow(Base):
     status_changed_at: Mapped[datetime | None]
     status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # what the reader chose (issue 18): their sections (None: every section), tags staff segment by,
+    # and a pause (no email until then)
+    sections: Mapped[list[Any] | None] = mapped_column(JSON)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    paused_until: Mapped[datetime | None]
+
+
+class SubscriberChangeRow(Base):
+    """One change to a subscriber, with its time and its door: every preference, name, pause,
+    tag, section or status change, whoever made it. Deleted with the subscriber on erasure."""
+
+    __tablename__ = "subscriber_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    door: Mapped[str] = mapped_column(String(40))  # preferences | api | desk | cli | import | unsubscribe | form
+    field: Mapped[str] = mapped_column(String(40))  # sections | name | paused_until | tags | status | email
+    old: Mapped[Any] = mapped_column(JSON, nullable=True)
+    new: Mapped[Any] = mapped_column(JSON, nullable=True)
+    by: Mapped[str | None] = mapped_column(String(320))  # staff or API token name; None: the reader
 
 
 class DeliveryBatchRow(Base):

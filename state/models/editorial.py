@@ -114,6 +114,13 @@ class PostRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     posted_at: Mapped[datetime | None]
+    image_url: Mapped[str | None] = mapped_column(Text)  # the item image this post carries
+    image_alt: Mapped[str | None] = mapped_column(Text)  # its alt text (source or staff); none: never published
+    image_alt_by: Mapped[str | None] = mapped_column(String(320))  # staff who wrote it; None: from the source
+    card_url: Mapped[str | None] = mapped_column(Text)  # the link its card previews
+    # the network's opaque reference to media already uploaded for this post (JSON text), recorded
+    # before the post is created so a resumed run reuses it instead of uploading again
+    media_ref: Mapped[str | None] = mapped_column(Text)
 
     thread: Mapped[ThreadRow] = relationship(back_populates="posts")
 

@@ -61,6 +61,7 @@ class ItemRow(Base):
     summary_html: Mapped[str] = mapped_column(Text, default="")
     summary_text: Mapped[str] = mapped_column(Text, default="")
     image_url: Mapped[str | None] = mapped_column(Text)
+    image_alt: Mapped[str | None] = mapped_column(Text)  # from the source; staff may give it per post
     author: Mapped[str | None] = mapped_column(Text)
     section: Mapped[str] = mapped_column(String(50), index=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
