@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
+from compose.config import Config
 from compose.webhooks import derive_secret, signed_headers
 from connectors.outbound import OutboundGuard
 from connectors.webhooks import Attempt, WebhookSender
@@ -70,3 +71,14 @@ def deliver_webhooks(db: Database, *, server_key: str, guard: OutboundGuard, now
         if own:
             sender.close()
     return report
+
+
+def webhook_pass(db: Database, config: Config, server_key: str) -> Callable[[], WebhookReport]:
+    """One pass at the current time, for `syndicate serve`'s relay loop: the guard trusts only
+    `[fetch] allow_hosts` among internal addresses."""
+    guard = OutboundGuard.trusting(allow_hosts=config.fetch.allow_hosts)
+
+    def run() -> WebhookReport:
+        return deliver_webhooks(db, server_key=server_key, guard=guard, now=datetime.now(UTC))
+
+    return run
