@@ -246,6 +246,7 @@ def test_lists_are_paged_by_cursor_with_a_next_link(site):
     first = site.read.call("GET", "/api/v1/subscribers", params={"limit": "2"})
     assert [s["email"] for s in first.json()["data"]] == ["reader1@example.org", "reader2@example.org"]
     assert first.headers["link"] == f'<{first.json()["next"]}>; rel="next"'
+    assert "set-cookie" not in first.headers and first.headers["cache-control"] == "no-store"
     seen, page = [], first.json()
     while True:
         seen += [s["email"] for s in page["data"]]

@@ -233,8 +233,8 @@ def _upsert_of(request: Request, body: SubscriberIn, email: str) -> Upsert:
                   consent_at=body.consent.at if body.consent else None)
 
 
-def _upsert(request: Request, background: BackgroundTasks, email: str, body: SubscriberIn) -> Response:
-    caller = _caller(request, "write")
+def _upsert(request: Request, background: BackgroundTasks, caller: ApiCaller, email: str,
+            body: SubscriberIn) -> Response:
     wanted = _upsert_of(request, body, email)
     app = app_of(request)
     try:
@@ -254,20 +254,22 @@ def _upsert(request: Request, background: BackgroundTasks, email: str, body: Sub
 
 @router.post("/subscribers")
 async def create_or_update_subscriber(request: Request, background: BackgroundTasks) -> Response:
+    caller = await run_in_threadpool(_caller, request, "write")  # who asks, before what they ask
     body = _body(request, await request.body())
     if body.email is None:
         raise Problem(422, "Fix these fields", "/email: give the subscriber's email address",
                       errors=[{"pointer": "/email", "detail": "give the subscriber's email address"}])
-    return await run_in_threadpool(_upsert, request, background, body.email, body)
+    return await run_in_threadpool(_upsert, request, background, caller, body.email, body)
 
 
 @router.put("/subscribers/{email}")
 async def put_subscriber(request: Request, background: BackgroundTasks, email: str) -> Response:
+    caller = await run_in_threadpool(_caller, request, "write")
     body = _body(request, await request.body())
     if body.email is not None and body.email.strip().lower() != email.strip().lower():
         raise Problem(422, "Fix these fields", "/email: the body names another address than the URL: leave it out",
                       errors=[{"pointer": "/email", "detail": "differs from the address in the URL"}])
-    return await run_in_threadpool(_upsert, request, background, email, body)
+    return await run_in_threadpool(_upsert, request, background, caller, email, body)
 
 
 @router.get("/subscribers")
@@ -309,6 +311,7 @@ class UnsubscribeIn(BaseModel):
 
 @router.post("/subscribers/{email}/unsubscribe")
 async def unsubscribe_subscriber_now(request: Request, email: str) -> Response:
+    caller = await run_in_threadpool(_caller, request, "write")
     raw = await request.body()
     reason = None
     if raw.strip():
@@ -318,11 +321,10 @@ async def unsubscribe_subscriber_now(request: Request, email: str) -> Response:
             errors = [{"pointer": _pointer(e["loc"]) if e["loc"] else "/", "detail": e["msg"]} for e in exc.errors()]
             raise Problem(422, "Fix these fields", "; ".join(f"{e['pointer']}: {e['detail']}" for e in errors),
                           errors=errors) from None
-    return await run_in_threadpool(_unsubscribe, request, email, reason)
+    return await run_in_threadpool(_unsubscribe, request, caller, email, reason)
 
 
-def _unsubscribe(request: Request, email: str, reason: str | None) -> Response:
-    caller = _caller(request, "write")
+def _unsubscribe(request: Request, caller: ApiCaller, email: str, reason: str | None) -> Response:
     app = app_of(request)
     try:
         with app.db.session() as session:

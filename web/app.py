@@ -90,6 +90,10 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
                                      headers={"Cache-Control": "no-store"})
         if clicks.is_click_path(request.url.path):  # the click redirect and pixel: no session, no cookie
             return await call_next(request)
+        if request.url.path.startswith("/api/"):  # the JSON API: bearer tokens, never a session cookie
+            answer = await call_next(request)
+            security_headers(answer, https=https)
+            return answer
         session = load_session(request, secret_key, state.now())
         request.state.web_session = session
         response = await call_next(request)
