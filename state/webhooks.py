@@ -223,3 +223,16 @@ def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def forget_address(session: Session, email: str) -> int:
+    """Delete the deliveries whose body names `email` (for erasure on request); returns how many.
+    Does not commit."""
+    address = email.strip().lower()
+    gone = 0
+    for row in session.scalars(select(WebhookDeliveryRow).where(WebhookDeliveryRow.event.like("subscriber.%"))):
+        data = (row.payload or {}).get("data") or {}
+        if str(data.get("email", "")).lower() == address:
+            session.delete(row)
+            gone += 1
+    return gone

@@ -213,3 +213,38 @@ def test_the_signature_is_the_standard_one_and_waits_grow_to_the_cap():
     assert waits[0] == WebhookLimits.first_retry and waits[-1] is None
     assert all(b > a for a, b in zip(waits[:-2], waits[1:-1], strict=True))
     assert all(w <= WebhookLimits.longest_wait for w in waits[:-1])
+
+
+def test_every_door_that_subscribes_or_unsubscribes_announces_it_once(db):
+    from compose.subscribers import SubscriberCsvRow
+    from state import events, subscribers
+    from state.models import EventRow, SubscriberStatus
+
+    with db.session() as session:
+        add_staff_rows(session)
+        subscribers.import_subscribers(session, [SubscriberCsvRow(2, "a@example.org", "A"),
+                                                 SubscriberCsvRow(3, "b@example.org", "B")], source="x.csv", now=NOW)
+        pending = subscribers.subscribe_pending(session, "c@example.org", source="web:/subscribe", now=NOW)
+        subscribers.confirm(session, pending.id, "c@example.org", now=NOW)
+        bounced = subscribers.find(session, "a@example.org")
+        subscribers.suppress(session, bounced.id, SubscriberStatus.BOUNCED, reason="550", now=NOW)
+        subscribers.suppress(session, bounced.id, SubscriberStatus.COMPLAINED, reason="spam", now=NOW)  # left already
+        subscribers.unsubscribe(session, "b@example.org", reason="link", now=NOW)
+        subscribers.lift_suppression(session, "a@example.org", by=ADMIN, reason="asked by phone", now=NOW)
+    with db.session() as session:
+        rows = session.scalars(select(EventRow).where(EventRow.name.like("syndicate.subscriber.%"))
+                               .order_by(EventRow.id)).all()
+        said = [(r.name.rsplit(".", 1)[1], r.payload.get("door") or r.payload.get("status")) for r in rows]
+    assert said == [("subscribed", "import"), ("subscribed", "import"), ("subscribed", "form"),
+                    ("unsubscribed", "bounced"), ("unsubscribed", "unsubscribed")]
+    assert events.SUBSCRIBER_SUBSCRIBED == "syndicate.subscriber.subscribed"
+
+
+def test_erasure_can_forget_what_webhooks_said_about_an_address(db, receiver):
+    receiver.secret = _endpoint(db, receiver.server.url + "/hooks", ["subscriber.subscribed"])
+    _subscribe(db, "ada@example.org")
+    _subscribe(db, "grace@example.org")
+    _pass(db, _guard(receiver.server), NOW)
+    with db.session() as session:
+        assert webhooks.forget_address(session, "ADA@example.org") == 1
+    assert [r.payload["data"]["email"] for r in _deliveries(db)] == ["grace@example.org"]
