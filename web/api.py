@@ -29,6 +29,7 @@ from email_validator import EmailNotValidError
 from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
@@ -37,6 +38,7 @@ from state import figures
 from state.api_subscribers import (
     AddressLeft,
     Upsert,
+    UpsertResult,
     sections_refused,
     subscriber_document,
     unsubscribe_subscriber,
@@ -233,16 +235,28 @@ def _upsert_of(request: Request, body: SubscriberIn, email: str) -> Upsert:
                   consent_at=body.consent.at if body.consent else None)
 
 
+def _store(app: Any, wanted: Upsert, caller: ApiCaller) -> tuple[UpsertResult, dict[str, Any]]:
+    """Upsert in its own transaction; two calls adding the same new address at once: the second is
+    tried again and finds the first's row."""
+    try:
+        with app.db.session() as session:
+            done = upsert_subscriber(session, wanted, by=caller.name, now=app.now())
+            return done, subscriber_document(done.subscriber)
+    except IntegrityError:
+        with app.db.session() as session:
+            done = upsert_subscriber(session, wanted, by=caller.name, now=app.now())
+            return done, subscriber_document(done.subscriber)
+
+
 def _upsert(request: Request, background: BackgroundTasks, caller: ApiCaller, email: str,
             body: SubscriberIn) -> Response:
     wanted = _upsert_of(request, body, email)
     app = app_of(request)
     try:
-        with app.db.session() as session:
-            done = upsert_subscriber(session, wanted, by=caller.name, now=app.now())
-            document, subscriber_id, stored = subscriber_document(done.subscriber), done.subscriber.id, done.subscriber.email
+        done, document = _store(app, wanted, caller)
     except AddressLeft as exc:
         raise Problem(409, "This address left", str(exc), kind="urn:syndicate:problem:address-left") from None
+    subscriber_id, stored = done.subscriber.id, done.subscriber.email
     if done.confirm:
         background.add_task(_send_confirmation, app, subscriber_id, stored, wanted.name or "")
     result = ("pending_confirmation" if done.confirm else "created" if done.created else
