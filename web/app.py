@@ -33,6 +33,7 @@ from web import (
     edition_pages,
     history,
     imports,
+    integrations,
     public,
     quiet,
     reports,
@@ -57,7 +58,7 @@ from web.security import (
 
 #: Every router the app serves, in order: the security fuzz test walks exactly these.
 ROUTERS = (clicks, public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch,
-           quiet, calendar, reports, doctor, api)
+           quiet, calendar, reports, doctor, api, integrations)
 
 
 def _utc_now() -> datetime:
