@@ -101,9 +101,19 @@ def webhooks_deliveries(
         terminal.emit_json({"deliveries": rows})
         return
     terminal.table(f"Webhook deliveries ({len(rows)})", ["id", "hook", "event", "state", "tries", "last", "next try"],
-                   [(r["id"], r["webhook"], r["event"], r["state"], r["attempts"],
-                     r["last_status"] or r["last_error"] or "-",
+                   [(r["id"], r["webhook"], r["event"], r["state"], r["attempts"], _short(r),
                      terminal.when(r["next_attempt_at"], zone, never="-")) for r in rows])
+    if any(r["last_error"] and len(r["last_error"]) > _SHORT for r in rows):
+        terminal.say("Errors are cut short here: --json shows each in full.")
+
+
+_SHORT = 60
+
+
+def _short(row: dict[str, Any]) -> str:
+    """The last answer or error, cut to fit a table cell."""
+    text = str(row["last_error"] or row["last_status"] or "-")
+    return text if len(text) <= _SHORT else text[: _SHORT - 1] + "\u2026"
 
 
 def webhooks_send() -> None:
