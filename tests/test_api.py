@@ -275,3 +275,15 @@ def test_an_unknown_api_address_is_a_problem_too(site):
     response = site.client.get("/api/v1/nothing", headers={"Authorization": f"Bearer {site.read_token}"})
     assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
     assert "openapi.json" in response.json()["detail"]
+
+
+def test_a_token_that_calls_too_often_is_told_to_wait(site, monkeypatch):
+    from web.api import ApiLimits
+
+    monkeypatch.setattr(ApiLimits, "calls_per_minute", 3)
+    assert [site.read.call("GET", "/api/v1/editions").status_code for _ in range(3)] == [200, 200, 200]
+    slow_down = site.read.call("GET", "/api/v1/editions")
+    assert slow_down.status_code == 429 and slow_down.headers["retry-after"] == "60"
+    assert site.api.call("GET", "/api/v1/editions").status_code == 200  # another token has its own count
+    site.clock.advance(minutes=1, seconds=1)
+    assert site.read.call("GET", "/api/v1/editions").status_code == 200
