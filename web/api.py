@@ -23,7 +23,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from email_validator import EmailNotValidError
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -271,7 +271,7 @@ def _upsert(request: Request, background: BackgroundTasks, caller: ApiCaller, em
     result = ("pending_confirmation" if done.confirm else "created" if done.created else
               "activated" if done.activated else "updated" if done.changed else "unchanged")
     status = 202 if done.confirm else 201 if done.created else 200
-    location = {"Location": f"/api/v1/subscribers/{stored}"} if done.created else {}
+    location = {"Location": f"/api/v1/subscribers/{quote(stored, safe='@+')}"} if done.created else {}
     return _json({"result": result, "changed": list(done.changed), "subscriber": document}, status, location)
 
 
