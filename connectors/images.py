@@ -296,6 +296,9 @@ def attachment_for(post_row: Any, item_row: Any, channel: Any, *, fetcher: Image
 
     Raises `ImageRefused` (no alt text, refused or unusable image) or `ImageUnavailable` for the
     post's own image; a card whose thumbnail cannot be had goes without one (the card still links)."""
+    builds_card = bool(post_row.card_url) and getattr(channel, "builds_cards", False) and item_row is not None
+    if not (post_row.image_url and with_image) and not builds_card:
+        return None
     limits: ImageLimits = channel.image_limits
     uploaded = bool(post_row.media_ref)
     image = None
@@ -305,7 +308,7 @@ def attachment_for(post_row: Any, item_row: Any, channel: Any, *, fetcher: Image
         else:
             image = fetch_image(post_row.image_url, alt=post_row.image_alt or "", limits=limits, fetcher=fetcher)
     card = None
-    if post_row.card_url and getattr(channel, "builds_cards", False) and item_row is not None:
+    if builds_card:
         card = LinkCard(url=post_row.card_url, title=one_line(item_row.title)[:300],
                         description=one_line(clip(item_row.summary_text or "", CARD_DESCRIPTION_CHARS)),
                         thumb=None if image is not None else _card_thumb(item_row, limits, fetcher, uploaded))

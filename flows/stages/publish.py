@@ -464,11 +464,13 @@ class _ThreadPublisher:
     def _attachment(self, post: PostRow) -> Attachment | None | _Outcome:
         """What the post carries (`connectors.images.attachment_for`), or the outcome when its image
         cannot be had: refused -> the thread stops for staff; the host did not answer -> it waits."""
-        if not post.image_url and not post.card_url:
-            return None
+        with_image = self.settings.images != "off"
+        builds_card = bool(post.card_url) and getattr(self.channel, "builds_cards", False)
+        if not (post.image_url and with_image) and not builds_card:
+            return None  # a text post (X and Mastodon build the card from the link themselves)
         try:
             return attachment_for(post, self._item_of(post), self.channel, fetcher=self.image_fetcher,
-                                  with_image=self.settings.images != "off")
+                                  with_image=with_image)
         except ImageUnavailable as exc:
             return self._fail(post, PostStatus.FAILED, f"image not fetched: {exc}", f"{exc} (retried next run)",
                               stop=False, kind="wait")
