@@ -1,4 +1,4 @@
-"""Signed, expiring tokens for the links a subscriber clicks: unsubscribe and confirm.
+"""Signed, expiring tokens for the links a subscriber clicks: unsubscribe, preferences and confirm.
 
 Tokens are itsdangerous URL-safe timed signatures. The clock is a parameter (`now`), so this
 module stays pure: the signer's timestamp is taken from `now`, never from the system clock.
@@ -36,12 +36,14 @@ class TokenPolicy:
     """How long each kind of link keeps working."""
 
     unsubscribe_max_age = timedelta(days=730)
+    preferences_max_age = timedelta(days=730)  # as long as unsubscribe: the page also has the leave button
     confirm_max_age = timedelta(days=7)
     calendar_feed_max_age = timedelta(days=3650)  # a subscribed calendar keeps polling; revoked in the ledger
 
 
 _UNSUBSCRIBE_SALT = "syndicate.unsubscribe"
 _CONFIRM_SALT = "syndicate.confirm"
+_PREFERENCES_SALT = "syndicate.preferences"
 _CALENDAR_FEED_SALT = "syndicate.calendar-feed"
 
 
@@ -85,6 +87,44 @@ def verify_unsubscribe(secret_key: str, token: str, *, now: datetime) -> tuple[i
         raise ForgedToken("this unsubscribe link is not valid (unexpected content)")
     edition = data.get("e")
     return data["s"], edition if isinstance(edition, int) else None
+
+
+def _address_mark(email: str) -> str:
+    """A short digest of an address (any case) that a preference token carries: a link names the
+    address it was sent to without showing it, and stops working if the subscriber id ever
+    comes to name someone else (ids can be reused after an erasure)."""
+    return hashlib.sha256(email.strip().casefold().encode("utf-8")).hexdigest()[:12]
+
+
+def preferences_tokens(secret_key: str, *, readers: list[tuple[int, str]], now: datetime) -> list[str]:
+    """Preference-page tokens for many (subscriber id, email) pairs (one signer for the whole batch)."""
+    serializer = _serializer(secret_key, _PREFERENCES_SALT, now)
+    return [serializer.dumps({"s": sid, "m": _address_mark(email)}) for sid, email in readers]
+
+
+def preferences_token(secret_key: str, *, subscriber_id: int, email: str, now: datetime) -> str:
+    """The token in a subscriber's "Manage your preferences" link: who they are, no password."""
+    return preferences_tokens(secret_key, readers=[(subscriber_id, email)], now=now)[0]
+
+
+def verify_preferences(secret_key: str, token: str, *, now: datetime) -> tuple[int, str]:
+    """(subscriber id, address mark) of a genuine preference token; raises `TokenError` otherwise. The
+    caller checks the mark against the subscriber's address (`preferences_match`)."""
+    data = _load(secret_key, _PREFERENCES_SALT, token, now=now, max_age=TokenPolicy.preferences_max_age,
+                 what="preferences")
+    if not isinstance(data, dict) or not isinstance(data.get("s"), int) or not isinstance(data.get("m"), str):
+        raise ForgedToken("this preferences link is not valid (unexpected content)")
+    return data["s"], data["m"]
+
+
+def preferences_match(mark: str, email: str) -> bool:
+    """True when a preference token's address mark is this address's (any case)."""
+    return hmac.compare_digest(mark.encode("ascii", "replace"), _address_mark(email).encode("ascii"))
+
+
+def preferences_url(public_url: str, token: str) -> str:
+    """The footer's "Manage your preferences" link."""
+    return f"{str(public_url).rstrip('/')}/preferences/{token}"
 
 
 def confirm_token(secret_key: str, *, subscriber_id: int, email: str, now: datetime, name: str = "") -> str:
