@@ -32,6 +32,7 @@ from web import (
     edition_pages,
     history,
     imports,
+    preferences,
     public,
     quiet,
     reports,
@@ -56,7 +57,7 @@ from web.security import (
 
 #: Every router the app serves, in order: the security fuzz test walks exactly these.
 ROUTERS = (clicks, public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch,
-           quiet, calendar, reports, doctor)
+           quiet, calendar, reports, doctor, preferences)
 
 
 def _utc_now() -> datetime:
