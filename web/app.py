@@ -36,6 +36,7 @@ from web import (
     public,
     quiet,
     reports,
+    subscriber_data,
     subscribers,
     threads,
     websub,
@@ -57,7 +58,7 @@ from web.security import (
 
 #: Every router the app serves, in order: the security fuzz test walks exactly these.
 ROUTERS = (clicks, public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch,
-           quiet, calendar, reports, doctor, preferences)
+           quiet, calendar, reports, doctor, preferences, subscriber_data)
 
 
 def _utc_now() -> datetime:
