@@ -18,7 +18,8 @@ NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 SECRET = "test-secret-key-0123456789abcdef"
 PUBLIC = {"/", "/login", "/logout", "/setup/{token}", "/subscribe", "/confirm/{token}", "/unsubscribe/{token}",
           "/editions", "/editions/feed.xml", "/editions/{slug}", "/webhooks/sendgrid", "/brand.css",
-          "/websub/{token}", "/calendar/{token}.ics", "/r/{token}", "/o/{token}"}
+          "/websub/{token}", "/calendar/{token}.ics", "/r/{token}", "/o/{token}", "/preferences",
+          "/preferences/{token}"}
 
 
 @pytest.fixture

@@ -64,7 +64,8 @@ def _reader_id(request: Request, token: str) -> tuple[int, str] | Response:
     try:
         return verify_preferences(app.secret_key, token, now=app.now())
     except TokenError as exc:
-        return _no_link(request, f"{exc}.")
+        said = str(exc)
+        return _no_link(request, f"{said[:1].upper()}{said[1:]}.")
 
 
 def _render(request: Request, token: str, view: _View, *, saved: str | None = None, error: str | None = None,
@@ -99,12 +100,14 @@ def preferences_page(request: Request, token: str) -> Response:
 
 
 def _cross_site(request: Request) -> bool:
-    """True for a form another site made the browser post: SameSite in spirit, for a page with no cookie."""
+    """True for a form another site made the browser post: SameSite in spirit, for a page with no cookie.
+    (Our pages send `Referrer-Policy: no-referrer`, so the browser's own forms say `Origin: null`:
+    `Sec-Fetch-Site` tells them apart.)"""
     if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
         return True
     origin = request.headers.get("origin")
     if not origin or origin == "null":
-        return origin == "null"
+        return False
     ours = {urlsplit(app_of(request).public_url).netloc.lower(), (request.headers.get("host") or "").lower()}
     return urlsplit(origin).netloc.lower() not in ours
 
