@@ -43,7 +43,6 @@ class TokenPolicy:
 
 _UNSUBSCRIBE_SALT = "syndicate.unsubscribe"
 _CONFIRM_SALT = "syndicate.confirm"
-_PREFERENCES_SALT = "syndicate.preferences"
 _CALENDAR_FEED_SALT = "syndicate.calendar-feed"
 
 
@@ -87,44 +86,6 @@ def verify_unsubscribe(secret_key: str, token: str, *, now: datetime) -> tuple[i
         raise ForgedToken("this unsubscribe link is not valid (unexpected content)")
     edition = data.get("e")
     return data["s"], edition if isinstance(edition, int) else None
-
-
-def _address_mark(email: str) -> str:
-    """A short digest of an address (any case) that a preference token carries: a link names the
-    address it was sent to without showing it, and stops working if the subscriber id ever
-    comes to name someone else (ids can be reused after an erasure)."""
-    return hashlib.sha256(email.strip().casefold().encode("utf-8")).hexdigest()[:12]
-
-
-def preferences_tokens(secret_key: str, *, readers: list[tuple[int, str]], now: datetime) -> list[str]:
-    """Preference-page tokens for many (subscriber id, email) pairs (one signer for the whole batch)."""
-    serializer = _serializer(secret_key, _PREFERENCES_SALT, now)
-    return [serializer.dumps({"s": sid, "m": _address_mark(email)}) for sid, email in readers]
-
-
-def preferences_token(secret_key: str, *, subscriber_id: int, email: str, now: datetime) -> str:
-    """The token in a subscriber's "Manage your preferences" link: who they are, no password."""
-    return preferences_tokens(secret_key, readers=[(subscriber_id, email)], now=now)[0]
-
-
-def verify_preferences(secret_key: str, token: str, *, now: datetime) -> tuple[int, str]:
-    """(subscriber id, address mark) of a genuine preference token; raises `TokenError` otherwise. The
-    caller checks the mark against the subscriber's address (`preferences_match`)."""
-    data = _load(secret_key, _PREFERENCES_SALT, token, now=now, max_age=TokenPolicy.preferences_max_age,
-                 what="preferences")
-    if not isinstance(data, dict) or not isinstance(data.get("s"), int) or not isinstance(data.get("m"), str):
-        raise ForgedToken("this preferences link is not valid (unexpected content)")
-    return data["s"], data["m"]
-
-
-def preferences_match(mark: str, email: str) -> bool:
-    """True when a preference token's address mark is this address's (any case)."""
-    return hmac.compare_digest(mark.encode("ascii", "replace"), _address_mark(email).encode("ascii"))
-
-
-def preferences_url(public_url: str, token: str) -> str:
-    """The footer's "Manage your preferences" link."""
-    return f"{str(public_url).rstrip('/')}/preferences/{token}"
 
 
 def confirm_token(secret_key: str, *, subscriber_id: int, email: str, now: datetime, name: str = "") -> str:
@@ -269,3 +230,68 @@ def verify_open(secret_key: str, token: str) -> tuple[int, int]:
 def click_url(public_url: str, token: str) -> str:
     """The redirect an article link in the email goes through."""
     return f"{str(public_url).rstrip('/')}/r/{token}"
+
+
+# ---------------------------------------------------------------- preference links (`/preferences/<token>`)
+
+_PREFERENCES_SALT = b"syndicate.preferences"
+PREFERENCES_SIGNATURE_BYTES = 12  # 96 bits: 16 characters
+
+
+def _preferences_key(secret_key: str) -> bytes:
+    if not secret_key:
+        raise ValueError("no secret key: set SYNDICATE_SECRET_KEY to a long random string")
+    return hashlib.sha256(_PREFERENCES_SALT + b"\0" + secret_key.encode("utf-8")).digest()
+
+
+def _preferences_mac(key: bytes, payload: str, email: str) -> str:
+    message = payload.encode("ascii") + b"\0" + email.strip().lower().encode("utf-8")
+    digest = hmac.new(key, message, hashlib.sha256).digest()[:PREFERENCES_SIGNATURE_BYTES]
+    return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def preferences_tokens(secret_key: str, *, readers: list[tuple[int, str]], now: datetime) -> list[str]:
+    """Preference-page tokens for many (subscriber id, email) pairs: "<id>.<issued>.<signature>",
+    id and issue time in base 36 and a truncated HMAC-SHA256 of them and the address (any case) with
+    a key derived from the secret key. The link names nobody, stops working if the id ever comes
+    to name another address (ids can be reused after an erasure), and expires after
+    `TokenPolicy.preferences_max_age`. About a hundred times cheaper than an itsdangerous token,
+    which matters for 100,000 readers."""
+    key = _preferences_key(secret_key)
+    issued = _b36(int(now.timestamp()))
+    tokens = []
+    for subscriber_id, email in readers:
+        payload = f"{_b36(subscriber_id)}.{issued}"
+        tokens.append(f"{payload}.{_preferences_mac(key, payload, email)}")
+    return tokens
+
+
+def preferences_token(secret_key: str, *, subscriber_id: int, email: str, now: datetime) -> str:
+    """The token in a subscriber's "Manage your preferences" link: who they are, no password."""
+    return preferences_tokens(secret_key, readers=[(subscriber_id, email)], now=now)[0]
+
+
+def preferences_subscriber(token: str) -> int:
+    """The subscriber id a preference token names, before it is verified (`verify_preferences`
+    needs their address); `ForgedToken` when it is not shaped like one."""
+    if len(token) > 60 or not token.isascii() or token.count(".") != 2:
+        raise ForgedToken("this preferences link is not valid (unexpected content)")
+    return _from_b36(token.split(".", 1)[0])
+
+
+def verify_preferences(secret_key: str, token: str, *, email: str, now: datetime) -> int:
+    """The subscriber id of a genuine preference token issued for `email` and not expired;
+    `ForgedToken` or `ExpiredToken` otherwise."""
+    subscriber_id = preferences_subscriber(token)
+    ident, issued, signature = token.split(".")
+    expected = _preferences_mac(_preferences_key(secret_key), f"{ident}.{issued}", email)
+    if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
+        raise ForgedToken("this preferences link is not valid (it was altered or not issued by us)")
+    if now.timestamp() - _from_b36(issued) > TokenPolicy.preferences_max_age.total_seconds():
+        raise ExpiredToken("this preferences link has expired")
+    return subscriber_id
+
+
+def preferences_url(public_url: str, token: str) -> str:
+    """The footer's "Manage your preferences" link."""
+    return f"{str(public_url).rstrip('/')}/preferences/{token}"

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from compose.signing import TokenError, preferences_match, verify_preferences
+from compose.signing import TokenError, preferences_subscriber, verify_preferences
 from compose.subscribers import NameRefused
 from state import reader_preferences as prefs
 from state.errors import LedgerError
@@ -59,13 +59,21 @@ def _no_link(request: Request, why: str, status: int = 400) -> Response:
                 status=status)
 
 
-def _reader_id(request: Request, token: str) -> tuple[int, str] | Response:
+_GONE = "We hold nothing for this link any more: you will not get the newsletter."
+
+
+def _reader(request: Request, session: Session, token: str) -> SubscriberRow | Response:
+    """The subscriber a genuine, current link names; else the page that says why and changes nothing."""
     app = app_of(request)
     try:
-        return verify_preferences(app.secret_key, token, now=app.now())
+        row = session.get(SubscriberRow, preferences_subscriber(token))
+        if row is None:
+            return _no_link(request, _GONE)
+        verify_preferences(app.secret_key, token, email=row.email, now=app.now())
     except TokenError as exc:
         said = str(exc)
         return _no_link(request, f"{said[:1].upper()}{said[1:]}.")
+    return row
 
 
 def _render(request: Request, token: str, view: _View, *, saved: str | None = None, error: str | None = None,
@@ -87,14 +95,10 @@ def where_is_my_link(request: Request) -> Response:
 @router.get("/preferences/{token}")
 def preferences_page(request: Request, token: str) -> Response:
     app = app_of(request)
-    found = _reader_id(request, token)
-    if isinstance(found, Response):
-        return found
-    subscriber_id, mark = found
     with app.db.session() as session:
-        row = session.get(SubscriberRow, subscriber_id)
-        if row is None or not preferences_match(mark, row.email):
-            return _no_link(request, "We hold nothing for this link any more: you will not get the newsletter.")
+        row = _reader(request, session, token)
+        if isinstance(row, Response):
+            return row
         view = _view(row, app)
     return _render(request, token, view)
 
@@ -116,25 +120,22 @@ def _cross_site(request: Request) -> bool:
 async def change_preferences(request: Request, token: str) -> Response:
     """One change per form: `action` is sections, name, pause, resume or leave."""
     app = app_of(request)
-    found = _reader_id(request, token)
-    if isinstance(found, Response):
-        return found
     if _cross_site(request):
-        return _no_link(request, "This form came from another website, so nothing was changed.", status=403)
+        return _no_link(request, "This form came from another website.", status=403)
     form = await request.form(max_fields=PreferenceLimits.max_form_fields)
-    subscriber_id, mark = found
     now = app.now()
     with app.db.session() as session:
-        row = session.get(SubscriberRow, subscriber_id)
-        if row is None or not preferences_match(mark, row.email):
-            return _no_link(request, "We hold nothing for this link any more: you will not get the newsletter.")
+        row = _reader(request, session, token)
+        if isinstance(row, Response):
+            return row
+        subscriber_id = row.id
         try:
             saved = _apply(session, row, form, app, now)
         except (LedgerError, NameRefused) as exc:
             session.rollback()
-            row = session.get(SubscriberRow, subscriber_id)
-            assert row is not None
-            return _render(request, token, _view(row, app), error=f"Nothing was changed: {exc}.", status=400)
+            fresh = session.get(SubscriberRow, subscriber_id)
+            assert fresh is not None
+            return _render(request, token, _view(fresh, app), error=f"Nothing was changed: {exc}.", status=400)
         view = _view(row, app)
     return _render(request, token, view, saved=saved)
 
