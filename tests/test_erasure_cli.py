@@ -82,8 +82,13 @@ def test_an_editor_may_not_export_or_erase_and_nothing_changes(ledger_at, capsys
 
 
 def test_erase_then_import_and_sign_up_refuse_then_readd_brings_them_back(ledger_at, capsys, tmp_path):
+    sent = tmp_path / "outbox" / "email" / "2026-11-26"
+    sent.mkdir(parents=True)
+    for name in ("00001-e1.eml", "00001-e1.2.eml", "00002-e1.eml"):
+        (sent / name).write_text("To: someone\n\nhello\n", "utf-8")
     code, out, _ = run(capsys, "subscribers", "erase", "reader1@example.org", "--by", "boss@example.org")
-    assert code == 0 and "is erased" in out and "1 subscriber" in out
+    assert code == 0 and "is erased" in out and "1 subscriber" in out and "2 outbox copies" in out
+    assert [p.name for p in sent.iterdir()] == ["00002-e1.eml"]
     assert stat.S_IMODE((tmp_path / erasure.SALT_FILE).stat().st_mode) == 0o600
     members = tmp_path / "members.csv"
     members.write_text("email,name\nREADER1@example.org,Reader One\nnew@example.org,New\n", "utf-8")

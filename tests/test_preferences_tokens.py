@@ -55,3 +55,11 @@ def test_a_batch_gives_each_reader_their_own_token() -> None:
     assert [verify_preferences(KEY, t, email=e, now=NOW) for t, (_, e) in zip(tokens, readers, strict=True)] == [1, 2, 3]
     assert preferences_url("https://news.example.org/", tokens[0]) == f"https://news.example.org/preferences/{tokens[0]}"
     assert len(tokens[0]) < 40  # short enough for a plain-text footer line
+
+
+def test_the_access_log_never_shows_a_preference_token() -> None:
+    from web.access_log import redact
+
+    token = preferences_token(KEY, subscriber_id=7, email="a@example.org", now=NOW)
+    line = f'127.0.0.1:5000 - "POST /preferences/{token} HTTP/1.1" 200'
+    assert redact(line) == '127.0.0.1:5000 - "POST /preferences/[token] HTTP/1.1" 200'

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from flows.cli import terminal
-from flows.cli.context import BY, Abort, as_json, database, now, person
+from flows.cli.context import BY, Abort, as_json, config, database, now, person
 
 
 def subscribers_import(
@@ -128,13 +128,16 @@ def subscribers_erase(
     email: Annotated[str, typer.Argument(metavar="EMAIL")],
     by: Annotated[str, BY_STAFF],
 ) -> None:
-    """Erase everything held about an address at its owner's request, keeping only a salted hash
-    so that no import, sign-up or API call adds it again silently. Admins only; audited."""
+    """Erase everything held about an address at its owner's request (the ledger, and their copies in
+    the outbox), keeping only a salted hash so that no import, sign-up or API call adds it again
+    silently. Admins only; audited."""
     from state.erasure import erase
 
     with database().session() as session:
         done = erase(session, email, by=by, now=now())
     removed = {name: count for name, count in done.removed.items() if count}
+    if done.subscriber_id is not None:
+        removed["outbox_copies"] = _remove_outbox_copies(done.subscriber_id)
     if as_json():
         terminal.emit_json({"erased": True, "removed": removed})
         return
@@ -161,3 +164,14 @@ def subscribers_readd(
         terminal.emit_json({"email": address, "status": status})
         return
     terminal.say(f"{address} is {status} again, with the consent you gave; the re-add is in the audit log.")
+
+
+def _remove_outbox_copies(subscriber_id: int) -> int:
+    """Delete the outbox's copies of emails to this subscriber (`outbox/email/<edition>/<id>-e<n>.eml`,
+    `OutboxEmailChannel.path_for`); how many."""
+    folder = Path(config().email.outbox_dir) / "email"
+    count = 0
+    for copy in folder.glob(f"*/{subscriber_id:05d}-e*.eml") if folder.is_dir() else ():
+        copy.unlink(missing_ok=True)
+        count += 1
+    return count
