@@ -131,3 +131,18 @@ def test_the_desk_download_is_for_admins_and_audited(ledger_at, tmp_path):
     with ledger_at.session() as session:
         [row] = session.scalars(select(AuditRow).where(AuditRow.action == "subscriber.export")).all()
         assert row.actor == "boss@example.org" and row.detail["door"] == "desk"
+
+
+def test_the_desk_refuses_to_add_or_import_an_erased_address(ledger_at, capsys, tmp_path):
+    assert run(capsys, "subscribers", "erase", "reader1@example.org", "--by", "boss@example.org")[0] == 0
+    config = desk_data.example_config(tmp_path)
+    client = TestClient(create_app(config=config, db=ledger_at, secret_key=SECRET, now=lambda: NOW, env={}))
+    desk_data.sign_in(client, "boss@example.org")
+    csrf = desk_data.csrf_from(client.get("/desk/subscribers").text)
+    added = client.post("/desk/subscribers/add", data={"email": "Reader1@example.org", "name": "R", "csrf_token": csrf})
+    assert added.status_code == 400 and "erased at its owner" in html.unescape(added.text)
+    preview = client.post("/desk/subscribers/import", data={"csrf_token": csrf},
+                          files={"file": ("members.csv", b"email,name\nreader1@example.org,R\n", "text/csv")})
+    assert "erased at its owner" in html.unescape(preview.text)
+    with ledger_at.session() as session:
+        assert [r.email for r in session.scalars(select(SubscriberRow))] == ["reader2@example.org"]
