@@ -10,8 +10,8 @@ keyed fingerprint, `salt_mark`): a lost or replaced salt is refused with a clear
 of letting erased addresses back in.
 
 `erase` (admins only, audited without the address) deletes the subscriber, their changes,
-deliveries, per-reader clicks and opens and suppressions, and empties the provider events and
-audit details that name the address. `is_erased` is what the sign-up form, an import and the API
+deliveries, per-reader clicks and opens, suppressions and the outgoing webhook bodies that name
+them, and empties the provider events and audit details that name the address. `is_erased` is what the sign-up form, an import and the API
 ask. `readd` is the one way back: a member of staff re-adds the address with the person's fresh
 consent (audited); the hash is removed and the subscriber is active again.
 """
@@ -37,6 +37,7 @@ from sqlalchemy import ColumnElement, Delete, Text, cast, delete, func, or_, sel
 from sqlalchemy.orm import Session
 
 from compose.subscribers import check_name, normalise_email
+from state import webhooks
 from state.ledger import LedgerError, audit
 from state.models import (
     AuditRow,
@@ -266,6 +267,7 @@ def erase(session: Session, email: str, *, by: str, now: datetime, env: Mapping[
         event.payload = {"erased": True}
     removed["provider_events"] = len(events)
     removed["audit_details"] = _scrub_audit(session, address, sid)
+    removed["webhook_deliveries"] = webhooks.forget_address(session, address)
     if row is not None:
         session.delete(row)
         removed["subscriber"] = 1

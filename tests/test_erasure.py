@@ -251,3 +251,24 @@ def test_case_and_unicode_forms_of_one_address_share_one_hash(local: str, domain
 
 def test_an_international_domain_in_unicode_or_idna_is_one_address() -> None:
     assert erasure.address_digest(SALT, "User@xn--bcher-kva.example") == erasure.address_digest(SALT, "USER@BÜCHER.example")
+
+
+def test_erase_drops_the_outgoing_webhook_bodies_that_name_the_address(db):
+    from state.models import WebhookDeliveryRow, WebhookEndpointRow
+
+    desk_data.seed_subscribers(db, 2, now=NOW)
+    with db.session() as session:
+        add_staff_rows(session)
+        endpoint = WebhookEndpointRow(url="https://crm.example/hook", events=["subscriber.subscribed"], salt="s" * 32,
+                                      created_by=ADMIN, created_at=NOW)
+        session.add(endpoint)
+        session.flush()
+        for n in (1, 2):
+            session.add(WebhookDeliveryRow(endpoint_id=endpoint.id, event_row_id=n, message_id=f"msg_{n}",
+                                           event="subscriber.subscribed", created_at=NOW,
+                                           payload={"type": "subscriber.subscribed",
+                                                    "data": {"id": n, "email": f"reader{n}@example.org"}}))
+    with db.session() as session:
+        assert erasure.erase(session, "READER1@example.org", by=ADMIN, now=NOW).removed["webhook_deliveries"] == 1
+    with db.session() as session:
+        assert [r.payload["data"]["email"] for r in session.scalars(select(WebhookDeliveryRow))] == ["reader2@example.org"]

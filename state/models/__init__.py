@@ -55,6 +55,7 @@ from state.models.gathering import (
     SourceRow,
 )
 from state.models.operations import (
+    ApiTokenRow,
     AuditRow,
     CalendarFeedRow,
     EventRow,
@@ -62,6 +63,8 @@ from state.models.operations import (
     QuietMoveRow,
     StaffRow,
     ThreadSlotRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
     WebSubSubscriptionRow,
     WeeklyNoteRow,
 )
@@ -111,4 +114,7 @@ __all__ = [
     "ClickRow",
     "ReaderClickRow",
     "ReaderOpenRow",
+    "ApiTokenRow",
+    "WebhookEndpointRow",
+    "WebhookDeliveryRow",
 ]

@@ -1,7 +1,7 @@
 """erasure: the salted hashes of addresses erased on request (erased_addresses)
 
 Revision ID: 0007_erasure
-Revises: 0006_media_and_preferences
+Revises: 0007_api
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0007_erasure'
-down_revision = '0006_media_and_preferences'
+down_revision = '0007_api'
 branch_labels = None
 depends_on = None
 
