@@ -87,7 +87,7 @@ edition_app.command("show")(edition.edition_show)
 edition_app.command("preview")(edition.edition_preview)
 edition_app.command("acknowledge")(edition.edition_acknowledge)
 
-subscribers_app = _group("subscribers", "Import, list and unsubscribe subscribers.")
+subscribers_app = _group("subscribers", "Import, list and unsubscribe subscribers; export or erase one person's data.")
 subscribers_app.command("import")(subscribers.subscribers_import)
 subscribers_app.command("list")(subscribers.subscribers_list)
 subscribers_app.command("unsubscribe")(subscribers.subscribers_unsubscribe)
