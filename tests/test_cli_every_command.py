@@ -49,6 +49,7 @@ VALUES: dict[str, str] = {
     "role": "editor",
     "path": str(EXAMPLES / "subscribers.csv"),
     "url": "{site}/",
+    "consent": "asked by email on 7 Dec to be re-added",
     "name": "membership-crm",
     "scope": "read",
     "events": "subscriber.subscribed,edition.sent",
