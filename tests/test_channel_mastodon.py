@@ -326,3 +326,35 @@ def test_the_fake_checks_requests_against_the_documented_parameters():
     assert schema_complaint("GET /api/v1/accounts/:id/statuses", "query", {"limit": "41"})
     assert schema_complaint("POST /api/v2/media", "form", {"description": "no file"})
     assert schema_complaint("POST /api/v1/statuses", "headers", {"authorization": "Token abc"})
+
+
+def test_loading_the_config_applies_the_cached_limit_and_drafting_refreshes_it(fake, tmp_path, monkeypatch):
+    from flows.settings import load_config, network_limits
+
+    state, server = fake
+    state.max_characters = 1000
+    monkeypatch.chdir(tmp_path)  # the cache lives under ./var/mastodon/
+    monkeypatch.setenv("MASTODON_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("MASTODON_API_BASE_URL", server.url)
+    (tmp_path / "syndicate.toml").write_text("""
+[organisation]
+name = "Socitm"
+site_url = "https://socitm.net"
+postal_address = "1 High St, Northampton"
+[edition]
+from_email = "news@socitm.net"
+from_name = "Socitm"
+reply_to = "hello@socitm.net"
+[[sections]]
+key = "news"
+title = "News"
+[social.mastodon]
+enabled = true
+""", "utf-8")
+    config = load_config(tmp_path / "syndicate.toml")
+    assert config.social.mastodon.max_characters is None and state.instance_reads == 0  # never read: as configured
+    drafting = network_limits(config)
+    assert drafting.social.mastodon.max_characters == 1000 and state.instance_reads == 1
+    assert (tmp_path / "var" / "mastodon").is_dir()
+    assert load_config(tmp_path / "syndicate.toml").social.mastodon.max_characters == 1000  # from the cache
+    assert state.instance_reads == 1

@@ -214,13 +214,14 @@ def with_instance_limits(config: Config, env: Mapping[str, str] | None = None, *
                          timeout_s: float = 10.0) -> Config:
     """The config drafting and measuring should use: Mastodon's `max_characters` from the instance
     posts go to. Unchanged when Mastodon is off or has no credentials (the outbox takes its posts,
-    measured with the configured limit), or when the instance has never been read and `refresh`
-    is False."""
+    measured with the configured limit), or when nothing could be read (never read and `refresh`
+    False, or the instance unreachable with no cache). Applying it twice changes nothing more:
+    a value it set is only ever lowered, within one process, by a later read."""
     env = os.environ if env is None else env
     base_url = base_url_from(env, config)
     if not config.social.mastodon.enabled or not base_url or not env.get("MASTODON_ACCESS_TOKEN", "").strip():
         return config
     limits = instance_limits(base_url, cache_dir=cache_dir, clock=clock, refresh=refresh, timeout_s=timeout_s)
-    if limits.source == "default" and config.social.mastodon.max_characters is not None:
-        return config  # nothing read: the configured value stands
+    if limits.source == "default":
+        return config  # nothing read: the configured value (or Mastodon's 500) stands
     return apply_limits(config, limits)
