@@ -19,7 +19,7 @@ from connectors.channels.mastodon_instance import CACHE_TTL_S, DEFAULT_LIMITS, I
 from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
 from tests.fakes.fake_mastodon import FakeMastodon, expired_token, rate_limited, schema_complaint
 from tests.fakes.server import Fault, closed_port_url
-from tests.helpers.images import card_attachment, image_attachment
+from tests.helpers.channel_images import card_attachment, image_attachment
 from tests.test_posts import _config
 
 TOKEN = "mastodon-TOKEN-secret-93b1"

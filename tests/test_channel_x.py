@@ -17,7 +17,7 @@ from connectors.errors import (
 from tests.fakes import fake_x
 from tests.fakes.fake_x import FakeX
 from tests.fakes.server import Fault
-from tests.helpers.images import card_attachment, image_attachment
+from tests.helpers.channel_images import card_attachment, image_attachment
 
 SECRETS = {"X_API_KEY": "ck-public-key-1", "X_API_SECRET": "cs-SECRET-5f2a9e",
            "X_ACCESS_TOKEN": "12345-at-TOKEN-77c1", "X_ACCESS_TOKEN_SECRET": "ats-SECRET-d41d8c"}

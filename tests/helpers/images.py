@@ -1,37 +1,56 @@
-"""Real image files for channel tests, written with the standard library (zlib, struct): a PNG of
-any size, noisy and stored uncompressed when it must be large (to cross an upload's chunk size)."""
+"""Images for tests, made with Pillow, and a loopback web site that serves them (and pages) with
+the headers a test chooses: a real HTTP exchange for the guarded fetcher, no mocks."""
 
 from __future__ import annotations
 
-import random
-import struct
-import zlib
+import io
+from dataclasses import dataclass, field
 
-from connectors.channels.base import Attachment, LinkCard, PostImage
+from PIL import Image
 
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+from tests.fakes.server import FakeServer, RecordedRequest, Reply
 
 
-def png(width: int, height: int, *, noise: bool = False, seed: int = 7) -> bytes:
-    """A valid RGB PNG: a flat colour (small), or random pixels stored without compression (large)."""
-    rng = random.Random(seed)
-    row = bytes([0]) + (rng.randbytes(width * 3) if noise else bytes([30, 120, 200]) * width)
-    raw = b"".join(row if not noise else bytes([0]) + rng.randbytes(width * 3) for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 0 if noise else 9))
-            + _chunk(b"IEND", b""))
+def make_image(width: int = 640, height: int = 480, fmt: str = "JPEG", *, mode: str = "RGB",
+               exif_orientation: int | None = None, gps: bool = False, noise: bool = False) -> bytes:
+    """An image of `width` x `height` in `fmt`; `noise` makes it hard to compress (big files),
+    `exif_orientation` and `gps` put EXIF in it (JPEG)."""
+    if noise:
+        import os
+
+        image = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
+        if mode != "RGB":
+            image = image.convert(mode)
+    else:
+        colour = (30, 120, 200, 128) if mode == "RGBA" else (30, 120, 200)
+        image = Image.new(mode, (width, height), colour[: len(mode)] if mode in ("RGB", "RGBA") else 100)
+        image.paste((200, 40, 40) if mode == "RGB" else (200, 40, 40, 255) if mode == "RGBA" else 10,
+                    (0, 0, max(1, width // 4), max(1, height // 2)))  # a mark in the top left corner
+    out = io.BytesIO()
+    options: dict[str, object] = {}
+    if exif_orientation is not None or gps:
+        exif = Image.Exif()
+        if exif_orientation is not None:
+            exif[0x0112] = exif_orientation
+        if gps:
+            exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0), 3: "W", 4: (0.0, 7.0, 0.0)}
+        options["exif"] = exif
+    image.save(out, fmt, **options)
+    return out.getvalue()
 
 
-def image_attachment(width: int = 64, height: int = 48, *, alt: str = "A council chamber, seen from the gallery",
-                     noise: bool = False) -> Attachment:
-    data = png(width, height, noise=noise)
-    return Attachment(image=PostImage(data=data, mime_type="image/png", alt=alt, width=width, height=height,
-                                      source_url="https://socitm.net/a.png"))
+@dataclass
+class ImageSite:
+    """Paths served by a loopback server: path -> (body, content type)."""
 
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
 
-def card_attachment() -> Attachment:
-    return Attachment(card=LinkCard(url="https://socitm.net/a", title="Councils adopt standards",
-                                    description="What changes for digital teams",
-                                    thumb=image_attachment().image))
+    def app(self, request: RecordedRequest) -> Reply:
+        found = self.files.get(request.path)
+        if found is None:
+            return Reply(status=404, body=b"not found", headers={"Content-Type": "text/plain"})
+        body, content_type = found
+        return Reply(body=body, headers={"Content-Type": content_type})
+
+    def server(self) -> FakeServer:
+        return FakeServer(self.app)
