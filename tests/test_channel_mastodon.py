@@ -358,3 +358,10 @@ enabled = true
     assert (tmp_path / "var" / "mastodon").is_dir()
     assert load_config(tmp_path / "syndicate.toml").social.mastodon.max_characters == 1000  # from the cache
     assert state.instance_reads == 1
+
+
+def test_an_upload_never_shows_the_token_in_debug_logs(fake, channel, caplog):
+    with caplog.at_level(logging.DEBUG):
+        media_id = channel.upload(image_attachment())
+        channel.publish("with an image", attachment=image_attachment(), media_ref=media_id)
+    assert caplog.records and TOKEN not in caplog.text and TOKEN not in repr(channel)

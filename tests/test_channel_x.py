@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import pytest
 
@@ -263,3 +264,11 @@ def test_the_fake_validates_media_requests_against_the_spec():
     complaint, body = fake_x.validate_media("POST", "/2/media/metadata", b'{"id": "1", "metadata": {"alt_text": '
                                             b'{"text": "a chart"}}}', "application/json", {}, "OAuth x")
     assert complaint is None and body["metadata"]["alt_text"]["text"] == "a chart"
+
+
+def test_an_upload_never_shows_a_secret_in_debug_logs(fake, media_channel, caplog):
+    with caplog.at_level(logging.DEBUG):
+        media_channel.upload(image_attachment(700, 520, noise=True))
+    assert caplog.records and "oauth" in caplog.text.lower()  # the signing is logged, redacted
+    for name in ("X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET"):
+        assert SECRETS[name] not in caplog.text
