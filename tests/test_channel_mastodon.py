@@ -6,6 +6,8 @@ import logging
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compose.post_length import rules_for
 from connectors.channels.base import ImageLimits
@@ -15,7 +17,13 @@ from connectors.channels.mastodon import (
     instance_limits,
     with_instance_limits,
 )
-from connectors.channels.mastodon_instance import CACHE_TTL_S, DEFAULT_LIMITS, InstanceLimits, cache_file
+from connectors.channels.mastodon_instance import (
+    CACHE_TTL_S,
+    DEFAULT_LIMITS,
+    InstanceLimits,
+    cache_file,
+    parse_instance,
+)
 from connectors.errors import AmbiguousError, AuthError, PermanentError, TransientError
 from tests.fakes.fake_mastodon import FakeMastodon, expired_token, rate_limited, schema_complaint
 from tests.fakes.server import Fault, closed_port_url
@@ -365,3 +373,29 @@ def test_an_upload_never_shows_the_token_in_debug_logs(fake, channel, caplog):
         media_id = channel.upload(image_attachment())
         channel.publish("with an image", attachment=image_attachment(), media_ref=media_id)
     assert caplog.records and TOKEN not in caplog.text and TOKEN not in repr(channel)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False)
+                     | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+                     max_leaves=12)
+_FIELD = st.one_of(_JSON, st.integers(-5, 10**9))
+
+
+@settings(max_examples=300, deadline=None)
+@given(statuses=st.dictionaries(st.sampled_from(["max_characters", "characters_reserved_per_url",
+                                                 "max_media_attachments", "other"]), _FIELD, max_size=4) | _JSON,
+       media=st.dictionaries(st.sampled_from(["image_size_limit", "image_matrix_limit", "supported_mime_types",
+                                              "description_limit"]),
+                             _FIELD | st.lists(st.sampled_from(["image/png", "image/heic", "video/mp4", "x"])),
+                             max_size=4) | _JSON)
+def test_any_instance_answer_gives_usable_limits_or_a_clear_refusal(statuses, media):
+    """Whatever an instance answers, the limits are positive numbers and known image types, or
+    the answer is refused with ValueError (the caller then falls back with a warning)."""
+    try:
+        limits = parse_instance({"configuration": {"statuses": statuses, "media_attachments": media}}, now=NOW)
+    except ValueError:
+        return
+    assert limits.max_characters > 0 and limits.characters_reserved_per_url > 0 and limits.max_media_attachments > 0
+    assert limits.image.max_bytes > 0 and limits.image.max_edge_px > 0 and limits.image.max_alt_chars > 0
+    assert limits.image.mime_types and set(limits.image.mime_types) <= set(DEFAULT_LIMITS.image.mime_types)

@@ -85,8 +85,10 @@ def parse_instance(document: Mapping[str, Any], *, now: float) -> InstanceLimits
     configuration = document.get("configuration")
     if not isinstance(configuration, Mapping):
         raise ValueError("the answer has no `configuration` object: not a Mastodon instance document")
-    statuses = configuration.get("statuses") or {}
-    media = configuration.get("media_attachments") or {}
+    statuses, media = configuration.get("statuses"), configuration.get("media_attachments")
+    if not isinstance(statuses, Mapping | None) or not isinstance(media, Mapping | None):
+        raise ValueError("`configuration.statuses` and `configuration.media_attachments` must be objects")
+    statuses, media = statuses or {}, media or {}
     defaults = DEFAULT_LIMITS
     matrix = _positive(media.get("image_matrix_limit"))
     offered = media.get("supported_mime_types")
