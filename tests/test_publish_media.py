@@ -23,6 +23,7 @@ from flows.stages.publish import publish_due_posts
 from state import ledger
 from state.db import Database
 from state.models import PostRow, PostStatus, ThreadRow, ThreadStatus
+from state.status_report import failures
 from tests.fakes.server import FakeServer, Fault
 from tests.helpers.images import ImageSite, make_image
 from tests.helpers.staff import add_staff_rows
@@ -155,6 +156,9 @@ def test_an_image_without_alt_text_is_never_published(db, site, tmp_path):
     assert thread.status == ThreadStatus.APPROVED  # waiting, not failed
     assert "post 2 carries an image without alt text" in (thread.error or "")
     assert all(p.status == PostStatus.PENDING for p in posts)
+    with db.session() as session:  # `syndicate status` lists it under "Needs attention"
+        assert [(f["kind"], f["id"]) for f in failures(session)] == [("thread-no-alt", thread_id)]
+        assert "waiting for alt text" in failures(session)[0]["error"]
 
 
 def test_with_images_off_the_post_goes_without_its_image(db, site, tmp_path):
