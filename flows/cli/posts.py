@@ -14,10 +14,11 @@ from flows.cli.context import Abort, as_json, config, database, now
 
 def posts_draft() -> None:
     """Draft a post per new item for each enabled network, for approval (what the social-drafts flow does)."""
+    from flows.settings import network_limits
     from flows.stages.cards import check_cards
     from state.threads import draft_item_posts
 
-    cfg = config()
+    cfg = network_limits(config())
     with database().session() as session:
         drafted = draft_item_posts(session, cfg, now=now())
         session.commit()
