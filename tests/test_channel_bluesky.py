@@ -431,3 +431,22 @@ def test_the_lexicon_corpus_keeps_its_licence_and_names_every_file():
     files = {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*.json")}
     named = {line.split("`")[1] for line in provenance.splitlines() if line.startswith("| `")}
     assert files == named
+
+
+def test_a_resumed_run_without_the_image_bytes_says_the_dropped_upload_must_be_redone(fake, channel):
+    state, _ = fake
+    media_ref = channel.upload(Attachment(image=image()))
+    state.drop_unreferenced_blobs()
+    recorded_only = Attachment(image=PostImage(data=b"", mime_type="", alt="Delegates", width=0, height=0))
+    with pytest.raises(PermanentError, match="expired before the post went out"):
+        channel.publish("Resumed much later", attachment=recorded_only, media_ref=media_ref)
+    assert not state.posts
+
+
+def test_the_alt_text_in_the_ledger_wins_over_the_one_recorded_at_upload(fake, channel):
+    state, _ = fake
+    media_ref = channel.upload(Attachment(image=image("first draft")))
+    edited = Attachment(image=PostImage(data=b"", mime_type="", alt="Delegates voting at the AGM", width=0, height=0))
+    channel.publish("With edited alt text", attachment=edited, media_ref=media_ref)
+    assert state.posts[0]["embed"]["images"][0]["alt"] == "Delegates voting at the AGM"
+    assert state.posts[0]["embed"]["images"][0]["aspectRatio"]["width"] == 4  # the size recorded at upload

@@ -103,6 +103,14 @@ def _reply_ref(reply_to: str) -> tuple[models.AppBskyFeedPost.ReplyRef, tuple[st
     return ref, root
 
 
+def _has_bytes(attachment: Attachment | None) -> bool:
+    """Whether the attachment holds its media's bytes (not only a recorded reference to them)."""
+    if attachment is None:
+        return False
+    media = attachment.image or (attachment.card.thumb if attachment.card is not None else None)
+    return media is not None and bool(media.data)
+
+
 def _xrpc_error(exc: Exception) -> str:
     """The XRPC error name of a refused request ("ExpiredToken", "BlobTooLarge"), or ""."""
     response = getattr(exc, "response", None)
@@ -278,7 +286,7 @@ class BlueskyChannel:
                 ref = json.loads(self.upload(attachment) or "{}")
             return models.AppBskyEmbedImages.Main(images=[
                 models.AppBskyEmbedImages.Image(
-                    image=BlobRef.model_validate(item["blob"]), alt=item["alt"],
+                    image=BlobRef.model_validate(item["blob"]), alt=attachment.image.alt or item["alt"],
                     aspect_ratio=models.AppBskyEmbedDefs.AspectRatio(width=item["width"], height=item["height"])
                     if item.get("width") and item.get("height") else None)
                 for item in ref["images"]])
@@ -331,6 +339,11 @@ class BlueskyChannel:
             except atx.BadRequestError as exc:
                 if embed is None or "could not find blob" not in str(exc).lower():
                     raise
+                if not _has_bytes(attachment):  # a resumed run holds the reference, not the image
+                    raise PermanentError("bluesky: the uploaded image expired before the post went out",
+                                         hint="Bluesky drops an upload no post uses within minutes; the image "
+                                              "must be uploaded again", status=400,
+                                         provider_message=str(exc)) from exc
                 log.info("bluesky: the uploaded media expired before the post; uploading it again")
                 embed = self._embed(attachment, None)
                 created = send()
