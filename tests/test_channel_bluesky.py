@@ -450,3 +450,14 @@ def test_the_alt_text_in_the_ledger_wins_over_the_one_recorded_at_upload(fake, c
     channel.publish("With edited alt text", attachment=edited, media_ref=media_ref)
     assert state.posts[0]["embed"]["images"][0]["alt"] == "Delegates voting at the AGM"
     assert state.posts[0]["embed"]["images"][0]["aspectRatio"]["width"] == 4  # the size recorded at upload
+
+
+def test_a_token_near_its_expiry_is_refreshed_before_the_request_and_the_new_one_kept(fake, make, tmp_path):
+    state, server = fake
+    state.access_lifetime_s = 60  # the SDK refreshes a token within 15 minutes of its expiry, before using it
+    make().publish("first")
+    before = json.loads((tmp_path / "var" / "bluesky-session.json").read_text())["session"]
+    make().publish("second run")
+    after = json.loads((tmp_path / "var" / "bluesky-session.json").read_text())["session"]
+    assert state.sessions == 1 and state.refreshes >= 1 and before != after
+    assert len(server.requests_to("/xrpc/com.atproto.server.refreshSession")) == state.refreshes
