@@ -12,10 +12,12 @@ gives an exact wait. A registry entry without a network behind it is in `NO_WIRE
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from compose.config import Config
@@ -154,10 +156,14 @@ BLUESKY_HANDLE, BLUESKY_PASSWORD = "socitm.bsky.social", "abcd-SECRET-efgh-ijkl"
 def _bluesky(cls: type) -> AbstractContextManager[Rig]:
     state = FakeBluesky(handle=BLUESKY_HANDLE, app_password=BLUESKY_PASSWORD)
 
+    folders: list[tempfile.TemporaryDirectory[str]] = []  # removed with the rig
+
     def rig(server: FakeServer) -> Rig:
         def build(**overrides: str) -> Any:
+            folders.append(tempfile.TemporaryDirectory(prefix="bluesky-"))
             env = {"BLUESKY_HANDLE": BLUESKY_HANDLE, "BLUESKY_APP_PASSWORD": BLUESKY_PASSWORD,
-                   "BLUESKY_SERVICE_URL": server.url, **overrides}
+                   "BLUESKY_SERVICE_URL": server.url,  # each build its own session file, never ./var/
+                   "BLUESKY_SESSION_FILE": str(Path(folders[-1].name) / "session.json"), **overrides}
             return cls.from_env(env, config=CONFIG, timeout_s=TIMEOUT_S, clock=_clock)
 
         return Rig(server, build, lambda: len(state.posts), {"BLUESKY_APP_PASSWORD": "wrong-password"},
