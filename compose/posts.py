@@ -224,7 +224,12 @@ def roundup_thread(
     URL costs about 13 times as much): "first" puts the edition's web page (or the subscribe
     link) in the opening post, "last" puts the subscribe link and web page in the closing post.
     An item no post can carry is left out of the thread and named in `Thread.left_out`.
+    LinkedIn has no threads: its round-up is one post (`compose.linkedin_posts.linkedin_roundup`).
     """
+    if rules.name == "linkedin":
+        from compose.linkedin_posts import linkedin_roundup  # it builds on this module
+
+        return linkedin_roundup(edition, config=config, rules=rules, subscribe_url=subscribe_url)
     social, settings = config.social, _network_settings(config, rules.name)
     numbering = bool(settings and settings.numbering)
     candidates = _thread_items(edition, settings.sections if settings else None)

@@ -30,6 +30,16 @@ def enabled_networks(config: Config) -> list[str]:
     return [n for n in RULES_BY_NETWORK if network_settings(config, n).enabled]
 
 
+def item_networks(config: Config) -> list[str]:
+    """The enabled networks that get a post per new item (all but a `mode = "roundup"` one: LinkedIn)."""
+    return [n for n in enabled_networks(config) if getattr(network_settings(config, n), "mode", "item") == "item"]
+
+
+def roundup_networks(config: Config) -> list[str]:
+    """The enabled networks that get an edition's round-up (all but a `mode = "item"` one: LinkedIn)."""
+    return [n for n in enabled_networks(config) if getattr(network_settings(config, n), "mode", "roundup") == "roundup"]
+
+
 def subscribe_url(config: Config) -> str:
     """The public sign-up page a roundup points readers to."""
     return f"{str(config.edition.public_url).rstrip('/')}/subscribe"

@@ -19,7 +19,7 @@ from compose.config import Config
 from compose.models import Edition, Item
 from compose.post_length import RULES_BY_NETWORK, rules_for
 from compose.posts import ItemNotPostable, item_post, roundup_left_out
-from compose.threads import enabled_networks, network_settings, roundup_texts, thread_hash
+from compose.threads import item_networks, network_settings, roundup_networks, roundup_texts, thread_hash
 from state import ledger, quiet
 from state.editions import edition_value
 from state.models import EditionRow, ItemRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
@@ -50,7 +50,7 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
     auto_sections = {s.key for s in config.sections if s.auto_approve}
     created: list[int] = []
     calendar = QuietCalendar.from_config(config)
-    for network in enabled_networks(config):
+    for network in item_networks(config):
         settings = network_settings(config, network)
         query = (select(ItemRow, SourceRow.name).join(SourceRow, SourceRow.id == ItemRow.source_id)
                  .where(ItemRow.backlog.is_(False), ItemRow.section.in_(settings.sections)))
@@ -87,7 +87,7 @@ def draft_roundup(session: Session, config: Config, edition_row: EditionRow, edi
     It follows its edition (`follow_edition`) until someone edits it by hand."""
     created: list[int] = []
     calendar = QuietCalendar.from_config(config)
-    for network in enabled_networks(config):
+    for network in roundup_networks(config):
         key = f"edition:{edition_row.slug}"
         if _existing_keys(session, network, [key]):
             continue
