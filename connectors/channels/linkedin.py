@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -90,6 +91,9 @@ class LinkedInChannel:
                  api_url: str = DEFAULT_API_URL, timeout_s: float = 15.0, journal: UploadJournal | None = None,
                  clock: Callable[[], float] = time.time, transport: httpx.BaseTransport | None = None) -> None:
         self.author = organization_urn(organization_id)
+        if not re.fullmatch(r"20\d\d(0[1-9]|1[0-2])", api_version):
+            raise PermanentError(f"linkedin: {api_version!r} is not a LinkedIn-Version",
+                                 hint="set social.linkedin.api_version to a month, YYYYMM, e.g. \"202611\"")
         self.api_url = api_url.rstrip("/")
         self.api_version = api_version
         self.timeout_s = timeout_s

@@ -79,6 +79,8 @@ class FakeLinkedIn:
     permissions: set[str] = field(default_factory=lambda: {"w_organization_social", "r_organization_social"})
     expired: bool = False
     max_upload_bytes: int = 10_000_000
+    upload_expires_at_ms: int = 4_102_444_800_000  # 2100: upload URLs that last (a test may make them expire)
+    upload_base: str | None = None  # where upload URLs point (default: this server, as Host names it)
     posts: list[dict] = field(default_factory=list)
     images: dict[str, dict] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
@@ -150,9 +152,9 @@ class FakeLinkedIn:
             number = next(self._ids)
             urn, token = f"urn:li:image:D4E10AQ{number}", f"up-{number}"
             self.images[urn] = {"status": "WAITING_UPLOAD", "owner": self.author, "token": token, "data": b""}
-        host = request.headers.get("host", "127.0.0.1")
-        answer = {"value": {"uploadUrlExpiresAt": PUBLISHED_AT + 86_400_000, "image": urn,
-                            "uploadUrl": f"http://{host}/dms-uploads/{token}"}}
+        base = self.upload_base or f"http://{request.headers.get('host', '127.0.0.1')}"
+        answer = {"value": {"uploadUrlExpiresAt": self.upload_expires_at_ms, "image": urn,
+                            "uploadUrl": f"{base}/dms-uploads/{token}"}}
         assert not problems("images.initialize-upload.response", answer)
         return Reply(200, json=answer)
 
