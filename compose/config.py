@@ -271,6 +271,11 @@ class SocialNetwork(_Strict):
     # posting slots, wall-clock in edition.timezone: "monday 09:00", "weekdays 12:30", "weekends 10:00",
     # "daily 18:00"; approved posts take the next free one (compose.slots). Empty: posts go out when due
     slots: tuple[str, ...] = ()
+    # the item's image on posts: "off", on the "first" post of a thread, or on "every" post that has one
+    # (fetched through the guarded fetcher, fitted to the network; never published without alt text)
+    images: Literal["off", "first", "every"] = "first"
+    cards: bool = True  # a link card for the item's link (built by us on Bluesky and LinkedIn, else the network's)
+    hashtags: tuple[str, ...] | None = None  # None: `[social] hashtags`; () for none on this network
 
     @field_validator("slots", mode="before")
     @classmethod
