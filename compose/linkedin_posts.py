@@ -89,7 +89,8 @@ def linkedin_roundup(edition: Edition, *, config: Config, rules: NetworkRules, s
     settings = getattr(social, rules.name, None)
     stories = _stories(edition, settings.sections if settings else None)
     lines = [_story_line(item) for item in stories]
-    tags = " ".join(social.hashtags)
+    own_tags = getattr(settings, "hashtags", None)  # `[social.linkedin] hashtags`, else `[social] hashtags`
+    tags = " ".join(social.hashtags if own_tags is None else own_tags)
 
     def render(count: int, with_tags: bool = True) -> str:
         names = {"title": edition.title, "organisation": config.organisation.name, "count": count,

@@ -310,6 +310,13 @@ def test_a_roundup_is_one_post_listing_every_story() -> None:
     assert "#localgov" in text and "https://news.example.org/e/2026-12-07" in text
 
 
+def test_the_roundup_takes_linkedins_own_hashtags_when_it_has_some() -> None:
+    [text] = roundup_texts(_config(hashtags=["#govtech", "#digital"]), _edition(2), "linkedin")
+    assert text.endswith("#govtech #digital") and "#localgov" not in text
+    [bare] = roundup_texts(_config(hashtags=[]), _edition(2), "linkedin")
+    assert "#" not in bare
+
+
 def test_a_roundup_too_long_for_one_post_leaves_the_last_stories_out_and_says_so() -> None:
     thread = roundup_thread(_edition(60, title_words=10), config=_config(), rules=LINKEDIN_RULES,
                             subscribe_url="https://news.example.org/subscribe")

@@ -265,6 +265,8 @@ class LinkedInChannel:
             if element.get("author") == self.author and element.get("lifecycleState", "PUBLISHED") == "PUBLISHED" \
                     and comparable_text(plain_text(str(element.get("commentary", "")))) == wanted:
                 urn = str(element["id"])
+                if thread_key:
+                    self.journal.drop(thread_key)  # its upload is in use: nothing left to resume
                 log.info("linkedin: found %s already published (thread %s)", urn, thread_key or "-")
                 return PostReceipt(provider_id=urn, url=POST_URL.format(urn=urn))
         return None
