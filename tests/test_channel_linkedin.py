@@ -328,6 +328,19 @@ def test_a_roundup_too_long_for_one_post_leaves_the_last_stories_out_and_says_so
                                       subscribe_url="https://news.example.org/subscribe")
 
 
+@given(titles=st.lists(st.text(alphabet=st.sampled_from("ab é😀_#(\n"), min_size=1, max_size=200), max_size=60))
+def test_a_roundup_always_fits_and_accounts_for_every_story(titles: list[str]) -> None:
+    items = tuple(Item(url=f"https://socitm.net/news/{n}", title=title, section="news", source="site")
+                  for n, title in enumerate(titles))
+    edition = replace(_edition(0), sections=(EditionSection(key="news", title="News", items=items),))
+    thread = roundup_thread(edition, config=_config(), rules=LINKEDIN_RULES, subscribe_url="https://n.example/s")
+    [post] = thread.posts
+    assert weighted_length(post.text, LINKEDIN_RULES) <= LINKEDIN_RULES.max_length
+    shown = [n for n in range(len(titles)) if f"https://socitm.net/news/{n}\n" in post.text + "\n"]
+    assert shown == list(range(len(shown))) and len(shown) + len(thread.left_out) == len(titles)
+    assert plain_text(little_text(post.text)) == post.text
+
+
 def test_mode_says_whether_linkedin_gets_item_posts_or_the_roundup() -> None:
     assert "linkedin" not in item_networks(CONFIG) + roundup_networks(CONFIG)  # off by default
     assert "linkedin" in roundup_networks(_config()) and "linkedin" not in item_networks(_config())
