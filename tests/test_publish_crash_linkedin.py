@@ -116,7 +116,7 @@ def _image_site() -> ImageSite:
     return ImageSite({"/meeting.jpg": (make_image(1200, 800), "image/jpeg")})
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 def test_killed_at_every_step_of_a_linkedin_post_resumes_to_one_post_and_no_stray_image_on_sqlite(tmp_path):
     with _image_site().server() as images:
         image_url = f"{images.url}/meeting.jpg"
@@ -135,7 +135,7 @@ def test_killed_at_every_step_of_a_linkedin_post_resumes_to_one_post_and_no_stra
         _sweep(tmp_path, image_url, prepare)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 def test_killed_at_every_step_of_a_linkedin_post_resumes_to_one_post_and_no_stray_image_on_postgres(
         tmp_path, postgres_url):
     """Each kill point gets its own database, copied from a template nothing else holds open."""
