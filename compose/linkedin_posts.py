@@ -25,6 +25,7 @@ from compose.config import Config, fill_template
 from compose.items import one_line
 from compose.models import Edition, Item, Post, Thread
 from compose.post_length import NetworkRules, fits, within_limits
+from compose.posts import hashtags_for, with_media
 
 RESERVED = frozenset("\\|{}@[]()<>#*_~")
 _HASHTAG = re.compile(r"(?<!\S)#(\w+)")
@@ -83,14 +84,13 @@ def _story_line(item: Item) -> str:
 def linkedin_roundup(edition: Edition, *, config: Config, rules: NetworkRules, subscribe_url: str) -> Thread:
     """An edition's round-up on LinkedIn: ONE post (LinkedIn has no threads) with the opening
     line, a line and a link per story (the featured one first), the subscribe line and the
-    hashtags, within `rules` (3,000 characters). Stories that do not fit are left out from the
+    hashtags, within `rules` (3,000 characters), carrying the lead story's image and preview. Stories that do not fit are left out from the
     end, each named in `Thread.left_out`; the hashtags go first, before any story does."""
     social = config.social
     settings = getattr(social, rules.name, None)
     stories = _stories(edition, settings.sections if settings else None)
     lines = [_story_line(item) for item in stories]
-    own_tags = getattr(settings, "hashtags", None)  # `[social.linkedin] hashtags`, else `[social] hashtags`
-    tags = " ".join(social.hashtags if own_tags is None else own_tags)
+    tags = " ".join(hashtags_for(config, rules.name))
 
     def render(count: int, with_tags: bool = True) -> str:
         names = {"title": edition.title, "organisation": config.organisation.name, "count": count,
@@ -117,5 +117,8 @@ def linkedin_roundup(edition: Edition, *, config: Config, rules: NetworkRules, s
         left_out.insert(0, f"{item.title[:80]!r} ({item.url[:200]}) is not in the {rules.name} round-up: "
                            f"the post would be longer than {rules.max_length:,} characters")
     text = render(keep, with_tags)
-    posts = (Post(text=text, position=0),) if fits(text, rules) else ()
+    # the lead story's image and article preview, as `[social.linkedin]` images and cards say (a post
+    # shows one picture: the first story's)
+    lead = stories[0] if keep else None
+    posts = (with_media(Post(text=text, position=0), lead, settings, first=True),) if fits(text, rules) else ()
     return Thread(network=rules.name, key=f"{edition.slug}-{rules.name}", posts=posts, left_out=tuple(left_out))

@@ -23,7 +23,7 @@ ledger row: the image with its alt text, and a link card for a network whose cha
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -79,8 +79,9 @@ class FetchedImage:
 
 
 class ImageFetcher(Protocol):
-    def get(self, url: str, *, max_bytes: int) -> FetchedImage:
-        """The image at `url`, at most `max_bytes`; raises `ImageRefused` or `ImageUnavailable`."""
+    def get(self, url: str, *, max_bytes: int, types: Collection[str] = ..., what: str = "image") -> FetchedImage:
+        """The body at `url` (an image unless `types` says otherwise), at most `max_bytes`; raises
+        `ImageRefused` or `ImageUnavailable` (naming it `what`)."""
         ...
 
 
@@ -100,52 +101,53 @@ class GuardedImageFetcher:
         """Trusting the configured sources' hosts and `[fetch] allow_hosts`, as the link check does."""
         return cls(OutboundGuard.trusting([str(source.url) for source in config.sources], config.fetch.allow_hosts))
 
-    def get(self, url: str, *, max_bytes: int) -> FetchedImage:
-        from connectors.sources.fetch import USER_AGENT  # (imports aiohttp: only when an image is fetched)
+    def get(self, url: str, *, max_bytes: int, types: Collection[str] = tuple(DECODABLE),
+            what: str = "image") -> FetchedImage:
+        from connectors.sources.fetch import USER_AGENT  # (imports aiohttp: only when something is fetched)
 
         if not url.lower().startswith(("http://", "https://")):
-            raise ImageRefused(f"image {url[:200]!r} is not an http(s) URL", hint=_IMAGE_HINT)
+            raise ImageRefused(f"{what} {url[:200]!r} is not an http(s) URL", hint=_IMAGE_HINT)
         transport = guarded_transport(self.guard, asynchronous=False, resolver=self.resolver)
         try:
             with httpx.Client(timeout=self.timeout_s, follow_redirects=True, trust_env=False,
                               max_redirects=ImageFetchLimits.max_redirects, transport=transport,
-                              headers={"User-Agent": USER_AGENT, "Accept": ", ".join(DECODABLE)}) as client, \
+                              headers={"User-Agent": USER_AGENT, "Accept": ", ".join(types)}) as client, \
                     client.stream("GET", url) as response:
-                return self._read(url, response, max_bytes)
+                return self._read(url, response, max_bytes, types, what)
         except OutboundRefused as refused:
-            raise ImageRefused(f"image {url[:200]} not fetched: {refused}", hint=refused.hint) from None
+            raise ImageRefused(f"{what} {url[:200]} not fetched: {refused}", hint=refused.hint) from None
         except httpx.TooManyRedirects:
-            raise ImageRefused(f"image {url[:200]} redirects more than {ImageFetchLimits.max_redirects} times",
+            raise ImageRefused(f"{what} {url[:200]} redirects more than {ImageFetchLimits.max_redirects} times",
                                hint=_IMAGE_HINT) from None
         except httpx.TimeoutException:
-            raise ImageUnavailable(f"image {url[:200]}: no answer within {self.timeout_s:g} s",
+            raise ImageUnavailable(f"{what} {url[:200]}: no answer within {self.timeout_s:g} s",
                                    hint="tried again on the next run") from None
         except httpx.HTTPError as exc:
-            raise ImageUnavailable(f"image {url[:200]} unreachable ({type(exc).__name__})",
+            raise ImageUnavailable(f"{what} {url[:200]} unreachable ({type(exc).__name__})",
                                    hint="tried again on the next run") from None
 
     @staticmethod
-    def _read(url: str, response: httpx.Response, max_bytes: int) -> FetchedImage:
+    def _read(url: str, response: httpx.Response, max_bytes: int, types: Collection[str], what: str) -> FetchedImage:
         status = response.status_code
         if status >= 500 or status == 429:
-            raise ImageUnavailable(f"image {url[:200]} answered HTTP {status}", status=status,
+            raise ImageUnavailable(f"{what} {url[:200]} answered HTTP {status}", status=status,
                                    hint="tried again on the next run")
         if status >= 400:
-            raise ImageRefused(f"image {url[:200]} answered HTTP {status}", status=status,
-                               hint="check the item's image link, or " + _IMAGE_HINT)
+            raise ImageRefused(f"{what} {url[:200]} answered HTTP {status}", status=status,
+                               hint=f"check the item's {what} link, or " + _IMAGE_HINT)
         content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if content_type not in DECODABLE:
-            raise ImageRefused(f"image {url[:200]} is {content_type or 'of no declared type'}, not "
-                               f"{', '.join(DECODABLE)}", hint=_IMAGE_HINT)
+        if content_type not in types:
+            raise ImageRefused(f"{what} {url[:200]} is {content_type or 'of no declared type'}, not "
+                               f"{', '.join(types)}", hint=_IMAGE_HINT)
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_bytes:
-            raise ImageRefused(f"image {url[:200]} is {int(declared):,} bytes, more than the {max_bytes:,} "
+            raise ImageRefused(f"{what} {url[:200]} is {int(declared):,} bytes, more than the {max_bytes:,} "
                                "fetched at most", hint=_IMAGE_HINT)
         body = bytearray()
         for chunk in response.iter_bytes():
             body += chunk
             if len(body) > max_bytes:
-                raise ImageRefused(f"image {url[:200]} is more than the {max_bytes:,} bytes fetched at most",
+                raise ImageRefused(f"{what} {url[:200]} is more than the {max_bytes:,} bytes fetched at most",
                                    hint=_IMAGE_HINT)
         return FetchedImage(url=str(response.url), content_type=content_type, data=bytes(body))
 

@@ -21,8 +21,7 @@ from compose.config import Config
 from compose.linkedin_posts import RESERVED, linkedin_roundup, little_text, plain_text
 from compose.models import Edition, EditionSection, Item
 from compose.post_length import LINKEDIN_RULES, rules_for, weighted_length
-from compose.posts import roundup_thread
-from compose.threads import item_networks, roundup_networks, roundup_texts
+from compose.threads import item_networks, roundup, roundup_networks, roundup_texts, subscribe_url
 from connectors.channels import post_channel
 from connectors.channels.base import Attachment, LinkCard, PostImage
 from connectors.channels.linkedin import LinkedInChannel
@@ -318,14 +317,13 @@ def test_the_roundup_takes_linkedins_own_hashtags_when_it_has_some() -> None:
 
 
 def test_a_roundup_too_long_for_one_post_leaves_the_last_stories_out_and_says_so() -> None:
-    thread = roundup_thread(_edition(60, title_words=10), config=_config(), rules=LINKEDIN_RULES,
-                            subscribe_url="https://news.example.org/subscribe")
+    thread = roundup(_config(), _edition(60, title_words=10), "linkedin")
     [post] = thread.posts
     assert weighted_length(post.text, LINKEDIN_RULES) <= 3000 and thread.left_out
     assert "Story 59" in thread.left_out[-1] and "3,000" in thread.left_out[-1]
     assert post.text.count("https://socitm.net/news/") + len(thread.left_out) == 60
     assert thread == linkedin_roundup(_edition(60, title_words=10), config=_config(), rules=LINKEDIN_RULES,
-                                      subscribe_url="https://news.example.org/subscribe")
+                                      subscribe_url=subscribe_url(_config()))
 
 
 @given(titles=st.lists(st.text(alphabet=st.sampled_from("ab é😀_#(\n"), min_size=1, max_size=200), max_size=60))
@@ -333,7 +331,7 @@ def test_a_roundup_always_fits_and_accounts_for_every_story(titles: list[str]) -
     items = tuple(Item(url=f"https://socitm.net/news/{n}", title=title, section="news", source="site")
                   for n, title in enumerate(titles))
     edition = replace(_edition(0), sections=(EditionSection(key="news", title="News", items=items),))
-    thread = roundup_thread(edition, config=_config(), rules=LINKEDIN_RULES, subscribe_url="https://n.example/s")
+    thread = roundup(_config(), edition, "linkedin")
     [post] = thread.posts
     assert weighted_length(post.text, LINKEDIN_RULES) <= LINKEDIN_RULES.max_length
     shown = [n for n in range(len(titles)) if f"https://socitm.net/news/{n}\n" in post.text + "\n"]

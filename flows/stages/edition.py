@@ -123,6 +123,9 @@ def build_edition_and_threads(session: Session, config: Config, *, now: datetime
     if result.built and result.edition_id is not None:
         row = ledger.get_edition(session, result.edition_id)
         threads = draft_roundup(session, config, row, edition_value(session, row, config), now=now)
+        from flows.stages.cards import check_cards
+
+        check_cards(session, config, threads)  # an empty link card is noted on its thread for staff
     elif result.edition_id is None:
         reason = _nothing_new_reason(session, reason)
     return {"id": result.edition_id, "built": result.built, "reason": reason, "warnings": list(result.warnings),
