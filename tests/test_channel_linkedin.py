@@ -309,6 +309,16 @@ def test_a_roundup_is_one_post_listing_every_story() -> None:
     assert "#localgov" in text and "https://news.example.org/e/2026-12-07" in text
 
 
+def test_a_roundup_shows_the_lead_storys_image_and_preview() -> None:
+    edition = _edition(3)
+    lead = replace(edition.items[0], image_url="https://socitm.net/lead.jpg", image_alt="A server room")
+    edition = replace(edition, featured=lead)
+    [post] = roundup(_config(), edition, "linkedin").posts
+    assert (post.card_url, post.image_url, post.image_alt) == (lead.url, "https://socitm.net/lead.jpg", "A server room")
+    [bare] = roundup(_config(images="off", cards=False), edition, "linkedin").posts
+    assert (bare.card_url, bare.image_url) == (None, None)
+
+
 def test_the_roundup_takes_linkedins_own_hashtags_when_it_has_some() -> None:
     [text] = roundup_texts(_config(hashtags=["#govtech", "#digital"]), _edition(2), "linkedin")
     assert text.endswith("#govtech #digital") and "#localgov" not in text
