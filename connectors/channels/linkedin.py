@@ -27,6 +27,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -188,7 +189,7 @@ class LinkedInChannel:
         status = self._send("GET", f"/rest/images/{quote(pending.image, safe='')}", what="image lookup",
                             lookup=True).json().get("status")
         if status in ("AVAILABLE", "PROCESSING"):
-            self.journal.put(thread_key, PendingUpload(**{**_fields(pending), "uploaded": True}))
+            self.journal.put(thread_key, replace(pending, uploaded=True))
             return pending.image
         expired = pending.expires_at_ms is not None and pending.expires_at_ms <= self._clock() * 1000
         if status == "WAITING_UPLOAD" and not expired:
@@ -201,7 +202,7 @@ class LinkedInChannel:
         self._send("PUT", pending.upload_url, content=image.data, what="image upload", authorise=ours,
                    headers={"Content-Type": image.mime_type})
         if thread_key:
-            self.journal.put(thread_key, PendingUpload(**{**_fields(pending), "uploaded": True}))
+            self.journal.put(thread_key, replace(pending, uploaded=True))
         log.info("linkedin: uploaded image %s (thread %s)", pending.image, thread_key or "-")
         return pending.image
 
@@ -335,7 +336,3 @@ class LinkedInChannel:
         return PermanentError(f"linkedin: the {what} was refused ({status})", status=status,
                               hint="fix the post; sending it unchanged will fail again", provider_message=message)
 
-
-def _fields(pending: PendingUpload) -> dict[str, Any]:
-    return {"image": pending.image, "upload_url": pending.upload_url, "expires_at_ms": pending.expires_at_ms,
-            "digest": pending.digest, "uploaded": pending.uploaded}
