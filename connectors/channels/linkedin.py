@@ -335,4 +335,3 @@ class LinkedInChannel:
                                        "image or post without it", provider_message=message)
         return PermanentError(f"linkedin: the {what} was refused ({status})", status=status,
                               hint="fix the post; sending it unchanged will fail again", provider_message=message)
-
