@@ -27,14 +27,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-
 from compose.items import clip, one_line
 from connectors.channels.base import Attachment, ImageLimits, LinkCard, PostImage
 from connectors.errors import PermanentError, TransientError
 from connectors.outbound import OutboundGuard, OutboundRefused, Resolver, guarded_transport
 
 if TYPE_CHECKING:
+    import httpx
+
     from compose.config import Config
 
 
@@ -103,7 +103,9 @@ class GuardedImageFetcher:
 
     def get(self, url: str, *, max_bytes: int, types: Collection[str] = tuple(DECODABLE),
             what: str = "image") -> FetchedImage:
-        from connectors.sources.fetch import USER_AGENT  # (imports aiohttp: only when something is fetched)
+        import httpx  # (httpx and aiohttp are imported when something is fetched, not by every publisher)
+
+        from connectors.sources.fetch import USER_AGENT
 
         if not url.lower().startswith(("http://", "https://")):
             raise ImageRefused(f"{what} {url[:200]!r} is not an http(s) URL", hint=_IMAGE_HINT)

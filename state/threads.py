@@ -82,6 +82,7 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
             thread = _new_thread(session, network=network, key=key, kind="item", texts=[post.text], now=now,
                                  item_id=row.id, scheduled_for=now, calendar=calendar)
             apply_media(thread, [post])
+            thread.content_hash = hash_now(thread)  # before any approval: it binds the media too
             if source in auto or row.section in auto_sections:
                 what = f"source {source!r}" if source in auto else f"section {row.section!r}"
                 ledger.auto_approve(session, thread, now=now, config=config,
@@ -107,8 +108,8 @@ def draft_roundup(session: Session, config: Config, edition_row: EditionRow, edi
         row = _new_thread(session, network=network, key=key, kind="roundup", texts=texts, now=now,
                           edition_id=edition_row.id, scheduled_for=edition_row.scheduled_for, error=left_out,
                           calendar=calendar)
-        row.derived_hash = row.content_hash
         apply_media(row, posts)
+        row.content_hash = row.derived_hash = hash_now(row)
         created.append(row.id)
     return created
 
@@ -177,11 +178,28 @@ def derived_posts(session: Session, config: Config, thread: ThreadRow, *,
                          link_placement=link_placement or thread.link_placement)
 
 
-def apply_media(thread: ThreadRow, posts: Sequence[Post]) -> None:
+def hash_now(thread: ThreadRow) -> str:
+    """The content hash of `thread` as it is now: the one place drafts take it after their media are
+    set (`compose.threads.thread_hash` of the posts' texts, which approval binds)."""
+    return thread_hash([p.text for p in thread.posts])
+
+
+def settle_hash(session: Session, thread: ThreadRow, *, by: str, now: datetime, derived: bool) -> bool:
+    """After `apply_media` changed a thread's media: its content hash taken again, through the
+    ledger (which voids an approval) when it differs. True if it changed."""
+    current = hash_now(thread)
+    if derived:
+        thread.derived_hash = current
+    return ledger.change_content(session, thread, content_hash=current, by=by, now=now,
+                                 reason="its image, alt text or card changed") if current != thread.content_hash else False
+
+
+def apply_media(thread: ThreadRow, posts: Sequence[Post]) -> bool:
     """Each post row's image, alt text and card from the drafted `posts` (by position). Alt text
     staff wrote (`image_alt_by`) stays while the image is the same; another image (or none) takes
-    the source's alt text and forgets any upload. Does not flush."""
+    the source's alt text and forgets any upload. True if anything changed. Does not flush."""
     by_position = {post.position: post for post in posts}
+    before = [(row.image_url, row.image_alt, row.card_url) for row in thread.posts]
     for row in thread.posts:
         post = by_position.get(row.position)
         image_url = post.image_url if post is not None else None
@@ -191,6 +209,7 @@ def apply_media(thread: ThreadRow, posts: Sequence[Post]) -> None:
         elif row.image_alt_by is None:
             row.image_alt = post.image_alt if post is not None else None
         row.card_url = post.card_url if post is not None else None
+    return before != [(row.image_url, row.image_alt, row.card_url) for row in thread.posts]
 
 
 def follow_edition(session: Session, config: Config, edition_row: EditionRow, *, by: str, now: datetime) -> list[int]:
@@ -205,7 +224,9 @@ def follow_edition(session: Session, config: Config, edition_row: EditionRow, *,
         if write_posts(session, thread, [p.text for p in posts], by=by, now=now, derived=True,
                        reason=f"edition {edition_row.id} changed"):
             changed.append(thread.id)
-        apply_media(thread, posts)
+        if apply_media(thread, posts) and settle_hash(session, thread, by=by, now=now, derived=True) \
+                and thread.id not in changed:
+            changed.append(thread.id)
     return changed
 
 
@@ -225,5 +246,6 @@ def rebuild_roundup(session: Session, config: Config, thread: ThreadRow, *, by: 
             else link_placement
     changed = write_posts(session, thread, [p.text for p in posts], by=by, now=now, derived=True,
                           reason="rebuilt from the edition" + (f", links: {link_placement}" if link_placement else ""))
-    apply_media(thread, posts)
+    if apply_media(thread, posts):
+        changed = settle_hash(session, thread, by=by, now=now, derived=True) or changed
     return changed

@@ -152,3 +152,25 @@ def test_a_page_that_cannot_be_read_is_not_noted_on_the_thread(db):
         drafted = draft_item_posts(session, cfg, now=NOW)
         assert check_cards(session, cfg, drafted) == []
         assert all(t.error is None for t in session.scalars(select(ThreadRow)))
+
+
+def test_a_redraft_keeps_staff_alt_text_for_the_same_image_and_forgets_it_for_another(db):
+    from compose.models import Post
+    from state import ledger
+    from state.threads import apply_media
+
+    with db.session() as session:
+        thread = ledger.create_thread(session, network="bluesky", key="edition:x", kind="roundup",
+                                      texts=["Opening", "Story"], content_hash="h", now=NOW)
+        drafted = [Post("Opening", 0, image_url="https://socitm.net/a.jpg", image_alt=None),
+                   Post("Story", 1, card_url="https://socitm.net/news/1")]
+        assert apply_media(thread, drafted)
+        opening = thread.posts[0]
+        opening.image_alt, opening.image_alt_by, opening.media_ref = "Staff alt", "comms@example.org", '{"blob": 1}'
+        assert not apply_media(thread, drafted)  # the same image: staff's alt text and the upload stay
+        assert (opening.image_alt, opening.media_ref) == ("Staff alt", '{"blob": 1}')
+        assert thread.posts[1].card_url == "https://socitm.net/news/1"
+        other = [Post("Opening", 0, image_url="https://socitm.net/b.jpg", image_alt="Source alt"), drafted[1]]
+        assert apply_media(thread, other)
+        assert (opening.image_url, opening.image_alt, opening.image_alt_by, opening.media_ref) == (
+            "https://socitm.net/b.jpg", "Source alt", None, None)

@@ -22,7 +22,8 @@ from connectors.channels.outbox_posts import OutboxPostChannel
 from flows.stages.publish import publish_due_posts
 from state import ledger
 from state.db import Database
-from state.models import PostRow, PostStatus, ThreadRow, ThreadStatus
+from state.models import ItemRow, PostRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
+from state.status_report import failures
 from tests.fakes.server import FakeServer, Fault
 from tests.helpers.images import ImageSite, make_image
 from tests.helpers.staff import add_staff_rows
@@ -155,6 +156,9 @@ def test_an_image_without_alt_text_is_never_published(db, site, tmp_path):
     assert thread.status == ThreadStatus.APPROVED  # waiting, not failed
     assert "post 2 carries an image without alt text" in (thread.error or "")
     assert all(p.status == PostStatus.PENDING for p in posts)
+    with db.session() as session:  # `syndicate status` lists it under "Needs attention"
+        assert [(f["kind"], f["id"]) for f in failures(session)] == [("thread-no-alt", thread_id)]
+        assert "waiting for alt text" in failures(session)[0]["error"]
 
 
 def test_with_images_off_the_post_goes_without_its_image(db, site, tmp_path):
@@ -212,3 +216,35 @@ def test_an_image_on_an_internal_address_is_refused(db, site, tmp_path):
     assert len(summary.failed) == 1 and "loopback address" in summary.failed[0]
     assert not server.requests
     assert rows(db, thread_id)[0].status == ThreadStatus.FAILED
+
+
+def test_a_card_is_built_and_its_thumbnail_uploaded_where_the_network_builds_cards(db, site, tmp_path):
+    images, server = site
+    images.files["/item.jpg"] = (make_image(1200, 630), "image/jpeg")
+    config = make_config(tmp_path, server)
+    with db.session() as session:
+        source = SourceRow(name="news", kind="feed", url="https://example.org/feed.xml", section="news")
+        session.add(source)
+        session.flush()
+        session.add(ItemRow(key="https://example.org/a", url="https://example.org/a", title="Councils adopt the standard",
+                            summary_text="What was agreed, and what it means for services.", section="news",
+                            source_id=source.id, content_hash="a", image_url=f"{server.url}/item.jpg",
+                            published_at=NOW, first_seen_at=NOW))
+        session.flush()
+        item_id = session.scalars(select(ItemRow.id)).one()
+    thread_id = add_thread(db, [{"text": "Councils adopt the standard https://example.org/a",
+                                 "card_url": "https://example.org/a"}], key=f"item:{item_id}")
+    with db.session() as session:
+        session.get(ThreadRow, thread_id).item_id = item_id
+    calls: list[tuple[str, object]] = []
+    channel = RecordingOutbox("bluesky", config.social.outbox_dir, calls)
+    assert channel.builds_cards
+    with db.session() as session:
+        session.get(ThreadRow, thread_id).network = "bluesky"
+    summary = run(db, config, channel)
+    assert summary.threads_done == [thread_id] and [name for name, _ in calls] == ["upload", "publish"]
+    written = json.loads((Path(config.social.outbox_dir) / "bluesky" / f"item-{item_id}.json").read_text())["posts"]
+    card = written[0]["card"]
+    assert card["title"] == "Councils adopt the standard" and card["description"].startswith("What was agreed")
+    assert card["thumb"]["alt"] == "Councils adopt the standard"  # the item's title: it gave no alt text
+    assert rows(db, thread_id)[1][0].media_ref
