@@ -18,8 +18,15 @@ from compose.calendar import QuietCalendar
 from compose.config import Config
 from compose.models import Edition, Item, Post
 from compose.post_length import RULES_BY_NETWORK, rules_for
-from compose.posts import ItemNotPostable, item_thread_post, roundup_left_out
-from compose.threads import enabled_networks, network_settings, roundup_posts, thread_hash
+from compose.posts import ItemNotPostable, item_thread_post
+from compose.threads import (
+    item_networks,
+    network_settings,
+    roundup,
+    roundup_networks,
+    roundup_posts,
+    thread_hash,
+)
 from state import ledger, quiet
 from state.editions import edition_value
 from state.models import EditionRow, ItemRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
@@ -50,7 +57,7 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
     auto_sections = {s.key for s in config.sections if s.auto_approve}
     created: list[int] = []
     calendar = QuietCalendar.from_config(config)
-    for network in enabled_networks(config):
+    for network in item_networks(config):
         settings = network_settings(config, network)
         query = (select(ItemRow, SourceRow.name).join(SourceRow, SourceRow.id == ItemRow.source_id)
                  .where(ItemRow.backlog.is_(False), ItemRow.section.in_(settings.sections)))
@@ -90,13 +97,14 @@ def draft_roundup(session: Session, config: Config, edition_row: EditionRow, edi
     It follows its edition (`follow_edition`) until someone edits it by hand."""
     created: list[int] = []
     calendar = QuietCalendar.from_config(config)
-    for network in enabled_networks(config):
+    for network in roundup_networks(config):
         key = f"edition:{edition_row.slug}"
         if _existing_keys(session, network, [key]):
             continue
-        posts = roundup_posts(config, edition, network)
+        thread = roundup(config, edition, network)  # LinkedIn: one post (compose.threads.roundup)
+        posts = thread.posts
         texts = [p.text for p in posts]
-        left_out = "; ".join(roundup_left_out(edition, config=config, rules=rules_for(network, config))) or None
+        left_out = "; ".join(thread.left_out) or None
         row = _new_thread(session, network=network, key=key, kind="roundup", texts=texts, now=now,
                           edition_id=edition_row.id, scheduled_for=edition_row.scheduled_for, error=left_out,
                           calendar=calendar)

@@ -86,7 +86,7 @@ def posts_move(
 def posts_slots(
     days: Annotated[int, typer.Option("--days", min=1, max=62, help="How many days ahead.")] = 7,
     network: Annotated[str | None, typer.Option("--network", metavar="NAME",
-                                                help="One network (x, mastodon, bluesky).")] = None,
+                                                help="One network (x, mastodon, bluesky, linkedin).")] = None,
 ) -> None:
     """The posting slots of the days ahead on each network with slots: which post holds each, which are free."""
     from sqlalchemy import select

@@ -117,7 +117,7 @@ def destination(network: str, channel: PostChannel) -> str:
     return f"posted to {NETWORK_NAMES.get(network, network)}"
 
 
-NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky"}
+NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "linkedin": "LinkedIn"}
 
 
 @dataclass

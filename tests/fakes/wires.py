@@ -23,6 +23,8 @@ from typing import Any
 from compose.config import Config
 from tests.fakes.fake_bluesky import FakeBluesky
 from tests.fakes.fake_bluesky import rate_limited as bluesky_rate_limited
+from tests.fakes.fake_linkedin import FakeLinkedIn
+from tests.fakes.fake_linkedin import rate_limited as linkedin_rate_limited
 from tests.fakes.fake_mastodon import FakeMastodon
 from tests.fakes.fake_mastodon import rate_limited as mastodon_rate_limited
 from tests.fakes.fake_sendgrid import SEND_PATH, FakeSendGrid
@@ -172,6 +174,26 @@ def _bluesky(cls: type) -> AbstractContextManager[Rig]:
     return _running(state.server(), rig)
 
 
+# --- LinkedIn -----------------------------------------------------------------------------------------
+
+LINKEDIN_TOKEN = "AQX-linkedin-TOKEN-secret-5c2e"
+
+
+def _linkedin(cls: type) -> AbstractContextManager[Rig]:
+    state = FakeLinkedIn(access_token=LINKEDIN_TOKEN)
+
+    def rig(server: FakeServer) -> Rig:
+        def build(**overrides: str) -> Any:
+            env = {"LINKEDIN_ACCESS_TOKEN": LINKEDIN_TOKEN, "LINKEDIN_ORGANIZATION_ID": state.organization_id,
+                   "LINKEDIN_API_URL": server.url, "LINKEDIN_UPLOAD_JOURNAL": "", **overrides}
+            return cls.from_env(env, config=CONFIG, timeout_s=TIMEOUT_S, clock=_clock)
+
+        return Rig(server, build, lambda: len(state.posts), {"LINKEDIN_ACCESS_TOKEN": "someone-else"},
+                   {"LINKEDIN_API_URL": closed_port_url()})
+
+    return _running(state.server(), rig)
+
+
 # --- SendGrid -----------------------------------------------------------------------------------------
 
 SENDGRID_KEY = "SG.very-secret-key-123"
@@ -211,6 +233,9 @@ POST_WIRES: dict[str, Wire] = {
                     rate_limited=lambda reset_in: bluesky_rate_limited(
                         reset_at=None if reset_in is None else int(NOW) + reset_in),
                     error_body=lambda status, message: {"error": "UpstreamFailure", "message": message}),
+    "linkedin": Wire(secrets=(LINKEDIN_TOKEN,), send_path="/rest/posts", lookup_path="/rest/posts", start=_linkedin,
+                     rate_limited=lambda reset_in: linkedin_rate_limited(retry_after=reset_in),
+                     error_body=lambda status, message: {"status": status, "message": message}),
 }
 EMAIL_WIRES: dict[str, Wire] = {
     "sendgrid": Wire(secrets=(SENDGRID_KEY,), send_path=SEND_PATH, lookup_path=None, start=_sendgrid,
