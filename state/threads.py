@@ -23,6 +23,7 @@ from compose.threads import enabled_networks, network_settings, roundup_texts, t
 from state import ledger, quiet
 from state.editions import edition_value
 from state.models import EditionRow, ItemRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
+from state.post_media import content_hash_of
 
 
 def _new_thread(session: Session, *, network: str, key: str, kind: str, texts: Sequence[str], now: datetime,
@@ -123,7 +124,8 @@ def write_posts(session: Session, thread: ThreadRow, texts: Sequence[str], *, by
     """Replace the thread's posts with `texts` (through the ledger, which voids an approval and
     logs each post's before and after). `derived`: the texts come from the edition. True if changed."""
     texts = list(texts)
-    new_hash = thread_hash(texts)
+    kept = list(thread.posts) if len(thread.posts) == len(texts) else []  # new posts carry no image yet
+    new_hash = content_hash_of(texts, kept)  # the posts' images, alt texts and cards stay part of it
     before = [p.text for p in thread.posts]
     if derived:
         thread.derived_hash = new_hash
