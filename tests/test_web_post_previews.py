@@ -105,7 +105,9 @@ def test_other_networks_show_their_own_link_and_card(desk, network):
     shown = _preview(page, post_id)
     name = {"mastodon": "Mastodon", "bluesky": "Bluesky", "linkedin": "LinkedIn"}[network]
     assert f"How it will look on {name}" in page and f"preview preview-{network}\" id=\"post-preview-{post_id}" in page
-    assert f'class="preview-card preview-card-{network}"' in shown and html.escape(summary)[:40] in shown
+    assert f'class="preview-card preview-card-{network}"' in shown
+    # LinkedIn's article preview shows the title and the site; the others the description too
+    assert (html.escape(summary)[:40] in shown) is (network != "linkedin")
     assert '<span class="pv-mention">@socitm@mastodon.social</span>' in shown
     if network == "linkedin":
         assert "Organisation page" in shown and "The card is sent with the post" in shown

@@ -20,7 +20,7 @@ from compose.slots import parse_local
 from connectors.channels.reach import loopback_warning
 from state import ledger, quiet, slots
 from state.models import EditionRow, ItemRow, ThreadRow, ThreadStatus
-from state.post_media import content_hash_of, missing_alt_reason, set_image_alt
+from state.post_media import content_hash_of, missing_alt, missing_alt_reason, set_image_alt
 from state.staff import Staff
 from state.threads import can_change, derived_texts, hand_edited, rebuild_roundup, write_posts
 from web.edition_pages import two_person_rule
@@ -94,7 +94,7 @@ def _view(thread: ThreadRow, config: Any, session: Any, staff: Staff, now: Any,
         "edition": session.get(EditionRow, thread.edition_id) if thread.edition_id else None,
         "item": session.get(ItemRow, thread.item_id) if thread.item_id else None,
         "network_name": network_name(thread.network), "alt_max": alt_limit(thread.network),
-        "no_alt": missing_alt_reason(thread),
+        "no_alt": missing_alt_reason(thread), "no_alt_posts": missing_alt(session, thread),
         "hand_edited": hand_edited(thread), "stale": False, "cheaper": None,
         "placement": PLACEMENT_WORDS.get(str(thread.link_placement or getattr(
             getattr(config.social, thread.network, None), "link_placement", ""))),
