@@ -167,3 +167,16 @@ def test_the_alt_text_form_saves_lets_it_be_approved_and_a_change_voids_the_appr
     too_long = _post(editor, f"/desk/threads/{tid}/posts/{post_id}/alt", {"alt": "x" * 1001})
     assert too_long.status_code == 400 and "1 over the network&#39;s 1,000: shorten it" in too_long.text
     assert _post(editor, f"/desk/threads/{tid}/posts/999999/alt", {"alt": "A chart"}).status_code == 404
+
+
+def test_a_link_to_a_page_that_is_no_item_gets_a_card_without_a_title(desk):
+    app, db, _ = desk
+    with db.session() as session:
+        texts = ["Read the whole edition and sign up: https://www.socitm.net/subscribe"]
+        thread = ledger.create_thread(session, network="x", key="edition:2026-11-26", kind="roundup", texts=texts,
+                                      content_hash=thread_hash(texts), now=NOW, scheduled_for=NOW + timedelta(days=1))
+        post_id = thread.posts[0].id
+    shown = _preview(_as(app, "ed@example.org").get("/desk/threads").text, post_id)
+    assert '<span class="preview-title">https://www.socitm.net/subscribe</span>' in shown
+    assert "This link is not to an item, so its title and picture are not known here." in shown
+    assert "preview-thumb" not in shown
