@@ -36,8 +36,9 @@ def media_of(post: PostRow) -> PostMedia:
 
 def content_hash_of(texts: list[str], posts: list[PostRow]) -> str:
     """The hash an approval binds: `texts` (the posts' texts, perhaps new ones) with the media of
-    `posts` at the same positions (a post beyond them carries none)."""
-    return thread_hash(texts, [media_of(p) for p in posts[:len(texts)]])
+    `posts` when there are as many (an edit keeps each post's image; a thread rewritten with more
+    or fewer posts gets new posts, which carry none until drafted with one)."""
+    return thread_hash(texts, [media_of(p) for p in posts] if len(posts) == len(texts) else [])
 
 
 def thread_content_hash(thread: ThreadRow) -> str:

@@ -124,8 +124,7 @@ def write_posts(session: Session, thread: ThreadRow, texts: Sequence[str], *, by
     """Replace the thread's posts with `texts` (through the ledger, which voids an approval and
     logs each post's before and after). `derived`: the texts come from the edition. True if changed."""
     texts = list(texts)
-    kept = list(thread.posts) if len(thread.posts) == len(texts) else []  # new posts carry no image yet
-    new_hash = content_hash_of(texts, kept)  # the posts' images, alt texts and cards stay part of it
+    new_hash = content_hash_of(texts, list(thread.posts))  # each post's image, alt text and card too
     before = [p.text for p in thread.posts]
     if derived:
         thread.derived_hash = new_hash

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from compose.threads import thread_hash
@@ -124,3 +126,24 @@ def test_editing_a_post_keeps_its_image_in_the_hash(db: Database) -> None:
         texts[0] = "Forty councils join the digital skills compact https://www.socitm.net/news/1"
         assert write_posts(session, thread, texts, by=EDITOR, now=NOW)
         assert thread.content_hash == thread_content_hash(thread) != thread_hash(texts)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(alt=st.text(max_size=1100))
+def test_any_alt_text_is_stored_as_given_or_refused_with_nothing_changed(db: Database, alt: str) -> None:
+    """Whatever staff type (emoji, RTL, NUL, lone surrogates, 1,100 characters), it is either kept
+    exactly as stored (trimmed) on both databases, or refused with the reason and nothing changes."""
+    with db.session() as session:
+        thread = _thread(session)
+        post_id, tid, before = thread.posts[1].id, thread.id, thread.content_hash
+        try:
+            set_image_alt(session, post_id, alt, by=EDITOR, now=NOW)
+            stored = alt.replace("\r\n", "\n").strip()
+        except ledger.LedgerError as exc:
+            assert str(exc).startswith("the alt text ")
+            stored = None
+    with db.session() as session:
+        post, thread = session.get(PostRow, post_id), session.get(ThreadRow, tid)
+        assert post.image_alt == stored
+        assert (thread.content_hash == before) is (stored is None)
+        session.delete(thread)
