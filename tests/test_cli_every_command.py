@@ -49,6 +49,10 @@ VALUES: dict[str, str] = {
     "role": "editor",
     "path": str(EXAMPLES / "subscribers.csv"),
     "url": "{site}/",
+    "name": "membership-crm",
+    "scope": "read",
+    "events": "subscriber.subscribed,edition.sent",
+    "webhook_id": "1",
 }
 
 
