@@ -103,3 +103,23 @@ def set_image_alt(session: Session, post_id: int, alt: str, *, by: str, now: dat
         thread.derived_hash = thread.content_hash
     session.flush()
     return True
+
+
+def sync_media_hash(session: Session, thread: ThreadRow, *, by: str, now: datetime,
+                    derived: bool = False) -> bool:
+    """Bring `thread`'s content hash up to date after its posts' images, alt texts or cards were
+    set from a draft (call it after writing them). A new thread simply takes the hash; a thread
+    whose media changed is edited through the ledger (an approval is voided, the audit log says
+    so). `derived`: the media came from the edition, so the roundup still follows it. True if the
+    hash changed."""
+    new_hash = thread_content_hash(thread)
+    changed = new_hash != thread.content_hash
+    if changed:
+        if ledger.latest_approval(session, "thread", thread.id) is None and thread.status == "draft":
+            thread.content_hash = new_hash  # never decided on: nothing to void
+        else:
+            ledger.change_content(session, thread, content_hash=new_hash, by=by, now=now,
+                                  changes={"images and cards": ("as before", "as drafted from the edition")})
+    if derived:
+        thread.derived_hash = new_hash
+    return changed

@@ -16,7 +16,7 @@ from compose.threads import thread_hash
 from state import ledger
 from state.db import Database
 from state.models import ApprovalRow, AuditRow, PostRow, ThreadRow, ThreadStatus
-from state.post_media import missing_alt, set_image_alt, thread_content_hash
+from state.post_media import missing_alt, set_image_alt, sync_media_hash, thread_content_hash
 from state.threads import write_posts
 from tests.helpers.staff import add_staff_rows
 
@@ -147,3 +147,25 @@ def test_any_alt_text_is_stored_as_given_or_refused_with_nothing_changed(db: Dat
         assert post.image_alt == stored
         assert (thread.content_hash == before) is (stored is None)
         session.delete(thread)
+
+
+def test_media_set_by_a_draft_is_hashed_and_a_change_voids_the_approval(db: Database) -> None:
+    """The drafting code sets each post's image, alt text and card after writing the texts;
+    `sync_media_hash` brings the hash up to date: silently for a new draft, through the ledger
+    (voiding the approval, logged) once someone approved it."""
+    with db.session() as session:
+        add_staff_rows(session)
+        texts = ["The roundup https://www.socitm.net/news/1"]
+        thread = ledger.create_thread(session, network="bluesky", key="edition:1", kind="roundup", texts=texts,
+                                      content_hash=thread_hash(texts), now=NOW)
+        thread.posts[0].image_url, thread.posts[0].image_alt = IMAGE, "Officers at a training day"
+        assert sync_media_hash(session, thread, by=ledger.SYSTEM, now=NOW, derived=True)
+        assert thread.content_hash == thread_content_hash(thread) == thread.derived_hash != thread_hash(texts)
+        assert session.scalars(select(AuditRow).where(AuditRow.action == "edit")).all() == []
+        assert not sync_media_hash(session, thread, by=ledger.SYSTEM, now=NOW, derived=True)  # nothing new
+        ledger.approve(session, "thread", thread.id, by=APPROVER, now=NOW)
+        thread.posts[0].card_url = "https://www.socitm.net/news/1"  # the edition's lead story changed
+        assert sync_media_hash(session, thread, by=ledger.SYSTEM, now=NOW, derived=True)
+        assert thread.status == ThreadStatus.DRAFT and not ledger.is_approved(session, "thread", thread.id)
+        assert thread.derived_hash == thread.content_hash  # still follows its edition
+        assert ledger.latest_approval(session, "thread", thread.id).decision == "voided"
