@@ -1,10 +1,11 @@
 """Threads as staff approve them (pure): the hash that binds an approval to a thread's exact
-text, the networks threads go to, and the posts of an edition's roundup on each network."""
+text and media, the networks threads go to, and the posts of an edition's roundup on each network."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import NamedTuple, Protocol
 
 from compose.config import Config, SocialNetwork
 from compose.linkedin_posts import linkedin_roundup
@@ -13,12 +14,51 @@ from compose.post_length import RULES_BY_NETWORK, rules_for
 from compose.posts import roundup_thread
 
 
-def thread_hash(texts: Sequence[str]) -> str:
-    """The content hash of a thread: its posts' texts in order. An approval holds it; any edit changes it."""
+class PostMedia(NamedTuple):
+    """What a post carries besides its text: the image, its alt text, the link its card previews."""
+
+    image_url: str | None = None
+    image_alt: str | None = None
+    card_url: str | None = None
+
+
+def thread_hash(texts: Sequence[str], media: Sequence[PostMedia | None] = ()) -> str:
+    """The content hash of a thread: its posts' texts in order, and each post's image, alt text and
+    card (`media`, aligned with `texts`). An approval holds it; any edit (an alt text too) changes it.
+    A post with no media adds nothing, so a text-only thread hashes as it always did."""
     digest = hashlib.sha256()
     for text in texts:
         digest.update(text.encode("utf-8") + b"\x00")
+    for position, item in enumerate(media):
+        if item is None or not any(item):
+            continue
+        fields = [position, *(value if value is not None else "\x01" for value in item)]
+        digest.update(b"media\x00" + "\x00".join(str(f) for f in fields).encode("utf-8", "surrogatepass") + b"\x00")
     return digest.hexdigest()
+
+
+class HasImage(Protocol):
+    image_url: str | None
+    image_alt: str | None
+
+
+def missing_alt_positions(posts: Sequence[HasImage]) -> list[int]:
+    """The positions (1 = the first post) of the posts that carry an image with no alt text:
+    never approved nor published until someone writes it."""
+    return [n for n, post in enumerate(posts, start=1) if post.image_url and not (post.image_alt or "").strip()]
+
+
+def missing_alt_reason(posts: Sequence[HasImage]) -> str | None:
+    """Why a thread of `posts` cannot be approved for want of alt text ("post 2 has an image
+    without alt text: write it on the desk"), or None."""
+    numbers = missing_alt_positions(posts)
+    if not numbers:
+        return None
+    if len(numbers) == 1:
+        which = f"post {numbers[0]} has an image"
+    else:
+        which = "posts " + ", ".join(str(n) for n in numbers[:-1]) + f" and {numbers[-1]} have images"
+    return f"{which} without alt text: write it on the desk (Posts), under the post’s preview"
 
 
 def network_settings(config: Config, network: str) -> SocialNetwork:

@@ -57,3 +57,7 @@ class TransitionRefused(LedgerError):
                  allowed: tuple[str, ...]) -> None:
         super().__init__(message)
         self.row, self.ident, self.frm, self.to, self.allowed = row, ident, frm, to, allowed
+
+
+class MissingAltText(LedgerError):
+    """A post carries an image without alt text: it is neither approved nor published until staff write it."""

@@ -14,7 +14,7 @@ need a member of staff with the approver or admin role; an edit names a member o
 with the two-person rule (on unless `[review] two_person_rule = false`) nobody who changed the
 content since its last approval may approve it. A refused approval raises with `refusal` set, and
 the caller logs it with `record_refusal` in a transaction of its own (the refused one rolls back).
-A post over its network's limit is never approved nor sent.
+A post over its network's limit is never approved nor sent, nor an image without alt text.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compose.post_length import RULES_BY_NETWORK, NetworkRules, is_valid, rules_for, weighted_length
+from compose.threads import missing_alt_reason
 from state import events, slots
 from state.changes import describe
 from state.errors import LedgerError as LedgerError
+from state.errors import MissingAltText as MissingAltText
 from state.errors import NotAllowed as NotAllowed
 from state.errors import NotApproved as NotApproved
 from state.errors import NotFound as NotFound
@@ -189,6 +191,9 @@ def _check_approvable(session: Session, kind: str, row: EditionRow | ThreadRow, 
     if problems:
         raise TooLong(f"thread {row.id} cannot be approved: on {row.network} {'; '.join(problems)}: "
                       "shorten it on the desk (Posts) first")
+    no_alt = missing_alt_reason(row.posts)
+    if no_alt:
+        raise MissingAltText(f"thread {row.id} cannot be approved: {no_alt}")
 
 
 def why_not_approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, two_person_rule: bool = True,

@@ -30,6 +30,7 @@ from compose.threads import (
 from state import ledger, quiet
 from state.editions import edition_value
 from state.models import EditionRow, ItemRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
+from state.post_media import content_hash_of, sync_media_hash, thread_content_hash
 
 
 def _new_thread(session: Session, *, network: str, key: str, kind: str, texts: Sequence[str], now: datetime,
@@ -82,7 +83,7 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
             thread = _new_thread(session, network=network, key=key, kind="item", texts=[post.text], now=now,
                                  item_id=row.id, scheduled_for=now, calendar=calendar)
             apply_media(thread, [post])
-            thread.content_hash = hash_now(thread)  # before any approval: it binds the media too
+            thread.content_hash = thread_content_hash(thread)  # before any approval: it binds the media too
             if source in auto or row.section in auto_sections:
                 what = f"source {source!r}" if source in auto else f"section {row.section!r}"
                 ledger.auto_approve(session, thread, now=now, config=config,
@@ -109,7 +110,7 @@ def draft_roundup(session: Session, config: Config, edition_row: EditionRow, edi
                           edition_id=edition_row.id, scheduled_for=edition_row.scheduled_for, error=left_out,
                           calendar=calendar)
         apply_media(row, posts)
-        row.content_hash = row.derived_hash = hash_now(row)
+        row.content_hash = row.derived_hash = thread_content_hash(row)
         created.append(row.id)
     return created
 
@@ -136,7 +137,7 @@ def write_posts(session: Session, thread: ThreadRow, texts: Sequence[str], *, by
     """Replace the thread's posts with `texts` (through the ledger, which voids an approval and
     logs each post's before and after). `derived`: the texts come from the edition. True if changed."""
     texts = list(texts)
-    new_hash = thread_hash(texts)
+    new_hash = content_hash_of(texts, list(thread.posts))  # each post's image, alt text and card too
     before = [p.text for p in thread.posts]
     if derived:
         thread.derived_hash = new_hash
@@ -178,22 +179,6 @@ def derived_posts(session: Session, config: Config, thread: ThreadRow, *,
                          link_placement=link_placement or thread.link_placement)
 
 
-def hash_now(thread: ThreadRow) -> str:
-    """The content hash of `thread` as it is now: the one place drafts take it after their media are
-    set (`compose.threads.thread_hash` of the posts' texts, which approval binds)."""
-    return thread_hash([p.text for p in thread.posts])
-
-
-def settle_hash(session: Session, thread: ThreadRow, *, by: str, now: datetime, derived: bool) -> bool:
-    """After `apply_media` changed a thread's media: its content hash taken again, through the
-    ledger (which voids an approval) when it differs. True if it changed."""
-    current = hash_now(thread)
-    if derived:
-        thread.derived_hash = current
-    return ledger.change_content(session, thread, content_hash=current, by=by, now=now,
-                                 reason="its image, alt text or card changed") if current != thread.content_hash else False
-
-
 def apply_media(thread: ThreadRow, posts: Sequence[Post]) -> bool:
     """Each post row's image, alt text and card from the drafted `posts` (by position). Alt text
     staff wrote (`image_alt_by`) stays while the image is the same; another image (or none) takes
@@ -224,7 +209,7 @@ def follow_edition(session: Session, config: Config, edition_row: EditionRow, *,
         if write_posts(session, thread, [p.text for p in posts], by=by, now=now, derived=True,
                        reason=f"edition {edition_row.id} changed"):
             changed.append(thread.id)
-        if apply_media(thread, posts) and settle_hash(session, thread, by=by, now=now, derived=True) \
+        if apply_media(thread, posts) and sync_media_hash(session, thread, by=by, now=now, derived=True) \
                 and thread.id not in changed:
             changed.append(thread.id)
     return changed
@@ -247,5 +232,5 @@ def rebuild_roundup(session: Session, config: Config, thread: ThreadRow, *, by: 
     changed = write_posts(session, thread, [p.text for p in posts], by=by, now=now, derived=True,
                           reason="rebuilt from the edition" + (f", links: {link_placement}" if link_placement else ""))
     if apply_media(thread, posts):
-        changed = settle_hash(session, thread, by=by, now=now, derived=True) or changed
+        changed = sync_media_hash(session, thread, by=by, now=now, derived=True) or changed
     return changed

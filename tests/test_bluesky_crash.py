@@ -34,6 +34,7 @@ from compose.threads import thread_hash
 from state import ledger
 from state.db import Database, connect
 from state.models import ItemRow, PostRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
+from state.post_media import thread_content_hash
 from tests.bluesky_publish_worker import HANDLE, PASSWORD
 from tests.fakes.fake_bluesky import FakeBluesky
 from tests.fakes.server import FakeServer, RecordedRequest, Reply
@@ -73,6 +74,7 @@ def add_thread(db: Database, site_url: str) -> int:
                     image_url=f"{site_url}/chart.png", image_alt=ALT)]
         session.add(thread)
         session.flush()
+        thread.content_hash = thread_content_hash(thread)  # approval binds the media too
         add_staff_rows(session, {"comms@example.org": "admin"})
         ledger.approve(session, "thread", thread.id, by="comms@example.org", now=NOW - timedelta(minutes=30))
         return thread.id

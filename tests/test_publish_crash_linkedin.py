@@ -26,6 +26,7 @@ from compose.threads import thread_hash
 from state import ledger
 from state.db import Database, connect
 from state.models import ItemRow, PostRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
+from state.post_media import thread_content_hash
 from tests.fakes.fake_linkedin import FakeLinkedIn
 from tests.helpers.images import ImageSite, make_image
 from tests.helpers.postgres import ThrowawayPostgres
@@ -60,6 +61,7 @@ def add_post_with_card_and_image(db: Database, image_url: str) -> int:
                                 image_alt=ALT, card_url=ARTICLE)]
         session.add(thread)
         session.flush()
+        thread.content_hash = thread_content_hash(thread)  # approval binds the media too
         add_staff_rows(session, {"comms@example.org": "admin"})
         ledger.approve(session, "thread", thread.id, by="comms@example.org", now=NOW - timedelta(minutes=30))
         return thread.id

@@ -1,6 +1,8 @@
 """Posts and threads: each post with its length as its network counts it and, on X, what it costs;
 edits (refused over the limit; they void the approval), a roundup's edition and whether it still
-follows it, one-click rebuilds (and the cheaper link placement), approve / reject."""
+follows it, one-click rebuilds (and the cheaper link placement), approve / reject; each post as
+its network will show it (web/post_previews.py), and the alt text of its image, without which the
+thread is not approved."""
 
 from __future__ import annotations
 
@@ -15,15 +17,16 @@ from compose.calendar import QuietCalendar
 from compose.post_length import RULES_BY_NETWORK, NetworkRules, rules_for, weighted_length
 from compose.posts import x_post_cost
 from compose.slots import parse_local
-from compose.threads import thread_hash
 from connectors.channels.reach import loopback_warning
 from state import ledger, quiet, slots
 from state.models import EditionRow, ItemRow, ThreadRow, ThreadStatus
+from state.post_media import content_hash_of, missing_alt, missing_alt_reason, set_image_alt
 from state.staff import Staff
 from state.threads import can_change, derived_texts, hand_edited, rebuild_roundup, write_posts
 from web.edition_pages import two_person_rule
+from web.post_previews import alt_limit, network_name, previews
 from web.render import app_of, page
-from web.security import Posted, need, posted
+from web.security import APP_CSP, Posted, need, posted
 
 router = APIRouter()
 
@@ -40,7 +43,13 @@ NOTICES = {
     "rebuilt-unchanged": "Rebuilt from the edition: the posts were already up to date.",
     "moved": "Moved. It goes out at its new time; its approval stands (the time is not part of what was approved).",
     "quiet-overridden": "Quiet time overridden, with your reason: the thread goes out at the time it was due.",
+    "alt-saved": "Alt text saved. The thread waits for approval by an approver who did not write it.",
+    "alt-voided": "Alt text saved. It is part of what is approved, so the approval was voided: it must be "
+                  "approved again (by an approver who did not write it).",
+    "alt-unchanged": "Saved: the alt text did not change.",
 }
+# the desk shows each post's image and card as the network will: pictures come from the items' sites
+THREADS_CSP = APP_CSP.replace("img-src 'self' data:", "img-src 'self' data: https: http:")
 PLACEMENT_WORDS = {"every": "a link in every post", "first": "the link in the first post only",
                    "last": "the links in the last post only"}
 
@@ -84,9 +93,13 @@ def _view(thread: ThreadRow, config: Any, session: Any, staff: Staff, now: Any,
         "cost": _cost(texts, pricing) if thread.network == "x" else None, "pricing": pricing,
         "edition": session.get(EditionRow, thread.edition_id) if thread.edition_id else None,
         "item": session.get(ItemRow, thread.item_id) if thread.item_id else None,
+        "network_name": network_name(thread.network), "alt_max": alt_limit(thread.network),
+        "no_alt": missing_alt_reason(thread), "no_alt_posts": missing_alt(session, thread),
         "hand_edited": hand_edited(thread), "stale": False, "cheaper": None,
-        "placement": PLACEMENT_WORDS.get(thread.link_placement or getattr(config.social, thread.network).link_placement),
+        "placement": PLACEMENT_WORDS.get(str(thread.link_placement or getattr(
+            getattr(config.social, thread.network, None), "link_placement", ""))),
     }
+    view["previews"] = previews(session, thread, view["item"])
     approval = ledger.latest_approval(session, "thread", thread.id)
     view["approval"] = approval
     view["quiet"] = quiet.quiet_note(session, calendar, thread) \
@@ -99,7 +112,7 @@ def _view(thread: ThreadRow, config: Any, session: Any, staff: Staff, now: Any,
                                              two_person_rule=two_person_rule(config)) if editable else None
     if editable and thread.kind == "roundup":
         derived = derived_texts(session, config, thread)
-        view["stale"] = derived is not None and thread_hash(derived) != thread.derived_hash
+        view["stale"] = derived is not None and content_hash_of(derived, list(thread.posts)) != thread.derived_hash
         if thread.network == "x" and derived is not None:
             cheaper = derived_texts(session, config, thread, link_placement="first")
             if cheaper is not None and _cost(cheaper, pricing) < view["cost"]:
@@ -156,8 +169,10 @@ def threads_page(request: Request, staff: Staff = Depends(need("view"))) -> Resp
     caution = loopback_warning(app.config, app.env) if request.query_params.get("done") == "approved" else None
     with app.db.session() as session:
         views = _views(request, session)
-        return page(request, "threads.html", {"threads": views, "notice": notice, "error": None,
-                                              "caution": caution, "board": _board(session, app.config, app.now(), views)})
+        response = page(request, "threads.html", {"threads": views, "notice": notice, "error": None, "caution": caution,
+                                                  "board": _board(session, app.config, app.now(), views)})
+    response.headers["Content-Security-Policy"] = THREADS_CSP
+    return response
 
 
 @router.get("/desk/api/count")
@@ -185,8 +200,10 @@ def _error(request: Request, message: str, status: int = 409) -> Response:
     app = app_of(request)
     with app.db.session() as session:
         views = _views(request, session)
-        return page(request, "threads.html", {"threads": views, "notice": None, "error": message,
-                                              "board": _board(session, app.config, app.now(), views)}, status=status)
+        response = page(request, "threads.html", {"threads": views, "notice": None, "error": message,
+                                                  "board": _board(session, app.config, app.now(), views)}, status=status)
+    response.headers["Content-Security-Policy"] = THREADS_CSP
+    return response
 
 
 def _too_long(row: ThreadRow, texts: list[str], config: Any) -> str | None:
@@ -296,3 +313,23 @@ def thread_move(request: Request, thread_id: int, post: Posted = Depends(posted(
     except ledger.LedgerError as exc:
         return _error(request, str(exc))
     return RedirectResponse(f"/desk/threads?done=moved#thread-{thread_id}", status_code=303)
+
+
+@router.post("/desk/threads/{thread_id}/posts/{post_id}/alt")
+def post_alt(request: Request, thread_id: int, post_id: int, post: Posted = Depends(posted("edit"))) -> Response:
+    """Write the alt text of a post's image (`alt`): part of what is approved, so a change voids
+    the thread's approval. Refused, saying what to fix, when empty or too long; nothing is saved."""
+    app = app_of(request)
+    alt = str(post.form.get("alt") or "")
+    try:
+        with app.db.session() as session:
+            row = _thread(session, thread_id)
+            if post_id not in {p.id for p in row.posts}:
+                raise HTTPException(404, f"Thread {thread_id} has no post {post_id}.")
+            was_approved = row.status == ThreadStatus.APPROVED
+            changed = set_image_alt(session, post_id, alt, by=post.staff.email, now=app.now(),
+                                    max_chars=alt_limit(row.network))
+    except ledger.LedgerError as exc:
+        return _error(request, f"Alt text not saved: {exc}.", 400)
+    done = ("alt-voided" if was_approved else "alt-saved") if changed else "alt-unchanged"
+    return RedirectResponse(f"/desk/threads?done={done}#post-preview-{post_id}", status_code=303)

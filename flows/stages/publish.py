@@ -45,7 +45,7 @@ from compose.calendar import QuietCalendar
 from compose.config import Config, SocialNetwork
 from compose.items import one_line
 from compose.post_length import RULES_BY_NETWORK, rules_for
-from compose.threads import network_settings, thread_hash
+from compose.threads import network_settings
 from connectors.channels.base import Attachment, PostChannel, PostReceipt
 from connectors.errors import (
     AmbiguousError,
@@ -65,6 +65,7 @@ from connectors.images import (
 )
 from state import ledger, pauses, quiet, slots
 from state.models import EditionRow, EditionStatus, ItemRow, PostRow, PostStatus, ThreadRow, ThreadStatus
+from state.post_media import thread_content_hash
 
 ChannelFactory = Callable[[str], PostChannel]
 
@@ -342,7 +343,7 @@ class _ThreadPublisher:
             ledger.require_approved(self.session, "thread", thread.id)
         except ledger.NotApproved as exc:
             return str(exc)
-        current = thread_hash([p.text for p in thread.posts])
+        current = thread_content_hash(thread)  # texts and each post's image, alt text and card
         if current == thread.content_hash:
             return None
         if not any(p.status == PostStatus.POSTED for p in thread.posts):
