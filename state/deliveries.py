@@ -17,15 +17,17 @@ Decisions, documented for staff:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, and_, func, insert, literal, or_, select, update
+from sqlalchemy import CursorResult, Update, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from compose.segments import Segment, place, set_key
 from state import events, figures
+from state.editions import FEATURED
 from state.ledger import SYSTEM, LedgerError, NotFound, audit
 from state.lifecycle import check_initial, check_transition
 from state.models import (
@@ -35,10 +37,11 @@ from state.models import (
     DeliveryBatchRow,
     DeliveryRow,
     DeliveryStatus,
+    EditionItemRow,
     EditionRow,
+    ItemRow,
     SubscriberRow,
     SubscriberStatus,
-    UTCDateTime,
 )
 
 TERMINAL = (BatchStatus.ACCEPTED, BatchStatus.FAILED)
@@ -62,16 +65,24 @@ class ClaimedBatch:
     attempts: int
     recipients: tuple[ClaimedRecipient, ...]
     skipped: int
+    sections: str | None = None  # the section set of its one body (`compose.segments.set_key`); None: the whole edition
+    content_hash: str | None = None  # that body's content hash, fixed when the edition was planned
 
 
 # --- planning ------------------------------------------------------------------------------------
 
 
-def plan(session: Session, edition: EditionRow, *, batch_size: int, now: datetime, channel: str) -> int:
-    """Freeze the recipient list of an edition: a delivery per active subscriber, in batches.
+def plan(session: Session, edition: EditionRow, *, batch_size: int, now: datetime, channel: str,
+         bodies: Callable[[str | None], str] | None = None) -> int:
+    """Freeze the recipient list of an edition: a delivery per active subscriber it goes to, in batches.
 
-    Idempotent: an edition already planned is left as it is. Returns the number of new deliveries.
-    Every batch and delivery starts planned. Does not commit.
+    Each reader is placed by `compose.segments.place` (their sections, the edition's segment, a
+    pause); batches are grouped by section set, so each batch carries one body: `sections` None is
+    the whole edition as approved, else the section keys ("blogs,news"), with that body's content
+    hash from `bodies(set key)` when given. A reader who is paused, or whose sections have
+    nothing this edition, gets a SKIPPED delivery with the reason (no batch); a reader outside the
+    segment gets no delivery. Idempotent: an edition already planned is left as it is. Returns the
+    number of new deliveries. Every batch and delivery starts planned. Does not commit.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -80,28 +91,81 @@ def plan(session: Session, edition: EditionRow, *, batch_size: int, now: datetim
     session.execute(select(EditionRow.id).where(EditionRow.id == edition.id).with_for_update())
     if session.scalar(select(func.count()).select_from(DeliveryRow).where(DeliveryRow.edition_id == edition.id)):
         return 0
-    subscriber_ids = session.scalars(
-        select(SubscriberRow.id).where(SubscriberRow.status == SubscriberStatus.ACTIVE).order_by(SubscriberRow.id)
-    ).all()
-    active = SubscriberRow.status == SubscriberStatus.ACTIVE
-    for start in range(0, len(subscriber_ids), batch_size):
-        chunk = subscriber_ids[start:start + batch_size]
-        batch = _new_batch(session, edition.id, channel=channel, size=len(chunk), now=now)
-        # one INSERT ... SELECT per batch: the chunk is a contiguous id range of the active list read above
-        session.execute(insert(DeliveryRow.__table__).from_select(
-            ["edition_id", "subscriber_id", "batch_id", "status", "updated_at"],
-            select(literal(edition.id), SubscriberRow.id, literal(batch.id), literal(str(DeliveryStatus.PLANNED)),
-                   literal(now, UTCDateTime())).where(active, SubscriberRow.id.between(chunk[0], chunk[-1]))))
-    rows = subscriber_ids
+    groups, skipped = recipient_groups(session, edition, now=now)
+    planned = 0
+    for key in sorted(groups, key=lambda k: (k is not None, k or "")):
+        ids = groups[key]
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start:start + batch_size]
+            batch = _new_batch(session, edition.id, channel=channel, size=len(chunk), now=now, sections=key,
+                               content_hash=bodies(key) if bodies else None)
+            _insert_deliveries(session, edition.id, chunk, batch_id=batch.id, now=now)
+            planned += len(chunk)
+    for reason, ids in sorted(skipped.items()):
+        _insert_deliveries(session, edition.id, ids, batch_id=None, now=now)
+        moved = session.scalars(select(DeliveryRow.id).where(DeliveryRow.edition_id == edition.id,
+                                                            DeliveryRow.batch_id.is_(None),
+                                                            DeliveryRow.status == DeliveryStatus.PLANNED)).all()
+        _set_status(session, moved, DeliveryStatus.PLANNED, DeliveryStatus.SKIPPED, now=now, error=reason)
+    batches = sum(-(-len(ids) // batch_size) for ids in groups.values())
     audit(session, actor=SYSTEM, action="plan", kind="edition", ident=edition.id, now=now,
-          recipients=len(rows), batches=-(-len(rows) // batch_size) if rows else 0)
-    return len(rows)
+          recipients=planned, batches=batches, bodies=len(groups),
+          skipped={reason: len(ids) for reason, ids in sorted(skipped.items())})
+    return planned + sum(len(ids) for ids in skipped.values())
 
 
-def _new_batch(session: Session, edition_id: int, *, channel: str, size: int, now: datetime) -> DeliveryBatchRow:
+def _insert_deliveries(session: Session, edition_id: int, ids: Sequence[int], *, batch_id: int | None,
+                       now: datetime) -> None:
+    status = str(DeliveryStatus.PLANNED)
+    for start in range(0, len(ids), 5000):
+        session.execute(insert(DeliveryRow.__table__), [
+            {"edition_id": edition_id, "subscriber_id": ident, "batch_id": batch_id, "status": status,
+             "updated_at": now} for ident in ids[start:start + 5000]])
+
+
+def stored_sections(session: Session, edition_id: int) -> frozenset[str]:
+    """The sections that have something in a stored edition (its featured item counts for its
+    own section). Reads only."""
+    rows = session.execute(select(EditionItemRow.section, ItemRow.section)
+                           .join(ItemRow, ItemRow.id == EditionItemRow.item_id)
+                           .where(EditionItemRow.edition_id == edition_id)).all()
+    return frozenset(item_section if placed == FEATURED else placed for placed, item_section in rows)
+
+
+def recipient_groups(session: Session, edition: EditionRow, *,
+                     now: datetime) -> tuple[dict[str | None, list[int]], dict[str, list[int]]]:
+    """The edition's recipients grouped by the section set of their email (`set_key`; None: the
+    whole edition), and the readers it skips grouped by reason. An edition without stored items
+    (nothing to choose among) goes whole to every reader it reaches. Reads only."""
+    sections = stored_sections(session, edition.id)
+    segment = Segment.from_json(edition.segment)
+    groups: dict[str | None, list[int]] = {}
+    skipped: dict[str, list[int]] = {}
+    query = (select(SubscriberRow.id, SubscriberRow.sections, SubscriberRow.tags, SubscriberRow.paused_until)
+             .where(SubscriberRow.status == SubscriberStatus.ACTIVE).order_by(SubscriberRow.id))
+    keys: dict[frozenset[str], str | None] = {}
+    for ident, chosen, tags, paused_until in session.execute(query):
+        if not sections:
+            chosen = None
+        placed = place(sections=chosen, tags=tags, paused_until=paused_until,
+                       edition_sections=sections or frozenset({""}), segment=segment, now=now)
+        if placed.outside:
+            continue
+        if placed.skip:
+            skipped.setdefault(placed.skip, []).append(ident)
+            continue
+        if placed.sections not in keys:
+            keys[placed.sections] = None if placed.sections >= sections else set_key(placed.sections)
+        groups.setdefault(keys[placed.sections], []).append(ident)
+    return groups, skipped
+
+
+def _new_batch(session: Session, edition_id: int, *, channel: str, size: int, now: datetime,
+               sections: str | None = None, content_hash: str | None = None) -> DeliveryBatchRow:
     check_initial(BATCH_LIFECYCLE, BatchStatus.PLANNED)
     batch = DeliveryBatchRow(edition_id=edition_id, channel=channel, status=BatchStatus.PLANNED, size=size,
-                             attempts=0, created_at=now, updated_at=now)
+                             attempts=0, created_at=now, updated_at=now, sections=sections,
+                             content_hash=content_hash)
     session.add(batch)
     session.flush()
     return batch
@@ -142,18 +206,25 @@ def claim_next_batch(session: Session, edition_id: int, *, worker: str, now: dat
     # by batch_id only (then by primary key), so no database is tempted to scan the status index
     rows = session.execute(
         select(DeliveryRow.id, DeliveryRow.status, SubscriberRow.id, SubscriberRow.email, SubscriberRow.name,
-               SubscriberRow.status)
+               SubscriberRow.status, SubscriberRow.paused_until)
         .join(SubscriberRow, DeliveryRow.subscriber_id == SubscriberRow.id)
         .where(DeliveryRow.batch_id == batch_id).order_by(SubscriberRow.id)
     ).all()
     planned = [r for r in rows if r[1] == DeliveryStatus.PLANNED]
-    going = [r for r in planned if r[5] == SubscriberStatus.ACTIVE]
+    going = [r for r in planned if r[5] == SubscriberStatus.ACTIVE and (r[6] is None or r[6] <= now)]
     left = [r[0] for r in planned if r[5] != SubscriberStatus.ACTIVE]
+    paused = [r for r in planned if r[5] == SubscriberStatus.ACTIVE and r[6] is not None and r[6] > now]
     _set_status(session, left, DeliveryStatus.PLANNED, DeliveryStatus.SKIPPED, now=now, error="left before sending")
+    for until in sorted({r[6] for r in paused if r[6] is not None}):  # paused since planning: skipped, saying until when
+        _set_status(session, [r[0] for r in paused if r[6] == until], DeliveryStatus.PLANNED, DeliveryStatus.SKIPPED,
+                    now=now, error=f"paused until {until:%Y-%m-%d %H:%M} UTC")
     _set_status(session, [r[0] for r in going], DeliveryStatus.PLANNED, DeliveryStatus.SENDING, now=now)
-    attempts = session.scalar(select(DeliveryBatchRow.attempts).where(DeliveryBatchRow.id == batch_id)) or 1
-    return ClaimedBatch(batch_id, edition_id, attempts, tuple(ClaimedRecipient(r[2], r[3], r[4]) for r in going),
-                        len(left))
+    attempts, sections, content_hash = session.execute(
+        select(DeliveryBatchRow.attempts, DeliveryBatchRow.sections, DeliveryBatchRow.content_hash)
+        .where(DeliveryBatchRow.id == batch_id)).one()
+    return ClaimedBatch(batch_id, edition_id, attempts or 1,
+                        tuple(ClaimedRecipient(r[2], r[3], r[4]) for r in going), len(left) + len(paused),
+                        sections, content_hash)
 
 
 def _set_status(session: Session, ids: Sequence[int], frm: DeliveryStatus, to: DeliveryStatus, *, now: datetime,
@@ -264,7 +335,8 @@ def split(session: Session, batch_id: int, *, now: datetime) -> int | None:
         mark_failed(session, batch_id, error="the message alone is larger than the provider accepts", now=now)
         return None
     half = len(ids) // 2
-    other = _new_batch(session, batch.edition_id, channel=batch.channel, size=len(ids) - half, now=now)
+    other = _new_batch(session, batch.edition_id, channel=batch.channel, size=len(ids) - half, now=now,
+                       sections=batch.sections, content_hash=batch.content_hash)
     _set_status(session, ids[half:], DeliveryStatus.SENDING, DeliveryStatus.PLANNED, now=now, batch_id=other.id)
     release(session, batch_id, error="payload too large: split in two", not_before=None, now=now)
     session.execute(update(DeliveryBatchRow).where(DeliveryBatchRow.id == batch_id).values(size=half))
