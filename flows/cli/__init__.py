@@ -9,7 +9,7 @@ the module of its group, and no module of this package imports this one:
     context      global options, clock, config, database, who is acting, Abort
     terminal     what the commands print: one JSON object, or tables that fit the terminal
     sources      gather, sources discover|list, backlog release
-    edition      edition build|show|preview|acknowledge, send
+    edition      edition build|show|preview|acknowledge|segment, send
     approval     approve, reject
     quiet        override-quiet
     posts        posts draft, posts slots, posts move, publish
@@ -82,6 +82,7 @@ edition_app.command("build")(edition.edition_build)
 edition_app.command("show")(edition.edition_show)
 edition_app.command("preview")(edition.edition_preview)
 edition_app.command("acknowledge")(edition.edition_acknowledge)
+edition_app.command("segment")(edition.edition_segment)
 
 subscribers_app = _group("subscribers", "Import, list and unsubscribe subscribers.")
 subscribers_app.command("import")(subscribers.subscribers_import)
