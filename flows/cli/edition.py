@@ -192,8 +192,7 @@ def edition_segment(
     if as_json():
         terminal.emit_json(data)
         return
-    terminal.say(f"Edition {edition_id} goes to {size.segment.describe()}.")
-    terminal.say(size.describe() + ".")
+    terminal.say(f"Edition {edition_id}: {size.describe()}.")
     if voided:
         terminal.warn(f"the approval was for another segment and no longer applies: approve edition {edition_id} "
                       "again")
