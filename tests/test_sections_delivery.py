@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from compose.segments import Segment, place, set_key
 from connectors.channels.sendgrid import SendGridChannel
@@ -208,3 +208,16 @@ def test_place_is_the_one_rule():
     assert place(sections=None, tags=["cio"], paused_until=None, edition_sections=edition, segment=cio,
                  now=NOW).sections == {"blogs"}
     assert set_key({"news", "blogs"}) == "blogs,news"
+
+
+def test_planned_deliveries_keep_the_planning_time_exactly(db, tmp_path):
+    add_items(db, WITH_ITEMS)
+    add_readers(db, [None, ["news"], []])
+    edition_id = build_and_approve(db, sectioned_config(tmp_path / "outbox"))
+    with db.session() as session:
+        deliveries.plan(session, ledger.get_edition(session, edition_id), batch_size=10, now=NOW, channel="sendgrid")
+    with db.session() as session:
+        stamps = session.scalars(select(DeliveryRow.updated_at)).all()
+        late = session.scalar(select(func.count()).select_from(DeliveryRow)
+                              .where(DeliveryRow.updated_at < NOW - timedelta(seconds=1)))
+    assert stamps == [NOW] * 3 and late == 0  # read back aware, and compared in SQL as times
