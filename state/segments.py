@@ -9,6 +9,7 @@ who would get an email, who would be skipped and why, and how many distinct emai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,12 +17,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from compose.segments import Segment, segment_key
+from compose.segments import Segment, clean_tag, segment_key
 from state import ledger
 from state.changes import describe
 from state.deliveries import recipient_groups
 from state.lifecycle import move
 from state.models import ApprovalRow, EditionRow, EditionStatus, SubscriberRow, SubscriberStatus
+from state.subscriber_changes import Door, record_change
+from state.subscribers import find
 
 _SETTABLE = (EditionStatus.DRAFT, EditionStatus.APPROVED, EditionStatus.REJECTED, EditionStatus.HELD)
 
@@ -91,3 +94,22 @@ def set_segment(session: Session, edition_id: int, segment: Segment, *, by: str,
                  voided_approval=was_approved, segment=new,
                  changes=describe({"segment": (Segment.from_json(old).describe(), segment.describe())}))
     return was_approved
+
+
+def change_tags(session: Session, email: str, *, add: Sequence[str] = (), remove: Sequence[str] = (),
+                door: Door, by: str | None, now: datetime) -> list[str]:
+    """Add and remove tags of one subscriber (cleaned: `compose.segments.clean_tag`), recorded as a
+    change through `door` and audited; returns the tags now. Refused for an unknown address."""
+    row = find(session, email)
+    if row is None:
+        raise ledger.NotFound(f"there is no subscriber {email!r}: check the address (`syndicate subscribers list`)")
+    before = list(row.tags or [])
+    dropping = {clean_tag(tag) for tag in remove}
+    after = [tag for tag in before if tag not in dropping]
+    after += [tag for tag in dict.fromkeys(clean_tag(tag) for tag in add) if tag not in after]
+    if after != before:
+        record_change(session, row, door=door, field="tags", old=before, new=after, now=now, by=by)
+        ledger.audit(session, actor=by or ledger.SYSTEM, action="tags", kind="subscriber", ident=row.id, now=now,
+                     old=before, new=after)
+        row.tags = after
+    return after

@@ -269,3 +269,19 @@ def test_the_desk_sets_a_segment_and_shows_its_size_before_approving(db, tmp_pat
     with db.session() as session:
         assert ledger.get_edition(session, edition_id).segment["tags"] == ["cio"]
         assert session.scalars(select(ApprovalRow)).all() == []
+
+
+def test_the_cli_tags_and_untags_a_subscriber_and_records_each_change(cli, capsys):
+    db, _ = cli
+    code, out, err = _run(capsys, "subscribers", "tag", "reader1@example.com", "Board", "--by", EDITOR)
+    assert code == 0 and "reader1@example.com: tags cio, board" in out, err
+    code, out, _ = _run(capsys, "--json", "subscribers", "untag", "reader1@example.com", "cio", "--by", EDITOR)
+    assert json.loads(out) == {"email": "reader1@example.com", "tags": ["board"]}
+    code, out, err = _run(capsys, "subscribers", "tag", "reader1@example.com", "<b>", "--by", EDITOR)
+    assert code != 0 and "is not a tag" in err
+    code, out, err = _run(capsys, "subscribers", "tag", "nobody@example.com", "cio", "--by", EDITOR)
+    assert code != 0 and "there is no subscriber 'nobody@example.com'" in err
+    with db.session() as session:
+        changes = session.scalars(select(SubscriberChangeRow).order_by(SubscriberChangeRow.id)).all()
+    assert [(c.door, c.old, c.new, c.by) for c in changes] == [
+        ("cli", ["cio"], ["cio", "board"], EDITOR), ("cli", ["cio", "board"], ["board"], EDITOR)]

@@ -17,7 +17,7 @@ the module of its group, and no module of this package imports this one:
     status       status (and its tables)
     report       report, weekly-note show|send
     doctor       doctor (the pre-flight check) and the gate on a first real send
-    subscribers  subscribers import|list|unsubscribe
+    subscribers  subscribers import|list|unsubscribe|tag|untag
     staff        staff add|disable
     web          web, serve
     demo         demo
@@ -89,6 +89,8 @@ subscribers_app.command("import")(subscribers.subscribers_import)
 subscribers_app.command("list")(subscribers.subscribers_list)
 subscribers_app.command("unsubscribe")(subscribers.subscribers_unsubscribe)
 subscribers_app.command("reinstate")(subscribers.subscribers_reinstate)
+subscribers_app.command("tag")(subscribers.subscribers_tag)
+subscribers_app.command("untag")(subscribers.subscribers_untag)
 
 sources_app = _group("sources", "Inspect sources and discover feeds.")
 sources_app.command("discover")(sources.sources_discover)
