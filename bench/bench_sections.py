@@ -55,15 +55,19 @@ def _send(db_url: str, fake_url: str, outbox: str, concurrency: int) -> None:
 
     db = connect(db_url)
     config = sectioned_config(Path(outbox), provider="sendgrid", batch_size=1000, concurrency=concurrency)
+    before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     summary = deliver_edition(db, config, now=NOW, edition_id=1, secret_key=SECRET,
                               channel=SendGridChannel(KEY, host=fake_url, timeout_s=30))
     wall = time.perf_counter() - started
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)  # fair on a busy machine
+    rss_mb = after.ru_maxrss / 1024
     with db.session() as session:
         bodies = session.scalar(select(func.count(func.distinct(func.coalesce(DeliveryBatchRow.sections, "*")))))
         batches = session.scalar(select(func.count()).select_from(DeliveryBatchRow))
-    print(json.dumps({"wall_s": round(wall, 3), "peak_rss_mb": round(rss_mb, 1), "accepted": summary.accepted,
+    print(json.dumps({"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "peak_rss_mb": round(rss_mb, 1),
+                      "accepted": summary.accepted,
                       "skipped": summary.skipped, "recipients": summary.recipients, "distinct_emails": bodies,
                       "batches": batches, "sent": summary.sent, "message": summary.message}))
 
@@ -88,7 +92,9 @@ def main() -> None:
             assert fake.stdout is not None
             fake_url = fake.stdout.readline().strip()
             sender = subprocess.run([sys.executable, __file__, "--_send", db_url, fake_url, tmp, str(args.concurrency)],
-                                    cwd=REPO, capture_output=True, text=True, check=True)
+                                    cwd=REPO, capture_output=True, text=True)
+            if sender.returncode:
+                raise SystemExit(f"the sender failed (exit {sender.returncode}):\n{sender.stderr[-4000:]}")
             result = json.loads(sender.stdout.strip().splitlines()[-1])
         finally:
             fake.terminate()
