@@ -444,6 +444,15 @@ def ambiguous_batches(session: Session, edition_id: int | None = None) -> Sequen
     return session.scalars(query.order_by(DeliveryBatchRow.id)).all()
 
 
+def skip_reasons(session: Session, edition_id: int) -> dict[str, int]:
+    """How many of an edition's deliveries were skipped, by reason ("paused until ...", "chose no
+    sections", "nothing in their sections this edition", "left before sending"). Reads only."""
+    rows = session.execute(select(DeliveryRow.error, func.count()).where(
+        DeliveryRow.edition_id == edition_id, DeliveryRow.status == DeliveryStatus.SKIPPED)
+        .group_by(DeliveryRow.error).order_by(func.count().desc(), DeliveryRow.error))
+    return {reason or "skipped": count for reason, count in rows}
+
+
 def next_retry_at(session: Session, edition_id: int) -> datetime | None:
     """When the earliest planned batch waiting for a rate-limit reset may go."""
     return session.scalar(select(func.min(DeliveryBatchRow.not_before)).where(

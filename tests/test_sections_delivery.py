@@ -90,6 +90,8 @@ def test_each_reader_gets_exactly_their_sections_once(db, tmp_path):
     assert rows[paused].status == DeliveryStatus.SKIPPED and rows[paused].error.startswith("paused until 2026-12-10")
     assert {r.status for i, r in rows.items() if i in expected} == {DeliveryStatus.ACCEPTED}
     assert summary.sent and summary.skipped == 3 and summary.accepted == len(expected)
+    assert ("(3 skipped: 1 chose no sections; 1 nothing in their sections this edition; 1 paused until "
+            "2026-12-10 10:00 UTC)") in summary.message
 
 
 def test_the_approved_intro_and_footer_go_to_every_set(db, tmp_path):

@@ -390,6 +390,7 @@ class _Run:
         with self.db.session() as session:
             figures = deliveries.edition_figures(session, edition_id)
             counts = deliveries.batch_counts(session, edition_id)
+            skips = deliveries.skip_reasons(session, edition_id) if figures["skipped"] else {}
             done = counts["planned"] == counts["sending"] == counts["ambiguous"] == 0
             row = session.get(EditionRow, edition_id, with_for_update=True)
             if done and row is not None and row.status == EditionStatus.SENDING:  # another worker may have done it
@@ -397,6 +398,9 @@ class _Run:
                 figures_ledger.settle(session, edition_id, now=self.now())  # its status counts are final
         said = f"edition {edition_id}: {figures['accepted']} of {figures['recipients']} recipients accepted"
         extras = [f"{figures[k]} {k}" for k in ("failed", "skipped", "ambiguous") if figures[k]]
+        if skips and (len(skips) > 1 or "left before sending" not in skips):  # why readers got nothing
+            extras[[e.endswith(" skipped") for e in extras].index(True)] += ": " + "; ".join(
+                f"{count} {reason}" for reason, count in skips.items())
         if extras:
             said += f" ({', '.join(extras)})"
         if self.paused is not None and not done:
