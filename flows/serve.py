@@ -187,9 +187,11 @@ def prefect_ui_url(api_url: str) -> str:
 class RelayLoop(threading.Thread):
     """Relays pending domain events every few seconds until stopped."""
 
-    def __init__(self, db: Any, interval_s: float = ServeSettings.relay_interval_s) -> None:
+    def __init__(self, db: Any, interval_s: float = ServeSettings.relay_interval_s,
+                 webhooks: Any = None) -> None:
         super().__init__(name="syndicate-relay", daemon=True)
         self.db, self.interval_s = db, interval_s
+        self.webhooks = webhooks  # one outgoing-webhook pass (flows.webhooks.webhook_pass), after each relay pass
         self.stopping = threading.Event()
         self.passes = 0
 
@@ -205,6 +207,13 @@ class RelayLoop(threading.Thread):
                         logger.warning("event relay: %s waiting (%s)", report.pending, report.errors)
                 except Exception:  # noqa: BLE001  (the ledger may be briefly unavailable: try again)
                     logger.exception("event relay pass failed; retrying")
+                if self.webhooks is not None:
+                    try:
+                        sent = self.webhooks()
+                        if sent.errors:
+                            logger.warning("webhooks: %s to retry, %s given up", sent.retrying, sent.failed)
+                    except Exception:  # noqa: BLE001  (as above: the next pass tries again)
+                        logger.exception("webhook pass failed; retrying")
                 self.passes += 1
                 self.stopping.wait(self.interval_s)
         finally:
@@ -249,7 +258,7 @@ def run_serve(config_path: str | None, *, host: str = "127.0.0.1", port: int = 8
     from flows.settings import signing_key
     from state.db import connect
 
-    signing_key(connect(), now=datetime.now(UTC))  # the flows sign with it too: refuse before starting anything
+    key = signing_key(connect(), now=datetime.now(UTC))  # the flows sign with it too: refuse before starting anything
     server: LocalPrefectServer | None = None
     relay: RelayLoop | None = None
     try:
@@ -267,7 +276,9 @@ def run_serve(config_path: str | None, *, host: str = "127.0.0.1", port: int = 8
 
         with temporary_settings({PREFECT_API_URL: api_url}):
             db = connect()
-            relay = RelayLoop(db)
+            from flows.webhooks import webhook_pass
+
+            relay = RelayLoop(db, webhooks=webhook_pass(db, config, key))
             relay.start()
             start_web(config, db, host=host, port=port, say=say)
             say(f"Prefect UI on {ui_url} (deployments, runs, artifacts, events)")

@@ -36,6 +36,8 @@ PAUSED = "syndicate.paused"
 RESUMED = "syndicate.resumed"
 REPUTATION_WARNED = "syndicate.reputation.warned"
 REPUTATION_STOPPED = "syndicate.reputation.stopped"
+SUBSCRIBER_SUBSCRIBED = "syndicate.subscriber.subscribed"  # became active (confirmed, imported, the API)
+SUBSCRIBER_UNSUBSCRIBED = "syndicate.subscriber.unsubscribed"  # left: unsubscribed, bounced or complained
 
 
 def resource_id(kind: str, ident: object) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from compose.subscribers import (
     CsvProblem,
@@ -32,7 +32,7 @@ from compose.subscribers import (
     normalise_email,
     parse_subscriber_csv,
 )
-from state import figures
+from state import events, figures
 from state.ledger import SYSTEM, LedgerError, NotFound, audit
 from state.lifecycle import check_initial, check_transition, move
 from state.models import SUBSCRIBER_LIFECYCLE, SubscriberRow, SubscriberStatus, SuppressionRow
@@ -108,6 +108,7 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
         elif current.status == SubscriberStatus.PENDING:
             move(current, SubscriberStatus.ACTIVE)
             current.consent_source, current.consent_at, current.status_changed_at = consent, now, now
+            announce_subscribed(session, current.id, door="import", now=now)
             current.name = row.name or current.name
             _add_tags(session, current, row.tags, now=now, by=by)
             activated += 1
@@ -118,6 +119,8 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
             unchanged += 1
     if new:
         session.execute(insert(SubscriberRow), new)
+        for added in _existing(session, [str(values["email"]) for values in new]).values():
+            announce_subscribed(session, added.id, door="import", now=now)
     audit(session, actor=by, action="import", kind="subscribers", ident=None, now=now,
           source=source, added=len(new), activated=activated, left_alone=len(left))
     return ImportReport(added=len(new), unchanged=unchanged, activated=activated, left_alone=tuple(left))
@@ -339,6 +342,7 @@ def confirm(session: Session, subscriber_id: int, email: str, *, now: datetime, 
             row.name = check_name(name)
     if row.status != SubscriberStatus.ACTIVE:
         move(row, SubscriberStatus.ACTIVE)
+        announce_subscribed(session, row.id, door="form", now=now)
         row.confirmed_at = now
         row.status_changed_at = now
         row.status_reason = "confirmed"
@@ -402,9 +406,20 @@ def _add_suppression(session: Session, email: str, kind: str, *, detail: str, su
 
 
 def _set(row: SubscriberRow, status: SubscriberStatus, reason: str, now: datetime) -> None:
+    session = object_session(row)
+    if status in LEFT and row.status not in LEFT and session is not None:  # leaving (not bounced after unsubscribing)
+        events.record_event(session, events.SUBSCRIBER_UNSUBSCRIBED, events.resource_id("subscriber", row.id),
+                            {"id": row.id, "status": str(status)}, now=now)
     move(row, status)
     row.status_reason = reason
     row.status_changed_at = now
+
+
+def announce_subscribed(session: Session, subscriber_id: int, *, door: str, now: datetime) -> None:
+    """The `subscriber.subscribed` domain event (outgoing webhooks, Prefect) of a subscriber who has just
+    become active, in the caller's transaction. Does not commit."""
+    events.record_event(session, events.SUBSCRIBER_SUBSCRIBED, events.resource_id("subscriber", subscriber_id),
+                        {"id": subscriber_id, "door": door}, now=now)
 
 
 def list_subscribers(session: Session, *, status: SubscriberStatus | None = None, limit: int = 100,

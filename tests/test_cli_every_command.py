@@ -50,6 +50,10 @@ VALUES: dict[str, str] = {
     "tag": "member",
     "path": str(EXAMPLES / "subscribers.csv"),
     "url": "{site}/",
+    "name": "membership-crm",
+    "scope": "read",
+    "events": "subscriber.subscribed,edition.sent",
+    "webhook_id": "1",
 }
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
+from sqlalchemy import select
 
 from compose.models import FetchReport, Item
 from compose.signing import confirm_token, unsubscribe_token
@@ -26,7 +27,15 @@ from flows.stages.edition import build_next_edition
 from state import deliveries, ledger
 from state.edition_edits import edit_edition
 from state.items import store_report, sync_sources
-from state.models import EditionRow, PostRow, SourceRow, SubscriberRow, SubscriberStatus, ThreadRow
+from state.models import (
+    EditionRow,
+    PostRow,
+    SourceRow,
+    SubscriberRow,
+    SubscriberStatus,
+    ThreadRow,
+    WebhookDeliveryRow,
+)
 from state.staff import add_staff
 from tests.helpers import desk_data
 from tests.helpers.browser import axe_violations, launched, new_context, shots_folder, sign_in, too_wide
@@ -61,6 +70,12 @@ NOT_PAGES = {
     "/o/{token}": "image/gif",  # the opt-in open pixel (tests/test_clicks.py)
     "/desk/reports/charts/{name}.svg": "image/svg+xml",  # the reports' charts (tests/test_report_pages.py)
     "/desk/reports/editions/{edition_id}/charts/{name}.svg": "image/svg+xml",
+    "/api/v1/openapi.json": "application/json",  # the JSON API: JSON, never a page (tests/test_api.py)
+    "/api/v1/subscribers": "application/json",
+    "/api/v1/subscribers/{email}": "application/json",
+    "/api/v1/editions": "application/json",
+    "/api/v1/editions/{edition_id}": "application/json",
+    "/api/v1/editions/{edition_id}/figures": "application/json",
 }
 
 
@@ -147,6 +162,17 @@ def _seed(db, config) -> dict[str, object]:
         subscriber = session.query(SubscriberRow).filter_by(email="reader1@example.org").one()
         pending = session.query(SubscriberRow).filter_by(email="reader2@example.org").one()
         pending.status = SubscriberStatus.PENDING
+    with db.session() as session:  # the Integrations page: tokens, a webhook with a long address, a failing delivery
+        from state import api_tokens, events, webhooks
+
+        api_tokens.create_token(session, "membership-crm-nightly-sync", scope="write", by="alex@example.org", now=NOW)
+        api_tokens.create_token(session, "reports", scope="read", by="alex@example.org", now=NOW)
+        webhooks.add_endpoint(session, LONG_URL, ["subscriber.subscribed", "edition.sent"], by="alex@example.org",
+                              server_key=SECRET, now=NOW)
+        events.record_event(session, events.SUBSCRIBER_SUBSCRIBED, "syndicate.subscriber.1", {"id": 1}, now=NOW)
+        webhooks.fan_out(session, now=NOW)
+        failing = session.scalars(select(WebhookDeliveryRow)).one()
+        webhooks.record_attempt(session, failing.id, now=NOW, status=None, error=LONG_ERROR)
     with db.session() as session:
         slug = session.get(EditionRow, sent_id).slug
     return {

@@ -18,7 +18,8 @@ NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 SECRET = "test-secret-key-0123456789abcdef"
 PUBLIC = {"/", "/login", "/logout", "/setup/{token}", "/subscribe", "/confirm/{token}", "/unsubscribe/{token}",
           "/editions", "/editions/feed.xml", "/editions/{slug}", "/webhooks/sendgrid", "/brand.css",
-          "/websub/{token}", "/calendar/{token}.ics", "/r/{token}", "/o/{token}"}
+          "/websub/{token}", "/calendar/{token}.ics", "/r/{token}", "/o/{token}", "/api/v1/openapi.json"}
+TOKEN_ROUTES = "/api/v1/"  # the JSON API: a bearer token instead of a staff session (web/api.py)
 
 
 @pytest.fixture
@@ -55,8 +56,23 @@ def _route_instances(app):
 def test_every_route_is_either_public_by_name_or_a_staff_route(env):
     app, _, _ = env
     for template, _, _ in _route_instances(app):
-        assert template in PUBLIC or template.startswith("/desk"), (
+        assert template in PUBLIC or template.startswith(("/desk", TOKEN_ROUTES)), (
             f"{template} is neither a staff route (/desk...) nor listed as public: decide which it is")
+
+
+def test_every_api_route_refuses_a_request_without_a_token(env):
+    app, _, _ = env
+    client = _client(app)
+    checked = 0
+    for template, path, method in _route_instances(app):
+        if not template.startswith(TOKEN_ROUTES) or template in PUBLIC:
+            continue
+        response = client.request(method, path.replace("/1", "/a@example.org") if "subscribers" in path else path,
+                                  json={"name": "A"} if method in ("PUT", "POST") else None)
+        assert response.status_code == 401, (method, template, response.status_code)
+        assert response.headers["content-type"] == "application/problem+json"
+        checked += 1
+    assert checked >= 8
 
 
 def test_every_staff_route_refuses_an_anonymous_request(env):

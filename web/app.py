@@ -25,6 +25,7 @@ from state.db import Database
 from state.staff import LoginPolicy
 from web import (
     account,
+    api,
     calendar,
     clicks,
     desk,
@@ -32,6 +33,7 @@ from web import (
     edition_pages,
     history,
     imports,
+    integrations,
     public,
     quiet,
     reports,
@@ -56,7 +58,7 @@ from web.security import (
 
 #: Every router the app serves, in order: the security fuzz test walks exactly these.
 ROUTERS = (clicks, public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch,
-           quiet, calendar, reports, doctor)
+           quiet, calendar, reports, doctor, api, integrations)
 
 
 def _utc_now() -> datetime:
@@ -89,6 +91,10 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
                                      headers={"Cache-Control": "no-store"})
         if clicks.is_click_path(request.url.path):  # the click redirect and pixel: no session, no cookie
             return await call_next(request)
+        if request.url.path.startswith("/api/"):  # the JSON API: bearer tokens, never a session cookie
+            answer = await call_next(request)
+            security_headers(answer, https=https)
+            return answer
         session = load_session(request, secret_key, state.now())
         request.state.web_session = session
         response = await call_next(request)
@@ -108,8 +114,12 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
         return message(request, "Not allowed", exc.message, status=403)
 
+    app.add_exception_handler(api.Problem, api.problem_response)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/api/"):
+            return api.http_problem(request, exc.status_code, str(exc.detail))
         if exc.status_code == 404:
             return message(request, "Not found", str(exc.detail) if exc.detail != "Not Found"
                            else "There is nothing at this address.", status=404)

@@ -19,6 +19,8 @@ the module of its group, and no module of this package imports this one:
     doctor       doctor (the pre-flight check) and the gate on a first real send
     subscribers  subscribers import|list|unsubscribe|tag|untag
     staff        staff add|disable
+    api_tokens   api-tokens create|list|revoke
+    webhooks     webhooks add|list|remove|deliveries|send
     web          web, serve
     demo         demo
 """
@@ -31,6 +33,7 @@ import sys
 import typer
 
 from flows.cli import (
+    api_tokens,
     approval,
     demo,
     edition,
@@ -42,6 +45,7 @@ from flows.cli import (
     subscribers,
     terminal,
     web,
+    webhooks,
 )
 from flows.cli import pause as pausing
 from flows.cli.context import Abort, global_options
@@ -111,6 +115,18 @@ posts_app.command("move")(posts.posts_move)
 weekly_note_app = _group("weekly-note", "The note to staff each week: what went out, how it did, what waits.")
 weekly_note_app.command("show")(report.weekly_note_show)
 weekly_note_app.command("send")(report.weekly_note_send)
+
+api_tokens_app = _group("api-tokens", "Bearer tokens of the JSON API (/api/v1), made and revoked by admins.")
+api_tokens_app.command("create")(api_tokens.api_tokens_create)
+api_tokens_app.command("list")(api_tokens.api_tokens_list)
+api_tokens_app.command("revoke")(api_tokens.api_tokens_revoke)
+
+webhooks_app = _group("webhooks", "Outgoing webhooks: subscribed, unsubscribed, edition sent; signed and retried.")
+webhooks_app.command("add")(webhooks.webhooks_add)
+webhooks_app.command("list")(webhooks.webhooks_list)
+webhooks_app.command("remove")(webhooks.webhooks_remove)
+webhooks_app.command("deliveries")(webhooks.webhooks_deliveries)
+webhooks_app.command("send")(webhooks.webhooks_send)
 
 
 def _hoist_global_options(argv: list[str]) -> list[str]:

@@ -54,6 +54,7 @@ from state.models.gathering import (
     SourceRow,
 )
 from state.models.operations import (
+    ApiTokenRow,
     AuditRow,
     CalendarFeedRow,
     EventRow,
@@ -61,6 +62,8 @@ from state.models.operations import (
     QuietMoveRow,
     StaffRow,
     ThreadSlotRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
     WebSubSubscriptionRow,
     WeeklyNoteRow,
 )
@@ -109,4 +112,7 @@ __all__ = [
     "ClickRow",
     "ReaderClickRow",
     "ReaderOpenRow",
+    "ApiTokenRow",
+    "WebhookEndpointRow",
+    "WebhookDeliveryRow",
 ]

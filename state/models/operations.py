@@ -215,3 +215,73 @@ class WeeklyNoteRow(Base):
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
 
+
+
+# --- the JSON API and outgoing webhooks ----------------------------------------------------------
+
+
+class ApiTokenRow(Base):
+    """A bearer token of the JSON API (`/api/v1`), made by an admin: only its SHA-256 is kept (the
+    token itself is shown once). `scope` is read or write; a revoked token is refused at once.
+    Written only by `state.api_tokens`."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    scope: Mapped[str] = mapped_column(String(10))  # read | write
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(20))  # the first characters, so staff recognise a token
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(320))
+
+    def __repr__(self) -> str:
+        return f"ApiTokenRow(id={self.id!r}, name={self.name!r}, scope={self.scope!r})"
+
+
+class WebhookEndpointRow(Base):
+    """Where outgoing webhooks go, and which events. The signing secret is not stored: it is derived
+    from the ledger's secret key and this row's random `salt` (`state.webhooks.signing_secret`), so a
+    copy of the ledger alone cannot sign. `after_event_id`: the last `events` row looked at for it."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    salt: Mapped[str] = mapped_column(String(64))
+    after_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+    removed_by: Mapped[str | None] = mapped_column(String(320))
+
+    def __repr__(self) -> str:
+        return f"WebhookEndpointRow(id={self.id!r}, url={self.url!r})"
+
+
+class WebhookDeliveryRow(Base):
+    """One event for one endpoint: its body (signed as is on every attempt), its attempts and their
+    outcome. `delivered_at` set: the endpoint answered 2xx; `gave_up_at` set: the last attempt failed."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_row_id"),
+                      Index("ix_webhook_deliveries_due", "delivered_at", "gave_up_at", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True)
+    event_row_id: Mapped[int | None] = mapped_column(Integer)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)  # the webhook-id header
+    event: Mapped[str] = mapped_column(String(60))  # e.g. subscriber.subscribed
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    gave_up_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
