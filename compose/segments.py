@@ -136,7 +136,7 @@ class Placement:
 def place(*, sections: Iterable[str] | None, tags: Iterable[str] | None, paused_until: datetime | None,
           edition_sections: frozenset[str], segment: Segment, now: datetime) -> Placement:
     """The rule for one active reader (see the module docstring)."""
-    tags = frozenset(tags or ())
+    tags = frozenset(" ".join(str(tag).split()).casefold() for tag in tags or ())  # as `clean_tag` keeps them
     chosen = edition_sections if sections is None else frozenset(sections)
     if not segment.has_tags(tags):
         return Placement(outside=True)

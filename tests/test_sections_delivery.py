@@ -210,6 +210,8 @@ def test_place_is_the_one_rule():
     assert place(sections=None, tags=["cio"], paused_until=None, edition_sections=edition, segment=cio,
                  now=NOW).sections == {"blogs"}
     assert set_key({"news", "blogs"}) == "blogs,news"
+    assert place(sections=None, tags=["CIO "], paused_until=None, edition_sections=edition, segment=cio,
+                 now=NOW).sections == {"blogs"}  # a tag stored as another door wrote it still matches
 
 
 def test_planned_deliveries_keep_the_planning_time_exactly(db, tmp_path):
