@@ -13,6 +13,12 @@ Decisions, documented for staff:
   batch killed in that window is reported ambiguous although nothing left: staff resend it.)
   Staff call `resolve_ambiguous(..., action="resend" | "mark_sent")` after checking the provider.
 - Worker names must be unique per live process; `recover_interrupted` only touches its own batches.
+- Each reader gets their sections (issue 18): planning places every active reader with
+  `compose.segments.place` and groups the batches by section set, so a batch carries one body
+  (`sections`, None for the whole edition as approved, and that body's `content_hash`). A reader
+  outside the edition's segment gets no delivery; a paused one, or one with nothing in their
+  sections, gets a SKIPPED delivery with the reason, and a reader who pauses after planning is
+  SKIPPED when their batch is claimed. Still one delivery per reader: never twice.
 """
 
 from __future__ import annotations

@@ -226,9 +226,10 @@ class _Bodies:
         return edition_content_hash(emails.edition_for(sections), emails.render(sections))
 
     def unsent_keys(self, session: Session) -> list[str | None]:
+        """The section sets of batches that may still go (ambiguous ones too: staff may resend them)."""
         return list(session.scalars(select(DeliveryBatchRow.sections).distinct().where(
             DeliveryBatchRow.edition_id == self.row.id,
-            DeliveryBatchRow.status.in_([BatchStatus.PLANNED, BatchStatus.SENDING]))))
+            DeliveryBatchRow.status.in_([BatchStatus.PLANNED, BatchStatus.SENDING, BatchStatus.AMBIGUOUS]))))
 
     def changed_since_planning(self, session: Session) -> str:
         """Why the email of a section set still to send differs from the one planned ("" when none
@@ -268,7 +269,12 @@ class _Message:
         return self.whole.edition_id
 
     def for_batch(self, sections: str | None) -> OutboundEmail:
-        return self.by_sections.get(sections) or self.whole
+        """The one body of a batch of this section set; never another set's (refused instead)."""
+        if sections is None:
+            return self.by_sections.get(None) or self.whole
+        if sections not in self.by_sections:
+            raise LookupError(f"no email was prepared for readers of {sections} in this run: the next run sends it")
+        return self.by_sections[sections]
 
 
 def _has_deliveries(session: Session, edition_id: int) -> bool:
