@@ -36,7 +36,7 @@ from compose.models import Edition, EditionSection, Item, RenderedEmail
 from compose.palette import MIN_CONTRAST, DarkPalette, Palette
 from compose.urls import is_web_url
 
-RECIPIENT_TOKENS = ("{{first_name}}", "{{unsubscribe_url}}")
+RECIPIENT_TOKENS = ("{{first_name}}", "{{unsubscribe_url}}", "{{preferences_url}}")
 GREETING_FALLBACK = "there"  # "Hello there," when a subscriber gave no name, in every channel and on the archive
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 
@@ -360,9 +360,9 @@ def _text_link(url: str) -> str:
 
 def render_text(edition: Edition, *, config: Config, link_for: LinkFor | None = None) -> str:
     """The text/plain part: every link written out, sections underlined, footer with the
-    postal address and the unsubscribe token."""
+    postal address, the unsubscribe and the preference-page tokens."""
     utm = partial(add_utm, campaign=edition.slug, config=config)
-    first_name, unsubscribe = RECIPIENT_TOKENS
+    first_name, unsubscribe, preferences = RECIPIENT_TOKENS
     web_url = edition.web_url or str(config.organisation.site_url)
     blocks = [
         _underline(edition.title.upper(), "="),
@@ -390,7 +390,8 @@ def render_text(edition: Edition, *, config: Config, link_for: LinkFor | None = 
         _wrap(f"You are receiving this email because you subscribed to {edition.title} from "
               f"{config.organisation.name}."),
         *([_wrap(tracking_notice(config))] if tracking_notice(config) else []),
-        f"Unsubscribe: {unsubscribe}\nView in browser: {web_url}\n{config.organisation.name}: {site}",
+        f"Unsubscribe: {unsubscribe}\nManage your preferences: {preferences}\n"
+        f"View in browser: {web_url}\n{config.organisation.name}: {site}",
         _wrap(postal_line(config.organisation.name, config.organisation.postal_address)),
     ]
     return "\n\n".join(blocks) + "\n"

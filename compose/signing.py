@@ -1,4 +1,4 @@
-"""Signed, expiring tokens for the links a subscriber clicks: unsubscribe and confirm.
+"""Signed, expiring tokens for the links a subscriber clicks: unsubscribe, preferences and confirm.
 
 Tokens are itsdangerous URL-safe timed signatures. The clock is a parameter (`now`), so this
 module stays pure: the signer's timestamp is taken from `now`, never from the system clock.
@@ -36,6 +36,7 @@ class TokenPolicy:
     """How long each kind of link keeps working."""
 
     unsubscribe_max_age = timedelta(days=730)
+    preferences_max_age = timedelta(days=730)  # as long as unsubscribe: the page also has the leave button
     confirm_max_age = timedelta(days=7)
     calendar_feed_max_age = timedelta(days=3650)  # a subscribed calendar keeps polling; revoked in the ledger
 
@@ -229,3 +230,68 @@ def verify_open(secret_key: str, token: str) -> tuple[int, int]:
 def click_url(public_url: str, token: str) -> str:
     """The redirect an article link in the email goes through."""
     return f"{str(public_url).rstrip('/')}/r/{token}"
+
+
+# ---------------------------------------------------------------- preference links (`/preferences/<token>`)
+
+_PREFERENCES_SALT = b"syndicate.preferences"
+PREFERENCES_SIGNATURE_BYTES = 12  # 96 bits: 16 characters
+
+
+def _preferences_key(secret_key: str) -> bytes:
+    if not secret_key:
+        raise ValueError("no secret key: set SYNDICATE_SECRET_KEY to a long random string")
+    return hashlib.sha256(_PREFERENCES_SALT + b"\0" + secret_key.encode("utf-8")).digest()
+
+
+def _preferences_mac(key: bytes, payload: str, email: str) -> str:
+    message = payload.encode("ascii") + b"\0" + email.strip().lower().encode("utf-8")
+    digest = hmac.new(key, message, hashlib.sha256).digest()[:PREFERENCES_SIGNATURE_BYTES]
+    return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def preferences_tokens(secret_key: str, *, readers: list[tuple[int, str]], now: datetime) -> list[str]:
+    """Preference-page tokens for many (subscriber id, email) pairs: "<id>.<issued>.<signature>",
+    id and issue time in base 36 and a truncated HMAC-SHA256 of them and the address (any case) with
+    a key derived from the secret key. The link names nobody, stops working if the id ever comes
+    to name another address (ids can be reused after an erasure), and expires after
+    `TokenPolicy.preferences_max_age`. About a hundred times cheaper than an itsdangerous token,
+    which matters for 100,000 readers."""
+    key = _preferences_key(secret_key)
+    issued = _b36(int(now.timestamp()))
+    tokens = []
+    for subscriber_id, email in readers:
+        payload = f"{_b36(subscriber_id)}.{issued}"
+        tokens.append(f"{payload}.{_preferences_mac(key, payload, email)}")
+    return tokens
+
+
+def preferences_token(secret_key: str, *, subscriber_id: int, email: str, now: datetime) -> str:
+    """The token in a subscriber's "Manage your preferences" link: who they are, no password."""
+    return preferences_tokens(secret_key, readers=[(subscriber_id, email)], now=now)[0]
+
+
+def preferences_subscriber(token: str) -> int:
+    """The subscriber id a preference token names, before it is verified (`verify_preferences`
+    needs their address); `ForgedToken` when it is not shaped like one."""
+    if len(token) > 60 or not token.isascii() or token.count(".") != 2:
+        raise ForgedToken("this preferences link is not valid (unexpected content)")
+    return _from_b36(token.split(".", 1)[0])
+
+
+def verify_preferences(secret_key: str, token: str, *, email: str, now: datetime) -> int:
+    """The subscriber id of a genuine preference token issued for `email` and not expired;
+    `ForgedToken` or `ExpiredToken` otherwise."""
+    subscriber_id = preferences_subscriber(token)
+    ident, issued, signature = token.split(".")
+    expected = _preferences_mac(_preferences_key(secret_key), f"{ident}.{issued}", email)
+    if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
+        raise ForgedToken("this preferences link is not valid (it was altered or not issued by us)")
+    if now.timestamp() - _from_b36(issued) > TokenPolicy.preferences_max_age.total_seconds():
+        raise ExpiredToken("this preferences link has expired")
+    return subscriber_id
+
+
+def preferences_url(public_url: str, token: str) -> str:
+    """The footer's "Manage your preferences" link."""
+    return f"{str(public_url).rstrip('/')}/preferences/{token}"

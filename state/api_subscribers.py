@@ -77,8 +77,8 @@ def is_erased(session: Session, email: str) -> bool:
 def refusal(session: Session, email: str, row: SubscriberRow | None) -> str | None:
     """Why the API may not touch this address (it left), or None."""
     if is_erased(session, email):
-        return (f"{email} was erased at its owner's request: the API never adds it again. The person can sign up "
-                "again through the form, or staff re-add them with fresh consent")
+        return (f"{email} was erased at its owner's request: the API, an import and the sign-up form never add it "
+                "again. An admin re-adds it with the person's fresh consent (`syndicate subscribers readd`)")
     suppression = suppression_of(session, email)
     if suppression is not None:
         return suppression.refusal(email)

@@ -32,7 +32,7 @@ from compose.subscribers import (
     normalise_email,
     parse_subscriber_csv,
 )
-from state import events, figures
+from state import erasure, events, figures
 from state.ledger import SYSTEM, LedgerError, NotFound, audit
 from state.lifecycle import check_initial, check_transition, move
 from state.models import SUBSCRIBER_LIFECYCLE, SubscriberRow, SubscriberStatus, SuppressionRow
@@ -51,6 +51,7 @@ class ImportReport:
     unchanged: int = 0  # already active (names are refreshed)
     activated: int = 0  # pending addresses made active by the import
     left_alone: tuple[str, ...] = field(default=())  # unsubscribed/bounced/complained: never re-activated
+    erased: tuple[str, ...] = field(default=())  # erased at their owner's request (`state.erasure`): never re-added
 
     @property
     def message(self) -> str:
@@ -59,6 +60,9 @@ class ImportReport:
         if self.left_alone:
             text += (f", {len(self.left_alone)} not re-subscribed because they had left (unsubscribed, or suppressed "
                      "for good after a bounce or a spam complaint)")
+        if self.erased:
+            text += (f", {len(self.erased)} not added because they were erased at their owner's request (an admin "
+                     "re-adds one with the person's consent: `syndicate subscribers readd`)")
         return text
 
 
@@ -90,14 +94,18 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
     """
     existing = _existing(session, [row.email for row in rows])
     suppressed = suppressed_addresses(session, [row.email for row in rows])
+    gone = erasure.erased_among(session, [row.email for row in rows if row.email.lower() not in existing])
     new: list[dict[str, object]] = []
     unchanged = activated = 0
     left: list[str] = []
+    erased: list[str] = []
     consent = source if source.startswith("import:") else f"import:{source}"
     check_initial(SUBSCRIBER_LIFECYCLE, SubscriberStatus.ACTIVE)
     for row in rows:
         current = existing.get(row.email.lower())
-        if row.email.lower() in suppressed and (current is None or current.status != SubscriberStatus.ACTIVE):
+        if row.email in gone:
+            erased.append(row.email)
+        elif row.email.lower() in suppressed and (current is None or current.status != SubscriberStatus.ACTIVE):
             left.append(current.email if current is not None else row.email)
         elif current is None:
             new.append({"email": row.email, "name": row.name, "status": SubscriberStatus.ACTIVE,
@@ -122,8 +130,9 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
         for added in _existing(session, [str(values["email"]) for values in new]).values():
             announce_subscribed(session, added.id, door="import", now=now)
     audit(session, actor=by, action="import", kind="subscribers", ident=None, now=now,
-          source=source, added=len(new), activated=activated, left_alone=len(left))
-    return ImportReport(added=len(new), unchanged=unchanged, activated=activated, left_alone=tuple(left))
+          source=source, added=len(new), activated=activated, left_alone=len(left), erased=len(erased))
+    return ImportReport(added=len(new), unchanged=unchanged, activated=activated, left_alone=tuple(left),
+                        erased=tuple(erased))
 
 
 def _add_tags(session: Session, row: SubscriberRow, tags: Sequence[str], *, now: datetime, by: str) -> None:
@@ -265,6 +274,7 @@ def preview_import(session: Session, text: str) -> ImportPreview:
     rows, problems = parse_subscriber_csv(text)
     existing = _existing(session, [row.email for row in rows])
     suppressed = suppressed_addresses(session, [row.email for row in rows])
+    gone = erasure.erased_among(session, [row.email for row in rows if row.email.lower() not in existing])
     new: list[SubscriberCsvRow] = []
     updated: list[tuple[SubscriberCsvRow, str]] = []
     unchanged: list[SubscriberCsvRow] = []
@@ -272,7 +282,9 @@ def preview_import(session: Session, text: str) -> ImportPreview:
     for row in rows:
         current = existing.get(row.email.lower())
         suppression = suppressed.get(row.email.lower())
-        if suppression is not None and (current is None or current.status != SubscriberStatus.ACTIVE):
+        if row.email in gone:
+            refused.append(CsvProblem(row.line, erasure.refusal(row.email)))
+        elif suppression is not None and (current is None or current.status != SubscriberStatus.ACTIVE):
             refused.append(CsvProblem(row.line, suppression.refusal(row.email)))
         elif current is None:
             new.append(row)
@@ -303,7 +315,8 @@ def subscribe_pending(session: Session, email: str, *, name: str = "", source: s
     An address already known is never changed here (anyone can post the form with anyone's address):
     the name it carries travels in the confirmation link and is applied by `confirm`. A new address
     gets a pending row with the name (checked by `check_name`, `NameRefused` otherwise); a new
-    address on the suppression list gets none (`SuppressedAddress`). The caller asks
+    address on the suppression list gets none (`SuppressedAddress`), nor does an address erased at its
+    owner's request (`state.erasure.ErasedAddress`). The caller asks
     `may_confirm` before it writes to the address.
     """
     address = normalise_email(email)
@@ -313,6 +326,7 @@ def subscribe_pending(session: Session, email: str, *, name: str = "", source: s
         suppression = suppression_of(session, address)
         if suppression is not None:
             raise SuppressedAddress(suppression.refusal(address))
+        erasure.refuse_erased(session, address)
         check_initial(SUBSCRIBER_LIFECYCLE, SubscriberStatus.PENDING)
         row = SubscriberRow(email=address, name=name, status=SubscriberStatus.PENDING, consent_source=source,
                             consent_at=now, status_changed_at=now, created_at=now)

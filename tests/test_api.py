@@ -5,7 +5,6 @@ Every request and answer is held to the OpenAPI document (`tests/helpers/api_cli
 from __future__ import annotations
 
 import json
-import sys
 import types
 from datetime import timedelta
 
@@ -188,9 +187,13 @@ def test_a_suppressed_or_erased_address_is_never_added(site, monkeypatch):
         session.add(SuppressionRow(email="bounced@example.org", kind="bounce", detail="550", suppressed_at=NOW))
     refused = site.api.call("PUT", "/api/v1/subscribers/bounced@example.org", body={"consent": CONSENT})
     assert refused.status_code == 409 and "suppressed for good" in refused.json()["detail"]
-    erasure = types.ModuleType("state.erasure")
-    erasure.is_erased = lambda session, email: email.lower() == "erased@example.org"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "state.erasure", erasure)
+    from state import erasure
+    from tests.helpers.staff import add_staff_rows
+
+    monkeypatch.setenv(erasure.SALT_ENV, "api-test-erasure-salt-0123456789")
+    with site.db.session() as session:
+        add_staff_rows(session, {"dpo@socitm.example": "admin"})
+        erasure.erase(session, "Erased@example.org", by="dpo@socitm.example", now=NOW)
     erased = site.api.call("POST", "/api/v1/subscribers", body={"email": "erased@example.org", "consent": CONSENT})
     assert erased.status_code == 409 and "erased" in erased.json()["detail"]
     assert _row(site.db, "bounced@example.org") is None and _row(site.db, "erased@example.org") is None

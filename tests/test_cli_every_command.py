@@ -50,6 +50,7 @@ VALUES: dict[str, str] = {
     "tag": "member",
     "path": str(EXAMPLES / "subscribers.csv"),
     "url": "{site}/",
+    "consent": "asked by email on 7 Dec to be re-added",
     "name": "membership-crm",
     "scope": "read",
     "events": "subscriber.subscribed,edition.sent",

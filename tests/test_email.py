@@ -78,10 +78,12 @@ def test_every_item_link_is_present_with_utm_in_both_parts(sample):
 
 def test_recipient_tokens_stay_literal_and_unsubscribe_is_untagged(sample):
     edition, rendered = sample
-    first_name, unsubscribe = RECIPIENT_TOKENS
+    first_name, unsubscribe, preferences = RECIPIENT_TOKENS
     assert rendered.html.count(first_name) == 1 and rendered.text.count(first_name) == 1
     assert rendered.html.count(f'href="{unsubscribe}"') == 1
     assert f"Unsubscribe: {unsubscribe}\n" in rendered.text
+    assert rendered.html.count(f'href="{preferences}"') == 1  # "Manage your preferences", beside it
+    assert f"Manage your preferences: {preferences}\n" in rendered.text
     assert edition.web_url in _hrefs(rendered.html)  # view in browser, without UTM
 
 

@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import select
 
 from compose.models import FetchReport, Item
-from compose.signing import confirm_token, unsubscribe_token
+from compose.signing import confirm_token, preferences_token, unsubscribe_token
 from connectors.link_check import edition_link_warnings
 from flows.stages.edition import build_next_edition
 from state import deliveries, ledger
@@ -70,6 +70,7 @@ NOT_PAGES = {
     "/o/{token}": "image/gif",  # the opt-in open pixel (tests/test_clicks.py)
     "/desk/reports/charts/{name}.svg": "image/svg+xml",  # the reports' charts (tests/test_report_pages.py)
     "/desk/reports/editions/{edition_id}/charts/{name}.svg": "image/svg+xml",
+    "/desk/subscribers/{subscriber_id}/data.json": "application/json",  # a subject access export (tests/test_erasure_cli.py)
     "/api/v1/openapi.json": "application/json",  # the JSON API: JSON, never a page (tests/test_api.py)
     "/api/v1/subscribers": "application/json",
     "/api/v1/subscribers/{email}": "application/json",
@@ -181,6 +182,8 @@ def _seed(db, config) -> dict[str, object]:
         ("/unsubscribe/{token}", "token"): unsubscribe_token(SECRET, subscriber_id=subscriber.id,
                                                               edition_id=sent_id, now=NOW),
         ("/confirm/{token}", "token"): confirm_token(SECRET, subscriber_id=pending.id, email=pending.email, now=NOW),
+        ("/preferences/{token}", "token"): preferences_token(SECRET, subscriber_id=subscriber.id, email=subscriber.email,
+                                                             now=NOW),
         ("/desk/history/editions/{edition_id}", "edition_id"): sent_id,
     }
 

@@ -22,7 +22,8 @@ MESSAGE = OutboundEmail(
 
 
 def people(n: int, start: int = 1) -> list[Recipient]:
-    return [Recipient(i, f"person{i}@example.com", f"Person {i}", f"https://news.example.org/unsubscribe/t{i}")
+    return [Recipient(i, f"person{i}@example.com", f"Person {i}", f"https://news.example.org/unsubscribe/t{i}",
+                      preferences_url=f"https://news.example.org/preferences/p{i}")
             for i in range(start, start + n)]
 
 
@@ -54,7 +55,9 @@ def test_one_request_per_batch_with_a_personalization_each(fake, channel):
     assert first["substitutions"] == {"{{first_name}}": "Person",
                                       "{{unsubscribe_url}}": "https://news.example.org/unsubscribe/t1",
                                       "{{first_name_html}}": "Person",
-                                      "{{unsubscribe_url_html}}": "https://news.example.org/unsubscribe/t1"}
+                                      "{{unsubscribe_url_html}}": "https://news.example.org/unsubscribe/t1",
+                                      "{{preferences_url}}": "https://news.example.org/preferences/p1",
+                                      "{{preferences_url_html}}": "https://news.example.org/preferences/p1"}
     assert first["headers"] == {
         "List-Unsubscribe": "<https://news.example.org/unsubscribe/t1>, <mailto:editors@example.org?subject=unsubscribe>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

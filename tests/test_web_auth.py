@@ -18,7 +18,8 @@ NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 SECRET = "test-secret-key-0123456789abcdef"
 PUBLIC = {"/", "/login", "/logout", "/setup/{token}", "/subscribe", "/confirm/{token}", "/unsubscribe/{token}",
           "/editions", "/editions/feed.xml", "/editions/{slug}", "/webhooks/sendgrid", "/brand.css",
-          "/websub/{token}", "/calendar/{token}.ics", "/r/{token}", "/o/{token}", "/api/v1/openapi.json"}
+          "/websub/{token}", "/calendar/{token}.ics", "/r/{token}", "/o/{token}", "/api/v1/openapi.json",
+          "/preferences", "/preferences/{token}"}
 TOKEN_ROUTES = "/api/v1/"  # the JSON API: a bearer token instead of a staff session (web/api.py)
 
 

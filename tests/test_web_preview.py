@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
-from compose.signing import verify_click, verify_unsubscribe
+from compose.signing import verify_click, verify_preferences, verify_unsubscribe
 from connectors.channels.base import OutboundEmail, Recipient
 from connectors.channels.outbox_email import OutboxEmailChannel
 from state import clicks
@@ -47,7 +47,8 @@ def _as_received(db, edition_id: int, name: str, tmp_path) -> str:
     message = OutboundEmail(edition_id=row.id, edition_slug=row.slug, subject=row.subject, html=html_part,
                             text=text_part, from_email="a@example.org", from_name="A", reply_to="a@example.org")
     mail = channel.render(message, Recipient(subscriber_id=1, email="r@example.org", name=name,
-                                             unsubscribe_url="https://unsubscribe.example/x"))
+                                             unsubscribe_url="https://unsubscribe.example/x",
+                                             preferences_url="https://preferences.example/x"))
     with db.session() as session:
         targets = clicks.link_targets(session, edition_id, config)
 
@@ -65,8 +66,10 @@ def test_both_tabs_greet_the_sample_subscriber_by_name(db, tmp_path):
     assert "{{first_name}}" not in page and "{{unsubscribe_url}}" not in page
     text = _plain(page)
     assert "Hello Reader," in text
-    assert text.replace(re.search(r"Unsubscribe: (\S+)", text).group(1), "https://unsubscribe.example/x") == \
-        _as_received(db, edition_id, "Reader 1", tmp_path).replace("\r\n", "\n")
+    own = re.search(r"Manage your preferences: (\S+)", text).group(1)
+    assert text.replace(re.search(r"Unsubscribe: (\S+)", text).group(1), "https://unsubscribe.example/x").replace(
+        own, "https://preferences.example/x") == _as_received(db, edition_id, "Reader 1", tmp_path).replace("\r\n", "\n")
+    assert verify_preferences(SECRET, own.rsplit("/", 1)[1], email="reader1@example.org", now=NOW) == 1
     assert "As Reader 1 (reader1@example.org) receives it" in page
     frame = client.get(f"/desk/editions/{edition_id}/email.html").text
     assert "Hello Reader," in frame and "{{" not in frame
@@ -83,7 +86,8 @@ def test_without_a_name_both_tabs_use_the_channels_fallback(db, tmp_path):
     page = client.get(f"/desk/editions/{edition_id}").text
     assert "Hello there," in _plain(page)
     assert _plain(page) == _as_received(db, edition_id, "", tmp_path).replace(
-        "https://unsubscribe.example/x", "http://127.0.0.1:8000/subscribe").replace("\r\n", "\n")
+        "https://unsubscribe.example/x", "http://127.0.0.1:8000/subscribe").replace(
+        "https://preferences.example/x", "http://127.0.0.1:8000/preferences").replace("\r\n", "\n")
     assert "Hello there," in client.get(f"/desk/editions/{edition_id}/email.html").text
 
 

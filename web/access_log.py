@@ -1,5 +1,5 @@
-"""The access log without secrets: set-up, confirm, unsubscribe, WebSub and calendar feed links carry
-tokens that work for whoever holds them, so uvicorn's access log shows `[token]` in their place.
+"""The access log without secrets: set-up, confirm, unsubscribe, preferences, WebSub and calendar feed
+links carry tokens that work for whoever holds them, so uvicorn's access log shows `[token]` in their place.
 Requests to the click redirect and the open pixel are left out of the log altogether: an address
 and a time beside a link would say who read what."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 
-_TOKEN_PATH = re.compile(r"/(setup|confirm|unsubscribe|websub|calendar|r|o)/[^/?#\s\"]+")
+_TOKEN_PATH = re.compile(r"/(setup|confirm|unsubscribe|preferences|websub|calendar|r|o)/[^/?#\s\"]+")
 _CLICK_PATH = re.compile(r"^/[ro]/[^/]+$")  # the click redirect and open pixel: never logged (web.clicks)
 _ACCESS_LOGGER = "uvicorn.access"
 

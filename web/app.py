@@ -34,9 +34,11 @@ from web import (
     history,
     imports,
     integrations,
+    preferences,
     public,
     quiet,
     reports,
+    subscriber_data,
     subscribers,
     threads,
     websub,
@@ -58,7 +60,7 @@ from web.security import (
 
 #: Every router the app serves, in order: the security fuzz test walks exactly these.
 ROUTERS = (clicks, public, websub, account, desk, edition_pages, threads, history, subscribers, imports, pause_switch,
-           quiet, calendar, reports, doctor, api, integrations)
+           quiet, calendar, reports, doctor, api, integrations, preferences, subscriber_data)
 
 
 def _utc_now() -> datetime:

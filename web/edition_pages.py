@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from compose.calendar import QuietCalendar
 from compose.segments import Segment, SegmentError
-from compose.signing import unsubscribe_token, unsubscribe_url
+from compose.signing import preferences_token, preferences_url, unsubscribe_token, unsubscribe_url
 from connectors.channels import email_channel
 from connectors.channels.base import OutboundEmail, Recipient, header_text, personalise
 from connectors.channels.outbox_email import OutboxEmailChannel
@@ -135,8 +135,11 @@ def _preview(session: Session, app: WebApp, row: EditionRow, chosen: str | None)
     link = (unsubscribe_url(app.public_url, unsubscribe_token(app.secret_key, subscriber_id=sample.id,
                                                               edition_id=row.id, now=app.now()))
             if sample else f"{app.public_url}/subscribe")
+    settings = (preferences_url(app.public_url, preferences_token(app.secret_key, subscriber_id=sample.id,
+                                                                  email=sample.email, now=app.now()))
+                if sample else f"{app.public_url}/preferences")
     recipient = Recipient(subscriber_id=sample.id if sample else 0, email=sample.email if sample else "",
-                          name=sample.name if sample else "", unsubscribe_url=link)
+                          name=sample.name if sample else "", unsubscribe_url=link, preferences_url=settings)
     shown = clicks.as_shown(session, row, app.config)  # article links straight to the article: where readers land
     return {"preview_as": "noname" if sample is None else "", "sample": sample,
             "preview_html": personalise(shown[0], recipient, "html"),
@@ -333,7 +336,8 @@ def edition_test_send(request: Request, edition_id: int, post: Posted = Depends(
     channel = email_channel(config, app.env)
     try:
         channel.send_batch(message, [Recipient(subscriber_id=0, email=post.staff.email,
-                                               unsubscribe_url=f"{app.public_url}/subscribe")])
+                                               unsubscribe_url=f"{app.public_url}/subscribe",
+                                               preferences_url=f"{app.public_url}/preferences")])
     except DeliveryError as exc:
         return _show_error(request, edition_id, f"the test was not sent: {exc}")
     finally:

@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from compose.subscribers import NameRefused, SubscriberCsvRow, check_name, normalise_email
-from state import ledger
+from state import erasure, ledger
 from state.errors import LedgerError
 from state.models import SubscriberStatus
 from state.staff import Staff
@@ -120,6 +120,8 @@ def add_one(request: Request, post: Posted = Depends(posted("admin"))) -> Respon
         if current is not None and current.status in LEFT:
             return _refused(request, f"{current.email} is {current.status}: only they can subscribe again, "
                                      "through the sign-up form")
+        if current is None and erasure.is_erased(session, email):
+            return _refused(request, erasure.refusal(email))
         report = import_subscribers(session, [SubscriberCsvRow(line=1, email=email, name=name)],
                                     source=f"desk:{post.staff.email}", now=app.now(), by=post.staff.email)
     return _back("added" if report.added or report.activated else "known", who=email)

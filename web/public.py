@@ -30,6 +30,7 @@ from connectors.channels.base import OutboundEmail, Recipient
 from connectors.channels.sendgrid import WebhookRejected, verify_event_webhook
 from connectors.errors import DeliveryError
 from state import clicks, ledger, reputation
+from state.erasure import ErasedAddress, ErasureError
 from state.models import EditionRow, EditionStatus
 from state.provider_events import apply_provider_events
 from state.subscribers import SuppressedAddress, confirm, may_confirm, subscribe_pending, unsubscribe
@@ -133,7 +134,7 @@ def subscribe(request: Request, background: BackgroundTasks, form: FormData = De
             send, subscriber_id, stored = False, 0, ""
             try:  # a suppressed address (a hard bounce, a spam report) is never written to again
                 row = subscribe_pending(session, address, name=name, source="web:/subscribe", now=now)
-            except SuppressedAddress:
+            except (SuppressedAddress, ErasedAddress, ErasureError):
                 pass
             else:
                 send, subscriber_id, stored = may_confirm(session, row), row.id, row.email
@@ -143,7 +144,8 @@ def subscribe(request: Request, background: BackgroundTasks, form: FormData = De
     return message(request, "Check your inbox",
                    f"If {address} can receive {app.config.edition.title}, we have sent it a link to confirm. "
                    "The link works for 7 days. No link comes to an address whose messages bounced for good or "
-                   f"were reported as spam: to come back from there, write to {app.config.edition.reply_to}.")
+                   "were reported as spam, or that was erased at its owner's request: to come back from there, "
+                   f"write to {app.config.edition.reply_to}.")
 
 
 def _send_confirmation(app: WebApp, subscriber_id: int, email: str, name: str) -> None:
@@ -254,7 +256,8 @@ def archived_edition(request: Request, slug: str) -> Response:
                                                        EditionRow.status == EditionStatus.SENT)).first()
         if row is None:
             raise HTTPException(404, "There is no sent edition at this address.")
-        html = neutral_tokens(clicks.as_shown(session, row, app.config)[0], unsubscribe_url=f"{app.public_url}/subscribe")
+        html = neutral_tokens(clicks.as_shown(session, row, app.config)[0], unsubscribe_url=f"{app.public_url}/subscribe",
+                              preferences_url=f"{app.public_url}/preferences")
     return HTMLResponse(html, headers={"Content-Security-Policy": EMAIL_CSP + "; frame-ancestors 'none'"})
 
 

@@ -84,9 +84,11 @@ def message(request: Request, title: str, text: str, *, status: int = 200, link:
     return page(request, "message.html", {"title": title, "text": text, "link": link}, status=status)
 
 
-def neutral_tokens(text: str, *, unsubscribe_url: str) -> str:
+def neutral_tokens(text: str, *, unsubscribe_url: str, preferences_url: str) -> str:
     """An edition with the per-recipient tokens filled with neutral values (archive, previews):
     the greeting every channel uses for a reader with no name ("Hello there,", `compose.email.greeting_name`)
-    and a link that names nobody in place of the unsubscribe link."""
-    first, unsubscribe = RECIPIENT_TOKENS
-    return text.replace(first, greeting_name("")).replace(unsubscribe, unsubscribe_url)
+    and links that name nobody in place of the unsubscribe and preference links (`/preferences` says
+    where each reader's own link is)."""
+    first, unsubscribe, preferences = RECIPIENT_TOKENS
+    return (text.replace(first, greeting_name("")).replace(unsubscribe, unsubscribe_url)
+            .replace(preferences, preferences_url))

@@ -17,7 +17,7 @@ from compose.clicks import READER_TOKEN
 from compose.email import RECIPIENT_TOKENS, greeting_name
 from compose.items import one_line
 
-FIRST_NAME_TOKEN, UNSUBSCRIBE_TOKEN = RECIPIENT_TOKENS
+FIRST_NAME_TOKEN, UNSUBSCRIBE_TOKEN, PREFERENCES_TOKEN = RECIPIENT_TOKENS
 
 Part = Literal["html", "text", "header"]
 
@@ -39,6 +39,7 @@ def personalise(template: str, recipient: Recipient, part: Part) -> str:
     """`template` (an edition's HTML, text or subject) with this recipient's tokens filled for `part`."""
     return (template.replace(FIRST_NAME_TOKEN, personal_value(first_name(recipient.name), part))
             .replace(UNSUBSCRIBE_TOKEN, personal_value(recipient.unsubscribe_url, part))
+            .replace(PREFERENCES_TOKEN, personal_value(recipient.preferences_url, part))
             .replace(READER_TOKEN, recipient.reader))  # URL-safe characters only, or ""
 
 
@@ -60,12 +61,13 @@ class Recipient:
     name: str = ""
     unsubscribe_url: str = ""
     reader: str = ""  # fills `{{reader}}` in click links and the open pixel, only when [tracking] names readers
+    preferences_url: str = ""  # the reader's signed preference-page link (`compose.signing.preferences_url`)
 
 
 @dataclass(frozen=True, slots=True)
 class OutboundEmail:
     """One edition as sent: the HTML and text hold per-recipient tokens
-    (`{{first_name}}`, `{{unsubscribe_url}}`) that the channel substitutes."""
+    (`{{first_name}}`, `{{unsubscribe_url}}`, `{{preferences_url}}`) that the channel substitutes."""
 
     edition_id: int
     edition_slug: str

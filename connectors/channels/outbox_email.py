@@ -133,7 +133,7 @@ def fingerprint(message: OutboundEmail, recipient: Recipient) -> str:
     digest = hashlib.sha256()
     for part in (str(message.edition_id), message.edition_slug, message.subject, message.html, message.text,
                  message.from_email, message.from_name, message.reply_to, str(recipient.subscriber_id),
-                 recipient.email, recipient.name, recipient.unsubscribe_url):
+                 recipient.email, recipient.name, recipient.unsubscribe_url, recipient.preferences_url):
         digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()[:32]
 

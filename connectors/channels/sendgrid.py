@@ -1,8 +1,8 @@
 """SendGrid v3 mail/send: one request per batch of up to 1,000 recipients, one personalization each.
 
-Each personalization carries the recipient's substitutions (`{{first_name}}`, `{{unsubscribe_url}}`;
-SendGrid puts one value in every part, so the HTML part carries its own tokens, `{{first_name_html}}`
-and `{{unsubscribe_url_html}}`, whose values are HTML-escaped: a name never becomes markup),
+Each personalization carries the recipient's substitutions (`{{first_name}}`, `{{unsubscribe_url}}`,
+`{{preferences_url}}`; SendGrid puts one value in every part, so the HTML part carries its own tokens,
+`{{first_name_html}}`, `{{unsubscribe_url_html}}` and `{{preferences_url_html}}`, whose values are HTML-escaped: a name never becomes markup),
 their own List-Unsubscribe headers (RFC 8058 one-click; SendGrid's subscription tracking is off so
 it does not add its own) and `custom_args` (edition_id, subscriber_id) that come back on every
 Event Webhook event.
@@ -38,6 +38,7 @@ from compose.config import Config
 from compose.errors import SyndicateError
 from connectors.channels.base import (
     FIRST_NAME_TOKEN,
+    PREFERENCES_TOKEN,
     UNSUBSCRIBE_TOKEN,
     BatchReceipt,
     OutboundEmail,
@@ -69,6 +70,8 @@ class SendGridChannel:
     token_unsubscribe: ClassVar[str] = UNSUBSCRIBE_TOKEN
     token_first_name_html: ClassVar[str] = "{{first_name_html}}"
     token_unsubscribe_html: ClassVar[str] = "{{unsubscribe_url_html}}"
+    token_preferences: ClassVar[str] = PREFERENCES_TOKEN
+    token_preferences_html: ClassVar[str] = "{{preferences_url_html}}"
 
     def __init__(self, api_key: str, *, host: str = DEFAULT_HOST, timeout_s: float = 30.0,
                  sandbox_mode: bool = False, clock: Callable[[], float] = time.time) -> None:
@@ -127,6 +130,8 @@ class SendGridChannel:
                                   self.token_unsubscribe: person.unsubscribe_url,
                                   self.token_first_name_html: personal_value(given, "html"),
                                   self.token_unsubscribe_html: personal_value(person.unsubscribe_url, "html"),
+                                  self.token_preferences: person.preferences_url,
+                                  self.token_preferences_html: personal_value(person.preferences_url, "html"),
                                   **({READER_TOKEN: person.reader} if names_reader else {})},
                 "headers": _unsubscribe_headers(person.unsubscribe_url, message.list_unsubscribe_mailto),
                 "custom_args": {"edition_id": str(message.edition_id), "subscriber_id": str(person.subscriber_id)},
@@ -138,7 +143,8 @@ class SendGridChannel:
             "subject": header_text(message.subject),
             "content": [{"type": "text/plain", "value": message.text},
                         {"type": "text/html", "value": message.html.replace(self.token_first_name, self.token_first_name_html)
-                         .replace(self.token_unsubscribe, self.token_unsubscribe_html)}],
+                         .replace(self.token_unsubscribe, self.token_unsubscribe_html)
+                         .replace(self.token_preferences, self.token_preferences_html)}],
             "tracking_settings": {"subscription_tracking": {"enable": False}},
             "mail_settings": {"sandbox_mode": {"enable": self.sandbox_mode}},
         }

@@ -17,7 +17,7 @@ the module of its group, and no module of this package imports this one:
     status       status (and its tables)
     report       report, weekly-note show|send
     doctor       doctor (the pre-flight check) and the gate on a first real send
-    subscribers  subscribers import|list|unsubscribe|tag|untag
+    subscribers  subscribers import|list|unsubscribe|reinstate|export|erase|readd|tag|untag
     staff        staff add|disable
     api_tokens   api-tokens create|list|revoke
     webhooks     webhooks add|list|remove|deliveries|send
@@ -88,11 +88,14 @@ edition_app.command("preview")(edition.edition_preview)
 edition_app.command("acknowledge")(edition.edition_acknowledge)
 edition_app.command("segment")(edition.edition_segment)
 
-subscribers_app = _group("subscribers", "Import, list and unsubscribe subscribers.")
+subscribers_app = _group("subscribers", "Import, list and unsubscribe subscribers; export or erase one person's data.")
 subscribers_app.command("import")(subscribers.subscribers_import)
 subscribers_app.command("list")(subscribers.subscribers_list)
 subscribers_app.command("unsubscribe")(subscribers.subscribers_unsubscribe)
 subscribers_app.command("reinstate")(subscribers.subscribers_reinstate)
+subscribers_app.command("export")(subscribers.subscribers_export)
+subscribers_app.command("erase")(subscribers.subscribers_erase)
+subscribers_app.command("readd")(subscribers.subscribers_readd)
 subscribers_app.command("tag")(subscribers.subscribers_tag)
 subscribers_app.command("untag")(subscribers.subscribers_untag)
 

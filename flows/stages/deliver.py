@@ -32,7 +32,13 @@ from compose.config import Config
 from compose.edition import edition_content_hash
 from compose.email import SectionEmails, counted_link
 from compose.segments import set_of
-from compose.signing import reader_suffix, unsubscribe_tokens, unsubscribe_url
+from compose.signing import (
+    preferences_tokens,
+    preferences_url,
+    reader_suffix,
+    unsubscribe_tokens,
+    unsubscribe_url,
+)
 from connectors.channels import email_channel
 from connectors.channels.base import EmailChannel, OutboundEmail, Recipient
 from connectors.channels.outbox_email import OutboxEmailChannel
@@ -349,13 +355,15 @@ class _Run:
     def _recipients(self, claimed: deliveries.ClaimedBatch, message: OutboundEmail) -> list[Recipient]:
         ids = [r.subscriber_id for r in claimed.recipients]
         tokens = unsubscribe_tokens(self.secret_key, edition_id=claimed.edition_id, subscriber_ids=ids, now=self.now())
+        settings = preferences_tokens(self.secret_key, readers=[(r.subscriber_id, r.email) for r in claimed.recipients],
+                                      now=self.now())
         public = str(self.config.edition.public_url)
         # [tracking] per-reader clicks or the open pixel, and the approved email says so (`clicks.as_sent`)
         named = READER_TOKEN in message.html or READER_TOKEN in message.text
         return [Recipient(r.subscriber_id, r.email, r.name, unsubscribe_url(public, token),
                           reader_suffix(self.secret_key, edition_id=claimed.edition_id, subscriber_id=r.subscriber_id)
-                          if named else "")
-                for r, token in zip(claimed.recipients, tokens, strict=True)]
+                          if named else "", preferences_url(public, setting))
+                for r, token, setting in zip(claimed.recipients, tokens, settings, strict=True)]
 
     def _send(self, claimed: deliveries.ClaimedBatch) -> None:
         batch = claimed.batch_id

@@ -194,3 +194,17 @@ class ReputationTripRow(Base):
     pause_id: Mapped[int | None] = mapped_column(ForeignKey("pauses.id", ondelete="SET NULL"))
     at: Mapped[datetime]
 
+
+
+class ErasedAddressRow(Base):
+    """An address erased on its owner's request (UK GDPR article 17): all that is kept is a salted
+    hash (HMAC-SHA256 with the erasure salt, `state.erasure`), so that no import, sign-up or API
+    call subscribes it again silently. Only a member of staff's re-add with fresh consent removes it."""
+
+    __tablename__ = "erased_addresses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # hex HMAC-SHA256 of the canonical address
+    salt_mark: Mapped[str] = mapped_column(String(16))  # which salt made it (a keyed fingerprint, not the salt)
+    erased_at: Mapped[datetime]
+    erased_by: Mapped[str] = mapped_column(String(320))

@@ -2,7 +2,7 @@
 for; each delivery batch's section set and the content hash of the one body it carries
 
 Revision ID: 0007_segments
-Revises: 0007_api
+Revises: 0007_erasure
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0007_segments'
-down_revision = '0007_api'
+down_revision = '0007_erasure'
 branch_labels = None
 depends_on = None
 
