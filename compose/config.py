@@ -271,6 +271,11 @@ class SocialNetwork(_Strict):
     # posting slots, wall-clock in edition.timezone: "monday 09:00", "weekdays 12:30", "weekends 10:00",
     # "daily 18:00"; approved posts take the next free one (compose.slots). Empty: posts go out when due
     slots: tuple[str, ...] = ()
+    # the item's image on posts: "off", on the "first" post of a thread, or on "every" post that has one
+    # (fetched through the guarded fetcher, fitted to the network; never published without alt text)
+    images: Literal["off", "first", "every"] = "first"
+    cards: bool = True  # a link card for the item's link (built by us on Bluesky and LinkedIn, else the network's)
+    hashtags: tuple[str, ...] | None = None  # None: `[social] hashtags`; () for none on this network
 
     @field_validator("slots", mode="before")
     @classmethod
@@ -281,6 +286,26 @@ class SocialNetwork(_Strict):
     @classmethod
     def _slots(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return normalise_slots(value)
+
+
+class LinkedInSettings(SocialNetwork):
+    """`[social.linkedin]`: an organisation page, posted to through LinkedIn's Community Management
+    API. LinkedIn has no threads: `mode = "roundup"` posts one post per edition listing its stories,
+    `mode = "item"` one post per item (each with its article preview). The API is versioned by month
+    (`LinkedIn-Version: YYYYMM`) and a version is retired about a year after it ships: `api_version`
+    is the one this was checked against on `api_version_checked`; move both on together."""
+
+    enabled: bool = False
+    mode: Literal["item", "roundup"] = "roundup"
+    api_version: str = "202611"
+    api_version_checked: date = date(2026, 12, 7)
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        return _whole_match(r"20\d\d(0[1-9]|1[0-2])", value,
+                            f"social.linkedin.api_version {value!r} is not a LinkedIn version: write the "
+                            "month as YYYYMM, e.g. \"202611\"")
 
 
 class XPricing(_Strict):
@@ -305,6 +330,7 @@ class Social(_Strict):
     x: SocialNetwork = SocialNetwork()
     mastodon: SocialNetwork = SocialNetwork(enabled=False)
     bluesky: SocialNetwork = SocialNetwork(enabled=False)
+    linkedin: LinkedInSettings = LinkedInSettings()
 
     @field_validator("post_template", "roundup_opening", "roundup_closing")
     @classmethod
@@ -360,7 +386,8 @@ DAY_GROUPS: Mapping[str, tuple[str, ...]] = {"weekdays": DAYS[:5], "weekends": D
 def channel_names() -> tuple[str, ...]:
     """The channels quiet time can apply to: "email" and every post network `[social]` has a table
     for (taken from the schema, so a new network needs no change here)."""
-    return ("email", *(name for name, field in Social.model_fields.items() if field.annotation is SocialNetwork))
+    return ("email", *(name for name, field in Social.model_fields.items()
+                       if isinstance(field.annotation, type) and issubclass(field.annotation, SocialNetwork)))
 
 
 def _known_channels(value: tuple[str, ...] | None, key: str) -> tuple[str, ...] | None:

@@ -157,6 +157,9 @@ def richer(a: Item, b: Item) -> Item:
         for name in ("image_url", "published", "updated", "author", "guid")
         if getattr(winner, name) is None and getattr(other, name) is not None
     }
+    same_image = "image_url" in gaps or winner.image_url == other.image_url
+    if same_image and winner.image_alt is None and other.image_alt is not None:
+        gaps["image_alt"] = other.image_alt  # alt text goes with its image
     return replace(winner, **gaps) if gaps else winner
 
 

@@ -6,7 +6,9 @@ Each network counts length its own way, and that is data (`NetworkRules`):
 - Mastodon counts grapheme clusters, every http(s) URL as 23 and a remote mention
   `@user@host` as `@user` (Mastodon's `StatusLengthValidator`);
 - Bluesky counts grapheme clusters with URLs in full (links become facets on publishing),
-  and at most 3,000 UTF-8 bytes.
+  and at most 3,000 UTF-8 bytes;
+- LinkedIn takes 3,000 characters of commentary, counted here as UTF-16 code units (a Java
+  string's length: an emoji outside the Basic Multilingual Plane counts 2), URLs in full.
 
 Measuring never costs more than a few milliseconds, whatever the text (see `MeasureLimits`).
 Pure: no I/O, no clock. Grapheme clusters come from the `regex` module's `\\X`
@@ -32,7 +34,7 @@ from twitter_text.regexp.valid_gtld import valid_gtld
 if TYPE_CHECKING:
     from compose.config import Config
 
-Counting = Literal["weighted", "chars", "graphemes"]
+Counting = Literal["weighted", "chars", "graphemes", "utf16"]
 
 _REMOTE_MENTION = re.compile(r"(?<![\w/@])(@\w+)@[\w.-]*\w")
 _TOKENS = re.compile(f"([{spaces_group}]+)")  # twitter-text's own whitespace
@@ -68,7 +70,9 @@ X_RULES = NetworkRules(name="x", max_length=280, url_length=23, counts="weighted
 MASTODON_RULES = NetworkRules(name="mastodon", max_length=500, url_length=23, counts="chars")
 # 300 graphemes (app.bsky.feed.post `maxGraphemes`) and 3,000 UTF-8 bytes (`maxLength`)
 BLUESKY_RULES = NetworkRules(name="bluesky", max_length=300, url_length=None, counts="graphemes", max_bytes=3000)
-RULES_BY_NETWORK = {rules.name: rules for rules in (X_RULES, MASTODON_RULES, BLUESKY_RULES)}
+# 3,000 characters of commentary (learn.microsoft.com/linkedin/marketing/community-management/shares/posts-api)
+LINKEDIN_RULES = NetworkRules(name="linkedin", max_length=3000, url_length=None, counts="utf16")
+RULES_BY_NETWORK = {rules.name: rules for rules in (X_RULES, MASTODON_RULES, BLUESKY_RULES, LINKEDIN_RULES)}
 
 
 def rules_for(network: str, config: Config | None = None) -> NetworkRules:
@@ -223,10 +227,12 @@ def weighted_length(text: str, rules: NetworkRules) -> int:
     """The length of `text` as `rules.name` counts it against `rules.max_length`.
 
     X: twitter-text's weighted length; Mastodon: graphemes, URLs as `url_length`, remote
-    mentions by username; Bluesky: graphemes. Measured token by token (see `MeasureLimits`).
+    mentions by username; Bluesky: graphemes; LinkedIn: UTF-16 code units. Measured token by token (see `MeasureLimits`).
     """
     if rules.counts == "graphemes":
         return len(graphemes(text))
+    if rules.counts == "utf16":
+        return len(text.encode("utf-16-le", "surrogatepass")) // 2
     tokens = _TOKENS.split(text)
     if rules.counts == "chars":  # graphemes of the whole text: a combining mark may follow a space
         url_length = rules.url_length if rules.url_length is not None else 0

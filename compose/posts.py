@@ -181,15 +181,17 @@ def _with_plurals(template: str, count: int) -> str:
 
 
 def _roundup_items(items: Sequence[Item], *, config: Config, rules: NetworkRules,
-                   url: str | None) -> tuple[list[str], list[str]]:
-    """The posts of `items` in a round-up, and why each item no post can carry is left out."""
-    texts, left_out = [], []
+                   url: str | None) -> tuple[list[tuple[Item, str]], list[str]]:
+    """The posts of `items` in a round-up (with the item each is about), and why each item no post
+    can carry is left out."""
+    posts, left_out = [], []
     for item in items:
         try:
-            texts.append(item_post(item, template=config.social.post_template, hashtags=(), rules=rules, url=url))
+            posts.append((item, item_post(item, template=config.social.post_template, hashtags=(), rules=rules,
+                                          url=url)))
         except ItemNotPostable as exc:
             left_out.append(f"{item.title[:80]!r} ({item.url[:200]}) is not in the {rules.name} thread: {exc}")
-    return texts, left_out
+    return posts, left_out
 
 
 def roundup_left_out(edition: Edition, *, config: Config, rules: NetworkRules,
@@ -233,15 +235,16 @@ def roundup_thread(
     body_rules = replace(rules, max_length=rules.max_length - suffix_width,
                          max_bytes=rules.max_bytes - suffix_width if rules.max_bytes else None)
 
-    item_texts, left_out = _roundup_items(candidates, config=config, rules=body_rules,
+    item_posts, left_out = _roundup_items(candidates, config=config, rules=body_rules,
                                           url=None if link_placement == "every" else "")
+    item_texts = [text for _, text in item_posts]
     names = {"title": edition.title, "organisation": config.organisation.name, "count": len(item_texts),
              "stories": counted(len(item_texts), "stories")}
     opening_template = _with_plurals(social.roundup_opening, len(item_texts))
     opening = fill_template(opening_template, **names)
     if link_placement in ("every", "first") and (edition.web_url or link_placement == "first"):
         opening = f"{opening}\n\n{edition.web_url or subscribe_url}"
-    opening = _fit_line(f"{opening}\n\n{' '.join(social.hashtags)}".strip(), body_rules)
+    opening = _fit_line(f"{opening}\n\n{' '.join(hashtags_for(config, rules.name))}".strip(), body_rules)
     if not fits(opening, body_rules):
         opening = _fit_line(fill_template(opening_template, **names), body_rules)
 
@@ -251,12 +254,49 @@ def roundup_thread(
     closing = closing.strip().rstrip(":").strip()
     if link_placement == "last" and edition.web_url:
         closing = f"{closing}\n\nThis edition: {edition.web_url}"
-    texts = [opening, *item_texts, _fit_line(closing, body_rules)]
-    texts = [text for text in texts if text]
+    about: list[tuple[Item | None, str]] = [(edition.featured, opening), *item_posts,
+                                            (None, _fit_line(closing, body_rules))]
+    about = [(item, text) for item, text in about if text]
     if numbering:
-        texts = [f"{text} {k}/{len(texts)}" for k, text in enumerate(texts, start=1)]
-    posts = tuple(Post(text=text, position=position) for position, text in enumerate(texts))
-    return Thread(network=rules.name, key=f"{edition.slug}-{rules.name}", posts=posts, left_out=tuple(left_out))
+        about = [(item, f"{text} {k}/{len(about)}") for k, (item, text) in enumerate(about, start=1)]
+    posts: list[Post] = []
+    for position, (item, text) in enumerate(about):
+        post = with_media(Post(text=text, position=position), item, settings, first=position == 0)
+        if position and post.image_url and post.image_url == posts[0].image_url:
+            post = replace(post, image_url=None, image_alt=None)  # the opening post shows it already
+        posts.append(post)
+    return Thread(network=rules.name, key=f"{edition.slug}-{rules.name}", posts=tuple(posts),
+                  left_out=tuple(left_out))
+
+
+def hashtags_for(config: Config, network: str) -> tuple[str, ...]:
+    """The hashtags of posts on `network`: its own (`[social.<network>] hashtags`), else `[social] hashtags`."""
+    settings = _network_settings(config, network)
+    if settings is not None and settings.hashtags is not None:
+        return settings.hashtags
+    return config.social.hashtags
+
+
+def with_media(post: Post, item: Item | None, settings: SocialNetwork | None, *, first: bool) -> Post:
+    """`post` about `item` with the image and card its network's settings give it: the item's image
+    (and the source's alt text, if any) on the `first` post of a thread with `images = "first"`, on
+    every post with `"every"`, on none with `"off"`; a card for the item's link when `cards` is on
+    and the post carries that link (built by us on Bluesky and LinkedIn, by the network's own
+    crawler on X and Mastodon)."""
+    if item is None or settings is None:
+        return post
+    image_url = image_alt = None
+    if item.image_url and (settings.images == "every" or (settings.images == "first" and first)):
+        image_url, image_alt = item.image_url, (one_line(item.image_alt or "") or None)
+    card_url = item.url if settings.cards and item.url and item.url in post.text else None
+    return replace(post, image_url=image_url, image_alt=image_alt, card_url=card_url)
+
+
+def item_thread_post(item: Item, *, config: Config, network: str, rules: NetworkRules) -> Post:
+    """The one post announcing `item` on `network` (`item_post` with the network's hashtags),
+    carrying its image and card as `[social.<network>]` says. Raises `ItemNotPostable`."""
+    text = item_post(item, template=config.social.post_template, hashtags=hashtags_for(config, network), rules=rules)
+    return with_media(Post(text=text), item, _network_settings(config, network), first=True)
 
 
 def x_post_cost(text: str, pricing: XPricing = X_PRICING) -> Decimal:

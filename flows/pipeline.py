@@ -24,7 +24,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.states import Failed, State  # noqa: E402
 
-from flows.settings import load_config, signing_key  # noqa: E402
+from flows.settings import load_config, network_limits, signing_key  # noqa: E402
 
 if TYPE_CHECKING:
     from state.db import Database
@@ -106,10 +106,17 @@ def gather(config_path: str | None = None, include_backlog: bool = False) -> dic
 
 @task(cache_policy=NO_CACHE)
 def draft_posts_task(config_path: str | None, item_ids: list[int] | None) -> list[int]:
+    from flows.stages.cards import check_cards
     from state.threads import draft_item_posts
 
+    config = network_limits(load_config(config_path))  # Mastodon's limit as its instance states it
     with _db().session() as session:
-        return draft_item_posts(session, load_config(config_path), now=_now(), item_ids=item_ids)
+        drafted = draft_item_posts(session, config, now=_now(), item_ids=item_ids)
+        session.commit()
+        for warning in check_cards(session, config, drafted):  # staff see an empty card before approving
+            get_run_logger().warning("%s", warning)
+        session.commit()
+        return drafted
 
 
 @flow(name="social-drafts")

@@ -103,7 +103,17 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read {target}: {exc.strerror}") from None
-    return parse_config(text, origin=str(target))
+    return network_limits(parse_config(text, origin=str(target)), refresh=False)
+
+
+def network_limits(config: Config, *, refresh: bool = True) -> Config:
+    """`config` with each network's limits as the network states them (today Mastodon's
+    `max_characters`, read from the instance posts go to and cached for a day under var/mastodon/).
+    `refresh=False` reads the cache only; drafting refreshes it (a failed read keeps the
+    configured limits, with a warning)."""
+    from connectors.channels.mastodon_instance import with_instance_limits
+
+    return with_instance_limits(config, refresh=refresh, timeout_s=5.0)
 
 
 def secret_key(env: Mapping[str, str] | None = None, *, database_url: str | None = None) -> str:

@@ -29,7 +29,8 @@ called only when `[edition] check_links = true`)."""
 def _item(row: ItemRow, source: str) -> Item:
     return Item(url=row.url, title=row.title, section=row.section, source=source,
                 summary_html=row.summary_html, summary_text=row.summary_text, published=row.published_at,
-                updated=row.updated_at, image_url=row.image_url, guid=row.guid, author=row.author, id=row.id)
+                updated=row.updated_at, image_url=row.image_url, guid=row.guid, author=row.author, id=row.id,
+                image_alt=row.image_alt)
 
 
 def last_sent_edition(session: Session) -> EditionRow | None:

@@ -70,6 +70,7 @@ def _row_values(item: Item, key: str, source_id: int, now: datetime, *, backlog:
         "summary_html": item.summary_html,
         "summary_text": item.summary_text,
         "image_url": item.image_url,
+        "image_alt": item.image_alt,
         "author": item.author,
         "section": item.section,
         "source_id": source_id,
@@ -85,7 +86,7 @@ def _row_values(item: Item, key: str, source_id: int, now: datetime, *, backlog:
 def _as_item(row: ItemRow, source_name: str) -> Item:
     return Item(url=row.url, title=row.title, section=row.section, source=source_name,
                 summary_html=row.summary_html, summary_text=row.summary_text, published=row.published_at,
-                image_url=row.image_url, guid=row.guid, author=row.author, id=row.id)
+                image_url=row.image_url, guid=row.guid, author=row.author, id=row.id, image_alt=row.image_alt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +97,16 @@ class _Stored:
     source_id: int
     content_hash: str
     image_url: str | None
+    image_alt: str | None
 
 
 def _existing(session: Session, keys: Sequence[str]) -> dict[str, _Stored]:
     found: dict[str, _Stored] = {}
-    columns = (ItemRow.key, ItemRow.id, ItemRow.source_id, ItemRow.content_hash, ItemRow.image_url)
+    columns = (ItemRow.key, ItemRow.id, ItemRow.source_id, ItemRow.content_hash, ItemRow.image_url, ItemRow.image_alt)
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start:start + _CHUNK]
-        found.update((key, _Stored(ident, source_id, content_hash, image_url))
-                     for key, ident, source_id, content_hash, image_url in session.execute(select(*columns).where(
+        found.update((key, _Stored(ident, source_id, content_hash, image_url, image_alt))
+                     for key, ident, source_id, content_hash, image_url, image_alt in session.execute(select(*columns).where(
                          ItemRow.key.in_(chunk))))
     return found
 
@@ -214,7 +216,8 @@ def _store_items(session: Session, found: dict[str, _Found], *, now: datetime) -
         if not same_source and candidate is not entry.item:
             continue  # the stored record is the richer one
         new_hash = item_rules.content_hash(candidate.title, candidate.summary_text, candidate.url)
-        if new_hash == current.content_hash and (candidate.image_url or None) == current.image_url:
+        if (new_hash == current.content_hash and (candidate.image_url or None) == current.image_url
+                and (candidate.image_alt or None) == current.image_alt):
             continue
         _apply(current, replace(candidate, section=current.section), new_hash, now)
         changed.append((current, entry.source))
@@ -243,7 +246,7 @@ def _store_items(session: Session, found: dict[str, _Found], *, now: datetime) -
 
 def _unchanged(stored: _Stored, item: Item) -> bool:
     return (stored.content_hash == item_rules.content_hash(item.title, item.summary_text, item.url)
-            and stored.image_url == (item.image_url or None))
+            and stored.image_url == (item.image_url or None) and stored.image_alt == (item.image_alt or None))
 
 
 def _apply(row: ItemRow, item: Item, content_hash: str, now: datetime) -> None:
@@ -252,6 +255,7 @@ def _apply(row: ItemRow, item: Item, content_hash: str, now: datetime) -> None:
     row.summary_html = item.summary_html
     row.summary_text = item.summary_text
     row.image_url = item.image_url
+    row.image_alt = item.image_alt
     row.author = item.author
     if item.published:
         row.published_at = item.published

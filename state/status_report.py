@@ -124,6 +124,13 @@ def failures(session: Session, config: Config | None = None) -> list[dict[str, A
     for post in session.scalars(select(PostRow).where(PostRow.status.in_(
             [PostStatus.FAILED, PostStatus.AMBIGUOUS, PostStatus.DUPLICATE]))):
         out.append({"kind": f"post-{post.status}", "id": post.id, "thread_id": post.thread_id, "error": post.error})
+    for thread in session.scalars(select(ThreadRow).where(
+            ThreadRow.status.in_([ThreadStatus.APPROVED, ThreadStatus.PUBLISHING]),
+            ThreadRow.posts.any(PostRow.image_url.is_not(None) & (func.coalesce(func.trim(PostRow.image_alt), "") == "")
+                                & PostRow.status.in_([PostStatus.PENDING, PostStatus.FAILED]))).order_by(ThreadRow.id)):
+        out.append({"kind": "thread-no-alt", "id": thread.id, "network": thread.network,
+                    "error": thread.error or "a post carries an image without alt text: it is not published until "
+                                             "staff write it on the desk"})
     for edition in session.scalars(select(EditionRow).where(EditionRow.status == EditionStatus.HELD)):
         out.append({"kind": "edition-held", "id": edition.id, "error": "its send time came before it was approved"})
     return out

@@ -16,10 +16,17 @@ from sqlalchemy.orm import Session
 
 from compose.calendar import QuietCalendar
 from compose.config import Config
-from compose.models import Edition, Item
+from compose.models import Edition, Item, Post
 from compose.post_length import RULES_BY_NETWORK, rules_for
-from compose.posts import ItemNotPostable, item_post, roundup_left_out
-from compose.threads import enabled_networks, network_settings, roundup_texts, thread_hash
+from compose.posts import ItemNotPostable, item_thread_post
+from compose.threads import (
+    item_networks,
+    network_settings,
+    roundup,
+    roundup_networks,
+    roundup_posts,
+    thread_hash,
+)
 from state import ledger, quiet
 from state.editions import edition_value
 from state.models import EditionRow, ItemRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
@@ -50,7 +57,7 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
     auto_sections = {s.key for s in config.sections if s.auto_approve}
     created: list[int] = []
     calendar = QuietCalendar.from_config(config)
-    for network in enabled_networks(config):
+    for network in item_networks(config):
         settings = network_settings(config, network)
         query = (select(ItemRow, SourceRow.name).join(SourceRow, SourceRow.id == ItemRow.source_id)
                  .where(ItemRow.backlog.is_(False), ItemRow.section.in_(settings.sections)))
@@ -64,15 +71,18 @@ def draft_item_posts(session: Session, config: Config, *, now: datetime,
             if key in have:
                 continue
             item = Item(url=row.url, title=row.title, section=row.section, source=source,
-                        summary_text=row.summary_text, published=row.published_at, id=row.id)
+                        summary_text=row.summary_text, published=row.published_at, id=row.id,
+                        image_url=row.image_url, image_alt=row.image_alt)
             try:
-                text = item_post(item, template=config.social.post_template, hashtags=config.social.hashtags, rules=rules)
+                post = item_thread_post(item, config=config, network=network, rules=rules)
             except ItemNotPostable as exc:  # recorded once for staff (the desk shows it); the other items go on
                 _new_thread(session, network=network, key=key, kind="item", texts=[], now=now, item_id=row.id,
                             failed=f"no {network} post for {row.title[:80]!r}: {exc}")
                 continue
-            thread = _new_thread(session, network=network, key=key, kind="item", texts=[text], now=now, item_id=row.id,
-                                 scheduled_for=now, calendar=calendar)
+            thread = _new_thread(session, network=network, key=key, kind="item", texts=[post.text], now=now,
+                                 item_id=row.id, scheduled_for=now, calendar=calendar)
+            apply_media(thread, [post])
+            thread.content_hash = hash_now(thread)  # before any approval: it binds the media too
             if source in auto or row.section in auto_sections:
                 what = f"source {source!r}" if source in auto else f"section {row.section!r}"
                 ledger.auto_approve(session, thread, now=now, config=config,
@@ -87,16 +97,19 @@ def draft_roundup(session: Session, config: Config, edition_row: EditionRow, edi
     It follows its edition (`follow_edition`) until someone edits it by hand."""
     created: list[int] = []
     calendar = QuietCalendar.from_config(config)
-    for network in enabled_networks(config):
+    for network in roundup_networks(config):
         key = f"edition:{edition_row.slug}"
         if _existing_keys(session, network, [key]):
             continue
-        texts = roundup_texts(config, edition, network)
-        left_out = "; ".join(roundup_left_out(edition, config=config, rules=rules_for(network, config))) or None
+        thread = roundup(config, edition, network)  # LinkedIn: one post (compose.threads.roundup)
+        posts = thread.posts
+        texts = [p.text for p in posts]
+        left_out = "; ".join(thread.left_out) or None
         row = _new_thread(session, network=network, key=key, kind="roundup", texts=texts, now=now,
                           edition_id=edition_row.id, scheduled_for=edition_row.scheduled_for, error=left_out,
                           calendar=calendar)
-        row.derived_hash = row.content_hash
+        apply_media(row, posts)
+        row.content_hash = row.derived_hash = hash_now(row)
         created.append(row.id)
     return created
 
@@ -149,13 +162,54 @@ def write_posts(session: Session, thread: ThreadRow, texts: Sequence[str], *, by
 def derived_texts(session: Session, config: Config, thread: ThreadRow, *,
                   link_placement: str | None = None) -> list[str] | None:
     """What the roundup `thread` would say if written from its edition now (None: not a roundup)."""
+    posts = derived_posts(session, config, thread, link_placement=link_placement)
+    return None if posts is None else [p.text for p in posts]
+
+
+def derived_posts(session: Session, config: Config, thread: ThreadRow, *,
+                  link_placement: str | None = None) -> tuple[Post, ...] | None:
+    """`derived_texts` as posts, with their images and cards."""
     if thread.kind != "roundup" or thread.edition_id is None or thread.network not in RULES_BY_NETWORK:
         return None
     edition_row = session.get(EditionRow, thread.edition_id)
     if edition_row is None:
         return None
-    return roundup_texts(config, edition_value(session, edition_row, config), thread.network,
+    return roundup_posts(config, edition_value(session, edition_row, config), thread.network,
                          link_placement=link_placement or thread.link_placement)
+
+
+def hash_now(thread: ThreadRow) -> str:
+    """The content hash of `thread` as it is now: the one place drafts take it after their media are
+    set (`compose.threads.thread_hash` of the posts' texts, which approval binds)."""
+    return thread_hash([p.text for p in thread.posts])
+
+
+def settle_hash(session: Session, thread: ThreadRow, *, by: str, now: datetime, derived: bool) -> bool:
+    """After `apply_media` changed a thread's media: its content hash taken again, through the
+    ledger (which voids an approval) when it differs. True if it changed."""
+    current = hash_now(thread)
+    if derived:
+        thread.derived_hash = current
+    return ledger.change_content(session, thread, content_hash=current, by=by, now=now,
+                                 reason="its image, alt text or card changed") if current != thread.content_hash else False
+
+
+def apply_media(thread: ThreadRow, posts: Sequence[Post]) -> bool:
+    """Each post row's image, alt text and card from the drafted `posts` (by position). Alt text
+    staff wrote (`image_alt_by`) stays while the image is the same; another image (or none) takes
+    the source's alt text and forgets any upload. True if anything changed. Does not flush."""
+    by_position = {post.position: post for post in posts}
+    before = [(row.image_url, row.image_alt, row.card_url) for row in thread.posts]
+    for row in thread.posts:
+        post = by_position.get(row.position)
+        image_url = post.image_url if post is not None else None
+        if image_url != row.image_url:
+            row.image_url, row.image_alt_by, row.media_ref = image_url, None, None
+            row.image_alt = post.image_alt if post is not None else None
+        elif row.image_alt_by is None:
+            row.image_alt = post.image_alt if post is not None else None
+        row.card_url = post.card_url if post is not None else None
+    return before != [(row.image_url, row.image_alt, row.card_url) for row in thread.posts]
 
 
 def follow_edition(session: Session, config: Config, edition_row: EditionRow, *, by: str, now: datetime) -> list[int]:
@@ -166,9 +220,12 @@ def follow_edition(session: Session, config: Config, edition_row: EditionRow, *,
     for thread in ledger.edition_threads(session, edition_row.id):
         if not can_change(thread) or hand_edited(thread) or thread.network not in RULES_BY_NETWORK:
             continue
-        texts = roundup_texts(config, edition, thread.network, link_placement=thread.link_placement)
-        if write_posts(session, thread, texts, by=by, now=now, derived=True,
+        posts = roundup_posts(config, edition, thread.network, link_placement=thread.link_placement)
+        if write_posts(session, thread, [p.text for p in posts], by=by, now=now, derived=True,
                        reason=f"edition {edition_row.id} changed"):
+            changed.append(thread.id)
+        if apply_media(thread, posts) and settle_hash(session, thread, by=by, now=now, derived=True) \
+                and thread.id not in changed:
             changed.append(thread.id)
     return changed
 
@@ -181,11 +238,14 @@ def rebuild_roundup(session: Session, config: Config, thread: ThreadRow, *, by: 
         raise ledger.LedgerError(f"thread {thread.id} is {thread.status}: its posts can no longer change")
     if link_placement is not None and link_placement not in ("every", "first", "last"):
         raise ledger.LedgerError(f"{link_placement!r} is not a link placement: use every, first or last")
-    texts = derived_texts(session, config, thread, link_placement=link_placement)
-    if texts is None:
+    posts = derived_posts(session, config, thread, link_placement=link_placement)
+    if posts is None:
         raise ledger.LedgerError(f"thread {thread.id} is not the roundup of an edition: there is nothing to rebuild from")
     if link_placement is not None:
         thread.link_placement = None if link_placement == network_settings(config, thread.network).link_placement \
             else link_placement
-    return write_posts(session, thread, texts, by=by, now=now, derived=True,
-                       reason="rebuilt from the edition" + (f", links: {link_placement}" if link_placement else ""))
+    changed = write_posts(session, thread, [p.text for p in posts], by=by, now=now, derived=True,
+                          reason="rebuilt from the edition" + (f", links: {link_placement}" if link_placement else ""))
+    if apply_media(thread, posts):
+        changed = settle_hash(session, thread, by=by, now=now, derived=True) or changed
+    return changed

@@ -62,6 +62,7 @@ ALLOWED = {
         "httpx", "httpcore", "anyio", "requests", "urllib3",  # HTTP clients and what they raise
         "sendgrid", "python_http_client", "tweepy", "mastodon", "atproto", "atproto_client",  # channels
         "dns",  # dnspython: the From domain's SPF, DKIM and DMARC (connectors/dns_check.py)
+        "PIL",  # Pillow: post images fitted to each network (connectors/images.py)
     }),
     "state": Allowed(frozenset({"compose", "state"}), PURE | {"sqlalchemy", "alembic", "argon2"}),
     "web": Allowed(frozenset({"compose", "state", "connectors", "web"}), PURE | {

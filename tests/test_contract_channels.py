@@ -29,7 +29,14 @@ from compose.post_length import RULES_BY_NETWORK, weighted_length
 from connectors.channels import EMAIL_CHANNELS, POST_CHANNELS
 from connectors.channels.base import OutboundEmail, Recipient
 from connectors.channels.outbox_posts import OutboxPostChannel
-from connectors.errors import AmbiguousError, AuthError, DeliveryError, PermanentError, TransientError
+from connectors.errors import (
+    AmbiguousError,
+    AuthError,
+    DeliveryError,
+    PermanentError,
+    ReplyNotAllowedError,
+    TransientError,
+)
 from tests.fakes.server import Fault
 from tests.fakes.wires import CONFIG, EMAIL_WIRES, NO_WIRE, POST_WIRES, SLOW_S, Rig, Wire
 
@@ -240,6 +247,13 @@ def test_max_batch_size_is_class_data_and_enforced(name: str, tmp_path, monkeypa
 
 def _find_checks(channel: Any) -> None:
     first = channel.publish(FIND_TEXT, thread_key="find")
+    if not getattr(channel, "replies", True):  # a network without threads (LinkedIn) refuses a reply, finds none
+        assert channel.find_post(FIND_TEXT, reply_to=None, thread_key="find") == first
+        with pytest.raises(ReplyNotAllowedError):
+            channel.publish("2/2 more", reply_to=first.provider_id, thread_key="find")
+        assert channel.find_post(FIND_TEXT, reply_to=first.provider_id, thread_key="find") is None
+        assert channel.find_post("never posted", thread_key="find") is None
+        return
     second = channel.publish("2/2 more", reply_to=first.provider_id, thread_key="find")
     assert channel.find_post(FIND_TEXT, reply_to=None, thread_key="find") == first
     assert channel.find_post("2/2 more", reply_to=first.provider_id, thread_key="find") == second

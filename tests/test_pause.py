@@ -138,7 +138,7 @@ def test_resuming_when_nothing_is_paused_changes_nothing(team: Database) -> None
 
 @pytest.mark.parametrize(("call", "error", "says"), [
     (lambda s: pauses.pause(s, channels=["telegram"], reason=REASON, by="ap@example.org", now=NOW), LedgerError,
-     "unknown channel 'telegram': use one of email, x, mastodon, bluesky"),
+     "unknown channel 'telegram': use one of email, x, mastodon, bluesky, linkedin"),
     (lambda s: pauses.pause(s, reason="   ", by="ap@example.org", now=NOW), LedgerError, "a pause needs a reason"),
     (lambda s: pauses.pause(s, reason=None, by="ap@example.org", now=NOW), LedgerError, "a pause needs a reason"),
     (lambda s: pauses.pause(s, reason="x" * 501, by="ap@example.org", now=NOW), LedgerError, "keep it under 500"),

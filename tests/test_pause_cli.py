@@ -114,14 +114,14 @@ def test_pausing_everything_then_resuming_the_email_keeps_the_networks_paused(le
     assert code == 0
     said = flat(out)
     assert "Resumed everything" in said
-    for name in ("X", "Mastodon", "Bluesky"):
+    for name in ("X", "Mastodon", "Bluesky", "LinkedIn"):
         assert f"Still paused: {name} is paused by boss@example.org since Thu 3 Dec 2026, 10:30 GMT: {REASON}" in said
     code, out, _ = run(capsys, "send")
     assert code == 0 and "3 of 3 recipients accepted" in out
     code, out, _ = run(capsys, "--json", "resume", "--by", "boss@example.org", "--channel", "x")
     answer = json.loads(out)
     assert code == 0 and [p["channel"] for p in answer["resumed"]] == ["x"] and answer["kept"] == []
-    assert [p["channel"] for p in answer["still_paused"]] == ["mastodon", "bluesky"]
+    assert [p["channel"] for p in answer["still_paused"]] == ["mastodon", "bluesky", "linkedin"]
     code, out, _ = run(capsys, "--json", "pause", "--reason", REASON, "--by", "ap@example.org", "--channel", "x")
     assert code == 0 and [(p["channel"], p["by"]) for p in json.loads(out)["paused"]] == [("x", "ap@example.org")]
 
@@ -131,7 +131,7 @@ def test_pausing_everything_then_resuming_the_email_keeps_the_networks_paused(le
      "error: ed@example.org is an editor: only approvers or admins may pause everything"),
     (["pause", "--reason", REASON, "--by", "nobody@example.org"], 1, "error: 'nobody@example.org' is not a member of staff"),
     (["pause", "--reason", REASON, "--by", "ap@example.org", "--channel", "telegram"], 1,
-     "error: unknown channel 'telegram': use one of email, x, mastodon, bluesky (or no --channel for everything)"),
+     "error: unknown channel 'telegram': use one of email, x, mastodon, bluesky, linkedin (or no --channel for everything)"),
     (["pause", "--reason", " ", "--by", "ap@example.org"], 1, "error: a pause needs a reason staff will read"),
     (["pause", "--by", "ap@example.org"], 2, "Missing option '--reason'"),
     (["resume", "--by", "boss@example.org", "--channel", "fax"], 1, "error: unknown channel 'fax'"),

@@ -111,14 +111,14 @@ def test_resuming_one_channel_on_the_desk_keeps_the_others_paused(desk):
     assert _post(boss, "/desk/resume", {"channel": "email"}).status_code == 303
     assert _state(db)[3] == [c for c in pauses.known_channels() if c != "email"]
     banner = _banner(boss.get("/desk").text)
-    assert "Paused: nothing goes out on X, Mastodon, Bluesky." in banner and "email" not in banner.lower()
+    assert "Paused: nothing goes out on X, Mastodon, Bluesky, LinkedIn." in banner and "email" not in banner.lower()
 
 
 @pytest.mark.parametrize(("who", "data", "status", "says"), [
     ("ed@example.org", {"channel": "all", "reason": REASON}, 403,
      "ed@example.org is an editor: only approvers or admins may pause everything"),
     ("ap@example.org", {"channel": "telegram", "reason": REASON}, 400,
-     "unknown channel &#39;telegram&#39;: use one of email, x, mastodon, bluesky"),
+     "unknown channel &#39;telegram&#39;: use one of email, x, mastodon, bluesky, linkedin"),
     ("ap@example.org", {"channel": "x", "reason": "   "}, 400, "a pause needs a reason staff will read"),
     ("ap@example.org", {"channel": "x"}, 400, "a pause needs a reason staff will read"),
     ("ap@example.org", {"channel": "x", "reason": "y" * 501}, 400, "keep it under 500"),

@@ -308,7 +308,7 @@ def test_a_naive_moment_is_refused() -> None:
 @pytest.mark.parametrize(("calendar", "expected"), [
     ('holidays = "france"', "calendar.holidays: 'france' is not a UK nation we know the holidays of: use "
                             '"england", "wales", "scotland", "northern-ireland" or "none"'),
-    ('holiday_channels = ["fax"]', "calendar.holiday_channels: holiday_channels: 'fax' is not a channel: use email, x, mastodon, bluesky"),
+    ('holiday_channels = ["fax"]', "calendar.holiday_channels: holiday_channels: 'fax' is not a channel: use email, x, mastodon, bluesky, linkedin"),
     ('[[calendar.periods]]\nname = "P"\nstart = 2027-05-06\nend = 2027-04-01',
      "calendar.periods[0]: period 'P' ends (2027-04-01) before it starts (2027-05-06)"),
     ('[[calendar.periods]]\nname = "P"\nstart = 2027-04-01T09:00:00Z\nend = 2027-04-02',

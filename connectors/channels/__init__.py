@@ -19,6 +19,7 @@ POST_CHANNELS: Mapping[str, tuple[str, str]] = {
     "x": ("connectors.channels.x", "XChannel"),
     "mastodon": ("connectors.channels.mastodon", "MastodonChannel"),
     "bluesky": ("connectors.channels.bluesky", "BlueskyChannel"),
+    "linkedin": ("connectors.channels.linkedin", "LinkedInChannel"),
 }
 EMAIL_CHANNELS: Mapping[str, tuple[str, str]] = {
     "sendgrid": ("connectors.channels.sendgrid", "SendGridChannel"),

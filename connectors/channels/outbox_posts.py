@@ -25,6 +25,8 @@ from typing import Any, ClassVar
 from compose.post_length import RULES_BY_NETWORK, NetworkRules
 from connectors.channels.base import Attachment, ImageLimits, PostReceipt
 
+CARD_BUILDING_NETWORKS = frozenset({"bluesky", "linkedin"})  # their channels' `builds_cards`
+
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "thread"
@@ -47,6 +49,8 @@ class OutboxPostChannel:
         self.outbox_dir = Path(outbox_dir)
         self.rules: NetworkRules = RULES_BY_NETWORK[network]
         self.max_weighted_length = self.rules.max_length
+        # the card as the network would show it: built by us where the network's channel builds it
+        self.builds_cards = network in CARD_BUILDING_NETWORKS
 
     def __repr__(self) -> str:
         return f"OutboxPostChannel(network={self.network!r}, outbox_dir={str(self.outbox_dir)!r})"

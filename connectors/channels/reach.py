@@ -16,7 +16,7 @@ from connectors.channels import email_channel, post_channel
 from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.outbox_posts import OutboxPostChannel
 
-NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky"}
+NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "linkedin": "LinkedIn"}
 
 
 def is_loopback(url: str) -> bool:

@@ -8,6 +8,17 @@ in logs; after an `AmbiguousError` the post may exist and must not be resent bli
 post, exists. X returns a post's text with `&`, `<`, `>` HTML-escaped and its links as t.co
 links (the originals in `entities.urls`): both are undone before comparing.
 
+Images: tweepy (4.17) uploads media only through the retired v1.1 endpoints, so `upload` speaks
+X's v2 media API itself, on tweepy's own session and OAuth 1.0a signing (the same user tokens):
+`POST /2/media/upload` in one request for an image up to `chunk_bytes`, else the chunked
+`/2/media/upload/initialize`, `/{id}/append` (one segment per `chunk_bytes`) and `/{id}/finalize`;
+while X reports `processing_info` pending, `GET /2/media/upload?command=STATUS` after the
+`check_after_secs` it asks for. The alt text is set with `POST /2/media/metadata` (`alt_text`,
+at most 1,000 characters). The media id is what `publish` sends as `media.media_ids`. An upload
+whose answer is lost is made again (a `TransientError`, not an ambiguous one): media never
+attached to a post expires unseen. Link cards are X's own (its crawler reads the page's tags):
+`builds_cards = False`.
+
 tweepy hard-codes https://api.twitter.com and sets no timeout. A transport adapter mounted
 on the client's session sends each (already OAuth1-signed) request to `X_API_BASE_URL` and
 applies our timeout. tweepy's `wait_on_rate_limit` is off: it retries a 429 with no reset
@@ -16,6 +27,7 @@ header immediately and forever; here a 429 becomes a `TransientError` with a wai
 
 from __future__ import annotations
 
+import base64
 import html
 import logging
 import os
@@ -31,7 +43,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from compose.config import Config
 from compose.post_length import X_RULES, NetworkRules
-from connectors.channels.base import PostReceipt, comparable_text
+from connectors.channels.base import Attachment, ImageLimits, PostImage, PostReceipt, comparable_text
 from connectors.errors import (
     AmbiguousError,
     AuthError,
@@ -128,6 +140,14 @@ class XChannel:
     default_rate_limit_wait_s: ClassVar[float] = 900.0  # one 15-minute window: never a hot loop
     lookup_page_size: ClassVar[int] = 100  # GET /2/users/:id/tweets allows 5..100
     lookup_pages: ClassVar[int] = 3  # how far back `find_post` looks: the newest 300 posts
+    builds_cards: ClassVar[bool] = False  # X's crawler builds the card from the page's tags
+    # images: 5 MB, JPEG, PNG, WebP or GIF (docs.x.com, media best practices); alt text 1,000
+    # characters (CreateMediaMetadataMetadataAltText in X's OpenAPI)
+    image_limits: ClassVar[ImageLimits] = ImageLimits(
+        max_bytes=5 * 1024 * 1024, max_edge_px=4096,
+        mime_types=("image/jpeg", "image/png", "image/webp", "image/gif"), max_alt_chars=1000)
+    chunk_bytes: ClassVar[int] = 1024 * 1024  # larger images go in chunks of this size
+    media_processing_wait_s: ClassVar[float] = 60.0  # the longest wait for X to process an upload
 
     def __init__(
         self,
@@ -139,10 +159,12 @@ class XChannel:
         base_url: str = TWEEPY_HOST,
         timeout_s: float = 15.0,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self._clock = clock
+        self._sleep = sleep
         self._client = tweepy.Client(
             consumer_key=api_key, consumer_secret=api_secret,
             access_token=access_token, access_token_secret=access_token_secret,
@@ -173,10 +195,94 @@ class XChannel:
 
     __str__ = __repr__
 
-    def publish(self, text: str, *, reply_to: str | None = None, thread_key: str = "") -> PostReceipt:
-        """Publish one post, as a reply to the post `reply_to` when given."""
+    def upload(self, attachment: Attachment, *, thread_key: str = "") -> str | None:
+        """Upload the attachment's image through X's v2 media API and give it its alt text; the
+        media id. None without an image (X builds link cards itself)."""
+        image = attachment.image
+        if image is None:
+            return None
+        limits = self.image_limits
+        if not image.alt.strip():
+            raise PermanentError("x: an image without alt text is never published",
+                                 hint="add alt text to the post's image on the desk")
+        if len(image.data) > limits.max_bytes or image.mime_type not in limits.mime_types:
+            raise PermanentError(f"x: X does not take this image ({image.mime_type}, {len(image.data)} bytes)",
+                                 hint=f"images must be one of {', '.join(limits.mime_types)} and at most "
+                                 f"{limits.max_bytes} bytes; fetch it again within X's limits")
+        media = self._upload_simple(image) if len(image.data) <= self.chunk_bytes else self._upload_chunked(image)
+        media_id = str(media["id"])
+        self._wait_processed(media_id, media.get("processing_info"))
+        self._media_request("POST", "/2/media/metadata", json={
+            "id": media_id, "metadata": {"alt_text": {"text": image.alt[:limits.max_alt_chars]}}})
+        log.info("x: uploaded image %s with alt text (thread %s)", media_id, thread_key or "-")
+        return media_id
+
+    def _upload_simple(self, image: PostImage) -> dict:
+        return self._media_request("POST", "/2/media/upload", data={"media_category": "tweet_image"},
+                                   files={"media": (_file_name(image.mime_type), image.data, image.mime_type)})
+
+    def _upload_chunked(self, image: PostImage) -> dict:
+        session = self._media_request("POST", "/2/media/upload/initialize", json={
+            "media_type": image.mime_type, "total_bytes": len(image.data), "media_category": "tweet_image"})
+        media_id = str(session["id"])
+        for index, start in enumerate(range(0, len(image.data), self.chunk_bytes)):
+            chunk = image.data[start:start + self.chunk_bytes]
+            # JSON with the chunk in base64 (the spec's other form): a multipart field is text, and
+            # segment_index is an integer
+            self._media_request("POST", f"/2/media/upload/{media_id}/append", json={
+                "media": base64.b64encode(chunk).decode("ascii"), "segment_index": index})
+        return self._media_request("POST", f"/2/media/upload/{media_id}/finalize")
+
+    def _wait_processed(self, media_id: str, processing: dict | None) -> None:
+        """Until X has processed the upload (`processing_info` gone or succeeded)."""
+        waited = 0.0
+        while processing and processing.get("state") in ("pending", "in_progress"):
+            if waited >= self.media_processing_wait_s:
+                raise TransientError(f"x: image {media_id} still processing after {waited:.0f} s",
+                                     retry_after_s=self.media_processing_wait_s,
+                                     hint="X is slow to process the image; the upload is retried later")
+            pause = max(1.0, float(processing.get("check_after_secs") or 1))
+            self._sleep(pause)
+            waited += pause
+            processing = self._media_request("GET", "/2/media/upload", params={
+                "command": "STATUS", "media_id": media_id}).get("processing_info")
+        if processing and processing.get("state") == "failed":
+            raise PermanentError(f"x: X could not process image {media_id}",
+                                 hint="the image is damaged or of a kind X refuses; fetch it again or leave it out")
+
+    def _media_request(self, method: str, path: str, **kwargs: object) -> dict:
+        """One signed request to X's media API; its `data`. Errors become ours; a lost answer is
+        transient (an upload never attached to a post is never seen: making it again is safe)."""
+        client = self._client
+        auth = tweepy.OAuth1UserHandler(client.consumer_key, client.consumer_secret, client.access_token,
+                                        client.access_token_secret).apply_auth()
         try:
-            response = self._client.create_tweet(text=text, in_reply_to_tweet_id=reply_to, user_auth=True)
+            response = client.session.request(method, TWEEPY_HOST + path, auth=auth,
+                                              headers={"User-Agent": client.user_agent}, **kwargs)
+        except requests.RequestException as exc:
+            failure = requests_failure(exc, network="x")
+            if isinstance(failure, AmbiguousError):
+                raise TransientError(f"x: the media request got no answer ({type(exc).__name__})",
+                                     hint="uploading again is safe: media never attached to a post expires "
+                                     "unseen") from exc
+            raise failure from exc
+        with response:
+            if not 200 <= response.status_code < 300:
+                raise self._http_error(tweepy.HTTPException(response))
+            body = response.json() if response.content else {}
+        data: dict = body.get("data") or {}
+        return data
+
+    def publish(self, text: str, *, reply_to: str | None = None, thread_key: str = "",
+                attachment: Attachment | None = None, media_ref: str | None = None) -> PostReceipt:
+        """Publish one post, as a reply to the post `reply_to` when given, with the media
+        `upload` returned (`media_ref`)."""
+        if attachment is not None and attachment.image is not None and not media_ref:
+            raise PermanentError("x: the post's image was not uploaded",
+                                 hint="upload the image first (the publish stage records its media id)")
+        try:
+            response = self._client.create_tweet(text=text, in_reply_to_tweet_id=reply_to, user_auth=True,
+                                                 media_ids=[media_ref] if media_ref else None)
         except tweepy.HTTPException as exc:
             raise self._http_error(exc) from exc
         except requests.RequestException as exc:
@@ -248,6 +354,11 @@ class XChannel:
                                   **context)
         return PermanentError(f"x: post refused ({status})", hint="fix the post; retrying it unchanged "
                               "will fail again", **context)
+
+
+def _file_name(mime_type: str) -> str:
+    return "image" + {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif"}.get(
+        mime_type, "")
 
 
 def _tweet_text(tweet: tweepy.Tweet) -> str:

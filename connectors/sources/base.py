@@ -42,6 +42,7 @@ class Entry:
     updated: datetime | None = None
     image: str | None = None
     author: str | None = None
+    image_alt: str | None = None  # the image's alt text as the source gives it (media description, <img alt>)
 
 
 class Source(Protocol):
@@ -97,6 +98,7 @@ def to_item(entry: Entry, config: SourceConfig, base_url: str) -> Item | None:
     if not (url or guid or title):
         return None
     author = one_line(entry.author or "") or None
+    image_url = http_url(entry.image, url or base_url)
     return Item(
         url=url,
         title=title or url or "(untitled)",
@@ -106,10 +108,34 @@ def to_item(entry: Entry, config: SourceConfig, base_url: str) -> Item | None:
         summary_text=text,
         published=entry.published or entry.updated,
         updated=entry.updated if entry.updated != (entry.published or entry.updated) else None,
-        image_url=http_url(entry.image, url or base_url),
+        image_url=image_url,
         guid=guid,
         author=author,
+        image_alt=image_alt(entry, image_url, url or base_url) if image_url else None,
     )
+
+
+ALT_TEXT_LIMIT = 2000  # longer is not alt text (a whole article pasted in); networks take 1,000-4,200
+
+
+def image_alt(entry: Entry, image_url: str, base_url: str) -> str | None:
+    """The alt text of the entry's image: what the source states for it, else the `alt` of the
+    summary's `<img>` showing the same image. Decorative (empty) alt is none: staff write one."""
+    text = plain_text(entry.image_alt) if entry.image_alt and "<" in entry.image_alt else one_line(entry.image_alt or "")
+    if not text and entry.summary_html and "<img" in entry.summary_html.lower():
+        text = summary_image_alt(entry.summary_html, image_url, base_url) or ""
+    return cut_text(text, ALT_TEXT_LIMIT) or None
+
+
+def summary_image_alt(summary_html: str, image_url: str, base_url: str) -> str | None:
+    """The `alt` of the `<img>` in `summary_html` whose source is `image_url` (resolved against `base_url`)."""
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+    for img in HTMLParser(summary_html).css("img"):
+        src = img.attributes.get("src") or img.attributes.get("data-src")
+        if src and http_url(src, base_url) == image_url:
+            return one_line(img.attributes.get("alt") or "") or None
+    return None
 
 
 def to_items(entries: list[Entry], config: SourceConfig, base_url: str) -> tuple[Item, ...]:

@@ -64,7 +64,8 @@ class FeedSource:
         except Exception as exc:  # noqa: BLE001 - feedparser should never raise; a bug there must not stop a run
             return Parsed(error=f"the feed parser failed: {exc!r}", hint=VALIDATOR_HINT)
         if result.entries:
-            entries = [_entry(e) for e in result.entries]
+            rss = str(result.get("version") or "").startswith("rss")
+            entries = [_entry(e, rss=rss) for e in result.entries]
             return Parsed(items=to_items(entries, self.config, url))
         if _looks_like_html(body) or (not result.get("version") and not result.bozo):
             return _not_a_feed(body, url)
@@ -103,7 +104,7 @@ def _utc(parsed: object) -> datetime | None:
         return None
 
 
-def _entry(e: Mapping) -> Entry:
+def _entry(e: Mapping, *, rss: bool = False) -> Entry:
     title_detail = e.get("title_detail") or {}
     summary_detail = e.get("summary_detail") or {}
     summary, summary_type = e.get("summary") or "", summary_detail.get("type", "text/html")
@@ -112,6 +113,7 @@ def _entry(e: Mapping) -> Entry:
     if summary_type == "text/plain":
         summary = html.escape(summary)
     author_detail = e.get("author_detail") or {}
+    image, alt = _image(e, rss=rss)
     return Entry(
         link=e.get("link"),
         guid=e.get("id") or e.get("guid"),
@@ -120,21 +122,30 @@ def _entry(e: Mapping) -> Entry:
         summary_html=summary,
         published=_utc(e.get("published_parsed")) or _utc(e.get("created_parsed")),
         updated=_utc(e.get("updated_parsed")),
-        image=_image(e),
+        image=image,
         author=author_detail.get("name") or e.get("author"),
+        image_alt=alt,
     )
 
 
-def _image(e: Mapping) -> str | None:
+def _media_alt(e: Mapping, *, rss: bool) -> str | None:
+    """The entry's Media RSS description or text. feedparser files `media:description` under
+    `content` as text/plain; in RSS (which has no text/plain content of its own) that is where it is."""
+    described = [c.get("value") for c in e.get("content") or () if c.get("type") == "text/plain"] if rss else []
+    return next((text for text in (*described, e.get("media_text")) if isinstance(text, str) and text.strip()), None)
+
+
+def _image(e: Mapping, *, rss: bool = False) -> tuple[str | None, str | None]:
+    """The entry's image and its alt text as the feed gives it."""
     for media in e.get("media_content") or ():
         kind = media.get("medium") or media.get("type") or ""
         if media.get("url") and kind.startswith("image"):
-            return media["url"]
+            return media["url"], _media_alt(e, rss=rss)
     for thumb in e.get("media_thumbnail") or ():
         if thumb.get("url"):
-            return thumb["url"]
+            return thumb["url"], _media_alt(e, rss=rss)
     for enclosure in e.get("enclosures") or ():
         if (enclosure.get("type") or "").startswith("image/") and enclosure.get("href"):
-            return enclosure["href"]
+            return enclosure["href"], enclosure.get("title") or _media_alt(e, rss=rss)
     image = e.get("image")
-    return image.get("href") if isinstance(image, Mapping) else None
+    return (image.get("href"), image.get("title")) if isinstance(image, Mapping) else (None, None)

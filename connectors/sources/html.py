@@ -98,4 +98,15 @@ def _entry(node: Node, s: Selectors) -> Entry:
         summary_html=summary_node.html or "" if summary_node is not None else "",
         published=published,
         image=image,
+        image_alt=_image_alt(node, image_node),
     )
+
+
+def _image_alt(node: Node, image_node: Node | None) -> str | None:
+    """The listing image's alt text: the `<img alt>`, or beside an `og:image` meta tag its `og:image:alt`."""
+    if image_node is None:
+        return None
+    if image_node.tag == "meta":
+        found = node.css_first('meta[property="og:image:alt"], meta[name="og:image:alt"], meta[name="twitter:image:alt"]')
+        return _attr(found, "content")
+    return _attr(image_node, "alt") or _attr(image_node.css_first("img[alt]"), "alt")

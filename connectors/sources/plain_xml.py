@@ -82,13 +82,25 @@ def _iso(text: str) -> datetime | None:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _media_image(element: ET.Element) -> str | None:
+def _media_text(element: ET.Element) -> str | None:
+    """The first Media RSS description (else text) within `element`: an image's alt text."""
+    for tag in (f"{MEDIA}description", f"{MEDIA}text"):
+        for found in element.iter(tag):
+            text = _text(found)
+            if text:
+                return text
+    return None
+
+
+def _media_image(element: ET.Element) -> tuple[str | None, str | None]:
+    """The entry's Media RSS image and its alt text (the media element's own description or text,
+    else the entry's)."""
     for tag in (f"{MEDIA}content", f"{MEDIA}thumbnail"):
         for media in element.iter(tag):
             kind = media.get("medium") or media.get("type") or ("image" if tag.endswith("thumbnail") else "")
             if media.get("url") and kind.startswith("image"):
-                return media.get("url")
-    return None
+                return media.get("url"), _media_text(media) or _media_text(element)
+    return None, None
 
 
 def _rss(item: ET.Element, ns: str) -> Entry:
@@ -105,13 +117,14 @@ def _rss(item: ET.Element, ns: str) -> Entry:
         published = _iso(_text(item.find(f"{DC}date")))
     else:
         published = _rfc822(_text(item.find("pubDate"))) or _iso(_text(item.find(f"{DC}date")))
-    image = _media_image(item)
+    image, alt = _media_image(item)
     for enclosure in item.iter("enclosure"):
         if not image and (enclosure.get("type") or "").startswith("image/"):
-            image = enclosure.get("url")
+            image, alt = enclosure.get("url"), _media_text(item)
     author = _text(item.find(f"{DC}creator")) or _rss_author(_text(item.find("author")))
     return Entry(link=link, guid=guid, title=title, title_is_html=any(c in title for c in _HTML_HINT),
-                 summary_html=description, published=published, image=image, author=author or None)
+                 summary_html=description, published=published, image=image, author=author or None,
+                 image_alt=alt)
 
 
 def _rss_author(text: str) -> str:
@@ -135,13 +148,13 @@ def _atom_text(element: ET.Element | None) -> tuple[str, bool]:
 
 def _atom(entry: ET.Element) -> Entry:
     link = None
-    image = _media_image(entry)
+    image, alt = _media_image(entry)
     for el in entry.findall(f"{ATOM}link"):
         rel = el.get("rel", "alternate")
         if rel == "alternate" and link is None:
             link = el.get("href")
         elif rel == "enclosure" and not image and (el.get("type") or "").startswith("image/"):
-            image = el.get("href")
+            image, alt = el.get("href"), el.get("title") or _media_text(entry)
     title, title_is_html = _atom_text(entry.find(f"{ATOM}title"))
     summary, summary_is_html = _atom_text(entry.find(f"{ATOM}summary"))
     if not summary:
@@ -158,4 +171,5 @@ def _atom(entry: ET.Element) -> Entry:
         updated=updated,
         image=image,
         author=", ".join(n for n in names if n) or None,
+        image_alt=alt,
     )

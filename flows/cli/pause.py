@@ -12,7 +12,7 @@ from flows.cli import terminal
 from flows.cli.context import as_json, database, display_zone, now
 
 CHANNEL = typer.Option("--channel", metavar="CHANNEL",
-                       help="Only this channel: email, or a network (x, mastodon, bluesky); repeat it for several. "
+                       help="Only this channel: email, or a network (x, mastodon, bluesky, linkedin); repeat it for several. "
                             "Without it: everything.")
 
 

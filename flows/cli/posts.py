@@ -14,16 +14,23 @@ from flows.cli.context import Abort, as_json, config, database, now
 
 def posts_draft() -> None:
     """Draft a post per new item for each enabled network, for approval (what the social-drafts flow does)."""
+    from flows.settings import network_limits
+    from flows.stages.cards import check_cards
     from state.threads import draft_item_posts
 
-    cfg = config()
+    cfg = network_limits(config())
     with database().session() as session:
         drafted = draft_item_posts(session, cfg, now=now())
+        session.commit()
+        warnings = check_cards(session, cfg, drafted)  # each post's link card, from its page's Open Graph tags
+        session.commit()
     if as_json():
-        terminal.emit_json({"threads": drafted})
+        terminal.emit_json({"threads": drafted, "warnings": warnings})
         return
     terminal.say(f"{len(drafted)} post(s) drafted for approval" + (": `syndicate status` lists them" if drafted else
                                                                    " (every item already has its post)"))
+    for warning in warnings:
+        terminal.say(f"  {warning}")
 
 
 def publish() -> None:
@@ -79,7 +86,7 @@ def posts_move(
 def posts_slots(
     days: Annotated[int, typer.Option("--days", min=1, max=62, help="How many days ahead.")] = 7,
     network: Annotated[str | None, typer.Option("--network", metavar="NAME",
-                                                help="One network (x, mastodon, bluesky).")] = None,
+                                                help="One network (x, mastodon, bluesky, linkedin).")] = None,
 ) -> None:
     """The posting slots of the days ahead on each network with slots: which post holds each, which are free."""
     from sqlalchemy import select

@@ -17,6 +17,7 @@ from compose.models import Item
 from compose.schedule import next_slot
 from connectors.channels.reach import loopback_warning
 from connectors.link_check import edition_link_warnings
+from flows.settings import network_limits
 from state import events, ledger, quiet
 from state.editions import (
     candidate_items,
@@ -118,11 +119,15 @@ def build_edition_and_threads(session: Session, config: Config, *, now: datetime
     edition, then draft its roundup thread per enabled network. When nothing was built because all
     there is was held back as backlog, the reason says so and how to release it."""
     result = build_next_edition(session, config, now=now, by=by)
+    config = network_limits(config)  # the roundup is measured with the instance's own limits
     threads: list[int] = []
     reason = result.reason
     if result.built and result.edition_id is not None:
         row = ledger.get_edition(session, result.edition_id)
         threads = draft_roundup(session, config, row, edition_value(session, row, config), now=now)
+        from flows.stages.cards import check_cards
+
+        check_cards(session, config, threads)  # an empty link card is noted on its thread for staff
     elif result.edition_id is None:
         reason = _nothing_new_reason(session, reason)
     return {"id": result.edition_id, "built": result.built, "reason": reason, "warnings": list(result.warnings),

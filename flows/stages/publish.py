@@ -15,6 +15,16 @@ run; a duplicate is recorded and never retried; refused credentials stop the net
 run; a refused reply follows `social.<network>.reply_fallback`. What each refusal finally means for
 the post and the run is one table, `_REFUSALS`.
 
+A post with media goes in two steps (`connectors.images`): its image (or its card's thumbnail) is
+fetched through the guarded fetcher and uploaded (`channel.upload`), the network's reference is
+recorded in `posts.media_ref` and committed, and only then is the post created with it. A resumed
+run publishes with the recorded reference: media is never uploaded twice. A post with an image
+and no alt text is never published: its thread waits, approved, with the reason in its error
+(the desk and `syndicate status` show it) until staff write the alt text and approve it again.
+An image that cannot be used (refused address, wrong type, too large, unreadable) stops the thread
+for staff rather than posting without it (they remove the image or set `images = "off"`); an
+image host that did not answer makes the thread wait for the next run.
+
 A pause of the network or of everything (`state.pauses`) is asked in the ledger before each
 thread and before each post (and each retry): a thread under way stops before its next post and
 the first run after the resume goes on from there, as a reply to the last post that went.
@@ -33,9 +43,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from compose.calendar import QuietCalendar
 from compose.config import Config, SocialNetwork
+from compose.items import one_line
 from compose.post_length import RULES_BY_NETWORK, rules_for
 from compose.threads import network_settings, thread_hash
-from connectors.channels.base import PostChannel, PostReceipt
+from connectors.channels.base import Attachment, PostChannel, PostReceipt
 from connectors.errors import (
     AmbiguousError,
     AuthError,
@@ -44,8 +55,16 @@ from connectors.errors import (
     ReplyNotAllowedError,
     TransientError,
 )
+from connectors.images import (
+    GuardedImageFetcher,
+    ImageFetcher,
+    ImageRefused,
+    ImageUnavailable,
+    attachment_for,
+    needs_upload,
+)
 from state import ledger, pauses, quiet, slots
-from state.models import EditionRow, EditionStatus, PostRow, PostStatus, ThreadRow, ThreadStatus
+from state.models import EditionRow, EditionStatus, ItemRow, PostRow, PostStatus, ThreadRow, ThreadStatus
 
 ChannelFactory = Callable[[str], PostChannel]
 
@@ -98,7 +117,7 @@ def destination(network: str, channel: PostChannel) -> str:
     return f"posted to {NETWORK_NAMES.get(network, network)}"
 
 
-NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky"}
+NETWORK_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky", "linkedin": "LinkedIn"}
 
 
 @dataclass
@@ -187,10 +206,14 @@ def default_channel_factory(config: Config, env: Mapping[str, str] | None = None
 def publish_due_posts(sessions: sessionmaker[Session], config: Config, *, now: datetime,
                       channel_for: ChannelFactory | None = None, thread_id: int | None = None,
                       sleep: Callable[[float], None] = time.sleep,
-                      retry_backoff_s: Sequence[float] = PublishPolicy.retry_backoff_s) -> PublishSummary:
+                      retry_backoff_s: Sequence[float] = PublishPolicy.retry_backoff_s,
+                      image_fetcher: ImageFetcher | None = None) -> PublishSummary:
     """Post approved, due threads within each network's daily cap and spacing; resume threads
-    an earlier run left half-posted, reconciling any post it left `posting` with the network."""
+    an earlier run left half-posted, reconciling any post it left `posting` with the network.
+    Images are fetched with `image_fetcher` (default: the guarded fetcher trusting the configured
+    sources and `[fetch] allow_hosts`)."""
     channel_for = channel_for or default_channel_factory(config)
+    image_fetcher = image_fetcher or GuardedImageFetcher.from_config(config)
     summary = PublishSummary()
     channels: dict[str, PostChannel] = {}
     halted: set[str] = set()
@@ -215,7 +238,8 @@ def publish_due_posts(sessions: sessionmaker[Session], config: Config, *, now: d
             with sessions() as session:
                 publisher = _ThreadPublisher(session, ledger.get_thread(session, tid), channel,
                                              network_settings(config, network), now=now, sleep=sleep,
-                                             backoff_s=tuple(retry_backoff_s), config=config)
+                                             backoff_s=tuple(retry_backoff_s), config=config,
+                                             image_fetcher=image_fetcher)
                 outcome = publisher.run()
             summary.posted += publisher.posted
             summary.reconciled += publisher.reconciled
@@ -245,8 +269,9 @@ class _ThreadPublisher:
 
     def __init__(self, session: Session, thread: ThreadRow, channel: PostChannel, settings: SocialNetwork, *,
                  now: datetime, sleep: Callable[[float], None], backoff_s: tuple[float, ...],
-                 config: Config | None = None) -> None:
+                 config: Config | None = None, image_fetcher: ImageFetcher | None = None) -> None:
         self.session, self.thread, self.channel, self.settings = session, thread, channel, settings
+        self.image_fetcher = image_fetcher
         self.config = config
         self.now, self.sleep, self.backoff_s = now, sleep, backoff_s
         self.standalone = False  # replies were refused and the fallback is "standalone"
@@ -279,6 +304,9 @@ class _ThreadPublisher:
         too_long = self._length_problem()
         if too_long:
             return too_long
+        no_alt = self._alt_text_wait()
+        if no_alt:
+            return no_alt
         waits = self._quiet_wait()
         if waits:
             return _Outcome("wait", waits)
@@ -323,6 +351,23 @@ class _ThreadPublisher:
             self.session.commit()
         return (f"thread {thread.id}: its posts changed after approval: review the new text and approve "
                 f"it again (`syndicate approve thread {thread.id} --by EMAIL`)")
+
+    def _alt_text_wait(self) -> _Outcome | None:
+        """A post still to go with an image and no alt text holds the whole thread (approved, waiting,
+        the reason in its error) before anything is sent: an image without alt text is never published."""
+        if self.settings.images == "off":
+            return None  # images turned off for the network since the thread was drafted: none is sent
+        missing = [post.position + 1 for post in self.thread.posts
+                   if post.image_url and not one_line(post.image_alt or "")
+                   and post.status not in (PostStatus.POSTED, PostStatus.DUPLICATE)]
+        if not missing:
+            return None
+        which = ", ".join(str(n) for n in missing)
+        message = (f"waiting for alt text: post {which} carries an image without alt text, and an image without "
+                   f"alt text is never published: write it on the desk (thread {self.thread.id}) and approve again")
+        self.thread.error = message
+        self.session.commit()
+        return _Outcome("wait", message)
 
     def _quiet_wait(self) -> str | None:
         """Why the thread waits (quiet time on its network, not overridden; its time moves to the next
@@ -405,16 +450,66 @@ class _ThreadPublisher:
         self.session.commit()
         return None
 
+    def _item_of(self, post: PostRow) -> ItemRow | None:
+        """The item a post is about: the thread's, else (a roundup) the one its card or image is from."""
+        if self.thread.item_id is not None:
+            return self.session.get(ItemRow, self.thread.item_id)
+        for column, value in ((ItemRow.url, post.card_url), (ItemRow.image_url, post.image_url)):
+            if value:
+                item = self.session.scalars(select(ItemRow).where(column == value).order_by(ItemRow.id)).first()
+                if item is not None:
+                    return item
+        return None
+
+    def _attachment(self, post: PostRow) -> Attachment | None | _Outcome:
+        """What the post carries (`connectors.images.attachment_for`), or the outcome when its image
+        cannot be had: refused -> the thread stops for staff; the host did not answer -> it waits."""
+        with_image = self.settings.images != "off"
+        builds_card = bool(post.card_url) and getattr(self.channel, "builds_cards", False)
+        if not (post.image_url and with_image) and not builds_card:
+            return None  # a text post (X and Mastodon build the card from the link themselves)
+        try:
+            return attachment_for(post, self._item_of(post), self.channel, fetcher=self.image_fetcher,
+                                  with_image=with_image)
+        except ImageUnavailable as exc:
+            return self._fail(post, PostStatus.FAILED, f"image not fetched: {exc}", f"{exc} (retried next run)",
+                              stop=False, kind="wait")
+        except ImageRefused as exc:
+            return self._fail(post, PostStatus.FAILED, f"image not usable, nothing sent: {exc}",
+                              f"post {post.position + 1}: its image cannot be used, thread stopped for staff: {exc}")
+
+    def _upload(self, post: PostRow, attachment: Attachment | None) -> None:
+        """Upload the post's media unless an earlier run did (`media_ref`), and commit the reference
+        before the post is created: a crash after this point publishes with it, never uploads again."""
+        if post.media_ref or not needs_upload(attachment):
+            return
+        assert attachment is not None
+        try:
+            reference = self.channel.upload(attachment, thread_key=self.thread.key)
+        except AmbiguousError as exc:  # nothing was posted: uploading again is safe (the first is never used)
+            raise TransientError(f"no answer to the media upload: {exc}", hint=exc.hint) from exc
+        if reference:
+            post.media_ref = reference
+            self.session.commit()
+
     def _send(self, post: PostRow, reply_to: str | None) -> _Outcome | None:
-        """Send one post, retrying what the network did not accept; None when it was posted."""
+        """Send one post (its media uploaded first), retrying what the network did not accept; None when it was posted."""
+        attachment = self._attachment(post)
+        if isinstance(attachment, _Outcome):
+            return attachment
         retries = list(self.backoff_s)
         while True:
             network = self.thread.network
-            ledger.mark_post_posting(self.session, post,
-                                     rules=rules_for(network, self.config) if network in RULES_BY_NETWORK else None)
-            self.session.commit()  # the ledger says "posting" before the request leaves
             try:
-                receipt = self.channel.publish(post.text, reply_to=reply_to, thread_key=self.thread.key)
+                self._upload(post, attachment)
+                ledger.mark_post_posting(self.session, post,
+                                         rules=rules_for(network, self.config) if network in RULES_BY_NETWORK else None)
+                self.session.commit()  # the ledger says "posting" before the request leaves
+                if attachment is None:  # a text post: the call every channel has always taken
+                    receipt = self.channel.publish(post.text, reply_to=reply_to, thread_key=self.thread.key)
+                else:
+                    receipt = self.channel.publish(post.text, reply_to=reply_to, thread_key=self.thread.key,
+                                                   attachment=attachment, media_ref=post.media_ref)
             except AmbiguousError as exc:  # the request left: it may have landed
                 return self._after_lost_answer(post, reply_to, exc)
             except DeliveryError as exc:

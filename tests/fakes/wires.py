@@ -12,15 +12,19 @@ gives an exact wait. A registry entry without a network behind it is in `NO_WIRE
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from compose.config import Config
 from tests.fakes.fake_bluesky import FakeBluesky
 from tests.fakes.fake_bluesky import rate_limited as bluesky_rate_limited
+from tests.fakes.fake_linkedin import FakeLinkedIn
+from tests.fakes.fake_linkedin import rate_limited as linkedin_rate_limited
 from tests.fakes.fake_mastodon import FakeMastodon
 from tests.fakes.fake_mastodon import rate_limited as mastodon_rate_limited
 from tests.fakes.fake_sendgrid import SEND_PATH, FakeSendGrid
@@ -154,14 +158,38 @@ BLUESKY_HANDLE, BLUESKY_PASSWORD = "socitm.bsky.social", "abcd-SECRET-efgh-ijkl"
 def _bluesky(cls: type) -> AbstractContextManager[Rig]:
     state = FakeBluesky(handle=BLUESKY_HANDLE, app_password=BLUESKY_PASSWORD)
 
+    folders: list[tempfile.TemporaryDirectory[str]] = []  # removed with the rig
+
     def rig(server: FakeServer) -> Rig:
         def build(**overrides: str) -> Any:
+            folders.append(tempfile.TemporaryDirectory(prefix="bluesky-"))
             env = {"BLUESKY_HANDLE": BLUESKY_HANDLE, "BLUESKY_APP_PASSWORD": BLUESKY_PASSWORD,
-                   "BLUESKY_SERVICE_URL": server.url, **overrides}
+                   "BLUESKY_SERVICE_URL": server.url,  # each build its own session file, never ./var/
+                   "BLUESKY_SESSION_FILE": str(Path(folders[-1].name) / "session.json"), **overrides}
             return cls.from_env(env, config=CONFIG, timeout_s=TIMEOUT_S, clock=_clock)
 
         return Rig(server, build, lambda: len(state.posts), {"BLUESKY_APP_PASSWORD": "wrong-password"},
                    {"BLUESKY_SERVICE_URL": closed_port_url()})
+
+    return _running(state.server(), rig)
+
+
+# --- LinkedIn -----------------------------------------------------------------------------------------
+
+LINKEDIN_TOKEN = "AQX-linkedin-TOKEN-secret-5c2e"
+
+
+def _linkedin(cls: type) -> AbstractContextManager[Rig]:
+    state = FakeLinkedIn(access_token=LINKEDIN_TOKEN)
+
+    def rig(server: FakeServer) -> Rig:
+        def build(**overrides: str) -> Any:
+            env = {"LINKEDIN_ACCESS_TOKEN": LINKEDIN_TOKEN, "LINKEDIN_ORGANIZATION_ID": state.organization_id,
+                   "LINKEDIN_API_URL": server.url, "LINKEDIN_UPLOAD_JOURNAL": "", **overrides}
+            return cls.from_env(env, config=CONFIG, timeout_s=TIMEOUT_S, clock=_clock)
+
+        return Rig(server, build, lambda: len(state.posts), {"LINKEDIN_ACCESS_TOKEN": "someone-else"},
+                   {"LINKEDIN_API_URL": closed_port_url()})
 
     return _running(state.server(), rig)
 
@@ -205,6 +233,9 @@ POST_WIRES: dict[str, Wire] = {
                     rate_limited=lambda reset_in: bluesky_rate_limited(
                         reset_at=None if reset_in is None else int(NOW) + reset_in),
                     error_body=lambda status, message: {"error": "UpstreamFailure", "message": message}),
+    "linkedin": Wire(secrets=(LINKEDIN_TOKEN,), send_path="/rest/posts", lookup_path="/rest/posts", start=_linkedin,
+                     rate_limited=lambda reset_in: linkedin_rate_limited(retry_after=reset_in),
+                     error_body=lambda status, message: {"status": status, "message": message}),
 }
 EMAIL_WIRES: dict[str, Wire] = {
     "sendgrid": Wire(secrets=(SENDGRID_KEY,), send_path=SEND_PATH, lookup_path=None, start=_sendgrid,
