@@ -486,3 +486,52 @@ def render_email(edition: Edition, *, config: Config, link_for: LinkFor | None =
         warnings=tuple(warnings),
         trimmed=tuple(item.url for item in trimmed),
     )
+
+
+# ---------------------------------------------------------------- one email per section set
+
+
+def edition_sections(edition: Edition) -> frozenset[str]:
+    """The sections that have something in this edition (the featured item counts for its own)."""
+    keys = {section.key for section in edition.sections if section.items}
+    if edition.featured is not None:
+        keys.add(edition.featured.section)
+    return frozenset(keys)
+
+
+def for_sections(edition: Edition, sections: frozenset[str]) -> Edition:
+    """The edition as a reader of `sections` gets it: the same subject, intro and footer, only
+    those sections, and the featured item only when its section is one of them."""
+    featured = edition.featured if edition.featured is not None and edition.featured.section in sections else None
+    kept = tuple(section for section in edition.sections if section.key in sections)
+    return dataclasses.replace(edition, sections=kept, featured=featured)
+
+
+class SectionEmails:
+    """The emails of one edition, each distinct section set rendered once (cached by set).
+
+    `render(None)` is the whole edition. Every variant is `render_email` of `for_sections`: the
+    same subject, intro and footer as the whole, so it derives from the approved edition alone."""
+
+    def __init__(self, edition: Edition, *, config: Config, link_for: LinkFor | None = None) -> None:
+        self.edition, self.config, self.link_for = edition, config, link_for
+        self.sections = edition_sections(edition)
+        self._cache: dict[frozenset[str] | None, RenderedEmail] = {}
+
+    def render(self, sections: frozenset[str] | None) -> RenderedEmail:
+        key = None if sections is None or sections >= self.sections else frozenset(sections & self.sections)
+        if key not in self._cache:
+            edition = self.edition if key is None else for_sections(self.edition, key)
+            self._cache[key] = render_email(edition, config=self.config, link_for=self.link_for)
+        return self._cache[key]
+
+    def edition_for(self, sections: frozenset[str] | None) -> Edition:
+        """The Edition value behind `render(sections)`."""
+        if sections is None or sections >= self.sections:
+            return self.edition
+        return for_sections(self.edition, frozenset(sections & self.sections))
+
+    @property
+    def rendered(self) -> int:
+        """How many distinct emails were rendered so far."""
+        return len(self._cache)

@@ -16,6 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from compose.errors import SyndicateError
 from compose.items import drop_unprintable
+from compose.segments import SegmentError, split_tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class SubscriberCsvRow:
     line: int
     email: str
     name: str = ""
+    tags: tuple[str, ...] = ()  # the `tags` column, `;`-separated (`compose.segments.split_tags`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ EMAIL_HEADERS = ("email", "email address", "e-mail", "e-mail address")
 NAME_HEADERS = ("name", "full name")
 FIRST_NAME_HEADERS = ("first name", "firstname", "fname")
 LAST_NAME_HEADERS = ("last name", "lastname", "lname")
+TAGS_HEADERS = ("tags",)  # "member; cio": what staff segment editions by
 
 
 def _column(columns: list[str], names: tuple[str, ...]) -> int | None:
@@ -86,7 +89,8 @@ def normalise_email(address: str) -> str:
 
 
 def parse_subscriber_csv(text: str) -> tuple[list[SubscriberCsvRow], list[CsvProblem]]:
-    """Good rows and problems of a CSV with a header `email` (and optionally `name`), or the header
+    """Good rows and problems of a CSV with a header `email` (and optionally `name` and `tags`,
+    `;`-separated), or the header
     of a Mailchimp or listmonk export (`EMAIL_HEADERS`, `NAME_HEADERS`, first and last name)."""
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -102,6 +106,7 @@ def parse_subscriber_csv(text: str) -> tuple[list[SubscriberCsvRow], list[CsvPro
                                   "`Email Address`, as Mailchimp exports it); `name` is optional")]
     name_at = _column(columns, NAME_HEADERS)
     first_at, last_at = _column(columns, FIRST_NAME_HEADERS), _column(columns, LAST_NAME_HEADERS)
+    tags_at = _column(columns, TAGS_HEADERS)
     rows: list[SubscriberCsvRow] = []
     problems: list[CsvProblem] = []
     seen: dict[str, int] = {}
@@ -129,10 +134,15 @@ def parse_subscriber_csv(text: str) -> tuple[list[SubscriberCsvRow], list[CsvPro
         except NameRefused as exc:
             problems.append(CsvProblem(line, str(exc)))
             continue
+        try:
+            tags = split_tags(record[tags_at]) if tags_at is not None else ()
+        except SegmentError as exc:
+            problems.append(CsvProblem(line, f"tags: {exc}"))
+            continue
         key = email.lower()
         if key in seen:
             problems.append(CsvProblem(line, f"{email} is a duplicate of line {seen[key]}"))
             continue
         seen[key] = line
-        rows.append(SubscriberCsvRow(line=line, email=email, name=name))
+        rows.append(SubscriberCsvRow(line=line, email=email, name=name, tags=tags))
     return rows, problems

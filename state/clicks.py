@@ -217,16 +217,20 @@ def tracks_readers(row: EditionRow, config: Config) -> tuple[bool, bool]:
     return tracking.per_reader_clicks and told, tracking.open_pixel and told
 
 
-def as_sent(row: EditionRow, config: Config, *, secret_key: str) -> tuple[str, str]:
+def as_sent(row: EditionRow, config: Config, *, secret_key: str,
+            parts: tuple[str, str] | None = None) -> tuple[str, str]:
     """The edition's (HTML, text) as it goes out: every article link signed for this edition,
-    with the per-recipient reader token and the open pixel only as `tracks_readers` allows."""
+    with the per-recipient reader token and the open pixel only as `tracks_readers` allows.
+    `parts`: the (HTML, text) of one section set's email of it (`compose.email.SectionEmails`)
+    instead of the whole edition's."""
     public_url = str(config.edition.public_url)
     per_reader, pixel = tracks_readers(row, config)
-    html_part = signed_links(row.html, public_url=public_url, secret_key=secret_key, edition_id=row.id,
+    html_in, text_in = parts if parts is not None else (row.html, row.text)
+    html_part = signed_links(html_in, public_url=public_url, secret_key=secret_key, edition_id=row.id,
                              per_reader=per_reader)
     if pixel:
         html_part = with_open_pixel(html_part, public_url, row.id)
-    text_part = signed_links(row.text, public_url=public_url, secret_key=secret_key, edition_id=row.id,
+    text_part = signed_links(text_in, public_url=public_url, secret_key=secret_key, edition_id=row.id,
                              per_reader=per_reader)
     return html_part, text_part
 

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compose.post_length import RULES_BY_NETWORK, NetworkRules, is_valid, rules_for, weighted_length
+from compose.segments import Segment, segment_key
 from compose.threads import missing_alt_reason
 from state import events, slots
 from state.changes import describe
@@ -111,12 +112,22 @@ def _decide(session: Session, kind: str, row: EditionRow | ThreadRow, *, decisio
             note: str | None, now: datetime, payload: dict[str, object]) -> ApprovalRow:
     """Record a decision on the content as it is now, its event and its audit row."""
     record = ApprovalRow(subject_kind=kind, subject_id=row.id, content_hash=row.content_hash, decision=decision,
-                         by=by, note=note, at=now)
+                         by=by, note=note, at=now, segment=_segment(row))
     session.add(record)
     events.record_event(session, event, events.resource_id(kind, row.id), {"id": row.id, "by": by, **payload}, now=now)
     audit(session, actor=by, action=_ACTIONS[decision], kind=kind, ident=row.id, now=now, note=note,
           content_hash=row.content_hash)
     return record
+
+
+def _segment(row: EditionRow | ThreadRow) -> dict[str, Any] | None:
+    """The segment an edition goes to (`compose.segments`), as an approval binds it; None for a thread."""
+    return Segment.from_json(row.segment).as_json() if isinstance(row, EditionRow) else None
+
+
+def same_segment(approval: ApprovalRow, row: EditionRow | ThreadRow) -> bool:
+    """True when `approval` was given for the segment `row` goes to now (threads have none)."""
+    return segment_key(approval.segment) == segment_key(_segment(row))
 
 
 def latest_approval(session: Session, kind: str, ident: int) -> ApprovalRow | None:
@@ -133,7 +144,8 @@ def is_approved(session: Session, kind: str, ident: int) -> bool:
     """True when the content as it is now was approved (the last decision is an approval of this very hash)."""
     kind, row = _subject(session, kind, ident)
     approval = latest_approval(session, kind, row.id)
-    return approval is not None and approval.decision == "approved" and approval.content_hash == row.content_hash
+    return (approval is not None and approval.decision == "approved" and approval.content_hash == row.content_hash
+            and same_segment(approval, row))
 
 
 def over_limit(thread: ThreadRow, config: Config | None = None) -> list[str]:
@@ -289,6 +301,11 @@ def require_approved(session: Session, kind: str, ident: int) -> None:
         raise NotApproved(
             f"{kind} {row.id} changed after {approval.by} approved it at {approval.at:%Y-%m-%d %H:%M} UTC: "
             f"review the new content and approve it again"
+        )
+    if not same_segment(approval, row):
+        raise NotApproved(
+            f"{kind} {row.id} goes to {Segment.from_json(_segment(row)).describe()} now, but {approval.by} approved "
+            f"it for {Segment.from_json(approval.segment).describe()}: review the segment and approve it again"
         )
 
 

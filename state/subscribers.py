@@ -37,6 +37,7 @@ from state.ledger import SYSTEM, LedgerError, NotFound, audit
 from state.lifecycle import check_initial, check_transition, move
 from state.models import SUBSCRIBER_LIFECYCLE, SubscriberRow, SubscriberStatus, SuppressionRow
 from state.roles import require_role
+from state.subscriber_changes import record_change
 
 LEFT = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
 _CHUNK = 500
@@ -109,7 +110,7 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
         elif current is None:
             new.append({"email": row.email, "name": row.name, "status": SubscriberStatus.ACTIVE,
                         "consent_source": consent, "consent_at": now, "confirmed_at": now,
-                        "status_changed_at": now, "created_at": now})
+                        "status_changed_at": now, "created_at": now, "tags": list(row.tags)})
         elif current.status in LEFT:
             left.append(current.email)
         elif current.status == SubscriberStatus.PENDING:
@@ -117,10 +118,12 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
             current.consent_source, current.consent_at, current.status_changed_at = consent, now, now
             announce_subscribed(session, current.id, door="import", now=now)
             current.name = row.name or current.name
+            _add_tags(session, current, row.tags, now=now, by=by)
             activated += 1
         else:
             if row.name and row.name != current.name:
                 current.name = row.name
+            _add_tags(session, current, row.tags, now=now, by=by)
             unchanged += 1
     if new:
         session.execute(insert(SubscriberRow), new)
@@ -130,6 +133,15 @@ def import_subscribers(session: Session, rows: Sequence[SubscriberCsvRow], *, so
           source=source, added=len(new), activated=activated, left_alone=len(left), erased=len(erased))
     return ImportReport(added=len(new), unchanged=unchanged, activated=activated, left_alone=tuple(left),
                         erased=tuple(erased))
+
+
+def _add_tags(session: Session, row: SubscriberRow, tags: Sequence[str], *, now: datetime, by: str) -> None:
+    """An import adds the tags its file gives a subscriber (never removes one), recorded as a change."""
+    merged = list(row.tags or []) + [tag for tag in tags if tag not in (row.tags or [])]
+    if merged != list(row.tags or []):
+        record_change(session, row, door="import", field="tags", old=list(row.tags or []), new=merged, now=now,
+                      by=None if by == SYSTEM else by)
+        row.tags = merged
 
 
 class SuppressedAddress(LedgerError):

@@ -47,6 +47,7 @@ VALUES: dict[str, str] = {
     "note": "the intro needs another sentence",
     "reason": "a story is wrong: hold everything until it is corrected",
     "role": "editor",
+    "tag": "member",
     "path": str(EXAMPLES / "subscribers.csv"),
     "url": "{site}/",
     "consent": "asked by email on 7 Dec to be re-added",

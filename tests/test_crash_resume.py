@@ -4,7 +4,9 @@ The sender runs in a subprocess against the fake SendGrid (which counts what it 
 subscriber). It is killed at random moments, including while requests are in flight, and
 resumed with `deliver_edition` each time. At the end every subscriber got exactly one message,
 or is listed as ambiguous (and got at most one): never two. Run on SQLite and on PostgreSQL;
-two concurrent senders on PostgreSQL never send a batch twice.
+two concurrent senders on PostgreSQL never send a batch twice. The same holds for an edition
+whose readers chose sections (`sectioned`): batches grouped by section set, each its own body,
+readers with nothing this week skipped, every other reader exactly one message of their sections.
 """
 
 from __future__ import annotations
@@ -31,22 +33,26 @@ BATCH = 100
 KEY = "SG.test-key"
 
 
-def _sender(db_url: str, fake_url: str, outbox: str, worker: str) -> None:
+def _sender(db_url: str, fake_url: str, outbox: str, worker: str, sectioned: str = "") -> None:
     """The subprocess: resume the send until it finishes (or is killed)."""
     from connectors.channels.sendgrid import SendGridChannel
     from flows.stages.deliver import deliver_edition
+    from tests.helpers.sectioned import sectioned_config
     from tests.test_deliver import NOW, SECRET, make_config
 
     db = connect(db_url)
-    config = make_config(Path(outbox), batch_size=BATCH, concurrency=4)
+    config = (sectioned_config(Path(outbox), batch_size=BATCH, concurrency=4) if sectioned
+              else make_config(Path(outbox), batch_size=BATCH, concurrency=4))
     print("started", flush=True)
     summary = deliver_edition(db, config, now=NOW, edition_id=1, secret_key=SECRET, worker=worker,
                               channel=SendGridChannel(KEY, host=fake_url, timeout_s=10))
     print(summary.message, flush=True)
 
 
-def _spawn(db_url: str, fake_url: str, tmp_path: Path, worker: str = "local") -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "tests.test_crash_resume", db_url, fake_url, str(tmp_path), worker],
+def _spawn(db_url: str, fake_url: str, tmp_path: Path, worker: str = "local", sectioned: bool = False
+           ) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "tests.test_crash_resume", db_url, fake_url, str(tmp_path), worker,
+                             "sectioned" if sectioned else ""],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -59,15 +65,40 @@ def _prepare(db_url: str) -> None:
     db.dispose()
 
 
-def _crash_and_resume(db_url: str, tmp_path: Path, seed: int) -> None:
-    _prepare(db_url)
+SECTIONED_WITH_ITEMS = ("news", "blogs", "publications")  # events has nothing this week
+
+
+def _prepare_sectioned(db_url: str, tmp_path: Path) -> set[int]:
+    """RECIPIENTS readers spread over every section choice; the ids of those who get an email."""
+    from tests.helpers.sectioned import (
+        add_items,
+        add_readers,
+        build_and_approve,
+        every_combination,
+        sectioned_config,
+    )
+
+    db = connect(db_url)
+    choices = every_combination()
+    spread = [choices[i % len(choices)] for i in range(RECIPIENTS)]
+    add_readers(db, spread)
+    add_items(db, SECTIONED_WITH_ITEMS)
+    assert build_and_approve(db, sectioned_config(tmp_path / "outbox")) == 1
+    db.dispose()
+    return {i + 1 for i, chosen in enumerate(spread) if chosen is None or set(chosen) & set(SECTIONED_WITH_ITEMS)}
+
+
+def _crash_and_resume(db_url: str, tmp_path: Path, seed: int, sectioned: bool = False) -> None:
+    reached = _prepare_sectioned(db_url, tmp_path) if sectioned else set(range(1, RECIPIENTS + 1))
+    if not sectioned:
+        _prepare(db_url)
     rng = random.Random(seed)
     fake = FakeSendGrid(api_key=KEY, delay_s=0.05, validate=False)
     fake.keep_bodies = False
     kills = 0
     with fake:
         for _ in range(rng.randint(10, 14)):
-            sender = _spawn(db_url, fake.url, tmp_path)
+            sender = _spawn(db_url, fake.url, tmp_path, sectioned=sectioned)
             assert sender.stdout is not None
             assert sender.stdout.readline().strip() == "started", sender.stderr.read() if sender.stderr else ""
             if rng.random() < 0.75:  # most kills land while batches are being sent (requests in flight)
@@ -83,12 +114,12 @@ def _crash_and_resume(db_url: str, tmp_path: Path, seed: int) -> None:
             sender.send_signal(signal.SIGKILL)
             sender.wait()
             kills += 1
-        last = _spawn(db_url, fake.url, tmp_path)
+        last = _spawn(db_url, fake.url, tmp_path, sectioned=sectioned)
         out, err = last.communicate(timeout=120)
         assert last.returncode == 0, err
         received = dict(fake.received)
     assert kills >= 5, "the sender finished before it could be killed often enough"
-    assert 0 < fake.accepted_requests < RECIPIENTS // BATCH + 8 * kills
+    assert 0 < fake.accepted_requests < RECIPIENTS // BATCH + 16 + 8 * kills
     db = connect(db_url)
     with db.session() as session:
         status = dict(session.execute(select(DeliveryRow.subscriber_id, DeliveryRow.status)).all())
@@ -101,13 +132,15 @@ def _crash_and_resume(db_url: str, tmp_path: Path, seed: int) -> None:
     twice = {sid: n for sid, n in received.items() if n > 1}
     assert not twice, f"{len(twice)} subscribers got the edition more than once"
     for subscriber_id, state in status.items():
-        if state == DeliveryStatus.AMBIGUOUS:
+        if subscriber_id not in reached:  # nothing in their sections this week, or they chose none
+            assert state == DeliveryStatus.SKIPPED and not received.get(subscriber_id), (subscriber_id, state)
+        elif state == DeliveryStatus.AMBIGUOUS:
             assert received.get(subscriber_id, 0) in (0, 1)
         else:
             assert state == DeliveryStatus.ACCEPTED and received.get(subscriber_id) == 1, (subscriber_id, state)
     accepted = sum(1 for s in status.values() if s == DeliveryStatus.ACCEPTED)
     unsent = sum(1 for sid, s in status.items() if s == DeliveryStatus.AMBIGUOUS and not received.get(sid))
-    print(f"\n{kills} kills: {accepted} accepted, {RECIPIENTS - accepted} ambiguous ({unsent} of them never left) "
+    print(f"\n{kills} kills: {accepted} accepted, {len(reached) - accepted} ambiguous ({unsent} of them never left) "
           f"in {len(ambiguous_batches)} "
           f"batches, last run: {out.strip()}")
 
@@ -129,6 +162,17 @@ def test_sigkill_at_random_points_never_sends_twice_sqlite(tmp_path):
 @pytest.mark.timeout(120)
 def test_sigkill_at_random_points_never_sends_twice_postgres(tmp_path, pg_url):
     _crash_and_resume(pg_url, tmp_path, seed=5)
+
+
+@pytest.mark.timeout(120)
+def test_sigkill_never_sends_twice_when_readers_choose_sections_sqlite(tmp_path):
+    _crash_and_resume(f"sqlite:///{tmp_path}/crash.db", tmp_path, seed=18, sectioned=True)
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+def test_sigkill_never_sends_twice_when_readers_choose_sections_postgres(tmp_path, pg_url):
+    _crash_and_resume(pg_url, tmp_path, seed=1818, sectioned=True)
 
 
 @pytest.mark.postgres
@@ -165,4 +209,4 @@ def test_two_concurrent_senders_never_send_a_batch_twice(tmp_path, pg_url):
 
 
 if __name__ == "__main__":
-    _sender(*sys.argv[1:5])
+    _sender(*sys.argv[1:6])

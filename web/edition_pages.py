@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from compose.calendar import QuietCalendar
+from compose.segments import Segment, SegmentError
 from compose.signing import preferences_token, preferences_url, unsubscribe_token, unsubscribe_url
 from connectors.channels import email_channel
 from connectors.channels.base import OutboundEmail, Recipient, header_text, personalise
@@ -19,7 +20,7 @@ from connectors.channels.outbox_email import OutboxEmailChannel
 from connectors.channels.reach import loopback_warning
 from connectors.errors import DeliveryError
 from connectors.link_check import edition_link_warnings
-from state import clicks, ledger, quiet
+from state import clicks, ledger, quiet, segments
 from state.deliveries import edition_figures
 from state.edition_edits import edit_edition
 from state.editions import FEATURED, acknowledge_warnings
@@ -44,6 +45,9 @@ NOTICES = {
                        "moment (see Quiet time).",
     "quiet-overridden": "Quiet time overridden, with your reason: it goes out at the time it was due.",
     "cancelled": "Cancelled: it will not be sent, and its roundup threads will not be posted.",
+    "segmented": "Saved: the edition goes to the segment below.",
+    "segment-voided": "Saved. The segment changed, which voided its approval: it must be approved again "
+                      "(by an approver who did not change it).",
     "tested": "A test was sent to your address through {provider}; it should arrive in a minute or two.",
     "tested-outbox": "No email was sent: no email provider is set up, so the test was written to the outbox "
                      "as a file, in {folder}/ (open the newest .eml file there).",
@@ -91,7 +95,8 @@ def _context(session: Session, app: WebApp, row: EditionRow, staff: Staff) -> di
     decisions = session.scalars(select(ApprovalRow).where(ApprovalRow.subject_kind == "edition",
                                                           ApprovalRow.subject_id == row.id)
                                 .order_by(ApprovalRow.id.desc())).all()
-    current = approval is not None and approval.decision == "approved" and approval.content_hash == row.content_hash
+    current = (approval is not None and approval.decision == "approved" and approval.content_hash == row.content_hash
+               and ledger.same_segment(approval, row))
     return {"edition": row, "sections": _sections(row, app.config), "approval": approval,
             "approval_current": current, "decisions": decisions,
             "editors": ledger.editors_since_approval(session, "edition", row.id),
@@ -104,7 +109,9 @@ def _context(session: Session, app: WebApp, row: EditionRow, staff: Staff) -> di
             "figures": edition_figures(session, row.id) if row.status in (EditionStatus.SENDING, EditionStatus.SENT)
             else None, "preheader_editable": True,
             "quiet": quiet.quiet_note(session, QuietCalendar.from_config(app.config), row)
-            if row.status in quiet.OPEN_EDITIONS else None}
+            if row.status in quiet.OPEN_EDITIONS else None,
+            "segment": segments.segment_of(row),
+            "segment_size": segments.segment_size(session, row, now=app.now()) if row.status in EDITABLE else None}
 
 
 def _show(request: Request, edition_id: int, *, error: str | None = None, status: int = 200) -> Response:
@@ -339,3 +346,25 @@ def edition_test_send(request: Request, edition_id: int, post: Posted = Depends(
         ledger.audit(session, actor=post.staff.email, action="test-send", kind="edition", ident=edition_id,
                      now=app.now(), channel=channel.name, to=post.staff.email)
     return _done(edition_id, "tested-outbox" if isinstance(channel, OutboxEmailChannel) else "tested")
+
+
+@router.post("/desk/editions/{edition_id}/segment")
+def edition_segment(request: Request, edition_id: int, post: Posted = Depends(posted("edit"))) -> Response:
+    """Who the edition goes to: readers with any or all of some tags, and only some sections
+    (`compose.segments`); nothing chosen is everyone. A new segment voids an approval."""
+    app = app_of(request)
+    known = [section.key for section in app.config.sections]
+    try:
+        tags = [tag for part in str(post.form.get("tags") or "").replace(",", ";").split(";") if (tag := part.strip())]
+        chosen = Segment.build(tags=tags, match=str(post.form.get("match") or "any"),
+                               sections=[key for key in known if post.form.get(f"section-{key}")],
+                               known_sections=known)
+    except SegmentError as exc:
+        return _show_error(request, edition_id, str(exc))
+    try:
+        with app.db.session() as session:
+            _get(session, edition_id)
+            voided = segments.set_segment(session, edition_id, chosen, by=post.staff.email, now=app.now())
+    except ledger.LedgerError as exc:
+        return _show_error(request, edition_id, str(exc))
+    return _done(edition_id, "segment-voided" if voided else "segmented")

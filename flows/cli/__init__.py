@@ -9,7 +9,7 @@ the module of its group, and no module of this package imports this one:
     context      global options, clock, config, database, who is acting, Abort
     terminal     what the commands print: one JSON object, or tables that fit the terminal
     sources      gather, sources discover|list, backlog release
-    edition      edition build|show|preview|acknowledge, send
+    edition      edition build|show|preview|acknowledge|segment, send
     approval     approve, reject
     quiet        override-quiet
     posts        posts draft, posts slots, posts move, publish
@@ -17,7 +17,7 @@ the module of its group, and no module of this package imports this one:
     status       status (and its tables)
     report       report, weekly-note show|send
     doctor       doctor (the pre-flight check) and the gate on a first real send
-    subscribers  subscribers import|list|unsubscribe|reinstate|export|erase|readd
+    subscribers  subscribers import|list|unsubscribe|reinstate|export|erase|readd|tag|untag
     staff        staff add|disable
     api_tokens   api-tokens create|list|revoke
     webhooks     webhooks add|list|remove|deliveries|send
@@ -86,6 +86,7 @@ edition_app.command("build")(edition.edition_build)
 edition_app.command("show")(edition.edition_show)
 edition_app.command("preview")(edition.edition_preview)
 edition_app.command("acknowledge")(edition.edition_acknowledge)
+edition_app.command("segment")(edition.edition_segment)
 
 subscribers_app = _group("subscribers", "Import, list and unsubscribe subscribers; export or erase one person's data.")
 subscribers_app.command("import")(subscribers.subscribers_import)
@@ -95,6 +96,8 @@ subscribers_app.command("reinstate")(subscribers.subscribers_reinstate)
 subscribers_app.command("export")(subscribers.subscribers_export)
 subscribers_app.command("erase")(subscribers.subscribers_erase)
 subscribers_app.command("readd")(subscribers.subscribers_readd)
+subscribers_app.command("tag")(subscribers.subscribers_tag)
+subscribers_app.command("untag")(subscribers.subscribers_untag)
 
 sources_app = _group("sources", "Inspect sources and discover feeds.")
 sources_app.command("discover")(sources.sources_discover)

@@ -36,8 +36,9 @@ def edition_build(by: Annotated[str | None, typer.Option(
 def edition_show(edition_id: int) -> None:
     """Summary of an edition: sections, items, size, warnings, approval."""
     from compose.calendar import QuietCalendar
-    from state.ledger import get_edition, latest_approval
+    from state.ledger import get_edition, latest_approval, same_segment
     from state.quiet import quiet_note
+    from state.segments import segment_size
 
     db = database()
     with db.session() as session:
@@ -46,7 +47,8 @@ def edition_show(edition_id: int) -> None:
         approval = latest_approval(session, "edition", row.id)
         sections: dict[str, list[str]] = {}
         warnings = list(row.warnings)
-        current = approval is not None and approval.content_hash == row.content_hash
+        current = approval is not None and approval.content_hash == row.content_hash and same_segment(approval, row)
+        size = segment_size(session, row, now=now()) if row.sent_at is None else None
         scheduled_for, sent_at = row.scheduled_for, row.sent_at
         for link in row.items:
             sections.setdefault(link.section, []).append(link.item.title)
@@ -54,6 +56,7 @@ def edition_show(edition_id: int) -> None:
                 "preheader": row.preheader, "html_bytes": row.html_bytes, "warnings": row.warnings,
                 "scheduled_for": row.scheduled_for, "sent_at": row.sent_at, "content_hash": row.content_hash,
                 "sections": sections, "quiet": note.as_dict() if note else None,
+                "segment": size.as_dict() if size else {"segment": row.segment},
                 "approval": None if approval is None else {"decision": approval.decision, "by": approval.by,
                                                            "at": approval.at, "current": current}}
     if as_json():
@@ -66,6 +69,8 @@ def edition_show(edition_id: int) -> None:
                  + (f"\nSent: {terminal.when(sent_at, zone, now=now())}" if sent_at else ""))
     if note:
         terminal.labelled("Quiet time: ", note.sentence(zone), "bold yellow")
+    if size is not None:
+        terminal.say(f"Goes to: {size.describe()}")
     for section, titles in sections.items():
         terminal.say("")
         terminal.heading(f"{section} ({len(titles)})")
@@ -75,7 +80,7 @@ def edition_show(edition_id: int) -> None:
         terminal.warn(warning)
     if approval:
         terminal.say(f"\n{approval.decision} by {approval.by} on {terminal.when(approval.at, zone, now=now())}"
-                     + ("" if current else " (for earlier content: approve again)"))
+                     + ("" if current else " (for earlier content or another segment: approve again)"))
 
 
 def edition_preview(
@@ -144,3 +149,50 @@ def send(edition_id: Annotated[int | None, typer.Argument(metavar="[EDITION_ID]"
         with db.session() as session:
             if get_edition(session, edition_id).status != EditionStatus.SENT:
                 raise typer.Exit(1)
+
+
+def edition_segment(
+    edition_id: int,
+    tag: Annotated[list[str] | None, typer.Option(
+        "--tag", metavar="TAG", help="Send to readers with this tag (repeat for more; see --match).")] = None,
+    match: Annotated[str, typer.Option(
+        "--match", metavar="any|all", help="Readers with any of the tags (default), or all of them.")] = "any",
+    section: Annotated[list[str] | None, typer.Option(
+        "--section", metavar="KEY", help="Only this section (repeat for more), to readers who chose it.")] = None,
+    everyone: Annotated[bool, typer.Option(
+        "--everyone", help="Send to every subscriber again (clears the segment).")] = False,
+    by: Annotated[str | None, typer.Option("--by", metavar="EMAIL", help="Your email as on the staff list "
+                                                                         "(needed to change the segment).")] = None,
+) -> None:
+    """Who an edition goes to (tags and sections) and how many would get it; with options, set it.
+    A new segment voids an approval given for another."""
+    from compose.segments import Segment, SegmentError
+    from state.ledger import get_edition
+    from state.segments import segment_size, set_segment
+
+    cfg = config()
+    changing = everyone or bool(tag) or bool(section)
+    if changing and everyone and (tag or section):
+        raise Abort("--everyone clears the segment: give it alone, or --tag/--section without it")
+    if changing and not by:
+        raise Abort("say who changes the segment: --by EMAIL (a member of staff)")
+    try:
+        wanted = Segment() if everyone else Segment.build(
+            tags=tag or (), match=match, sections=section or (), known_sections=[s.key for s in cfg.sections])
+    except SegmentError as exc:
+        raise Abort(str(exc)) from None
+    voided = False
+    with database().session() as session:
+        if changing:
+            assert by is not None
+            voided = set_segment(session, edition_id, wanted, by=by, now=now())
+            session.flush()
+        size = segment_size(session, get_edition(session, edition_id), now=now())
+    data = {"id": edition_id, **size.as_dict(), "voided_approval": voided}
+    if as_json():
+        terminal.emit_json(data)
+        return
+    terminal.say(f"Edition {edition_id}: {size.describe()}.")
+    if voided:
+        terminal.warn(f"the approval was for another segment and no longer applies: approve edition {edition_id} "
+                      "again")

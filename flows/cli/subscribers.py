@@ -175,3 +175,37 @@ def _remove_outbox_copies(subscriber_id: int) -> int:
         copy.unlink(missing_ok=True)
         count += 1
     return count
+
+
+def subscribers_tag(
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
+    tag: Annotated[str, typer.Argument(metavar="TAG", help="e.g. member, cio (editions can go to a segment by tag)")],
+    by: Annotated[str | None, BY] = None,
+) -> None:
+    """Give a subscriber a tag (staff send editions to segments by tag); recorded as a change."""
+    _change_tags(email, by=by, add=[tag])
+
+
+def subscribers_untag(
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
+    tag: Annotated[str, typer.Argument(metavar="TAG")],
+    by: Annotated[str | None, BY] = None,
+) -> None:
+    """Take a tag off a subscriber; recorded as a change."""
+    _change_tags(email, by=by, remove=[tag])
+
+
+def _change_tags(email: str, *, by: str | None, add: list[str] | None = None, remove: list[str] | None = None) -> None:
+    from compose.segments import SegmentError
+    from state.segments import change_tags
+
+    try:
+        with database().session() as session:
+            who = person(session, by)
+            tags = change_tags(session, email, add=add or (), remove=remove or (), door="cli", by=who, now=now())
+    except SegmentError as exc:
+        raise Abort(str(exc)) from None
+    if as_json():
+        terminal.emit_json({"email": email, "tags": tags})
+    else:
+        terminal.say(f"{email}: tags {', '.join(tags) if tags else '(none)'}")

@@ -29,6 +29,9 @@ from sqlalchemy.orm import Session
 from compose.calendar import QuietCalendar
 from compose.clicks import READER_TOKEN
 from compose.config import Config
+from compose.edition import edition_content_hash
+from compose.email import SectionEmails, counted_link
+from compose.segments import set_of
 from compose.signing import (
     preferences_tokens,
     preferences_url,
@@ -44,7 +47,15 @@ from connectors.errors import AmbiguousError, AuthError, PermanentError, Transie
 from state import clicks, deliveries, ledger, pauses, quiet, reputation
 from state import figures as figures_ledger
 from state.db import Database
-from state.models import EditionRow, EditionStatus, SubscriberRow, SubscriberStatus
+from state.editions import edition_value
+from state.models import (
+    BatchStatus,
+    DeliveryBatchRow,
+    EditionRow,
+    EditionStatus,
+    SubscriberRow,
+    SubscriberStatus,
+)
 from state.secret_key import key_fingerprint, record_signing_key
 
 
@@ -147,7 +158,7 @@ def paused_note(pause: pauses.Pause, config: Config) -> str:
 
 
 def _start(db: Database, config: Config, edition_id: int, channel: EmailChannel, *, now: datetime,
-           worker: str, secret_key: str) -> tuple[OutboundEmail | None, str, pauses.Pause | None]:
+           worker: str, secret_key: str) -> tuple[_Message | None, str, pauses.Pause | None]:
     """Check approval, mark the edition sending, plan it; or say why nothing will be sent (and the
     pause that stops it, if one does)."""
     with db.session() as session:
@@ -175,18 +186,101 @@ def _start(db: Database, config: Config, edition_id: int, channel: EmailChannel,
         if not _has_deliveries(session, edition_id) and not _active(session):
             session.rollback()
             return None, f"edition {edition_id} was not sent: there are no active subscribers", None
+        bodies = _Bodies(session, row, config)
         deliveries.plan(session, row, batch_size=min(config.email.batch_size, channel.max_batch_size), now=now,
-                        channel=channel.name)
+                        channel=channel.name, bodies=bodies.content_hash)
         deliveries.recover_interrupted(session, edition_id, worker=worker, now=now,
                                        stale_after=timedelta(seconds=2 * config.email.timeout_s + 30))
-        edition = config.edition
-        html_part, text_part = clicks.as_sent(row, config, secret_key=secret_key)  # signed article links
-        message = OutboundEmail(
-            edition_id=row.id, edition_slug=row.slug, subject=row.subject, html=html_part, text=text_part,
+        changed = bodies.changed_since_planning(session)
+        if changed:
+            session.commit()
+            return None, (f"edition {edition_id} was not sent further: {changed}"), None
+        messages = {key: bodies.message(key, secret_key=secret_key) for key in bodies.unsent_keys(session)}
+    return _Message(messages.get(None) or bodies.message(None, secret_key=secret_key), messages), "", None
+
+
+class _Bodies:
+    """The bodies of one edition: the whole edition as approved (set key None: its stored HTML and
+    text), and one email per other section set, rendered once each from the stored edition
+    (`compose.email.SectionEmails`, only when a reader's set needs it)."""
+
+    def __init__(self, session: Session, row: EditionRow, config: Config) -> None:
+        self.row, self.config = row, config
+        self._emails: SectionEmails | None = None
+        self._session = session
+
+    def emails(self) -> SectionEmails:
+        if self._emails is None:
+            self._emails = SectionEmails(edition_value(self._session, self.row, self.config), config=self.config,
+                                         link_for=counted_link(self.config))
+        return self._emails
+
+    def parts(self, key: str | None) -> tuple[str, str, str]:
+        """(subject, HTML, text, before signing) of the email for the section set `key`."""
+        if key is None:
+            return self.row.subject, self.row.html, self.row.text
+        rendered = self.emails().render(set_of(key))
+        return rendered.subject, rendered.html, rendered.text
+
+    def content_hash(self, key: str | None) -> str:
+        """What the email for `key` hashes to: the approved hash for the whole edition; for a section
+        set, `edition_content_hash` of that set's edition and its email."""
+        if key is None:
+            return self.row.content_hash
+        emails = self.emails()
+        sections = set_of(key)
+        return edition_content_hash(emails.edition_for(sections), emails.render(sections))
+
+    def unsent_keys(self, session: Session) -> list[str | None]:
+        """The section sets of batches that may still go (ambiguous ones too: staff may resend them)."""
+        return list(session.scalars(select(DeliveryBatchRow.sections).distinct().where(
+            DeliveryBatchRow.edition_id == self.row.id,
+            DeliveryBatchRow.status.in_([BatchStatus.PLANNED, BatchStatus.SENDING, BatchStatus.AMBIGUOUS]))))
+
+    def changed_since_planning(self, session: Session) -> str:
+        """Why the email of a section set still to send differs from the one planned ("" when none
+        does): a resumed send goes on with exactly the bodies it started with, or not at all."""
+        planned = session.execute(select(DeliveryBatchRow.sections, DeliveryBatchRow.content_hash).distinct().where(
+            DeliveryBatchRow.edition_id == self.row.id, DeliveryBatchRow.content_hash.is_not(None),
+            DeliveryBatchRow.status.in_([BatchStatus.PLANNED, BatchStatus.SENDING]))).all()
+        for key, planned_hash in planned:
+            if self.content_hash(key) != planned_hash:
+                return (f"the email for readers of {key or 'every section'} no longer renders as it did when the "
+                        "send began (an item or the config changed since): put the config back, or ask staff to "
+                        "resolve the batches still planned")
+        return ""
+
+    def message(self, key: str | None, *, secret_key: str) -> OutboundEmail:
+        subject, html_in, text_in = self.parts(key)
+        html_part, text_part = clicks.as_sent(self.row, self.config, secret_key=secret_key,
+                                              parts=(html_in, text_in))  # signed article links
+        edition = self.config.edition
+        return OutboundEmail(
+            edition_id=self.row.id, edition_slug=self.row.slug, subject=subject, html=html_part, text=text_part,
             from_email=edition.from_email, from_name=edition.from_name, reply_to=edition.reply_to,
-            categories=tuple(config.email.categories), list_unsubscribe_mailto=f"mailto:{edition.reply_to}?subject=unsubscribe",
+            categories=tuple(self.config.email.categories),
+            list_unsubscribe_mailto=f"mailto:{edition.reply_to}?subject=unsubscribe",
         )
-    return message, "", None
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """The message of the whole edition and the message of each section set still to send."""
+
+    whole: OutboundEmail
+    by_sections: Mapping[str | None, OutboundEmail]
+
+    @property
+    def edition_id(self) -> int:
+        return self.whole.edition_id
+
+    def for_batch(self, sections: str | None) -> OutboundEmail:
+        """The one body of a batch of this section set; never another set's (refused instead)."""
+        if sections is None:
+            return self.by_sections.get(None) or self.whole
+        if sections not in self.by_sections:
+            raise LookupError(f"no email was prepared for readers of {sections} in this run: the next run sends it")
+        return self.by_sections[sections]
 
 
 def _has_deliveries(session: Session, edition_id: int) -> bool:
@@ -207,7 +301,7 @@ def _deliver_one(db: Database, config: Config, edition_id: int, *, channel: Emai
         return _summary(edition_id, figures, refusal, channel.name, sent=refusal.find("already sent") >= 0,
                         paused=_paused(pause, config))
     if isinstance(channel, OutboxEmailChannel):
-        note = outbox_note(config, channel, message)
+        note = outbox_note(config, channel, message.whole)
     run = _Run(db, config, channel, message, now=now, secret_key=secret_key, worker=worker)
     with ThreadPoolExecutor(max_workers=config.email.concurrency, thread_name_prefix="deliver") as pool:
         for future in [pool.submit(run.work) for _ in range(config.email.concurrency)]:
@@ -218,7 +312,7 @@ def _deliver_one(db: Database, config: Config, edition_id: int, *, channel: Emai
 class _Run:
     """One sending run of one edition: workers share the stop flag and the clock."""
 
-    def __init__(self, db: Database, config: Config, channel: EmailChannel, message: OutboundEmail, *,
+    def __init__(self, db: Database, config: Config, channel: EmailChannel, message: _Message, *,
                  now: datetime, secret_key: str, worker: str) -> None:
         self.db, self.config, self.channel, self.message = db, config, channel, message
         self.secret_key, self.worker = secret_key, worker
@@ -258,14 +352,14 @@ class _Run:
         self.stop.wait(max(0.0, wait) + 0.01)
         return True
 
-    def _recipients(self, claimed: deliveries.ClaimedBatch) -> list[Recipient]:
+    def _recipients(self, claimed: deliveries.ClaimedBatch, message: OutboundEmail) -> list[Recipient]:
         ids = [r.subscriber_id for r in claimed.recipients]
         tokens = unsubscribe_tokens(self.secret_key, edition_id=claimed.edition_id, subscriber_ids=ids, now=self.now())
         settings = preferences_tokens(self.secret_key, readers=[(r.subscriber_id, r.email) for r in claimed.recipients],
                                       now=self.now())
         public = str(self.config.edition.public_url)
         # [tracking] per-reader clicks or the open pixel, and the approved email says so (`clicks.as_sent`)
-        named = READER_TOKEN in self.message.html or READER_TOKEN in self.message.text
+        named = READER_TOKEN in message.html or READER_TOKEN in message.text
         return [Recipient(r.subscriber_id, r.email, r.name, unsubscribe_url(public, token),
                           reader_suffix(self.secret_key, edition_id=claimed.edition_id, subscriber_id=r.subscriber_id)
                           if named else "", preferences_url(public, setting))
@@ -274,7 +368,8 @@ class _Run:
     def _send(self, claimed: deliveries.ClaimedBatch) -> None:
         batch = claimed.batch_id
         try:
-            receipt = self.channel.send_batch(self.message, self._recipients(claimed)) if claimed.recipients else None
+            message = self.message.for_batch(claimed.sections)  # the one body of this batch's section set
+            receipt = self.channel.send_batch(message, self._recipients(claimed, message)) if claimed.recipients else None
         except AuthError as exc:
             self.stop_reason = str(exc)
             self.stop.set()
@@ -309,6 +404,7 @@ class _Run:
         with self.db.session() as session:
             figures = deliveries.edition_figures(session, edition_id)
             counts = deliveries.batch_counts(session, edition_id)
+            skips = deliveries.skip_reasons(session, edition_id) if figures["skipped"] else {}
             done = counts["planned"] == counts["sending"] == counts["ambiguous"] == 0
             row = session.get(EditionRow, edition_id, with_for_update=True)
             if done and row is not None and row.status == EditionStatus.SENDING:  # another worker may have done it
@@ -316,6 +412,9 @@ class _Run:
                 figures_ledger.settle(session, edition_id, now=self.now())  # its status counts are final
         said = f"edition {edition_id}: {figures['accepted']} of {figures['recipients']} recipients accepted"
         extras = [f"{figures[k]} {k}" for k in ("failed", "skipped", "ambiguous") if figures[k]]
+        if skips and (len(skips) > 1 or "left before sending" not in skips):  # why readers got nothing
+            extras[[e.endswith(" skipped") for e in extras].index(True)] += ": " + "; ".join(
+                f"{count} {reason}" for reason, count in skips.items())
         if extras:
             said += f" ({', '.join(extras)})"
         if self.paused is not None and not done:

@@ -77,6 +77,10 @@ class DeliveryBatchRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     resolved_by: Mapped[str | None] = mapped_column(String(320))  # staff decision on an ambiguous batch
+    # the section set its one body carries ("blogs,news"; None: the whole edition as approved) and
+    # that body's content hash (issue 18)
+    sections: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class DeliveryRow(Base):

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ForeignKey,
     Index,
     Integer,
@@ -45,6 +46,8 @@ class EditionRow(Base):
     sent_at: Mapped[datetime | None]
     # which secret key signed this edition's links: a keyed hash (state.secret_key), never the key
     key_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # who it goes to (issue 18, `compose.segments.Segment.as_json`): None, every subscriber
+    segment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     items: Mapped[list[EditionItemRow]] = relationship(
         back_populates="edition", order_by="(EditionItemRow.section_position, EditionItemRow.position)",
@@ -139,4 +142,5 @@ class ApprovalRow(Base):
     by: Mapped[str] = mapped_column(String(320))
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime]
+    segment: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # an edition's segment as approved (issue 18)
 
