@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import stat
 import unicodedata
 from collections.abc import Mapping
@@ -53,7 +52,7 @@ from state.models import (
     SuppressionRow,
 )
 from state.roles import require_role
-from state.secret_key import key_file
+from state.secret_key import create_private_secret, key_file
 from state.subscriber_changes import Door, record_change
 
 SALT_ENV = "SYNDICATE_ERASURE_SALT"
@@ -116,7 +115,7 @@ def erasure_salt(session: Session, *, env: Mapping[str, str] | None = None, crea
     if not path.exists():
         if not create:
             return None
-        _create_salt(path)
+        create_private_secret(path)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise ErasureError(f"{path} can be read by other users (mode {mode:o}): run `chmod 600 {path}`")
@@ -124,23 +123,6 @@ def erasure_salt(session: Session, *, env: Mapping[str, str] | None = None, crea
     if len(salt) < MIN_SALT_LENGTH:
         raise ErasureError(f"{path} holds no usable salt: restore the file it held, or set {SALT_ENV}")
     return salt
-
-
-def _create_salt(path: Path) -> None:
-    """A new salt in `path` unless one is there (0600 from its creation, linked into place so a
-    racing process loses and uses the winner's)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{SALT_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(secrets.token_urlsafe(48) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _check_salt(session: Session, salt: str | None) -> None:

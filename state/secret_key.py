@@ -85,11 +85,12 @@ def _read(path: Path) -> str:
     return key
 
 
-def _create(path: Path) -> None:
-    """Write a new key to `path` unless one is there: a temporary file (0600 from its creation)
-    linked into place, so a reader never sees a half-written key and a racing writer loses."""
+def create_private_secret(path: Path) -> None:
+    """Write a new random secret to `path` unless one is there: a temporary file (0600 from its
+    creation) linked into place, so a reader never sees a half-written secret and a racing writer
+    loses and uses the winner's. The secret key and the erasure salt are both kept this way."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
@@ -117,7 +118,7 @@ def load_secret_key(env: Mapping[str, str] | None = None, *, database_url: str |
     if not path.exists():
         if not create:
             return None
-        _create(path)
+        create_private_secret(path)
     return SecretKey(_read(path), str(path))
 
 
