@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,18 +16,16 @@ from PIL import Image
 from sqlalchemy import select
 
 from compose.config import Config
-from compose.threads import thread_hash
 from connectors.channels.base import Attachment, PostReceipt
 from connectors.channels.outbox_posts import OutboxPostChannel
 from flows.stages.publish import publish_due_posts
-from state import ledger
 from state.db import Database
-from state.models import ApprovalRow, ItemRow, PostRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
-from state.post_media import thread_content_hash
+from state.models import ItemRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
 from state.status_report import failures
 from tests.fakes.server import FakeServer, Fault
 from tests.helpers.images import ImageSite, make_image
-from tests.helpers.staff import add_staff_rows
+from tests.helpers.media_threads import add_thread as _add_thread
+from tests.helpers.media_threads import rows
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 
@@ -79,32 +77,12 @@ def make_config(tmp_path: Path, server: FakeServer, **mastodon: object) -> Confi
     })
 
 
+
+
+
+
 def add_thread(db: Database, posts: list[dict[str, object]], *, key: str = "item:1") -> int:
-    texts = [str(p["text"]) for p in posts]
-    with db.session() as session:
-        row = ThreadRow(network="mastodon", key=key, kind="item", status=ThreadStatus.DRAFT,
-                        content_hash=thread_hash(texts), created_at=NOW - timedelta(hours=1), scheduled_for=NOW)
-        row.posts = [PostRow(position=i, status=PostStatus.PENDING, attempts=0, **p) for i, p in enumerate(posts)]
-        session.add(row)
-        session.flush()
-        row.content_hash = thread_content_hash(row)  # approval binds the media too
-        add_staff_rows(session, {"comms@example.org": "admin"})
-        if any(p.image_url and not (p.image_alt or "").strip() for p in row.posts):
-            # the ledger refuses to approve it now; an approval recorded before alt text was required
-            # (an older release) is what the publish stage must still hold back
-            session.add(ApprovalRow(subject_kind="thread", subject_id=row.id, content_hash=row.content_hash,
-                                    decision="approved", by="comms@example.org", at=NOW - timedelta(minutes=30)))
-            row.status = ThreadStatus.APPROVED
-        else:
-            ledger.approve(session, "thread", row.id, by="comms@example.org", now=NOW - timedelta(minutes=30))
-        return row.id
-
-
-def rows(db: Database, thread_id: int) -> tuple[ThreadRow, list[PostRow]]:
-    with db.session() as session:
-        thread = session.get(ThreadRow, thread_id)
-        return thread, list(session.scalars(select(PostRow).where(PostRow.thread_id == thread_id)
-                                            .order_by(PostRow.position)))
+    return _add_thread(db, posts, now=NOW, key=key)
 
 
 def run(db: Database, config: Config, channel: OutboxPostChannel):
