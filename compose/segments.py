@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from compose.errors import SyndicateError
+
 MATCHES = ("any", "all")
 TAG_PATTERN = re.compile(r"^[\w][\w .:/+-]{0,63}$")  # "member", "cio", "council: county", "type/supplier"
 
 
-class SegmentError(ValueError):
+class SegmentError(SyndicateError, ValueError):
     """A segment or a tag that cannot be used, saying what to fix."""
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from compose.errors import SyndicateError
 from compose.subscribers import NameRefused, check_name, normalise_email
 from state import figures
 from state.api_subscribers import (
@@ -69,7 +70,7 @@ class ApiLimits:
 # --- answers -----------------------------------------------------------------------------------------
 
 
-class Problem(Exception):
+class Problem(SyndicateError):
     """An RFC 9457 problem: the status, a short title, what to fix, and the fields at fault."""
 
     def __init__(self, status: int, title: str, detail: str, *, kind: str = "about:blank",
