@@ -457,6 +457,13 @@ def create_thread(session: Session, *, network: str, key: str, kind: str, texts:
     return row
 
 
+def note_thread_problem(thread: ThreadRow, problem: str | None) -> None:
+    """Record what staff should know about a thread without changing its status: why an approved
+    thread waits (an image without alt text) or what its link card lacks. None clears it. Nothing
+    is committed."""
+    thread.error = problem
+
+
 def note_post_error(post: PostRow, error: str) -> None:
     """Record why a post is still `posting` (its answer was lost): the status does not change.
     Refused for a post that is not posting. Nothing is committed."""

@@ -20,6 +20,7 @@ from compose.config import Config
 from compose.items import one_line
 from connectors.images import GuardedImageFetcher, ImageFetcher
 from connectors.link_cards import CardPreview, card_warning, read_card
+from state import ledger
 from state.models import ThreadRow, ThreadStatus
 
 MAX_PAGES_PER_RUN = 50  # a burst of new items is checked in the next runs' drafts, not all at once
@@ -63,5 +64,5 @@ def check_cards(session: Session, config: Config, thread_ids: Sequence[int], *,
                 recorded.append(warning)
                 warnings.append(f"thread {thread.id}: {warning}")
         if recorded:
-            thread.error = "; ".join(filter(None, [thread.error, *recorded]))
+            ledger.note_thread_problem(thread, "; ".join(filter(None, [thread.error, *recorded])))
     return warnings

@@ -366,7 +366,7 @@ class _ThreadPublisher:
         which = ", ".join(str(n) for n in missing)
         message = (f"waiting for alt text: post {which} carries an image without alt text, and an image without "
                    f"alt text is never published: write it on the desk (thread {self.thread.id}) and approve again")
-        self.thread.error = message
+        ledger.note_thread_problem(self.thread, message)
         self.session.commit()
         return _Outcome("wait", message)
 
