@@ -102,6 +102,8 @@ def set_image_alt(session: Session, post_id: int, alt: str, *, by: str, now: dat
         raise
     if following:  # a roundup still follows its edition: its text was not edited by hand
         thread.derived_hash = thread.content_hash
+    if thread.error and thread.error.startswith("waiting for alt text") and not missing_alt_positions(thread.posts):
+        ledger.note_thread_problem(thread, None)  # the publish stage's note is answered
     session.flush()
     return True
 

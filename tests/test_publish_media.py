@@ -21,6 +21,7 @@ from connectors.channels.outbox_posts import OutboxPostChannel
 from flows.stages.publish import publish_due_posts
 from state.db import Database
 from state.models import ItemRow, PostStatus, SourceRow, ThreadRow, ThreadStatus
+from state.post_media import set_image_alt
 from state.status_report import failures
 from tests.fakes.server import FakeServer, Fault
 from tests.helpers.images import ImageSite, make_image
@@ -146,6 +147,10 @@ def test_an_image_without_alt_text_is_never_published(db, site, tmp_path):
     with db.session() as session:  # `syndicate status` lists it under "Needs attention"
         assert [(f["kind"], f["id"]) for f in failures(session)] == [("thread-no-alt", thread_id)]
         assert "waiting for alt text" in failures(session)[0]["error"]
+        set_image_alt(session, posts[1].id, "The hub's new front door", by="comms@example.org", now=NOW)
+        session.commit()
+    thread, _ = rows(db, thread_id)
+    assert thread.error is None  # answered: the desk no longer says it waits
 
 
 def test_with_images_off_the_post_goes_without_its_image(db, site, tmp_path):
