@@ -22,6 +22,9 @@ class PostMedia(NamedTuple):
     card_url: str | None = None
 
 
+ALT_TEXT_WAIT = "waiting for alt text"  # how an approved thread's note starts while an image lacks alt text
+
+
 def thread_hash(texts: Sequence[str], media: Sequence[PostMedia | None] = ()) -> str:
     """The content hash of a thread: its posts' texts in order, and each post's image, alt text and
     card (`media`, aligned with `texts`). An approval holds it; any edit (an alt text too) changes it.

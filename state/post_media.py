@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from compose.threads import PostMedia, missing_alt_positions, thread_hash
+from compose.threads import ALT_TEXT_WAIT, PostMedia, missing_alt_positions, thread_hash
 from compose.threads import missing_alt_reason as compose_missing_alt_reason
 from state import ledger
 from state.models import PostRow, ThreadRow
@@ -102,7 +102,7 @@ def set_image_alt(session: Session, post_id: int, alt: str, *, by: str, now: dat
         raise
     if following:  # a roundup still follows its edition: its text was not edited by hand
         thread.derived_hash = thread.content_hash
-    if thread.error and thread.error.startswith("waiting for alt text") and not missing_alt_positions(thread.posts):
+    if thread.error and thread.error.startswith(ALT_TEXT_WAIT) and not missing_alt_positions(thread.posts):
         ledger.note_thread_problem(thread, None)  # the publish stage's note is answered
     session.flush()
     return True

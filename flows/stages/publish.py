@@ -45,7 +45,7 @@ from compose.calendar import QuietCalendar
 from compose.config import Config, SocialNetwork
 from compose.items import one_line
 from compose.post_length import RULES_BY_NETWORK, rules_for
-from compose.threads import network_settings
+from compose.threads import ALT_TEXT_WAIT, network_settings
 from connectors.channels.base import Attachment, PostChannel, PostReceipt
 from connectors.errors import (
     AmbiguousError,
@@ -364,7 +364,7 @@ class _ThreadPublisher:
         if not missing:
             return None
         which = ", ".join(str(n) for n in missing)
-        message = (f"waiting for alt text: post {which} carries an image without alt text, and an image without "
+        message = (f"{ALT_TEXT_WAIT}: post {which} carries an image without alt text, and an image without "
                    f"alt text is never published: write it on the desk (thread {self.thread.id}) and approve again")
         ledger.note_thread_problem(self.thread, message)
         self.session.commit()
