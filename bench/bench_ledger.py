@@ -223,9 +223,9 @@ def main() -> None:
                     postgres.drop_all()
             figures += found
             details[backend] = more
-    details["load_1m_at_end"] = round(os.getloadavg()[0], 2)
-    write("ledger", figures, details)
-    print("\n".join(table(figures)))
+            details["load_1m_at_end"] = round(os.getloadavg()[0], 2)
+            write("ledger", figures, details)  # after each backend: a long run stopped early keeps what it measured
+            print("\n".join(table(found)), flush=True)
 
 
 if __name__ == "__main__":
