@@ -57,7 +57,7 @@ def parse_body(config: SourceConfig, body: bytes, url: str, headers: Mapping[str
 
 
 def _warm() -> int:
-    """Start a worker: its parsers are imported by the forkserver preload (`connectors.sources`)."""
+    """Start a worker: its parsers are imported by the forkserver preload (`connectors.sources`, feedparser)."""
     return os.getpid()
 
 
@@ -68,7 +68,7 @@ def _get_pool(workers: int) -> ProcessPoolExecutor:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["connectors.sources"])
+            context.set_forkserver_preload(["connectors.sources", "feedparser"])
             _pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
             _pool_workers = workers
             for _ in range(workers):
@@ -121,7 +121,7 @@ async def afetch_sources(
     cursors = cursors or {}
     if parse_workers is None:  # a handful of sources parse faster here than a worker pool starts
         parse_workers = (os.cpu_count() or 1) if len(sources) >= GatherLimits.pool_min_sources or _pool else 0
-    pool = _get_pool(parse_workers) if parse_workers > 0 and sources else None
+    pool = _LazyPool(parse_workers) if parse_workers > 0 and sources else None
     limits = FetchLimits(total_timeout_s=timeout_s, max_bytes=max_bytes,
                          read_timeout_s=min(_DEFAULTS.read_timeout_s, timeout_s),
                          connect_timeout_s=min(_DEFAULTS.connect_timeout_s, timeout_s))
@@ -137,7 +137,7 @@ async def _gather_one(
     cursor: SourceCursor | None,
     client,
     limits: FetchLimits,
-    pool: ProcessPoolExecutor | None,
+    pool: _LazyPool | None,
     gate: _Gate,
 ) -> FetchReport:
     url = cursor.url if cursor and cursor.url else str(source.url)
@@ -173,12 +173,23 @@ class _Gate:
             yield
 
 
-async def _parse(source: SourceConfig, fetched: Fetched, pool: ProcessPoolExecutor | None) -> Parsed:
+class _LazyPool:
+    """The worker pool, started by the first body worth parsing there: a run where every source
+    answers 304 (or only small bodies come) never starts a worker process."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def get(self) -> ProcessPoolExecutor:
+        return _get_pool(self.workers)
+
+
+async def _parse(source: SourceConfig, fetched: Fetched, pool: _LazyPool | None) -> Parsed:
     if pool is None or len(fetched.body) <= GatherLimits.inline_parse_bytes:
         return parse_body(source, fetched.body, fetched.url, fetched.headers)
     loop = asyncio.get_running_loop()
     try:
-        future = loop.run_in_executor(pool, parse_body, source, fetched.body, fetched.url, fetched.headers)
+        future = loop.run_in_executor(pool.get(), parse_body, source, fetched.body, fetched.url, fetched.headers)
         return await asyncio.wait_for(future, GatherLimits.parse_timeout_s)
     except TimeoutError:
         return Parsed(error=f"parsing took longer than {GatherLimits.parse_timeout_s:g} s",

@@ -4,7 +4,7 @@ and `backlog release` (what a source's first gather held back).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,11 +12,17 @@ from flows.cli import terminal
 from flows.cli.context import BY, Abort, as_json, config, database, now, person
 from flows.cli.status import source_health
 
+if TYPE_CHECKING:
+    from flows.stages.gather import SourceSummary
+
 BACKLOG_RELEASE = "syndicate backlog release [--source NAME] [--since DATE]"
 
 
-def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", help="Treat what a new source already has as new (may flood subscribers).")] = False) -> None:
-    """Fetch every source once and report per source."""
+def gather(
+    include_backlog: Annotated[bool, typer.Option("--include-backlog", help="Treat what a new source already has as new (may flood subscribers).")] = False,
+    every_source: Annotated[bool, typer.Option("--all", help="List every source, not only those with something to say.")] = False,
+) -> None:
+    """Fetch every source once and report the sources with news, failures or moves."""
     from flows.stages.gather import gather_sources
 
     cfg, db = config(), database()
@@ -29,10 +35,17 @@ def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", he
         if every_source_failed:
             raise Abort(refusal)
         return
-    terminal.table("Sources", ["source", "section", "result", ("new", "number"), ("upd", "number"),
-                               ("HTTP", "number"), ("bytes", "number"), ("ms", "number")], [
-        (s.name, s.section, ("ok" + (" (not modified)" if s.not_modified else "")) if s.ok else "FAILED",
-         s.new, s.updated, s.status, f"{s.bytes:,}", round(s.elapsed_ms)) for s in summary.sources])
+    listed = [s for s in summary.sources if every_source or _has_news(s)]
+    if listed:
+        terminal.table("Sources", ["source", "section", "result", ("new", "number"), ("upd", "number"),
+                                   ("HTTP", "number"), ("bytes", "number"), ("ms", "number")], [
+            (s.name, s.section, ("ok" + (" (not modified)" if s.not_modified else "")) if s.ok else "FAILED",
+             s.new, s.updated, s.status, f"{s.bytes:,}", round(s.elapsed_ms)) for s in listed])
+    quiet = len(summary.sources) - len(listed)
+    if quiet:
+        not_modified = sum(1 for s in summary.sources if s.not_modified and not _has_news(s))
+        terminal.say(f"{quiet} other source(s) fine with nothing new ({not_modified} not modified); "
+                     "`syndicate gather --all` lists every source")
     for s in summary.sources:  # the full text where it has the width to read, not one word a line in a cell
         if s.moved_to:
             terminal.say(f"{s.name}: moved permanently to {s.moved_to}")
@@ -47,6 +60,11 @@ def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", he
                      f"subscribers. To include them: {BACKLOG_RELEASE}")
     if every_source_failed:
         raise Abort(f"{refusal} above")
+
+
+def _has_news(source: SourceSummary) -> bool:
+    """A source worth a row of its own: it found something, failed, moved or was skipped."""
+    return bool(source.new or source.updated or not source.ok or source.moved_to or source.skipped)
 
 
 def sources_discover(url: Annotated[str, typer.Argument(metavar="URL")]) -> None:
