@@ -61,9 +61,12 @@ title = "News"
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """One whole process: wall time, peak RSS, exit code and the tail of what it printed."""
+    """One whole process: wall time, CPU time (user + system, the process and the workers it
+    waited for: steadier than wall time on a loaded machine), peak RSS, exit code and the tail of
+    what it printed."""
 
     seconds: float
+    cpu_s: float
     peak_mb: float
     code: int
     tail: str
@@ -87,7 +90,7 @@ def _run(argv: list[str], env: dict[str, str] | None = None, timeout_s: float = 
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         tail = out.read().decode(errors="replace")[-600:]
-    return Run(seconds, usage.ru_maxrss / 1024, process.returncode, tail)
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, process.returncode, tail)
 
 
 def _checked(run: Run, what: str) -> Run:
@@ -171,17 +174,20 @@ def _syndicate_runs(work: Path, base: str, feeds: int) -> dict[str, Run]:
     syndicate = Syndicate(work, base, feeds)
     _farm_call(base, "/stats/reset", "POST")
     runs["cold"] = syndicate.gather("--include-backlog")
-    print(f"  {feeds} feeds, cold: {runs['cold'].seconds:.2f} s ({_served(base)})", flush=True)
+    print(f"  {feeds} feeds, cold: {runs['cold'].seconds:.2f} s, CPU {runs['cold'].cpu_s:.2f} s ({_served(base)})",
+          flush=True)
     attempts = []
     for _ in range(3):
         _farm_call(base, "/stats/reset", "POST")
         attempts.append(syndicate.gather())
     runs["not_modified"] = min(attempts, key=lambda r: r.seconds)
-    print(f"  {feeds} feeds, nothing changed: {runs['not_modified'].seconds:.2f} s ({_served(base)})", flush=True)
+    print(f"  {feeds} feeds, nothing changed: {runs['not_modified'].seconds:.2f} s, CPU {runs['not_modified'].cpu_s:.2f} s"
+          f" ({_served(base)})", flush=True)
     _farm_call(base, "/mutate?feeds=50&items=2", "POST")
     _farm_call(base, "/stats/reset", "POST")
     runs["changed_50"] = syndicate.gather()
-    print(f"  {feeds} feeds, 50 changed: {runs['changed_50'].seconds:.2f} s ({_served(base)})", flush=True)
+    print(f"  {feeds} feeds, 50 changed: {runs['changed_50'].seconds:.2f} s, CPU {runs['changed_50'].cpu_s:.2f} s"
+          f" ({_served(base)})", flush=True)
     return runs
 
 
@@ -244,11 +250,12 @@ def main() -> int:
                 if feeds == args.feeds and not args.skip_peers:
                     urls = [f"{base}/feeds/{i}.xml" for i in range(feeds)]
                     peers["loop"] = _peer("loop", urls, work)
-                    print(f"  sequential loop: {peers['loop'].seconds:.2f} s", flush=True)
+                    print(f"  sequential loop: {peers['loop'].seconds:.2f} s, CPU {peers['loop'].cpu_s:.2f} s", flush=True)
                     peers["reader_cold"] = _peer("reader", urls, work)
                     peers["reader_not_modified"] = _peer("reader", urls, work)
-                    print(f"  reader: cold {peers['reader_cold'].seconds:.2f} s, nothing changed "
-                          f"{peers['reader_not_modified'].seconds:.2f} s", flush=True)
+                    print(f"  reader: cold {peers['reader_cold'].seconds:.2f} s (CPU {peers['reader_cold'].cpu_s:.2f} s), "
+                          f"nothing changed {peers['reader_not_modified'].seconds:.2f} s "
+                          f"(CPU {peers['reader_not_modified'].cpu_s:.2f} s)", flush=True)
     runs = scaled[args.feeds]
     peak = max(runs[k].peak_mb for k in ("cold", "not_modified", "changed_50"))
     figures = [
@@ -274,9 +281,12 @@ def main() -> int:
                    round(peers["reader_not_modified"].seconds / runs["not_modified"].seconds, 2), "x",
                    better="higher", target=4),
         ]
-    details["runs"] = {f"{feeds}/{name}": {"s": round(r.seconds, 3), "peak_mb": round(r.peak_mb, 1)}
+    details["runs"] = {f"{feeds}/{name}": {"s": round(r.seconds, 3), "cpu_s": round(r.cpu_s, 3), "peak_mb": round(r.peak_mb, 1)}
                        for feeds, rs in scaled.items() for name, r in rs.items()}
-    details["peers"] = {name: {"s": round(r.seconds, 3), "peak_mb": round(r.peak_mb, 1)} for name, r in peers.items()}
+    details["peers"] = {name: {"s": round(r.seconds, 3), "cpu_s": round(r.cpu_s, 3), "peak_mb": round(r.peak_mb, 1)}
+                        for name, r in peers.items()}
+    details["floors"] = {name: {"s": round(r.seconds, 3), "cpu_s": round(r.cpu_s, 3), "peak_mb": round(r.peak_mb, 1)}
+                         for name, r in (("python", floor), ("imports", imports), ("gather_imports", gather_imports))}
     details["output_of_50_changed"] = runs["changed_50"].tail
     if len(scaled) > 1:
         lines, verdicts = _scaling_table(scaled, gather_imports)

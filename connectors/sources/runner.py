@@ -36,7 +36,7 @@ class GatherLimits:
     concurrency = 64
     inline_parse_bytes = 2048  # bodies this small are parsed in the event loop: cheaper than a round trip
     pool_min_sources = 16  # fewer sources than this are parsed in this process (no worker pool to start)
-    inline_parse_first = 32  # a run that expects few bodies (validators sent) parses this many here before it
+    inline_parse_first = 64  # a run that expects few bodies (validators sent) parses this many here before it
     # starts the pool: 50 changed feeds of 500 cost about 0.3 s of parsing, less than starting the workers
     parse_timeout_s = 120.0
     per_host_interval_s = 0.001  # requests to one host start at least this far apart (a short accept queue drops bursts;
@@ -130,9 +130,13 @@ async def afetch_sources(
                          connect_timeout_s=min(_DEFAULTS.connect_timeout_s, timeout_s))
     gate = _Gate(concurrency, GatherLimits.per_host_interval_s)
     guard = OutboundGuard.trusting([str(source.url) for source in sources], allow_hosts)
-    async with make_client(concurrency, limits, guard=guard) as client:
-        tasks = [_gather_one(s, cursors.get(s.name), client, limits, pool, gate) for s in sources]
-        return list(await asyncio.gather(*tasks))
+    try:
+        async with make_client(concurrency, limits, guard=guard) as client:
+            tasks = [_gather_one(s, cursors.get(s.name), client, limits, pool, gate) for s in sources]
+            return list(await asyncio.gather(*tasks))
+    finally:
+        if pool is not None:
+            pool.settle()
 
 
 async def _gather_one(
@@ -183,22 +187,40 @@ def _expects_body(source: SourceConfig, cursor: SourceCursor | None) -> bool:
 
 
 class _LazyPool:
-    """The parse worker pool, started when it pays: at once when many sources will surely send a
-    body (a first gather), else only after `GatherLimits.inline_parse_first` bodies were parsed here.
-    A run where every source answers 304 never starts a worker process."""
+    """The parse worker pool of one run, started when it pays: at once when many sources will surely
+    send a body (a first gather), else after `GatherLimits.inline_parse_first` bodies were parsed
+    here. It starts in a thread (a forkserver that imports the parsers takes a while, and would
+    block the event loop); until it is ready, bodies are parsed here. A run where every source
+    answers 304 never starts a worker process."""
 
     def __init__(self, workers: int, *, expected_bodies: int) -> None:
         self.workers = workers
         self.inline_left = 0 if expected_bodies >= GatherLimits.pool_min_sources else GatherLimits.inline_parse_first
+        self._ready: ProcessPoolExecutor | None = None
+        self._starting: threading.Thread | None = None
         if not self.inline_left:
-            _get_pool(workers)  # the workers start while the first requests wait on the network
+            self._start()
+
+    def _start(self) -> None:
+        if self._starting is None:
+            self._starting = threading.Thread(target=self._build, name="parse-pool", daemon=True)
+            self._starting.start()
+
+    def _build(self) -> None:
+        self._ready = _get_pool(self.workers)
 
     def get(self) -> ProcessPoolExecutor | None:
-        """The pool, or None: parse this body here."""
+        """The pool, or None: parse this body here (the pool is not wanted yet, or not ready)."""
         if self.inline_left:
             self.inline_left -= 1
             return None
-        return _get_pool(self.workers)
+        self._start()
+        return self._ready
+
+    def settle(self) -> None:
+        """Wait for a pool still starting, so that no worker is left half made when the run ends."""
+        if self._starting is not None:
+            self._starting.join()
 
 
 async def _parse(source: SourceConfig, fetched: Fetched, pool: _LazyPool | None) -> Parsed:
