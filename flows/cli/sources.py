@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from flows.stages.gather import SourceSummary
 
 BACKLOG_RELEASE = "syndicate backlog release [--source NAME] [--since DATE]"
+GATHER_ROWS = 20  # sources with news listed by `gather` (every failing or moved source is, whatever their number)
 
 
 def gather(
@@ -36,12 +37,22 @@ def gather(
             raise Abort(refusal)
         return
     listed = [s for s in summary.sources if every_source or _has_news(s)]
+    hidden = 0
+    if not every_source and len(listed) > GATHER_ROWS:  # a first gather of 500 sources: the rows that matter
+        alarming = [s for s in listed if _alarming(s)]
+        news_only = [s for s in listed if not _alarming(s)]
+        shown = news_only[:max(GATHER_ROWS - len(alarming), 0)]
+        hidden = len(news_only) - len(shown)
+        keep = {s.name for s in alarming + shown}
+        listed = [s for s in listed if s.name in keep]
     if listed:
         terminal.table("Sources", ["source", "section", "result", ("new", "number"), ("upd", "number"),
                                    ("HTTP", "number"), ("bytes", "number"), ("ms", "number")], [
             (s.name, s.section, ("ok" + (" (not modified)" if s.not_modified else "")) if s.ok else "FAILED",
              s.new, s.updated, s.status, f"{s.bytes:,}", round(s.elapsed_ms)) for s in listed])
-    quiet = len(summary.sources) - len(listed)
+    if hidden:
+        terminal.say(f"and {hidden} more source(s) with new or updated items")
+    quiet = len(summary.sources) - len(listed) - hidden
     if quiet:
         not_modified = sum(1 for s in summary.sources if s.not_modified and not _has_news(s))
         terminal.say(f"{quiet} other source(s) fine with nothing new ({not_modified} not modified); "
@@ -60,6 +71,11 @@ def gather(
                      f"subscribers. To include them: {BACKLOG_RELEASE}")
     if every_source_failed:
         raise Abort(f"{refusal} above")
+
+
+def _alarming(source: SourceSummary) -> bool:
+    """A source whose row is always shown: it failed, moved or was skipped."""
+    return bool(not source.ok or source.moved_to or source.skipped)
 
 
 def _has_news(source: SourceSummary) -> bool:
