@@ -169,7 +169,7 @@ def _peer(name: str, urls: list[str], work: Path) -> Run:
 FLOOR_IMPORTS = "import aiohttp, sqlalchemy.orm, feedparser"
 
 
-def _syndicate_runs(work: Path, base: str, feeds: int) -> dict[str, Run]:
+def _syndicate_runs(work: Path, base: str, feeds: int, *, attempts_304: int = 3) -> dict[str, Run]:
     runs: dict[str, Run] = {}
     syndicate = Syndicate(work, base, feeds)
     _farm_call(base, "/stats/reset", "POST")
@@ -177,7 +177,7 @@ def _syndicate_runs(work: Path, base: str, feeds: int) -> dict[str, Run]:
     print(f"  {feeds} feeds, cold: {runs['cold'].seconds:.2f} s, CPU {runs['cold'].cpu_s:.2f} s ({_served(base)})",
           flush=True)
     attempts = []
-    for _ in range(3):
+    for _ in range(attempts_304):
         _farm_call(base, "/stats/reset", "POST")
         attempts.append(syndicate.gather())
     runs["not_modified"] = min(attempts, key=lambda r: r.seconds)
@@ -194,12 +194,15 @@ def _syndicate_runs(work: Path, base: str, feeds: int) -> dict[str, Run]:
 def _scaling_table(scaled: dict[int, dict[str, Run]], floor: Run) -> tuple[list[str], dict[str, object]]:
     lines = [f"{'feeds':>6} {'cold s':>7} {'ms/feed':>8} {'marg.':>6} {'304 s':>6} {'ms/feed':>8} {'marg.':>6}"
              f" {'peak MB':>8} {'KB/feed':>8} {'marg.':>6}"]
-    per_feed: dict[str, dict[int, float]] = {"cold_ms": {}, "not_modified_ms": {}, "peak_kb": {}}
+    per_feed: dict[str, dict[int, float]] = {"cold_ms": {}, "cold_cpu_ms": {}, "not_modified_ms": {},
+                                             "not_modified_cpu_ms": {}, "peak_kb": {}}
     for feeds, runs in scaled.items():
         cold, same = runs["cold"], runs["not_modified"]
         peak = max(r.peak_mb for r in (cold, same, runs["changed_50"]))
         marginal = {"cold_ms": (cold.seconds - floor.seconds) * 1000 / feeds,
+                    "cold_cpu_ms": (cold.cpu_s - floor.cpu_s) * 1000 / feeds,
                     "not_modified_ms": (same.seconds - floor.seconds) * 1000 / feeds,
+                    "not_modified_cpu_ms": (same.cpu_s - floor.cpu_s) * 1000 / feeds,
                     "peak_kb": (peak - floor.peak_mb) * 1024 / feeds}
         for key, value in marginal.items():
             per_feed[key][feeds] = value
@@ -210,7 +213,8 @@ def _scaling_table(scaled: dict[int, dict[str, Run]], floor: Run) -> tuple[list[
     for key, values in per_feed.items():
         spread = max(values.values()) / min(values.values()) - 1 if min(values.values()) > 0 else float("inf")
         verdicts[key] = {"per_feed": values, "spread": round(spread, 3), "flat": spread <= FLAT}
-        lines.append(f"marginal {key.replace('_', ' ')} per feed: spread {spread * 100:.0f}% "
+        lines.append(f"marginal {key.replace('_', ' ')} per feed: "
+                     + ", ".join(f"{n}: {v:.2f}" for n, v in values.items()) + f"; spread {spread * 100:.0f}% "
                      f"({'flat' if spread <= FLAT else 'NOT flat'} within {FLAT * 100:.0f}%)")
     return lines, verdicts
 
@@ -246,7 +250,7 @@ def main() -> int:
                 if feeds == args.feeds:
                     details["farm"] = {k: v for k, v in _farm_call(base, "/stats").items()
                                        if k in ("entries", "articles", "syndicated")}
-                scaled[feeds] = _syndicate_runs(work, base, feeds)
+                scaled[feeds] = _syndicate_runs(work, base, feeds, attempts_304=3 if feeds == args.feeds else 1)
                 if feeds == args.feeds and not args.skip_peers:
                     urls = [f"{base}/feeds/{i}.xml" for i in range(feeds)]
                     peers["loop"] = _peer("loop", urls, work)
