@@ -12,8 +12,9 @@ Every figure is a whole process, started and timed from here, its peak RSS read 
   (aiohttp, sqlalchemy.orm, feedparser).
 
 With `--scaling`, syndicate's runs are repeated at 2,000 and 5,000 feeds (a farm each) and a table
-of time and memory per feed is printed: the whole process divided by N, and the marginal cost
-(less the import floor) divided by N, which should be flat within 20%.
+of time and memory per feed is printed: the whole process divided by N, and the cost of each feed
+added from one size to the next (a fixed start-up cost cannot hide in it), which should be flat
+within 20%.
 
     python bench/bench_gather.py [--feeds 500] [--items 30] [--latency-ms 50] [--scaling]
 
@@ -191,31 +192,33 @@ def _syndicate_runs(work: Path, base: str, feeds: int, *, attempts_304: int = 3)
     return runs
 
 
-def _scaling_table(scaled: dict[int, dict[str, Run]], floor: Run) -> tuple[list[str], dict[str, object]]:
-    lines = [f"{'feeds':>6} {'cold s':>7} {'ms/feed':>8} {'marg.':>6} {'304 s':>6} {'ms/feed':>8} {'marg.':>6}"
-             f" {'peak MB':>8} {'KB/feed':>8} {'marg.':>6}"]
-    per_feed: dict[str, dict[int, float]] = {"cold_ms": {}, "cold_cpu_ms": {}, "not_modified_ms": {},
-                                             "not_modified_cpu_ms": {}, "peak_kb": {}}
-    for feeds, runs in scaled.items():
-        cold, same = runs["cold"], runs["not_modified"]
-        peak = max(r.peak_mb for r in (cold, same, runs["changed_50"]))
-        marginal = {"cold_ms": (cold.seconds - floor.seconds) * 1000 / feeds,
-                    "cold_cpu_ms": (cold.cpu_s - floor.cpu_s) * 1000 / feeds,
-                    "not_modified_ms": (same.seconds - floor.seconds) * 1000 / feeds,
-                    "not_modified_cpu_ms": (same.cpu_s - floor.cpu_s) * 1000 / feeds,
-                    "peak_kb": (peak - floor.peak_mb) * 1024 / feeds}
-        for key, value in marginal.items():
-            per_feed[key][feeds] = value
-        lines.append(f"{feeds:>6} {cold.seconds:>7.2f} {cold.seconds * 1000 / feeds:>8.2f} {marginal['cold_ms']:>6.2f}"
-                     f" {same.seconds:>6.2f} {same.seconds * 1000 / feeds:>8.2f} {marginal['not_modified_ms']:>6.2f}"
-                     f" {peak:>8.0f} {peak * 1024 / feeds:>8.0f} {marginal['peak_kb']:>6.0f}")
-    verdicts = {}
-    for key, values in per_feed.items():
-        spread = max(values.values()) / min(values.values()) - 1 if min(values.values()) > 0 else float("inf")
-        verdicts[key] = {"per_feed": values, "spread": round(spread, 3), "flat": spread <= FLAT}
-        lines.append(f"marginal {key.replace('_', ' ')} per feed: "
-                     + ", ".join(f"{n}: {v:.2f}" for n, v in values.items()) + f"; spread {spread * 100:.0f}% "
-                     f"({'flat' if spread <= FLAT else 'NOT flat'} within {FLAT * 100:.0f}%)")
+def _scaling_table(scaled: dict[int, dict[str, Run]]) -> tuple[list[str], dict[str, object]]:
+    """Whole-process cost per feed at each size, and the cost of each feed added from one size to the
+    next (what a fixed start-up cost cannot hide): linear when those steps are within `FLAT`."""
+    def measures(runs: dict[str, Run]) -> dict[str, float]:
+        return {"cold_s": runs["cold"].seconds, "cold_cpu_s": runs["cold"].cpu_s,
+                "not_modified_s": runs["not_modified"].seconds, "not_modified_cpu_s": runs["not_modified"].cpu_s,
+                "peak_mb": max(r.peak_mb for r in runs.values())}
+
+    sizes = sorted(scaled)
+    measured = {feeds: measures(scaled[feeds]) for feeds in sizes}
+    lines = [f"{'feeds':>6} {'cold s':>7} {'CPU s':>6} {'304 s':>6} {'CPU s':>6} {'peak MB':>8}"
+             f" {'cold CPU ms/feed':>17} {'KB/feed':>8}"]
+    for feeds in sizes:
+        m = measured[feeds]
+        lines.append(f"{feeds:>6} {m['cold_s']:>7.2f} {m['cold_cpu_s']:>6.2f} {m['not_modified_s']:>6.2f}"
+                     f" {m['not_modified_cpu_s']:>6.2f} {m['peak_mb']:>8.0f} {m['cold_cpu_s'] * 1000 / feeds:>17.2f}"
+                     f" {m['peak_mb'] * 1024 / feeds:>8.1f}")
+    verdicts: dict[str, object] = {"measured": {str(k): v for k, v in measured.items()}}
+    lines.append("each feed added (from one size to the next):")
+    for key, unit, scale in (("cold_s", "ms", 1000), ("cold_cpu_s", "ms", 1000), ("not_modified_s", "ms", 1000),
+                             ("not_modified_cpu_s", "ms", 1000), ("peak_mb", "KB", 1024)):
+        steps = {f"{a}-{b}": (measured[b][key] - measured[a][key]) * scale / (b - a) for a, b in zip(sizes, sizes[1:], strict=False)}
+        low, high = min(steps.values()), max(steps.values())
+        spread = high / low - 1 if low > 0 else float("inf")
+        verdicts[key] = {"per_feed_added": steps, "spread": round(spread, 3), "flat": spread <= FLAT}
+        lines.append(f"  {key:<19}" + ", ".join(f"{step}: {v:.2f} {unit}" for step, v in steps.items())
+                     + f"; {'flat' if spread <= FLAT else 'NOT flat'} within {FLAT * 100:.0f}% ({spread * 100:.0f}%)")
     return lines, verdicts
 
 
@@ -293,7 +296,7 @@ def main() -> int:
                          for name, r in (("python", floor), ("imports", imports), ("gather_imports", gather_imports))}
     details["output_of_50_changed"] = runs["changed_50"].tail
     if len(scaled) > 1:
-        lines, verdicts = _scaling_table(scaled, gather_imports)
+        lines, verdicts = _scaling_table(scaled)
         details["scaling"] = verdicts
         for feeds in scaled:
             if feeds != args.feeds:
@@ -305,7 +308,7 @@ def main() -> int:
         target = "" if f.target is None else ("<= " if f.better == "lower" else ">= ") + f"{f.target:g}"
         print(f"{f.name:<26}{f.value:>10g} {f.unit:<5}{f.baseline or '':>24}{target:>10}")
     if len(scaled) > 1:
-        print("\nscaling (marg. = less the cost of starting and importing gather; memory = peak RSS):")
+        print("\nscaling (memory = peak RSS):")
         print("\n".join(lines))
     print(f"\nload average: {os.getloadavg()[0]:.2f} (before: {details['load_before']:.2f})")
     return 0
