@@ -198,6 +198,9 @@ class _LazyPool:
         self.inline_left = 0 if expected_bodies >= GatherLimits.pool_min_sources else GatherLimits.inline_parse_first
         self._ready: ProcessPoolExecutor | None = None
         self._starting: threading.Thread | None = None
+        # bodies handed to the workers at once: the parse time limit then counts a parse and the one
+        # ahead of it, not the wait behind thousands of others (5,000 feeds timed out under load)
+        self.slots = asyncio.Semaphore(2 * workers)
         if not self.inline_left:
             self._start()
 
@@ -225,12 +228,13 @@ class _LazyPool:
 
 async def _parse(source: SourceConfig, fetched: Fetched, pool: _LazyPool | None) -> Parsed:
     executor = pool.get() if pool is not None and len(fetched.body) > GatherLimits.inline_parse_bytes else None
-    if executor is None:
+    if pool is None or executor is None:
         return parse_body(source, fetched.body, fetched.url, fetched.headers)
     loop = asyncio.get_running_loop()
     try:
-        future = loop.run_in_executor(executor, parse_body, source, fetched.body, fetched.url, fetched.headers)
-        return await asyncio.wait_for(future, GatherLimits.parse_timeout_s)
+        async with pool.slots:
+            future = loop.run_in_executor(executor, parse_body, source, fetched.body, fetched.url, fetched.headers)
+            return await asyncio.wait_for(future, GatherLimits.parse_timeout_s)
     except TimeoutError:
         return Parsed(error=f"parsing took longer than {GatherLimits.parse_timeout_s:g} s",
                       hint="the response is unusually large or complex: check the URL")
