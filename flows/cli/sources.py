@@ -23,7 +23,7 @@ def gather(
     include_backlog: Annotated[bool, typer.Option("--include-backlog", help="Treat what a new source already has as new (may flood subscribers).")] = False,
     every_source: Annotated[bool, typer.Option("--all", help="List every source, not only those with something to say.")] = False,
 ) -> None:
-    """Fetch every source once and report the sources with news, failures or moves."""
+    """Fetch every source once and report per source."""
     from flows.stages.gather import gather_sources
 
     cfg, db = config(), database()
