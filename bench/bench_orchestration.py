@@ -10,7 +10,9 @@ Measures in one run:
   with Ctrl-C (SIGINT) and waited for. The page cache cannot be dropped here (no root), so
   "cold" means a new PREFECT_HOME and database each time, with the Python files already cached.
   Baselines in the same run: `prefect server start` alone on a fresh home until /health answers
-  (`server_alone_s`, the floor serve builds on) and `python -c "import prefect"` (`import_prefect_s`).
+  (`server_alone_s`, what serve builds on), `python -c "import prefect.server.api.server"`
+  (`import_server_app_s`, the floor of any Prefect server start) and `python -c "import prefect"`
+  (`import_prefect_s`).
 - `flow_overhead_s`: the `gather` flow called in-process against the last serve's Prefect server,
   minus the gather stage it wraps (`gather_task.fn`, no Prefect run) on the same input (the example
   site, already gathered: nothing new, so every call does the same work), alternated, medians of
@@ -110,8 +112,8 @@ class Serve:
 
     def _read(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip())
+        for line in self.process.stdout:  # each with the seconds since the start, to see where they go
+            self.lines.append(f"{time.monotonic() - self.started:6.1f} {line.rstrip()}")
 
     def api_url(self) -> str | None:
         for line in reversed(self.lines):
@@ -170,11 +172,13 @@ def _project(root: Path, origin: str, name: str) -> tuple[Path, Path]:
     return workdir, demo_config(origin, workdir)
 
 
-def import_prefect_s(repeats: int) -> float:
+def import_s(module: str, repeats: int) -> float:
+    """A fresh Python process importing `module`, median seconds."""
     times = []
     for _ in range(repeats):
         started = time.monotonic()
-        subprocess.run([sys.executable, "-c", "import prefect"], check=True, env=_environment(Path(tempfile.gettempdir())))
+        subprocess.run([sys.executable, "-c", f"import {module}"], check=True,  # noqa: S603
+                       env=_environment(Path(tempfile.gettempdir())))
         times.append(time.monotonic() - started)
     return statistics.median(times)
 
@@ -310,7 +314,8 @@ def main() -> int:
     details: dict[str, Any] = {"load_1m_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="bench-orchestration-") as tmp, serve_site() as origin:
         root = Path(tmp)
-        details["import_prefect_s"] = import_prefect_s(3)
+        details["import_prefect_s"] = import_s("prefect", 3)
+        details["import_server_app_s"] = import_s("prefect.server.api.server", 1)  # the server's floor
         details["server_alone_s"] = server_alone_s(root)
         starts: list[dict[str, float]] = []
         for n in range(args.serves):
@@ -321,6 +326,7 @@ def main() -> int:
             served = Serve(workdir, config)
             try:
                 starts.append(served.wait_ready())
+                details.setdefault("serve_output", []).append(list(served.lines))
                 print(f"serve start {n + 1}: " + ", ".join(f"{k} {v:.1f}" for k, v in starts[-1].items()), flush=True)
                 if last:
                     api = served.api_url()
@@ -335,6 +341,7 @@ def main() -> int:
     details["load_1m_end"] = os.getloadavg()[0]
     figures = [
         Figure("import_prefect_s", details["import_prefect_s"], "s"),
+        Figure("import_server_app_s", details["import_server_app_s"], "s"),
         Figure("server_alone_s", details["server_alone_s"], "s"),
         Figure("serve_ready_s", statistics.median(s["ready_s"] for s in starts), "s",
                target=TARGETS["serve_ready_s"], baseline="server_alone_s"),
