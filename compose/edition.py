@@ -191,9 +191,10 @@ def build_edition(
     removed = set(removed_urls)
     known = {section.key for section in config.sections}
     unique: dict[str, Item] = {}
-    warnings = left_out(candidates, config=config, removed_urls=removed)
+    problems = {url: _link_problem(url) for url in {item.url for item in candidates}}  # once per link
+    warnings = _left_out(candidates, known, removed, problems)
     for item in candidates:
-        if item.url in removed or item.section not in known or _link_problem(item.url):
+        if item.url in removed or item.section not in known or problems[item.url]:
             continue
         unique.setdefault(item.url, item)
     featured: Item | None = None
@@ -241,12 +242,20 @@ def left_out(candidates: Sequence[Item], *, config: Config, removed_urls: Collec
     link, is too long, or holds spaces), naming the item. `build_edition` puts these in
     `Edition.warnings`; when it returns None, a caller can still say why with this."""
     known = {section.key for section in config.sections}
+    return _left_out(candidates, known, removed_urls, {item.url: _link_problem(item.url) for item in candidates})
+
+
+def _left_out(candidates: Sequence[Item], known: Collection[str], removed_urls: Collection[str],
+              problems: Mapping[str, str | None]) -> list[str]:
     warnings = []
     for item in candidates:
-        problem = None if item.url in removed_urls or item.section not in known else _link_problem(item.url)
+        problem = None if item.url in removed_urls or item.section not in known else problems[item.url]
         if problem:
             warnings.append(f"left out {header_text(item.title, 80)!r}: its link {problem}")
     return warnings
+
+
+_SPACE = re.compile(r"\s")  # str.isspace's characters (both are Py_UNICODE_ISSPACE), in C, not a loop in Python
 
 
 def _link_problem(url: str) -> str | None:
@@ -254,7 +263,7 @@ def _link_problem(url: str) -> str | None:
         return f"is not an http(s) link: {url[:200]!r}"
     if len(url) > EditionLimits.link_max_chars:
         return f"is {len(url):,} characters long, over the {EditionLimits.link_max_chars:,} an email can carry: {url[:80]!r}…"
-    if not url.isprintable() or any(char.isspace() for char in url):
+    if not url.isprintable() or _SPACE.search(url):
         return f"holds spaces or control characters: {url[:200]!r}"
     return None
 

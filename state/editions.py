@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, select, union
 from sqlalchemy.orm import Session
 
 from compose.config import Config
@@ -25,6 +26,11 @@ LinkWarnings = Callable[[Edition, Config], tuple[str, ...]]
 called only when `[edition] check_links = true`)."""
 
 
+_ITEM_COLUMNS = (ItemRow.id, ItemRow.url, ItemRow.title, ItemRow.section, ItemRow.summary_html, ItemRow.summary_text,
+                 ItemRow.published_at, ItemRow.updated_at, ItemRow.image_url, ItemRow.guid, ItemRow.author,
+                 ItemRow.image_alt)  # an `Item`'s fields, in `candidate_items`' order
+
+
 def _item(row: ItemRow, source: str) -> Item:
     return Item(url=row.url, title=row.title, section=row.section, source=source,
                 summary_html=row.summary_html, summary_text=row.summary_text, published=row.published_at,
@@ -38,19 +44,39 @@ def last_sent_edition(session: Session) -> EditionRow | None:
                            .order_by(EditionRow.sent_at.desc()).limit(1)).first()
 
 
-def candidate_items(session: Session, *, now: datetime) -> list[Item]:
-    """Items for the next edition: not backlog, not carried by a sent edition, and published (or first
-    seen) since the last sent edition was built. Later items wait for the next edition."""
+def _candidates(session: Session, *, now: datetime) -> Select[Any]:
+    """The query of the items waiting for the next edition (see `candidate_items`), without columns."""
     carried = exists().where(
         EditionItemRow.item_id == ItemRow.id, EditionItemRow.edition_id == EditionRow.id,
         EditionRow.status.in_(_CARRIED),
     )
-    query = (select(ItemRow, SourceRow.name).join(SourceRow, SourceRow.id == ItemRow.source_id)
-             .where(ItemRow.backlog.is_(False), ~carried, ItemRow.first_seen_at <= now))
+    query = select().select_from(ItemRow).where(ItemRow.backlog.is_(False), ~carried, ItemRow.first_seen_at <= now)
     last = last_sent_edition(session)
     if last is not None:
-        query = query.where(or_(ItemRow.published_at > last.built_at, ItemRow.first_seen_at > last.built_at))
-    return [_item(row, source) for row, source in session.execute(query.order_by(ItemRow.published_at.desc()))]
+        # published or first seen since: a UNION of two index ranges (ix_items_published_at,
+        # ix_items_first_seen_at), which no planner turns into a walk of every item as it may an OR
+        since = union(select(ItemRow.id).where(ItemRow.published_at > last.built_at),
+                      select(ItemRow.id).where(ItemRow.first_seen_at > last.built_at))
+        query = query.where(ItemRow.id.in_(since))
+    return query
+
+
+def candidate_items(session: Session, *, now: datetime) -> list[Item]:
+    """Items for the next edition, newest first: not backlog, not carried by a sent edition, and published (or first
+    seen) since the last sent edition was built. Later items wait for the next edition."""
+    # plain tuples, not ORM objects: a week of a busy ledger is thousands of items, read once, never changed
+    query = (_candidates(session, now=now).add_columns(*_ITEM_COLUMNS, SourceRow.name)
+             .join(SourceRow, SourceRow.id == ItemRow.source_id))
+    return [Item(id=ident, url=url, title=title, section=section, summary_html=summary_html, summary_text=summary_text,
+                 published=published, updated=updated, image_url=image_url, guid=guid, author=author,
+                 image_alt=image_alt, source=source)
+            for ident, url, title, section, summary_html, summary_text, published, updated, image_url, guid, author,
+            image_alt, source in session.execute(query.order_by(ItemRow.published_at.desc())).tuples()]
+
+
+def candidate_count(session: Session, *, now: datetime) -> int:
+    """How many items `candidate_items` would return, counted by the database."""
+    return session.scalar(_candidates(session, now=now).add_columns(func.count(ItemRow.id))) or 0
 
 
 def issue_number(session: Session, edition_id: int | None = None) -> int:

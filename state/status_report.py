@@ -8,15 +8,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from compose.config import Config, Source, retired
 from compose.schedule import next_slot
-from state.editions import candidate_items, last_sent_edition
+from state.editions import candidate_count, last_sent_edition
 from state.items import backlog_counts
 from state.models import (
     BatchStatus,
     DeliveryBatchRow,
+    EditionItemRow,
     EditionRow,
     EditionStatus,
     EventRow,
@@ -84,7 +85,8 @@ def pending(session: Session) -> list[dict[str, Any]]:
             [EditionStatus.DRAFT, EditionStatus.HELD])).order_by(EditionRow.id)):
         out.append({"kind": "edition", "id": row.id, "slug": row.slug, "status": row.status,
                     "scheduled_for": _iso(row.scheduled_for), "warnings": row.warnings})
-    for thread in session.scalars(select(ThreadRow).where(ThreadRow.status == ThreadStatus.DRAFT).order_by(ThreadRow.id)):
+    for thread in session.scalars(select(ThreadRow).where(ThreadRow.status == ThreadStatus.DRAFT).order_by(ThreadRow.id)
+                                  .options(selectinload(ThreadRow.posts))):
         out.append({"kind": "thread", "id": thread.id, "network": thread.network, "key": thread.key,
                     "posts": len(thread.posts), "status": thread.status})
     return out
@@ -138,17 +140,22 @@ def failures(session: Session, config: Config | None = None) -> list[dict[str, A
 
 def editions(session: Session, *, limit: int = 10) -> list[dict[str, Any]]:
     """The latest editions, newest first, with their delivery figures."""
-    from state.deliveries import edition_figures
+    from state.figures import many_figures
 
     rows = session.scalars(select(EditionRow).order_by(EditionRow.id.desc()).limit(limit)).all()
+    ids = [row.id for row in rows]
+    items = {edition: count for edition, count in session.execute(select(EditionItemRow.edition_id, func.count())
+                                                                   .where(EditionItemRow.edition_id.in_(ids))
+                                                                   .group_by(EditionItemRow.edition_id))}
+    figures = many_figures(session, ids)  # two queries for them all, not two per edition
     return [{"id": row.id, "slug": row.slug, "status": row.status, "subject": row.subject,
-             "items": len(row.items), "html_bytes": row.html_bytes, "scheduled_for": _iso(row.scheduled_for),
-             "sent_at": _iso(row.sent_at), "figures": edition_figures(session, row.id)} for row in rows]
+             "items": items.get(row.id, 0), "html_bytes": row.html_bytes, "scheduled_for": _iso(row.scheduled_for),
+             "sent_at": _iso(row.sent_at), "figures": figures[row.id].as_dict()} for row in rows]
 
 
 def next_edition_outlook(session: Session, *, now: datetime) -> str:
     """Why there is, or is not, something for the next edition."""
-    count = len(candidate_items(session, now=now))
+    count = candidate_count(session, now=now)
     last = last_sent_edition(session)
     since = f"since edition {last.slug} was built" if last else "so far"
     held = sum(backlog_counts(session).values())

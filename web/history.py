@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from starlette.responses import RedirectResponse, Response
 
 from compose.config import retired
 from state import ledger
 from state.deliveries import ambiguous_batches, batch_counts, edition_figures, resolve_ambiguous
+from state.figures import many_figures
 from state.models import (
     AuditRow,
     DeliveryBatchRow,
@@ -35,8 +37,10 @@ def history(request: Request, staff: Staff = Depends(need("view"))) -> Response:
         editions = session.scalars(select(EditionRow).order_by(EditionRow.id.desc())
                                    .limit(PageSize.editions).offset((number - 1) * PageSize.editions)).all()
         total = session.scalar(select(func.count()).select_from(EditionRow)) or 0
-        rows = [(row, edition_figures(session, row.id)) for row in editions]
-        threads = session.scalars(select(ThreadRow).order_by(ThreadRow.id.desc()).limit(PageSize.threads)).all()
+        figures = many_figures(session, [row.id for row in editions])  # two queries for the page, not two an edition
+        rows = [(row, figures[row.id].as_dict()) for row in editions]
+        threads = session.scalars(select(ThreadRow).order_by(ThreadRow.id.desc()).limit(PageSize.threads)
+                                  .options(selectinload(ThreadRow.posts))).all()  # their posts in one query
         return page(request, "history.html", {
             "editions": rows, "page": number, "pages": max(1, -(-total // PageSize.editions)), "threads": threads,
             "ambiguous": ambiguous_batches(session), "notice": request.query_params.get("done")})

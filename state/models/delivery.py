@@ -13,6 +13,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,6 +27,8 @@ class SubscriberRow(Base):
     """Someone who may receive the newsletter, with the consent behind it and their status."""
 
     __tablename__ = "subscribers"
+    # addresses are looked up as typed, in any case (webhooks, imports, unsubscribe, erasure) (0008)
+    __table_args__ = (Index("ix_subscribers_email_lower", func.lower(text("email"))),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)

@@ -83,7 +83,7 @@ class ThreadRow(Base):
     key: Mapped[str] = mapped_column(String(200))  # e.g. "item:42" or "edition:2026-11-26"
     kind: Mapped[str] = mapped_column(String(20))  # "item" or "roundup"
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
-    edition_id: Mapped[int | None] = mapped_column(ForeignKey("editions.id"))
+    edition_id: Mapped[int | None] = mapped_column(ForeignKey("editions.id"), index=True)
     status: Mapped[ThreadStatus] = mapped_column(String(20), default=ThreadStatus.DRAFT, index=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     scheduled_for: Mapped[datetime | None]
@@ -111,12 +111,12 @@ class PostRow(Base):
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
-    status: Mapped[PostStatus] = mapped_column(String(20), default=PostStatus.PENDING)
+    status: Mapped[PostStatus] = mapped_column(String(20), default=PostStatus.PENDING, index=True)
     provider_id: Mapped[str | None] = mapped_column(Text)
     provider_url: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
-    posted_at: Mapped[datetime | None]
+    posted_at: Mapped[datetime | None] = mapped_column(index=True)  # the calendar's range (0008)
     image_url: Mapped[str | None] = mapped_column(Text)  # the item image this post carries
     image_alt: Mapped[str | None] = mapped_column(Text)  # its alt text (source or staff); none: never published
     image_alt_by: Mapped[str | None] = mapped_column(String(320))  # staff who wrote it; None: from the source

@@ -8,9 +8,11 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -52,6 +54,10 @@ class ItemRow(Base):
     """Something a source published, once however many sources list it (by its key), with its revision."""
 
     __tablename__ = "items"
+    # what first gathers held back, counted per source (`syndicate status`, the desk): a range, not a scan
+    # (partial: only the held-back items, so no planner mistakes it for a way to the others)
+    __table_args__ = (Index("ix_items_backlog_source", "source_id", sqlite_where=text("backlog IS 1"),
+                            postgresql_where=text("backlog IS true")),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY_MAX_CHARS), unique=True)  # url, guid:, hash: or long:
@@ -66,8 +72,9 @@ class ItemRow(Base):
     section: Mapped[str] = mapped_column(String(50), index=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
     content_hash: Mapped[str] = mapped_column(String(64))
-    published_at: Mapped[datetime]  # published, else updated, else first seen
-    first_seen_at: Mapped[datetime]
+    # the next edition's items are those published or first seen since the last one was built (0008)
+    published_at: Mapped[datetime] = mapped_column(index=True)  # published, else updated, else first seen
+    first_seen_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime | None]
     revision: Mapped[int] = mapped_column(Integer, default=1)
     backlog: Mapped[bool] = mapped_column(Boolean, default=False)  # there before its source was first gathered

@@ -60,6 +60,9 @@ class AuditRow(Base):
     """Who did what to which row, when, with the details (before and after for edits)."""
 
     __tablename__ = "audit_log"
+    # a row's history (the edition page) and the latest of one action (the doctor): ranges, never a scan (0008)
+    __table_args__ = (Index("ix_audit_log_subject", "subject_kind", "subject_id"),
+                      Index("ix_audit_log_action_at", "action", "at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime]
