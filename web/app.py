@@ -156,19 +156,19 @@ _PRIVATE = frozenset({"/login", "/logout"})
 _PRIVATE_PREFIXES = ("/desk", "/setup/", "/confirm/", "/unsubscribe/")
 
 
-#: Where `serve_web` tells its worker processes which config to load (they start afresh, by import).
+#: Where `serve_web` hands its worker processes the config (they start afresh, by import).
 WORKER_CONFIG_ENV = "SYNDICATE_WEB_WORKER_CONFIG"
 
 
 def serve_web(config: Config, db: Database, secret_key: str | None = None, host: str = "127.0.0.1", port: int = 8000,
-              *, https: bool = False, workers: int = 1, config_file: str | None = None) -> None:
+              *, https: bool = False, workers: int = 1) -> None:
     """Run the web app until interrupted (`syndicate web [--host] [--port] [--workers]`). Without
     `secret_key`, the ledger's (SYNDICATE_SECRET_KEY, else the key kept beside the ledger); a key that
     would break links already sent is refused (`state.secret_key.SecretKeyError`).
 
     `workers` > 1 runs that many uvicorn worker processes on the one socket (a Python process uses
-    one core): each builds its own app (`worker_app`) from `config_file` (None: the default file)
-    and the same environment, so the same ledger and key."""
+    one core): each builds its own app (`worker_app`) from this `config` (passed as JSON in the
+    environment) and the same environment, so the same ledger and key."""
     import uvicorn
 
     from state.secret_key import check_signing_key, load_secret_key, signing_key
@@ -188,7 +188,7 @@ def serve_web(config: Config, db: Database, secret_key: str | None = None, host:
                                   port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
     else:
         db.dispose()  # the workers open their own connections
-        os.environ[WORKER_CONFIG_ENV] = json.dumps({"config": config_file, "https": https})
+        os.environ[WORKER_CONFIG_ENV] = json.dumps({"config": config.model_dump(mode="json"), "https": https})
         settings = uvicorn.Config("web.app:worker_app", factory=True, workers=workers, host=host, port=port,
                                   proxy_headers=True, forwarded_allow_ips="127.0.0.1")
     quiet_tokens()  # after uvicorn.Config, which configures logging: tokens never reach the access log
@@ -203,16 +203,15 @@ def serve_web(config: Config, db: Database, secret_key: str | None = None, host:
 
 
 def worker_app() -> FastAPI:
-    """The app of one `syndicate web --workers N` process: the config file and https setting its
-    parent names (`WORKER_CONFIG_ENV`), the ledger and key of the environment."""
-    from flows.settings import load_config
+    """The app of one `syndicate web --workers N` process: the config and https setting its parent
+    hands over (`WORKER_CONFIG_ENV`), the ledger and key of the environment."""
     from state.db import connect
     from state.secret_key import signing_key
     from web.access_log import quiet_tokens
 
     settings = json.loads(os.environ[WORKER_CONFIG_ENV])
     db = connect()
-    app = create_app(config=load_config(settings["config"]), db=db, secret_key=signing_key(db, now=_utc_now()),
+    app = create_app(config=Config.model_validate(settings["config"]), db=db, secret_key=signing_key(db, now=_utc_now()),
                      https=bool(settings["https"]))
     quiet_tokens()
     return app

@@ -25,7 +25,7 @@ def web(
     cfg, db = config(), database()
     key = signing_key(db, now=now())
     terminal.say(f"review desk on http://{host}:{port}/desk (staff accounts: `syndicate staff add EMAIL --role ...`)")
-    serve_web(cfg, db, key, host=host, port=port, https=https, workers=workers, config_file=config_path())
+    serve_web(cfg, db, key, host=host, port=port, https=https, workers=workers)
 
 
 def serve(
