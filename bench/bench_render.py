@@ -34,6 +34,9 @@ from compose.email import mjml_to_html, render_email, render_mjml
 from compose.models import Item
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from record import Figure, write  # noqa: E402
+
 FIXTURE = json.loads((ROOT / "tests" / "golden" / "fixture.json").read_text(encoding="utf-8"))
 NODE_BENCH = ROOT / "tools" / "mjml-validate" / "bench_node.mjs"
 TARGET_MS = 20.0
@@ -172,9 +175,12 @@ def main() -> int:
     }
     result["meets_targets"] = python["median_ms"] <= TARGET_MS and (
         result["speedup"] is None or result["speedup"] >= TARGET_SPEEDUP)
-    out = ROOT / "bench" / "results" / "render.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    figures = [Figure("edition_ms", python["median_ms"], "ms", target=TARGET_MS)]
+    if ratios:
+        figures += [Figure("node_mjml_ms", renders["node_skip"]["median_ms"], "ms"),
+                    Figure("render_ms", renders["syndicate"]["median_ms"], "ms", baseline="node_mjml_ms"),
+                    Figure("speedup_vs_node", result["speedup"], "x", better="higher", target=TARGET_SPEEDUP)]
+    out = write("render", figures, result)
     print(f"complete edition (select+compose+render HTML+text): median {python['median_ms']:.2f} ms "
           f"(p90 {python['p90_ms']:.2f}), {python['html_bytes']:,} B HTML, {python['items']} items")
     print(f"render of the same {renders['mjml_bytes']:,} B MJML, {args.rounds} rounds, median ms:")

@@ -8,14 +8,13 @@ and extrapolated linearly to all recipients (timing 100,000 requests at 100 ms w
 
     .venv/bin/python bench/bench_send.py [--subscribers 100000] [--delay 0.1] [--baseline-sample 50]
 
-Writes bench/results/send.json.
+Writes bench/results/send.json (bench/record.py figures).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -34,10 +33,12 @@ from state import ledger  # noqa: E402
 from state.db import connect  # noqa: E402
 from state.models import EditionRow, StaffRow, SubscriberRow, SubscriberStatus  # noqa: E402
 
+sys.path.insert(0, str(REPO / "bench"))
+from record import Figure, write  # noqa: E402
+
 KEY = "SG.test-key"
 SECRET = "bench-secret"
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-RESULTS = REPO / "bench" / "results" / "send.json"
 
 
 def _config(outbox: Path, concurrency: int) -> Config:
@@ -122,30 +123,33 @@ def main() -> None:
             assert fake.stdout is not None
             fake_url = fake.stdout.readline().strip()
             sender = subprocess.run([sys.executable, __file__, "--_send", db_url, fake_url, tmp, str(args.concurrency)],
-                                    cwd=REPO, capture_output=True, text=True, check=True)
+                                    cwd=REPO, capture_output=True, text=True)
+            if sender.returncode:
+                raise SystemExit(f"the sender failed (exit {sender.returncode}):\n{sender.stderr[-4000:]}")
             result = json.loads(sender.stdout.strip().splitlines()[-1])
             sample_s = _baseline(fake_url, args.baseline_sample)
         finally:
             fake.terminate()
             fake.wait()
     baseline_s = sample_s / args.baseline_sample * args.subscribers
-    report = {
+    details = {
         "what": f"deliver one edition to {args.subscribers} active subscribers via fake SendGrid "
                 f"(+{args.delay * 1000:.0f} ms per request), batches of 1000, concurrency {args.concurrency}, SQLite",
         "subscribers": args.subscribers, **result,
-        "targets": {"wall_s": 10, "peak_rss_mb": 300},
-        "within_targets": result["wall_s"] <= 10 and result["peak_rss_mb"] <= 300,
         "baseline_one_request_per_recipient": {
             "sample_requests": args.baseline_sample, "sample_wall_s": round(sample_s, 3),
-            "extrapolated_wall_s": round(baseline_s, 1),
             "note": "sequential, one recipient per request, timed on a sample in this run and extrapolated linearly"},
-        "speedup_vs_baseline": round(baseline_s / result["wall_s"], 1),
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(report, indent=2))
+    write("send", [
+        Figure("one_request_per_recipient_s", round(baseline_s, 1), "s"),
+        Figure("wall_s", result["wall_s"], "s", target=10, baseline="one_request_per_recipient_s"),
+        Figure("peak_rss_mb", result["peak_rss_mb"], "MB", target=300),
+    ], details)
+    print(json.dumps(details, indent=2))
+    print(f"{args.subscribers:,} subscribers: {result['wall_s']} s (target 10), {result['peak_rss_mb']} MB (target 300); "
+          f"one request per recipient: {baseline_s:,.0f} s ({baseline_s / result['wall_s']:,.0f}x)")
+    if result["accepted"] != args.subscribers:
+        raise SystemExit(f"accepted {result['accepted']} of {args.subscribers}")
 
 
 if __name__ == "__main__":

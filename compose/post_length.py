@@ -11,6 +11,8 @@ Each network counts length its own way, and that is data (`NetworkRules`):
   string's length: an emoji outside the Basic Multilingual Plane counts 2), URLs in full.
 
 Measuring never costs more than a few milliseconds, whatever the text (see `MeasureLimits`).
+twitter-text is imported on the first measurement, not with this module: compiling its
+expressions takes about 0.7 s, which a command that never measures a post need not pay.
 Pure: no I/O, no clock. Grapheme clusters come from the `regex` module's `\\X`
 (Unicode extended grapheme clusters: ZWJ emoji, flags, combining marks stay whole).
 """
@@ -19,17 +21,11 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import regex
-from twitter_text import extract_urls_with_indices, parse_tweet
-from twitter_text.config import config as _TWITTER_TEXT_CONFIGS
-from twitter_text.has_invalid_characters import has_invalid_characters
-from twitter_text.regexp.extract_url import extract_url
-from twitter_text.regexp.spaces_group import spaces_group
-from twitter_text.regexp.valid_cctld import valid_cctld
-from twitter_text.regexp.valid_gtld import valid_gtld
 
 if TYPE_CHECKING:
     from compose.config import Config
@@ -37,8 +33,46 @@ if TYPE_CHECKING:
 Counting = Literal["weighted", "chars", "graphemes", "utf16"]
 
 _REMOTE_MENTION = re.compile(r"(?<![\w/@])(@\w+)@[\w.-]*\w")
-_TOKENS = re.compile(f"([{spaces_group}]+)")  # twitter-text's own whitespace
 _PROTOCOL = re.compile(r"https?://", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _TwitterText:
+    """What this module uses of twitter-text, and what it derives from its expressions."""
+
+    parse_tweet: Callable[..., Any]
+    extract_urls_with_indices: Callable[..., list[dict[str, Any]]]
+    has_invalid_characters: Callable[[str], bool]
+    configs: dict[str, dict[str, Any]]
+    extract_url: re.Pattern[str]
+    tokens: re.Pattern[str]  # splits on twitter-text's own whitespace, keeping it
+    tlds: frozenset[str]  # the top-level domains it knows, and "xn--" (a punycode TLD starts so)
+    tld_lengths: tuple[int, ...]
+    tld_starts: frozenset[str]  # every top-level domain has two characters or more
+
+
+@functools.cache
+def _twitter() -> _TwitterText:
+    """twitter-text, imported (and its expressions compiled) the first time a post is measured."""
+    from twitter_text import extract_urls_with_indices, parse_tweet
+    from twitter_text.config import config
+    from twitter_text.has_invalid_characters import has_invalid_characters
+    from twitter_text.regexp.extract_url import extract_url
+    from twitter_text.regexp.spaces_group import spaces_group
+    from twitter_text.regexp.valid_cctld import valid_cctld
+    from twitter_text.regexp.valid_gtld import valid_gtld
+
+    tlds = _top_level_domains(valid_gtld, valid_cctld) | {"xn--"}
+    return _TwitterText(parse_tweet=parse_tweet, extract_urls_with_indices=extract_urls_with_indices,
+                        has_invalid_characters=has_invalid_characters, configs=config, extract_url=extract_url,
+                        tokens=re.compile(f"([{spaces_group}]+)"), tlds=tlds,
+                        tld_lengths=tuple(sorted({len(name) for name in tlds})),
+                        tld_starts=frozenset(name[:2] for name in tlds))
+
+
+def has_invalid_characters(text: str) -> bool:
+    """Whether `text` holds a character twitter-text calls invalid (X refuses the post)."""
+    return _twitter().has_invalid_characters(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +139,7 @@ def graphemes(text: str) -> list[str]:
 
 @functools.lru_cache(maxsize=16)
 def _twitter_options(rules: NetworkRules) -> dict:
-    options = {"emoji_parsing_enabled": False, **_TWITTER_TEXT_CONFIGS[rules.twitter_text_config]}
+    options = {"emoji_parsing_enabled": False, **_twitter().configs[rules.twitter_text_config]}
     options["max_weighted_tweet_length"] = rules.max_length
     if rules.url_length is not None:
         options["transformed_url_length"] = rules.url_length
@@ -120,11 +154,11 @@ def _leading_match(token: str, *, protocol: bool, spaced: bool = True) -> tuple[
     if protocol and not _PROTOCOL.match(token):
         return None
     pad = " " if spaced else ""
-    match = extract_url.match(pad + token)
+    match = _twitter().extract_url.match(pad + token)
     if match is None or match.start(3) != len(pad) or (protocol and not match.group(4)):
         return None
     prefix = token[: match.end() - len(pad)]
-    found = extract_urls_with_indices(pad + prefix, extract_urls_without_protocol=not protocol)
+    found = _twitter().extract_urls_with_indices(pad + prefix, extract_urls_without_protocol=not protocol)
     return prefix, [entity["indices"] for entity in found] == [[len(pad), len(pad) + len(prefix)]]
 
 
@@ -135,28 +169,24 @@ def leading_url(token: str, *, protocol: bool = False) -> str | None:
     return lead[0] if lead and lead[1] else None
 
 
-def _top_level_domains() -> frozenset[str]:
+def _top_level_domains(*expressions: re.Pattern[str]) -> frozenset[str]:
     """The top-level domains twitter-text knows (the alternations of its gTLD and ccTLD expressions)."""
     names: set[str] = set()
-    for pattern in (valid_gtld.pattern, valid_cctld.pattern):
+    for pattern in (expression.pattern for expression in expressions):
         body = pattern[pattern.index("(?:(?:") + 6 : pattern.rindex(")(?=")]
         names.update(name.lower() for name in body.split("|") if name)
     return frozenset(names)
-
-
-_TLDS = _top_level_domains() | {"xn--"}  # a punycode TLD starts "xn--"
-_TLD_LENGTHS = tuple(sorted({len(name) for name in _TLDS}))
-_TLD_STARTS = frozenset(name[:2] for name in _TLDS)  # every top-level domain has two characters or more
 
 
 @functools.lru_cache(maxsize=8192)
 def _may_hold_url(token: str) -> bool:
     """Whether twitter-text could find a URL in `token`: every URL has a dot followed by a
     top-level domain (or "xn--"). Linear: a set lookup or two a dot, never the URL expression."""
+    twitter = _twitter()
     start = token.find(".")
     while start >= 0:
-        after = token[start + 1 : start + 1 + _TLD_LENGTHS[-1]].lower()
-        if after[:2] in _TLD_STARTS and any(after[:length] in _TLDS for length in _TLD_LENGTHS):
+        after = token[start + 1 : start + 1 + twitter.tld_lengths[-1]].lower()
+        if after[:2] in twitter.tld_starts and any(after[:length] in twitter.tlds for length in twitter.tld_lengths):
             return True
         start = token.find(".", start + 1)
     return False
@@ -182,11 +212,11 @@ def _token_length(token: str, rules: NetworkRules, spaced: bool) -> int:
 def _exact_length(token: str, rules: NetworkRules, spaced: bool = True) -> int:
     if _may_hold_url(token):  # parsed after a space when it follows one: the URL expression looks back
         pad = " " if spaced else ""
-        options = _twitter_options(rules)
+        options, parse_tweet = _twitter_options(rules), _twitter().parse_tweet
         return parse_tweet(pad + token, options).weightedLength - (parse_tweet(pad, options).weightedLength if pad else 0)
     clusters = graphemes(token)
     if len(clusters) == 1:
-        return parse_tweet(token, _twitter_options(rules)).weightedLength
+        return _twitter().parse_tweet(token, _twitter_options(rules)).weightedLength
     # no URL: twitter-text's length is the sum of its grapheme clusters' lengths (an emoji
     # sequence, a letter and its marks, CRLF never span two clusters), each parsed once
     return sum(_exact_length(cluster, rules) for cluster in clusters)
@@ -213,7 +243,7 @@ def _mastodon_token(token: str, url_length: int) -> str:
 
 def _mastodon_countable(text: str, url_length: int) -> str:
     """Mastodon's countable text: each http(s) URL becomes `url_length` x's, remote mentions lose their host."""
-    urls = [u for u in extract_urls_with_indices(text, extract_urls_without_protocol=False)]
+    urls = [u for u in _twitter().extract_urls_with_indices(text, extract_urls_without_protocol=False)]
     pieces, last = [], 0
     for entity in urls:
         start, end = entity["indices"]
@@ -233,7 +263,7 @@ def weighted_length(text: str, rules: NetworkRules) -> int:
         return len(graphemes(text))
     if rules.counts == "utf16":
         return len(text.encode("utf-16-le", "surrogatepass")) // 2
-    tokens = _TOKENS.split(text)
+    tokens = _twitter().tokens.split(text)
     if rules.counts == "chars":  # graphemes of the whole text: a combining mark may follow a space
         url_length = rules.url_length if rules.url_length is not None else 0
         countable = text if rules.url_length is None else "".join(_mastodon_token(token, url_length) for token in tokens)
@@ -264,9 +294,10 @@ def fits(text: str, rules: NetworkRules) -> bool:
 def has_url(text: str) -> bool:
     """Whether X would find a link in `text` (token by token, so the cost stays linear; a long
     token that might hold one counts as holding one)."""
-    for token in _TOKENS.split(text):
+    twitter = _twitter()
+    for token in twitter.tokens.split(text):
         if not _may_hold_url(token):
             continue
-        if len(token) > MeasureLimits.exact_token_chars or extract_urls_with_indices(" " + token):
+        if len(token) > MeasureLimits.exact_token_chars or twitter.extract_urls_with_indices(" " + token):
             return True
     return False

@@ -13,8 +13,6 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Literal
 
-from twitter_text.extract_urls import max_url_length as MAX_URL_LENGTH
-
 from compose.config import Config, SocialNetwork, XPricing, fill_template
 from compose.errors import SyndicateError
 from compose.items import clip, drop_unprintable, one_line
@@ -90,11 +88,13 @@ def _short_summary(item: Item, rules: NetworkRules, max_sentences: int = 2) -> s
 
 def _check_link(link: str, rules: NetworkRules) -> None:
     """Refuse a link that cannot be in a post on this network, saying why."""
+    from twitter_text.extract_urls import max_url_length  # here, not at the top: twitter-text costs ~0.7 s
+
     if not link:
         return
     if any(char.isspace() for char in link) or not link.isprintable():
         raise ItemNotPostable(f"its link {link[:80]!r} holds spaces or control characters")
-    if rules.url_length is not None and (len(link) > MAX_URL_LENGTH
+    if rules.url_length is not None and (len(link) > max_url_length
                                          or leading_url(link, protocol=rules.counts != "weighted") != link):
         raise ItemNotPostable(
             f"{rules.name} would not see its link as one link (it would link only part of it, or none): "

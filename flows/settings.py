@@ -9,12 +9,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from compose.config import Config
 from compose.errors import SyndicateError
 
 if TYPE_CHECKING:
+    from compose.config import Config
     from state.db import Database
 
 DEFAULT_CONFIG = "syndicate.toml"
@@ -81,6 +79,10 @@ def problem(error: Mapping[str, Any]) -> str:
 
 
 def parse_config(text: str, *, origin: str = "syndicate.toml") -> Config:
+    from pydantic import ValidationError  # with the config models: only what reads the config pays for them
+
+    from compose.config import Config
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -111,6 +113,8 @@ def network_limits(config: Config, *, refresh: bool = True) -> Config:
     `max_characters`, read from the instance posts go to and cached for a day under var/mastodon/).
     `refresh=False` reads the cache only; drafting refreshes it (a failed read keeps the
     configured limits, with a warning)."""
+    if not config.social.mastodon.enabled or not os.environ.get("MASTODON_ACCESS_TOKEN", "").strip():
+        return config  # what it returns without Mastodon, without importing it (requests, the channels: ~0.3 s)
     from connectors.channels.mastodon_instance import with_instance_limits
 
     return with_instance_limits(config, refresh=refresh, timeout_s=5.0)

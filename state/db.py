@@ -3,25 +3,31 @@
 `connect(url)` opens the database named by `$SYNDICATE_DATABASE_URL` (default SQLite at
 `./var/syndicate.db`) and brings its schema up to date with Alembic, so every command works on
 a fresh machine. PostgreSQL URLs use psycopg 3.
+
+Checking the schema costs one query: the revision the database holds against the head read from
+the migration files (parsed, not run). Alembic itself (about half a second to import) is loaded
+only when they differ, to upgrade.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 DEFAULT_URL = "sqlite:///var/syndicate.db"
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -69,17 +75,60 @@ class Database:
 
 
 def _alembic_config(url: str) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
-def _needs_upgrade(engine: Engine, config: AlembicConfig) -> bool:
+@functools.cache
+def schema_heads(versions: Path = _MIGRATIONS / "versions") -> frozenset[str]:
+    """The head revision(s) of the migrations in `versions`: each file's `revision`, less every
+    `down_revision` another names. Read with `ast`, without importing the files (or Alembic)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in versions.glob("*.py"):
+        for node in ast.parse(path.read_bytes(), str(path)).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, expression = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, expression = node.target, node.value
+            else:
+                continue
+            if not isinstance(target, ast.Name):
+                continue
+            if target.id == "revision":
+                revisions.add(ast.literal_eval(expression))
+            elif target.id == "down_revision":
+                value = ast.literal_eval(expression)
+                parents.update((value,) if isinstance(value, str) else value or ())
+    return frozenset(revisions - parents)
+
+
+def _stored_revisions(engine: Engine) -> frozenset[str]:
+    """The revision(s) the database holds: none before its first migration."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return frozenset()
+        return frozenset(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def _upgrade(engine: Engine, url: str) -> None:
+    """Bring the schema to the head with Alembic, which checks the revisions again itself."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = _alembic_config(url)
     head = ScriptDirectory.from_config(config).get_current_head()
     with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    return current != head
+        if MigrationContext.configure(connection).get_current_revision() == head:
+            return
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
 
 
 def connect(url: str | None = None, *, migrate: bool = True, echo: bool = False) -> Database:
@@ -96,12 +145,8 @@ def connect(url: str | None = None, *, migrate: bool = True, echo: bool = False)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    if migrate:
-        config = _alembic_config(url)
-        if _needs_upgrade(engine, config):
-            with engine.begin() as connection:
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+    if migrate and _stored_revisions(engine) != schema_heads():
+        _upgrade(engine, url)
     return Database(engine, sessionmaker(engine, expire_on_commit=False))
 
 

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from compose.config import Config
 from compose.edition import edition_content_hash
-from compose.email import counted_link, render_email
 from compose.models import Edition, EditionSection, Item, RenderedEmail
 from state import ledger
 from state.models import EditionItemRow, EditionRow, EditionStatus, ItemRow, SourceRow
@@ -71,6 +70,8 @@ def web_url(config: Config, slug: str) -> str:
 
 def render_edition(edition: Edition, config: Config, *, link_warnings: LinkWarnings) -> tuple[RenderedEmail, str]:
     """The email of `edition` and its content hash; with `check_links`, its broken links as warnings."""
+    from compose.email import counted_link, render_email  # here: Jinja, MJML and markdown-it cost ~0.3 s
+
     rendered = render_email(edition, config=config, link_for=counted_link(config))
     if config.edition.check_links:
         rendered = replace(rendered, warnings=rendered.warnings + link_warnings(edition, config))

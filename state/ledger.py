@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from compose.post_length import RULES_BY_NETWORK, NetworkRules, is_valid, rules_for, weighted_length
 from compose.segments import Segment, segment_key
 from compose.threads import missing_alt_reason
 from state import events, slots
@@ -65,6 +64,7 @@ from state.roles import staff_member as staff_member
 
 if TYPE_CHECKING:
     from compose.config import Config
+    from compose.post_length import NetworkRules
 
 
 SUBJECT_KINDS = ("edition", "thread", "post")
@@ -150,6 +150,13 @@ def is_approved(session: Session, kind: str, ident: int) -> bool:
 
 def over_limit(thread: ThreadRow, config: Config | None = None) -> list[str]:
     """Each post of `thread` its network refuses, as "post 2 is 299 / 280 (19 over)"."""
+    from compose.post_length import (  # twitter-text: ~0.7 s
+        RULES_BY_NETWORK,
+        is_valid,
+        rules_for,
+        weighted_length,
+    )
+
     if thread.network not in RULES_BY_NETWORK:
         return []
     rules = rules_for(thread.network, config)
@@ -487,6 +494,8 @@ def mark_post_posting(session: Session, post: PostRow, *, rules: NetworkRules | 
     """About to send `post`: refused when it was sent already, or when its network would refuse it
     (`rules`, default the network's own limits). The post becomes posting (its thread publishing when
     it was approved); the caller commits before the request leaves."""
+    from compose.post_length import RULES_BY_NETWORK, is_valid, weighted_length  # twitter-text: ~0.7 s
+
     check_transition(POST_LIFECYCLE, post.id, post.status, PostStatus.POSTING,
                      reason=f"post {post.id} is {post.status}: it cannot be sent again (resolve it in the review desk)")
     rules = rules or RULES_BY_NETWORK.get(post.thread.network)
