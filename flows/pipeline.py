@@ -11,6 +11,7 @@ what is still to do, so it never sends twice.
 
 from __future__ import annotations
 
+import functools
 import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,9 +36,18 @@ def _now() -> datetime:
 
 
 def _db() -> Database:
+    """The ledger, opened once per process (and URL): opening it checks its schema against the
+    migration scripts, which took 0.25 s a time, three times a gather run, on a loaded 2-core machine."""
+    from state.db import database_url
+
+    return _ledger(database_url(), os.getcwd())
+
+
+@functools.cache
+def _ledger(url: str, cwd: str) -> Database:  # the working directory: a relative SQLite path depends on it
     from state.db import connect
 
-    return connect()
+    return connect(url)
 
 
 def _outcome(result: Any, attention: str | None) -> Any:

@@ -25,6 +25,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,7 @@ class LocalPrefectServer:
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         self.ui_url = f"http://127.0.0.1:{self.port}/"
         self.process: subprocess.Popen[bytes] | None = None
+        self.stopped = False  # stop() was called: a start still waiting gives up, never retries
 
     def environment(self) -> dict[str, str]:
         """The server's environment: offline, its own home, and the UI pointed at this server's API."""
@@ -133,6 +135,8 @@ class LocalPrefectServer:
         raise RuntimeError(f"could not start the Prefect server: {attempts} ports were taken by other servers")
 
     def _start_once(self, *, say: Say) -> bool:
+        if self.stopped:
+            raise RuntimeError("the Prefect server was stopped while it was starting")
         self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home / "server.log").open("ab")
         command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
@@ -145,6 +149,8 @@ class LocalPrefectServer:
         try:
             wait_healthy(self.api_url, say=say, process=self.process)
         except RuntimeError:
+            if self.stopped:
+                raise
             if self.process.poll() is not None and _in_use(self.port):  # it could not bind: the port was taken
                 return False
             raise
@@ -169,6 +175,7 @@ class LocalPrefectServer:
         return home is not None and Path(home).resolve() == self.home
 
     def stop(self) -> None:
+        self.stopped = True
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
@@ -188,14 +195,24 @@ class RelayLoop(threading.Thread):
     """Relays pending domain events every few seconds until stopped."""
 
     def __init__(self, db: Any, interval_s: float = ServeSettings.relay_interval_s,
-                 webhooks: Any = None) -> None:
+                 webhooks: Any = None, api_url: str | None = None) -> None:
         super().__init__(name="syndicate-relay", daemon=True)
         self.db, self.interval_s = db, interval_s
+        self.api_url = api_url  # a thread does not inherit `temporary_settings`: the API to emit to
         self.webhooks = webhooks  # one outgoing-webhook pass (flows.webhooks.webhook_pass), after each relay pass
         self.stopping = threading.Event()
         self.passes = 0
 
     def run(self) -> None:
+        if self.api_url is None:
+            self._loop()
+            return
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings({PREFECT_API_URL: self.api_url}):
+            self._loop()
+
+    def _loop(self) -> None:
         from flows.relay import PrefectApiEmitter, relay_events
 
         emitter = PrefectApiEmitter()
@@ -248,41 +265,44 @@ def run_serve(config_path: str | None, *, host: str = "127.0.0.1", port: int = 8
 
     configure()
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", ServeSettings.runner_poll_s)
-    from flows.settings import config_path as resolve_config
-    from flows.settings import load_config
-
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started with SIGINT ignored
-    path = str(resolve_config(config_path).resolve())
-    config = load_config(path)
-    from flows.settings import signing_key
-    from state.db import connect
-
-    key = signing_key(connect(), now=datetime.now(UTC))  # the flows sign with it too: refuse before starting anything
     server: LocalPrefectServer | None = None
     relay: RelayLoop | None = None
+    starting: Future[float] | None = None
     try:
         if not os.environ.get("PREFECT_API_URL"):
+            # The server starts first, in its own process, while this one reads the config, opens the
+            # ledger, starts the desk and imports Prefect and the flows (about 10 s on 2 cores): serve is
+            # ready in the longer of the two, not their sum. A config or key refused stops it again.
             server = LocalPrefectServer()
-            took = server.start(say=say)
-            os.environ["PREFECT_API_URL"] = server.api_url
-            say(f"Prefect server ready in {took:.1f} s")
-        api_url = os.environ["PREFECT_API_URL"]
-        ui_url = server.ui_url if server is not None else prefect_ui_url(api_url)
+            starting = ThreadPoolExecutor(1, thread_name_prefix="syndicate-prefect-start").submit(server.start, say=say)
+        from flows.settings import config_path as resolve_config
+        from flows.settings import load_config, signing_key
+        from state.db import connect
+
+        path = str(resolve_config(config_path).resolve())
+        config = load_config(path)
+        db = connect()
+        key = signing_key(db, now=datetime.now(UTC))  # the flows sign with it too: refuse before serving anything
+        start_web(config, db, host=host, port=port, say=say)
         from prefect import serve
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         from flows.scheduling import served_deployments
+        from flows.webhooks import webhook_pass
 
+        deployments = served_deployments(config, path)
+        if server is not None and starting is not None:
+            took = starting.result()
+            os.environ["PREFECT_API_URL"] = server.api_url
+            say(f"Prefect server ready in {took:.1f} s")
+        api_url = os.environ["PREFECT_API_URL"]
+        ui_url = server.ui_url if server is not None else prefect_ui_url(api_url)
         with temporary_settings({PREFECT_API_URL: api_url}):
-            db = connect()
-            from flows.webhooks import webhook_pass
-
-            relay = RelayLoop(db, webhooks=webhook_pass(db, config, key))
+            relay = RelayLoop(db, webhooks=webhook_pass(db, config, key), api_url=api_url)
             relay.start()
-            start_web(config, db, host=host, port=port, say=say)
             say(f"Prefect UI on {ui_url} (deployments, runs, artifacts, events)")
-            deployments = served_deployments(config, path)
             say(f"Serving {len(deployments)} deployments against {api_url} (Ctrl-C stops; nothing is lost)")
             serve(*deployments, pause_on_shutdown=False, print_starting_message=False)
         return 0
