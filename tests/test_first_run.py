@@ -115,6 +115,26 @@ def test_release_refuses_what_it_cannot_do_and_changes_nothing(workdir: Path, ca
     assert backlog_items() == 13
 
 
+def test_gather_lists_only_sources_with_news_unless_all(workdir: Path, capsys) -> None:
+    code, out, _ = run(capsys, "gather")
+    assert code == 0 and "Sources" in out and all(name in out for name in ("news", "blogs", "publications"))
+    code, out, _ = run(capsys, "gather")  # nothing new anywhere: one line says so, no table of 3 rows
+    assert code == 0 and "Sources" not in out and "blogs" not in out
+    assert "3 other source(s) fine with nothing new" in out and "syndicate gather --all" in out
+    code, out, _ = run(capsys, "gather", "--all")
+    assert code == 0 and "Sources" in out and all(name in out for name in ("news", "blogs", "publications"))
+    assert run_json(capsys, "gather")["sources"][0]["name"], "--json keeps every source"
+
+
+def test_gather_lists_the_first_sources_with_news_and_counts_the_rest(workdir: Path, capsys, monkeypatch) -> None:
+    from flows.cli import sources
+
+    monkeypatch.setattr(sources, "GATHER_ROWS", 1)
+    code, out, _ = run(capsys, "gather")
+    assert code == 0 and "and 2 more source(s) with new or updated items" in out
+    assert "other source(s) fine" not in out
+
+
 def test_gather_include_backlog_later_releases_what_the_first_gather_held_back(workdir: Path, capsys) -> None:
     run(capsys, "gather")
     again = run_json(capsys, "gather", "--include-backlog")

@@ -181,3 +181,25 @@ def test_the_gate_paces_each_host_but_not_across_hosts() -> None:
     # so the check is on the whole run: four requests to one host span at least three intervals
     assert len(same) == 4 and same[-1] - same[0] >= 3 * 0.019
     assert spread[-1] - spread[0] < 0.015
+
+
+def test_the_parse_pool_starts_for_a_first_gather_but_not_for_a_run_of_304s() -> None:
+    from dataclasses import replace
+
+    from connectors.sources import runner
+
+    items = "".join(f"<item><title>Item {n}</title><link>https://site.example/{n}</link>"
+                    f"<description>{'words ' * 20}</description></item>" for n in range(20))
+    big = f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
+    assert len(big) > runner.GatherLimits.inline_parse_bytes
+    count = runner.GatherLimits.pool_min_sources
+    with serve({f"/f{n}": conditional(big, f'"v{n}"') for n in range(count)}) as server:
+        sources = [feed(f"f{n}", server.url(f"/f{n}")) for n in range(count)]
+        shutdown()
+        first = fetch_sources(sources, {})
+        assert all(len(r.items) == 20 for r in first) and runner._pool is not None, "a first gather parses on every core"
+        shutdown()
+        again = fetch_sources(sources, {r.source: r.cursor for r in first})
+        assert all(r.not_modified for r in again) and runner._pool is None, "nothing to parse: no worker started"
+        changed = fetch_sources(sources, {r.source: replace(r.cursor, etag='"old"') for r in first})
+        assert all(len(r.items) == 20 for r in changed) and runner._pool is None, "a few bodies are parsed here"

@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import ClassVar
 
-import feedparser
-
 from compose.config import Source as SourceConfig
 
 from .base import Entry, Parsed, to_items, ungzip
@@ -58,6 +56,8 @@ class FeedSource:
     def _parse_with_feedparser(self, body: bytes, url: str, headers: Mapping[str, str]) -> Parsed:
         response_headers = {k: v for k, v in headers.items() if k.lower() not in ("content-encoding",)}
         response_headers.setdefault("content-location", url)
+        import feedparser  # here: most feeds never need it (`plain_xml`), and a run of 304s parses nothing
+
         try:
             result = feedparser.parse(body, response_headers=response_headers, sanitize_html=False,
                                       resolve_relative_uris=False)

@@ -36,6 +36,8 @@ class GatherLimits:
     concurrency = 64
     inline_parse_bytes = 2048  # bodies this small are parsed in the event loop: cheaper than a round trip
     pool_min_sources = 16  # fewer sources than this are parsed in this process (no worker pool to start)
+    inline_parse_first = 64  # a run that expects few bodies (validators sent) parses this many here before it
+    # starts the pool: 50 changed feeds of 500 cost about 0.3 s of parsing, less than starting the workers
     parse_timeout_s = 120.0
     per_host_interval_s = 0.001  # requests to one host start at least this far apart (a short accept queue drops bursts;
     # a SYN dropped anyway is redialled after `fetch.ClientLimits.redial_after_s`, not the kernel's 1 s)
@@ -57,7 +59,7 @@ def parse_body(config: SourceConfig, body: bytes, url: str, headers: Mapping[str
 
 
 def _warm() -> int:
-    """Start a worker: its parsers are imported by the forkserver preload (`connectors.sources`)."""
+    """Start a worker: its parsers are imported by the forkserver preload (`connectors.sources`, feedparser)."""
     return os.getpid()
 
 
@@ -68,7 +70,7 @@ def _get_pool(workers: int) -> ProcessPoolExecutor:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["connectors.sources"])
+            context.set_forkserver_preload(["connectors.sources", "feedparser"])
             _pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
             _pool_workers = workers
             for _ in range(workers):
@@ -121,15 +123,20 @@ async def afetch_sources(
     cursors = cursors or {}
     if parse_workers is None:  # a handful of sources parse faster here than a worker pool starts
         parse_workers = (os.cpu_count() or 1) if len(sources) >= GatherLimits.pool_min_sources or _pool else 0
-    pool = _get_pool(parse_workers) if parse_workers > 0 and sources else None
+    expected = sum(1 for source in sources if _expects_body(source, cursors.get(source.name)))
+    pool = _LazyPool(parse_workers, expected_bodies=expected) if parse_workers > 0 and sources else None
     limits = FetchLimits(total_timeout_s=timeout_s, max_bytes=max_bytes,
                          read_timeout_s=min(_DEFAULTS.read_timeout_s, timeout_s),
                          connect_timeout_s=min(_DEFAULTS.connect_timeout_s, timeout_s))
     gate = _Gate(concurrency, GatherLimits.per_host_interval_s)
     guard = OutboundGuard.trusting([str(source.url) for source in sources], allow_hosts)
-    async with make_client(concurrency, limits, guard=guard) as client:
-        tasks = [_gather_one(s, cursors.get(s.name), client, limits, pool, gate) for s in sources]
-        return list(await asyncio.gather(*tasks))
+    try:
+        async with make_client(concurrency, limits, guard=guard) as client:
+            tasks = [_gather_one(s, cursors.get(s.name), client, limits, pool, gate) for s in sources]
+            return list(await asyncio.gather(*tasks))
+    finally:
+        if pool is not None:
+            pool.settle()
 
 
 async def _gather_one(
@@ -137,7 +144,7 @@ async def _gather_one(
     cursor: SourceCursor | None,
     client,
     limits: FetchLimits,
-    pool: ProcessPoolExecutor | None,
+    pool: _LazyPool | None,
     gate: _Gate,
 ) -> FetchReport:
     url = cursor.url if cursor and cursor.url else str(source.url)
@@ -173,13 +180,61 @@ class _Gate:
             yield
 
 
-async def _parse(source: SourceConfig, fetched: Fetched, pool: ProcessPoolExecutor | None) -> Parsed:
-    if pool is None or len(fetched.body) <= GatherLimits.inline_parse_bytes:
+def _expects_body(source: SourceConfig, cursor: SourceCursor | None) -> bool:
+    """Whether a source will surely answer with a body: it has no validators to send (never
+    fetched, or fetched from a server that gives none)."""
+    return cursor is None or not (cursor.etag or cursor.last_modified)
+
+
+class _LazyPool:
+    """The parse worker pool of one run, started when it pays: at once when many sources will surely
+    send a body (a first gather), else after `GatherLimits.inline_parse_first` bodies were parsed
+    here. It starts in a thread (a forkserver that imports the parsers takes a while, and would
+    block the event loop); until it is ready, bodies are parsed here. A run where every source
+    answers 304 never starts a worker process."""
+
+    def __init__(self, workers: int, *, expected_bodies: int) -> None:
+        self.workers = workers
+        self.inline_left = 0 if expected_bodies >= GatherLimits.pool_min_sources else GatherLimits.inline_parse_first
+        self._ready: ProcessPoolExecutor | None = None
+        self._starting: threading.Thread | None = None
+        # bodies handed to the workers at once: the parse time limit then counts a parse and the one
+        # ahead of it, not the wait behind thousands of others (5,000 feeds timed out under load)
+        self.slots = asyncio.Semaphore(2 * workers)
+        if not self.inline_left:
+            self._start()
+
+    def _start(self) -> None:
+        if self._starting is None:
+            self._starting = threading.Thread(target=self._build, name="parse-pool", daemon=True)
+            self._starting.start()
+
+    def _build(self) -> None:
+        self._ready = _get_pool(self.workers)
+
+    def get(self) -> ProcessPoolExecutor | None:
+        """The pool, or None: parse this body here (the pool is not wanted yet, or not ready)."""
+        if self.inline_left:
+            self.inline_left -= 1
+            return None
+        self._start()
+        return self._ready
+
+    def settle(self) -> None:
+        """Wait for a pool still starting, so that no worker is left half made when the run ends."""
+        if self._starting is not None:
+            self._starting.join()
+
+
+async def _parse(source: SourceConfig, fetched: Fetched, pool: _LazyPool | None) -> Parsed:
+    executor = pool.get() if pool is not None and len(fetched.body) > GatherLimits.inline_parse_bytes else None
+    if pool is None or executor is None:
         return parse_body(source, fetched.body, fetched.url, fetched.headers)
     loop = asyncio.get_running_loop()
     try:
-        future = loop.run_in_executor(pool, parse_body, source, fetched.body, fetched.url, fetched.headers)
-        return await asyncio.wait_for(future, GatherLimits.parse_timeout_s)
+        async with pool.slots:
+            future = loop.run_in_executor(executor, parse_body, source, fetched.body, fetched.url, fetched.headers)
+            return await asyncio.wait_for(future, GatherLimits.parse_timeout_s)
     except TimeoutError:
         return Parsed(error=f"parsing took longer than {GatherLimits.parse_timeout_s:g} s",
                       hint="the response is unusually large or complex: check the URL")

@@ -24,14 +24,16 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
-
-import httpx
 
 from compose.urls import is_web_url
 from connectors.outbound import OutboundGuard, OutboundRefused, guarded_transport
 
 from .fetch import USER_AGENT
+
+if TYPE_CHECKING:
+    import httpx
 
 SIGNATURE_HEADER = "X-Hub-Signature"
 ALGORITHMS: dict[str, str] = {"sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
@@ -190,6 +192,8 @@ class HubClient:
     def __init__(self, client: httpx.Client | None = None, *, guard: OutboundGuard | None = None) -> None:
         """`guard` checks the address of every hub (a hub URL comes from a feed: an internal one is
         refused unless its host is a configured source or in `[fetch] allow_hosts`)."""
+        import httpx  # here, not at the top: a gather with no hub to ask never loads it
+
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(HubLimits.timeout_s, connect=HubLimits.connect_timeout_s),
             headers={"User-Agent": USER_AGENT}, follow_redirects=False, trust_env=False,
@@ -212,6 +216,8 @@ class HubClient:
         if not _http(hub, hub):
             return HubAnswer(False, error=f"the hub URL {hub!r} is not http(s)",
                              hint="the source advertises a hub syndicate cannot use: polling goes on")
+        import httpx
+
         try:
             response = self._client.post(hub, data=form)
         except OutboundRefused as refused:

@@ -4,7 +4,7 @@ and `backlog release` (what a source's first gather held back).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,10 +12,17 @@ from flows.cli import terminal
 from flows.cli.context import BY, Abort, as_json, config, database, now, person
 from flows.cli.status import source_health
 
+if TYPE_CHECKING:
+    from flows.stages.gather import SourceSummary
+
 BACKLOG_RELEASE = "syndicate backlog release [--source NAME] [--since DATE]"
+GATHER_ROWS = 20  # sources with news listed by `gather` (every failing or moved source is, whatever their number)
 
 
-def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", help="Treat what a new source already has as new (may flood subscribers).")] = False) -> None:
+def gather(
+    include_backlog: Annotated[bool, typer.Option("--include-backlog", help="Treat what a new source already has as new (may flood subscribers).")] = False,
+    every_source: Annotated[bool, typer.Option("--all", help="List every source, not only those with something to say.")] = False,
+) -> None:
     """Fetch every source once and report per source."""
     from flows.stages.gather import gather_sources
 
@@ -29,10 +36,27 @@ def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", he
         if every_source_failed:
             raise Abort(refusal)
         return
-    terminal.table("Sources", ["source", "section", "result", ("new", "number"), ("upd", "number"),
-                               ("HTTP", "number"), ("bytes", "number"), ("ms", "number")], [
-        (s.name, s.section, ("ok" + (" (not modified)" if s.not_modified else "")) if s.ok else "FAILED",
-         s.new, s.updated, s.status, f"{s.bytes:,}", round(s.elapsed_ms)) for s in summary.sources])
+    listed = [s for s in summary.sources if every_source or _has_news(s)]
+    hidden = 0
+    if not every_source and len(listed) > GATHER_ROWS:  # a first gather of 500 sources: the rows that matter
+        alarming = [s for s in listed if _alarming(s)]
+        news_only = [s for s in listed if not _alarming(s)]
+        shown = news_only[:max(GATHER_ROWS - len(alarming), 0)]
+        hidden = len(news_only) - len(shown)
+        keep = {s.name for s in alarming + shown}
+        listed = [s for s in listed if s.name in keep]
+    if listed:
+        terminal.table("Sources", ["source", "section", "result", ("new", "number"), ("upd", "number"),
+                                   ("HTTP", "number"), ("bytes", "number"), ("ms", "number")], [
+            (s.name, s.section, ("ok" + (" (not modified)" if s.not_modified else "")) if s.ok else "FAILED",
+             s.new, s.updated, s.status, f"{s.bytes:,}", round(s.elapsed_ms)) for s in listed])
+    if hidden:
+        terminal.say(f"and {hidden} more source(s) with new or updated items")
+    quiet = len(summary.sources) - len(listed) - hidden
+    if quiet:
+        not_modified = sum(1 for s in summary.sources if s.not_modified and not _has_news(s))
+        terminal.say(f"{quiet} other source(s) fine with nothing new ({not_modified} not modified); "
+                     "`syndicate gather --all` lists every source")
     for s in summary.sources:  # the full text where it has the width to read, not one word a line in a cell
         if s.moved_to:
             terminal.say(f"{s.name}: moved permanently to {s.moved_to}")
@@ -47,6 +71,16 @@ def gather(include_backlog: Annotated[bool, typer.Option("--include-backlog", he
                      f"subscribers. To include them: {BACKLOG_RELEASE}")
     if every_source_failed:
         raise Abort(f"{refusal} above")
+
+
+def _alarming(source: SourceSummary) -> bool:
+    """A source whose row is always shown: it failed, moved or was skipped."""
+    return bool(not source.ok or source.moved_to or source.skipped)
+
+
+def _has_news(source: SourceSummary) -> bool:
+    """A source worth a row of its own: it found something, failed, moved or was skipped."""
+    return bool(source.new or source.updated or not source.ok or source.moved_to or source.skipped)
 
 
 def sources_discover(url: Annotated[str, typer.Argument(metavar="URL")]) -> None:
