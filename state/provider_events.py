@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, func, select, update
+from sqlalchemy import CursorResult, Update, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from state import figures
@@ -60,15 +60,28 @@ def _int(value: object) -> int | None:
         return None
 
 
+#: The figures whose events only stamp their delivery (no error kept, no subscriber changed): the
+#: bulk of a webhook delivery, applied a statement per edition and figure (`_stamp_many`).
+_PLAIN = frozenset({"delivered", "opened", "clicked"})
+
+
 def apply_provider_events(session: Session, batch: Iterable[Mapping[str, Any]], *, now: datetime,
                           provider: str = "sendgrid") -> EventsReport:
     """Apply Event Webhook events once each (by `sg_event_id`). Every effect is itself idempotent too
-    (timestamps are only set when empty), since SendGrid may resend an event under a new id."""
+    (timestamps are only set when empty), since SendGrid may resend an event under a new id.
+
+    A delivery of 1,000 events costs a handful of statements, not thousands: the events are stored
+    in one INSERT, and the stamps of delivered, open and click events that name their subscriber
+    and edition (the custom arguments every email we send carries) in one UPDATE per edition and
+    figure; the rest (bounces, drops, deferrals, complaints, unsubscribes, events known only by
+    address) are applied one by one (`_apply_one`)."""
     items = [e for e in batch if isinstance(e, Mapping)]
     ids = [str(e["sg_event_id"]) for e in items if e.get("sg_event_id")]
     seen = set(session.scalars(select(ProviderEventRow.event_id).where(ProviderEventRow.event_id.in_(ids)))) if ids else set()
     applied = duplicates = unmatched = 0
     editions: dict[int, None] = {}
+    rows: list[dict[str, Any]] = []
+    plain: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for event in items:
         event_id = str(event.get("sg_event_id") or "")
         if not event_id:
@@ -79,16 +92,42 @@ def apply_provider_events(session: Session, batch: Iterable[Mapping[str, Any]], 
             continue
         seen.add(event_id)
         kind = str(event.get("event") or "")
-        session.add(ProviderEventRow(provider=provider, event_id=event_id, kind=kind, payload=dict(event),
-                                     received_at=now))
-        if _apply_one(session, event, kind, now=now):
+        rows.append({"provider": provider, "event_id": event_id, "kind": kind, "payload": dict(event),
+                     "received_at": now})
+        edition_id, subscriber_id, figure = _int(event.get("edition_id")), _int(event.get("subscriber_id")), \
+            _kind_of(kind, event)
+        if edition_id is not None and subscriber_id is not None and figure in _PLAIN:
+            plain.setdefault((edition_id, figure), []).append({"subscriber": subscriber_id, "at": _stamp(event, now)})
             applied += 1
-            edition_id = _int(event.get("edition_id"))
+            editions[edition_id] = None
+        elif _apply_one(session, event, kind, now=now):
+            applied += 1
             if edition_id is not None:
                 editions[edition_id] = None
         else:
             unmatched += 1
+    if rows:
+        session.execute(insert(ProviderEventRow), rows)
+    for (edition_id, figure), stamps in plain.items():
+        _stamp_many(session, edition_id, figure, stamps, now=now)
     return EventsReport(applied, duplicates, unmatched, tuple(editions))
+
+
+def _stamp(event: Mapping[str, Any], now: datetime) -> datetime:
+    return datetime.fromtimestamp(_int(event.get("timestamp")) or now.timestamp(), UTC)
+
+
+def _stamp_many(session: Session, edition_id: int, figure: str, stamps: list[dict[str, Any]], *,
+                now: datetime) -> None:
+    """Stamp one edition's deliveries with `figure`'s events (each only when still empty, the first
+    event winning) in one executemany, and count those newly stamped."""
+    column = STAMPS[figure]
+    table = DeliveryRow.__table__
+    statement = (update(table).where(table.c.edition_id == edition_id, table.c.subscriber_id == bindparam("subscriber"),
+                                     table.c[column].is_(None))
+                 .values({column: bindparam("at"), "updated_at": now}))
+    stamped = _dml(session, statement, stamps).rowcount or 0  # the drivers sum an executemany's rows (checked in tests)
+    figures.count_stamps(session, edition_id, {figure: stamped}, now=now)
 
 
 def _kind_of(kind: str, event: Mapping[str, Any]) -> str | None:
@@ -105,7 +144,7 @@ def _apply_one(session: Session, event: Mapping[str, Any], kind: str, *, now: da
             func.lower(SubscriberRow.email) == str(event["email"]).lower()))
     if subscriber_id is None:
         return False
-    stamp = datetime.fromtimestamp(_int(event.get("timestamp")) or now.timestamp(), UTC)
+    stamp = _stamp(event, now)
     figure = _kind_of(kind, event)
     if edition_id is not None and figure is not None:
         where = (DeliveryRow.subscriber_id == subscriber_id, DeliveryRow.edition_id == edition_id)
@@ -139,5 +178,5 @@ def _suppression(kind: str, event: Mapping[str, Any]) -> SubscriberStatus | None
     return _SUPPRESS.get(kind)
 
 
-def _dml(session: Session, statement: Update) -> CursorResult[Any]:
-    return cast(CursorResult[Any], session.execute(statement))
+def _dml(session: Session, statement: Update, params: list[dict[str, Any]] | None = None) -> CursorResult[Any]:
+    return cast(CursorResult[Any], session.execute(statement, params))

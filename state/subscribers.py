@@ -373,12 +373,13 @@ def unsubscribe(session: Session, email_or_id: str | int, *, reason: str, now: d
     row = find(session, email_or_id)
     if row is None:
         raise NotFound(f"there is no subscriber {email_or_id}")
-    if edition_id is not None:
-        figures.stamp(session, edition_id, row.id, "unsubscribes", at=now, now=now)
     if row.status not in LEFT:
         _set(row, SubscriberStatus.UNSUBSCRIBED, reason, now)
         audit(session, actor=by, action="unsubscribe", kind="subscriber", ident=row.id, now=now,
               reason=reason)
+    if edition_id is not None:  # last: the edition's counter row stays locked only until the commit
+        session.flush()
+        figures.stamp(session, edition_id, row.id, "unsubscribes", at=now, now=now)
     return row
 
 

@@ -73,6 +73,16 @@ def test_stale_timestamps_are_replays(keys):
 @pytest.fixture
 def sent(tmp_path):
     db = connect(f"sqlite:///{tmp_path}/t.db")
+    yield from _sent(db, tmp_path)
+
+
+@pytest.fixture
+def sent_anywhere(db, tmp_path):
+    """`sent`, on SQLite and on PostgreSQL."""
+    yield from _sent(db, tmp_path)
+
+
+def _sent(db, tmp_path):  # type: ignore[no-untyped-def]
     add_subscribers(db, 3)
     edition = make_edition(db)
     summary = deliver_edition(db, make_config(tmp_path), now=NOW, secret_key=SECRET)
@@ -124,3 +134,30 @@ def test_a_blocked_bounce_does_not_suppress(sent):
     with db.session() as session:
         provider_events.apply_provider_events(session, [_event("bounce", 1, "bl1", edition, type="blocked")], now=NOW)
         assert session.get(SubscriberRow, 1).status == SubscriberStatus.ACTIVE
+
+
+def test_a_large_batch_stamps_each_delivery_once_and_counts_exactly(sent_anywhere):
+    """The bulk of a delivery (delivered, open, click naming subscriber and edition) is applied in a
+    few statements: a second event for the same delivery stamps nothing and counts nothing, the
+    first event's time is kept, and the edition's counters equal the deliveries stamped."""
+    db, edition = sent_anywhere
+    batch = [_event("delivered", 1, "d1", edition), _event("delivered", 2, "d2", edition),
+             _event("delivered", 1, "d1-again", edition, timestamp=T + 999),  # the same delivery, a new event id
+             _event("open", 1, "o1", edition), _event("open", 3, "o3", edition), _event("click", 3, "c3", edition),
+             _event("delivered", 99, "d99", edition),  # no such delivery: stored, stamps nothing
+             _event("bounce", 2, "b2", edition, type="bounce", reason="550 no such user")]
+    with db.session() as session:
+        report = provider_events.apply_provider_events(session, batch, now=NOW)
+    assert (report.applied, report.duplicates, report.unmatched) == (8, 0, 0)
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ProviderEventRow)) == 8
+        figures = deliveries.edition_figures(session, edition)
+        assert {k: figures[k] for k in ("delivered", "opened", "clicked", "bounced")} == {
+            "delivered": 2, "opened": 2, "clicked": 1, "bounced": 1}
+        assert session.scalar(select(DeliveryRow.delivered_at).where(DeliveryRow.subscriber_id == 1)) == \
+            datetime.fromtimestamp(T + 60, UTC)
+        assert session.get(SubscriberRow, 2).status == SubscriberStatus.BOUNCED
+    with db.session() as session:
+        again = provider_events.apply_provider_events(session, batch, now=NOW)
+        assert (again.applied, again.duplicates) == (0, 8)
+        assert deliveries.edition_figures(session, edition)["delivered"] == 2

@@ -11,6 +11,7 @@ feed, the SendGrid Event Webhook, the WebSub callback, the static files and the 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -155,15 +156,25 @@ _PRIVATE = frozenset({"/login", "/logout"})
 _PRIVATE_PREFIXES = ("/desk", "/setup/", "/confirm/", "/unsubscribe/")
 
 
+#: Where `serve_web` hands its worker processes the config (they start afresh, by import).
+WORKER_CONFIG_ENV = "SYNDICATE_WEB_WORKER_CONFIG"
+
+
 def serve_web(config: Config, db: Database, secret_key: str | None = None, host: str = "127.0.0.1", port: int = 8000,
-              *, https: bool = False) -> None:
-    """Run the web app until interrupted (`syndicate web [--host] [--port]`). Without `secret_key`, the
-    ledger's (SYNDICATE_SECRET_KEY, else the key kept beside the ledger); a key that would break links
-    already sent is refused (`state.secret_key.SecretKeyError`)."""
+              *, https: bool = False, workers: int = 1) -> None:
+    """Run the web app until interrupted (`syndicate web [--host] [--port] [--workers]`). Without
+    `secret_key`, the ledger's (SYNDICATE_SECRET_KEY, else the key kept beside the ledger); a key that
+    would break links already sent is refused (`state.secret_key.SecretKeyError`).
+
+    `workers` > 1 runs that many uvicorn worker processes on the one socket (a Python process uses
+    one core): each builds its own app (`worker_app`) from this `config` (passed as JSON in the
+    environment) and the same environment, so the same ledger and key."""
     import uvicorn
 
     from state.secret_key import check_signing_key, load_secret_key, signing_key
 
+    if workers < 1:
+        raise ValueError(f"--workers must be 1 or more (got {workers})")
     if secret_key is None:
         secret_key = signing_key(db, now=_utc_now())
     else:
@@ -172,8 +183,35 @@ def serve_web(config: Config, db: Database, secret_key: str | None = None, host:
 
     from web.access_log import quiet_tokens
 
-    settings = uvicorn.Config(create_app(config=config, db=db, secret_key=secret_key, https=https), host=host,
-                              port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    if workers == 1:
+        settings = uvicorn.Config(create_app(config=config, db=db, secret_key=secret_key, https=https), host=host,
+                                  port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    else:
+        db.dispose()  # the workers open their own connections
+        os.environ[WORKER_CONFIG_ENV] = json.dumps({"config": config.model_dump(mode="json"), "https": https})
+        settings = uvicorn.Config("web.app:worker_app", factory=True, workers=workers, host=host, port=port,
+                                  proxy_headers=True, forwarded_allow_ips="127.0.0.1")
     quiet_tokens()  # after uvicorn.Config, which configures logging: tokens never reach the access log
     with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run does: Ctrl-C is a normal stop
-        uvicorn.Server(settings).run()
+        if workers == 1:
+            uvicorn.Server(settings).run()
+        else:
+            from uvicorn.supervisors import Multiprocess
+
+            sock = settings.bind_socket()
+            Multiprocess(settings, sockets=[sock]).run()
+
+
+def worker_app() -> FastAPI:
+    """The app of one `syndicate web --workers N` process: the config and https setting its parent
+    hands over (`WORKER_CONFIG_ENV`), the ledger and key of the environment."""
+    from state.db import connect
+    from state.secret_key import signing_key
+    from web.access_log import quiet_tokens
+
+    settings = json.loads(os.environ[WORKER_CONFIG_ENV])
+    db = connect()
+    app = create_app(config=Config.model_validate(settings["config"]), db=db, secret_key=signing_key(db, now=_utc_now()),
+                     https=bool(settings["https"]))
+    quiet_tokens()
+    return app

@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 from email_validator import EmailNotValidError
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
 from sqlalchemy import Select, select
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
@@ -294,6 +295,12 @@ async def sendgrid_events(request: Request) -> Response:
         verify_event_webhook(key, raw, signature, timestamp, now=app.now().timestamp())
     except WebhookRejected as exc:
         return PlainTextResponse(str(exc), status_code=403)
+    # parsing and the ledger's work in a thread: the event loop keeps answering other requests meanwhile
+    return await run_in_threadpool(_apply_events, app, raw)
+
+
+def _apply_events(app: WebApp, raw: bytes) -> Response:
+    """Apply a verified webhook body: 400 unless a JSON array of events."""
     try:
         events = json.loads(raw)
     except ValueError:

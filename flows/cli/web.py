@@ -16,6 +16,7 @@ def web(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
     https: Annotated[bool, typer.Option("--https", help="Served behind https: mark cookies Secure.")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes (one core each).")] = 1,
 ) -> None:
     """Serve the review desk for staff and the public endpoints (unsubscribe, archive, webhooks)."""
     from flows.settings import signing_key
@@ -24,7 +25,7 @@ def web(
     cfg, db = config(), database()
     key = signing_key(db, now=now())
     terminal.say(f"review desk on http://{host}:{port}/desk (staff accounts: `syndicate staff add EMAIL --role ...`)")
-    serve_web(cfg, db, key, host=host, port=port, https=https)
+    serve_web(cfg, db, key, host=host, port=port, https=https, workers=workers)
 
 
 def serve(
