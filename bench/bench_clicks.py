@@ -26,13 +26,9 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +44,7 @@ from tests.helpers import desk_data  # noqa: E402
 from tests.helpers.postgres import ThrowawayPostgres  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
+import web_server  # noqa: E402
 from record import Figure, write  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789abcdef"
@@ -65,12 +62,6 @@ end
 PACED_CONNECTIONS = 28  # each pausing 10 ms after an answer: about 2,000 requests a second in all
 # wrk keeps each connection busy; `delay` paces every connection: `connections` * 1000 / `pace_ms` a second at most
 PACED = "delay = function() return %d end"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _prepare(url: str, folder: Path, flush_seconds: float) -> tuple[Path, list[str]]:
@@ -95,23 +86,7 @@ def _prepare(url: str, folder: Path, flush_seconds: float) -> tuple[Path, list[s
 
 def _start(url: str, config_file: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SYNDICATE_DATABASE_URL": url, "SYNDICATE_SECRET_KEY": SECRET}
-    server = subprocess.Popen([sys.executable, "-m", "flows.cli", "--config", str(config_file), "web", "--port",
-                               str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/brand.css", timeout=1).read()
-            return server
-        except OSError:
-            if server.poll() is not None:
-                raise RuntimeError(f"syndicate web exited: {server.stderr.read().decode()[-2000:]}") from None
-            time.sleep(0.2)
-    raise RuntimeError("syndicate web did not answer within 60 s")
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    server.send_signal(signal.SIGTERM)
-    server.wait(timeout=60)
+    return web_server.start(config_file, port, env, config_file.parent / f"server-{port}.log", timeout_s=60)
 
 
 def _wrk(port: int, paths: list[str], seconds: int, connections: int, folder: Path,
@@ -172,14 +147,14 @@ def run(url: str, label: str, flush_seconds: float, *, seconds: int, connections
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         config_file, paths = _prepare(url, folder, flush_seconds)
-        ports = [_free_port() for _ in range(workers)]
+        ports = [web_server.free_port() for _ in range(workers)]
         servers = [_start(url, config_file, port) for port in ports]
         try:
             saturated = _load(ports, paths, seconds, connections, folder)
             paced = _load(ports, paths, seconds, PACED_CONNECTIONS // workers, folder, pace_ms=10)
         finally:
             for server in servers:
-                _stop(server)
+                web_server.stop(server)
         counted = _clicks(url)
         requests = int(saturated["requests"] + paced["requests"])
         # wrk leaves out of its count the requests still in flight when it stops (one per connection at most)

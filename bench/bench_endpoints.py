@@ -33,8 +33,6 @@ import asyncio
 import base64
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +49,7 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH_DIR))
 
+import web_server  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from record import Figure, write  # noqa: E402
@@ -270,30 +269,10 @@ def prepare(url: str, folder: Path, subscribers: int, now: datetime) -> Site:
     return Site(url, config_file, edition_id, ids, "bench-websub-token", "bench-websub-secret-0123456789")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start(site: Site, port: int, public_key: str, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SYNDICATE_DATABASE_URL": site.url, "SYNDICATE_SECRET_KEY": SECRET,
            "SENDGRID_WEBHOOK_PUBLIC_KEY": public_key}
-    command = [sys.executable, "-m", "flows.cli", "--config", str(site.config_file), "web", "--port", str(port)]
-    if workers > 1:
-        command += ["--workers", str(workers)]
-    log = (site.config_file.parent / "server.log").open("wb")  # a file: a full pipe would stall the server
-    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.monotonic() + 180  # worker processes import everything afresh: slow on a loaded machine
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/brand.css", timeout=1).read()
-            return server
-        except OSError:
-            if server.poll() is not None:
-                raise RuntimeError(f"syndicate web exited: {server_log(site)[-2000:]}") from None
-            time.sleep(0.2)
-    raise RuntimeError("syndicate web did not answer within 180 s")
+    return web_server.start(site.config_file, port, env, site.config_file.parent / "server.log", workers=workers)
 
 
 def settle(port: int, limit_s: float = 60) -> None:
@@ -313,15 +292,6 @@ def settle(port: int, limit_s: float = 60) -> None:
 
 def server_log(site: Site) -> str:
     return (site.config_file.parent / "server.log").read_text("utf-8", "replace")
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
 
 
 def count(url: str, query: Callable[[], object]) -> int:
@@ -406,7 +376,7 @@ def main() -> None:
             started = time.monotonic()
             site = prepare(postgres.url(postgres.create("syndicate_bench")), Path(tmp), args.subscribers, now)
             print(f"seeded {args.subscribers:,} subscribers in {time.monotonic() - started:.0f} s", flush=True)
-            port = free_port()
+            port = web_server.free_port()
             server = start(site, port, public_key, args.workers)
             try:
                 ids = site.subscriber_ids
@@ -428,7 +398,7 @@ def main() -> None:
                 runs["webhook"] = load.summary()
                 print("webhook", json.dumps(runs["webhook"]), flush=True)
             finally:
-                stop(server)
+                web_server.stop(server)
                 log = server_log(site).splitlines()
                 errors = Counter(line[:200] for line in log if line and not line.startswith((" ", "INFO", "Traceback"))
                                  and "Error" in line)
