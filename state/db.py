@@ -4,8 +4,9 @@
 `./var/syndicate.db`) and brings its schema up to date with Alembic, so every command works on
 a fresh machine. PostgreSQL URLs use psycopg 3.
 
-Checking the schema costs two small statements (is there an alembic_version table, and what it holds): the revision the database holds against the head read from
-the migration files (parsed, not run). Alembic itself (about half a second to import) is loaded
+Checking the schema costs two small statements (is there an alembic_version table, and what it
+holds): the revision the database holds against the head read from the migration files (parsed,
+not run). Alembic itself (about half a second to import) is loaded
 only when they differ, to upgrade.
 """
 
