@@ -20,11 +20,11 @@ Rates: properties of `EditionFigures` (`compose.figures`, where each rate is def
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import CursorResult, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -180,6 +180,25 @@ def stamp(session: Session, edition_id: int, subscriber_id: int, figure: str, *,
     stamped = int(getattr(result, "rowcount", 0) or 0)
     count_stamps(session, edition_id, {figure: stamped}, now=now)
     return bool(stamped)
+
+
+def stamp_many(session: Session, edition_id: int, figure: str, stamps: Sequence[tuple[int, datetime, datetime]]) -> int:
+    """`stamp` for many deliveries of one edition at once: each (subscriber id, event time, now)
+    stamps that subscriber's delivery when its stamp is still empty (the first one winning), in
+    one executemany, and those newly stamped are counted in one counter update. Returns how many
+    were new. Does not commit."""
+    if not stamps:
+        return 0
+    column = STAMPS[figure]
+    table = DeliveryRow.__table__
+    statement = (update(table).where(table.c.edition_id == edition_id, table.c.subscriber_id == bindparam("subscriber"),
+                                     table.c[column].is_(None))
+                 .values({column: bindparam("at"), "updated_at": bindparam("now")}))
+    rows = [{"subscriber": subscriber_id, "at": at, "now": now} for subscriber_id, at, now in stamps]
+    result = cast(CursorResult[Any], session.execute(statement, rows))
+    stamped = int(result.rowcount or 0)  # the drivers sum an executemany's rows (checked in tests)
+    count_stamps(session, edition_id, {figure: stamped}, now=max(now for _, _, now in stamps))
+    return stamped
 
 
 def settle(session: Session, edition_id: int, *, now: datetime) -> None:
