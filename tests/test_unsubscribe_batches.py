@@ -1,5 +1,5 @@
 """One-click unsubscribes written many to a transaction (`state.subscribers.unsubscribe_many`, and
-`web.public.Unsubscribes`, which groups the requests of one web process): the same ledger as one
+`web.public.unsubscribes`, a `web.group_commit.GroupCommit`, which groups the requests of one web process): the same ledger as one
 `unsubscribe` at a time, each request answered after its own commit, and two processes' writers at
 once on PostgreSQL neither deadlock nor lose a count."""
 
@@ -24,7 +24,7 @@ from state.models import (
     SubscriberStatus,
 )
 from state.subscribers import UnsubscribeAsk, unsubscribe, unsubscribe_many
-from web.public import Unsubscribes
+from web.public import unsubscribes
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 
@@ -86,7 +86,7 @@ def test_a_batch_leaves_the_ledger_as_one_unsubscribe_at_a_time(db):
 
 def test_each_request_is_answered_after_its_commit_and_a_failing_one_fails_alone(db, monkeypatch):
     edition = _ledger(db, 6)
-    writer = Unsubscribes(db)
+    writer = unsubscribes(db)
     real = unsubscribe_many
 
     def refuses_reader_3(session, asks):
@@ -120,7 +120,7 @@ def test_two_web_processes_writing_at_once_neither_deadlock_nor_lose_a_count(db)
 
     def worker(n: int) -> None:
         own = connect(url)
-        writer = Unsubscribes(own)
+        writer = unsubscribes(own)
         ids = list(range(1, readers + 1)) if n == 0 else list(range(readers, 0, -1))
 
         async def load() -> None:

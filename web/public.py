@@ -3,10 +3,8 @@ opt-in), the archive of sent editions with its RSS feed, the SendGrid Event Webh
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import format_datetime
@@ -15,6 +13,7 @@ from xml.sax.saxutils import escape
 from email_validator import EmailNotValidError
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
 from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -46,6 +45,7 @@ from state.subscribers import (
     subscribe_pending,
     unsubscribe_many,
 )
+from web.group_commit import GroupCommit
 from web.render import WebApp, app_of, message, neutral_tokens, page
 from web.security import EMAIL_CSP, BodyLimits, RateLimit, csrf_form
 
@@ -80,7 +80,7 @@ async def unsubscribe_page(request: Request, token: str) -> Response:
 async def unsubscribe_now(request: Request, token: str) -> Response:
     """RFC 8058 one-click (body `List-Unsubscribe=One-Click`, from a mail client) or the page's button:
     no sign-in, no CSRF token (the signed link is the proof), no second step. Answered once the
-    unsubscribe is committed (`Unsubscribes`: many to a transaction when they arrive together)."""
+    unsubscribe is committed (`unsubscribes`: many to a transaction when they arrive together)."""
     app = app_of(request)
     now = app.now()
     try:
@@ -88,73 +88,22 @@ async def unsubscribe_now(request: Request, token: str) -> Response:
     except TokenError as exc:
         return _unsubscribe_error(request, exc)
     reason = f"unsubscribe link (edition {edition_id})" if edition_id else "unsubscribe link"
-    writer: Unsubscribes = request.app.state.unsubscribes
+    writer: GroupCommit[UnsubscribeAsk, bool] = request.app.state.unsubscribes
     if not await writer.run(UnsubscribeAsk(subscriber_id, reason=reason, now=now, edition_id=edition_id or None)):
         return message(request, "This unsubscribe link does not work",
                        "We have no subscriber for this link any more: you will not get the newsletter.", status=400)
     return page(request, "unsubscribe.html", {"token": token, "done": True})
 
 
-class Unsubscribes:
-    """The one-click unsubscribes of one web process, written many to a transaction (group commit).
+def unsubscribes(db: Database) -> GroupCommit[UnsubscribeAsk, bool]:
+    """The one-click unsubscribes of one web process, written many to a transaction (`GroupCommit`):
+    the edition's counter row is locked once a transaction, not once a request. True for each
+    subscriber found."""
 
-    A request waits for its own unsubscribe's commit, as before: nothing is answered before it is
-    in the ledger. While one transaction is being written, the unsubscribes that arrive queue, and
-    the next transaction takes them all (up to `most`): under load a few statements and one commit
-    serve dozens of requests, and the edition's counter row is locked once a transaction, not once
-    a request (it serialised every unsubscribe of an edition on its commit). Alone, a request gets
-    its own transaction at once. If a shared transaction fails, each of its unsubscribes is tried
-    again in its own, so one bad request fails alone. The writing is done in a thread of its own,
-    started when work arrives and ended when there is none; a client that leaves does not stop it."""
+    def write(session: Session, asks: Sequence[UnsubscribeAsk]) -> list[bool]:
+        return [row is not None for row in unsubscribe_many(session, asks)]
 
-    most = 500
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._lock = threading.Lock()
-        self._queue: list[tuple[UnsubscribeAsk, asyncio.AbstractEventLoop, asyncio.Future[bool]]] = []
-        self._writing = False
-
-    async def run(self, ask: UnsubscribeAsk) -> bool:
-        """Unsubscribe (committed when this returns); False for an unknown subscriber."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[bool] = loop.create_future()
-        with self._lock:
-            self._queue.append((ask, loop, done))
-            start, self._writing = not self._writing, True
-        if start:
-            threading.Thread(target=self._write, name="unsubscribes", daemon=True).start()
-        return await done
-
-    def _write(self) -> None:
-        while True:
-            with self._lock:
-                batch, self._queue = self._queue[:self.most], self._queue[self.most:]
-                if not batch:
-                    self._writing = False
-                    return
-            outcomes = self._commit([ask for ask, _, _ in batch])
-            for (_, loop, done), outcome in zip(batch, outcomes, strict=True):
-                with contextlib.suppress(RuntimeError):  # its event loop is closed: nobody waits for it
-                    loop.call_soon_threadsafe(_settle, done, outcome)
-
-    def _commit(self, asks: list[UnsubscribeAsk]) -> list[bool | BaseException]:
-        try:
-            with self.db.session() as session:
-                return [row is not None for row in unsubscribe_many(session, asks)]
-        except Exception as exc:  # noqa: BLE001 (handed to the request that waits for it, which raises it)
-            if len(asks) == 1:
-                return [exc]
-        return [self._commit([ask])[0] for ask in asks]
-
-
-def _settle(done: asyncio.Future[bool], outcome: bool | BaseException) -> None:
-    if done.done():  # its request was cancelled
-        return
-    if isinstance(outcome, BaseException):
-        done.set_exception(outcome)
-    else:
-        done.set_result(outcome)
+    return GroupCommit(db, write, name="unsubscribes")
 
 
 # --- subscribe and confirm ------------------------------------------------------------------------------
