@@ -184,19 +184,23 @@ def stamp(session: Session, edition_id: int, subscriber_id: int, figure: str, *,
 
 def stamp_many(session: Session, edition_id: int, figure: str, stamps: Sequence[tuple[int, datetime, datetime]]) -> int:
     """`stamp` for many deliveries of one edition at once: each (subscriber id, event time, now)
-    stamps that subscriber's delivery when its stamp is still empty (the first one winning), in
-    one executemany, and those newly stamped are counted in one counter update. Returns how many
-    were new. Does not commit."""
+    stamps that subscriber's delivery when its stamp is still empty (the first one for a
+    subscriber winning), in one executemany in subscriber order (two transactions lock the
+    deliveries they share in the same order), and those newly stamped are counted in one counter
+    update. Returns how many were new. Does not commit."""
     if not stamps:
         return 0
     column = STAMPS[figure]
     table = DeliveryRow.__table__
+    first: dict[int, tuple[datetime, datetime]] = {}
+    for subscriber_id, at, now in stamps:
+        first.setdefault(subscriber_id, (at, now))
     statement = (update(table).where(table.c.edition_id == edition_id, table.c.subscriber_id == bindparam("subscriber"),
                                      table.c[column].is_(None))
                  .values({column: bindparam("at"), "updated_at": bindparam("now")}))
-    rows = [{"subscriber": subscriber_id, "at": at, "now": now} for subscriber_id, at, now in stamps]
-    result = cast(CursorResult[Any], session.execute(statement, rows))
-    stamped = int(result.rowcount or 0)  # the drivers sum an executemany's rows (checked in tests)
+    result = cast(CursorResult[Any], session.execute(
+        statement, [{"subscriber": s, "at": at, "now": now} for s, (at, now) in sorted(first.items())]))
+    stamped = int(result.rowcount or 0)  # an executemany's rows summed by the drivers (checked in tests)
     count_stamps(session, edition_id, {figure: stamped}, now=max(now for _, _, now in stamps))
     return stamped
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, bindparam, func, insert, select, update
+from sqlalchemy import CursorResult, Update, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from state import figures
@@ -120,14 +120,8 @@ def _stamp(event: Mapping[str, Any], now: datetime) -> datetime:
 def _stamp_many(session: Session, edition_id: int, figure: str, stamps: list[dict[str, Any]], *,
                 now: datetime) -> None:
     """Stamp one edition's deliveries with `figure`'s events (each only when still empty, the first
-    event winning) in one executemany, and count those newly stamped."""
-    column = STAMPS[figure]
-    table = DeliveryRow.__table__
-    statement = (update(table).where(table.c.edition_id == edition_id, table.c.subscriber_id == bindparam("subscriber"),
-                                     table.c[column].is_(None))
-                 .values({column: bindparam("at"), "updated_at": now}))
-    stamped = _dml(session, statement, stamps).rowcount or 0  # the drivers sum an executemany's rows (checked in tests)
-    figures.count_stamps(session, edition_id, {figure: stamped}, now=now)
+    event winning) in one statement (`figures.stamp_many`), and count those newly stamped."""
+    figures.stamp_many(session, edition_id, figure, [(stamp["subscriber"], stamp["at"], now) for stamp in stamps])
 
 
 def _kind_of(kind: str, event: Mapping[str, Any]) -> str | None:
