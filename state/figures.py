@@ -182,12 +182,14 @@ def stamp(session: Session, edition_id: int, subscriber_id: int, figure: str, *,
     return bool(stamped)
 
 
-def stamp_many(session: Session, edition_id: int, figure: str, stamps: Sequence[tuple[int, datetime, datetime]]) -> int:
+def stamp_many(session: Session, edition_id: int, figure: str, stamps: Sequence[tuple[int, datetime, datetime]], *,
+               count: bool = True) -> int:
     """`stamp` for many deliveries of one edition at once: each (subscriber id, event time, now)
     stamps that subscriber's delivery when its stamp is still empty (the first one for a
     subscriber winning), in one executemany in subscriber order (two transactions lock the
     deliveries they share in the same order), and those newly stamped are counted in one counter
-    update. Returns how many were new. Does not commit."""
+    update (unless `count` is False: the caller counts them with `count_stamps`, in this
+    transaction). Returns how many were new. Does not commit."""
     if not stamps:
         return 0
     column = STAMPS[figure]
@@ -201,7 +203,8 @@ def stamp_many(session: Session, edition_id: int, figure: str, stamps: Sequence[
     result = cast(CursorResult[Any], session.execute(
         statement, [{"subscriber": s, "at": at, "now": now} for s, (at, now) in sorted(first.items())]))
     stamped = int(result.rowcount or 0)  # an executemany's rows summed by the drivers (checked in tests)
-    count_stamps(session, edition_id, {figure: stamped}, now=max(now for _, _, now in stamps))
+    if count:
+        count_stamps(session, edition_id, {figure: stamped}, now=max(now for _, _, now in stamps))
     return stamped
 
 

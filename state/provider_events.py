@@ -108,8 +108,11 @@ def apply_provider_events(session: Session, batch: Iterable[Mapping[str, Any]], 
             unmatched += 1
     if rows:
         session.execute(insert(ProviderEventRow), rows)
-    for (edition_id, figure), stamps in plain.items():
-        _stamp_many(session, edition_id, figure, stamps, now=now)
+    counted: dict[int, dict[str, int]] = {}
+    for (edition_id, figure), stamps in sorted(plain.items()):
+        counted.setdefault(edition_id, {})[figure] = _stamp_many(session, edition_id, figure, stamps, now=now)
+    for edition_id, counts in sorted(counted.items()):  # last: each counter row stays locked only until the commit
+        figures.count_stamps(session, edition_id, counts, now=now)
     return EventsReport(applied, duplicates, unmatched, tuple(editions))
 
 
@@ -117,11 +120,12 @@ def _stamp(event: Mapping[str, Any], now: datetime) -> datetime:
     return datetime.fromtimestamp(_int(event.get("timestamp")) or now.timestamp(), UTC)
 
 
-def _stamp_many(session: Session, edition_id: int, figure: str, stamps: list[dict[str, Any]], *,
-                now: datetime) -> None:
+def _stamp_many(session: Session, edition_id: int, figure: str, stamps: list[dict[str, Any]], *, now: datetime) -> int:
     """Stamp one edition's deliveries with `figure`'s events (each only when still empty, the first
-    event winning) in one statement (`figures.stamp_many`), and count those newly stamped."""
-    figures.stamp_many(session, edition_id, figure, [(stamp["subscriber"], stamp["at"], now) for stamp in stamps])
+    event winning) in one executemany (`figures.stamp_many`); how many were newly stamped, counted
+    by the caller once per edition after every stamp (one counter update, the hot row locked last)."""
+    return figures.stamp_many(session, edition_id, figure, [(s["subscriber"], s["at"], now) for s in stamps],
+                              count=False)
 
 
 def _kind_of(kind: str, event: Mapping[str, Any]) -> str | None:
