@@ -160,3 +160,27 @@ def test_stamp_many_counts_only_deliveries_newly_stamped(db, readers):
         assert figures.stamp_many(session, edition, "unsubscribes", []) == 0
     with db.session() as session:
         assert figures.edition_figures(session, edition).unsubscribes == readers
+
+
+def test_the_one_click_post_counts_the_edition_once_and_refuses_an_unknown_reader(db, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from compose.signing import unsubscribe_token
+    from tests.helpers import desk_data
+    from web.app import create_app
+
+    edition = _ledger(db, 2)
+    secret = "test-secret-key-0123456789abcdef"
+    app = create_app(config=desk_data.example_config(tmp_path), db=db, secret_key=secret, now=lambda: NOW)
+    client = TestClient(app)
+    link = f"/unsubscribe/{unsubscribe_token(secret, subscriber_id=1, edition_id=edition, now=NOW)}"
+    for _ in range(2):  # clicked twice: counted once
+        answer = client.post(link, content=b"List-Unsubscribe=One-Click",
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert answer.status_code == 200 and "You are unsubscribed" in answer.text
+    gone = client.post(f"/unsubscribe/{unsubscribe_token(secret, subscriber_id=77, edition_id=edition, now=NOW)}")
+    assert gone.status_code == 400 and "no subscriber for this link" in gone.text
+    with db.session() as session:
+        assert _trace(session, 1, edition)[0] == SubscriberStatus.UNSUBSCRIBED
+        assert _trace(session, 2, edition)[0] == SubscriberStatus.ACTIVE
+        assert figures.edition_figures(session, edition).unsubscribes == 1
