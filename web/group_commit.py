@@ -57,7 +57,10 @@ class GroupCommit(Generic[T, R]):
                 if not batch:
                     self._writing = False
                     return
-            outcomes = self._commit([item for item, _, _ in batch])
+            try:
+                outcomes = self._commit([item for item, _, _ in batch])
+            except BaseException as exc:  # noqa: BLE001 (this thread must go on: a request must not wait forever)
+                outcomes = [exc] * len(batch)
             for (_, loop, done), outcome in zip(batch, outcomes, strict=True):
                 with contextlib.suppress(RuntimeError):  # its event loop is closed: nobody waits for it
                     loop.call_soon_threadsafe(_settle, done, outcome)
