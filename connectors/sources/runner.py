@@ -26,7 +26,7 @@ from connectors.outbound import OutboundGuard
 
 from .base import Parsed
 from .fetch import Fetched, FetchLimits, fetch, make_client
-from .registry import SOURCES
+from .registry import SOURCES, parse_body
 from .websub import discover
 
 
@@ -44,23 +44,12 @@ class GatherLimits:
 
 
 _DEFAULTS = FetchLimits()
+# Imported once by the forkserver, and so already there in every worker it forks: the parsers (`parse_body`'s
+# module, without the HTTP client: a worker never fetches) and feedparser (for feeds the fast path cannot read)
+_PRELOAD = ("connectors.sources.registry", "feedparser")
 _pool: ProcessPoolExecutor | None = None
 _pool_workers = 0
 _pool_lock = threading.Lock()
-
-
-def parse_body(config: SourceConfig, body: bytes, url: str, headers: Mapping[str, str]) -> Parsed:
-    """Parse one fetched body with the source's kind (runs in a worker process). Never raises."""
-    try:
-        return SOURCES[config.kind](config).parse(body, url=url, headers=headers)
-    except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the other sources
-        return Parsed(error=f"could not parse the response: {exc!r}",
-                      hint="this looks like a bug in syndicate: please report it with the source URL")
-
-
-def _warm() -> int:
-    """Start a worker: its parsers are imported by the forkserver preload (`connectors.sources`, feedparser)."""
-    return os.getpid()
 
 
 def _get_pool(workers: int) -> ProcessPoolExecutor:
@@ -70,11 +59,11 @@ def _get_pool(workers: int) -> ProcessPoolExecutor:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["connectors.sources", "feedparser"])
+            context.set_forkserver_preload(list(_PRELOAD))
             _pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
             _pool_workers = workers
             for _ in range(workers):
-                _pool.submit(_warm)
+                _pool.submit(os.getpid)  # start each worker now
         return _pool
 
 
