@@ -213,7 +213,10 @@ def _peer_reader(urls: list[str], database: str) -> None:
     with contextlib.closing(make_reader(database)) as feeds:
         for url in urls:
             feeds.add_feed(url, exist_ok=True)
-        feeds.update_feeds(workers=32)
+        # scheduled=False: every feed, as `syndicate gather` fetches every source. By default reader
+        # updates only the feeds due by its own schedule (an hour after the last update), so a second
+        # run right after the first asked the farm for nothing and measured no work at all.
+        feeds.update_feeds(workers=32, scheduled=False)
 
 
 def _peer(name: str, urls: list[str], work: Path) -> Run:
@@ -313,13 +316,14 @@ def main() -> int:
                 scaled[feeds] = _syndicate_runs(work, base, feeds, attempts_304=3 if feeds == args.feeds else 1)
                 if feeds == args.feeds and not args.skip_peers:
                     urls = [f"{base}/feeds/{i}.xml" for i in range(feeds)]
-                    peers["loop"] = _peer("loop", urls, work)
-                    print(f"  sequential loop: {peers['loop'].seconds:.2f} s, CPU {peers['loop'].cpu_s:.2f} s", flush=True)
-                    peers["reader_cold"] = _peer("reader", urls, work)
-                    peers["reader_not_modified"] = _peer("reader", urls, work)
-                    print(f"  reader: cold {peers['reader_cold'].seconds:.2f} s (CPU {peers['reader_cold'].cpu_s:.2f} s), "
-                          f"nothing changed {peers['reader_not_modified'].seconds:.2f} s "
-                          f"(CPU {peers['reader_not_modified'].cpu_s:.2f} s)", flush=True)
+                    for name, peer in (("loop", "loop"), ("reader_cold", "reader"), ("reader_not_modified", "reader")):
+                        _farm_call(base, "/stats/reset", "POST")
+                        peers[name] = _peer(peer, urls, work)
+                        served = _farm_call(base, "/stats")
+                        if served["requests"] < feeds:  # a peer that skips feeds does less work: no baseline
+                            raise SystemExit(f"the peer {name} asked for {served['requests']} of {feeds} feeds")
+                        print(f"  {name}: {peers[name].seconds:.2f} s, CPU {peers[name].cpu_s:.2f} s "
+                              f"({_served(base)})", flush=True)
     runs = scaled[args.feeds]
     peak = max(runs[k].peak_mb for k in ("cold", "not_modified", "changed_50"))
     figures = [
