@@ -85,14 +85,15 @@ def time_build(db: Database, config: Config, runs: int) -> list[float]:
 
 def time_candidates(db: Database, runs: int) -> tuple[list[float], int]:
     """The floor under the build: reading the items waiting for the next edition, which it must
-    all see (to count what each section leaves out, and warn about links no email can carry)."""
-    from state.editions import candidate_items
+    all see (to count what each section leaves out, and warn about links no email can carry): their
+    headlines (`candidate_headlines`), as the build reads them; it reads whole only those it carries."""
+    from state.editions import candidate_headlines
 
     times, count = [], 0
     for _ in range(runs + 1):
         with db.sessions() as session:
             started = time.perf_counter()
-            count = len(candidate_items(session, now=NOW))
+            count = len(candidate_headlines(session, now=NOW))
             times.append((time.perf_counter() - started) * 1000)
     return times[1:], count
 

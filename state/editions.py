@@ -89,17 +89,43 @@ def _candidates(session: Session, *columns: Any, now: datetime) -> Select[Any] |
                                  ItemRow.published_at <= since))
 
 
+def _items(rows: Any) -> list[Item]:
+    return [Item(id=ident, url=url, title=title, section=section, summary_html=summary_html, summary_text=summary_text,
+                 published=published, updated=updated, image_url=image_url, guid=guid, author=author,
+                 image_alt=image_alt, source=source)
+            for ident, url, title, section, summary_html, summary_text, published, updated, image_url, guid, author,
+            image_alt, source in rows]
+
+
 def candidate_items(session: Session, *, now: datetime) -> list[Item]:
     """Items for the next edition, newest first: not backlog, not carried by a sent edition, and published (or first
     seen) since the last sent edition was built. Later items wait for the next edition."""
     # plain rows through Core, not ORM objects: a week of a busy ledger is thousands of items, read once, never changed
     found = _candidates(session, *_ITEM_COLUMNS, SourceRow.name.label("source"), now=now).subquery()
-    query = select(*found.c).order_by(found.c.published_at.desc())
-    return [Item(id=ident, url=url, title=title, section=section, summary_html=summary_html, summary_text=summary_text,
-                 published=published, updated=updated, image_url=image_url, guid=guid, author=author,
-                 image_alt=image_alt, source=source)
-            for ident, url, title, section, summary_html, summary_text, published, updated, image_url, guid, author,
-            image_alt, source in session.connection().execute(query)]
+    return _items(session.connection().execute(select(*found.c).order_by(found.c.published_at.desc())))
+
+
+def candidate_headlines(session: Session, *, now: datetime) -> list[Item]:
+    """`candidate_items` with only what choosing among them reads (link, title, section, source, when
+    published, id): no summary, image, guid, author or update time (an item's `published_at` is
+    never empty, so the newest-first order never falls back to it), which `with_content` adds to the
+    few an edition carries."""
+    found = _candidates(session, ItemRow.id, ItemRow.url, ItemRow.title, ItemRow.section, ItemRow.published_at,
+                        SourceRow.name.label("source"), now=now).subquery()
+    rows = session.connection().execute(select(*found.c).order_by(found.c.published_at.desc())).all()
+    return [Item(id=ident, url=url, title=title, section=section, published=published, source=source)
+            for ident, url, title, section, published, source in rows]
+
+
+def with_content(session: Session, edition: Edition) -> Edition:
+    """`edition` with each item it carries read whole (the edition was built from `candidate_headlines`)."""
+    ids = [item.id for item in (*edition.items, *([edition.featured] if edition.featured else []))]
+    query = (select(*_ITEM_COLUMNS, SourceRow.name).join(SourceRow, SourceRow.id == ItemRow.source_id)
+             .where(ItemRow.id.in_(ids)))
+    whole = {item.id: item for item in _items(session.connection().execute(query))}
+    return replace(edition, featured=whole[edition.featured.id] if edition.featured else None,
+                   sections=tuple(replace(section, items=tuple(whole[item.id] for item in section.items))
+                                  for section in edition.sections))
 
 
 def candidate_count(session: Session, *, now: datetime) -> int:
