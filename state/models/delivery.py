@@ -96,7 +96,8 @@ class DeliveryRow(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"),
-                      Index("ix_deliveries_edition_status", "edition_id", "status"))  # live figures
+                      Index("ix_deliveries_edition_status", "edition_id", "status"),  # live figures
+                      Index("ix_deliveries_edition_id_id", "edition_id", "id"))  # an edition's, in order (0009)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id"), index=True)
