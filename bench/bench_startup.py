@@ -1,6 +1,7 @@
 """Benchmark: how long `syndicate` takes to start, as a whole process, against the floors
 measured in the same run: an empty Python (`python -c pass`) and the bare import of SQLAlchemy's
-ORM (`python -c "import sqlalchemy.orm"`), which every command reading the ledger pays.
+ORM (`python -c "import sqlalchemy.orm"`), which every command reading the ledger pays; and, to
+show where `status` spends its time, the import of the ledger's models and of the status modules.
 
     .venv/bin/python bench/bench_startup.py [--runs 7]
 
@@ -106,6 +107,11 @@ def main() -> int:
         commands = {  # figure name -> (argv, target, baseline)
             "python_pass": ([PYTHON, "-c", "pass"], None, None),
             "import_sqlalchemy_orm": ([PYTHON, "-c", "import sqlalchemy.orm"], None, None),
+            # what `status` must import before it reads anything: the ORM and the ledger's 32 models,
+            # then the status modules themselves (the config models, the queries, the terminal)
+            "import_models": ([PYTHON, "-c", "import state.models"], None, "import_sqlalchemy_orm"),
+            "import_status": ([PYTHON, "-c", "import flows.cli.status, state.status_report"], None,
+                              "import_sqlalchemy_orm"),
             "help": ([*syndicate(), "--help"], HELP_TARGET_S, "python_pass"),
             "edition_help": ([*syndicate(), "edition", "--help"], HELP_TARGET_S, "python_pass"),
             "status": ([*syndicate(), "status"], STATUS_TARGET_S, "import_sqlalchemy_orm"),

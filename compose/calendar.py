@@ -22,8 +22,6 @@ from datetime import date, datetime, time, timedelta
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
-import holidays as holiday_tables
-
 from compose.config import DAY_GROUPS, DAYS, HOLIDAY_NATIONS, Config, QuietWindow
 from compose.schedule import wall_to_utc
 
@@ -61,6 +59,8 @@ def describe_windows(windows: Iterable[QuietWindow]) -> str:
 @functools.lru_cache(maxsize=64)
 def _holidays_of(subdivision: str, year: int) -> Mapping[date, str]:
     """The bank holidays of a UK nation in a year, by date (computed once: about 4 ms each)."""
+    import holidays as holiday_tables  # here, not at the top: importing it costs ~70 ms, paid only when a day is checked
+
     table = holiday_tables.country_holidays("GB", subdiv=subdivision, years=year, language="en_GB")
     return MappingProxyType(dict(table.items()))
 

@@ -17,7 +17,6 @@ from sqlalchemy.sql.functions import FunctionElement
 from compose.config import Config
 from compose.edition import edition_content_hash
 from compose.models import Edition, EditionSection, Item, RenderedEmail
-from state import ledger
 from state.models import EditionItemRow, EditionRow, EditionStatus, ItemRow, SourceRow
 
 FEATURED = "featured"  # the section recorded for the pinned item, shown once above the sections
@@ -199,6 +198,8 @@ def edition_value(session: Session, row: EditionRow, config: Config) -> Edition:
 
 def acknowledge_warnings(session: Session, edition_id: int, *, by: str, now: datetime) -> None:
     """A member of staff has read the edition's warnings (broken links, size) and lets it go as it is."""
+    from state import ledger  # here, not at the top: `syndicate status` needs none of its imports
+
     row = ledger.get_edition(session, edition_id)
     by = ledger.editor_of(session, by)
     row.warnings_acknowledged_by = by

@@ -25,7 +25,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compose.calendar import QuietCalendar
-from state import ledger
 from state.errors import LedgerError
 from state.models import EditionRow, EditionStatus, QuietMoveRow, ThreadRow, ThreadStatus
 from state.roles import SYSTEM, require_role
@@ -66,6 +65,8 @@ def _merged(old: list[str], new: tuple[str, ...]) -> list[str]:
 def _move(session: Session, row: Subject, record: QuietMoveRow | None, moved: datetime, reasons: tuple[str, ...],
           *, now: datetime, action: str) -> QuietMoveRow:
     """Move `row` to `moved` for `reasons`, keeping the time it was first due when it moved before."""
+    from state import ledger  # here, not at the top: `syndicate status` needs none of its imports
+
     due = row.scheduled_for or now
     if record is not None and record.moved_to == moved == row.scheduled_for and set(reasons) <= set(record.reasons):
         return record  # moved there already, for these reasons (an interrupted send asks again each run)
@@ -120,6 +121,8 @@ def hold_if_quiet(session: Session, calendar: QuietCalendar, row: Subject, *, no
 
 def subject(session: Session, kind: str, ident: int) -> Subject:
     """The edition or thread `kind` and `ident` name (`NotFound`, or a LedgerError for another kind)."""
+    from state import ledger  # here, not at the top: `syndicate status` needs none of its imports
+
     if kind == "edition":
         return ledger.get_edition(session, ident)
     if kind == "thread":
@@ -133,6 +136,8 @@ def override(session: Session, calendar: QuietCalendar, kind: str, ident: int, *
     moved it: an admin only, with a reason; audited. An edition's roundup threads that followed its
     time follow it back (each is still held by its own network's quiet time unless overridden too).
     Does not commit."""
+    from state import ledger  # here, not at the top: `syndicate status` needs none of its imports
+
     if not reason or not reason.strip():
         raise LedgerError("overriding quiet time needs a reason (--reason TEXT): it goes in the audit log and is "
                           "shown beside the edition or thread")
@@ -163,6 +168,8 @@ def follow_edition_time(session: Session, calendar: QuietCalendar, edition: Edit
                         now: datetime) -> None:
     """The edition's time changed from `before`: its roundup threads that went with it (at that
     time, or moved from it by their own network's quiet time) take the new time, placed again."""
+    from state import ledger  # here, not at the top: `syndicate status` needs none of its imports
+
     for thread in ledger.edition_threads(session, edition.id):
         if thread.status not in OPEN_THREADS:
             continue

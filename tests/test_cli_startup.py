@@ -2,8 +2,8 @@
 
 `syndicate --help` and `syndicate GROUP --help` import no command module, nor SQLAlchemy, the
 config models (pydantic), Prefect, aiohttp or twitter-text; `syndicate status` imports no
-twitter-text, Prefect, aiohttp, Jinja, MJML nor Alembic. Checked on the modules a real process
-imported (`sys.modules` at exit), not on time: bench/bench_startup.py measures the time.
+twitter-text, Prefect, aiohttp, Jinja, MJML, Alembic, holidays nor the ledger's write functions
+(`state.ledger`). Checked on the modules a real process imported (`sys.modules` at exit), not on time: bench/bench_startup.py measures the time.
 
 The command table in flows/cli/__init__.py cannot drift from the functions: each command's
 summary is its docstring's first paragraph, and every command function is in the table.
@@ -32,7 +32,8 @@ CLI_MODULES = sorted(p.stem for p in (REPO / "flows" / "cli").glob("*.py")
                      if p.stem not in {"__init__", "__main__", "context", "terminal"})
 HEAVY = ("sqlalchemy", "pydantic", "prefect", "aiohttp", "twitter_text", "compose.config", "alembic", "jinja2",
          "mjml", "rich", "requests", *(f"flows.cli.{name}" for name in CLI_MODULES))
-NOT_FOR_STATUS = ("twitter_text", "prefect", "aiohttp", "jinja2", "mjml", "markdown_it", "alembic", "requests")
+NOT_FOR_STATUS = ("twitter_text", "prefect", "aiohttp", "jinja2", "mjml", "markdown_it", "alembic", "requests",
+                  "holidays", "state.ledger", "state.slots", "compose.threads")
 
 # Runs `syndicate ARGS` in this process and prints the top-level modules it imported, as JSON.
 _PROBE = """
