@@ -88,6 +88,13 @@ def _candidates(session: Session, *columns: Any, now: datetime) -> Select[Any] |
                                  ItemRow.published_at <= since))
 
 
+def _rows(session: Session, query: Any) -> Any:
+    """`query`'s rows through Core (no ORM rows to build), after the autoflush an ORM read would do."""
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(query)
+
+
 def _items(rows: Any) -> list[Item]:
     return [Item(id=ident, url=url, title=title, section=section, summary_html=summary_html, summary_text=summary_text,
                  published=published, updated=updated, image_url=image_url, guid=guid, author=author,
@@ -101,7 +108,7 @@ def candidate_items(session: Session, *, now: datetime) -> list[Item]:
     seen) since the last sent edition was built. Later items wait for the next edition."""
     # plain rows through Core, not ORM objects: a week of a busy ledger is thousands of items, read once, never changed
     found = _candidates(session, *_ITEM_COLUMNS, SourceRow.name.label("source"), now=now).subquery()
-    return _items(session.connection().execute(select(*found.c).order_by(found.c.published_at.desc())))
+    return _items(_rows(session, select(*found.c).order_by(found.c.published_at.desc())))
 
 
 def candidate_headlines(session: Session, *, now: datetime) -> list[Item]:
@@ -111,7 +118,7 @@ def candidate_headlines(session: Session, *, now: datetime) -> list[Item]:
     few an edition carries."""
     found = _candidates(session, ItemRow.id, ItemRow.url, ItemRow.title, ItemRow.section, ItemRow.published_at,
                         SourceRow.name.label("source"), now=now).subquery()
-    rows = session.connection().execute(select(*found.c).order_by(found.c.published_at.desc())).all()
+    rows = _rows(session, select(*found.c).order_by(found.c.published_at.desc())).all()
     return [Item(id=ident, url=url, title=title, section=section, published=published, source=source)
             for ident, url, title, section, published, source in rows]
 
@@ -121,7 +128,7 @@ def with_content(session: Session, edition: Edition) -> Edition:
     ids = [item.id for item in (*edition.items, *([edition.featured] if edition.featured else []))]
     query = (select(*_ITEM_COLUMNS, SourceRow.name).join(SourceRow, SourceRow.id == ItemRow.source_id)
              .where(ItemRow.id.in_(ids)))
-    whole = {item.id: item for item in _items(session.connection().execute(query))}
+    whole = {item.id: item for item in _items(_rows(session, query))}
     return replace(edition, featured=whole[edition.featured.id] if edition.featured else None,
                    sections=tuple(replace(section, items=tuple(whole[item.id] for item in section.items))
                                   for section in edition.sections))
