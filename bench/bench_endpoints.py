@@ -216,6 +216,33 @@ def run_load(port: int, requests: list[bytes], rate: float, seconds: float, conn
     return load
 
 
+def cpu_seconds(server_pid: int, database: str) -> tuple[float, float]:
+    """CPU time (user + system, s) used so far by the server (its process and its workers) and by the
+    PostgreSQL backends serving `database` (their process title names it): what a request costs,
+    whatever else the machine runs (wall-clock figures on a shared machine are not)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    backends = 0.0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            title = Path(entry.path, "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        pid, cpu = int(entry.name), (int(fields[11]) + int(fields[12])) / tick
+        parents[pid], used[pid] = int(fields[1]), cpu
+        if title.startswith(b"postgres: ") and f" {database} ".encode() in title:
+            backends += cpu
+    mine = {server_pid}
+    for _ in range(3):  # the server, its workers, and theirs
+        mine |= {pid for pid, parent in parents.items() if parent in mine}
+    return sum(used[pid] for pid in mine if pid in used), backends
+
+
 def http(method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "User-Agent: bench-endpoints"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
@@ -360,6 +387,8 @@ def main() -> None:
     parser.add_argument("--webhook-rate", type=float, default=5, help="webhook batches (of 1,000 events) a second")
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2, help="`syndicate web --workers` (2: one a core)")
+    parser.add_argument("--only", default="", help="comma-separated endpoints to load (default all; a partial "
+                        "run is printed, not recorded)")
     args = parser.parse_args()
     needed = int(args.rate * args.seconds)
     if needed > args.subscribers:
@@ -374,7 +403,8 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             started = time.monotonic()
-            site = prepare(postgres.url(postgres.create("syndicate_bench")), Path(tmp), args.subscribers, now)
+            database = postgres.create("syndicate_bench")
+            site = prepare(postgres.url(database), Path(tmp), args.subscribers, now)
             print(f"seeded {args.subscribers:,} subscribers in {time.monotonic() - started:.0f} s", flush=True)
             port = web_server.free_port()
             server = start(site, port, public_key, args.workers)
@@ -386,17 +416,24 @@ def main() -> None:
                     ("unsubscribe_post", unsubscribe_requests(site, "POST", ids[:needed], now), args.rate),
                     ("websub", websub_requests(site, 1, needed), args.rate),
                 ]
+                only = set(filter(None, args.only.split(","))) or {*(name for name, _, _ in plan), "webhook"}
                 for name, requests, rate in plan:
+                    if name not in only:
+                        continue
                     settle(port)
+                    before = cpu_seconds(server.pid, database)
                     load = run_load(port, requests, rate, args.seconds)
-                    runs[name] = load.summary()
+                    runs[name] = load.summary() | _cpu_per_request(before, cpu_seconds(server.pid, database), load)
                     print(name, json.dumps(runs[name]), flush=True)
                     del requests
-                settle(port)
-                batches = max(1, int(args.webhook_rate * args.seconds))
-                load = run_load(port, webhook_requests(site, key, batches, now), args.webhook_rate, args.seconds)
-                runs["webhook"] = load.summary()
-                print("webhook", json.dumps(runs["webhook"]), flush=True)
+                if "webhook" in only:
+                    settle(port)
+                    batches = max(1, int(args.webhook_rate * args.seconds))
+                    requests = webhook_requests(site, key, batches, now)
+                    before = cpu_seconds(server.pid, database)
+                    load = run_load(port, requests, args.webhook_rate, args.seconds)
+                    runs["webhook"] = load.summary() | _cpu_per_request(before, cpu_seconds(server.pid, database), load)
+                    print("webhook", json.dumps(runs["webhook"]), flush=True)
             finally:
                 web_server.stop(server)
                 log = server_log(site).splitlines()
@@ -406,19 +443,40 @@ def main() -> None:
                     print(f"the server logged {sum(errors.values())} errors:", flush=True)
                     for line, n in errors.most_common(5):
                         print(f"  {n} x {line}", flush=True)
-            runs["unsubscribe_post"]["ledger_unsubscribed"] = count(site.url, lambda: select(func.count()).where(
-                SubscriberRow.status == SubscriberStatus.UNSUBSCRIBED))
-            runs["websub"]["ledger_items"] = count(site.url, lambda: select(func.count()).where(
-                ItemRow.url.like("https://www.socitm.net/news/pushed-%")))
-            runs["websub"]["ledger_pushes"] = count(site.url, lambda: select(WebSubSubscriptionRow.pushes))
-            runs["webhook"]["ledger_events"] = count(site.url, lambda: select(func.count(ProviderEventRow.id)))
-            # every 2xx answer was done in the ledger (requests that timed out may have been done too)
-            for name, what, per in (("unsubscribe_post", "ledger_unsubscribed", 1), ("websub", "ledger_items", 1),
-                                    ("webhook", "ledger_events", EVENTS_PER_BATCH)):
-                runs[name]["ledger_missing"] = max(0, int(runs[name]["ok"]) * per - int(runs[name][what]))  # type: ignore[call-overload]
+            ledger(site, runs)
     finally:
         postgres.drop_all()
-    report(runs, args)
+    if set(runs) == {"health", "unsubscribe_page", "unsubscribe_post", "websub", "webhook"}:
+        report(runs, args)
+    else:
+        for name, run in runs.items():
+            print(name, {k: v for k, v in run.items() if k.startswith("ledger_")})
+
+
+def _cpu_per_request(before: tuple[float, float], after: tuple[float, float], load: Load) -> dict[str, float]:
+    """The server's and PostgreSQL's CPU time during a run, a request sent (ms); requests that
+    timed out were most often served too, so this is per request sent, not per answer."""
+    sent = max(1, load.sent)
+    return {"server_cpu_ms": round((after[0] - before[0]) * 1000 / sent, 3),
+            "postgres_cpu_ms": round((after[1] - before[1]) * 1000 / sent, 3)}
+
+
+def ledger(site: Site, runs: dict[str, dict[str, object]]) -> None:
+    """What the ledger holds after the runs, and whether every 2xx answer is in it (requests that
+    timed out may have been done too)."""
+    if "unsubscribe_post" in runs:
+        runs["unsubscribe_post"]["ledger_unsubscribed"] = count(site.url, lambda: select(func.count()).where(
+            SubscriberRow.status == SubscriberStatus.UNSUBSCRIBED))
+    if "websub" in runs:
+        runs["websub"]["ledger_items"] = count(site.url, lambda: select(func.count()).where(
+            ItemRow.url.like("https://www.socitm.net/news/pushed-%")))
+        runs["websub"]["ledger_pushes"] = count(site.url, lambda: select(WebSubSubscriptionRow.pushes))
+    if "webhook" in runs:
+        runs["webhook"]["ledger_events"] = count(site.url, lambda: select(func.count(ProviderEventRow.id)))
+    for name, what, per in (("unsubscribe_post", "ledger_unsubscribed", 1), ("websub", "ledger_items", 1),
+                            ("webhook", "ledger_events", EVENTS_PER_BATCH)):
+        if name in runs:
+            runs[name]["ledger_missing"] = max(0, int(runs[name]["ok"]) * per - int(runs[name][what]))  # type: ignore[call-overload]
 
 
 def report(runs: dict[str, dict[str, object]], args: argparse.Namespace) -> None:
@@ -430,6 +488,8 @@ def report(runs: dict[str, dict[str, object]], args: argparse.Namespace) -> None
                               baseline="health_p99_ms" if name != "health" else None))
         figures.append(Figure(f"{name}_errors", float(run["sent"]) - float(run["ok"]), "requests",  # type: ignore[arg-type]
                               target=0))
+        figures.append(Figure(f"{name}_server_cpu_ms", float(run["server_cpu_ms"]), "ms",  # type: ignore[arg-type]
+                              baseline="health_server_cpu_ms" if name != "health" else None))
         if "ledger_missing" in run:
             figures.append(Figure(f"{name}_ledger_missing", float(run["ledger_missing"]), "records",  # type: ignore[arg-type]
                                   target=0))
@@ -438,11 +498,13 @@ def report(runs: dict[str, dict[str, object]], args: argparse.Namespace) -> None
                           better="higher", target=TARGET_RATE * EVENTS_PER_BATCH))
     write("endpoints", figures, {"seconds": args.seconds, "rate": args.rate, "webhook_rate": args.webhook_rate,
                                  "subscribers": args.subscribers, "workers": args.workers, "runs": runs})
-    print(f"{'endpoint':<18}{'sent/s':>8}{'ok/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  ledger")
+    print(f"{'endpoint':<18}{'sent/s':>8}{'ok/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'cpu ms':>8}{'pg ms':>7}"
+          "  ledger")
     for name, run in runs.items():
         ledger = ", ".join(f"{k[7:]}={v}" for k, v in run.items() if k.startswith("ledger_"))
         print(f"{name:<18}{float(run['rate']):>8.0f}{float(run['per_s']):>9.1f}{float(run['p50_ms']):>9.1f}"  # type: ignore[arg-type]
-              f"{float(run['p99_ms']):>9.1f}{int(run['sent']) - int(run['ok']):>8}  {ledger}"[:80])  # type: ignore[call-overload]
+              f"{float(run['p99_ms']):>9.1f}{int(run['sent']) - int(run['ok']):>8}{float(run['server_cpu_ms']):>8.2f}"  # type: ignore[arg-type,call-overload]
+              f"{float(run['postgres_cpu_ms']):>7.2f}  {ledger}"[:100])  # type: ignore[arg-type]
     print(f"target: {TARGET_RATE:.0f}/s each for 60 s, p99 < {TARGET_P99_MS:.0f} ms, no error; "
           f"webhook: batches of {EVENTS_PER_BATCH:,} events")
 

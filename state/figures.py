@@ -20,11 +20,11 @@ Rates: properties of `EditionFigures` (`compose.figures`, where each rate is def
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import CursorResult, and_, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -190,6 +190,32 @@ def stamp(session: Session, edition_id: int, subscriber_id: int, figure: str, *,
     stamped = int(getattr(result, "rowcount", 0) or 0)
     count_stamps(session, edition_id, {figure: stamped}, now=now)
     return bool(stamped)
+
+
+def stamp_many(session: Session, edition_id: int, figure: str, stamps: Sequence[tuple[int, datetime, datetime]], *,
+               count: bool = True) -> int:
+    """`stamp` for many deliveries of one edition at once: each (subscriber id, event time, now)
+    stamps that subscriber's delivery when its stamp is still empty (the first one for a
+    subscriber winning), in one executemany in subscriber order (two transactions lock the
+    deliveries they share in the same order), and those newly stamped are counted in one counter
+    update (unless `count` is False: the caller counts them with `count_stamps`, in this
+    transaction). Returns how many were new. Does not commit."""
+    if not stamps:
+        return 0
+    column = STAMPS[figure]
+    table = DeliveryRow.__table__
+    first: dict[int, tuple[datetime, datetime]] = {}
+    for subscriber_id, at, now in stamps:
+        first.setdefault(subscriber_id, (at, now))
+    statement = (update(table).where(table.c.edition_id == edition_id, table.c.subscriber_id == bindparam("subscriber"),
+                                     table.c[column].is_(None))
+                 .values({column: bindparam("at"), "updated_at": bindparam("now")}))
+    result = cast(CursorResult[Any], session.execute(
+        statement, [{"subscriber": s, "at": at, "now": now} for s, (at, now) in sorted(first.items())]))
+    stamped = int(result.rowcount or 0)  # an executemany's rows summed by the drivers (checked in tests)
+    if count:
+        count_stamps(session, edition_id, {figure: stamped}, now=max(now for _, _, now in stamps))
+    return stamped
 
 
 def settle(session: Session, edition_id: int, *, now: datetime) -> None:

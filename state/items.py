@@ -196,7 +196,10 @@ def _store_items(session: Session, found: dict[str, _Found], *, now: datetime) -
     updated: dict[int, int] = {}
     if not found:
         return new, updated
-    existing = _existing(session, list(found))
+    # a ledger with no item yet (a first gather) has nothing to compare with: 15,000 keys looked up
+    # in vain cost about 0.13 s
+    stored_any = session.execute(select(ItemRow.id).limit(1)).first() is not None
+    existing = _existing(session, list(found)) if stored_any else {}
     values: list[dict[str, object]] = []
     backlog_of: dict[str, bool] = {}
     to_compare: list[tuple[_Stored, _Found]] = []

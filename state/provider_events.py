@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, bindparam, func, insert, select, update
+from sqlalchemy import CursorResult, Update, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from state import figures
@@ -108,8 +108,11 @@ def apply_provider_events(session: Session, batch: Iterable[Mapping[str, Any]], 
             unmatched += 1
     if rows:
         session.execute(insert(ProviderEventRow), rows)
-    for (edition_id, figure), stamps in plain.items():
-        _stamp_many(session, edition_id, figure, stamps, now=now)
+    counted: dict[int, dict[str, int]] = {}
+    for (edition_id, figure), stamps in sorted(plain.items()):
+        counted.setdefault(edition_id, {})[figure] = _stamp_many(session, edition_id, figure, stamps, now=now)
+    for edition_id, counts in sorted(counted.items()):  # last: each counter row stays locked only until the commit
+        figures.count_stamps(session, edition_id, counts, now=now)
     return EventsReport(applied, duplicates, unmatched, tuple(editions))
 
 
@@ -117,17 +120,12 @@ def _stamp(event: Mapping[str, Any], now: datetime) -> datetime:
     return datetime.fromtimestamp(_int(event.get("timestamp")) or now.timestamp(), UTC)
 
 
-def _stamp_many(session: Session, edition_id: int, figure: str, stamps: list[dict[str, Any]], *,
-                now: datetime) -> None:
+def _stamp_many(session: Session, edition_id: int, figure: str, stamps: list[dict[str, Any]], *, now: datetime) -> int:
     """Stamp one edition's deliveries with `figure`'s events (each only when still empty, the first
-    event winning) in one executemany, and count those newly stamped."""
-    column = STAMPS[figure]
-    table = DeliveryRow.__table__
-    statement = (update(table).where(table.c.edition_id == edition_id, table.c.subscriber_id == bindparam("subscriber"),
-                                     table.c[column].is_(None))
-                 .values({column: bindparam("at"), "updated_at": now}))
-    stamped = _dml(session, statement, stamps).rowcount or 0  # the drivers sum an executemany's rows (checked in tests)
-    figures.count_stamps(session, edition_id, {figure: stamped}, now=now)
+    event winning) in one executemany (`figures.stamp_many`); how many were newly stamped, counted
+    by the caller once per edition after every stamp (one counter update, the hot row locked last)."""
+    return figures.stamp_many(session, edition_id, figure, [(s["subscriber"], s["at"], now) for s in stamps],
+                              count=False)
 
 
 def _kind_of(kind: str, event: Mapping[str, Any]) -> str | None:

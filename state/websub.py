@@ -17,7 +17,7 @@ import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from state.models import SourceRow, WebSubSubscriptionRow
@@ -181,13 +181,15 @@ def accepts_pushes(row: WebSubSubscriptionRow) -> bool:
     return row.state in ACTIVE
 
 
-def record_push(row: WebSubSubscriptionRow, *, now: datetime) -> None:
-    """Count a push that was taken. Does not commit."""
-    row.pushes = (row.pushes or 0) + 1
+def record_push(row: WebSubSubscriptionRow, *, now: datetime, count: int = 1) -> None:
+    """Count `count` pushes that were taken, in the database (`pushes = pushes + count`, so two
+    processes counting at once both count). Does not commit."""
+    row.pushes = func.coalesce(WebSubSubscriptionRow.pushes, 0) + count
     row.last_push_at = now
 
 
-def record_rejected_push(row: WebSubSubscriptionRow, reason: str, *, now: datetime) -> None:
-    """A push that was ignored (bad signature, wrong content): counted and kept for staff."""
-    row.rejected_pushes = (row.rejected_pushes or 0) + 1
+def record_rejected_push(row: WebSubSubscriptionRow, reason: str, *, now: datetime, count: int = 1) -> None:
+    """`count` pushes that were ignored (bad signature, wrong content): counted (as `record_push`
+    counts) and the last reason kept for staff. Does not commit."""
+    row.rejected_pushes = func.coalesce(WebSubSubscriptionRow.rejected_pushes, 0) + count
     row.last_rejected_at, row.last_rejected_reason = now, reason

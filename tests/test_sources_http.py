@@ -1,7 +1,7 @@
 """Fetching through `fetch_sources` against a loopback server: conditional GET, redirects,
 size and time limits, one broken source among good ones, redialling a dropped SYN, and the
-per-host pacing of one gather run. (Every HTTP failure becoming an error with a hint, for
-every source kind, is the source contract: tests/test_contract_sources.py.)"""
+per-host pacing of new connections in one gather run. (Every HTTP failure becoming an error with
+a hint, for every source kind, is the source contract: tests/test_contract_sources.py.)"""
 
 from __future__ import annotations
 
@@ -161,26 +161,67 @@ def test_redials_share_one_connect_timeout() -> None:
     assert 0.25 < took < 0.9
 
 
-def test_the_gate_paces_each_host_but_not_across_hosts() -> None:
-    from connectors.sources.runner import _Gate
+def test_the_pacer_paces_new_connections_to_each_host_but_not_across_hosts() -> None:
+    from connectors.sources.fetch import ConnectPacer
 
     async def run() -> dict[str, list[float]]:
-        gate, starts = _Gate(16, 0.02), {"same": [], "spread": []}
+        pacer, starts = ConnectPacer(0.02), {"same": [], "spread": []}
 
-        async def one(url: str, kind: str) -> None:
-            async with gate.slot(url):
-                starts[kind].append(time.monotonic())
+        async def one(host: str, kind: str) -> None:
+            await pacer.wait(host, 80)
+            starts[kind].append(time.monotonic())
 
-        urls = [("http://one.example/f", "same")] * 4 + [(f"http://h{i}.example/f", "spread") for i in range(4)]
-        await asyncio.gather(*(one(url, kind) for url, kind in urls))
+        hosts = [("one.example", "same")] * 4 + [(f"h{i}.example", "spread") for i in range(4)]
+        await asyncio.gather(*(one(host, kind) for host, kind in hosts))
         return starts
 
     starts = asyncio.run(run())
     same, spread = sorted(starts["same"]), sorted(starts["spread"])
     # the planned starts are 20 ms apart; a loaded machine may wake one late and the next on time,
-    # so the check is on the whole run: four requests to one host span at least three intervals
+    # so the check is on the whole run: four connections to one host span at least three intervals
     assert len(same) == 4 and same[-1] - same[0] >= 3 * 0.019
     assert spread[-1] - spread[0] < 0.015
+
+
+@contextmanager
+def _keep_alive_server() -> Iterator[str]:
+    """HTTP/1.1 on loopback: the same feed at every path, every connection kept alive between requests."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Length", str(len(RSS)))
+            self.end_headers()
+            self.wfile.write(RSS)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_requests_over_a_kept_alive_connection_are_not_paced() -> None:
+    async def run(base: str) -> tuple[int, list[Fetched]]:
+        async with make_client(1, connect_interval_s=30.0) as client:  # a second connection would wait 30 s
+            fetched = [await fetch(client, f"{base}/f{n}") for n in range(5)]
+            pacer = client.connector.pacer  # type: ignore[union-attr]
+            return pacer.paced, fetched
+
+    with _keep_alive_server() as base:
+        paced, fetched = asyncio.run(run(base))
+    assert all(f.ok and f.body == RSS for f in fetched)
+    assert paced == 1  # one connection, dialled once, carried all five requests
 
 
 def test_the_parse_pool_starts_for_a_first_gather_but_not_for_a_run_of_304s() -> None:

@@ -86,6 +86,8 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
     state.throttle.free = LoginPolicy.free_failures_per_address  # per address, over every account
     app.state.sign_in_pairs = IpThrottle()  # per account and address together
     app.state.subscribe_limits = SubscribeLimits.fresh()
+    app.state.unsubscribes = public.unsubscribes(db)
+    app.state.websub_pushes = websub.pushes(state)
 
     @app.middleware("http")
     async def _session_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -4,6 +4,7 @@ opt-in), the archive of sent editions with its RSS feed, the SendGrid Event Webh
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import format_datetime
@@ -12,6 +13,7 @@ from xml.sax.saxutils import escape
 from email_validator import EmailNotValidError
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
 from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -31,10 +33,19 @@ from connectors.channels.base import OutboundEmail, Recipient
 from connectors.channels.sendgrid import WebhookRejected, verify_event_webhook
 from connectors.errors import DeliveryError
 from state import clicks, ledger, reputation
+from state.db import Database
 from state.erasure import ErasedAddress, ErasureError
 from state.models import EditionRow, EditionStatus
 from state.provider_events import apply_provider_events
-from state.subscribers import SuppressedAddress, confirm, may_confirm, subscribe_pending, unsubscribe
+from state.subscribers import (
+    SuppressedAddress,
+    UnsubscribeAsk,
+    confirm,
+    may_confirm,
+    subscribe_pending,
+    unsubscribe_many,
+)
+from web.group_commit import GroupCommit
 from web.render import WebApp, app_of, message, neutral_tokens, page
 from web.security import EMAIL_CSP, BodyLimits, RateLimit, csrf_form
 
@@ -56,7 +67,7 @@ def _unsubscribe_error(request: Request, exc: Exception) -> Response:
 
 
 @router.get("/unsubscribe/{token}")
-def unsubscribe_page(request: Request, token: str) -> Response:
+async def unsubscribe_page(request: Request, token: str) -> Response:
     app = app_of(request)
     try:
         verify_unsubscribe(app.secret_key, token, now=app.now())
@@ -66,23 +77,33 @@ def unsubscribe_page(request: Request, token: str) -> Response:
 
 
 @router.post("/unsubscribe/{token}")
-def unsubscribe_now(request: Request, token: str) -> Response:
+async def unsubscribe_now(request: Request, token: str) -> Response:
     """RFC 8058 one-click (body `List-Unsubscribe=One-Click`, from a mail client) or the page's button:
-    no sign-in, no CSRF token (the signed link is the proof), no second step."""
+    no sign-in, no CSRF token (the signed link is the proof), no second step. Answered once the
+    unsubscribe is committed (`unsubscribes`: many to a transaction when they arrive together)."""
     app = app_of(request)
     now = app.now()
     try:
         subscriber_id, edition_id = verify_unsubscribe(app.secret_key, token, now=now)
     except TokenError as exc:
         return _unsubscribe_error(request, exc)
-    try:
-        with app.db.session() as session:
-            reason = f"unsubscribe link (edition {edition_id})" if edition_id else "unsubscribe link"
-            unsubscribe(session, subscriber_id, reason=reason, now=now, edition_id=edition_id or None)
-    except ledger.NotFound:
+    reason = f"unsubscribe link (edition {edition_id})" if edition_id else "unsubscribe link"
+    writer: GroupCommit[UnsubscribeAsk, bool] = request.app.state.unsubscribes
+    if not await writer.run(UnsubscribeAsk(subscriber_id, reason=reason, now=now, edition_id=edition_id or None)):
         return message(request, "This unsubscribe link does not work",
                        "We have no subscriber for this link any more: you will not get the newsletter.", status=400)
     return page(request, "unsubscribe.html", {"token": token, "done": True})
+
+
+def unsubscribes(db: Database) -> GroupCommit[UnsubscribeAsk, bool]:
+    """The one-click unsubscribes of one web process, written many to a transaction (`GroupCommit`):
+    the edition's counter row is locked once a transaction, not once a request. True for each
+    subscriber found."""
+
+    def write(session: Session, asks: Sequence[UnsubscribeAsk]) -> list[bool]:
+        return [row is not None for row in unsubscribe_many(session, asks)]
+
+    return GroupCommit(db, write, name="unsubscribes")
 
 
 # --- subscribe and confirm ------------------------------------------------------------------------------

@@ -15,10 +15,13 @@ forger nothing); after a good signature, 415 for a content type the source kind 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from fastapi import APIRouter, Request
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse, Response
 
@@ -29,6 +32,8 @@ from connectors.sources.runner import parse_body
 from connectors.sources.websub import SIGNATURE_HEADER, check_signature
 from state import websub
 from state.items import store_reports
+from state.models import WebSubSubscriptionRow
+from web.group_commit import GroupCommit
 from web.render import WebApp, app_of
 
 router = APIRouter()
@@ -89,7 +94,14 @@ async def content_distribution(request: Request, token: str) -> Response:
         chunks.append(chunk)
     push = _Push(token=token, body=b"".join(chunks), signature=request.headers.get(SIGNATURE_HEADER),
                  content_type=request.headers.get("content-type", ""))
-    return await run_in_threadpool(_receive, app_of(request), push)
+    writer: GroupCommit[_Push, Response] = request.app.state.websub_pushes
+    for attempt in range(PushLimits.store_attempts):
+        try:
+            return await writer.run(push)
+        except IntegrityError:
+            if attempt + 1 == PushLimits.store_attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +112,15 @@ class _Push:
     content_type: str
 
 
-def _receive(app: WebApp, push: _Push) -> Response:
-    for attempt in range(PushLimits.store_attempts):
-        try:
-            return _store(app, push)
-        except IntegrityError:
-            if attempt + 1 == PushLimits.store_attempts:
-                raise
-    raise AssertionError("unreachable")
+def pushes(app: WebApp) -> GroupCommit[_Push, Response]:
+    """The pushes one web process takes, stored many to a transaction (`GroupCommit`): each push
+    is answered once stored, and its subscription's counters are updated once a transaction (the
+    row every push updates: locked until the commit, it serialised the pushes)."""
+
+    def write(session: Session, batch: Sequence[_Push]) -> list[Response]:
+        return _store(app, session, batch)
+
+    return GroupCommit(app.db, write, name="websub-pushes")
 
 
 def _wanted(app: WebApp, token: str) -> bool:
@@ -117,29 +130,63 @@ def _wanted(app: WebApp, token: str) -> bool:
         return row is not None and _configured(app, row.source.name) is not None and websub.accepts_pushes(row)
 
 
-def _store(app: WebApp, push: _Push) -> Response:
+@dataclass
+class _Counted:
+    """A subscription's pushes taken and ignored in one transaction, recorded once at its end."""
+
+    taken: int = 0
+    taken_at: datetime | None = None
+    ignored: int = 0
+    ignored_at: datetime | None = None
+    reason: str = ""
+
+
+def _store(app: WebApp, session: Session, batch: Sequence[_Push]) -> list[Response]:
+    """Each push checked, parsed and stored in turn, as if alone; the subscriptions' counts last."""
+    rows: dict[str, WebSubSubscriptionRow | None] = {}
+    counted: dict[int, tuple[WebSubSubscriptionRow, _Counted]] = {}
+    answers = []
+    for push in batch:
+        if push.token not in rows:
+            rows[push.token] = websub.by_token(session, push.token)
+        row = rows[push.token]
+        answer, taken, ignored = _store_one(app, session, row, push)
+        if row is not None and (taken or ignored):
+            now = app.now()
+            counts = counted.setdefault(row.id, (row, _Counted()))[1]
+            if taken:
+                counts.taken, counts.taken_at = counts.taken + 1, now
+            else:
+                counts.ignored, counts.ignored_at, counts.reason = counts.ignored + 1, now, ignored
+        answers.append(answer)
+    for row, counts in counted.values():
+        if counts.taken_at is not None:
+            websub.record_push(row, now=counts.taken_at, count=counts.taken)
+        if counts.ignored_at is not None:
+            websub.record_rejected_push(row, counts.reason, now=counts.ignored_at, count=counts.ignored)
+    return answers
+
+
+def _store_one(app: WebApp, session: Session, row: WebSubSubscriptionRow | None,
+               push: _Push) -> tuple[Response, bool, str]:
+    """The answer to one push, whether it was taken, and why it was ignored ("" if it was not)."""
     now = app.now()
-    with app.db.session() as session:
-        row = websub.by_token(session, push.token)
-        source = _configured(app, row.source.name) if row is not None else None
-        if row is None or source is None or not websub.accepts_pushes(row):
-            return _text("no such subscription", 410)
-        check = check_signature(row.secret, push.body, push.signature)
-        if not check.ok:
-            websub.record_rejected_push(row, f"ignored: {check.reason}", now=now)
-            return _text("received", 202)
-        media_type = push.content_type.split(";")[0].strip().lower()
-        if media_type not in PushLimits.content_types.get(source.kind, frozenset()):
-            websub.record_rejected_push(row, f"unsupported content type {media_type or '(none)'!r}", now=now)
-            return _text(f"a {source.kind} source cannot read {media_type or 'a body without a type'}", 415)
-        parsed = parse_body(source, push.body, row.topic_url, {"content-type": push.content_type})
-        if parsed.error:
-            websub.record_rejected_push(row, f"unreadable: {parsed.error}", now=now)
-            return _text(parsed.error, 400)
-        report = FetchReport(source=source.name, items=parsed.items, status=200, bytes=len(push.body))
-        store_reports(session, [(row.source, report)], now=now)
-        websub.record_push(row, now=now)
-    return _text("received", 202)
+    source = _configured(app, row.source.name) if row is not None else None
+    if row is None or source is None or not websub.accepts_pushes(row):
+        return _text("no such subscription", 410), False, ""
+    check = check_signature(row.secret, push.body, push.signature)
+    if not check.ok:
+        return _text("received", 202), False, f"ignored: {check.reason}"
+    media_type = push.content_type.split(";")[0].strip().lower()
+    if media_type not in PushLimits.content_types.get(source.kind, frozenset()):
+        return (_text(f"a {source.kind} source cannot read {media_type or 'a body without a type'}", 415), False,
+                f"unsupported content type {media_type or '(none)'!r}")
+    parsed = parse_body(source, push.body, row.topic_url, {"content-type": push.content_type})
+    if parsed.error:
+        return _text(parsed.error, 400), False, f"unreadable: {parsed.error}"
+    report = FetchReport(source=source.name, items=parsed.items, status=200, bytes=len(push.body))
+    store_reports(session, [(row.source, report)], now=now)
+    return _text("received", 202), True, ""
 
 
 def _configured(app: WebApp, name: str) -> Source | None:

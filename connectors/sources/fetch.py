@@ -93,6 +93,26 @@ class ClientLimits:
     permanent_codes = frozenset((301, 308))
 
 
+class ConnectPacer:
+    """New connections to one host (and port) start at least `interval_s` apart: a burst of SYNs
+    overflows a short accept queue. Requests over a connection kept alive are not paced; `paced`
+    counts the connections that went through here."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.paced = 0
+        self._next: dict[tuple[str, int | None], float] = {}
+
+    async def wait(self, host: str, port: int | None) -> None:
+        """Return when a new connection to `host`:`port` may be dialled."""
+        self.paced += 1
+        now = time.monotonic()
+        start = max(now, self._next.get((host, port), now))
+        self._next[(host, port)] = start + self.interval_s
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
 class _RedialConnector(aiohttp.TCPConnector):
     """A connection pool that dials an address again when its SYN goes unanswered for a moment.
 
@@ -100,27 +120,34 @@ class _RedialConnector(aiohttp.TCPConnector):
     after 1 s. Racing a fresh attempt every `redial_after_s` (aiohttp's happy eyeballs, over
     the same addresses repeated) turns that second into a tenth of one; the first attempt to
     connect wins and the others are closed. The race as a whole keeps one connect timeout.
+    New connections to one host are paced by `pacer` when there is one.
     """
 
     guard: OutboundGuard | None = None
+    pacer: ConnectPacer | None = None
 
     async def _wrap_create_connection(self, *args, addr_infos, req, **kwargs):  # noqa: ANN002, ANN003, ANN202 - aiohttp's hook
         if self.guard is not None:  # the addresses about to be dialled, on every hop: no DNS rebinding
             check_addr_infos(self.guard, req.url.raw_host or "", req.port, addr_infos)
+        if self.pacer is not None:
+            await self.pacer.wait(req.url.raw_host or "", req.port)
         return await super()._wrap_create_connection(
             *args, addr_infos=list(addr_infos) * ClientLimits.connect_attempts, req=req, **kwargs)
 
 
 def make_client(concurrency: int = 64, limits: FetchLimits | None = None, *, guard: OutboundGuard | None = None,
-                resolver: AbstractResolver | None = None) -> aiohttp.ClientSession:
+                resolver: AbstractResolver | None = None, connect_interval_s: float = 0.0) -> aiohttp.ClientSession:
     """One client with a connection pool, shared by every fetch of a run (create it inside the event loop).
 
     `guard` checks every address dialled (None: no check, for callers whose every URL is trusted);
-    `resolver` replaces aiohttp's DNS resolver (tests)."""
+    `resolver` replaces aiohttp's DNS resolver (tests); `connect_interval_s` paces new connections
+    to one host (`ConnectPacer`: `client.connector.pacer`)."""
     limits = limits or FetchLimits()
     connector = _RedialConnector(limit=concurrency, ttl_dns_cache=ClientLimits.dns_cache_s,
                                  happy_eyeballs_delay=ClientLimits.redial_after_s, resolver=resolver)
     connector.guard = guard
+    if connect_interval_s > 0:
+        connector.pacer = ConnectPacer(connect_interval_s)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=limits.connect_timeout_s,

@@ -4,6 +4,9 @@ and `backlog release` (what a source's first gather held back).
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -17,6 +20,22 @@ if TYPE_CHECKING:
 
 BACKLOG_RELEASE = "syndicate backlog release [--source NAME] [--since DATE]"
 GATHER_ROWS = 20  # sources with news listed by `gather` (every failing or moved source is, whatever their number)
+GATHER_GC_THRESHOLD = (50_000, 20, 1000)  # a gather allocates for seconds and frees most of it at the end
+
+
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """Fewer garbage collections for one gather: the cyclic collector runs less often, and what is
+    alive when `freeze` is called (the imported modules, the config) is never scanned again. With
+    the defaults, a cold gather of 500 feeds spent about 0.4 s of its 3 s of CPU scanning objects
+    that live to the end (a run of 304s 0.15 s of 1.2 s). Put back as it was when done."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(*GATHER_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def gather(
@@ -24,11 +43,13 @@ def gather(
     every_source: Annotated[bool, typer.Option("--all", help="List every source, not only those with something to say.")] = False,
 ) -> None:
     """Fetch every source once and report per source."""
-    from flows.stages.gather import gather_sources
+    with _few_collections():
+        from flows.stages.gather import gather_sources
 
-    cfg, db = config(), database()
-    with db.session() as session:
-        summary = gather_sources(session, cfg, now=now(), include_backlog=include_backlog)
+        cfg, db = config(), database()
+        gc.freeze()
+        with db.session() as session:
+            summary = gather_sources(session, cfg, now=now(), include_backlog=include_backlog)
     every_source_failed = bool(summary.sources) and summary.failed == len(summary.sources)
     refusal = f"every source failed ({summary.failed}): nothing was gathered; see the errors and hints"
     if as_json():
