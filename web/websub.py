@@ -28,7 +28,7 @@ from starlette.responses import PlainTextResponse, Response
 from compose.config import Source
 from compose.models import FetchReport
 from connectors.sources.base import EntryLimits
-from connectors.sources.runner import parse_body
+from connectors.sources.registry import parse_body
 from connectors.sources.websub import SIGNATURE_HEADER, check_signature
 from state import websub
 from state.items import store_reports

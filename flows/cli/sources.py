@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flows.cli import terminal
+from flows.cli import CLI_GC_THRESHOLD, terminal
 from flows.cli.context import BY, Abort, as_json, config, database, now, person
 from flows.cli.status import source_health
 
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 BACKLOG_RELEASE = "syndicate backlog release [--source NAME] [--since DATE]"
 GATHER_ROWS = 20  # sources with news listed by `gather` (every failing or moved source is, whatever their number)
-GATHER_GC_THRESHOLD = (50_000, 20, 1000)  # a gather allocates for seconds and frees most of it at the end
 
 
 @contextmanager
@@ -30,7 +29,7 @@ def _few_collections() -> Iterator[None]:
     the defaults, a cold gather of 500 feeds spent about 0.4 s of its 3 s of CPU scanning objects
     that live to the end (a run of 304s 0.15 s of 1.2 s). Put back as it was when done."""
     threshold = gc.get_threshold()
-    gc.set_threshold(*GATHER_GC_THRESHOLD)
+    gc.set_threshold(*CLI_GC_THRESHOLD)  # as `main` sets them, for a caller in-process too
     try:
         yield
     finally:
