@@ -85,14 +85,15 @@ def time_build(db: Database, config: Config, runs: int) -> list[float]:
 
 def time_candidates(db: Database, runs: int) -> tuple[list[float], int]:
     """The floor under the build: reading the items waiting for the next edition, which it must
-    all see (to count what each section leaves out, and warn about links no email can carry)."""
-    from state.editions import candidate_items
+    all see (to count what each section leaves out, and warn about links no email can carry): their
+    headlines (`candidate_headlines`), as the build reads them; it reads whole only those it carries."""
+    from state.editions import candidate_headlines
 
     times, count = [], 0
     for _ in range(runs + 1):
         with db.sessions() as session:
             started = time.perf_counter()
-            count = len(candidate_items(session, now=NOW))
+            count = len(candidate_headlines(session, now=NOW))
             times.append((time.perf_counter() - started) * 1000)
     return times[1:], count
 
@@ -107,7 +108,8 @@ def time_status(db: Database, config: Config, runs: int) -> list[float]:
     return times[1:]
 
 
-def time_pages(db: Database, config: Config, subscribers: int, requests: int) -> dict[str, list[float]]:
+def time_pages(db: Database, config: Config, subscribers: int, requests: int, cpu: dict[str, float] | None = None
+               ) -> dict[str, list[float]]:
     from fastapi.testclient import TestClient
 
     from web.app import create_app
@@ -120,14 +122,31 @@ def time_pages(db: Database, config: Config, subscribers: int, requests: int) ->
             first = client.get(path)
             if first.status_code != 200:
                 raise RuntimeError(f"{path} answered {first.status_code}: {first.text[:300]}")
+            started = time.process_time()
             times[path] = [_ms(lambda p=path: client.get(p)) for _ in range(requests)]  # type: ignore[misc]
+            if cpu is not None:  # this process's CPU (the app's threads too), not the database server's
+                cpu[_generic(path)] = round((time.process_time() - started) * 1000 / requests, 1)
     return times
 
 
 def measure(db: Database, config: Config, *, subscribers: int, builds: int, requests: int) -> dict[str, Any]:
-    candidates, count = time_candidates(db, builds)
-    return {"build": time_build(db, config, builds), "candidates": candidates, "candidate_count": count, "status": time_status(db, config, max(builds // 2, 3)),
-            "pages": time_pages(db, config, subscribers, requests)}
+    """Each figure's times (ms), and the mean CPU time of this process per run (`cpu`, ms: steadier
+    than wall time on a shared machine; on PostgreSQL the server's CPU is not in it)."""
+    cpu: dict[str, float] = {}
+
+    def timed(name: str, runs: int, call: Callable[[int], Any]) -> Any:
+        call(0)  # warm (templates, compiled queries): every run counted below is a warm one
+        started = time.process_time()
+        found = call(runs)
+        cpu[name] = round((time.process_time() - started) * 1000 / (runs + 1), 1)
+        return found
+
+    candidates, count = timed("candidates", builds, lambda runs: time_candidates(db, runs))
+    build = timed("build", builds, lambda runs: time_build(db, config, runs))
+    status = timed("status", max(builds // 2, 3), lambda runs: time_status(db, config, runs))
+    pages = time_pages(db, config, subscribers, requests, cpu)
+    return {"build": build, "candidates": candidates, "candidate_count": count, "status": status, "pages": pages,
+            "cpu": cpu}
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -167,6 +186,7 @@ def run(backend: str, url_for: Callable[[str], str], config: Config, args: argpa
     add("edition_build_read_candidates_median", statistics.median(results["big"]["candidates"]),
         statistics.median(results["small"]["candidates"]), None)
     details["candidates"] = {size: results[size]["candidate_count"] for size in results}
+    details["cpu_ms"] = {size: results[size]["cpu"] for size in results}
     add("status_median", statistics.median(results["big"]["status"]), statistics.median(results["small"]["status"]),
         TARGETS["status"])
     small_pages = {_generic(p): t for p, t in results["small"]["pages"].items()}
@@ -226,6 +246,9 @@ def main() -> None:
             details["load_1m_at_end"] = round(os.getloadavg()[0], 2)
             write("ledger", figures, details)  # after each backend: a long run stopped early keeps what it measured
             print("\n".join(table(found)), flush=True)
+            print("CPU ms per run of this process, big / small: " + ", ".join(
+                f"{name} {cost:.0f}/{more['cpu_ms']['small'].get(name, 0):.0f}"
+                for name, cost in more["cpu_ms"]["big"].items()), flush=True)
 
 
 if __name__ == "__main__":

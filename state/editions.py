@@ -9,8 +9,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, select, union
+from sqlalchemy import CompoundSelect, Select, and_, exists, func, select, union_all
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from compose.config import Config
 from compose.edition import edition_content_hash
@@ -43,39 +45,99 @@ def last_sent_edition(session: Session) -> EditionRow | None:
                            .order_by(EditionRow.sent_at.desc()).limit(1)).first()
 
 
-def _candidates(session: Session, *, now: datetime) -> Select[Any]:
-    """The query of the items waiting for the next edition (see `candidate_items`), without columns."""
+class _Unindexed(FunctionElement[Any]):
+    """A column as is, which SQLite may not walk an index for (a unary `+`, SQLite's no-op for that);
+    elsewhere the column. For a filter that must not pick the index a query's other range is on."""
+
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(_Unindexed)
+def _unindexed(element: _Unindexed, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(_Unindexed, "sqlite")
+def _unindexed_sqlite(element: _Unindexed, compiler: Any, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
+def _candidates(session: Session, *columns: Any, now: datetime) -> Select[Any] | CompoundSelect[Any]:
+    """The items waiting for the next edition (see `candidate_items`), as rows of `columns`, items
+    joined to their source: a subquery to select from."""
     carried = exists().where(
         EditionItemRow.item_id == ItemRow.id, EditionItemRow.edition_id == EditionRow.id,
         EditionRow.status.in_(_CARRIED),
     )
-    query = select().select_from(ItemRow).where(ItemRow.backlog.is_(False), ~carried, ItemRow.first_seen_at <= now)
+    query = (select(*columns).select_from(ItemRow).join(SourceRow, SourceRow.id == ItemRow.source_id)
+             .where(ItemRow.backlog.is_(False), ~carried, _Unindexed(ItemRow.first_seen_at) <= now))
     last = last_sent_edition(session)
-    if last is not None:
-        # published or first seen since: a UNION of two index ranges (ix_items_published_at,
-        # ix_items_first_seen_at), which no planner turns into a walk of every item as it may an OR
-        since = union(select(ItemRow.id).where(ItemRow.published_at > last.built_at),
-                      select(ItemRow.id).where(ItemRow.first_seen_at > last.built_at))
-        query = query.where(ItemRow.id.in_(since))
-    return query
+    if last is None:
+        return query
+    # published or first seen since: two index ranges (ix_items_published_at, ix_items_first_seen_at),
+    # each reading its rows whole, with nothing in common (the second only what was published before).
+    # Neither an OR nor ids joined back to the items: a planner may walk every item for those.
+    since = last.built_at
+    # (SQLite would walk ix_items_first_seen_at for `first_seen_at <= now`, every item up to now: unindexed)
+    return union_all(query.where(ItemRow.published_at > since),
+                     query.where(ItemRow.first_seen_at > since, ItemRow.first_seen_at <= now,
+                                 ItemRow.published_at <= since))
+
+
+def _rows(session: Session, query: Any) -> Any:
+    """`query`'s rows through Core (no ORM rows to build), after the autoflush an ORM read would do."""
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(query)
+
+
+def _items(rows: Any) -> list[Item]:
+    return [Item(id=ident, url=url, title=title, section=section, summary_html=summary_html, summary_text=summary_text,
+                 published=published, updated=updated, image_url=image_url, guid=guid, author=author,
+                 image_alt=image_alt, source=source)
+            for ident, url, title, section, summary_html, summary_text, published, updated, image_url, guid, author,
+            image_alt, source in rows]
 
 
 def candidate_items(session: Session, *, now: datetime) -> list[Item]:
     """Items for the next edition, newest first: not backlog, not carried by a sent edition, and published (or first
     seen) since the last sent edition was built. Later items wait for the next edition."""
-    # plain tuples, not ORM objects: a week of a busy ledger is thousands of items, read once, never changed
-    query = (_candidates(session, now=now).add_columns(*_ITEM_COLUMNS, SourceRow.name)
-             .join(SourceRow, SourceRow.id == ItemRow.source_id))
-    return [Item(id=ident, url=url, title=title, section=section, summary_html=summary_html, summary_text=summary_text,
-                 published=published, updated=updated, image_url=image_url, guid=guid, author=author,
-                 image_alt=image_alt, source=source)
-            for ident, url, title, section, summary_html, summary_text, published, updated, image_url, guid, author,
-            image_alt, source in session.execute(query.order_by(ItemRow.published_at.desc())).tuples()]
+    # plain rows through Core, not ORM objects: a week of a busy ledger is thousands of items, read once, never changed
+    found = _candidates(session, *_ITEM_COLUMNS, SourceRow.name.label("source"), now=now).subquery()
+    return _items(_rows(session, select(*found.c).order_by(found.c.published_at.desc())))
+
+
+def candidate_headlines(session: Session, *, now: datetime) -> list[Item]:
+    """`candidate_items` with only what choosing among them reads (link, title, section, source, when
+    published, id): no summary, image, guid, author or update time (an item's `published_at` is
+    never empty, so the newest-first order never falls back to it), which `with_content` adds to the
+    few an edition carries."""
+    found = _candidates(session, ItemRow.id, ItemRow.url, ItemRow.title, ItemRow.section, ItemRow.published_at,
+                        SourceRow.name.label("source"), now=now).subquery()
+    rows = _rows(session, select(*found.c).order_by(found.c.published_at.desc())).all()
+    return [Item(id=ident, url=url, title=title, section=section, published=published, source=source)
+            for ident, url, title, section, published, source in rows]
+
+
+def with_content(session: Session, edition: Edition) -> Edition:
+    """`edition` with each item it carries read whole (the edition was built from `candidate_headlines`)."""
+    ids = [item.id for item in (*edition.items, *([edition.featured] if edition.featured else []))]
+    query = (select(*_ITEM_COLUMNS, SourceRow.name).join(SourceRow, SourceRow.id == ItemRow.source_id)
+             .where(ItemRow.id.in_(ids)))
+    whole = {item.id: item for item in _items(_rows(session, query))}
+    return replace(edition, featured=whole[edition.featured.id] if edition.featured else None,
+                   sections=tuple(replace(section, items=tuple(whole[item.id] for item in section.items))
+                                  for section in edition.sections))
 
 
 def candidate_count(session: Session, *, now: datetime) -> int:
     """How many items `candidate_items` would return, counted by the database."""
-    return session.scalar(_candidates(session, now=now).add_columns(func.count(ItemRow.id))) or 0
+    found = _candidates(session, ItemRow.id, now=now).subquery()
+    return session.scalar(select(func.count()).select_from(found)) or 0
 
 
 def issue_number(session: Session, edition_id: int | None = None) -> int:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import CursorResult, and_, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,6 +47,8 @@ STAMPS: Mapping[str, str] = {
 }
 #: Status counts, frozen when an edition is sent.
 STATUS_COUNTS = ("recipients", "accepted", "failed", "ambiguous", "skipped", "pending")
+#: Statuses of a subscriber who left the list (when: `status_changed_at`).
+_LEFT = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
 
 
 def _status_counts(session: Session, edition_ids: Iterable[int]) -> dict[int, dict[str, int]]:
@@ -124,19 +126,27 @@ def list_size_history(session: Session, *, until: datetime, weeks: int) -> list[
     (the week's last day, how many were active then). Read from when each subscriber arrived
     (`confirmed_at`, or `created_at`) and left (`status_changed_at` of a status that left), so a
     week's figure is exact as long as nobody came back after leaving (a fresh opt-in after an
-    unsubscribe counts from the return). Reads only."""
+    unsubscribe counts from the return). Reads only.
+
+    Who was active at the end of a week is who is active now, less those of them who arrived
+    after it, plus those who left after it having arrived by then: the active are counted from
+    the status index, and only the subscribers who arrived or left within the span are read
+    (ix_subscribers_status_arrived, ix_subscribers_status_changed), not every subscriber."""
     if weeks < 1:
         return []
     arrived = func.coalesce(SubscriberRow.confirmed_at, SubscriberRow.created_at)
-    left = SubscriberRow.status.in_([SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED,
-                                     SubscriberStatus.COMPLAINED])
+    changed = SubscriberRow.status_changed_at
     ends = [until - timedelta(weeks=back) for back in range(weeks - 1, -1, -1)]
-    # one pass over the subscribers, one sum per week
-    sums = [func.coalesce(func.sum(case((and_(arrived <= end, or_(SubscriberRow.status == SubscriberStatus.ACTIVE,
-                                                                  left & (SubscriberRow.status_changed_at > end))),
-                                         1), else_=0)), 0) for end in ends]
-    counts = session.execute(select(*sums).where(SubscriberRow.status != SubscriberStatus.PENDING)).one()
-    return [((end - timedelta(microseconds=1)).date(), int(count)) for end, count in zip(ends, counts, strict=True)]
+    active = session.scalar(select(func.count()).select_from(SubscriberRow)
+                            .where(SubscriberRow.status == SubscriberStatus.ACTIVE)) or 0
+    # the active who arrived after a week's end: not yet there then
+    came = session.execute(select(*(func.count(case((arrived > end, 1))) for end in ends))
+                           .where(SubscriberRow.status == SubscriberStatus.ACTIVE, arrived > ends[0])).one()
+    # those who left after a week's end, having arrived by then: still there then
+    went = session.execute(select(*(func.count(case((and_(changed > end, arrived <= end), 1))) for end in ends))
+                           .where(SubscriberRow.status.in_(_LEFT), changed > ends[0])).one()
+    return [((end - timedelta(microseconds=1)).date(), active - int(late) + int(gone))
+            for end, late, gone in zip(ends, came, went, strict=True)]
 
 
 # --- writing (state.provider_events, flows.stages.deliver) ----------------------------------------

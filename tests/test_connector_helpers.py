@@ -4,8 +4,11 @@ and how `find_post` compares texts."""
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from compose.urls import is_web_url
 from connectors.channels.base import comparable_text
@@ -50,6 +53,19 @@ def test_the_secret_filter_masks_every_secret_and_detaches(caplog: pytest.LogCap
 ])
 def test_a_web_url_is_http_or_https_with_a_host(url: str, web: bool) -> None:
     assert is_web_url(url) is web
+
+
+@given(st.sampled_from(["http://", "https://", "HTTP://", "http:/", "ftp://", "", "http://:", "https://@"]),
+       st.text(alphabet="aZ09.-:/?#@[]% \t\n\x00é", max_size=14))
+def test_the_fast_path_agrees_with_urlsplit(scheme: str, rest: str) -> None:
+    """is_web_url decides plain links without urlsplit: always as urlsplit would."""
+    url = scheme + rest
+    try:
+        parts = urlsplit(url)
+        expected = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        expected = False
+    assert is_web_url(url) is expected
 
 
 def test_comparable_text_is_nfc_with_whitespace_collapsed() -> None:

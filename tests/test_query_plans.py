@@ -30,7 +30,6 @@ BIG = ("items", "subscribers", "deliveries", "clicks", "events", "reader_clicks"
 # (a fragment of the statement, the big table it may read whole, why)
 WHOLE_TABLE = (
     ("GROUP BY subscribers.status", "subscribers", "the count of subscribers per status (status, desk)"),
-    ("sum(CASE WHEN", "subscribers", "the list size week by week (reports): one pass over every subscriber"),
     ("ORDER BY subscribers.id", "subscribers", "the CSV download of every subscriber"),
     ("SELECT count(*) AS count_1 \nFROM (SELECT subscribers.id", "subscribers",
      "the subscribers page's pager counts the rows its search matches (all of them, unsearched)"),

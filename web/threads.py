@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from compose.calendar import QuietCalendar
@@ -123,10 +124,18 @@ def _view(thread: ThreadRow, config: Any, session: Any, staff: Staff, now: Any,
 def _views(request: Request, session: Any) -> list[dict[str, Any]]:
     app = app_of(request)
     staff = request.state.staff
-    rows = session.scalars(select(ThreadRow).where(ThreadRow.status.in_(SHOWN))
+    rows = session.scalars(select(ThreadRow).where(ThreadRow.status.in_(SHOWN)).options(selectinload(ThreadRow.posts))
                            .order_by(ThreadRow.scheduled_for, ThreadRow.id)).all()
+    # their editions and items in one query each, not one per thread: `_view` finds them in the session
+    # (whose identity map holds them only while something else does: `loaded`, until the views are made)
+    loaded: list[Any] = []
+    for model, ids in ((EditionRow, {row.edition_id for row in rows}), (ItemRow, {row.item_id for row in rows})):
+        ids.discard(None)
+        if ids:
+            loaded += session.scalars(select(model).where(model.id.in_(ids))).all()
     calendar = QuietCalendar.from_config(app.config)  # once a page, not once a thread
     views = [_view(row, app.config, session, staff, app.now(), calendar) for row in rows]
+    del loaded
     free: dict[str, list[Any]] = {}
     held = slots.slots_of(session, [row.id for row in rows])
     for view in views:

@@ -20,13 +20,14 @@ from connectors.link_check import edition_link_warnings
 from flows.settings import network_limits
 from state import events, ledger, quiet
 from state.editions import (
-    candidate_items,
+    candidate_headlines,
     edition_value,
     issue_number,
     last_sent_edition,
     render_edition,
     set_edition_items,
     web_url,
+    with_content,
 )
 from state.models import EditionRow, EditionStatus
 from state.threads import draft_roundup
@@ -82,12 +83,13 @@ def build_next_edition(session: Session, config: Config, *, now: datetime, by: s
         row = waiting[0]
         return BuildResult(row.id, False, f"edition {row.id} ({row.slug}) is {row.status} and not sent yet: "
                                           "approve and send it, or reject it, before building the next one")
-    candidates = candidate_items(session, now=now)
+    candidates = candidate_headlines(session, now=now)  # what choosing reads; the chosen are read whole below
     slug = _unique_slug(session, slug_for(now, config))
     edition = build_edition(candidates, config=config, now=now, slug=slug, intro_markdown=config.edition.intro or None,
                             web_url=web_url(config, slug), number=issue_number(session))
     if edition is None:
         return _nothing_to_build(candidates, config)
+    edition = with_content(session, edition)
     rendered, content_hash = render_edition(edition, config, link_warnings=edition_link_warnings)
     unreachable = loopback_warning(config, env)  # links readers cannot open, with a real channel set up
     if unreachable:

@@ -28,7 +28,11 @@ class SubscriberRow(Base):
 
     __tablename__ = "subscribers"
     # addresses are looked up as typed, in any case (webhooks, imports, unsubscribe, erasure) (0008)
-    __table_args__ = (Index("ix_subscribers_email_lower", func.lower(text("email"))),)
+    # the list size week by week reads who arrived or left lately, not every subscriber (0009)
+    __table_args__ = (Index("ix_subscribers_email_lower", func.lower(text("email"))),
+                      Index("ix_subscribers_status_arrived", "status",
+                            func.coalesce(text("confirmed_at"), text("created_at"))),
+                      Index("ix_subscribers_status_changed", "status", "status_changed_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -92,7 +96,8 @@ class DeliveryRow(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"),
-                      Index("ix_deliveries_edition_status", "edition_id", "status"))  # live figures
+                      Index("ix_deliveries_edition_status", "edition_id", "status"),  # live figures
+                      Index("ix_deliveries_edition_id_id", "edition_id", "id"))  # an edition's, in order (0009)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id"), index=True)
