@@ -168,6 +168,9 @@ async def drive(port: int, requests: list[bytes], rate: float, seconds: float, c
                 continue
             try:
                 async with asyncio.timeout_at(due + TIMEOUT_S):
+                    if conn is not None and conn[0].at_eof():  # the server closed it while idle (keep-alive
+                        conn[1].close()                        # timeout, 5 s): a client opens a new one
+                        conn = None
                     if conn is None:
                         conn = await asyncio.open_connection("127.0.0.1", port)
                     conn[1].write(requests[i % len(requests)])
