@@ -41,10 +41,9 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
-from record import Figure, write  # noqa: E402
+from record import Figure, compile_project, write  # noqa: E402
 
 FEEDFARM = BENCH_DIR / "feedfarm.py"
-PACKAGES = ("compose", "connectors", "flows", "state", "web")  # the project's own, as pyproject lists them
 SYNDICATE = Path(sys.executable).parent / "syndicate"
 SCALES = (500, 2000, 5000)
 FLAT = 0.20  # per-feed costs within 20% of each other count as linear
@@ -136,16 +135,6 @@ def _run(argv: list[str], env: dict[str, str] | None = None, timeout_s: float = 
         tail = out.read().decode(errors="replace")[-600:]
     cpu = usage.ru_utime + usage.ru_stime
     return Run(seconds, cpu, usage.ru_maxrss / 1024, process.returncode, tail, cpu + _reap_leftovers())
-
-
-def _compiled() -> None:
-    """Write the bytecode of the project's own modules, as an install does (`pip install` compiles
-    them; an editable checkout writes it on first import). Where PYTHONDONTWRITEBYTECODE is set, every
-    process would compile about 80 modules again (0.1 to 0.2 s each): a cost no installed user pays."""
-    import compileall
-
-    for package in PACKAGES:
-        compileall.compile_dir(ROOT / package, quiet=1)
 
 
 def _checked(run: Run, what: str) -> Run:
@@ -299,7 +288,7 @@ def main() -> int:
 
     details: dict[str, object] = {"feeds": args.feeds, "items_per_feed": args.items, "latency_ms": args.latency_ms,
                                   "load_before": os.getloadavg()[0], "workers_counted": _adopt_orphans()}
-    _compiled()
+    compile_project()
     floor = _checked(_run([sys.executable, "-c", "pass"]), "python")
     imports = _checked(_run([sys.executable, "-c", FLOOR_IMPORTS]), "the import floor")
     gather_imports = _checked(_run([sys.executable, "-c", "import flows.cli, flows.stages.gather, connectors.sources"]),

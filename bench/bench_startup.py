@@ -31,7 +31,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from record import Figure, write  # noqa: E402
+from record import Figure, compile_project, write  # noqa: E402
 
 ROOT = BENCH_DIR.parent
 PYTHON = sys.executable
@@ -99,6 +99,7 @@ def main() -> int:
     if args.runs < 1:
         parser.error("--runs must be 1 or more")
 
+    compile_project()
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         workdir = Path(tmp)
         started = time.monotonic()

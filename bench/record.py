@@ -45,6 +45,20 @@ class Figure:
         return self.value <= self.target if self.better == "lower" else self.value >= self.target
 
 
+PACKAGES = ("compose", "connectors", "flows", "state", "web")  # the project's own, as pyproject lists them
+
+
+def compile_project() -> None:
+    """Write the bytecode of the project's own modules, as an install does (`pip install` compiles
+    them; an editable checkout writes it on first import). Where PYTHONDONTWRITEBYTECODE is set, every
+    process would compile about 80 modules again (0.1 to 0.2 s each): a cost no installed user pays."""
+    import compileall
+
+    root = Path(__file__).resolve().parent.parent
+    for package in PACKAGES:
+        compileall.compile_dir(root / package, quiet=1)
+
+
 def machine() -> dict[str, object]:
     """Who measured: the processor, cores and memory (the fingerprint), plus Python and the load."""
     cpu = "?"
