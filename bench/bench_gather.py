@@ -7,7 +7,7 @@ Every figure is a whole process, started and timed from here, its peak RSS read 
   SQLite file): cold (`--include-backlog`, so every item is announced), nothing changed (every
   feed answers 304; best of 3) and 50 feeds changed (the farm's `/mutate`);
 - in the same run, the peers on the same farm: the sequential loop (`httpx.get` + `feedparser.parse`
-  per feed) and `reader` (PyPI) with `update_feeds(workers=32)`, cold and nothing changed;
+  per feed) and `reader` (PyPI) with `update_feeds(workers=32, scheduled=False)`, cold and nothing changed;
 - the floors: an empty Python process, and one that only imports what gather cannot do without
   (aiohttp, sqlalchemy.orm, feedparser).
 
