@@ -179,22 +179,9 @@ def count_stamps(session: Session, edition_id: int, counted: Mapping[str, int], 
                     .values({getattr(c, name): getattr(c, name) + n for name, n in moves.items()} | {c.updated_at: now}))
 
 
-def stamp(session: Session, edition_id: int, subscriber_id: int, figure: str, *, at: datetime, now: datetime) -> bool:
-    """Stamp one delivery with `figure`'s event (when its stamp is still empty) and count it; True
-    when it was new. For events that do not come from the provider (our own unsubscribe link).
-    Does not commit."""
-    column = getattr(DeliveryRow, STAMPS[figure])
-    result = session.execute(update(DeliveryRow).where(
-        DeliveryRow.edition_id == edition_id, DeliveryRow.subscriber_id == subscriber_id, column.is_(None))
-        .values({STAMPS[figure]: at, "updated_at": now}))
-    stamped = int(getattr(result, "rowcount", 0) or 0)
-    count_stamps(session, edition_id, {figure: stamped}, now=now)
-    return bool(stamped)
-
-
 def stamp_many(session: Session, edition_id: int, figure: str, stamps: Sequence[tuple[int, datetime, datetime]], *,
                count: bool = True) -> int:
-    """`stamp` for many deliveries of one edition at once: each (subscriber id, event time, now)
+    """Stamp many deliveries of one edition at once with `figure`'s event: each (subscriber id, event time, now)
     stamps that subscriber's delivery when its stamp is still empty (the first one for a
     subscriber winning), in one executemany in subscriber order (two transactions lock the
     deliveries they share in the same order), and those newly stamped are counted in one counter

@@ -373,13 +373,7 @@ def unsubscribe(session: Session, email_or_id: str | int, *, reason: str, now: d
     row = find(session, email_or_id)
     if row is None:
         raise NotFound(f"there is no subscriber {email_or_id}")
-    if row.status not in LEFT:
-        _set(row, SubscriberStatus.UNSUBSCRIBED, reason, now)
-        audit(session, actor=by, action="unsubscribe", kind="subscriber", ident=row.id, now=now,
-              reason=reason)
-    if edition_id is not None:  # last: the edition's counter row stays locked only until the commit
-        session.flush()
-        figures.stamp(session, edition_id, row.id, "unsubscribes", at=now, now=now)
+    unsubscribe_many(session, [UnsubscribeAsk(row.id, reason=reason, now=now, by=by, edition_id=edition_id)])
     return row
 
 
@@ -423,7 +417,7 @@ def unsubscribe_many(session: Session, asks: Sequence[UnsubscribeAsk]) -> list[S
             stamps.setdefault(ask.edition_id, []).append((row.id, ask.now, ask.now))
     session.flush()
     for edition_id in sorted(stamps):  # last: the editions' counter rows stay locked only until the commit
-        figures.stamp_many(session, edition_id, "unsubscribes", sorted(stamps[edition_id], key=lambda s: s[0]))
+        figures.stamp_many(session, edition_id, "unsubscribes", stamps[edition_id])
     return found
 
 
