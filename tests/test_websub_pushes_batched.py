@@ -54,12 +54,13 @@ def _counts(db):
 def test_pushes_arriving_together_are_each_answered_and_counted(db, tmp_path):
     config = _site(db, tmp_path)
     app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW)
-    writer = app.state.websub_pushes
+    pushes = app.state.websub_pushes
+    known = pushes.look_up("tok")
     batch = ([_push(n) for n in range(20)] + [_push(100 + n, forged=True) for n in range(5)]
              + [_push(200 + n, content_type="image/png") for n in range(3)] + [_push(0)])  # the last: a repeat
 
     async def all_at_once():
-        return await asyncio.gather(*(writer.run(push) for push in batch))
+        return await asyncio.gather(*(pushes.take(push, known) for push in batch))
 
     answers = asyncio.run(all_at_once())
     assert [a.status_code for a in answers] == [202] * 25 + [415] * 3 + [202]
@@ -78,7 +79,9 @@ def test_two_web_processes_pushing_at_once_lose_no_count(db, tmp_path):
         app = create_app(config=config, db=own, secret_key=SECRET, now=lambda: NOW)
 
         async def load():
-            got = await asyncio.gather(*(app.state.websub_pushes.run(_push(1000 * n + k)) for k in range(40)))
+            pushes = app.state.websub_pushes
+            known = pushes.look_up("tok")
+            got = await asyncio.gather(*(pushes.take(_push(1000 * n + k), known) for k in range(40)))
             answers[n - 1] = [a.status_code for a in got]
 
         try:
