@@ -30,6 +30,7 @@ Writes bench/results/orchestration.json and prints a table.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -227,7 +228,7 @@ def flow_overhead(api_url: str, workdir: Path, config: Path, repeats: int) -> di
 
     path = str(config)
     stage = lambda: gather_task.fn(path, False)  # noqa: E731
-    flow_call = lambda: gather(path)  # noqa: E731
+    flow_call = lambda: asyncio.run(gather(path))  # noqa: E731
     first = time.monotonic()
     flow_call()  # the first call in a process also builds Prefect's client: reported, not in the median
     first_s = time.monotonic() - first

@@ -6,6 +6,7 @@ subscribers, and runs the real Prefect flows (one parent flow, so one temporary 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import shlex
@@ -112,7 +113,7 @@ def run_demo(workdir: Path = DEMO_HOME) -> dict[str, Any]:
                                 "30 s while it creates its database)...", spinner="dots"):
                 from flows.pipeline import demo_pipeline
 
-                result = demo_pipeline(str(config_path))
+                result = asyncio.run(demo_pipeline(str(config_path)))
             result["elapsed_s"] = round(time.monotonic() - started, 1)
         result["config_path"] = config_path.as_posix()
         result["database_url"] = demo_database_url(workdir)

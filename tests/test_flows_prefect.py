@@ -71,11 +71,11 @@ def test_flows_run_end_to_end_and_their_events_reach_prefect(site_config: str, t
     # The Prefect server is shared by the session's tests, whose ledgers number editions from 1 too:
     # this test reads only the events that occurred since it started.
     started = datetime.now(UTC) - timedelta(seconds=1)
-    gathered_state = _timed("gather flow", lambda: gather(site_config, include_backlog=True, return_state=True))
+    gathered_state = _timed("gather flow", lambda: asyncio.run(gather(site_config, include_backlog=True, return_state=True)))
     assert gathered_state.is_completed(), gathered_state.message
     gathered = result_of(gathered_state)
     assert gathered["new"] > 0 and gathered["failed"] == 0
-    built_state = _timed("build-edition flow", lambda: build_edition_flow(site_config, return_state=True))
+    built_state = _timed("build-edition flow", lambda: asyncio.run(build_edition_flow(site_config, return_state=True)))
     built = result_of(built_state)
     assert built["built"] and built["id"] is not None
     db = connect()
@@ -88,13 +88,13 @@ def test_flows_run_end_to_end_and_their_events_reach_prefect(site_config: str, t
         overdue = EditionRow(slug="overdue-draft", title="In Our View", subject="Overdue", html="<p>x</p>", text="x",
                              content_hash="h" * 64, built_at=now, scheduled_for=now - timedelta(minutes=1))
         session.add(overdue)
-    sent_state = _timed("deliver-edition flow", lambda: deliver_edition_flow(site_config, built["id"],
-                                                                             return_state=True))
+    sent_state = _timed("deliver-edition flow", lambda: asyncio.run(deliver_edition_flow(
+        site_config, built["id"], return_state=True)))
     assert sent_state.is_completed(), sent_state.message
     delivered = result_of(sent_state)
     assert delivered[0]["sent"] and delivered[0]["accepted"] == delivered[0]["recipients"] > 0
     assert list((tmp_path / "outbox" / "email").glob("staff-notice-held-overdue-draft/*.eml"))
-    published_state = _timed("publish-posts flow", lambda: publish_posts(site_config, return_state=True))
+    published_state = _timed("publish-posts flow", lambda: asyncio.run(publish_posts(site_config, return_state=True)))
     assert isinstance(result_of(published_state), dict)
     with db.session() as session:
         assert session.get(EditionRow, overdue.id).status == "held"
@@ -148,7 +148,7 @@ def test_a_run_whose_every_source_failed_ends_failed_with_the_reason(site_config
 
     (tmp_path / "down").mkdir()
     down = demo_config(f"http://127.0.0.1:{free_port()}", tmp_path / "down")  # nothing listens there
-    state = gather(str(down), return_state=True)
+    state = asyncio.run(gather(str(down), return_state=True))
     assert state.is_failed() and state.type.value == "FAILED" and state.name == "Failed"
     assert state.message.startswith("every source failed"), state.message
     summary = result_of(state)  # the summary is kept as the state's data
@@ -272,3 +272,20 @@ def test_prefect_deploy_all_accepts_prefect_yaml(prefect_api: str, tmp_path: Pat
             for deployment in deployments.values():
                 client.delete_deployment(deployment.id)
             client.delete_work_pool("syndicate")
+
+
+def test_every_flow_is_async_so_a_run_does_not_wait_on_its_heartbeat_thread() -> None:
+    """Prefect 3.9's sync flow engine joins its heartbeat thread (which sleeps in whole seconds) when
+    a run ends, up to a second per run; the async engine keeps the heartbeats without that wait. Each
+    flow's body runs in a worker thread (flows.pipeline's docstring), so its tasks stay sync."""
+    import inspect
+
+    from prefect import Flow
+
+    import flows.pipeline as pipeline
+
+    flows = {name: value for name, value in vars(pipeline).items() if isinstance(value, Flow)}
+    assert len(flows) == 7, sorted(flows)
+    assert [name for name, value in flows.items() if not inspect.iscoroutinefunction(value.fn)] == []
+    assert [name for name, value in vars(pipeline).items()
+            if isinstance(value, type(pipeline.gather_task)) and inspect.iscoroutinefunction(value.fn)] == []

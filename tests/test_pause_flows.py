@@ -5,6 +5,7 @@ after the resume the next run sends the edition."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -32,8 +33,8 @@ def test_a_paused_send_run_completes_and_says_paused_then_sends_after_the_resume
     from state.db import connect
 
     started = datetime.now(UTC) - timedelta(seconds=1)
-    assert gather(site_config, include_backlog=True, return_state=True).is_completed()
-    built = result_of(build_edition_flow(site_config, return_state=True))
+    assert asyncio.run(gather(site_config, include_backlog=True, return_state=True)).is_completed()
+    built = result_of(asyncio.run(build_edition_flow(site_config, return_state=True)))
     db = connect()
     now = datetime.now(UTC)
     with db.session() as session:
@@ -41,7 +42,7 @@ def test_a_paused_send_run_completes_and_says_paused_then_sends_after_the_resume
         ledger.approve(session, "edition", built["id"], by="approver@socitm.example", now=now)
         pauses.pause(session, reason=REASON, by="approver@socitm.example", now=now)
 
-    paused_state = deliver_edition_flow(site_config, built["id"], return_state=True)
+    paused_state = asyncio.run(deliver_edition_flow(site_config, built["id"], return_state=True))
     assert paused_state.is_completed(), paused_state.message
     (paused,) = result_of(paused_state)
     assert not paused["sent"] and paused["accepted"] == 0
@@ -62,7 +63,7 @@ def test_a_paused_send_run_completes_and_says_paused_then_sends_after_the_resume
 
     with db.session() as session:
         pauses.resume(session, by="admin@socitm.example", now=datetime.now(UTC))
-    sent_state = deliver_edition_flow(site_config, built["id"], return_state=True)
+    sent_state = asyncio.run(deliver_edition_flow(site_config, built["id"], return_state=True))
     (sent,) = result_of(sent_state)
     assert sent_state.is_completed() and sent["sent"] and sent["accepted"] == sent["recipients"] > 0
     assert sent["paused"] is None

@@ -4,6 +4,7 @@ second run that week completes and sends nothing, saying when it went."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def test_the_weekly_note_flow_sends_once_per_week(site_config: str, tmp_path: Pa
     with connect().session() as session:
         add_staff_rows(session, {"approver@socitm.example": "approver", "admin@socitm.example": "admin",
                                  "editor@socitm.example": "editor"})
-    first = weekly_note_flow(site_config, return_state=True)
+    first = asyncio.run(weekly_note_flow(site_config, return_state=True))
     assert first.is_completed(), first.message
     sent = result_of(first)
     assert sent["sent"] and sorted(sent["recipients"]) == ["admin@socitm.example", "approver@socitm.example"]
@@ -33,7 +34,7 @@ def test_the_weekly_note_flow_sends_once_per_week(site_config: str, tmp_path: Pa
     assert len(notes) == 2
     assert datetime.fromisoformat(sent["week_start"]).weekday() == 0  # a Monday: [weekly_note] day's default
 
-    second = weekly_note_flow(site_config, return_state=True)
+    second = asyncio.run(weekly_note_flow(site_config, return_state=True))
     assert second.is_completed(), second.message
     again = result_of(second)
     assert not again["sent"] and "never sent twice" in again["said"] and again["week_start"] == sent["week_start"]
