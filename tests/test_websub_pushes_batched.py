@@ -265,3 +265,21 @@ def test_store_in_turn_keeps_each_report_as_if_alone(db, tmp_path):
         titles = session.execute(select(ItemRow.title, ItemRow.revision).where(
             ItemRow.url.like("https://www.socitm.net/news/pushed-%")).order_by(ItemRow.url)).all()
         assert [tuple(t) for t in titles] == [("Uno", 2), ("Two", 1), ("Three", 1)]
+
+
+def test_a_large_push_is_parsed_off_the_event_loop_and_stored(db, tmp_path):
+    """A body over `PushLimits.parse_inline_bytes` is checked and parsed in the thread pool: the
+    same answer, the same item stored, the same count."""
+    from web.websub import PushLimits, _Push
+
+    config = _site(db, tmp_path)
+    app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW)
+    pushes = app.state.websub_pushes
+    small = _push(7)
+    body = small.body.replace(b"<summary>Summary 7</summary>",
+                              b"<summary>" + b"A long summary. " * (PushLimits.parse_inline_bytes // 16) + b"</summary>")
+    assert len(body) > PushLimits.parse_inline_bytes
+    push = _Push(token="tok", body=body, signature=sign(HUB_SECRET, body), content_type=small.content_type)
+    answer = asyncio.run(pushes.take(push, pushes.look_up("tok")))
+    assert answer.status_code == 202
+    assert _counts(db)[:3] == (1, 0, 1)

@@ -8,7 +8,9 @@ subscription's push count) is locked once a transaction, not once a request, whi
 those requests on their commits. Alone, a request gets its own transaction at once. If a shared
 transaction fails, each of its writes is tried again in a transaction of its own, so one bad
 request fails alone. The writing is done in a thread of its own, started when work arrives and
-ended when there is none; a client that leaves does not stop its write.
+ended when there is none; a client that leaves does not stop its write. `behind()` says how long
+the oldest write not yet committed has waited, so that a caller can refuse work (503) rather than
+queue what the writer cannot keep up with.
 """
 
 from __future__ import annotations
