@@ -38,12 +38,12 @@ def _site(db, tmp_path):
     return config
 
 
-def _push(n: int, *, forged: bool = False, content_type: str = "application/atom+xml"):
+def _push(n: int, *, forged: bool = False, content_type: str = "application/atom+xml", title: str = ""):
     from web.websub import _Push
 
     body = (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>News</title>'
             f'<id>urn:feed</id><updated>2026-12-07T09:00:00Z</updated><entry><id>urn:test:{n}</id>'
-            f'<title>Pushed story {n}</title><link href="https://www.socitm.net/news/pushed-{n}"/>'
+            f'<title>{title or f"Pushed story {n}"}</title><link href="https://www.socitm.net/news/pushed-{n}"/>'
             f'<updated>2026-12-07T09:00:00Z</updated><summary>Summary {n}</summary></entry></feed>').encode()
     signature = sign("not-the-secret" if forged else HUB_SECRET, body)
     return _Push(token="tok", body=body, signature=signature, content_type=content_type)
@@ -103,16 +103,6 @@ def test_two_web_processes_pushing_at_once_lose_no_count(db, tmp_path):
     assert _counts(db)[:3] == (80, 0, 80)
 
 
-def _entry(n: int, title: str):
-    from web.websub import _Push
-
-    body = (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>News</title>'
-            f'<id>urn:feed</id><updated>2026-12-07T09:00:00Z</updated><entry><id>urn:test:{n}</id>'
-            f'<title>{title}</title><link href="https://www.socitm.net/news/pushed-{n}"/>'
-            f'<updated>2026-12-07T09:00:00Z</updated><summary>Summary {n}</summary></entry></feed>').encode()
-    return _Push(token="tok", body=body, signature=sign(HUB_SECRET, body), content_type="application/atom+xml")
-
-
 def test_a_batch_of_pushes_is_a_few_statements_not_a_few_a_push(db, tmp_path):
     """Checked and parsed in their requests, stored together: 30 pushes in one transaction cost
     about as many statements as one (they cost four or more each, and a session each to check)."""
@@ -145,7 +135,7 @@ def test_pushes_of_one_item_in_one_batch_are_stored_in_turn(db, tmp_path):
     app = create_app(config=config, db=db, secret_key=SECRET, now=lambda: NOW)
     pushes = app.state.websub_pushes
     known = pushes.look_up("tok")
-    batch = [_entry(1, "First title"), _entry(2, "Another story"), _entry(1, "Second title")]
+    batch = [_push(1, title="First title"), _push(2, title="Another story"), _push(1, title="Second title")]
 
     async def all_at_once():
         return await asyncio.gather(*(pushes.take(push, known) for push in batch))
@@ -252,7 +242,7 @@ def test_store_in_turn_keeps_each_report_as_if_alone(db, tmp_path):
     news = next(source for source in config.sources if source.name == "news")
 
     def report(n: int, title: str) -> FetchReport:
-        items = parse_body(news, _entry(n, title).body, "https://www.socitm.net/feed", {}).items
+        items = parse_body(news, _push(n, title=title).body, "https://www.socitm.net/feed", {}).items
         return FetchReport(source="news", items=items, status=200, bytes=1)
 
     with db.session() as session:

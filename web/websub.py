@@ -98,7 +98,8 @@ def verify_intent(request: Request, token: str) -> Response:
 @router.post("/websub/{token}")
 async def content_distribution(request: Request, token: str) -> Response:
     """New content from the hub: verified, parsed and stored like a poll (events for new items).
-    A token we do not know (or no longer want) gets its 410 before a byte of the body is read."""
+    A token we do not know gets its 410 before a byte of the body is read; so does one we no longer
+    want, once this process has seen that (the writer's transaction finds it and forgets the token)."""
     pushes: Pushes = request.app.state.websub_pushes
     known = pushes.known.get(token) or await run_in_threadpool(pushes.look_up, token)
     if known is None:
