@@ -176,7 +176,9 @@ def store_in_turn(session: Session, fetched: Sequence[tuple[SourceRow, FetchRepo
     between them): a round takes them in order until one names an item the round already has, which
     starts the next round, so that the later report's item is compared with the stored one."""
     results: list[StoreResult] = []
-    for round_ in _rounds(fetched):
+    for number, round_ in enumerate(_rounds(fetched)):
+        if number:
+            session.flush()  # what the last round changed, for this one to compare with (autoflush may be off)
         first_of = {row.id: row.first_gathered_at is None for row, _, _ in round_}
         _, (inserted, updated) = _store_together(session, [(row, report) for row, report, _ in round_], now=now)
         last: dict[int, tuple[SourceRow, StoreResult]] = {}

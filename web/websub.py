@@ -243,8 +243,9 @@ class Pushes:
                 judged.append(None)
             else:  # checked against what the ledger says now (a token's secret never changes: this is a guard)
                 judged.append((row, checked if checked.known == known else _judge(known, push)))
-        store_in_turn(session, [(row.source, verdict.report) for row, verdict in filter(None, judged)
-                                if verdict.report is not None], now=now)
+        with session.no_autoflush:  # the source's health is written with the counts at the commit: one flush, not two
+            store_in_turn(session, [(row.source, verdict.report) for row, verdict in filter(None, judged)
+                                    if verdict.report is not None], now=now)
         counted: dict[int, tuple[WebSubSubscriptionRow, _Counted]] = {}
         answers: list[Response] = []
         for entry in judged:
