@@ -64,6 +64,9 @@ class SummaryPolicy:
 # ---------------------------------------------------------------------------- identity
 
 
+_ABSOLUTE = re.compile(r"https?://[^/?#\t\r\n]", re.IGNORECASE)  # with a host: "http://" alone is relative
+
+
 def canonical_url(url: str, base: str | None = None) -> str:
     """The canonical form of an article URL, used as its identity.
 
@@ -72,7 +75,8 @@ def canonical_url(url: str, base: str | None = None) -> str:
     Raises ValueError for anything but an absolute http(s) URL.
     """
     raw = (url or "").strip()
-    if base:
+    # urljoin gives an absolute URL back as it was (but for dropping an empty `;params`): skip its two parses
+    if base and (";" in raw or not _ABSOLUTE.match(raw)):
         raw = urljoin(base.strip(), raw)
     parts = urlsplit(raw)
     scheme = parts.scheme.lower()
@@ -254,6 +258,27 @@ def plain_text(html: str) -> str:
 def summary_text(html: str, limit: int = SummaryPolicy.summary_limit) -> str:
     """A plain-text summary of at most `limit` characters, cut at a word boundary with an ellipsis."""
     return cut_text(plain_text(html), limit)
+
+
+# A tag as `sanitise_html` writes it: `<`, then anything but `>` outside double quotes, then `>` (nh3
+# also escapes `>` inside attribute values today; the quotes keep this exact if that ever changes).
+_SERIALISED_TAG = re.compile(r'<[^>"]*(?:"[^"]*"[^>"]*)*>')
+_SERIALISED_BLOCK_TAG = re.compile(_BLOCK_TAG.pattern + r'[^>"]*(?:"[^"]*"[^>"]*)*>', re.IGNORECASE)
+
+
+def sanitised_text(html: str) -> str:
+    """`plain_text` of what `sanitise_html` returned, without a second sanitiser pass (it was 40% of a
+    feed's parse). Its output has no comments and no script or style left, escapes `<` and `>` in text,
+    and quotes every attribute value in `"` (escaping `"`), so its tags can be cut out exactly with a
+    pattern. Only for that output: any other HTML goes through `plain_text`."""
+    if "<" in html:
+        html = _SERIALISED_TAG.sub("", _SERIALISED_BLOCK_TAG.sub(" ", html))  # blocks part words, inline tags do not
+    return _SPACE.sub(" ", drop_unprintable(_html.unescape(html))).strip()
+
+
+def sanitised_summary_text(html: str, limit: int = SummaryPolicy.summary_limit) -> str:
+    """`summary_text` of what `sanitise_html` returned (see `sanitised_text`)."""
+    return cut_text(sanitised_text(html), limit)
 
 
 class ClipLimits:

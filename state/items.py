@@ -163,6 +163,55 @@ def store_reports(
 ) -> dict[int, StoreResult]:
     """Record a whole gather run at once: each source's health, then every item found, merged
     across sources and written in bulk (one lookup and one insert per chunk, not per source)."""
+    return _store_together(session, fetched, now=now, include_backlog=include_backlog)[0]
+
+
+def store_in_turn(session: Session, fetched: Sequence[tuple[SourceRow, FetchReport]], *,
+                  now: datetime) -> list[StoreResult]:
+    """Record fetches as if stored one after another, each as `store_report` would (WebSub pushes:
+    each is a fetch of its own): a later report of an item updates what an earlier one stored, and a
+    source's health and last counts are its last report's. One result a report, in order.
+
+    The reports are written together in rounds (`store_reports` of many, a handful of statements
+    between them): a round takes them in order until one names an item the round already has, which
+    starts the next round, so that the later report's item is compared with the stored one."""
+    results: list[StoreResult] = []
+    for number, round_ in enumerate(_rounds(fetched)):
+        if number:
+            session.flush()  # what the last round changed, for this one to compare with (autoflush may be off)
+        first_of = {row.id: row.first_gathered_at is None for row, _, _ in round_}
+        _, (inserted, updated) = _store_together(session, [(row, report) for row, report, _ in round_], now=now)
+        last: dict[int, tuple[SourceRow, StoreResult]] = {}
+        for row, report, keys in round_:
+            new = len(keys & inserted)
+            result = StoreResult(new=new, updated=len(keys & updated), duplicates=len(report.items) - len(keys) if report.ok else 0,
+                                 backlog=new if first_of.pop(row.id, False) else 0)
+            results.append(result)
+            last[row.id] = (row, result)
+        for row, result in last.values():
+            row.last_items_new, row.last_items_updated = result.new, result.updated
+    return results
+
+
+def _rounds(fetched: Sequence[tuple[SourceRow, FetchReport]]) -> list[list[tuple[SourceRow, FetchReport, set[str]]]]:
+    rounds: list[list[tuple[SourceRow, FetchReport, set[str]]]] = []
+    current: list[tuple[SourceRow, FetchReport, set[str]]] = []
+    keys_of_round: set[str] = set()
+    for row, report in fetched:
+        keys = {item_rules.item_key(item) for item in report.items} if report.ok else set()
+        if current and not keys.isdisjoint(keys_of_round):
+            rounds.append(current)
+            current, keys_of_round = [], set()
+        current.append((row, report, keys))
+        keys_of_round |= keys
+    if current:
+        rounds.append(current)
+    return rounds
+
+
+def _store_together(
+    session: Session, fetched: Sequence[tuple[SourceRow, FetchReport]], *, now: datetime, include_backlog: bool = False,
+) -> tuple[dict[int, StoreResult], tuple[set[str], set[str]]]:
     found: dict[str, _Found] = {}
     duplicates: dict[int, int] = {}
     for row, report in fetched:
@@ -181,24 +230,28 @@ def store_reports(
             duplicates[row.id] = duplicates.get(row.id, 0) + 1
             best = item_rules.richer(other.item, item)
             found[key] = _Found(best, row if best is item else other.source, other.backlog and backlog)
-    new, updated = _store_items(session, found, now=now)
+    new, updated, keys = _store_items(session, found, now=now)
     results: dict[int, StoreResult] = {}
     for row, _report in fetched:
         row.last_items_new, row.last_items_updated = new.get(row.id, 0), updated.get(row.id, 0)
         results[row.id] = StoreResult(new=row.last_items_new, updated=row.last_items_updated,
                                       duplicates=duplicates.get(row.id, 0),
                                       backlog=row.last_items_new if row.first_gathered_at == now and not include_backlog else 0)
-    return results
+    return results, keys
 
 
-def _store_items(session: Session, found: dict[str, _Found], *, now: datetime) -> tuple[dict[int, int], dict[int, int]]:
+def _store_items(session: Session, found: dict[str, _Found], *,
+                 now: datetime) -> tuple[dict[int, int], dict[int, int], tuple[set[str], set[str]]]:
+    """New and updated items by source id, and the keys of the items inserted and of those updated."""
     new: dict[int, int] = {}
     updated: dict[int, int] = {}
+    inserted_keys: set[str] = set()
+    updated_keys: set[str] = set()
     if not found:
-        return new, updated
+        return new, updated, (inserted_keys, updated_keys)
     # a ledger with no item yet (a first gather) has nothing to compare with: 15,000 keys looked up
-    # in vain cost about 0.13 s
-    stored_any = session.execute(select(ItemRow.id).limit(1)).first() is not None
+    # in vain cost about 0.13 s; up to a chunk of keys, one lookup costs less than asking first
+    stored_any = len(found) <= _CHUNK or session.execute(select(ItemRow.id).limit(1)).first() is not None
     existing = _existing(session, list(found)) if stored_any else {}
     values: list[dict[str, object]] = []
     backlog_of: dict[str, bool] = {}
@@ -224,6 +277,7 @@ def _store_items(session: Session, found: dict[str, _Found], *, now: datetime) -
             continue
         _apply(current, replace(candidate, section=current.section), new_hash, now)
         changed.append((current, entry.source))
+        updated_keys.add(current.key)
         updated[entry.source.id] = updated.get(entry.source.id, 0) + 1
     table = ItemRow.__table__
     connection = session.connection()
@@ -236,6 +290,7 @@ def _store_items(session: Session, found: dict[str, _Found], *, now: datetime) -
     announced = []
     for ident, key, url, source_id in inserted:
         new[source_id] = new.get(source_id, 0) + 1
+        inserted_keys.add(key)
         if not backlog_of[key]:
             name, section = names[source_id]
             announced.append((events.ITEM_DISCOVERED, events.resource_id("item", ident),
@@ -244,7 +299,7 @@ def _store_items(session: Session, found: dict[str, _Found], *, now: datetime) -
     events.record_events(session, [
         (events.ITEM_UPDATED, events.resource_id("item", row.id),
          {"item_id": row.id, "source": source.name, "revision": row.revision}) for row, source in changed], now=now)
-    return new, updated
+    return new, updated, (inserted_keys, updated_keys)
 
 
 def _unchanged(stored: _Stored, item: Item) -> bool:

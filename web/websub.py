@@ -10,11 +10,22 @@ subscription, as the spec allows); 413 over the size limit; 202 once the signatu
 checked, whether it matched or not: a missing or forged signature is ignored and recorded on the
 subscription (the spec lets a subscriber acknowledge such a push, and a uniform answer tells a
 forger nothing); after a good signature, 415 for a content type the source kind cannot read and
-400 for a body the parser rejects (both recorded).
+400 for a body the parser rejects (both recorded); 503 with Retry-After when this process's writer
+is more than `PushLimits.shed_after_s` behind (the push is not read: the hub sends it again later;
+counted and logged, see `Pushes`).
+
+A push is checked and parsed in its request (on the event loop when small, else in the thread
+pool), against what the process knows of its token (`Pushes.known`: the subscription's id,
+source, topic and secret, none of which ever changes for a token, since a new hub, topic or
+secret gets a new token). The writer thread (`GroupCommit`) only stores: in its transaction it
+reads each token's subscription once a batch, refuses (410) what is no longer wanted, stores the
+taken pushes' items in turn (`state.items.store_in_turn`) and adds the counts.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from compose.config import Source
 from compose.models import FetchReport
@@ -31,12 +43,14 @@ from connectors.sources.base import EntryLimits
 from connectors.sources.registry import parse_body
 from connectors.sources.websub import SIGNATURE_HEADER, check_signature
 from state import websub
-from state.items import store_reports
+from state.items import store_in_turn
 from state.models import WebSubSubscriptionRow
 from web.group_commit import GroupCommit
 from web.render import WebApp, app_of
+from web.security import security_headers
 
 router = APIRouter()
+_log = logging.getLogger("syndicate.websub")
 
 
 class PushLimits:
@@ -49,6 +63,10 @@ class PushLimits:
         "html": frozenset({"text/html", "application/xhtml+xml"}),
     }
     store_attempts = 2  # a concurrent gather may insert the same item first: try once more
+    parse_inline_bytes = 16_384  # parsed on the event loop up to this (a one-entry feed: about 0.1 ms), else in a thread
+    shed_after_s = 1.0  # the writer this far behind: a push is answered 503 (the hub retries), not queued
+    retry_after_s = 10  # what a shed push's 503 asks the hub to wait
+    log_shed_every_s = 10.0  # shed pushes are logged at most this often, with their count
 
 
 def _text(body: str, status: int) -> Response:
@@ -80,9 +98,14 @@ def verify_intent(request: Request, token: str) -> Response:
 @router.post("/websub/{token}")
 async def content_distribution(request: Request, token: str) -> Response:
     """New content from the hub: verified, parsed and stored like a poll (events for new items).
-    A token we do not know (or no longer want) gets its 410 before a byte of the body is read."""
-    if not await run_in_threadpool(_wanted, app_of(request), token):
+    A token we do not know gets its 410 before a byte of the body is read; so does one we no longer
+    want, once this process has seen that (the writer's transaction finds it and forgets the token)."""
+    pushes: Pushes = request.app.state.websub_pushes
+    known = pushes.known.get(token) or await run_in_threadpool(pushes.look_up, token)
+    if known is None:
         return _text("no such subscription", 410)
+    if (behind := pushes.writer.behind()) > PushLimits.shed_after_s:
+        return pushes.shed(behind)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > PushLimits.max_body_bytes:
         return _text("too large", 413)
@@ -94,14 +117,28 @@ async def content_distribution(request: Request, token: str) -> Response:
         chunks.append(chunk)
     push = _Push(token=token, body=b"".join(chunks), signature=request.headers.get(SIGNATURE_HEADER),
                  content_type=request.headers.get("content-type", ""))
-    writer: GroupCommit[_Push, Response] = request.app.state.websub_pushes
-    for attempt in range(PushLimits.store_attempts):
-        try:
-            return await writer.run(push)
-        except IntegrityError:
-            if attempt + 1 == PushLimits.store_attempts:
-                raise
-    raise AssertionError("unreachable")
+    return await pushes.take(push, known)
+
+
+class FastPath:
+    """Plain ASGI between the body limit and the session middleware: a push (POST /websub/<token>)
+    is answered here by `content_distribution`, with the headers every answer carries, without the
+    session cookie, the BaseHTTPMiddleware's task per body chunk and the router: they cost about
+    as much CPU as the push itself. Everything else goes on to the app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        token = path[len("/websub/"):] if path.startswith("/websub/") and scope["method"] == "POST" else ""
+        if not token or "/" in token:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        answer = await content_distribution(request, token)
+        security_headers(answer, https=app_of(request).https)
+        await answer(scope, receive, send)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,22 +149,127 @@ class _Push:
     content_type: str
 
 
-def pushes(app: WebApp) -> GroupCommit[_Push, Response]:
-    """The pushes one web process takes, stored many to a transaction (`GroupCommit`): each push
-    is answered once stored, and its subscription's counters are updated once a transaction (the
-    row every push updates: locked until the commit, it serialised the pushes)."""
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What never changes for a callback token: its subscription, source, topic and secret."""
 
-    def write(session: Session, batch: Sequence[_Push]) -> list[Response]:
-        return _store(app, session, batch)
+    id: int
+    source: Source
+    topic_url: str
+    secret: str
 
-    return GroupCommit(app.db, write, name="websub-pushes")
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """A push checked against a subscription: its answer, its items if taken (`report`), or why it
+    was ignored (`ignored`, "" when taken)."""
+
+    known: _Known
+    status: int
+    text: str
+    report: FetchReport | None = None
+    ignored: str = ""
 
 
-def _wanted(app: WebApp, token: str) -> bool:
-    """A subscription with this token exists, its source is still configured, and it takes pushes."""
-    with app.db.session() as session:
-        row = websub.by_token(session, token)
-        return row is not None and _configured(app, row.source.name) is not None and websub.accepts_pushes(row)
+class Pushes:
+    """The pushes one web process takes: checked and parsed in their requests, stored many to a
+    transaction by one writer (`GroupCommit`: each push is answered once stored, and its
+    subscription's counters are updated once a transaction; the row every push updates, locked
+    until the commit, serialised the pushes), and shed (503) when the writer falls behind."""
+
+    def __init__(self, app: WebApp) -> None:
+        self.app = app
+        self.known: dict[str, _Known] = {}  # tokens found wanted; dropped when the writer finds one no longer is
+        self.writer: GroupCommit[tuple[_Push, _Verdict], Response] = GroupCommit(app.db, self._write,
+                                                                                  name="websub-pushes")
+        self.shed_count = 0  # pushes answered 503 since this process started
+        self._shed_logged, self._shed_at_log = time.monotonic(), 0
+
+    def look_up(self, token: str) -> _Known | None:
+        """What the ledger says of `token` (kept when it takes pushes), or None: a session of its own."""
+        with self.app.db.session() as session:
+            row = websub.by_token(session, token)
+            known = self._wanted(row)
+        if known is not None:
+            self.known[token] = known
+        return known
+
+    def _wanted(self, row: WebSubSubscriptionRow | None) -> _Known | None:
+        """A subscription exists, its source is still configured, and it takes pushes."""
+        source = _configured(self.app, row.source.name) if row is not None else None
+        if row is None or source is None or not websub.accepts_pushes(row):
+            return None
+        return _Known(id=row.id, source=source, topic_url=row.topic_url, secret=row.secret)
+
+    async def take(self, push: _Push, known: _Known) -> Response:
+        """Check `push` against `known` and have it stored (or counted as ignored); its answer."""
+        if len(push.body) <= PushLimits.parse_inline_bytes:
+            verdict = _judge(known, push)
+        else:
+            verdict = await run_in_threadpool(_judge, known, push)
+        for attempt in range(PushLimits.store_attempts):
+            try:
+                return await self.writer.run((push, verdict))
+            except IntegrityError:
+                if attempt + 1 == PushLimits.store_attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def shed(self, behind: float) -> Response:
+        """The 503 for a push not taken because the writer is `behind` s behind; counted, and logged
+        at most every `PushLimits.log_shed_every_s` with how many were shed since the last line."""
+        self.shed_count += 1
+        now = time.monotonic()
+        if now - self._shed_logged >= PushLimits.log_shed_every_s or self._shed_at_log == 0:
+            _log.warning("websub: %d pushes shed (503, Retry-After %d s) in the last %.0f s, %d since start: "
+                         "storing is %.1f s behind", self.shed_count - self._shed_at_log, PushLimits.retry_after_s,
+                         now - self._shed_logged, self.shed_count, behind)
+            self._shed_logged, self._shed_at_log = now, self.shed_count
+        return PlainTextResponse("busy: send it again later", status_code=503, headers={
+            "Cache-Control": "no-store", "Retry-After": str(PushLimits.retry_after_s)})
+
+    def _write(self, session: Session, batch: Sequence[tuple[_Push, _Verdict]]) -> list[Response]:
+        """Each push refused, counted as ignored or stored as if alone; the subscriptions' counts last."""
+        now = self.app.now()
+        rows: dict[str, WebSubSubscriptionRow | None] = {}
+        judged: list[tuple[WebSubSubscriptionRow, _Verdict] | None] = []  # None: refused (410)
+        for push, checked in batch:
+            if push.token not in rows:
+                rows[push.token] = websub.by_token(session, push.token)
+            row = rows[push.token]
+            known = self._wanted(row)
+            if row is None or known is None:
+                self.known.pop(push.token, None)
+                judged.append(None)
+            else:  # checked against what the ledger says now (a token's secret never changes: this is a guard)
+                judged.append((row, checked if checked.known == known else _judge(known, push)))
+        with session.no_autoflush:  # the source's health is written with the counts at the commit: one flush, not two
+            store_in_turn(session, [(row.source, verdict.report) for row, verdict in filter(None, judged)
+                                    if verdict.report is not None], now=now)
+        counted: dict[int, tuple[WebSubSubscriptionRow, _Counted]] = {}
+        answers: list[Response] = []
+        for entry in judged:
+            if entry is None:
+                answers.append(_text("no such subscription", 410))
+                continue
+            row, verdict = entry
+            counts = counted.setdefault(row.id, (row, _Counted()))[1]
+            if verdict.report is not None:
+                counts.taken, counts.taken_at = counts.taken + 1, now
+            else:
+                counts.ignored, counts.ignored_at, counts.reason = counts.ignored + 1, now, verdict.ignored
+            answers.append(_text(verdict.text, verdict.status))
+        for row, counts in counted.values():
+            if counts.taken_at is not None:
+                websub.record_push(row, now=counts.taken_at, count=counts.taken)
+            if counts.ignored_at is not None:
+                websub.record_rejected_push(row, counts.reason, now=counts.ignored_at, count=counts.ignored)
+        return answers
+
+
+def pushes(app: WebApp) -> Pushes:
+    """The pushes one web process takes (`Pushes`)."""
+    return Pushes(app)
 
 
 @dataclass
@@ -141,52 +283,21 @@ class _Counted:
     reason: str = ""
 
 
-def _store(app: WebApp, session: Session, batch: Sequence[_Push]) -> list[Response]:
-    """Each push checked, parsed and stored in turn, as if alone; the subscriptions' counts last."""
-    rows: dict[str, WebSubSubscriptionRow | None] = {}
-    counted: dict[int, tuple[WebSubSubscriptionRow, _Counted]] = {}
-    answers = []
-    for push in batch:
-        if push.token not in rows:
-            rows[push.token] = websub.by_token(session, push.token)
-        row = rows[push.token]
-        answer, taken, ignored = _store_one(app, session, row, push)
-        if row is not None and (taken or ignored):
-            now = app.now()
-            counts = counted.setdefault(row.id, (row, _Counted()))[1]
-            if taken:
-                counts.taken, counts.taken_at = counts.taken + 1, now
-            else:
-                counts.ignored, counts.ignored_at, counts.reason = counts.ignored + 1, now, ignored
-        answers.append(answer)
-    for row, counts in counted.values():
-        if counts.taken_at is not None:
-            websub.record_push(row, now=counts.taken_at, count=counts.taken)
-        if counts.ignored_at is not None:
-            websub.record_rejected_push(row, counts.reason, now=counts.ignored_at, count=counts.ignored)
-    return answers
-
-
-def _store_one(app: WebApp, session: Session, row: WebSubSubscriptionRow | None,
-               push: _Push) -> tuple[Response, bool, str]:
-    """The answer to one push, whether it was taken, and why it was ignored ("" if it was not)."""
-    now = app.now()
-    source = _configured(app, row.source.name) if row is not None else None
-    if row is None or source is None or not websub.accepts_pushes(row):
-        return _text("no such subscription", 410), False, ""
-    check = check_signature(row.secret, push.body, push.signature)
+def _judge(known: _Known, push: _Push) -> _Verdict:
+    """The signature first (nothing of an unsigned body is read), then the content type and the parse."""
+    check = check_signature(known.secret, push.body, push.signature)
     if not check.ok:
-        return _text("received", 202), False, f"ignored: {check.reason}"
+        return _Verdict(known, 202, "received", ignored=f"ignored: {check.reason}")
+    source = known.source
     media_type = push.content_type.split(";")[0].strip().lower()
     if media_type not in PushLimits.content_types.get(source.kind, frozenset()):
-        return (_text(f"a {source.kind} source cannot read {media_type or 'a body without a type'}", 415), False,
-                f"unsupported content type {media_type or '(none)'!r}")
-    parsed = parse_body(source, push.body, row.topic_url, {"content-type": push.content_type})
+        return _Verdict(known, 415, f"a {source.kind} source cannot read {media_type or 'a body without a type'}",
+                        ignored=f"unsupported content type {media_type or '(none)'!r}")
+    parsed = parse_body(source, push.body, known.topic_url, {"content-type": push.content_type})
     if parsed.error:
-        return _text(parsed.error, 400), False, f"unreadable: {parsed.error}"
-    report = FetchReport(source=source.name, items=parsed.items, status=200, bytes=len(push.body))
-    store_reports(session, [(row.source, report)], now=now)
-    return _text("received", 202), True, ""
+        return _Verdict(known, 400, parsed.error, ignored=f"unreadable: {parsed.error}")
+    return _Verdict(known, 202, "received",
+                    report=FetchReport(source=source.name, items=parsed.items, status=200, bytes=len(push.body)))
 
 
 def _configured(app: WebApp, name: str) -> Source | None:

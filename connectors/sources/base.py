@@ -15,7 +15,15 @@ from datetime import datetime
 from typing import ClassVar, Protocol
 
 from compose.config import Source as SourceConfig
-from compose.items import canonical_url, cut_text, http_url, one_line, plain_text, sanitise_html, summary_text
+from compose.items import (
+    canonical_url,
+    cut_text,
+    http_url,
+    one_line,
+    plain_text,
+    sanitise_html,
+    sanitised_summary_text,
+)
 from compose.models import Item
 
 
@@ -91,7 +99,7 @@ def to_item(entry: Entry, config: SourceConfig, base_url: str) -> Item | None:
             except ValueError:
                 continue
     summary_html = sanitise_html(entry.summary_html, base_url=url or base_url) if entry.summary_html else ""
-    text = summary_text(summary_html) if summary_html else ""
+    text = sanitised_summary_text(summary_html) if summary_html else ""
     title = plain_text(entry.title) if entry.title_is_html else one_line(entry.title)
     title = cut_text(title, EntryLimits.title_limit) or cut_text(text, 80)
     guid = (entry.guid or "").strip() or None
