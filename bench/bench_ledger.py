@@ -18,9 +18,12 @@ Each figure's baseline is the same measurement on a small ledger (the same shape
 200 subscribers) in the same run: the ratio is the cost of size. Link cards are off in the config
 (checking them fetches the items' pages from the network, which a benchmark must not do).
 
-    .venv/bin/python bench/bench_ledger.py [--items 1000000] [--subscribers 100000] [--requests 20]
+    .venv/bin/python bench/bench_ledger.py [--items 1000000] [--subscribers 100000] [--requests 20] [--keep]
 
-Writes bench/results/ledger.json.
+`--keep` writes each ledger once and keeps it for the next run with `--keep` (PostgreSQL: databases
+named `bench_ledger_kept_*`; SQLite: files under bench/results/kept/), so that before/after runs of a
+change measure the same ledger without writing it again; a ledger of another size or an older schema
+is written afresh. Writes bench/results/ledger.json.
 """
 
 from __future__ import annotations
@@ -159,13 +162,39 @@ def _ledger(url: str, config: Config, items: int, subscribers: int) -> tuple[Dat
     return db, counts, time.perf_counter() - started
 
 
+def _kept(name: str, make: Callable[[str], str], config: Config, items: int, subscribers: int
+          ) -> tuple[Database, dict[str, int], float]:
+    """The ledger a run with `--keep` wrote before (same size, same schema), or a new one, kept."""
+    from sqlalchemy import inspect, text
+
+    url = make(name)
+    db = connect(url, migrate=False)
+    try:
+        with db.engine.connect() as connection:
+            filled = "items" in inspect(connection).get_table_names() and connection.execute(
+                text("SELECT count(*) FROM items")).scalar() == items and connection.execute(
+                text("SELECT count(*) FROM subscribers")).scalar() == subscribers
+    finally:
+        db.dispose()
+    if filled:
+        db = connect(url)  # a newer migration (an index) applies to the kept ledger
+        return db, {"kept": 1}, 0.0
+    url = make(name, fresh=True)  # type: ignore[call-arg]
+    return _ledger(url, config, items, subscribers)
+
+
 def run(backend: str, url_for: Callable[[str], str], config: Config, args: argparse.Namespace
         ) -> tuple[list[Figure], dict[str, Any]]:
     results = {}
     details: dict[str, Any] = {}
     for size, scale in (("small", SMALL), ("big", {"items": args.items, "subscribers": args.subscribers})):
-        db, counts, seconds = _ledger(url_for(size), config, scale["items"], scale["subscribers"])
-        print(f"{backend} {size}: wrote {sum(counts.values()):,} rows in {seconds:.1f} s", flush=True)
+        if args.keep:
+            db, counts, seconds = _kept(f"bench_ledger_kept_{size}", url_for, config, scale["items"],
+                                        scale["subscribers"])
+        else:
+            db, counts, seconds = _ledger(url_for(size), config, scale["items"], scale["subscribers"])
+        print(f"{backend} {size}: " + ("the ledger kept by an earlier run" if "kept" in counts else
+                                       f"wrote {sum(counts.values()):,} rows in {seconds:.1f} s"), flush=True)
         try:
             results[size] = measure(db, config, subscribers=scale["subscribers"], builds=args.builds,
                                     requests=args.requests)
@@ -196,6 +225,24 @@ def run(backend: str, url_for: Callable[[str], str], config: Config, args: argpa
     return figures, details
 
 
+def _sqlite_file(path: Path, fresh: bool) -> str:
+    if fresh:
+        path.unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _postgres_db(postgres: Any, name: str, fresh: bool) -> str:
+    """The kept database `name` (created when missing; dropped and created again when `fresh`)."""
+    from sqlalchemy import text
+
+    with postgres.admin.connect() as connection:
+        if fresh:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).scalar():
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    return str(postgres.url(name))
+
+
 def _generic(path: str) -> str:
     """A page's path as a figure name: ids out, so a run on another ledger compares."""
     import re
@@ -222,6 +269,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20, help="requests per desk page")
     parser.add_argument("--builds", type=int, default=10, help="edition builds timed")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--keep", action="store_true", help="reuse (or write and keep) the ledgers of an earlier run")
     args = parser.parse_args()
     from tests.helpers.postgres import ThrowawayPostgres
 
@@ -232,8 +280,20 @@ def main() -> None:
         folder = Path(tmp)
         config, _ = bench_config(folder)
         for backend in args.backends.split(","):
-            if backend == "sqlite":
+            if backend == "sqlite" and args.keep:
+                kept = BENCH_DIR / "results" / "kept"
+                kept.mkdir(parents=True, exist_ok=True)
+                found, more = run(backend, lambda name, fresh=False, kept=kept: _sqlite_file(kept / f"{name}.db", fresh),
+                                  config, args)
+            elif backend == "sqlite":
                 found, more = run(backend, lambda size: f"sqlite:///{folder / size}.db", config, args)
+            elif args.keep:
+                postgres = ThrowawayPostgres()
+                try:
+                    found, more = run(backend, lambda name, fresh=False, pg=postgres: _postgres_db(pg, name, fresh),
+                                      config, args)
+                finally:
+                    postgres.admin.dispose()
             else:
                 postgres = ThrowawayPostgres()
                 try:

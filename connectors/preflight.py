@@ -13,8 +13,10 @@ here returns `compose.doctor.Finding`s and never raises for what it finds.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from urllib.parse import urlsplit
 
 import httpx
@@ -41,6 +43,16 @@ NO_SUBSCRIBER_MARK = "We have no subscriber for this link"  # web.public's answe
 
 class PreflightLimits:
     timeout_s = 10.0
+
+
+@cache
+def tls_context() -> ssl.SSLContext:
+    """The verifying TLS context of the probe, built by the first check and kept for the process:
+    building one (loading certifi's bundle) costs more than the rest of the desk's doctor page,
+    and httpx builds one for every new transport unless it is given one."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def real_sending(config: Config, env: Mapping[str, str]) -> bool:
@@ -82,7 +94,8 @@ def unsubscribe_findings(config: Config, secret_key: str | None, *, now: datetim
     guard = OutboundGuard.trusting([public])  # named in syndicate.toml: trusted as written, host and port
     try:
         with httpx.Client(timeout=PreflightLimits.timeout_s, follow_redirects=False, trust_env=False,
-                          transport=guarded_transport(guard, asynchronous=False, resolver=resolver),
+                          transport=guarded_transport(guard, asynchronous=False, resolver=resolver,
+                                                    verify=tls_context()),
                           headers={"User-Agent": USER_AGENT}) as client:
             answer = client.post(url, content=b"List-Unsubscribe=One-Click",
                                  headers={"Content-Type": "application/x-www-form-urlencoded"})

@@ -4,7 +4,9 @@ Staff edits are in `state.edition_edits`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -118,9 +120,26 @@ def candidate_headlines(session: Session, *, now: datetime) -> list[Item]:
     few an edition carries."""
     found = _candidates(session, ItemRow.id, ItemRow.url, ItemRow.title, ItemRow.section, ItemRow.published_at,
                         SourceRow.name.label("source"), now=now).subquery()
-    rows = _rows(session, select(*found.c).order_by(found.c.published_at.desc())).all()
-    return [Item(id=ident, url=url, title=title, section=section, published=published, source=source)
-            for ident, url, title, section, published, source in rows]
+    with _collector_paused():
+        rows = _rows(session, select(*found.c).order_by(found.c.published_at.desc())).all()
+        return [Item(id=ident, url=url, title=title, section=section, published=published, source=source)
+                for ident, url, title, section, published, source in rows]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a block allocates many objects that make no cycles (rows,
+    items): each allocation counts towards the next collection, and every few builds one of them is
+    a full one, which walks every object of the process (~150,000 in the app, 50 to 90 ms here) and
+    was the build's p95. What the block frees goes by reference counting as before."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def with_content(session: Session, edition: Edition) -> Edition:

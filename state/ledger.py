@@ -19,11 +19,11 @@ A post over its network's limit is never approved nor sent, nor an image without
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from compose.segments import Segment, segment_key
@@ -55,8 +55,11 @@ from state.models import (
 )
 from state.roles import APPROVING_ROLES as APPROVING_ROLES
 from state.roles import SYSTEM as SYSTEM
+from state.roles import approval_marks as approval_marks
+from state.roles import check_role
 from state.roles import editor_of as editor_of
 from state.roles import editors_since_approval as editors_since_approval
+from state.roles import editors_since_approvals as editors_since_approvals
 from state.roles import ever_approved as ever_approved
 from state.roles import last_editor as last_editor
 from state.roles import require_role as require_role
@@ -132,12 +135,18 @@ def same_segment(approval: ApprovalRow, row: EditionRow | ThreadRow) -> bool:
 
 def latest_approval(session: Session, kind: str, ident: int) -> ApprovalRow | None:
     """The last decision recorded on this edition or thread (approved, rejected or voided), or None."""
-    return session.scalars(
-        select(ApprovalRow)
-        .where(ApprovalRow.subject_kind == kind, ApprovalRow.subject_id == ident)
-        .order_by(ApprovalRow.id.desc())
-        .limit(1)
-    ).first()
+    return latest_approvals(session, kind, [ident]).get(ident)
+
+
+def latest_approvals(session: Session, kind: str, idents: Collection[int]) -> dict[int, ApprovalRow]:
+    """`latest_approval` of each of these editions or threads, in one query for them all; those
+    with no decision are not in it."""
+    if not idents:
+        return {}
+    last = (select(func.max(ApprovalRow.id))
+            .where(ApprovalRow.subject_kind == kind, ApprovalRow.subject_id.in_(set(idents)))
+            .group_by(ApprovalRow.subject_id))
+    return {row.subject_id: row for row in session.scalars(select(ApprovalRow).where(ApprovalRow.id.in_(last)))}
 
 
 def is_approved(session: Session, kind: str, ident: int) -> bool:
@@ -178,13 +187,15 @@ _APPROVABLE_THREADS = (ThreadStatus.DRAFT, ThreadStatus.REJECTED, ThreadStatus.A
 
 
 def _check_approvable(session: Session, kind: str, row: EditionRow | ThreadRow, who: str, *, now: datetime,
-                      two_person_rule: bool, config: Config | None) -> None:
-    """Raise the reason `who` (already checked to be an approver) may not approve `row` now."""
+                      two_person_rule: bool, config: Config | None, history: ApprovalHistory | None = None) -> None:
+    """Raise the reason `who` (already checked to be an approver) may not approve `row` now; `history`
+    holds its editors since its last approval when the caller read them for many rows at once."""
     if two_person_rule:
-        editors = editors_since_approval(session, kind, row.id)
+        history = history or ApprovalHistory.of(session, kind, [row.id])
+        editors = history.editors[row.id]
         if who.lower() in (e.lower() for e in editors):
             others = [e for e in editors if e.lower() != who.lower()]
-            since = "since its last approval" if ever_approved(session, kind, row.id) else "and nobody has approved it yet"
+            since = "since its last approval" if row.id in history.marks else "and nobody has approved it yet"
             raise TwoPersonRule(
                 f"two-person rule: you changed {kind} {row.id} {since}"
                 + (f" (so did {', '.join(others)})" if others else "")
@@ -225,6 +236,43 @@ def why_not_approve(session: Session, kind: str, ident: int, *, by: str, now: da
     except LedgerError as exc:
         return str(exc)
     return None
+
+
+class ApprovalHistory:
+    """Of some editions or threads (all of one kind): the audit id of each one's last approval
+    (`marks`: those ever approved) and who edited each since (`editors`), read in two queries."""
+
+    def __init__(self, marks: dict[int, int], editors: dict[int, list[str]]) -> None:
+        self.marks, self.editors = marks, editors
+
+    @classmethod
+    def of(cls, session: Session, kind: str, idents: Collection[int]) -> ApprovalHistory:
+        marks = approval_marks(session, kind, idents)
+        return cls(marks, editors_since_approvals(session, kind, idents, marks))
+
+
+def why_not_approve_many(session: Session, kind: str, rows: Sequence[EditionRow | ThreadRow], *, by: str,
+                         now: datetime, two_person_rule: bool = True, config: Config | None = None,
+                         history: ApprovalHistory | None = None) -> dict[int, str | None]:
+    """`why_not_approve` of each of these editions or threads (all of `kind`), by id, with the same
+    answers, in three queries for them all (one with `history`) instead of four each (a page of threads)."""
+    if not rows:
+        return {}
+    try:
+        member = staff_member(session, by)
+    except LedgerError as exc:
+        return {row.id: str(exc) for row in rows}
+    history = history or ApprovalHistory.of(session, kind, [row.id for row in rows])
+    answers: dict[int, str | None] = {}
+    for row in rows:
+        try:
+            who = check_role(member, APPROVING_ROLES, f"approve {kind} {row.id}")
+            _check_approvable(session, kind, row, who, now=now, two_person_rule=two_person_rule, config=config,
+                              history=history)
+            answers[row.id] = None
+        except LedgerError as exc:
+            answers[row.id] = str(exc)
+    return answers
 
 
 def approve(session: Session, kind: str, ident: int, *, by: str, now: datetime, note: str | None = None,

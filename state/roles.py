@@ -3,6 +3,8 @@ approval (the two-person rule). Reads only: statuses change in `state.ledger`.""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -26,7 +28,11 @@ def staff_member(session: Session, email: str) -> StaffRow:
 
 def require_role(session: Session, email: str, roles: tuple[str, ...], doing: str) -> str:
     """The staff member's address as recorded, if their role is one of `roles`; else `NotAllowed`."""
-    row = staff_member(session, email)
+    return check_role(staff_member(session, email), roles, doing)
+
+
+def check_role(row: StaffRow, roles: tuple[str, ...], doing: str) -> str:
+    """`require_role` for a member of staff already read: their address, or `NotAllowed`."""
     if row.disabled_at is not None:
         raise NotAllowed(f"{row.email} is disabled (`syndicate staff disable`): an admin adds them again to enable them")
     if row.role not in roles:
@@ -47,25 +53,43 @@ def last_editor(session: Session, kind: str, ident: int) -> str | None:
     ).order_by(AuditRow.id.desc()).limit(1))
 
 
-def _last_approval_mark(session: Session, kind: str, ident: int) -> int | None:
-    return session.scalar(select(func.max(AuditRow.id)).where(
-        AuditRow.subject_kind == kind, AuditRow.subject_id == ident, AuditRow.action == "approve"))
+def approval_marks(session: Session, kind: str, idents: Collection[int]) -> dict[int, int]:
+    """The audit id of the last approval of each of these editions or threads (one query for them all);
+    those never approved are not in it."""
+    if not idents:
+        return {}
+    return {ident: mark for ident, mark in session.execute(
+        select(AuditRow.subject_id, func.max(AuditRow.id)).where(
+            AuditRow.subject_kind == kind, AuditRow.subject_id.in_(set(idents)), AuditRow.action == "approve")
+        .group_by(AuditRow.subject_id)).tuples() if ident is not None}
 
 
 def ever_approved(session: Session, kind: str, ident: int) -> bool:
     """True when anybody ever approved this edition or thread."""
-    return _last_approval_mark(session, kind, ident) is not None
+    return ident in approval_marks(session, kind, [ident])
+
+
+def editors_since_approvals(session: Session, kind: str, idents: Collection[int],
+                            marks: Mapping[int, int] | None = None) -> dict[int, list[str]]:
+    """`editors_since_approval` of each of these editions or threads, in one query for them all
+    (two without `marks`, their `approval_marks`); each one is in it, with [] when nobody edited it."""
+    if marks is None:
+        marks = approval_marks(session, kind, idents)
+    seen: dict[int, dict[str, str]] = {ident: {} for ident in idents}
+    if not seen:
+        return {}
+    for ident, mark, actor in session.execute(
+            select(AuditRow.subject_id, AuditRow.id, AuditRow.actor).where(
+                AuditRow.subject_kind == kind, AuditRow.subject_id.in_(set(idents)), AuditRow.action == "edit")
+            .order_by(AuditRow.id)).tuples():
+        if ident is None:
+            continue
+        last = marks.get(ident)
+        if actor != SYSTEM and (last is None or mark > last):
+            seen[ident].setdefault(actor.lower(), actor)
+    return {ident: list(editors.values()) for ident, editors in seen.items()}
 
 
 def editors_since_approval(session: Session, kind: str, ident: int) -> list[str]:
     """Everyone who changed the content since its last approval (since it was made, if never), in order."""
-    last = _last_approval_mark(session, kind, ident)
-    query = select(AuditRow.actor).where(AuditRow.subject_kind == kind, AuditRow.subject_id == ident,
-                                         AuditRow.action == "edit")
-    if last is not None:
-        query = query.where(AuditRow.id > last)
-    seen: dict[str, str] = {}
-    for actor in session.scalars(query.order_by(AuditRow.id)):
-        if actor != SYSTEM:
-            seen.setdefault(actor.lower(), actor)
-    return list(seen.values())
+    return editors_since_approvals(session, kind, [ident])[ident]

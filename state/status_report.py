@@ -71,9 +71,10 @@ def sources_health(session: Session, config: Config | None = None) -> list[dict[
     return rows
 
 
-def backlog(session: Session) -> dict[str, Any]:
-    """What first gathers held back, and the command that lets it in."""
-    by_source = backlog_counts(session)
+def backlog(session: Session, by_source: dict[str, int] | None = None) -> dict[str, Any]:
+    """What first gathers held back (`by_source`: `backlog_counts`, if the caller has them), and the
+    command that lets it in."""
+    by_source = backlog_counts(session) if by_source is None else by_source
     return {"items": sum(by_source.values()), "by_source": by_source,
             "release": "syndicate backlog release [--source NAME] [--since DATE]"}
 
@@ -153,12 +154,13 @@ def editions(session: Session, *, limit: int = 10) -> list[dict[str, Any]]:
              "sent_at": _iso(row.sent_at), "figures": figures[row.id].as_dict()} for row in rows]
 
 
-def next_edition_outlook(session: Session, *, now: datetime) -> str:
-    """Why there is, or is not, something for the next edition."""
+def next_edition_outlook(session: Session, *, now: datetime, held: int | None = None) -> str:
+    """Why there is, or is not, something for the next edition (`held`: how many backlog items, if
+    the caller counted them)."""
     count = candidate_count(session, now=now)
     last = last_sent_edition(session)
     since = f"since edition {last.slug} was built" if last else "so far"
-    held = sum(backlog_counts(session).values())
+    held = sum(backlog_counts(session).values()) if held is None else held
     held_back = f" ({held} more held back as backlog)" if held else ""
     if count == 0:
         return f"no new items {since}{held_back}: the next build will not make an edition"
@@ -169,14 +171,15 @@ def status_report(session: Session, config: Config, *, now: datetime) -> dict[st
     """Everything `syndicate status` shows, as one JSON-ready dict."""
     subscribers = dict(session.execute(select(SubscriberRow.status, func.count()).group_by(SubscriberRow.status)).all())
     unrelayed = session.scalar(select(func.count()).select_from(EventRow).where(EventRow.relayed_at.is_(None))) or 0
+    held = backlog(session)  # counted once for the report and the outlook: 5,000 held items cost ~15-40 ms on PostgreSQL
     return {
         "now": now.isoformat(),
         "paused": [pause.as_dict() | {"said": pause.describe(config.zone)} for pause in active_pauses(session)],
         "sources": sources_health(session, config),
-        "backlog": backlog(session),
+        "backlog": held,
         "pending": pending(session),
         "schedule": schedule(session, config, now=now),
-        "next_edition": next_edition_outlook(session, now=now),
+        "next_edition": next_edition_outlook(session, now=now, held=held["items"]),
         "editions": editions(session),
         "failures": failures(session, config),
         "subscribers": {str(k): v for k, v in subscribers.items()},

@@ -18,7 +18,7 @@ from compose.config import Config
 from compose.doctor import CLIP_MARGIN_BYTES, GMAIL_CLIP_BYTES, DoctorReport, Finding, clip_finding
 from connectors.channels.sendgrid import SendGridChannel
 from connectors.errors import AuthError, PermanentError, TransientError
-from connectors.preflight import scope_findings, unsubscribe_findings, webhook_key_findings
+from connectors.preflight import scope_findings, tls_context, unsubscribe_findings, webhook_key_findings
 from state import doctor
 from state.models import AuditRow, EditionRow, SubscriberRow, SubscriberStatus
 from state.secret_key import SecretKey, key_fingerprint
@@ -64,6 +64,14 @@ def test_the_web_app_at_public_url_answers_the_one_click_post_with_our_key(web, 
         assert session.scalar(select(func.count()).select_from(SubscriberRow)
                               .where(SubscriberRow.status == SubscriberStatus.UNSUBSCRIBED)) == 0
         assert session.scalar(select(func.count()).select_from(AuditRow)) == 0
+
+
+def test_the_probe_builds_its_tls_context_once_and_reuses_it(web):
+    _, config = web
+    tls_context.cache_clear()
+    for _ in range(3):  # each view of the desk's doctor page probes again
+        assert unsubscribe_findings(config, KEY, now=NOW, real=False)[-1].level == "ok"
+    assert (tls_context.cache_info().misses, tls_context.cache_info().hits) == (1, 2)
 
 
 def test_a_web_app_with_another_key_is_a_blocker(web):

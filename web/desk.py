@@ -6,6 +6,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from starlette.responses import RedirectResponse, Response
 
 from state.deliveries import ambiguous_batches
@@ -40,10 +41,12 @@ def desk(request: Request, staff: Staff = Depends(need("view"))) -> Response:
             select(EditionRow).where(EditionRow.status.in_([EditionStatus.DRAFT, EditionStatus.APPROVED,
                                                             EditionStatus.HELD, EditionStatus.SENDING]))
             .order_by(EditionRow.scheduled_for).limit(DeskLimits.scheduled)).all()
+        # the page shows each thread's posts: read with them (one query for all), not one query a thread
         threads_waiting = session.scalars(select(ThreadRow).where(ThreadRow.status == ThreadStatus.DRAFT)
-                                          .order_by(ThreadRow.id)).all()
+                                          .order_by(ThreadRow.id).options(selectinload(ThreadRow.posts))).all()
         threads_due = session.scalars(select(ThreadRow).where(ThreadRow.status == ThreadStatus.APPROVED)
-                                      .order_by(ThreadRow.scheduled_for).limit(DeskLimits.scheduled)).all()
+                                      .order_by(ThreadRow.scheduled_for).limit(DeskLimits.scheduled)
+                                      .options(selectinload(ThreadRow.posts))).all()
         sent = session.scalars(select(EditionRow).where(EditionRow.status == EditionStatus.SENT)
                                .order_by(EditionRow.sent_at.desc()).limit(DeskLimits.recent_sends)).all()
         figures = many_figures(session, [row.id for row in sent])  # two queries for them all, not two each

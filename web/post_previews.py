@@ -5,6 +5,7 @@ missing (an image without alt text: the desk asks for it, and the approval waits
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from importlib import import_module
 from typing import Any
 
@@ -50,13 +51,37 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
 
 
-def _card(session: Session, thread: ThreadRow, post: PostRow, item: ItemRow | None) -> dict[str, Any] | None:
-    """The card under `post`: the link it previews and what it shows, from the item at that link."""
-    url = post.card_url or card_link(post.text, thread.network)
+def _card_url(thread: ThreadRow, post: PostRow) -> str | None:
+    return post.card_url or card_link(post.text, thread.network)
+
+
+def card_items(session: Session, threads: Sequence[ThreadRow], items: Mapping[int, ItemRow]) -> dict[str, ItemRow]:
+    """The items the cards of these threads' posts show (the link each previews), by link, read in
+    one query for a page of threads: pass them to `previews`. `items` are the threads' own items,
+    already read (a post that links to its thread's item needs no query)."""
+    own = {thread.id: items.get(thread.item_id) for thread in threads if thread.item_id is not None}
+    urls = {url for thread in threads for post in thread.posts if not post.image_url
+            and (url := _card_url(thread, post)) and getattr(own.get(thread.id), "url", None) != url}
+    found: dict[str, ItemRow] = {}
+    if urls:
+        for row in session.scalars(select(ItemRow).where(ItemRow.url.in_(urls)).order_by(ItemRow.id)):
+            found.setdefault(row.url, row)
+    return found
+
+
+def _card(session: Session, thread: ThreadRow, post: PostRow, item: ItemRow | None,
+          linked_items: Mapping[str, ItemRow] | None) -> dict[str, Any] | None:
+    """The card under `post`: the link it previews and what it shows, from the item at that link
+    (in `linked_items` when the caller read them for many threads: `card_items`)."""
+    url = _card_url(thread, post)
     if not url:
         return None
-    linked = item if item is not None and item.url == url else \
-        session.scalars(select(ItemRow).where(ItemRow.url == url).limit(1)).first()
+    if item is not None and item.url == url:
+        linked: ItemRow | None = item
+    elif linked_items is not None:
+        linked = linked_items.get(url)
+    else:
+        linked = session.scalars(select(ItemRow).where(ItemRow.url == url).limit(1)).first()
     card: dict[str, Any] = {"url": url, "site": site_name(url), "by_crawler": thread.network in CARD_BY_CRAWLER,
                             "title": None, "description": "", "thumb": None, "thumb_alt": ""}
     if linked is not None:
@@ -65,8 +90,10 @@ def _card(session: Session, thread: ThreadRow, post: PostRow, item: ItemRow | No
     return card
 
 
-def previews(session: Session, thread: ThreadRow, item: ItemRow | None) -> list[dict[str, Any]]:
-    """What each post of `thread` looks like on its network, in order, with what it still needs."""
+def previews(session: Session, thread: ThreadRow, item: ItemRow | None,
+             linked_items: Mapping[str, ItemRow] | None = None) -> list[dict[str, Any]]:
+    """What each post of `thread` looks like on its network, in order, with what it still needs
+    (`linked_items`: what `card_items` read for a page of threads, else each card is a query)."""
     shown = []
     for number, post in enumerate(thread.posts, start=1):
         image = None
@@ -75,5 +102,5 @@ def previews(session: Session, thread: ThreadRow, item: ItemRow | None) -> list[
             image = {"url": post.image_url, "alt": alt, "by": post.image_alt_by, "missing": not alt,
                      "from_source": bool(alt) and post.image_alt_by is None}
         shown.append({"number": number, "post": post, "segments": segments(post.text, thread.network),
-                      "image": image, "card": None if image else _card(session, thread, post, item)})
+                      "image": image, "card": None if image else _card(session, thread, post, item, linked_items)})
     return shown

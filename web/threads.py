@@ -6,6 +6,7 @@ thread is not approved."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +26,7 @@ from state.post_media import content_hash_of, missing_alt, missing_alt_reason, s
 from state.staff import Staff
 from state.threads import can_change, derived_texts, hand_edited, rebuild_roundup, write_posts
 from web.edition_pages import two_person_rule
-from web.post_previews import alt_limit, network_name, previews
+from web.post_previews import alt_limit, card_items, network_name, previews
 from web.render import app_of, page
 from web.security import APP_CSP, Posted, need, posted
 
@@ -77,8 +78,23 @@ def _cost(texts: list[str], pricing: Any) -> Decimal:
     return sum((x_post_cost(text, pricing) for text in texts), Decimal("0"))
 
 
-def _view(thread: ThreadRow, config: Any, session: Any, staff: Staff, now: Any,
-          calendar: QuietCalendar) -> dict[str, Any]:
+class _PageReads:
+    """What every thread of the page needs from the ledger, read for them all at once (a query or two
+    each, however many threads the page shows): `_view` would otherwise ask for each thread."""
+
+    def __init__(self, session: Any, rows: Sequence[ThreadRow], items: Mapping[int, ItemRow], *, staff: Staff,
+                 now: Any, config: Any, calendar: QuietCalendar) -> None:
+        ids = [row.id for row in rows]
+        self.approvals = ledger.latest_approvals(session, "thread", ids)
+        self.history = ledger.ApprovalHistory.of(session, "thread", ids)
+        self.why_not = ledger.why_not_approve_many(session, "thread", [row for row in rows if can_change(row)],
+                                                   by=staff.email, now=now, config=config, history=self.history,
+                                                   two_person_rule=two_person_rule(config))
+        self.quiet = quiet.quiet_notes(session, calendar, [row for row in rows if row.status in quiet.OPEN_THREADS])
+        self.cards = card_items(session, rows, items)
+
+
+def _view(thread: ThreadRow, config: Any, session: Any, reads: _PageReads) -> dict[str, Any]:
     rules = rules_for(thread.network, config) if thread.network in RULES_BY_NETWORK else None
     pricing = config.social.x_pricing
     posts = []
@@ -100,17 +116,15 @@ def _view(thread: ThreadRow, config: Any, session: Any, staff: Staff, now: Any,
         "placement": PLACEMENT_WORDS.get(str(thread.link_placement or getattr(
             getattr(config.social, thread.network, None), "link_placement", ""))),
     }
-    view["previews"] = previews(session, thread, view["item"])
-    approval = ledger.latest_approval(session, "thread", thread.id)
+    view["previews"] = previews(session, thread, view["item"], reads.cards)
+    approval = reads.approvals.get(thread.id)
     view["approval"] = approval
-    view["quiet"] = quiet.quiet_note(session, calendar, thread) \
-        if thread.status in quiet.OPEN_THREADS else None
+    view["quiet"] = reads.quiet.get(thread.id)
     view["approval_current"] = (approval is not None and approval.decision == "approved"
                                 and approval.content_hash == thread.content_hash)
-    view["editors"] = ledger.editors_since_approval(session, "thread", thread.id)
-    view["ever_approved"] = ledger.ever_approved(session, "thread", thread.id)
-    view["why_not"] = ledger.why_not_approve(session, "thread", thread.id, by=staff.email, now=now, config=config,
-                                             two_person_rule=two_person_rule(config)) if editable else None
+    view["editors"] = reads.history.editors[thread.id]
+    view["ever_approved"] = thread.id in reads.history.marks
+    view["why_not"] = reads.why_not.get(thread.id) if editable else None
     if editable and thread.kind == "roundup":
         derived = derived_texts(session, config, thread)
         view["stale"] = derived is not None and content_hash_of(derived, list(thread.posts)) != thread.derived_hash
@@ -133,9 +147,11 @@ def _views(request: Request, session: Any) -> list[dict[str, Any]]:
         ids.discard(None)
         if ids:
             loaded += session.scalars(select(model).where(model.id.in_(ids))).all()
-    calendar = QuietCalendar.from_config(app.config)  # once a page, not once a thread
-    views = [_view(row, app.config, session, staff, app.now(), calendar) for row in rows]
-    del loaded
+    items = {row.id: row for row in loaded if isinstance(row, ItemRow)}
+    reads = _PageReads(session, rows, items, staff=staff, now=app.now(), config=app.config,
+                       calendar=QuietCalendar.from_config(app.config))  # once a page, not once a thread
+    views = [_view(row, app.config, session, reads) for row in rows]
+    del loaded, items
     free: dict[str, list[Any]] = {}
     held = slots.slots_of(session, [row.id for row in rows])
     for view in views:

@@ -57,7 +57,8 @@ class ItemRow(Base):
     # what first gathers held back, counted per source (`syndicate status`, the desk): a range, not a scan
     # (partial: only the held-back items, so no planner mistakes it for a way to the others)
     __table_args__ = (Index("ix_items_backlog_source", "source_id", sqlite_where=text("backlog IS 1"),
-                            postgresql_where=text("backlog IS true")),)
+                            postgresql_where=text("backlog IS true")),
+                      Index("ix_items_url", "url", postgresql_using="hash"))  # a post's link card (0010)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY_MAX_CHARS), unique=True)  # url, guid:, hash: or long:

@@ -151,7 +151,8 @@ def fill(db: Database, config: Config, *, items: int, subscribers: int) -> dict[
         for w in range(1, WEEKS + 1)
         for item in range(max((w - 1) * week_items, 1), min((w - 1) * week_items + 20, items + 1))))
 
-    # threads: a roundup per edition, and an item thread for one item in fifty; a few waiting or failed
+    # threads: a roundup per edition, and an item thread for one item in fifty; a few waiting (the newest
+    # item threads, last week's roundup) or failed
     thread_count = WEEKS + items // 50
 
     def thread_rows() -> Iterator[tuple[Any, ...]]:
@@ -161,19 +162,29 @@ def fill(db: Database, config: Config, *, items: int, subscribers: int) -> dict[
             else:
                 item = (t - WEEKS) * 50
                 kind, key, edition, at = "item", f"item:{item}", None, _spread(item, items, start, end)
-            status = "draft" if t > thread_count - 5 else ("failed" if t % 997 == 0 else "published")
+            status = "draft" if t > thread_count - 5 or t == WEEKS else ("failed" if t % 997 == 0 else "published")
             yield (t, "x", key, kind, item, edition, status, f"{t:064x}", at, at, None if status != "published" else at,
                    "the network refused it" if status == "failed" else None)
     counts["threads"] = _bulk(db, "threads", (
         "id", "network", "key", "kind", "item_id", "edition_id", "status", "content_hash", "scheduled_for", "created_at",
         "published_at", "error"), thread_rows())
+    def post_text(t: int, p: int) -> str:
+        if t != WEEKS:
+            return f"Post {p} of thread {t}"
+        item = (WEEKS - 1) * week_items + p  # the last roundup's posts link its edition's items (their cards)
+        return f"Post {p}: https://www.socitm.net/{sources[item % len(sources)][1]}/{item}-digital-leaders-briefing"
+
+    def waiting(t: int) -> bool:  # the newest item threads, and last week's roundup staff have not approved yet
+        return t > thread_count - 5 or t == WEEKS
+
     counts["posts"] = _bulk(db, "posts", ("thread_id", "position", "text", "status", "attempts", "posted_at"), (
-        (t, p, f"Post {p} of thread {t}", "pending" if t > thread_count - 5 else "posted", 1, None)
+        (t, p, post_text(t, p), "pending" if waiting(t) else "posted", 1, None)
         for t in range(1, thread_count + 1) for p in range(3)))
     counts["approvals"] = _bulk(db, "approvals", (
         "subject_kind", "subject_id", "content_hash", "decision", "by", "at"), (
         (kind, n, f"{n:064x}", "approved", ADMIN, NOW - timedelta(days=1))
-        for kind, total in (("edition", WEEKS), ("thread", thread_count - 5)) for n in range(1, total + 1)))
+        for kind, total in (("edition", WEEKS), ("thread", thread_count - 5)) for n in range(1, total + 1)
+        if (kind, n) != ("thread", WEEKS)))
 
     statuses = ["active"] * 90 + ["unsubscribed"] * 5 + ["bounced"] * 2 + ["complained"] + ["pending"] * 2
 
