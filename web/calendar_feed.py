@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from icalendar import Calendar, Event, vDuration
+from icalendar import Calendar, Event, vDuration, vText
 
 from compose.calendar import QuietSpan
 from state.calendar_view import EditionEntry, PostEntry, Schedule, ThreadEntry
@@ -47,6 +47,16 @@ def _host(public_url: str) -> str:
     return urlsplit(public_url).hostname or "syndicate.invalid"
 
 
+class _Text(vText):
+    """TEXT escaped as RFC 5545 3.3.11 says, and nothing more. icalendar's own escaping first turns a
+    backslash followed by N into a line break (it takes it for an escaped one), so a subject with
+    a literal `\\N` would show a line break in staff's calendar; staff's words are shown as written."""
+
+    def to_ical(self) -> bytes:
+        return (self.replace("\\", "\\\\").replace(";", r"\;").replace(",", r"\,").replace("\r\n", r"\n")
+                .replace("\n", r"\n").replace("\r", r"\n").encode(self.encoding))
+
+
 def _event(uid: str, *, start: datetime, length: timedelta, summary: str, description: str, status: str,
            url: str, stamp: datetime, transparent: bool = False) -> Event:
     event = Event()
@@ -56,8 +66,8 @@ def _event(uid: str, *, start: datetime, length: timedelta, summary: str, descri
     event.add("dtstamp", stamp.replace(microsecond=0))
     event.add("dtstart", start)
     event.add("dtend", end)
-    event.add("summary", summary)
-    event.add("description", description)
+    event.add("summary", _Text(summary))
+    event.add("description", _Text(description))
     event.add("status", status)
     event.add("transp", "TRANSPARENT" if transparent else "OPAQUE")
     if url:
