@@ -54,7 +54,7 @@ class _Text(vText):
 
     def to_ical(self) -> bytes:
         return (self.replace("\\", "\\\\").replace(";", r"\;").replace(",", r"\,").replace("\r\n", r"\n")
-                .replace("\n", r"\n").replace("\r", r"\n").encode(self.encoding))
+                .replace("\n", r"\n").replace("\r", r"\n").encode("utf-8"))  # RFC 5545 3.1.4
 
 
 def _event(uid: str, *, start: datetime, length: timedelta, summary: str, description: str, status: str,
