@@ -60,6 +60,23 @@ def test_unsubscribe_page_asks_then_one_click_post_unsubscribes_at_once(site):
     assert TestClient(app).post(f"/unsubscribe/{token}").status_code == 200  # a second click changes nothing
 
 
+def test_unsubscribe_answers_carry_the_security_headers_and_no_session_cookie(site):
+    """The unsubscribe page and its one-click POST are answered before the session middleware
+    (`public.UnsubscribeFastPath`): no cookie is set for a reader, every answer still carries the
+    headers all answers carry and is never cached (a private link), and a bad link still gets its 400."""
+    app, db, _, _ = site
+    token = unsubscribe_token(SECRET, subscriber_id=1, edition_id=None, now=NOW)
+    for method, path in (("GET", f"/unsubscribe/{token}"), ("POST", f"/unsubscribe/{token}"),
+                         ("POST", f"/unsubscribe/{token[:-3]}abc")):
+        response = TestClient(app).request(method, path, content=b"List-Unsubscribe=One-Click",
+                                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert response.status_code == (400 if path.endswith("abc") else 200), (method, path)
+        assert "set-cookie" not in response.headers, (method, path)
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-frame-options"] == "DENY" and "content-security-policy" in response.headers
+    assert _status(db, 1) == "unsubscribed"
+
+
 def test_forged_and_expired_unsubscribe_links_get_a_clear_400(site):
     _, db, clock, client = site
     token = unsubscribe_token(SECRET, subscriber_id=1, edition_id=None, now=NOW)

@@ -136,6 +136,7 @@ def create_app(*, config: Config, db: Database, secret_key: str, now: Callable[[
         app.include_router(module.router)
     app.state.body_meter = BodyMeter()
     app.add_middleware(websub.FastPath)  # a push answered before the session middleware and the router
+    app.add_middleware(public.UnsubscribeFastPath)  # so are the unsubscribe page and its one-click POST
     app.add_middleware(BodyLimit, meter=app.state.body_meter)  # added last: the outermost, so no body is read past its cap
     app.add_middleware(clicks.FastPath, owner=app)  # outside even that: a click is answered before any of it
     return app

@@ -17,7 +17,7 @@ from compose.config import Config
 from compose.email import RECIPIENT_TOKENS, greeting_name, postal_line
 from state.db import Database
 from state.pauses import active as active_pauses
-from web.security import CSRF_FIELD, IpThrottle, web_session
+from web.security import CSRF_FIELD, IpThrottle
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -70,7 +70,9 @@ def make_templates(config: Config) -> Jinja2Templates:
 
 def page(request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200) -> HTMLResponse:
     app = app_of(request)
-    values = {"request": request, "csrf": web_session(request).csrf, "staff": getattr(request.state, "staff", None),
+    # a page answered before the session middleware (`public.UnsubscribeFastPath`) has no session: no staff, no form token
+    session = getattr(request.state, "web_session", None)
+    values = {"request": request, "csrf": session.csrf if session else "", "staff": getattr(request.state, "staff", None),
               "zone_name": app.config.edition.timezone, "path": request.url.path}
     values.update(context or {})
     if values["staff"] is not None:  # every desk page shows the pauses in force (templates/web/base.html)
